@@ -1,0 +1,45 @@
+"""The FastAPI app factory: routers, error shape, OpenAPI under /api/v1."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from fastapi import FastAPI
+
+from backend import __version__
+from backend.api import ws
+from backend.api.errors import install_error_handlers
+from backend.api.routes import health, me
+from backend.api.schemas import ErrorResponse
+
+if TYPE_CHECKING:
+    from backend.runtime import Backend
+
+DESCRIPTION = """
+HashInsight's API for consoles and partners. Authenticate with `Authorization: Bearer <api key>`
+(keys in the query string are refused). Errors are always `{"error": {"code", "message"}}`.
+Live data: WebSocket `/ws` (send an `auth` frame, then `subscribe` to channels).
+"""
+
+ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
+    401: {"model": ErrorResponse, "description": "Missing, invalid, expired or revoked key"},
+    403: {"model": ErrorResponse, "description": "The key lacks the scope this route needs"},
+}
+
+
+def create_app(backend: Backend) -> FastAPI:
+    app = FastAPI(
+        title="HashInsight API",
+        version=__version__,
+        description=DESCRIPTION,
+        openapi_url="/api/v1/openapi.json",
+        docs_url="/api/v1/docs",
+        redoc_url=None,
+        responses=ERROR_RESPONSES,
+    )
+    app.state.backend = backend
+    install_error_handlers(app)
+    app.include_router(health.router)
+    app.include_router(me.router)
+    app.include_router(ws.router)
+    return app

@@ -1,0 +1,30 @@
+"""Liveness for load balancers and the honest, per-integration health view."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from backend.api.deps import AdminKey, BackendDep, ReadKey
+from backend.api.schemas import HealthReport
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="Liveness probe (no key needed)")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/api/v1/health", response_model=HealthReport, summary="Health of every integration")
+async def health(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+    return backend.health_report()
+
+
+@router.post(
+    "/api/v1/health/check", response_model=HealthReport, summary="Run every health check now"
+)
+async def check_now(_key: AdminKey, backend: BackendDep) -> dict[str, Any]:
+    await backend.run_health_checks()
+    return backend.health_report()

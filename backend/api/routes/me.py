@@ -1,0 +1,17 @@
+"""Who am I: the caller's own key, so consoles know what they may do."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter
+
+from backend.api.deps import CurrentKey
+from backend.api.schemas import KeyOut
+
+router = APIRouter(prefix="/api/v1", tags=["keys"])
+
+
+@router.get("/me", response_model=KeyOut, summary="The key making this request")
+async def me(key: CurrentKey) -> dict[str, Any]:
+    return key.to_dict()

@@ -1,0 +1,267 @@
+"""The WebSocket hub at `/ws`: authenticate, subscribe to bus channels, receive events.
+
+Protocol (JSON text frames; documented in docs/architecture.md):
+  client → {"type": "auth", "api_key": "..."}          (or an Authorization header on the handshake)
+  server → {"type": "auth_ok", "key_id": ..., "scopes": [...], "channels": [...]}
+  client → {"type": "subscribe", "channels": ["health"], "filters": {"status": ["down"]}}
+  server → {"type": "subscribed", "channels": [...]}
+  client → {"type": "unsubscribe", "channels": [...]}  /  {"type": "ping"} → {"type": "pong"}
+  server → {"type": "event", "channel": ..., "event": ..., "data": {...}, "ts": ...}
+  server → {"type": "heartbeat", "ts": ...} every few seconds of silence
+  server → {"type": "error", "code": ..., "message": ...} for a bad frame (the connection stays)
+Each client has a bounded queue; a client too slow to drain it is closed with code 4008.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from backend.api.deps import bearer_token
+from backend.auth.service import KeyInfo
+from backend.core.bus import Event, Subscription, SubscriptionClosed
+
+if TYPE_CHECKING:
+    from backend.runtime import Backend
+
+log = logging.getLogger("hashinsight.ws")
+router = APIRouter()
+
+CLOSE_AUTH_FAILED = 4001
+CLOSE_FORBIDDEN = 4003
+CLOSE_TOO_SLOW = 4008
+CLOSE_POLICY = 1008
+MAX_FRAME_BYTES = 64 * 1024
+MAX_BAD_FRAMES = 20
+
+
+class WsClient:
+    """One connected client: its key, its bus subscription and its filters."""
+
+    def __init__(self, websocket: WebSocket, backend: Backend) -> None:
+        self.ws = websocket
+        self.backend = backend
+        self.key: KeyInfo | None = None
+        self.subscription: Subscription | None = None
+        self.filters: dict[str, dict[str, set[str]]] = {}
+        self.bad_frames = 0
+        self.send_lock = asyncio.Lock()
+        self.last_sent = time.monotonic()
+
+    async def send(self, message: dict[str, Any]) -> None:
+        async with self.send_lock:
+            await self.ws.send_text(json.dumps(message, separators=(",", ":"), default=str))
+            self.last_sent = time.monotonic()
+
+    async def error(self, code: str, message: str) -> None:
+        await self.send({"type": "error", "code": code, "message": message})
+
+    def passes(self, event: Event) -> bool:
+        wanted = self.filters.get(event.channel)
+        if not wanted:
+            return True
+        for field, allowed in wanted.items():
+            value = event.data.get(field)
+            if value is None or str(value) not in allowed:
+                return False
+        return True
+
+
+@router.websocket("/ws")
+async def websocket_endpoint(websocket: WebSocket) -> None:
+    backend: Backend = websocket.app.state.backend
+    await websocket.accept()
+    client = WsClient(websocket, backend)
+    backend.ws_clients.add(client)
+    try:
+        token = bearer_token(websocket.headers.get("authorization"))
+        if token is not None:
+            await _authenticate(client, token)
+        else:
+            await _await_auth(client)
+        if client.key is None:
+            return
+        await _serve(client)
+    except (WebSocketDisconnect, RuntimeError):
+        pass  # the client went away, or we closed the socket ourselves
+    finally:
+        backend.ws_clients.discard(client)
+        if client.subscription is not None:
+            client.subscription.close()
+
+
+async def _await_auth(client: WsClient) -> None:
+    timeout = client.backend.settings.ws_auth_timeout_s
+    deadline = time.monotonic() + timeout
+    while client.key is None:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            await _close(client, CLOSE_AUTH_FAILED, "authentication timed out")
+            return
+        try:
+            text = await asyncio.wait_for(client.ws.receive_text(), remaining)
+        except TimeoutError:
+            await _close(client, CLOSE_AUTH_FAILED, "authentication timed out")
+            return
+        message = await _parse_frame(client, text)
+        if message is None:
+            if client.bad_frames > MAX_BAD_FRAMES:
+                await _close(client, CLOSE_POLICY, "too many bad frames")
+                return
+            continue
+        if message.get("type") != "auth":
+            await client.error("auth_required", 'send {"type":"auth","api_key":...} first')
+            continue
+        api_key = message.get("api_key")
+        if not isinstance(api_key, str) or not api_key:
+            await client.error("bad_frame", "auth needs a string 'api_key'")
+            continue
+        if not await _authenticate(client, api_key):
+            return
+
+
+async def _authenticate(client: WsClient, api_key: str) -> bool:
+    info = await client.backend.auth.verify(api_key)
+    if info is None:
+        await client.error("unauthorized", "invalid, expired or revoked API key")
+        await _close(client, CLOSE_AUTH_FAILED, "invalid API key")
+        return False
+    if not info.has("stream"):
+        await client.error("forbidden", "this key lacks the 'stream' scope")
+        await _close(client, CLOSE_FORBIDDEN, "missing stream scope")
+        return False
+    client.key = info
+    client.subscription = client.backend.bus.subscribe(
+        set(), maxsize=client.backend.settings.ws_queue_size, policy="cut", name=info.key_id
+    )
+    await client.send(
+        {
+            "type": "auth_ok",
+            "key_id": info.key_id,
+            "scopes": list(info.scopes),
+            "channels": sorted(client.backend.channels),
+        }
+    )
+    return True
+
+
+async def _serve(client: WsClient) -> None:
+    pump = asyncio.create_task(_pump_events(client))
+    beat = asyncio.create_task(_heartbeat(client))
+    try:
+        while True:
+            text = await client.ws.receive_text()
+            message = await _parse_frame(client, text)
+            if message is None:
+                if client.bad_frames > MAX_BAD_FRAMES:
+                    await _close(client, CLOSE_POLICY, "too many bad frames")
+                    return
+                continue
+            await _handle(client, message)
+            if pump.done():
+                return
+    finally:
+        for task in (pump, beat):
+            task.cancel()
+        for task in (pump, beat):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+
+async def _parse_frame(client: WsClient, text: str) -> dict[str, Any] | None:
+    if len(text) > MAX_FRAME_BYTES:
+        client.bad_frames += 1
+        await client.error("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
+        return None
+    try:
+        message = json.loads(text)
+    except ValueError:
+        client.bad_frames += 1
+        await client.error("bad_frame", "frame is not valid JSON")
+        return None
+    if not isinstance(message, dict) or not isinstance(message.get("type"), str):
+        client.bad_frames += 1
+        await client.error("bad_frame", "a frame must be a JSON object with a string 'type'")
+        return None
+    return message
+
+
+async def _handle(client: WsClient, message: dict[str, Any]) -> None:
+    kind = message["type"]
+    assert client.subscription is not None
+    if kind == "ping":
+        await client.send({"type": "pong", "ts": time.time()})
+    elif kind == "auth":
+        await client.error("already_authenticated", "this connection is already authenticated")
+    elif kind in ("subscribe", "unsubscribe"):
+        channels = message.get("channels")
+        if (
+            not isinstance(channels, list)
+            or not channels
+            or not all(isinstance(c, str) for c in channels)
+        ):
+            await client.error("bad_frame", f"{kind} needs a non-empty list of channel names")
+            return
+        unknown = sorted(set(channels) - client.backend.channels)
+        if unknown:
+            known = ", ".join(sorted(client.backend.channels))
+            await client.error("unknown_channel", f"unknown channel {unknown[0]!r}; known: {known}")
+            return
+        current = client.subscription.channels
+        assert current is not None
+        if kind == "subscribe":
+            filters = message.get("filters", {})
+            if not isinstance(filters, dict):
+                await client.error("bad_frame", "filters must be an object of field → value(s)")
+                return
+            parsed = {
+                str(field): {str(v) for v in (value if isinstance(value, list) else [value])}
+                for field, value in filters.items()
+            }
+            for channel in channels:
+                current.add(channel)
+                if parsed:
+                    client.filters[channel] = parsed
+                else:
+                    client.filters.pop(channel, None)
+            await client.send({"type": "subscribed", "channels": sorted(current)})
+        else:
+            for channel in channels:
+                current.discard(channel)
+                client.filters.pop(channel, None)
+            await client.send({"type": "unsubscribed", "channels": sorted(current)})
+    else:
+        await client.error("unknown_type", f"unknown frame type {kind!r}")
+
+
+async def _pump_events(client: WsClient) -> None:
+    assert client.subscription is not None
+    try:
+        while True:
+            event = await client.subscription.get()
+            if client.passes(event):
+                await client.send({"type": "event", **event.to_dict()})
+    except SubscriptionClosed:
+        if client.subscription.cut:
+            await _close(client, CLOSE_TOO_SLOW, "client too slow: event queue overflowed")
+        else:
+            await _close(client, 1001, "server shutting down")
+
+
+async def _heartbeat(client: WsClient) -> None:
+    interval = client.backend.settings.ws_heartbeat_s
+    while True:
+        await asyncio.sleep(interval / 2)
+        if time.monotonic() - client.last_sent >= interval:
+            await client.send({"type": "heartbeat", "ts": time.time()})
+
+
+async def _close(client: WsClient, code: int, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await client.ws.close(code=code, reason=reason)

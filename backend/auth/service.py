@@ -1,0 +1,267 @@
+"""API keys: create, list, revoke, verify.
+
+Verification order: a TTL cache of recently verified keys (keyed by a hash of the key), a short
+negative cache of bad keys, then one database row by key id and one Argon2id check off the event
+loop.
+Revoking a key drops its cache entries at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+
+from backend.auth.keys import (
+    cache_fingerprint,
+    hash_key,
+    new_key,
+    parse_key,
+    verify_key_hash,
+)
+from backend.auth.models import ApiKeyRow
+from backend.auth.scopes import WRITE_SCOPES, parse_scopes
+from backend.core.audit import record_audit
+from backend.core.cache import TTLCache
+from backend.core.clock import SYSTEM_CLOCK, Clock
+from backend.core.db import Database
+from backend.core.secrets import BackendSecrets
+
+OWNER_TYPES = ("operator", "partner")
+TIERS = ("basic", "pro", "enterprise", "operator")
+MODES = ("auto", "semi_auto")
+LAST_USED_RESOLUTION_S = 60.0
+
+
+class KeyRequestError(Exception):
+    """A key request is invalid (unknown scope, bad mode...)."""
+
+
+@dataclass(frozen=True, slots=True)
+class KeyInfo:
+    """What the rest of the backend knows about a verified key: never the secret."""
+
+    id: int
+    key_id: str
+    name: str
+    owner_type: str
+    owner_id: str | None
+    scopes: tuple[str, ...]
+    tier: str
+    mode: str
+    created_at: datetime
+    expires_at: datetime | None
+    revoked_at: datetime | None
+    last_used_at: datetime | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def read_only(self) -> bool:
+        return not (set(self.scopes) & WRITE_SCOPES)
+
+    def has(self, scope: str) -> bool:
+        return scope in self.scopes or "admin" in self.scopes
+
+    @property
+    def actor(self) -> str:
+        return f"key:{self.key_id}({self.name})"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "key_id": self.key_id,
+            "name": self.name,
+            "owner_type": self.owner_type,
+            "owner_id": self.owner_id,
+            "scopes": list(self.scopes),
+            "tier": self.tier,
+            "mode": self.mode,
+            "read_only": self.read_only,
+            "created_at": self.created_at.isoformat(),
+            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
+            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
+            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+        }
+
+
+def _info(row: ApiKeyRow) -> KeyInfo:
+    return KeyInfo(
+        id=row.id,
+        key_id=row.key_id,
+        name=row.name,
+        owner_type=row.owner_type,
+        owner_id=row.owner_id,
+        scopes=tuple(row.scopes.split()),
+        tier=row.tier,
+        mode=row.mode,
+        created_at=row.created_at,
+        expires_at=row.expires_at,
+        revoked_at=row.revoked_at,
+        last_used_at=row.last_used_at,
+    )
+
+
+class AuthService:
+    def __init__(
+        self,
+        db: Database,
+        secrets: BackendSecrets,
+        clock: Clock = SYSTEM_CLOCK,
+        cache_ttl_s: float = 60.0,
+        negative_ttl_s: float = 10.0,
+    ) -> None:
+        self._db = db
+        self._secrets = secrets
+        self._clock = clock
+        self._good: TTLCache[str, KeyInfo] = TTLCache(cache_ttl_s, 10_000, clock)
+        self._bad: TTLCache[str, bool] = TTLCache(negative_ttl_s, 10_000, clock)
+        self._fingerprints_by_key_id: dict[str, set[str]] = {}
+        self._last_used_written: dict[int, float] = {}
+
+    async def create_key(
+        self,
+        *,
+        name: str,
+        owner_type: str = "operator",
+        owner_id: str | None = None,
+        scopes: str | list[str] | tuple[str, ...] = ("read",),
+        tier: str = "basic",
+        mode: str = "auto",
+        expires_in: timedelta | None = None,
+        actor: str = "system",
+    ) -> tuple[KeyInfo, str]:
+        """Create a key; the full key is returned once and never stored in clear."""
+        if owner_type not in OWNER_TYPES:
+            raise KeyRequestError(f"owner must be one of {', '.join(OWNER_TYPES)}")
+        if tier not in TIERS:
+            raise KeyRequestError(f"tier must be one of {', '.join(TIERS)}")
+        if mode not in MODES:
+            raise KeyRequestError(f"mode must be one of {', '.join(MODES)}")
+        if not name.strip() or len(name) > 120:
+            raise KeyRequestError("name must be 1 to 120 characters")
+        try:
+            scope_list = parse_scopes(scopes)
+        except ValueError as exc:
+            raise KeyRequestError(str(exc)) from None
+        key_id, full_key = new_key()
+        digest = await asyncio.to_thread(hash_key, full_key, self._secrets.pepper)
+        now = self._clock.now()
+        row = ApiKeyRow(
+            key_id=key_id,
+            name=name.strip(),
+            owner_type=owner_type,
+            owner_id=owner_id,
+            scopes=" ".join(scope_list),
+            tier=tier,
+            mode=mode,
+            secret_hash=digest,
+            secret_encrypted=self._secrets.fernet.encrypt(full_key.encode()),
+            created_at=now,
+            created_by=actor,
+            expires_at=now + expires_in if expires_in else None,
+        )
+        async with self._db.session() as session:
+            session.add(row)
+            await session.flush()
+            record_audit(
+                session,
+                actor=actor,
+                action="key.create",
+                target=key_id,
+                detail={"name": row.name, "scopes": list(scope_list), "owner": owner_type},
+            )
+            info = _info(row)
+        return info, full_key
+
+    async def list_keys(self, include_revoked: bool = False) -> list[KeyInfo]:
+        async with self._db.session() as session:
+            query = select(ApiKeyRow).order_by(ApiKeyRow.id)
+            if not include_revoked:
+                query = query.where(ApiKeyRow.revoked_at.is_(None))
+            return [_info(row) for row in await session.scalars(query)]
+
+    async def get(self, key_id: str) -> KeyInfo | None:
+        async with self._db.session() as session:
+            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+            return _info(row) if row else None
+
+    async def revoke(
+        self, key_id: str, *, actor: str = "system", source: str | None = None
+    ) -> bool:
+        """Revoke a key; it stops working at once, for that key only."""
+        async with self._db.session() as session:
+            result = await session.execute(
+                update(ApiKeyRow)
+                .where(ApiKeyRow.key_id == key_id, ApiKeyRow.revoked_at.is_(None))
+                .values(revoked_at=self._clock.now())
+            )
+            done = bool(result.rowcount)  # type: ignore[attr-defined]
+            if done:
+                record_audit(
+                    session, actor=actor, action="key.revoke", target=key_id, source=source
+                )
+        self.forget(key_id)
+        return done
+
+    def forget(self, key_id: str) -> None:
+        for fingerprint in self._fingerprints_by_key_id.pop(key_id, set()):
+            self._good.delete(fingerprint)
+
+    async def verify(self, full_key: str) -> KeyInfo | None:
+        """The key's info if it is valid, unexpired and unrevoked; else None."""
+        fingerprint = cache_fingerprint(full_key)
+        cached = self._good.get(fingerprint)
+        if cached is not None and self._usable(cached):
+            await self._touch(cached)
+            return cached
+        if self._bad.get(fingerprint):
+            return None
+        parsed = parse_key(full_key)
+        row = None
+        if parsed is not None:
+            async with self._db.session() as session:
+                row = await session.scalar(
+                    select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id)
+                )
+        ok = row is not None and await asyncio.to_thread(
+            verify_key_hash, row.secret_hash, full_key, self._secrets.pepper
+        )
+        if not ok or row is None:
+            self._bad.set(fingerprint, True)
+            return None
+        info = _info(row)
+        if not self._usable(info):
+            self._bad.set(fingerprint, True)
+            return None
+        self._good.set(fingerprint, info)
+        self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
+        await self._touch(info)
+        return info
+
+    def _usable(self, info: KeyInfo) -> bool:
+        if info.revoked_at is not None:
+            return False
+        return info.expires_at is None or info.expires_at > self._clock.now()
+
+    async def _touch(self, info: KeyInfo) -> None:
+        """Record last use, at most once a minute per key so reads don't become writes."""
+        now = self._clock.monotonic()
+        if now - self._last_used_written.get(info.id, -1e9) < LAST_USED_RESOLUTION_S:
+            return
+        self._last_used_written[info.id] = now
+        async with self._db.session() as session:
+            await session.execute(
+                update(ApiKeyRow)
+                .where(ApiKeyRow.id == info.id)
+                .values(last_used_at=self._clock.now())
+            )
+
+    async def reveal(self, key_id: str) -> str | None:
+        """Decrypt the stored copy of a key for its owner."""
+        async with self._db.session() as session:
+            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+        if row is None or row.revoked_at is not None:
+            return None
+        return self._secrets.fernet.decrypt(row.secret_encrypted).decode()

@@ -1,0 +1,1 @@
+"""Core plumbing shared by every service: settings, database, bus, cache, HTTP, secrets, clock."""

@@ -1,0 +1,151 @@
+"""In-process publish/subscribe with a bounded queue per subscriber.
+
+A slow subscriber never stalls a publisher: when its queue is full the oldest event is dropped (or
+the subscriber is cut, for WebSocket clients that must learn they fell behind), and every drop is
+counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+OverflowPolicy = Literal["drop_oldest", "cut"]
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One typed event: `channel` is what subscribers pick, `type` says what happened."""
+
+    channel: str
+    type: str
+    data: dict[str, Any]
+    ts: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"channel": self.channel, "event": self.type, "data": self.data, "ts": self.ts}
+
+
+class SubscriptionClosed(Exception):
+    """Raised by `Subscription.get` once the subscription is closed or was cut."""
+
+
+class Subscription:
+    """A subscriber's bounded view of the bus; iterate it or `await get()`."""
+
+    def __init__(
+        self,
+        bus: EventBus,
+        channels: Iterable[str] | None,
+        maxsize: int,
+        policy: OverflowPolicy,
+        name: str,
+    ) -> None:
+        self._bus = bus
+        self.channels: set[str] | None = set(channels) if channels is not None else None
+        self.policy = policy
+        self.name = name
+        self.dropped = 0
+        self.cut = False
+        self.closed = False
+        self._queue: asyncio.Queue[Event | None] = asyncio.Queue(maxsize)
+
+    def wants(self, channel: str) -> bool:
+        return self.channels is None or channel in self.channels
+
+    def _offer(self, event: Event) -> None:
+        if self.closed:
+            return
+        try:
+            self._queue.put_nowait(event)
+            return
+        except asyncio.QueueFull:
+            pass
+        self.dropped += 1
+        self._bus.dropped_total += 1
+        if self.policy == "cut":
+            self.cut = True
+            self.close()
+            return
+        self._queue.get_nowait()
+        self._queue.put_nowait(event)
+
+    async def get(self) -> Event:
+        if self.closed and self._queue.empty():
+            raise SubscriptionClosed(self.name)
+        item = await self._queue.get()
+        if item is None:
+            raise SubscriptionClosed(self.name)
+        return item
+
+    def close(self) -> None:
+        if self.closed:
+            return
+        self.closed = True
+        self._bus._remove(self)
+        # Wake a waiting reader; make room first if the queue is full.
+        while True:
+            try:
+                self._queue.put_nowait(None)
+                break
+            except asyncio.QueueFull:
+                self._queue.get_nowait()
+
+    def __aiter__(self) -> AsyncIterator[Event]:
+        return self._iterate()
+
+    async def _iterate(self) -> AsyncIterator[Event]:
+        while True:
+            try:
+                yield await self.get()
+            except SubscriptionClosed:
+                return
+
+
+class EventBus:
+    """The one event bus. `publish` is synchronous and never blocks."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Subscription] = []
+        self.published_total = 0
+        self.dropped_total = 0
+        self.last_by_channel: dict[str, Event] = {}
+
+    def publish(self, channel: str, type_: str, data: dict[str, Any]) -> Event:
+        event = Event(channel, type_, data)
+        self.published_total += 1
+        self.last_by_channel[channel] = event
+        for subscriber in list(self._subscribers):
+            if subscriber.wants(channel):
+                subscriber._offer(event)
+        return event
+
+    def subscribe(
+        self,
+        channels: Iterable[str] | None = None,
+        *,
+        maxsize: int = 1000,
+        policy: OverflowPolicy = "drop_oldest",
+        name: str = "subscriber",
+    ) -> Subscription:
+        subscription = Subscription(self, channels, maxsize, policy, name)
+        self._subscribers.append(subscription)
+        return subscription
+
+    def _remove(self, subscription: Subscription) -> None:
+        if subscription in self._subscribers:
+            self._subscribers.remove(subscription)
+
+    def close(self) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.close()
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "subscribers": len(self._subscribers),
+            "published": self.published_total,
+            "dropped": self.dropped_total,
+        }

@@ -1,0 +1,264 @@
+"""The one way the backend calls HTTP APIs: timeouts, retries with backoff, a circuit breaker per
+provider.
+
+Every call reports its outcome to the health registry, so `/api/v1/health` shows each provider as it
+really behaves. A tripped breaker fails fast with `CircuitOpenError` until its cool-down has passed;
+then one trial call decides whether it closes again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
+from typing import Any
+
+import httpx
+
+from backend.core.clock import SYSTEM_CLOCK, Clock
+from backend.core.health import HealthRegistry
+
+RETRYABLE_STATUS = {429, 500, 502, 503, 504}
+MAX_RETRY_AFTER_S = 120.0
+
+
+class ProviderError(Exception):
+    """A provider call failed; the message is safe to log and show (no secrets, no full bodies)."""
+
+    def __init__(self, provider: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"{provider}: {message}")
+        self.provider = provider
+        self.status = status
+
+
+class CircuitOpenError(ProviderError):
+    """The provider failed repeatedly and is not called until its cool-down ends."""
+
+
+class RateLimitedError(ProviderError):
+    def __init__(self, provider: str, retry_after: float | None) -> None:
+        suffix = f", retry after {retry_after:.0f}s" if retry_after else ""
+        super().__init__(provider, f"rate limited (HTTP 429){suffix}", 429)
+        self.retry_after = retry_after
+
+
+@dataclass(slots=True)
+class CircuitBreaker:
+    failures_to_open: int
+    cooldown_s: float
+    clock: Clock
+    consecutive_failures: int = 0
+    opened_at: float | None = None
+    blocked_until: float = 0.0
+
+    def allow(self) -> bool:
+        now = self.clock.monotonic()
+        if now < self.blocked_until:
+            return False
+        if self.opened_at is None:
+            return True
+        return now - self.opened_at >= self.cooldown_s
+
+    def record_success(self) -> None:
+        self.consecutive_failures = 0
+        self.opened_at = None
+
+    def record_failure(self) -> None:
+        self.consecutive_failures += 1
+        if self.consecutive_failures >= self.failures_to_open:
+            self.opened_at = self.clock.monotonic()
+
+    def block_for(self, seconds: float) -> None:
+        """Honour a provider's Retry-After: no calls until it has passed."""
+        self.blocked_until = max(self.blocked_until, self.clock.monotonic() + seconds)
+
+    @property
+    def state(self) -> str:
+        if self.opened_at is None:
+            return "closed"
+        return "half-open" if self.allow() else "open"
+
+
+class ProviderClient:
+    """HTTP access to one provider (one base URL) through the shared connection pool."""
+
+    def __init__(
+        self,
+        factory: HttpClientFactory,
+        name: str,
+        base_url: str,
+        timeout_s: float,
+        retries: int,
+        headers: dict[str, str] | None,
+    ) -> None:
+        self.name = name
+        self.base_url = base_url.rstrip("/")
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self._factory = factory
+        self._headers = headers or {}
+        self.breaker = CircuitBreaker(
+            factory.breaker_failures, factory.breaker_cooldown_s, factory.clock
+        )
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: dict[str, Any] | None = None,
+        json: Any = None,
+        content: bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> httpx.Response:
+        """One logical call with retries; raise `ProviderError` unless the answer is 2xx."""
+        if not self.breaker.allow():
+            raise CircuitOpenError(self.name, f"circuit {self.breaker.state}: not calling for now")
+        url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
+        merged = {**self._headers, **(headers or {})}
+        last_error: ProviderError | None = None
+        for attempt in range(self.retries + 1):
+            if attempt:
+                await asyncio.sleep(self._factory.backoff(attempt))
+            started = self._factory.clock.monotonic()
+            try:
+                response = await self._factory.client.request(
+                    method,
+                    url,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=merged,
+                    timeout=self.timeout_s,
+                )
+            except httpx.TimeoutException:
+                last_error = ProviderError(self.name, f"timeout after {self.timeout_s:g}s")
+                continue
+            except httpx.HTTPError as exc:
+                last_error = ProviderError(self.name, f"{type(exc).__name__}: {_short(exc)}")
+                continue
+            latency_ms = (self._factory.clock.monotonic() - started) * 1000
+            if response.status_code == 429:
+                retry_after = _retry_after(response)
+                if retry_after:
+                    self.breaker.block_for(retry_after)
+                self._record_failure(RateLimitedError(self.name, retry_after), latency_ms)
+                raise RateLimitedError(self.name, retry_after)
+            if response.status_code in RETRYABLE_STATUS:
+                last_error = ProviderError(
+                    self.name, f"HTTP {response.status_code}", response.status_code
+                )
+                continue
+            if response.status_code >= 400:
+                error = ProviderError(
+                    self.name, f"HTTP {response.status_code}", response.status_code
+                )
+                self._record_failure(error, latency_ms)
+                raise error
+            self.breaker.record_success()
+            self._factory.health.success(self.name, latency_ms)
+            return response
+        assert last_error is not None
+        self._record_failure(last_error, None)
+        raise last_error
+
+    async def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
+        response = await self.request("GET", path, params=params)
+        try:
+            return response.json()
+        except ValueError:
+            self.report_bad_payload("response is not valid JSON")
+            raise ProviderError(self.name, "response is not valid JSON") from None
+
+    def report_bad_payload(self, reason: str) -> None:
+        """A 2xx answer that is unusable (malformed, absurd) counts as a failure of the provider."""
+        self._record_failure(ProviderError(self.name, reason), None)
+
+    def _record_failure(self, error: ProviderError, latency_ms: float | None) -> None:
+        self.breaker.record_failure()
+        message = str(error)
+        if self.breaker.state == "open":
+            message += " (circuit open)"
+        self._factory.health.failure(self.name, message, latency_ms)
+
+
+class HttpClientFactory:
+    """Owns the shared `httpx.AsyncClient` and hands out one `ProviderClient` per provider."""
+
+    def __init__(
+        self,
+        health: HealthRegistry,
+        *,
+        timeout_s: float = 10.0,
+        retries: int = 2,
+        breaker_failures: int = 5,
+        breaker_cooldown_s: float = 60.0,
+        clock: Clock = SYSTEM_CLOCK,
+        backoff_base_s: float = 0.5,
+    ) -> None:
+        self.health = health
+        self.timeout_s = timeout_s
+        self.retries = retries
+        self.breaker_failures = breaker_failures
+        self.breaker_cooldown_s = breaker_cooldown_s
+        self.clock = clock
+        self.backoff_base_s = backoff_base_s
+        self.client = httpx.AsyncClient(
+            timeout=httpx.Timeout(timeout_s),
+            limits=httpx.Limits(max_connections=100, max_keepalive_connections=20),
+            headers={"User-Agent": "HashInsight/0.1"},
+            follow_redirects=False,
+            trust_env=False,
+        )
+        self._providers: dict[str, ProviderClient] = {}
+
+    def provider(
+        self,
+        name: str,
+        base_url: str,
+        *,
+        kind: str = "http",
+        timeout_s: float | None = None,
+        retries: int | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> ProviderClient:
+        if name not in self._providers:
+            self.health.register(name, kind, base_url)
+            self._providers[name] = ProviderClient(
+                self,
+                name,
+                base_url,
+                timeout_s or self.timeout_s,
+                self.retries if retries is None else retries,
+                headers,
+            )
+        return self._providers[name]
+
+    def backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter, capped at 10 s."""
+        ceiling = min(10.0, self.backoff_base_s * 2 ** (attempt - 1))
+        return random.uniform(ceiling / 2, ceiling)
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        seconds = when.timestamp() - SYSTEM_CLOCK.time()
+    return max(0.0, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def _short(exc: Exception) -> str:
+    text = str(exc) or type(exc).__name__
+    return text[:160]

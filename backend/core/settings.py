@@ -1,0 +1,267 @@
+"""The one settings object: defaults, then the TOML file, then the environment.
+
+Every value is validated once at start. A bad value produces one line that names the key and where
+it
+came from (`SettingsError`), which the CLI prints before exiting with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+
+APP_NAME = "hashinsight"
+ENV_PREFIX = "HASHINSIGHT_"
+
+# Environment names of the original deployment, honoured as they are.
+LEGACY_ENV: dict[str, str] = {
+    "DATABASE_URL": "database_url",
+    "REDIS_URL": "redis_url",
+    "BASE_L2_RPC": "base_l2_rpc",
+    "BLOCKCHAIN_PRIVATE_KEY": "blockchain_private_key",
+    "PINATA_JWT": "pinata_jwt",
+    "BLOCKCHAIN_DISABLE_IPFS": "blockchain_disable_ipfs",
+    "GMAIL_USER": "gmail_user",
+    "GMAIL_PASSWORD": "gmail_password",
+    "COINGECKO_API_KEY": "coingecko_api_key",
+    "SESSION_SECRET": "session_secret",
+    "ANKR_RPC_URL": "bitcoin_rpc_url",
+}
+
+
+class SettingsError(Exception):
+    """A setting is invalid; the message is one line naming the key and its source."""
+
+
+class ConsoleSettings(BaseModel):
+    """How the console looks and behaves for this user."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    url: str | None = None
+    api_key: SecretStr | None = None
+    theme: str = "textual-dark"
+    refresh_s: float = Field(default=5.0, ge=0.5, le=3600)
+    keymap: dict[str, str] = Field(default_factory=dict)
+    read_only: bool = False
+
+
+class Settings(BaseModel):
+    """Effective settings of one installation. Secrets are `SecretStr` so they never print."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    config_dir: Path
+    data_dir: Path
+    config_file: Path
+
+    # Backend and API
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8765, ge=0, le=65535)
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    database_url: str | None = None
+    redis_url: str | None = None
+    shutdown_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    health_check_interval_s: float = Field(default=15.0, ge=1, le=3600)
+    ws_queue_size: int = Field(default=1000, ge=10, le=100_000)
+    ws_heartbeat_s: float = Field(default=15.0, ge=1, le=300)
+    ws_auth_timeout_s: float = Field(default=10.0, ge=1, le=120)
+    operator_token_ttl_h: float = Field(default=24.0, gt=0, le=24 * 30)
+    http_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    http_retries: int = Field(default=2, ge=0, le=10)
+    breaker_failures: int = Field(default=5, ge=1, le=100)
+    breaker_cooldown_s: float = Field(default=60.0, gt=0, le=3600)
+
+    # Secrets (env or 0600 files in the data dir; see backend.core.secrets)
+    pepper: SecretStr | None = None
+    fernet_key: SecretStr | None = None
+    session_secret: SecretStr | None = None
+    operator_key: SecretStr | None = None
+
+    # Integrations (later capabilities read these)
+    base_l2_rpc: str | None = None
+    blockchain_private_key: SecretStr | None = None
+    pinata_jwt: SecretStr | None = None
+    blockchain_disable_ipfs: bool = False
+    gmail_user: str | None = None
+    gmail_password: SecretStr | None = None
+    coingecko_api_key: SecretStr | None = None
+    bitcoin_rpc_url: SecretStr | None = None
+
+    console: ConsoleSettings = Field(default_factory=ConsoleSettings)
+
+    @field_validator("api_host")
+    @classmethod
+    def _host_not_empty(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("must not be empty")
+        return value
+
+    @property
+    def api_url(self) -> str:
+        host = self.api_host if ":" not in self.api_host else f"[{self.api_host}]"
+        return f"http://{host}:{self.api_port}"
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return _async_database_url(self.database_url)
+        return f"sqlite+aiosqlite:///{self.data_dir / 'hashinsight.db'}"
+
+    def masked(self) -> dict[str, Any]:
+        """Effective settings as plain data with every secret replaced by a mask."""
+        return _mask(self.model_dump(mode="python"))
+
+
+def _async_database_url(url: str) -> str:
+    """Accept the usual `postgres://` spellings and pick the async driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+asyncpg://" + url[len(prefix) :]
+    if url.startswith("sqlite://") and not url.startswith("sqlite+"):
+        return "sqlite+aiosqlite://" + url[len("sqlite://") :]
+    return url
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "********" if value.get_secret_value() else ""
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    if isinstance(value, str) and "://" in value and "@" in value:
+        return _mask_url_password(value)
+    return value
+
+
+def _mask_url_password(url: str) -> str:
+    scheme, rest = url.split("://", 1)
+    creds, host = rest.rsplit("@", 1)
+    user = creds.split(":", 1)[0]
+    return f"{scheme}://{user}:********@{host}" if ":" in creds else url
+
+
+def default_dirs(environ: Mapping[str, str]) -> tuple[Path, Path]:
+    """Config and data dirs: platformdirs (XDG_* on Linux), overridable by env.
+
+    XDG variables are read from the given mapping too, so a caller's environment isolates an
+    installation even when it is not the process environment.
+    """
+    xdg_config = environ.get("XDG_CONFIG_HOME", "").strip()
+    xdg_data = environ.get("XDG_DATA_HOME", "").strip()
+    config_dir = environ.get(ENV_PREFIX + "CONFIG_DIR") or (
+        str(Path(xdg_config) / APP_NAME)
+        if xdg_config.startswith("/")
+        else platformdirs.user_config_dir(APP_NAME)
+    )
+    data_dir = environ.get(ENV_PREFIX + "DATA_DIR") or (
+        str(Path(xdg_data) / APP_NAME)
+        if xdg_data.startswith("/")
+        else platformdirs.user_data_dir(APP_NAME)
+    )
+    return Path(config_dir), Path(data_dir)
+
+
+def load_settings(
+    environ: Mapping[str, str] | None = None, overrides: Mapping[str, Any] | None = None
+) -> Settings:
+    """Build and validate the settings; raise `SettingsError` with a one-line message."""
+    env = dict(os.environ if environ is None else environ)
+    config_dir, data_dir = default_dirs(env)
+    config_file = Path(env.get(ENV_PREFIX + "CONFIG") or config_dir / "config.toml")
+
+    values: dict[str, Any] = {}
+    sources: dict[str, str] = {}
+    for key, value in _read_toml(config_file).items():
+        values[key] = value
+        sources[key] = f"{config_file}"
+    for key, (value, source) in _read_env(env).items():
+        if "." in key:
+            section, sub = key.split(".", 1)
+            values.setdefault(section, {})
+            if not isinstance(values[section], dict):
+                values[section] = {}
+            values[section][sub] = value
+        else:
+            values[key] = value
+        sources[key] = source
+    if overrides:
+        values.update(overrides)
+        sources.update({k: "command line" for k in overrides})
+
+    values.update(config_dir=config_dir, data_dir=data_dir, config_file=config_file)
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, values, sources)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return {}
+    except OSError as exc:
+        raise SettingsError(f"settings: cannot read {path}: {exc.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise SettingsError(f"settings: {path} is not valid TOML: {exc}") from None
+    if "config_dir" in data or "data_dir" in data:
+        raise SettingsError(
+            f"settings: {path}: data_dir/config_dir are set by {ENV_PREFIX}DATA_DIR and "
+            f"{ENV_PREFIX}CONFIG_DIR, not in the file"
+        )
+    return data
+
+
+def _read_env(env: Mapping[str, str]) -> dict[str, tuple[str, str]]:
+    """Map environment variables to setting keys ("console.theme" for nested ones)."""
+    found: dict[str, tuple[str, str]] = {}
+    for name, key in LEGACY_ENV.items():
+        if env.get(name):
+            found[key] = (env[name], f"env {name}")
+    skip = {ENV_PREFIX + s for s in ("CONFIG", "CONFIG_DIR", "DATA_DIR")}
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or name in skip:
+            continue
+        key = name[len(ENV_PREFIX) :].lower().replace("__", ".")
+        if key in Settings.model_fields or key.split(".", 1)[0] in Settings.model_fields:
+            found[key] = (value, f"env {name}")
+    return found
+
+
+def _describe(exc: ValidationError, values: Mapping[str, Any], sources: Mapping[str, str]) -> str:
+    error = exc.errors()[0]
+    loc = [str(part) for part in error["loc"]]
+    key = ".".join(loc) or "?"
+    source = sources.get(key) or sources.get(loc[0]) or "defaults"
+    secret = any(word in key for word in ("key", "secret", "password", "jwt", "pepper", "token"))
+    value = values.get(loc[0]) if loc else None
+    if len(loc) > 1 and isinstance(value, dict):
+        value = value.get(loc[1])
+    shown = "" if secret or value is None else f" = {str(value)[:60]!r}"
+    message = error["msg"]
+    if error["type"] == "extra_forbidden":
+        message = "unknown setting"
+    return f"settings: {key}{shown} (from {source}): {message}"
+
+
+def ensure_dirs(settings: Settings) -> None:
+    """Create the config and data dirs (0700); a clear `SettingsError` when that is impossible."""
+    for label, path in (("config dir", settings.config_dir), ("data dir", settings.data_dir)):
+        try:
+            path.mkdir(parents=True, exist_ok=True, mode=0o700)
+        except OSError as exc:
+            raise SettingsError(
+                f"settings: {label} {path} cannot be created: {exc.strerror}"
+            ) from None
+        if not os.access(path, os.W_OK):
+            raise SettingsError(f"settings: {label} {path} is not writable")

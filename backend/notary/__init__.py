@@ -1,0 +1,1 @@
+"""Notary: canonical JSON and IPFS-compatible content addressing that anyone can recompute."""

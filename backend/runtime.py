@@ -1,0 +1,283 @@
+"""The Backend: builds every service from settings, serves the API, starts and stops cleanly.
+
+It runs on its own event loop: the main loop for `hashinsight serve`, or a dedicated thread
+(`BackendThread`) when a console embeds it, never Textual's loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any, Literal
+
+import uvicorn
+
+from backend import __version__
+from backend.api.app import create_app
+from backend.auth.scopes import OPERATOR_SCOPES
+from backend.auth.service import AuthService
+from backend.core.bus import EventBus
+from backend.core.db import Database
+from backend.core.health import HealthRegistry
+from backend.core.http import HttpClientFactory
+from backend.core.secrets import (
+    load_backend_secrets,
+    remove_operator_token,
+    write_operator_token,
+)
+from backend.core.settings import Settings, ensure_dirs
+from backend.sim.world import SimWorld
+
+log = logging.getLogger("hashinsight.backend")
+
+Mode = Literal["serve", "embedded", "demo"]
+LOCAL_TOKEN_NAME = "local console token"
+INITIAL_KEY_NAME = "initial operator"
+BASE_CHANNELS = frozenset({"health"})
+
+
+class _QuietServer(uvicorn.Server):
+    """uvicorn without its signal handlers: the owner of the process decides about signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class Backend:
+    def __init__(self, settings: Settings, *, mode: Mode = "serve") -> None:
+        self.settings = settings
+        self.mode: Mode = mode
+        self.bus = EventBus()
+        self.health = HealthRegistry(self.bus)
+        self.channels: set[str] = set(BASE_CHANNELS)
+        self.ws_clients: set[Any] = set()
+        self.started_at = time.time()
+        self.initial_operator_key: str | None = None
+        self.operator_token: str | None = None
+        self.port: int | None = None
+        self._stop_requested = asyncio.Event()
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._server: _QuietServer | None = None
+        self._server_task: asyncio.Task[Any] | None = None
+        self.sim_world: SimWorld | None = None
+        self.db: Database
+        self.auth: AuthService
+        self.http: HttpClientFactory
+
+    @property
+    def url(self) -> str:
+        host = self.settings.api_host
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port}"
+
+    async def start(self) -> None:
+        """Open the database, run migrations, bootstrap keys, start services and the API."""
+        if self.mode == "demo":
+            self.sim_world = SimWorld()
+            await self.sim_world.start()
+            self.settings = self.settings.model_copy(update=self.sim_world.settings_overrides())
+        ensure_dirs(self.settings)
+        secrets = load_backend_secrets(self.settings)
+        self.db = Database(self.settings.effective_database_url)
+        await self.db.upgrade()
+        self.health.register("database", "database", _db_target(self.db))
+        self.auth = AuthService(self.db, secrets)
+        self.http = HttpClientFactory(
+            self.health,
+            timeout_s=self.settings.http_timeout_s,
+            retries=self.settings.http_retries,
+            breaker_failures=self.settings.breaker_failures,
+            breaker_cooldown_s=self.settings.breaker_cooldown_s,
+        )
+        await self._bootstrap_operator_key()
+        await self._start_api()
+        await self._issue_operator_token()
+        await self.run_health_checks()
+        self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
+        log.info("backend started in %s mode at %s", self.mode, self.url)
+
+    async def _bootstrap_operator_key(self) -> None:
+        keys = await self.auth.list_keys()
+        if any(k.owner_type == "operator" and k.name != LOCAL_TOKEN_NAME for k in keys):
+            return
+        _info, full_key = await self.auth.create_key(
+            name=INITIAL_KEY_NAME, owner_type="operator", scopes=OPERATOR_SCOPES, tier="operator"
+        )
+        self.initial_operator_key = full_key
+
+    async def _issue_operator_token(self) -> None:
+        """A short-lived operator key in a 0600 file: local consoles attach without typing one."""
+        for key in await self.auth.list_keys():
+            if key.name == LOCAL_TOKEN_NAME and key.owner_type == "operator":
+                await self.auth.revoke(key.key_id, actor="backend")
+        ttl = timedelta(hours=self.settings.operator_token_ttl_h)
+        info, token = await self.auth.create_key(
+            name=LOCAL_TOKEN_NAME,
+            owner_type="operator",
+            scopes=OPERATOR_SCOPES,
+            tier="operator",
+            expires_in=ttl,
+            actor="backend",
+        )
+        self.operator_token = token
+        expires = info.expires_at.timestamp() if info.expires_at else 0.0
+        write_operator_token(self.settings, self.url, token, expires)
+
+    async def _start_api(self) -> None:
+        sock = _bind(self.settings.api_host, self.settings.api_port)
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            create_app(self),
+            log_level="warning",
+            access_log=False,
+            lifespan="off",
+            timeout_graceful_shutdown=max(1, int(self.settings.shutdown_timeout_s) - 1),
+            ws_max_size=64 * 1024,
+        )
+        self._server = _QuietServer(config)
+        self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="api")
+        while not self._server.started:
+            if self._server_task.done():
+                self._server_task.result()
+                raise RuntimeError("API server stopped during start-up")
+            await asyncio.sleep(0.01)
+
+    async def run_health_checks(self) -> None:
+        started = time.monotonic()
+        try:
+            await asyncio.wait_for(self.db.ping(), timeout=5)
+        except Exception as exc:  # any failure is a health fact, not a crash
+            self.health.failure("database", f"{type(exc).__name__}: {exc}"[:200])
+        else:
+            self.health.success("database", (time.monotonic() - started) * 1000)
+
+    async def _health_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.health_check_interval_s)
+            await self.run_health_checks()
+
+    def health_report(self) -> dict[str, Any]:
+        return {
+            "status": self.health.overall(),
+            "version": __version__,
+            "started_at": self.started_at,
+            "uptime_s": round(time.time() - self.started_at, 1),
+            "mode": self.mode,
+            "integrations": self.health.snapshot(),
+            "bus": self.bus.stats(),
+            "websocket_clients": len(self.ws_clients),
+        }
+
+    def request_stop(self) -> None:
+        self._stop_requested.set()
+
+    async def wait_stopped(self) -> None:
+        await self._stop_requested.wait()
+
+    async def stop(self) -> None:
+        """Stop pollers, close streams, stop the API, flush and close the database."""
+        deadline = self.settings.shutdown_timeout_s
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self.bus.close()
+        if self._server is not None and self._server_task is not None:
+            self._server.should_exit = True
+            try:
+                await asyncio.wait_for(asyncio.shield(self._server_task), deadline)
+            except (TimeoutError, Exception):
+                self._server.force_exit = True
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(self._server_task, 1)
+        if self.operator_token:
+            with contextlib.suppress(Exception):
+                await self.auth.revoke(self.operator_token.split("_")[1], actor="backend")
+            remove_operator_token(self.settings, self.operator_token)
+        if hasattr(self, "http"):
+            with contextlib.suppress(Exception):
+                await self.http.aclose()
+        await self.db.close()
+        if self.sim_world is not None:
+            await self.sim_world.stop()
+        log.info("backend stopped")
+
+    async def run(self, ready: threading.Event | None = None) -> None:
+        """Start, wait until asked to stop, stop: the whole life of a backend."""
+        try:
+            await self.start()
+            if ready is not None:
+                ready.set()
+            await self.wait_stopped()
+        finally:
+            if hasattr(self, "db"):
+                await self.stop()
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(exc.errno, f"cannot listen on {host}:{port}: {exc.strerror}") from None
+    sock.listen(512)
+    sock.setblocking(False)
+    return sock
+
+
+def _db_target(db: Database) -> str:
+    url = db.url
+    if "@" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
+    return url
+
+
+class BackendThread:
+    """An embedded backend in its own thread and event loop, for a console that found none."""
+
+    def __init__(self, settings: Settings, *, mode: Mode = "embedded") -> None:
+        self.backend = Backend(settings, mode=mode)
+        self._thread: threading.Thread | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._ready = threading.Event()
+        self._error: BaseException | None = None
+
+    def start(self, timeout: float = 60.0) -> Backend:
+        self._thread = threading.Thread(target=self._main, name="hashinsight-backend", daemon=True)
+        self._thread.start()
+        deadline = time.monotonic() + timeout
+        while not self._ready.wait(0.05):
+            if not self._thread.is_alive() or time.monotonic() > deadline:
+                break
+        if self._error is not None:
+            raise self._error
+        if not self._ready.is_set():
+            raise TimeoutError("embedded backend did not start in time")
+        return self.backend
+
+    def _main(self) -> None:
+        loop = asyncio.new_event_loop()
+        self._loop = loop
+        try:
+            loop.run_until_complete(self.backend.run(self._ready))
+        except BaseException as exc:
+            self._error = exc
+        finally:
+            loop.run_until_complete(loop.shutdown_asyncgens())
+            loop.close()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        if self._loop is not None and self._thread is not None and self._thread.is_alive():
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self.backend.request_stop)
+            self._thread.join(timeout)

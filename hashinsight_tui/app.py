@@ -1,0 +1,227 @@
+"""The HashInsight console: a Textual app that is a pure client of the backend API."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from typing import ClassVar
+
+from textual import on
+from textual.app import App
+from textual.binding import Binding, BindingType
+from textual.screen import ModalScreen
+
+from hashinsight_tui.client import HashInsightClient, HealthReport
+from hashinsight_tui.commands import ScreensProvider, parse_command
+from hashinsight_tui.connection import connection_loop
+from hashinsight_tui.messages import ConnectionChanged, HealthLoaded, KeyLoaded, StreamBatch
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.fleet import FleetScreen
+from hashinsight_tui.screens.health import HealthScreen
+from hashinsight_tui.screens.help import HelpScreen
+from hashinsight_tui.screens.issuer import IssuerScreen
+from hashinsight_tui.screens.keys import KeysScreen
+from hashinsight_tui.screens.network import NetworkScreen
+from hashinsight_tui.screens.notary import NotaryScreen
+from hashinsight_tui.screens.playground import PlaygroundScreen
+from hashinsight_tui.screens.prices import PricesScreen
+from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.command_line import PromptLine
+
+# (mode name, title, key, screen class): the order is the order of the number keys.
+SCREENS: list[tuple[str, str, str, type[BaseScreen]]] = [
+    ("prices", "Prices", "1", PricesScreen),
+    ("network", "Network", "2", NetworkScreen),
+    ("fleet", "Fleet", "3", FleetScreen),
+    ("notary", "Notary & Wallets", "4", NotaryScreen),
+    ("keys", "API Keys", "5", KeysScreen),
+    ("playground", "Playground", "6", PlaygroundScreen),
+    ("issuer", "Issuer", "7", IssuerScreen),
+    ("health", "Health", "8", HealthScreen),
+]
+SCREEN_NAMES = [name for name, *_ in SCREENS]
+
+
+@dataclass(frozen=True)
+class ConsoleOptions:
+    """What the console needs to know; built from the settings by the launcher."""
+
+    url: str
+    api_key: str
+    refresh_s: float = 5.0
+    theme: str = "textual-dark"
+    keymap: tuple[tuple[str, str], ...] = ()
+    read_only: bool = False
+    start_screen: str = "health"
+
+    def __repr__(self) -> str:
+        return f"ConsoleOptions(url={self.url!r}, api_key=<hidden>)"
+
+
+class HashInsightApp(App[None]):
+    TITLE = "HashInsight"
+    CSS_PATH = "app.tcss"
+    MODES: ClassVar[dict[str, type[BaseScreen]]] = {name: cls for name, _, _, cls in SCREENS}  # type: ignore[assignment]
+    COMMANDS = App.COMMANDS | {ScreensProvider}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *[
+            Binding(key, f"go('{name}')", title, show=False, id=f"screen.{name}")
+            for name, title, key, _ in SCREENS
+        ],
+        Binding("question_mark", "help", "Help", id="app.help"),
+        Binding("colon", "prompt('command')", "Command", id="app.command"),
+        Binding("slash", "prompt('filter')", "Filter", id="app.filter"),
+        Binding("p", "toggle_pause", "Pause", id="app.pause"),
+        Binding("q", "quit", "Quit", id="app.quit"),
+    ]
+
+    def __init__(self, options: ConsoleOptions) -> None:
+        super().__init__()
+        self.options = options
+        self.store = Store(url=options.url)
+        self.client: HashInsightClient | None = None
+        self.paused = False
+        self.force_read_only = options.read_only
+        if options.keymap:
+            self.set_keymap(dict(options.keymap))
+
+    @property
+    def read_only(self) -> bool:
+        key = self.store.key
+        return self.force_read_only or key is None or key.read_only
+
+    @property
+    def stale_after_s(self) -> float:
+        return max(3 * self.options.refresh_s, 30.0)
+
+    def on_mount(self) -> None:
+        if self.options.theme in self.available_themes:
+            self.theme = self.options.theme
+        else:
+            self.notify(
+                f"Unknown theme {self.options.theme!r}; using {self.theme}", severity="warning"
+            )
+        self.client = HashInsightClient(self.options.url, self.options.api_key)
+        start = self.options.start_screen if self.options.start_screen in self.MODES else "health"
+        self.switch_mode(start)
+        self.run_worker(
+            connection_loop(self.client, self.post_message, self.options.refresh_s),
+            name="connection",
+            group="connection",
+            exclusive=True,
+        )
+        self.set_interval(1.0, self.render_current, name="clock")
+        if not self.is_headless:
+            self._install_exit_signals()
+
+    def _install_exit_signals(self) -> None:
+        """Leave cleanly (terminal restored) when the SSH session or a supervisor ends us."""
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self.exit)
+
+    async def on_unmount(self) -> None:
+        if self.client is not None:
+            await self.client.aclose()
+
+    # --- data from the connection worker, applied in one batch each -----------------------
+
+    def on_connection_changed(self, message: ConnectionChanged) -> None:
+        self.store.state = message.state
+        self.store.detail = message.detail
+        self.store.retry_in_s = message.retry_in_s
+        self.render_current()
+
+    def on_key_loaded(self, message: KeyLoaded) -> None:
+        self.store.key = message.key
+        self.refresh_bindings()
+        self.render_current()
+
+    def on_health_loaded(self, message: HealthLoaded) -> None:
+        self.apply_health(message.report)
+
+    def apply_health(self, report: HealthReport) -> None:
+        self.store.set_health(report)
+        self.render_current()
+
+    def on_stream_batch(self, message: StreamBatch) -> None:
+        self.store.apply(message.events)
+        self.render_current()
+
+    def render_current(self) -> None:
+        """Redraw the visible screen; nothing renders under a modal or on hidden screens."""
+        screen = self.screen
+        if isinstance(screen, ModalScreen) or not isinstance(screen, BaseScreen):
+            return
+        with self.batch_update():
+            screen.render_store(self.store, paused=self.paused, stale_after_s=self.stale_after_s)
+
+    # --- navigation and conventions ---------------------------------------------------------
+
+    def action_go(self, name: str, arguments: dict[str, str] | None = None) -> None:
+        if name not in self.MODES:
+            self.notify(f"No screen called {name!r}", severity="error")
+            return
+        while isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        self.switch_mode(name)
+        if arguments:
+            self.call_after_refresh(self._apply_arguments, arguments)
+
+    def _apply_arguments(self, arguments: dict[str, str]) -> None:
+        if isinstance(self.screen, BaseScreen):
+            self.screen.apply_arguments(arguments)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen(self.screen))
+
+    def action_prompt(self, kind: str) -> None:
+        if isinstance(self.screen, BaseScreen):
+            self.screen.query_one(PromptLine).open(kind)
+
+    def action_toggle_pause(self) -> None:
+        self.paused = not self.paused
+        self.notify("Live refresh paused" if self.paused else "Live refresh resumed")
+        self.render_current()
+
+    @on(PromptLine.PromptChanged)
+    def _filter_changed(self, event: PromptLine.PromptChanged) -> None:
+        if isinstance(self.screen, BaseScreen):
+            self.screen.apply_filter(event.value)
+
+    @on(PromptLine.PromptSubmitted)
+    def _prompt_submitted(self, event: PromptLine.PromptSubmitted) -> None:
+        if event.kind == "filter":
+            if isinstance(self.screen, BaseScreen):
+                self.screen.apply_filter(event.value)
+            return
+        self.run_command(event.value)
+
+    def run_command(self, text: str) -> None:
+        """Execute a `:` command line."""
+        try:
+            command = parse_command(text, SCREEN_NAMES)
+        except ValueError as exc:
+            self.notify(str(exc), severity="error")
+            return
+        if command.name == "go":
+            self.action_go(command.target, command.arguments)
+        elif command.name == "quit":
+            self.exit()
+        elif command.name == "pause":
+            if not self.paused:
+                self.action_toggle_pause()
+        elif command.name == "resume":
+            if self.paused:
+                self.action_toggle_pause()
+        elif command.name == "theme":
+            if command.target in self.available_themes:
+                self.theme = command.target
+            else:
+                self.notify(f"Unknown theme {command.target!r}", severity="error")
+        elif command.name == "help":
+            self.action_help()

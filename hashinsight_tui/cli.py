@@ -1,0 +1,274 @@
+"""The `hashinsight` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import signal
+import sys
+from collections.abc import Sequence
+from datetime import timedelta
+from pathlib import Path
+
+from backend.core.secrets import SecretFileError
+from backend.core.settings import Settings, SettingsError, ensure_dirs, load_settings
+
+EXIT_USAGE = 2
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hashinsight",
+        description="HashInsight: operator console and backend for Bitcoin mining sites.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    console = sub.add_parser("console", help="open the console (the default command)")
+    console.add_argument("--url", help="URL of a running backend to attach to")
+    console.add_argument("--screen", default="health", help="screen to open first")
+
+    serve = sub.add_parser("serve", help="run the backend headless (API, pollers, issuer)")
+    serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8765)")
+
+    demo = sub.add_parser("demo", help="the whole product offline, against local simulators")
+    demo.add_argument("--headless", action="store_true", help="no console: print URL and key")
+    demo.add_argument("--port", type=int, default=0, help="API port (default: any free port)")
+    demo.add_argument("--screen", default="health", help="screen to open first")
+
+    config = sub.add_parser("config", help="settings")
+    config_sub = config.add_subparsers(dest="config_command", metavar="ACTION", required=True)
+    config_sub.add_parser("show", help="print the effective settings, secrets masked")
+
+    db = sub.add_parser("db", help="database")
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    db_sub.add_parser("upgrade", help="apply schema migrations")
+
+    keys = sub.add_parser("keys", help="API keys on the local database")
+    keys_sub = keys.add_subparsers(dest="keys_command", metavar="ACTION", required=True)
+    create = keys_sub.add_parser("create", help="create a key (shown once)")
+    create.add_argument("--name", required=True)
+    create.add_argument("--owner", choices=["operator", "partner"], default="operator")
+    create.add_argument("--partner-id", default=None)
+    create.add_argument(
+        "--scopes",
+        default=None,
+        help="comma-separated scopes (default: all for operators, read,stream for partners)",
+    )
+    create.add_argument("--tier", choices=["basic", "pro", "enterprise", "operator"], default=None)
+    create.add_argument("--mode", choices=["auto", "semi_auto"], default="auto")
+    create.add_argument("--expires-days", type=float, default=None)
+    list_keys = keys_sub.add_parser("list", help="list keys")
+    list_keys.add_argument("--all", action="store_true", help="include revoked keys")
+    revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
+    revoke.add_argument("key_id")
+
+    shots = sub.add_parser("screenshots", help="write an SVG of every screen from a demo run")
+    shots.add_argument("--out", type=Path, default=Path("screenshots"))
+
+    sim = sub.add_parser("sim", help="run the simulators alone and print their addresses")
+    sim.add_argument("--miners", type=int, default=50, help="simulated miners")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return _dispatch(args, settings)
+    except (SettingsError, SecretFileError) as exc:
+        print(f"hashinsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    command = args.command or "console"
+    if command == "config":
+        return _config_show(settings)
+    if command == "sim":
+        return asyncio.run(_run_sims(args.miners))
+    ensure_dirs(settings)
+    if command == "console":
+        return _console(settings, url=args.url if args.command else None, screen=_screen(args))
+    if command == "serve":
+        return _serve(settings, args.host, args.port)
+    if command == "demo":
+        return _demo(settings, headless=args.headless, port=args.port, screen=args.screen)
+    if command == "db":
+        return asyncio.run(_db_upgrade(settings))
+    if command == "keys":
+        return asyncio.run(_keys(settings, args))
+    if command == "screenshots":
+        from hashinsight_tui.screenshots import write_screenshots
+
+        for path in asyncio.run(write_screenshots(settings, args.out)):
+            print(path)
+        return 0
+    raise SettingsError(f"unknown command {command}")
+
+
+def _screen(args: argparse.Namespace) -> str:
+    return getattr(args, "screen", None) or "health"
+
+
+def _config_show(settings: Settings) -> int:
+    import json
+
+    print(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
+    return 0
+
+
+def _run_console(settings: Settings, target: object, screen: str) -> int:
+    from backend.core.logging import setup_logging
+    from hashinsight_tui.app import HashInsightApp
+    from hashinsight_tui.launcher import Target, console_options, log_file
+
+    assert isinstance(target, Target)
+    setup_logging(settings.log_level, log_file(settings), to_stderr=False)
+    app = HashInsightApp(console_options(settings, target, screen))
+    try:
+        app.run()
+    finally:
+        if target.embedded is not None:
+            target.embedded.stop()
+    return app.return_code or 0
+
+
+def _console(settings: Settings, url: str | None, screen: str) -> int:
+    from hashinsight_tui.launcher import resolve_target
+
+    return _run_console(settings, resolve_target(settings, url), screen)
+
+
+def _demo(settings: Settings, *, headless: bool, port: int, screen: str) -> int:
+    from hashinsight_tui.launcher import demo_settings, start_embedded
+
+    demo = demo_settings(settings, port)
+    if not headless:
+        return _run_console(demo, start_embedded(demo, mode="demo"), screen)
+    return asyncio.run(_serve_backend(demo, mode="demo"))
+
+
+def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+    updates = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
+    return asyncio.run(_serve_backend(settings.model_copy(update=updates), mode="serve"))
+
+
+async def _serve_backend(settings: Settings, mode: str) -> int:
+    """Run a backend on this loop until SIGINT/SIGTERM; print URL and keys first."""
+    from backend.core.logging import setup_logging
+    from backend.runtime import Backend
+
+    setup_logging(settings.log_level, None, to_stderr=True)
+    backend = Backend(settings, mode=mode)  # type: ignore[arg-type]
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, backend.request_stop)
+    try:
+        await backend.start()
+        print(f"HashInsight API: {backend.url}", flush=True)
+        if mode == "demo":
+            print(f"Operator key: {backend.initial_operator_key}", flush=True)
+        elif backend.initial_operator_key:
+            print(
+                f"Initial operator key (shown once, store it now): {backend.initial_operator_key}",
+                flush=True,
+            )
+        print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+        await backend.wait_stopped()
+    except OSError as exc:
+        print(f"hashinsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    finally:
+        if hasattr(backend, "db"):
+            await backend.stop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(Exception):
+                loop.remove_signal_handler(sig)
+    return 0
+
+
+async def _db_upgrade(settings: Settings) -> int:
+    from backend.core.db import Database
+
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+    finally:
+        await db.close()
+    print("database is at the latest schema")
+    return 0
+
+
+async def _keys(settings: Settings, args: argparse.Namespace) -> int:
+    from backend.auth.scopes import OPERATOR_SCOPES, READ_ONLY_SCOPES
+    from backend.auth.service import AuthService, KeyRequestError
+    from backend.core.db import Database
+    from backend.core.secrets import load_backend_secrets
+
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+        auth = AuthService(db, load_backend_secrets(settings))
+        if args.keys_command == "create":
+            default_scopes = OPERATOR_SCOPES if args.owner == "operator" else READ_ONLY_SCOPES
+            tier = args.tier or ("operator" if args.owner == "operator" else "basic")
+            try:
+                info, full_key = await auth.create_key(
+                    name=args.name,
+                    owner_type=args.owner,
+                    owner_id=args.partner_id,
+                    scopes=args.scopes or default_scopes,
+                    tier=tier,
+                    mode=args.mode,
+                    expires_in=timedelta(days=args.expires_days) if args.expires_days else None,
+                    actor="cli",
+                )
+            except KeyRequestError as exc:
+                print(f"hashinsight: {exc}", file=sys.stderr)
+                return EXIT_USAGE
+            print(f"key id:  {info.key_id}")
+            print(f"scopes:  {' '.join(info.scopes)}")
+            print(f"API key (shown once): {full_key}")
+            return 0
+        if args.keys_command == "list":
+            rows = await auth.list_keys(include_revoked=args.all)
+            print(f"{'KEY ID':<14}{'NAME':<24}{'OWNER':<10}{'MODE':<10}{'EXPIRES':<22}SCOPES")
+            for key in rows:
+                expires = key.expires_at.strftime("%Y-%m-%d %H:%M") if key.expires_at else "never"
+                state = " (revoked)" if key.revoked_at else ""
+                print(
+                    f"{key.key_id:<14}{key.name[:23]:<24}{key.owner_type:<10}{key.mode:<10}"
+                    f"{expires:<22}{' '.join(key.scopes)}{state}"
+                )
+            return 0
+        if await auth.revoke(args.key_id, actor="cli"):
+            print(f"revoked {args.key_id}")
+            return 0
+        print(f"hashinsight: no active key with id {args.key_id}", file=sys.stderr)
+        return 1
+    finally:
+        await db.close()
+
+
+async def _run_sims(miners: int) -> int:
+    from backend.sim.world import SimWorld
+
+    world = SimWorld(miners=miners)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with world:
+        for line in world.describe():
+            print(line, flush=True)
+        print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+        await stop.wait()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Typed messages from background workers to the UI: workers never touch widgets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from textual.message import Message
+
+from hashinsight_tui.client import HealthReport, KeyInfo, StreamEvent
+
+ConnectionState = Literal["connecting", "connected", "reconnecting", "unauthorized"]
+
+
+@dataclass
+class ConnectionChanged(Message):
+    state: ConnectionState
+    url: str
+    detail: str = ""
+    retry_in_s: float | None = None
+
+
+@dataclass
+class KeyLoaded(Message):
+    key: KeyInfo
+
+
+@dataclass
+class HealthLoaded(Message):
+    report: HealthReport
+
+
+@dataclass
+class StreamBatch(Message):
+    """Events gathered over a short window, applied by the UI in one go."""
+
+    events: list[StreamEvent]

@@ -1,0 +1,60 @@
+"""What every console screen shares: the status bar, the prompt line, read-only handling."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.command_line import PromptLine
+from hashinsight_tui.widgets.status_bar import StatusBar
+
+if TYPE_CHECKING:
+    from hashinsight_tui.app import HashInsightApp
+
+
+class BaseScreen(Screen[None]):
+    """A top-level screen of the console (one per mode)."""
+
+    SCREEN_TITLE: ClassVar[str] = ""
+    # Actions that change something: hidden and refused when the key is read-only.
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+
+    @property
+    def hi_app(self) -> HashInsightApp:
+        return self.app  # type: ignore[return-value]
+
+    def compose(self) -> ComposeResult:
+        yield StatusBar(id="status-bar")
+        yield from self.compose_body()
+        yield PromptLine()
+        yield Footer()
+
+    def compose_body(self) -> ComposeResult:
+        raise NotImplementedError
+
+    def on_screen_resume(self) -> None:
+        self.hi_app.render_current()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action in self.WRITE_ACTIONS and self.hi_app.read_only)
+
+    def render_store(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
+        """Called by the app, in one batch, when new data has been applied (or the clock ticks)."""
+        self.query_one(StatusBar).show(store, self.SCREEN_TITLE, paused, stale_after_s)
+        if not paused:
+            self.refresh_view(store)
+
+    def refresh_view(self, store: Store) -> None:
+        """Draw this screen's data; screens with data override it."""
+
+    def apply_filter(self, text: str) -> None:
+        """Live `/` filter; screens with rows override it."""
+
+    def apply_arguments(self, arguments: dict[str, str]) -> None:
+        """`:screen key=value` arguments; screens with filters override it."""
+        if "q" in arguments:
+            self.apply_filter(arguments["q"])

@@ -1,0 +1,175 @@
+"""The Health screen: every integration's live status, latency, last success and last error."""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.widgets import DataTable, Static
+
+from hashinsight_tui.client import ApiError, ConnectionLost, Integration
+from hashinsight_tui.format import age, latency, since, status_text
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.integration_detail import IntegrationDetailScreen
+from hashinsight_tui.store import Store
+
+COLUMNS: list[tuple[str, str]] = [
+    ("name", "Integration"),
+    ("kind", "Kind"),
+    ("status", "Status"),
+    ("latency_ms", "Latency"),
+    ("last_success", "Last success"),
+    ("failures", "Failures/Checks"),
+    ("last_error", "Last error"),
+]
+STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "ok": 3, "disabled": 4}
+
+
+def _sort_value(item: Integration, column: str) -> Any:
+    if column == "status":
+        return STATUS_ORDER.get(item.status, 9)
+    value = getattr(item, column)
+    if value is None:
+        return (1, 0) if column != "name" else (1, "")
+    return (0, value)
+
+
+class HealthScreen(BaseScreen):
+    SCREEN_TITLE = "Health"
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"recheck"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("enter", "drill_down", "Details", id="health.details"),
+        Binding("s", "sort_next", "Sort", id="health.sort"),
+        Binding("S", "sort_reverse", "Reverse", show=False, id="health.sort_reverse"),
+        Binding("r", "recheck", "Recheck now", id="health.recheck"),
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sort_column = "status"
+        self.sort_reverse = False
+        self.filter_text = ""
+        self._rows: list[Integration] = []
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="health-summary"):
+            yield Static("", id="health-overall")
+            yield Static("", id="health-backend")
+        yield DataTable(id="health-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="health-note")
+
+    def on_mount(self) -> None:
+        table = self.query_one(DataTable)
+        for key, label in COLUMNS:
+            table.add_column(label, key=key)
+
+    def refresh_view(self, store: Store) -> None:
+        overall = self.query_one("#health-overall", Static)
+        backend = self.query_one("#health-backend", Static)
+        note = self.query_one("#health-note", Static)
+        if store.health is None:
+            overall.update(Text("waiting for the backend…", style="yellow"))
+            backend.update("")
+            note.update(store.detail)
+            return
+        report = store.health
+        overall.update(Text.assemble("Overall ", status_text(report.status)))
+        backend.update(
+            Text(
+                f"backend {report.version} · {report.mode} · up {age(report.uptime_s)} · "
+                f"bus {report.bus.get('published', 0)} events, {report.bus.get('dropped', 0)} "
+                f"dropped · {report.websocket_clients} stream clients",
+                style="dim",
+            )
+        )
+        rows = [
+            item
+            for item in store.integrations.values()
+            if self.filter_text.lower() in f"{item.name} {item.kind} {item.status}".lower()
+        ]
+        rows.sort(key=lambda item: _sort_value(item, self.sort_column), reverse=self.sort_reverse)
+        self._rows = rows
+        self._fill(rows)
+        shown = f"{len(rows)} of {len(store.integrations)}" if self.filter_text else len(rows)
+        filt = f" · filter '{self.filter_text}'" if self.filter_text else ""
+        arrow = "↓" if self.sort_reverse else "↑"
+        note.update(
+            Text(f"{shown} integrations · sorted by {self.sort_column} {arrow}{filt}", style="dim")
+        )
+
+    def _fill(self, rows: list[Integration]) -> None:
+        table = self.query_one(DataTable)
+        cursor = table.cursor_row
+        selected = self._rows[cursor].name if 0 <= cursor < len(self._rows) else None
+        with self.app.batch_update():
+            table.clear()
+            for item in rows:
+                table.add_row(
+                    item.name,
+                    item.kind,
+                    status_text(item.status),
+                    latency(item.latency_ms),
+                    since(item.last_success),
+                    f"{item.failures}/{item.checks}",
+                    Text(item.last_error or "", style="red", overflow="ellipsis"),
+                    key=item.name,
+                )
+            if selected is not None:
+                names = [item.name for item in rows]
+                if selected in names:
+                    table.move_cursor(row=names.index(selected))
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.refresh_view(self.hi_app.store)
+
+    def apply_arguments(self, arguments: dict[str, str]) -> None:
+        super().apply_arguments(arguments)
+        if "status" in arguments:
+            self.apply_filter(arguments["status"])
+        if "sort" in arguments and arguments["sort"] in dict(COLUMNS):
+            self.sort_column = arguments["sort"]
+            self.refresh_view(self.hi_app.store)
+
+    def action_sort_next(self) -> None:
+        keys = [key for key, _ in COLUMNS]
+        self.sort_column = keys[(keys.index(self.sort_column) + 1) % len(keys)]
+        self.refresh_view(self.hi_app.store)
+
+    def action_sort_reverse(self) -> None:
+        self.sort_reverse = not self.sort_reverse
+        self.refresh_view(self.hi_app.store)
+
+    @on(DataTable.HeaderSelected)
+    def _header(self, event: DataTable.HeaderSelected) -> None:
+        column = str(event.column_key.value)
+        if column == self.sort_column:
+            self.sort_reverse = not self.sort_reverse
+        self.sort_column = column
+        self.refresh_view(self.hi_app.store)
+
+    @on(DataTable.RowSelected)
+    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_drill_down()
+
+    def action_drill_down(self) -> None:
+        table = self.query_one(DataTable)
+        if 0 <= table.cursor_row < len(self._rows):
+            self.app.push_screen(IntegrationDetailScreen(self._rows[table.cursor_row].name))
+
+    @work(exclusive=True, group="recheck")
+    async def action_recheck(self) -> None:
+        if self.hi_app.client is None:
+            return
+        self.notify("Running every health check…")
+        try:
+            report = await self.hi_app.client.check_health_now()
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Recheck failed: {exc}", severity="error")
+            return
+        self.hi_app.apply_health(report)
+        self.notify(f"Health: {report.status}")

@@ -1,0 +1,62 @@
+"""`?`: the keys that work here and everywhere, and the command-line syntax."""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.table import Table
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Static
+
+COMMAND_HELP = """\
+:health  :prices  :network  :fleet  :notary  :keys  :playground  :issuer   go to a screen
+:fleet status=offline        go to a screen with a filter (key=value arguments)
+:pause  :resume              freeze or resume live refresh
+:theme NAME                  switch theme (ctrl+p lists them)
+:quit                        leave the console"""
+
+
+class HelpScreen(ModalScreen[None]):
+    DEFAULT_CSS = """
+    HelpScreen { align: center middle; }
+    HelpScreen > VerticalScroll {
+        width: 84; max-width: 100%; height: auto; max-height: 90%;
+        border: round $accent; background: $surface; padding: 1 2;
+    }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape,q,question_mark", "app.pop_screen", "Close", id="help.close"),
+    ]
+
+    def __init__(self, screen: Screen[object]) -> None:
+        super().__init__()
+        self.for_screen = screen
+
+    def compose(self) -> ComposeResult:
+        keys = Table(
+            title="Keys", title_justify="left", show_header=False, box=None, padding=(0, 2)
+        )
+        keys.add_column(style="bold cyan", no_wrap=True)
+        keys.add_column()
+        seen: set[str] = set()
+        for node in (self.for_screen, self.app):
+            for binding in getattr(node, "BINDINGS", []):
+                if not isinstance(binding, Binding) or not binding.description:
+                    continue
+                if binding.description in seen:
+                    continue
+                seen.add(binding.description)
+                keys.add_row(self.app.get_key_display(binding), binding.description)
+        title = getattr(self.for_screen, "SCREEN_TITLE", "")
+        with VerticalScroll():
+            yield Static(f"[b]Help — {title}[/b]   (esc closes)\n")
+            yield Static(keys)
+            yield Static("\n[b]Command line[/b] (press :)\n" + COMMAND_HELP)
+            yield Static(
+                "\n[b]Conventions[/b]\n/ filters rows live · s sorts (S reverses) · "
+                "enter drills down · esc goes back · p pauses refresh (the status bar then shows "
+                "how stale the data is) · destructive actions ask first, with Cancel focused."
+            )

@@ -1,0 +1,48 @@
+"""The top line: product, screen, connection state, backend URL, key, paused and stale markers."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from hashinsight_tui.format import age
+from hashinsight_tui.store import Store
+
+STATE_STYLE = {
+    "connected": ("●", "green"),
+    "connecting": ("◌", "yellow"),
+    "reconnecting": ("○", "red"),
+    "unauthorized": ("✖", "red"),
+}
+
+
+class StatusBar(Static):
+    DEFAULT_CSS = """
+    StatusBar {
+        dock: top;
+        height: 1;
+        background: $panel;
+        color: $text;
+        padding: 0 1;
+    }
+    """
+
+    def show(self, store: Store, screen_title: str, paused: bool, stale_after_s: float) -> None:
+        symbol, colour = STATE_STYLE.get(store.state, ("?", "white"))
+        line = Text.assemble(("HashInsight", "bold"), "  ", (screen_title, "bold cyan"), "  ")
+        line.append(f"{symbol} {store.state}", style=colour)
+        if store.state == "reconnecting" and store.retry_in_s:
+            line.append(f" (retry {store.retry_in_s:.0f}s)", style=colour)
+        line.append(f"  {store.url}", style="dim")
+        if store.key is not None:
+            line.append(f"  key {store.key.name}", style="dim")
+            if store.key.read_only:
+                line.append(" [read-only]", style="yellow")
+        if paused:
+            line.append("  ⏸ paused", style="bold yellow")
+        data_age = store.age_s()
+        if data_age is not None and (
+            paused or store.state != "connected" or data_age > stale_after_s
+        ):
+            line.append(f"  stale {age(data_age)}", style="bold red")
+        self.update(line)

@@ -1,0 +1,56 @@
+"""Shared fixtures: isolated settings, a backend on a loopback port, keys with given scopes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from backend.core.settings import Settings, load_settings
+from backend.runtime import Backend, BackendThread
+
+
+def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """An environment whose config and data dirs live under tmp_path (nothing else leaks in)."""
+    return {
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "HOME": str(tmp_path),
+        **extra,
+    }
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return load_settings(
+        isolated_env(tmp_path),
+        overrides={"api_port": 0, "health_check_interval_s": 1.0, "ws_heartbeat_s": 2.0},
+    )
+
+
+@pytest.fixture
+async def backend(settings: Settings) -> AsyncIterator[Backend]:
+    instance = Backend(settings, mode="serve")
+    await instance.start()
+    try:
+        yield instance
+    finally:
+        await instance.stop()
+
+
+@pytest.fixture
+def backend_thread(settings: Settings) -> Iterator[Backend]:
+    """A backend in its own thread and loop, as the console embeds it."""
+    thread = BackendThread(settings, mode="demo")
+    instance = thread.start()
+    try:
+        yield instance
+    finally:
+        thread.stop()
+
+
+@pytest.fixture
+def operator_key(backend: Backend) -> str:
+    assert backend.initial_operator_key is not None
+    return backend.initial_operator_key
