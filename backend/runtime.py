@@ -23,6 +23,7 @@ from backend.api.app import create_app
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
 from backend.core.bus import EventBus
+from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
@@ -31,6 +32,7 @@ from backend.core.secrets import (
     remove_operator_token,
     write_operator_token,
 )
+from backend.core.service import Service, ServiceContext
 from backend.core.settings import Settings, ensure_dirs
 from backend.sim.world import SimWorld
 
@@ -67,6 +69,8 @@ class Backend:
         self._server: _QuietServer | None = None
         self._server_task: asyncio.Task[Any] | None = None
         self.sim_world: SimWorld | None = None
+        self.services: list[Service] = []
+        self.services_by_name: dict[str, Service] = {}
         self.db: Database
         self.auth: AuthService
         self.http: HttpClientFactory
@@ -96,7 +100,21 @@ class Backend:
             breaker_failures=self.settings.breaker_failures,
             breaker_cooldown_s=self.settings.breaker_cooldown_s,
         )
+        self.context = ServiceContext(
+            settings=self.settings,
+            db=self.db,
+            bus=self.bus,
+            health=self.health,
+            http=self.http,
+            clock=SYSTEM_CLOCK,
+        )
+        self.services = build_services(self.context)
+        self.services_by_name = {service.name: service for service in self.services}
+        for service in self.services:
+            self.channels |= service.channels
         await self._bootstrap_operator_key()
+        for service in self.services:
+            await service.start()
         await self._start_api()
         await self._issue_operator_token()
         await self.run_health_checks()
@@ -187,6 +205,11 @@ class Backend:
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
+        for service in reversed(self.services):
+            try:
+                await asyncio.wait_for(service.stop(), deadline)
+            except Exception as exc:  # one service failing to stop must not block the others
+                log.warning("service %s did not stop cleanly: %s", service.name, exc)
         self.bus.close()
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
@@ -218,6 +241,13 @@ class Backend:
         finally:
             if hasattr(self, "db"):
                 await self.stop()
+
+
+def build_services(context: ServiceContext) -> list[Service]:
+    """Every service this backend runs, in start order (stopped in reverse)."""
+    services: list[Service] = []
+    # --- each capability appends its service here ---
+    return services
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -39,7 +39,7 @@ def create_app(backend: Backend) -> FastAPI:
     )
     app.state.backend = backend
     install_error_handlers(app)
-    app.include_router(health.router)
-    app.include_router(me.router)
-    app.include_router(ws.router)
+    for router in (health.router, me.router, ws.router):
+        app.include_router(router)
+    # --- each capability includes its router here ---
     return app

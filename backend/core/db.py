@@ -101,7 +101,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def run_migrations(url: str, revision: str = "head") -> None:
+def run_migrations(url: str, revision: str = "heads") -> None:
     from alembic import command
     from alembic.config import Config
 

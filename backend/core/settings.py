@@ -94,6 +94,14 @@ class Settings(BaseModel):
     coingecko_api_key: SecretStr | None = None
     bitcoin_rpc_url: SecretStr | None = None
 
+    # --- fleet ---
+
+    # --- market & chain ---
+
+    # --- notary & wallet ---
+
+    # --- issuer ---
+
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 
     @field_validator("api_host")

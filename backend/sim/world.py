@@ -1,25 +1,58 @@
 """The demo world: every simulator the product talks to, on 127.0.0.1, started and stopped together.
 
-`hashinsight demo` runs the backend inside this world; `hashinsight sim` runs the world alone.
-`settings_overrides()` points each integration's base URL or host list at its simulator.
+`hashinsight demo` runs the backend inside this world; `hashinsight sim` runs the world alone. Each
+simulator points its integration at itself through `settings_overrides()`.
 """
 
 from __future__ import annotations
 
+import contextlib
 from types import TracebackType
-from typing import Any
+from typing import Any, Protocol
+
+
+class Simulator(Protocol):
+    """A loopback server speaking one external system's real wire format."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def settings_overrides(self) -> dict[str, Any]:
+        """Settings that point the product's client at this simulator."""
+        ...
+
+    def describe(self) -> list[str]:
+        """One line per address served, for `hashinsight sim`."""
+        ...
+
+
+def default_simulators(miners: int) -> list[Simulator]:
+    """The simulators of the demo world, in start order."""
+    simulators: list[Simulator] = []
+    return simulators
 
 
 class SimWorld:
-    def __init__(self, *, miners: int = 200) -> None:
+    def __init__(self, *, miners: int = 200, simulators: list[Simulator] | None = None) -> None:
         self.miners = miners
-        self._started = False
+        self.simulators = simulators if simulators is not None else default_simulators(miners)
+        self._started: list[Simulator] = []
 
     async def start(self) -> None:
-        self._started = True
+        try:
+            for simulator in self.simulators:
+                await simulator.start()
+                self._started.append(simulator)
+        except BaseException:
+            await self.stop()
+            raise
 
     async def stop(self) -> None:
-        self._started = False
+        while self._started:
+            simulator = self._started.pop()
+            with contextlib.suppress(Exception):
+                await simulator.stop()
 
     async def __aenter__(self) -> SimWorld:
         await self.start()
@@ -31,7 +64,11 @@ class SimWorld:
         await self.stop()
 
     def settings_overrides(self) -> dict[str, Any]:
-        return {}
+        overrides: dict[str, Any] = {}
+        for simulator in self.simulators:
+            overrides.update(simulator.settings_overrides())
+        return overrides
 
     def describe(self) -> list[str]:
-        return ["no simulators are part of this build yet"]
+        lines = [line for simulator in self.simulators for line in simulator.describe()]
+        return lines or ["no simulators are part of this build yet"]
