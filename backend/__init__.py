@@ -1,3 +1,3 @@
-"""HashInsight backend: one asyncio process that owns the pollers, the issuer, the DB and the API."""
+"""HashInsight backend: one asyncio process owning pollers, issuer, database and API."""
 
 __version__ = "0.1.0"
