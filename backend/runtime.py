@@ -12,9 +12,9 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from datetime import timedelta
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import uvicorn
 
@@ -39,6 +39,7 @@ from backend.sim.world import SimWorld
 log = logging.getLogger("hashinsight.backend")
 
 Mode = Literal["serve", "embedded", "demo"]
+T = TypeVar("T")
 LOCAL_TOKEN_NAME = "local console token"
 INITIAL_KEY_NAME = "initial operator"
 BASE_CHANNELS = frozenset({"health"})
@@ -305,6 +306,11 @@ class BackendThread:
         finally:
             loop.run_until_complete(loop.shutdown_asyncgens())
             loop.close()
+
+    def call(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        """Run a coroutine on the backend's loop from another thread and wait for its result."""
+        assert self._loop is not None
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
     def stop(self, timeout: float = 10.0) -> None:
         if self._loop is not None and self._thread is not None and self._thread.is_alive():

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import signal
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 from textual import on
@@ -13,10 +14,17 @@ from textual.app import App
 from textual.binding import Binding, BindingType
 from textual.screen import ModalScreen
 
-from hashinsight_tui.client import HashInsightClient, HealthReport
+from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, HealthReport
 from hashinsight_tui.commands import ScreensProvider, parse_command
 from hashinsight_tui.connection import connection_loop
-from hashinsight_tui.messages import ConnectionChanged, HealthLoaded, KeyLoaded, StreamBatch
+from hashinsight_tui.messages import (
+    ConnectionChanged,
+    HealthLoaded,
+    KeyLoaded,
+    SnapshotFailed,
+    SnapshotsLoaded,
+    StreamBatch,
+)
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.fleet import FleetScreen
 from hashinsight_tui.screens.health import HealthScreen
@@ -42,6 +50,9 @@ SCREENS: list[tuple[str, str, str, type[BaseScreen]]] = [
     ("health", "Health", "8", HealthScreen),
 ]
 SCREEN_NAMES = [name for name, *_ in SCREENS]
+STREAM_CHANNELS = tuple(
+    dict.fromkeys(["health", *[channel for *_, cls in SCREENS for channel in cls.CHANNELS]])
+)
 
 
 @dataclass(frozen=True)
@@ -107,12 +118,15 @@ class HashInsightApp(App[None]):
         start = self.options.start_screen if self.options.start_screen in self.MODES else "health"
         self.switch_mode(start)
         self.run_worker(
-            connection_loop(self.client, self.post_message, self.options.refresh_s),
+            connection_loop(
+                self.client, self.post_message, self.options.refresh_s, STREAM_CHANNELS
+            ),
             name="connection",
             group="connection",
             exclusive=True,
         )
         self.set_interval(1.0, self.render_current, name="clock")
+        self.set_interval(self.options.refresh_s, self.fetch_active, name="snapshots")
         if not self.is_headless:
             self._install_exit_signals()
 
@@ -130,6 +144,8 @@ class HashInsightApp(App[None]):
     # --- data from the connection worker, applied in one batch each -----------------------
 
     def on_connection_changed(self, message: ConnectionChanged) -> None:
+        if message.state == "connected" and self.store.state != "connected":
+            self.call_later(self.fetch_active)
         self.store.state = message.state
         self.store.detail = message.detail
         self.store.retry_in_s = message.retry_in_s
@@ -145,6 +161,33 @@ class HashInsightApp(App[None]):
 
     def apply_health(self, report: HealthReport) -> None:
         self.store.set_health(report)
+        self.render_current()
+
+    def fetch_active(self) -> None:
+        """Fetch the visible screen's REST snapshots in a worker (never while paused)."""
+        screen = self.screen
+        if self.paused or self.client is None or not isinstance(screen, BaseScreen):
+            return
+        if self.store.state != "connected":
+            return
+        self.run_worker(partial(self._fetch, screen), group="snapshots", exclusive=True)
+
+    async def _fetch(self, screen: BaseScreen) -> None:
+        assert self.client is not None
+        try:
+            values = await screen.fetch(self.client)
+        except (ApiError, ConnectionLost) as exc:
+            self.post_message(SnapshotFailed(screen.SCREEN_TITLE, str(exc)))
+            return
+        if values:
+            self.post_message(SnapshotsLoaded(values))
+
+    def on_snapshots_loaded(self, message: SnapshotsLoaded) -> None:
+        self.store.set_snapshots(message.values)
+        self.render_current()
+
+    def on_snapshot_failed(self, message: SnapshotFailed) -> None:
+        self.store.detail = f"{message.screen}: {message.error}"
         self.render_current()
 
     def on_stream_batch(self, message: StreamBatch) -> None:
@@ -168,6 +211,7 @@ class HashInsightApp(App[None]):
         while isinstance(self.screen, ModalScreen):
             self.pop_screen()
         self.switch_mode(name)
+        self.call_after_refresh(self.fetch_active)
         if arguments:
             self.call_after_refresh(self._apply_arguments, arguments)
 
@@ -187,6 +231,8 @@ class HashInsightApp(App[None]):
         self.paused = not self.paused
         self.notify("Live refresh paused" if self.paused else "Live refresh resumed")
         self.render_current()
+        if not self.paused:
+            self.fetch_active()
 
     @on(PromptLine.PromptChanged)
     def _filter_changed(self, event: PromptLine.PromptChanged) -> None:

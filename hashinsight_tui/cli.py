@@ -144,12 +144,15 @@ def _console(settings: Settings, url: str | None, screen: str) -> int:
 
 
 def _demo(settings: Settings, *, headless: bool, port: int, screen: str) -> int:
-    from hashinsight_tui.launcher import demo_settings, start_embedded
+    from hashinsight_tui.launcher import demo_settings, remove_demo_dir, start_embedded
 
     demo = demo_settings(settings, port)
-    if not headless:
-        return _run_console(demo, start_embedded(demo, mode="demo"), screen)
-    return asyncio.run(_serve_backend(demo, mode="demo"))
+    try:
+        if not headless:
+            return _run_console(demo, start_embedded(demo, mode="demo"), screen)
+        return asyncio.run(_serve_backend(demo, mode="demo"))
+    finally:
+        remove_demo_dir(demo)
 
 
 def _serve(settings: Settings, host: str | None, port: int | None) -> int:

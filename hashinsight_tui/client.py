@@ -207,6 +207,7 @@ class HashInsightClient:
         filters: dict[str, Any] | None = None,
         *,
         open_timeout_s: float = 10.0,
+        only_available: bool = False,
     ) -> AsyncIterator[StreamEvent]:
         """Subscribe to channels and yield their events; ConnectionLost when the stream ends."""
         try:
@@ -219,10 +220,15 @@ class HashInsightClient:
                     raise AuthError(
                         401, reply.get("code", "unauthorized"), reply.get("message", "")
                     )
-                frame: dict[str, Any] = {"type": "subscribe", "channels": list(channels)}
-                if filters:
-                    frame["filters"] = filters
-                await ws.send(json.dumps(frame))
+                wanted = list(channels)
+                if only_available:  # skip channels this backend does not offer (older/partial)
+                    offered = set(reply.get("channels") or ())
+                    wanted = [c for c in wanted if c in offered]
+                if wanted:
+                    frame: dict[str, Any] = {"type": "subscribe", "channels": wanted}
+                    if filters:
+                        frame["filters"] = filters
+                    await ws.send(json.dumps(frame))
                 async for raw in ws:
                     message = json.loads(raw)
                     kind = message.get("type")

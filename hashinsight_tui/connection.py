@@ -20,11 +20,13 @@ from hashinsight_tui.messages import ConnectionChanged, HealthLoaded, KeyLoaded,
 
 BATCH_WINDOW_S = 0.25
 MAX_BACKOFF_S = 30.0
-CHANNELS = ("health",)
 
 
 async def connection_loop(
-    client: HashInsightClient, post: Callable[[Message], object], refresh_s: float
+    client: HashInsightClient,
+    post: Callable[[Message], object],
+    refresh_s: float,
+    channels: tuple[str, ...] = ("health",),
 ) -> None:
     """Run forever: never raises, only reports what happens through messages."""
     backoff = 1.0
@@ -35,7 +37,7 @@ async def connection_loop(
             post(HealthLoaded(await client.health()))
             post(ConnectionChanged("connected", client.base_url))
             backoff = 1.0
-            await _follow(client, post, refresh_s)
+            await _follow(client, post, refresh_s, channels)
         except AuthError as exc:
             post(ConnectionChanged("unauthorized", client.base_url, exc.message, MAX_BACKOFF_S))
             await asyncio.sleep(MAX_BACKOFF_S)
@@ -48,7 +50,10 @@ async def connection_loop(
 
 
 async def _follow(
-    client: HashInsightClient, post: Callable[[Message], object], refresh_s: float
+    client: HashInsightClient,
+    post: Callable[[Message], object],
+    refresh_s: float,
+    channels: tuple[str, ...],
 ) -> None:
     """Stream events in short batches; also re-read the REST snapshot every `refresh_s`."""
     pending: list[StreamEvent] = []
@@ -57,7 +62,7 @@ async def _follow(
 
     async def reader() -> None:
         try:
-            async for event in client.stream(CHANNELS):
+            async for event in client.stream(channels, only_available=True):
                 queue.put_nowait(event)
         except BaseException as exc:  # handed to the loop below, which decides
             queue.put_nowait(exc)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -64,10 +65,14 @@ def start_embedded(settings: Settings, mode: str = "embedded") -> Target:
 
 
 def demo_settings(settings: Settings, port: int = 0) -> Settings:
-    """The demo runs on its own fresh data dir, so it never touches a real installation."""
-    demo_dir = settings.data_dir / "demo"
-    if demo_dir.exists():
-        shutil.rmtree(demo_dir)
+    """Each demo run gets its own fresh data dir, so it never touches a real installation
+    (nor another demo running beside it). `remove_demo_dir` deletes it at exit."""
+    runs = settings.data_dir / "demo-runs"
+    for stale in runs.glob("run-*") if runs.exists() else []:
+        if not _pid_alive(int(stale.name.removeprefix("run-") or 0)):
+            shutil.rmtree(stale, ignore_errors=True)
+    demo_dir = runs / f"run-{os.getpid()}"
+    shutil.rmtree(demo_dir, ignore_errors=True)
     return settings.model_copy(
         update={
             "data_dir": demo_dir,
@@ -77,6 +82,23 @@ def demo_settings(settings: Settings, port: int = 0) -> Settings:
             "api_port": port,
         }
     )
+
+
+def remove_demo_dir(demo: Settings) -> None:
+    if demo.data_dir.parent.name == "demo-runs":
+        shutil.rmtree(demo.data_dir, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def console_options(

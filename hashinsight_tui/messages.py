@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 from textual.message import Message
 
@@ -28,6 +28,19 @@ class KeyLoaded(Message):
 @dataclass
 class HealthLoaded(Message):
     report: HealthReport
+
+
+@dataclass
+class SnapshotsLoaded(Message):
+    """REST snapshots a screen fetched (name -> value)."""
+
+    values: dict[str, Any]
+
+
+@dataclass
+class SnapshotFailed(Message):
+    screen: str
+    error: str
 
 
 @dataclass

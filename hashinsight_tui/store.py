@@ -3,9 +3,23 @@
 from __future__ import annotations
 
 import time
+from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from hashinsight_tui.client import HealthReport, Integration, KeyInfo, StreamEvent
+
+RECENT_EVENTS_PER_CHANNEL = 500
+ENTITY_KEYS = ("id", "name", "key", "venue", "symbol")
+
+
+def entity_key(event: StreamEvent) -> str:
+    """Which thing an event is about, so the latest state per thing can be kept."""
+    for name in ENTITY_KEYS:
+        value = event.data.get(name)
+        if value is not None:
+            return str(value)
+    return event.event
 
 
 @dataclass
@@ -17,6 +31,12 @@ class Store:
     key: KeyInfo | None = None
     health: HealthReport | None = None
     integrations: dict[str, Integration] = field(default_factory=dict)
+    # REST snapshots fetched by screens, by name (e.g. "prices.current"), with when they arrived.
+    snapshots: dict[str, Any] = field(default_factory=dict)
+    snapshot_at: dict[str, float] = field(default_factory=dict)
+    # Streamed state: channel -> entity key -> latest data; and the recent events of each channel.
+    latest: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    recent: dict[str, deque[StreamEvent]] = field(default_factory=dict)
     updated_at: float | None = None
     events_applied: int = 0
 
@@ -25,11 +45,21 @@ class Store:
         self.integrations = {item.name: item for item in report.integrations}
         self.updated_at = time.time()
 
+    def set_snapshots(self, values: dict[str, Any]) -> None:
+        now = time.time()
+        self.snapshots.update(values)
+        self.snapshot_at.update(dict.fromkeys(values, now))
+        self.updated_at = now
+
     def apply(self, events: list[StreamEvent]) -> None:
         for event in events:
             if event.channel == "health" and event.event == "health.update":
                 item = Integration.from_dict(event.data)
                 self.integrations[item.name] = item
+            self.latest.setdefault(event.channel, {})[entity_key(event)] = event.data
+            self.recent.setdefault(event.channel, deque(maxlen=RECENT_EVENTS_PER_CHANNEL)).append(
+                event
+            )
             self.events_applied += 1
         if events:
             self.updated_at = time.time()

@@ -40,12 +40,12 @@ async def backend(settings: Settings) -> AsyncIterator[Backend]:
 
 
 @pytest.fixture
-def backend_thread(settings: Settings) -> Iterator[Backend]:
-    """A backend in its own thread and loop, as the console embeds it."""
+def backend_thread(settings: Settings) -> Iterator[BackendThread]:
+    """The demo world's backend in its own thread and loop, as the console embeds it."""
     thread = BackendThread(settings, mode="demo")
-    instance = thread.start()
+    thread.start()
     try:
-        yield instance
+        yield thread
     finally:
         thread.stop()
 

@@ -97,10 +97,110 @@ class Settings(BaseModel):
     # --- fleet ---
 
     # --- market & chain ---
+    market_enabled: bool = True  # poll price, exchange, network and block providers
+    coingecko_url: str = "https://api.coingecko.com/api/v3"
+    blockchain_info_url: str = "https://blockchain.info"
+    mempool_url: str = "https://mempool.space/api"
+    okx_url: str = "https://www.okx.com"
+    binance_url: str = "https://api.binance.com"
+    deribit_url: str = "https://www.deribit.com/api/v2"
+    bybit_url: str = "https://api.bybit.com"
+    price_sources: list[Literal["coingecko", "blockchain_info", "mempool"]] = Field(
+        default_factory=lambda: ["coingecko", "blockchain_info", "mempool"], min_length=1
+    )
+    network_sources: list[Literal["blockchain_info", "mempool", "bitcoin_rpc"]] = Field(
+        default_factory=lambda: ["blockchain_info", "mempool", "bitcoin_rpc"], min_length=1
+    )
+    price_poll_s: float = Field(default=30.0, gt=0, le=3600)  # CoinGecko free: 50 calls/min
+    exchanges_poll_s: float = Field(default=15.0, gt=0, le=3600)
+    network_poll_s: float = Field(default=60.0, gt=0, le=3600)
+    blocks_poll_s: float = Field(default=30.0, gt=0, le=3600)
+    exchange_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    market_retries: int = Field(default=1, ge=0, le=5)
+    price_stale_after_s: float = Field(default=180.0, gt=0, le=86400)
+    network_stale_after_s: float = Field(default=1800.0, gt=0, le=86400)
+    history_cache_s: float = Field(default=300.0, gt=0, le=86400)
+    price_max_jump_pct: float = Field(default=25.0, gt=0, le=1000)
+    hashrate_max_ratio: float = Field(default=10.0, gt=1, le=1e6)
+    guard_reset_after_s: float = Field(default=900.0, gt=0, le=86400)
+
+    @field_validator("price_sources", "network_sources", mode="before")
+    @classmethod
+    def _split_sources(cls, value: Any) -> Any:
+        """Env and TOML may give the fallback order as "a,b,c"."""
+        if isinstance(value, str):
+            return [part.strip() for part in value.split(",") if part.strip()]
+        return value
 
     # --- notary & wallet ---
+    notary_enabled: bool = True
+    notary_schedule_utc: str = Field(default="00:10", pattern=r"^([01]\d|2[0-3]):[0-5]\d$")
+    notary_period_h: float = Field(default=24.0, gt=0, le=24 * 31)
+    notary_confirmations: int = Field(default=2, ge=1, le=64)
+    notary_receipt_timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    notary_chain_timeout_s: float = Field(default=20.0, gt=0, le=300)
+    notary_max_attempts: int = Field(default=5, ge=1, le=100)
+    notary_audit_rows_max: int = Field(default=5000, ge=0, le=100_000)
+    pinata_url: str = "https://api.pinata.cloud"
+    pinata_gateway_url: str = "https://gateway.pinata.cloud"
+    ipapi_url: str = "http://ip-api.com"
+    ipapi_per_minute: int = Field(default=45, ge=1, le=10_000)
+    wallet_siwe_domain: str | None = None
+    wallet_siwe_uri: str | None = None
+    wallet_chain_id: int = Field(default=84532, ge=1)
+    wallet_nonce_ttl_s: float = Field(default=300.0, ge=10, le=86_400)
+    wallet_session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30)
+    wallet_rate_per_ip_min: int = Field(default=20, ge=1, le=10_000)
+    wallet_rate_per_address_min: int = Field(default=10, ge=1, le=10_000)
+    wallet_trusted_proxies: str = ""
+
+    @field_validator("wallet_trusted_proxies")
+    @classmethod
+    def _trusted_proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network") from None
+        return value
 
     # --- issuer ---
+    # Bitmart -> ndau issuer (backend/issuer). Bitmart keys live in files, never in settings:
+    # <config dir>/bitmart/*apikey.json, or issuer_bitmart_key_file.
+    bitmart_url: str = "https://api-cloud.bitmart.com"
+    ndau_node_url: str = "https://mainnet-0.ndau.tech:3030"
+    issuer_enabled: bool = True
+    issuer_mode: Literal["auto", "semi_auto"] = "semi_auto"
+    issuer_symbol: str = "NDAU_USDT"
+    issuer_bitmart_key_file: Path | None = None
+    issuer_start_at: str | None = None  # first start only: "now" or an ISO-8601 time
+    issuer_poll_s: float = Field(default=30.0, ge=0.2, le=3600)
+    issuer_settle_s: float = Field(default=10.0, ge=0, le=3600)
+    issuer_max_window_s: float = Field(default=86_400.0, ge=1, le=30 * 86_400)
+    issuer_lease_ttl_s: float = Field(default=30.0, ge=1, le=600)
+    issuer_sign_timeout_s: float = Field(default=30.0, gt=0, le=600)
+    issuer_approval_alert_s: float = Field(default=3600.0, gt=0, le=30 * 86_400)
+    issuer_signer_keys: str = ""  # allow-listed signer identity keys (npub…), comma separated
+    issuer_demo_signer_config: Path | None = None  # demo only: run this signer.toml in-process
+
+    @field_validator("issuer_start_at")
+    @classmethod
+    def _issuer_start_at(cls, value: str | None) -> str | None:
+        if value is None or value.strip().lower() == "now":
+            return None if value is None else "now"
+        from datetime import datetime
+
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            raise ValueError(
+                'must be "now" or an ISO-8601 time such as 2025-01-31T00:00:00Z'
+            ) from None
+        if parsed.tzinfo is None:
+            raise ValueError("needs a timezone (e.g. a trailing Z for UTC)")
+        return value.strip()
 
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
 from textual.screen import Screen
 from textual.widgets import Footer
 
+from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.command_line import PromptLine
 from hashinsight_tui.widgets.status_bar import StatusBar
@@ -20,6 +21,8 @@ class BaseScreen(Screen[None]):
     """A top-level screen of the console (one per mode)."""
 
     SCREEN_TITLE: ClassVar[str] = ""
+    # Bus channels this screen follows live (subscribed once for the whole console).
+    CHANNELS: ClassVar[tuple[str, ...]] = ()
     # Actions that change something: hidden and refused when the key is read-only.
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
 
@@ -44,9 +47,16 @@ class BaseScreen(Screen[None]):
 
     def render_store(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
         """Called by the app, in one batch, when new data has been applied (or the clock ticks)."""
-        self.query_one(StatusBar).show(store, self.SCREEN_TITLE, paused, stale_after_s)
+        bars = self.query(StatusBar)
+        if not bars:  # not composed yet: the first render happens on resume
+            return
+        bars.first().show(store, self.SCREEN_TITLE, paused, stale_after_s)
         if not paused:
             self.refresh_view(store)
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        """REST snapshots this screen needs (name -> value). Runs in a worker: no widgets here."""
+        return {}
 
     def refresh_view(self, store: Store) -> None:
         """Draw this screen's data; screens with data override it."""

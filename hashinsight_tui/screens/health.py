@@ -59,13 +59,13 @@ class HealthScreen(BaseScreen):
         with Horizontal(id="health-summary"):
             yield Static("", id="health-overall")
             yield Static("", id="health-backend")
-        yield DataTable(id="health-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="health-note")
-
-    def on_mount(self) -> None:
-        table = self.query_one(DataTable)
+        table: DataTable[object] = DataTable(
+            id="health-table", cursor_type="row", zebra_stripes=True
+        )
         for key, label in COLUMNS:
             table.add_column(label, key=key)
+        yield table
+        yield Static("", id="health-note")
 
     def refresh_view(self, store: Store) -> None:
         overall = self.query_one("#health-overall", Static)

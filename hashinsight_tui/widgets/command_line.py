@@ -42,6 +42,7 @@ class PromptLine(Input):
     def __init__(self) -> None:
         super().__init__(placeholder="", id="prompt-line")
         self.kind = "command"
+        self.can_focus = False  # hidden until opened: never steals keys meant for the screen
 
     def open(self, kind: str, value: str = "") -> None:
         self.kind = kind
@@ -52,13 +53,18 @@ class PromptLine(Input):
         )
         self.value = value
         self.display = True
+        self.can_focus = True
         self.focus()
 
     def action_dismiss(self) -> None:
         if self.kind == "filter":
             self.post_message(self.PromptChanged("filter", ""))
-        self.display = False
+        self._close()
         self.value = ""
+
+    def _close(self) -> None:
+        self.display = False
+        self.can_focus = False
         self.screen.focus_next()
 
     @on(Input.Changed)
@@ -71,5 +77,4 @@ class PromptLine(Input):
     def _submitted(self, event: Input.Submitted) -> None:
         event.stop()
         self.post_message(self.PromptSubmitted(self.kind, event.value.strip()))
-        self.display = False
-        self.screen.focus_next()
+        self._close()
