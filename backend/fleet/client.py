@@ -1,0 +1,317 @@
+"""Async CGMiner RPC client: one request per TCP connection, bounded in time and size.
+
+cgminer serves one request per connection (a single ``recv``, reply, close), so we
+send the whole request in one write and read to EOF. Every step has a deadline: a
+miner that accepts and never answers costs one ``read_timeout``, never a stuck task,
+and sockets are closed (aborted on failure) in ``finally``.
+
+``poll()`` is what the fleet scheduler calls: it never raises for network or protocol
+problems and always returns a ``MinerSnapshot``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import socket
+from collections.abc import Iterable, Sequence
+from contextlib import suppress
+from typing import Any
+
+from backend.fleet.codec import (
+    DEFAULT_PORT,
+    CgminerCommandError,
+    CgminerError,
+    CgminerProtocolError,
+    Status,
+    check_status,
+    decode_reply,
+    encode_request,
+    escape_parameter,
+    is_joined_reply,
+    join_commands,
+    parse_status,
+    split_joined,
+)
+from backend.fleet.normalize import (
+    FAMILY_EXTRA_COMMANDS,
+    MinerSnapshot,
+    Replies,
+    detect_family,
+    normalize,
+)
+
+DEFAULT_CONNECT_TIMEOUT = 2.0
+DEFAULT_READ_TIMEOUT = 3.0
+DEFAULT_MAX_REPLY_BYTES = 1 << 20  # a full Antminer STATS is ~10 KiB; 1 MiB is generous
+POLL_COMMANDS: tuple[str, ...] = ("version", "summary", "pools", "stats", "devs")
+
+_UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
+
+
+class CgminerConnectionError(CgminerError):
+    """Network-level failure; ``offline`` is True when we never reached the API."""
+
+    def __init__(self, message: str, *, offline: bool) -> None:
+        self.offline = offline
+        super().__init__(message)
+
+
+class CgminerTimeoutError(CgminerConnectionError):
+    """A connect or read deadline expired."""
+
+
+class CgminerClient:
+    """Talks to one miner's API port. Cheap to create; holds no open socket."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int = DEFAULT_PORT,
+        *,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        read_timeout: float = DEFAULT_READ_TIMEOUT,
+        max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+        text_mode: bool = False,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.connect_timeout = connect_timeout
+        self.read_timeout = read_timeout
+        self.max_reply_bytes = max_reply_bytes
+        self.text_mode = text_mode
+        # Command sets this miner refused to join (e.g. Whatsminer get_*): asked one by one
+        # from then on. Keep one client per miner to benefit across polls.
+        self.refused_joins: set[frozenset[str]] = set()
+
+    def __repr__(self) -> str:
+        return f"CgminerClient({self.host!r}, {self.port})"
+
+    # ------------------------------------------------------------------ transport
+
+    async def request_raw(self, payload: bytes) -> bytes:
+        """Send ``payload`` on a fresh connection and return the bytes until EOF."""
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                reader, writer = await asyncio.open_connection(self.host, self.port)
+        except TimeoutError:
+            raise CgminerTimeoutError(
+                f"timeout after {float(self.connect_timeout)}s connecting", offline=True
+            ) from None
+        except ConnectionRefusedError:
+            raise CgminerConnectionError("connection refused", offline=True) from None
+        except socket.gaierror as exc:
+            raise CgminerConnectionError(
+                f"cannot resolve host {self.host!r} ({exc.strerror})", offline=False
+            ) from None
+        except OSError as exc:
+            offline = exc.errno in _UNREACHABLE
+            raise CgminerConnectionError(
+                f"cannot connect: {exc.strerror or exc}", offline=offline
+            ) from None
+
+        buffer = bytearray()
+        clean = False
+        try:
+            try:
+                async with asyncio.timeout(self.read_timeout):
+                    writer.write(payload)
+                    await writer.drain()
+                    await self._read_until_eof(reader, buffer)
+            except TimeoutError:
+                if buffer and _decodes(buffer):
+                    clean = True  # complete reply, the miner just did not close
+                    return bytes(buffer)
+                got = f" (got {len(buffer)} bytes)" if buffer else ""
+                raise CgminerTimeoutError(
+                    f"timeout after {float(self.read_timeout)}s reading reply{got}", offline=False
+                ) from None
+            except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
+                if buffer and _decodes(buffer):
+                    return bytes(buffer)
+                raise CgminerConnectionError("connection reset", offline=False) from None
+            except OSError as exc:
+                raise CgminerConnectionError(
+                    f"socket error: {exc.strerror or exc}", offline=False
+                ) from None
+            clean = True
+            return bytes(buffer)
+        finally:
+            await _close(writer, clean)
+
+    async def _read_until_eof(self, reader: asyncio.StreamReader, buffer: bytearray) -> None:
+        while True:
+            chunk = await reader.read(65536)
+            if not chunk:
+                return
+            buffer += chunk
+            if len(buffer) > self.max_reply_bytes:
+                raise CgminerProtocolError(
+                    f"reply larger than {self.max_reply_bytes} bytes", bytes(buffer[:200])
+                )
+            if buffer.endswith(b"\x00"):
+                return  # cgminer terminates every reply with a NUL
+
+    async def request(self, command: str, parameter: object | None = None) -> dict[str, Any]:
+        """One command, decoded but not status-checked (error replies are returned)."""
+        payload = encode_request(command, parameter, text=self.text_mode)
+        raw = await self.request_raw(payload)
+        if not raw.strip(b"\x00 \r\n\t"):
+            raise CgminerProtocolError("empty reply (miner closed the connection)")
+        return decode_reply(raw, None if "+" in command else command)
+
+    # ------------------------------------------------------------------ commands
+
+    async def command(self, command: str, parameter: object | None = None) -> dict[str, Any]:
+        """One command; raises CgminerCommandError if the STATUS is E/F."""
+        reply = await self.request(command, parameter)
+        check_status(reply, command)
+        return reply
+
+    async def multi(self, commands: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Several report commands, joined with ``+`` when the firmware allows it.
+
+        Falls back to one request per command when the join is refused (code 14, e.g.
+        Whatsminer with ``get_*``/``status``) or answered with a non-joined reply. Error
+        parts are kept as replies (check them with ``codec.parse_status``).
+        """
+        wanted = list(dict.fromkeys(commands))
+        if not wanted:
+            return {}
+        if len(wanted) == 1 or frozenset(wanted) in self.refused_joins:
+            return await self._separately(wanted)
+        reply = await self.request(join_commands(wanted))
+        if is_joined_reply(reply):
+            parts = split_joined(reply)
+            missing = [c for c in wanted if c not in parts]
+            if missing:
+                parts.update(await self._separately(missing))
+            return {c: parts[c] for c in wanted}
+        # Refused (code 14 on cgminer/Whatsminer) or answered as a single command:
+        # this firmware cannot join these commands, so ask one at a time from now on.
+        parse_status(reply)  # a reply without any STATUS is a protocol error, not a refusal
+        self.refused_joins.add(frozenset(wanted))
+        return await self._separately(wanted)
+
+    async def _separately(self, commands: Iterable[str]) -> dict[str, dict[str, Any]]:
+        # Sequential on purpose: miner API servers handle one connection at a time.
+        return {c: await self.request(c) for c in commands}
+
+    # ------------------------------------------------------------------ privileged
+
+    async def privileged(self, command: str, parameter: object | None = None) -> Status:
+        """Run a privileged command; code 45 -> 'access denied (miner API is read-only...)'."""
+        return check_status(await self.request(command, parameter), command)
+
+    async def restart(self) -> Status:
+        """Restart the miner software; it goes offline for a while, uptime resets."""
+        return await self.privileged("restart")
+
+    async def switch_pool(self, pool_id: int) -> Status:
+        return await self.privileged("switchpool", int(pool_id))
+
+    async def enable_pool(self, pool_id: int) -> Status:
+        return await self.privileged("enablepool", int(pool_id))
+
+    async def disable_pool(self, pool_id: int) -> Status:
+        return await self.privileged("disablepool", int(pool_id))
+
+    async def remove_pool(self, pool_id: int) -> Status:
+        return await self.privileged("removepool", int(pool_id))
+
+    async def add_pool(self, url: str, user: str, password: str = "x") -> Status:
+        fields = (escape_parameter(url), escape_parameter(user), escape_parameter(password))
+        return await self.privileged("addpool", ",".join(fields))
+
+    async def set_sleep(self, sleeping: bool, device: int = 0) -> Status:
+        """``ascset|N,sleep`` / ``ascset|N,wake``: only some firmwares implement it
+        (others answer code 14, raised as CgminerCommandError)."""
+        return await self.privileged("ascset", f"{int(device)},{'sleep' if sleeping else 'wake'}")
+
+    async def check_privileged(self) -> bool:
+        """True when this host may run privileged commands (cgminer ``privileged``)."""
+        try:
+            await self.privileged("privileged")
+        except CgminerCommandError:
+            return False
+        return True
+
+
+def _decodes(buffer: bytearray) -> bool:
+    try:
+        decode_reply(bytes(buffer))
+    except CgminerProtocolError:
+        return False
+    return True
+
+
+async def _close(writer: asyncio.StreamWriter, clean: bool) -> None:
+    if not clean:
+        writer.transport.abort()
+        return
+    writer.close()
+    with suppress(Exception):
+        async with asyncio.timeout(0.5):
+            await writer.wait_closed()
+
+
+# ---------------------------------------------------------------------- polling
+
+
+async def poll(
+    host: str,
+    port: int = DEFAULT_PORT,
+    *,
+    connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+    read_timeout: float = DEFAULT_READ_TIMEOUT,
+    max_reply_bytes: int = DEFAULT_MAX_REPLY_BYTES,
+    client: CgminerClient | None = None,
+) -> MinerSnapshot:
+    """Poll one miner into a snapshot; never raises for network/protocol problems.
+
+    Connect refused/timeout/unreachable -> status 'offline'; anything after the connect
+    (read timeout, reset, malformed bytes, error replies) -> status 'error'. ``error``
+    always says what happened in plain words.
+    """
+    client = client or CgminerClient(
+        host,
+        port,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_reply_bytes=max_reply_bytes,
+    )
+    try:
+        replies = await client.multi(POLL_COMMANDS)
+    except CgminerConnectionError as exc:
+        if exc.offline:
+            return MinerSnapshot.offline(str(exc))
+        return MinerSnapshot.failed(str(exc))
+    except CgminerProtocolError as exc:
+        if exc.reason.startswith("empty reply"):
+            return MinerSnapshot.failed(str(exc))
+        return MinerSnapshot.failed(f"malformed reply: {exc}")
+    except CgminerError as exc:
+        return MinerSnapshot.failed(str(exc))
+
+    extra = FAMILY_EXTRA_COMMANDS.get(detect_family(Replies(replies)), ())
+    if extra:
+        # Extras are nice-to-have (fans, temps, firmware): a failure keeps the base data.
+        with suppress(CgminerError):
+            replies.update(await client.multi(extra))
+    return normalize(replies)
+
+
+async def poll_many(
+    targets: Iterable[tuple[str, int]],
+    *,
+    concurrency: int = 256,
+    **options: Any,
+) -> list[MinerSnapshot]:
+    """Poll many miners with bounded concurrency (each poll costs one socket at a time)."""
+    gate = asyncio.Semaphore(max(1, concurrency))
+
+    async def one(host: str, port: int) -> MinerSnapshot:
+        async with gate:
+            return await poll(host, port, **options)
+
+    return list(await asyncio.gather(*(one(h, p) for h, p in targets)))

@@ -1,0 +1,697 @@
+"""Turn per-command cgminer replies into one ``MinerSnapshot`` per miner.
+
+Firmwares disagree on units (GH/s on Antminer, MH/s on Whatsminer and cgminer),
+spell keys oddly (``Tenperature``, ``Pool Stale%%``), send numbers as strings
+(``"37603.30"``, ``"524K"``) and scatter temperatures across STATS strings
+(``"40-40-55-55"``), DEVS rows or Braiins ``temps``. Everything here is pure and
+tolerant: a value we cannot read becomes ``None``, never an invented 0.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from backend.fleet.codec import CgminerProtocolError, message_object, parse_status, section_rows
+
+MinerStatus = str  # 'online' | 'offline' | 'error' | 'sleeping'
+
+FAMILY_ANTMINER = "antminer"
+FAMILY_WHATSMINER = "whatsminer"
+FAMILY_BRAIINS = "braiins"
+FAMILY_CGMINER = "cgminer"
+FAMILY_UNKNOWN = "unknown"
+
+# Extra report commands worth one more request once the family is known.
+FAMILY_EXTRA_COMMANDS: dict[str, tuple[str, ...]] = {
+    FAMILY_WHATSMINER: ("get_version", "devdetails"),
+    FAMILY_BRAIINS: ("fans", "temps", "tempctrl", "devdetails", "tunerstatus"),
+}
+
+# Chips per hashboard for stock Antminers whose count we are sure of.
+ANTMINER_CHIPS_PER_BOARD: dict[str, int] = {
+    "S9": 63,
+    "S19": 76,
+    "S19 Pro": 114,
+    "S19j Pro": 126,
+    "S19 XP": 110,
+    "S21": 108,
+}
+
+_TO_THS = {"k": 1e-9, "m": 1e-6, "g": 1e-3, "t": 1.0, "p": 1e3, "e": 1e6}
+_SI = {"k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12, "p": 1e15, "e": 1e18}
+_NUMBER = re.compile(
+    r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMgGtTpPeE])?(?:[hH](?:/?[sS])?)?"
+)
+_KEY_ALIASES = {"tenperature": "temperature"}
+_CHAIN_KEY = re.compile(r"chain(?:acn|acs|rate)(\d+)")
+_FAN_KEY = re.compile(r"fan(\d+)")
+_DIGITS = re.compile(r"\d+(?:\.\d+)?")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_SYNTHETIC_POOLS = ("devfee", "dev fee", "benchmark")
+_MINER_SOFTWARE = ("BMMiner", "CGMiner", "BOSminer", "BOSer", "LUXminer", "BTMiner", "sgminer")
+
+
+# --------------------------------------------------------------------------- data model
+
+
+@dataclass(slots=True)
+class Board:
+    """One hashboard / chain."""
+
+    index: int
+    chips_expected: int | None = None
+    chips_ok: int | None = None
+    chips_failed: int | None = None
+    hashrate_ths: float | None = None
+    temp_board_c: float | None = None
+    temp_chip_c: float | None = None
+
+
+@dataclass(slots=True)
+class Pool:
+    """One configured pool as the miner reports it (synthetic rows such as DevFee excluded)."""
+
+    url: str
+    user: str | None = None
+    status: str | None = None  # lower-cased firmware word: 'alive', 'dead', 'disabled', ...
+    active: bool = False
+    priority: int | None = None
+    accepted: int | None = None
+    rejected: int | None = None
+    stale: int | None = None
+
+
+@dataclass(slots=True)
+class MinerSnapshot:
+    """Everything the console shows about one miner at one poll; units are in the names."""
+
+    status: MinerStatus
+    model: str | None = None
+    firmware: str | None = None
+    hashrate_ths: float | None = None
+    hashrate_avg_ths: float | None = None
+    hashrate_expected_ths: float | None = None
+    power_w: float | None = None
+    efficiency_jth: float | None = None
+    temp_inlet_c: float | None = None
+    temp_outlet_c: float | None = None
+    temp_board_max_c: float | None = None
+    temp_chip_max_c: float | None = None
+    fans_rpm: list[int] = field(default_factory=list)
+    boards: list[Board] = field(default_factory=list)
+    pools: list[Pool] = field(default_factory=list)
+    accepted: int | None = None
+    rejected: int | None = None
+    hardware_errors: int | None = None
+    uptime_s: int | None = None
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def offline(cls, error: str) -> MinerSnapshot:
+        return cls(status="offline", error=error)
+
+    @classmethod
+    def failed(cls, error: str) -> MinerSnapshot:
+        return cls(status="error", error=error)
+
+
+# --------------------------------------------------------------------------- value parsing
+
+
+def to_float(value: Any) -> float | None:
+    """Lenient number: 1.5, "1.5", "1600M", "524K", "12 TH/s"; bools, blanks, nan -> None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        match = _NUMBER.fullmatch(value.strip().replace(",", ""))
+        if not match:
+            return None
+        number = float(match.group(1))
+        if match.group(2):
+            number *= _SI[match.group(2).lower()]
+    else:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def to_int(value: Any) -> int | None:
+    number = to_float(value)
+    return None if number is None else round(number)
+
+
+def to_bool(value: Any) -> bool | None:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        return bool(value)
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in ("true", "y", "yes", "1", "on"):
+            return True
+        if word in ("false", "n", "no", "0", "off", ""):
+            return False
+    return None
+
+
+def parse_duration_s(value: Any) -> int | None:
+    """``"0:00:27"``, ``"1:02:03:04"`` (d:h:m:s) or a plain number of seconds."""
+    if isinstance(value, str) and ":" in value:
+        try:
+            parts = [int(p) for p in value.strip().split(":")]
+        except ValueError:
+            return None
+        total = 0
+        for unit, part in zip((1, 60, 3600, 86400), reversed(parts), strict=False):
+            total += unit * part
+        return total
+    return to_int(value)
+
+
+def last_share_age_s(value: Any, now: float | None = None) -> int | None:
+    """Seconds since the last share from either encoding of ``Last Share Time``.
+
+    Antminer sends an age (``"0:00:27"``), cgminer/Whatsminer an epoch; 0 means never.
+    """
+    if isinstance(value, str) and ":" in value:
+        return parse_duration_s(value)
+    stamp = to_float(value)
+    if not stamp:
+        return None
+    if stamp > 1e9:  # epoch seconds
+        return max(0, int((time.time() if now is None else now) - stamp))
+    return int(stamp)
+
+
+@lru_cache(maxsize=8192)
+def _norm_key(key: str) -> str:
+    squashed = _NOT_ALNUM.sub("", key.lower())
+    return _KEY_ALIASES.get(squashed, squashed)
+
+
+class Row:
+    """Dict view that finds keys regardless of case, spaces, ``%`` or known typos."""
+
+    __slots__ = ("_index", "raw")
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self._index: dict[str, Any] = {}
+        for key, value in raw.items():
+            self._index.setdefault(_norm_key(str(key)), value)
+
+    def get(self, *names: str) -> Any:
+        for name in names:
+            value = self._index.get(_norm_key(name))
+            if value is not None and value != "":
+                return value
+        return None
+
+    def num(self, *names: str) -> float | None:
+        for name in names:
+            number = to_float(self.get(name))
+            if number is not None:
+                return number
+        return None
+
+    def has(self, name: str) -> bool:
+        return _norm_key(name) in self._index
+
+    def names(self) -> Iterable[str]:
+        """Normalised key names (lower-case, alphanumerics only)."""
+        return self._index.keys()
+
+
+def hashrate_ths(row: Row, window: str) -> float | None:
+    """Read ``GHS 5s`` / ``MHS av`` / ``KHS 1m``... for one window, converted to TH/s."""
+    for prefix in ("t", "g", "m", "k", "p"):
+        number = row.num(f"{prefix}hs {window}")
+        if number is not None:
+            return number * _TO_THS[prefix]
+    return None
+
+
+def _unit_factor(unit: Any, default: str = "g") -> float:
+    text = str(unit or default).strip().lower()
+    return _TO_THS.get(text[:1], _TO_THS[default])
+
+
+def _round(value: float | None, digits: int = 6) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _temp(value: Any) -> float | None:
+    """Temperatures <= 0 are absent sensors on every firmware we know."""
+    number = to_float(value)
+    return number if number is not None and 0 < number < 200 else None
+
+
+def _temp_list(value: Any) -> list[float]:
+    """``"73-45-64-65"`` (Antminer temp_pcb/temp_chip) -> [73, 45, 64, 65] (zeros dropped)."""
+    if isinstance(value, list):
+        items: list[Any] = value
+    elif isinstance(value, str):
+        items = _DIGITS.findall(value)  # '-' is a separator, not a sign
+    else:
+        items = [value]
+    temps = [_temp(item) for item in items]
+    return [t for t in temps if t is not None]
+
+
+def _max(values: Iterable[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return max(present) if present else None
+
+
+# --------------------------------------------------------------------------- reply access
+
+
+class Replies:
+    """The per-command replies of one poll, with error parts set aside."""
+
+    def __init__(self, replies: Mapping[str, Any]) -> None:
+        self.ok: dict[str, Mapping[str, Any]] = {}
+        self.errors: dict[str, str] = {}
+        self._rows: dict[tuple[str, str], list[Row]] = {}
+        for command, reply in replies.items():
+            if isinstance(reply, list) and reply and isinstance(reply[0], Mapping):
+                reply = reply[0]
+            if not isinstance(reply, Mapping):
+                continue
+            try:
+                status = parse_status(reply)
+            except CgminerProtocolError as exc:
+                self.errors[command] = exc.reason
+                continue
+            if status.is_error:
+                code = f" (code {status.code})" if status.code is not None else ""
+                self.errors[command] = f"{status.msg or 'error'}{code}"
+            else:
+                self.ok[command] = reply
+
+    def rows(self, command: str, section: str) -> list[Row]:
+        key = (command, section)
+        if key not in self._rows:
+            reply = self.ok.get(command)
+            self._rows[key] = [Row(r) for r in section_rows(reply, section)] if reply else []
+        return self._rows[key]
+
+    def first(self, command: str, section: str) -> Row | None:
+        rows = self.rows(command, section)
+        return rows[0] if rows else None
+
+    def msg(self, command: str) -> Row | None:
+        reply = self.ok.get(command)
+        obj = message_object(reply) if reply else None
+        return Row(obj) if obj else None
+
+    def descriptions(self) -> list[str]:
+        found: list[str] = []
+        for reply in self.ok.values():
+            try:
+                found.append(parse_status(reply).description)
+            except CgminerProtocolError:
+                continue
+        return found
+
+    def devs(self) -> list[Row]:
+        return self.rows("devs", "DEVS") or self.rows("edevs", "DEVS")
+
+    def stats(self) -> list[Row]:
+        return self.rows("stats", "STATS") or self.rows("estats", "STATS")
+
+
+# --------------------------------------------------------------------------- detection
+
+
+def detect_family(replies: Mapping[str, Any] | Replies) -> str:
+    """Which firmware family answered: antminer, whatsminer, braiins, cgminer or unknown."""
+    r = replies if isinstance(replies, Replies) else Replies(replies)
+    version = r.first("version", "VERSION")
+    rows = [row for row in (version, *r.stats()[:1]) if row is not None]
+    for row in rows:
+        if row.get("BOSminer", "BOSer") is not None:
+            return FAMILY_BRAIINS
+    for row in rows:
+        kind = str(row.get("Type") or "")
+        if kind.lower().startswith("antminer") or row.get("BMMiner") is not None:
+            return FAMILY_ANTMINER
+    descriptions = " ".join(r.descriptions()).lower()
+    if "boser" in descriptions or "bosminer" in descriptions:
+        return FAMILY_BRAIINS
+    summary = r.first("summary", "SUMMARY")
+    if "get_version" in r.ok or "whatsminer" in descriptions:
+        return FAMILY_WHATSMINER
+    if summary is not None and any(
+        summary.has(k) for k in ("Factory GHS", "Power_RT", "Fan Speed In", "Firmware Version")
+    ):
+        return FAMILY_WHATSMINER
+    if version is not None and version.get("CGMiner") is not None:
+        return FAMILY_CGMINER
+    if summary is not None:
+        return FAMILY_CGMINER
+    return FAMILY_UNKNOWN
+
+
+def detect_model(r: Replies, family: str | None = None) -> str | None:
+    family = family or detect_family(r)
+    for row in (r.first("version", "VERSION"), *r.stats()[:1]):
+        if row is not None and row.get("Type"):
+            return str(row.get("Type")).strip()
+    details = r.first("devdetails", "DEVDETAILS")
+    model = str(details.get("Model") or "").strip() if details else ""
+    if family == FAMILY_WHATSMINER:
+        if model and not model.lower().startswith("whatsminer"):
+            return f"Whatsminer {model}"
+        return model or "Whatsminer"
+    return model or None
+
+
+def detect_firmware(r: Replies) -> str | None:
+    info = r.msg("get_version")
+    if info is not None and info.get("fw_ver"):
+        return str(info.get("fw_ver")).strip("'\" ")
+    summary = r.first("summary", "SUMMARY")
+    if summary is not None and summary.get("Firmware Version"):
+        return str(summary.get("Firmware Version")).strip("'\" ")
+    for row in (r.first("version", "VERSION"), *r.stats()[:1]):
+        if row is None:
+            continue
+        for name in _MINER_SOFTWARE:
+            value = row.get(name)
+            if value:
+                text = f"{name} {value}".strip()
+                build = row.get("Miner")
+                return f"{text} ({build})" if build and name == "BMMiner" else text
+    return None
+
+
+# --------------------------------------------------------------------------- sections
+
+
+def _antminer_chain_ids(stats: Row) -> list[int]:
+    ids: set[int] = set()
+    for key in stats.names():
+        match = _CHAIN_KEY.fullmatch(key)
+        if match:
+            ids.add(int(match.group(1)))
+    present = []
+    for i in sorted(ids):
+        chips = to_int(stats.get(f"chain_acn{i}"))
+        acs = stats.get(f"chain_acs{i}")
+        rate = stats.get(f"chain_rate{i}")
+        if chips or (isinstance(acs, str) and acs.strip()) or to_float(rate) is not None:
+            present.append(i)
+    return present
+
+
+def _antminer_boards(stats: Row, chain_ids: list[int], model: str | None) -> list[Board]:
+    factor = _unit_factor(stats.get("rate_unit"))
+    expected = _expected_chips(model)
+    boards: list[Board] = []
+    for pos, i in enumerate(chain_ids):
+        acs = stats.get(f"chain_acs{i}")
+        acn = to_int(stats.get(f"chain_acn{i}"))
+        if isinstance(acs, str) and acs.strip():
+            ok, failed = acs.count("o"), acs.lower().count("x")
+        else:
+            ok, failed = acn, None
+        if failed is None and expected is not None and acn is not None:
+            failed = max(expected - acn, 0)
+        rate = to_float(stats.get(f"chain_rate{i}"))
+        pcb = _temp_list(stats.get(f"temp_pcb{i}"))
+        chip = _temp_list(stats.get(f"temp_chip{i}"))
+        boards.append(
+            Board(
+                index=pos,
+                chips_expected=expected,
+                chips_ok=ok,
+                chips_failed=failed,
+                hashrate_ths=_round(rate * factor) if rate is not None else None,
+                temp_board_c=_max(pcb) if pcb else _temp(stats.get(f"temp{i}")),
+                temp_chip_c=_max(chip) if chip else _temp(stats.get(f"temp2_{i}")),
+            )
+        )
+    return boards
+
+
+def _antminer_air_temps(stats: Row, chain_ids: list[int]) -> tuple[float | None, float | None]:
+    """Stock Antminers report no air sensors; S19-family ``temp_pcbN`` strings are
+    in-in-out-out, so inlet/outlet are the PCB sensors at the intake and exhaust edges."""
+    inlet: list[float] = []
+    outlet: list[float] = []
+    for i in chain_ids:
+        raw = stats.get(f"temp_pcb{i}")
+        values = _DIGITS.findall(raw) if isinstance(raw, str) else []
+        if len(values) == 4:
+            temps = [_temp(v) for v in values]
+            inlet += [t for t in temps[:2] if t is not None]
+            outlet += [t for t in temps[2:] if t is not None]
+    return (min(inlet) if inlet else None, max(outlet) if outlet else None)
+
+
+def _expected_chips(model: str | None) -> int | None:
+    if not model:
+        return None
+    name = re.sub(r"^antminer\s+", "", model.strip(), flags=re.IGNORECASE)
+    for key, chips in ANTMINER_CHIPS_PER_BOARD.items():
+        if name.lower() == key.lower():
+            return chips
+    return None
+
+
+def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row]) -> list[Board]:
+    boards: list[Board] = []
+    for pos, dev in enumerate(devs):
+        detail = details[pos] if pos < len(details) else None
+        temp = temps[pos] if pos < len(temps) else None
+        chips = to_int(dev.get("Effective Chips"))
+        if chips is None and detail is not None:
+            chips = to_int(detail.get("Chips"))
+        board_t = _temp(temp.get("Board")) if temp else None
+        chip_t = _temp(temp.get("Chip")) if temp else None
+        index = to_int(dev.get("Slot", "ASC", "PGA", "GPU", "ID"))
+        boards.append(
+            Board(
+                index=pos if index is None else index,
+                chips_expected=None,
+                chips_ok=chips,
+                chips_failed=None,
+                hashrate_ths=_round(hashrate_ths(dev, "5s") or hashrate_ths(dev, "av")),
+                temp_board_c=board_t if board_t is not None else _temp(dev.get("Temperature")),
+                temp_chip_c=chip_t
+                if chip_t is not None
+                else _temp(dev.get("Chip Temp Max", "Chip Temp", "Temperature Chip")),
+            )
+        )
+    return boards
+
+
+def _pools(r: Replies) -> list[Pool]:
+    pools: list[Pool] = []
+    any_stratum = False
+    for row in r.rows("pools", "POOLS"):
+        url = str(row.get("URL") or "").strip()
+        user = row.get("User")
+        if _is_synthetic_pool(url, user):
+            continue
+        active = bool(to_bool(row.get("Stratum Active")))
+        any_stratum = any_stratum or active
+        status = row.get("Status")
+        pools.append(
+            Pool(
+                url=url,
+                user=str(user) if user is not None else None,
+                status=str(status).strip().lower() if status is not None else None,
+                active=active,
+                priority=to_int(row.get("Priority")),
+                accepted=to_int(row.get("Accepted")),
+                rejected=to_int(row.get("Rejected")),
+                stale=to_int(row.get("Stale")),
+            )
+        )
+    pools.sort(key=lambda p: (p.priority is None, p.priority if p.priority is not None else 0))
+    if not any_stratum:  # no stratum flag: cgminer failover uses the best alive pool
+        for pool in pools:
+            if pool.status == "alive":
+                pool.active = True
+                break
+    return pools
+
+
+def _is_synthetic_pool(url: str, user: Any) -> bool:
+    text = f"{url} {user or ''}".lower()
+    if any(word in text for word in _SYNTHETIC_POOLS):
+        return True
+    return "://" not in url and ":" not in url  # not a host: benchmark/placeholder rows
+
+
+# --------------------------------------------------------------------------- entry point
+
+
+def normalize(replies: Mapping[str, Any]) -> MinerSnapshot:
+    """Build a snapshot from ``{command: reply}`` (error parts are tolerated and ignored)."""
+    r = Replies(replies)
+    summary = r.first("summary", "SUMMARY")
+    stats_rows = r.stats()
+    devs = r.devs()
+    if summary is None and not devs and len(stats_rows) == 0:
+        reasons = "; ".join(f"{cmd}: {why}" for cmd, why in r.errors.items())
+        return MinerSnapshot.failed(reasons or "miner returned no usable data")
+
+    family = detect_family(r)
+    model = detect_model(r, family)
+    stats = _chain_stats(stats_rows)
+    summary = summary or Row({})
+
+    chain_ids = _antminer_chain_ids(stats) if stats is not None else []
+    boards: list[Board] = []
+    if stats is not None:
+        boards = _antminer_boards(stats, chain_ids, model)
+    if not boards and family != FAMILY_ANTMINER:
+        boards = _dev_boards(devs, r.rows("devdetails", "DEVDETAILS"), r.rows("temps", "TEMPS"))
+
+    rate_5s = hashrate_ths(summary, "5s")
+    if rate_5s is None and stats is not None:
+        rate_5s = hashrate_ths(stats, "5s")
+    if rate_5s is None and boards and all(b.hashrate_ths is not None for b in boards):
+        rate_5s = sum(b.hashrate_ths or 0.0 for b in boards)
+    rate_avg = hashrate_ths(summary, "av")
+    if rate_avg is None and stats is not None:
+        rate_avg = hashrate_ths(stats, "av")
+
+    power = _power(r, summary, stats, chain_ids)
+    basis = rate_avg if rate_avg else rate_5s
+    efficiency = power / basis if power and basis else None
+
+    inlet, outlet = _antminer_air_temps(stats, chain_ids) if stats is not None else (None, None)
+    env = _temp(summary.get("Env Temp", "Inlet Temp", "Temp Inlet"))
+    inlet = env if env is not None else inlet
+    out_air = _temp(summary.get("Outlet Temp", "Temp Outlet"))
+    outlet = out_air if out_air is not None else outlet
+
+    board_max = _max(
+        [
+            *(b.temp_board_c for b in boards),
+            _temp(summary.get("Temperature")),
+            *(_temp(d.get("Temperature")) for d in devs if family != FAMILY_ANTMINER),
+        ]
+    )
+    chip_max = _max([*(b.temp_chip_c for b in boards), _temp(summary.get("Chip Temp Max"))])
+
+    snapshot = MinerSnapshot(
+        status="online",
+        model=model,
+        firmware=detect_firmware(r),
+        hashrate_ths=_round(rate_5s),
+        hashrate_avg_ths=_round(rate_avg),
+        hashrate_expected_ths=_round(_expected_hashrate(summary, stats)),
+        power_w=_round(power, 1),
+        efficiency_jth=_round(efficiency, 2),
+        temp_inlet_c=inlet,
+        temp_outlet_c=outlet,
+        temp_board_max_c=board_max,
+        temp_chip_max_c=chip_max,
+        fans_rpm=_fans(r, summary, stats, devs),
+        boards=boards,
+        pools=_pools(r),
+        accepted=_count(summary, devs, "Accepted"),
+        rejected=_count(summary, devs, "Rejected"),
+        hardware_errors=_count(summary, devs, "Hardware Errors"),
+        uptime_s=_uptime(summary, stats),
+    )
+    if _is_sleeping(r, snapshot, devs):
+        snapshot.status = "sleeping"
+    return snapshot
+
+
+def _uptime(summary: Row, stats: Row | None) -> int | None:
+    for value in (summary.get("Elapsed"), stats.get("Elapsed") if stats else None):
+        seconds = to_int(value)
+        if seconds is not None:
+            return seconds
+    return to_int(summary.get("Uptime"))
+
+
+def _chain_stats(stats_rows: list[Row]) -> Row | None:
+    """The STATS row that carries miner-level data (Antminer's second object)."""
+    for row in stats_rows:
+        if any(k.startswith(("chainacn", "chainrate", "fan", "temp")) for k in row.names()):
+            return row
+        if hashrate_ths(row, "5s") is not None:
+            return row
+    return None
+
+
+def _power(r: Replies, summary: Row, stats: Row | None, chain_ids: list[int]) -> float | None:
+    power = summary.num("Power", "Power_RT", "Input Power")
+    tuner = r.first("tunerstatus", "TUNERSTATUS")
+    if power is None and tuner is not None:
+        power = tuner.num("ApproximateMinerPowerConsumption")
+    if power is None and stats is not None:
+        power = stats.num("total_power", "Power", "power")
+        if power is None:
+            chains = [stats.num(f"chain_power{i}") for i in chain_ids]
+            if chains and all(c is not None for c in chains):
+                power = sum(c or 0.0 for c in chains)
+    return power if power and power > 0 else None
+
+
+def _expected_hashrate(summary: Row, stats: Row | None) -> float | None:
+    if stats is not None:
+        ideal = stats.num("total_rateideal", "rate_ideal")
+        if ideal:
+            return ideal * _unit_factor(stats.get("rate_unit"))
+    factory = summary.num("Factory GHS")
+    if factory:
+        return factory * _TO_THS["g"]
+    for prefix in ("t", "g", "m"):
+        value = summary.num(f"Expected {prefix}HS", f"{prefix}HS Expected")
+        if value:
+            return value * _TO_THS[prefix]
+    return None
+
+
+def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row]) -> list[int]:
+    fans_rows = r.rows("fans", "FANS")
+    if fans_rows:
+        return [rpm for rpm in (to_int(f.get("RPM")) for f in fans_rows) if rpm is not None]
+    for source in (summary, *devs[:1]):
+        pair = [to_int(source.get("Fan Speed In")), to_int(source.get("Fan Speed Out"))]
+        if any(p is not None for p in pair):
+            return [p for p in pair if p is not None]
+    if stats is None:
+        return []
+    count = to_int(stats.get("fan_num"))
+    ids = sorted(int(m.group(1)) for k in stats.names() if (m := _FAN_KEY.fullmatch(k)) is not None)
+    if count is not None:  # fan_num says how many exist: a 0 rpm among them is a stopped fan
+        return [to_int(stats.get(f"fan{i}")) or 0 for i in ids[:count]]
+    return [rpm for i in ids if (rpm := to_int(stats.get(f"fan{i}")))]
+
+
+def _count(summary: Row, devs: list[Row], key: str) -> int | None:
+    value = to_int(summary.get(key))
+    if value is not None:
+        return value
+    counts = [to_int(d.get(key)) for d in devs]
+    return sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None
+
+
+def _is_sleeping(r: Replies, snapshot: MinerSnapshot, devs: list[Row]) -> bool:
+    """Only explicit signals: every device disabled, or Whatsminer's ``btmineroff``."""
+    if snapshot.hashrate_ths not in (None, 0.0):
+        return False
+    state = r.msg("status")
+    if state is not None and to_bool(state.get("btmineroff")):
+        return True
+    return bool(devs) and all(to_bool(d.get("Enabled")) is False for d in devs)

@@ -1,0 +1,42 @@
+"""Shared helpers for the fleet tests: locate the captured miner replies in shared/."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+# tests/fleet/conftest.py -> parents[2] is the repo (/work/main); shared/ sits beside it.
+FIXTURES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+MINERS_DIR = FIXTURES_DIR / "miners"
+MISSING_REASON = f"captured miner fixtures not found at {MINERS_DIR}"
+
+
+def miner_fixture_files() -> list[Path]:
+    return sorted(MINERS_DIR.glob("*.json")) if MINERS_DIR.is_dir() else []
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrise ``miner_fixture_path`` with every captured reply (skip if absent)."""
+    if "miner_fixture_path" not in metafunc.fixturenames:
+        return
+    files = miner_fixture_files()
+    if files:
+        metafunc.parametrize("miner_fixture_path", files, ids=[f.name for f in files])
+    else:
+        skipped = pytest.param(None, marks=pytest.mark.skip(reason=MISSING_REASON))
+        metafunc.parametrize("miner_fixture_path", [skipped], ids=["no-fixtures"])
+
+
+@pytest.fixture
+def fixture_bytes() -> Callable[[str], bytes]:
+    """Raw bytes of one captured reply by file name; skips cleanly when it is missing."""
+
+    def load(name: str) -> bytes:
+        path = MINERS_DIR / name
+        if not path.is_file():
+            pytest.skip(f"{MISSING_REASON} ({name})")
+        return path.read_bytes()
+
+    return load
