@@ -9,16 +9,7 @@ import pytest
 
 from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend, BackendThread
-
-
-def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """An environment whose config and data dirs live under tmp_path (nothing else leaks in)."""
-    return {
-        "XDG_CONFIG_HOME": str(tmp_path / "config"),
-        "XDG_DATA_HOME": str(tmp_path / "data"),
-        "HOME": str(tmp_path),
-        **extra,
-    }
+from tests.helpers import isolated_env
 
 
 @pytest.fixture

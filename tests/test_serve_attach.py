@@ -15,8 +15,7 @@ from backend.core.secrets import operator_token_path, read_operator_token
 from backend.core.settings import load_settings
 from hashinsight_tui.app import HashInsightApp
 from hashinsight_tui.launcher import console_options, resolve_target
-from tests.conftest import isolated_env
-from tests.console.test_shell import free_port, wait_for
+from tests.helpers import free_port, isolated_env, wait_for
 
 
 def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
@@ -65,7 +64,7 @@ async def test_console_attaches_to_serve_and_both_stop_cleanly(tmp_path: Path) -
 
             started = time.monotonic()
             process.send_signal(signal.SIGTERM)
-            code = process.wait(timeout=15)
+            code = process.wait(timeout=30)
             assert code == 0, process.stderr.read() if process.stderr else ""
             assert time.monotonic() - started < 10
             await wait_for(lambda: app.store.state == "reconnecting", pilot)
@@ -89,7 +88,7 @@ async def test_second_serve_on_a_busy_port_fails_clearly(tmp_path: Path) -> None
         assert "Traceback" not in err
     finally:
         first.send_signal(signal.SIGINT)
-        assert first.wait(timeout=15) == 0
+        assert first.wait(timeout=30) == 0
 
 
 def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.settings import SettingsError, ensure_dirs, load_settings
-from tests.conftest import isolated_env
+from tests.helpers import isolated_env
 
 
 def write_config(tmp_path: Path, text: str) -> Path:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import socket
-from collections.abc import Callable
 from pathlib import Path
 
 from textual.widgets import DataTable
@@ -15,8 +13,9 @@ from hashinsight_tui.app import SCREENS, ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.health import HealthScreen
 from hashinsight_tui.screens.help import HelpScreen
+from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
 from hashinsight_tui.widgets.status_bar import StatusBar
-from tests.conftest import isolated_env
+from tests.helpers import free_port, isolated_env, wait_for
 
 SIZE = (120, 36)
 
@@ -26,14 +25,6 @@ def options(thread: BackendThread, key: str | None = None, **kw: object) -> Cons
     api_key = key or backend.operator_token
     assert api_key is not None
     return ConsoleOptions(url=backend.url, api_key=api_key, refresh_s=1.0, **kw)  # type: ignore[arg-type]
-
-
-async def wait_for(condition: Callable[[], bool], pilot: object, within_s: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + within_s
-    while not condition():
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await pilot.pause(0.05)  # type: ignore[attr-defined]
 
 
 def status_line(app: HashInsightApp) -> str:
@@ -57,17 +48,22 @@ async def test_every_screen_is_reachable_by_key(backend_thread: BackendThread) -
             assert "connected" in status_line(app)
 
 
-async def test_pending_screens_say_so_instead_of_showing_data(
+class _PendingScreen(PendingCapabilityScreen):
+    SCREEN_TITLE = "Widgets"
+    WHAT_IT_WILL_SHOW = "Every widget of the site."
+
+
+async def test_pending_capability_screen_says_so_instead_of_showing_data(
     backend_thread: BackendThread,
 ) -> None:
-    app = HashInsightApp(options(backend_thread, start_screen="issuer"))
+    app = HashInsightApp(options(backend_thread))
     async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(_PendingScreen())
         await pilot.pause(0.2)
         texts = " ".join(str(w.render()) for w in app.screen.query("Static"))
-        if "not available yet" not in texts:  # the capability has landed: it must show real data
-            assert not app.screen.query("EmptyState")
-        else:
-            assert "made-up" in texts
+        assert "Widgets: not available yet" in texts
+        assert "Every widget of the site." in texts and "made-up" in texts
+        assert not app.screen.query("DataTable")
 
 
 async def test_health_screen_shows_live_backend_state(backend_thread: BackendThread) -> None:
@@ -89,7 +85,10 @@ async def test_health_screen_shows_live_backend_state(backend_thread: BackendThr
         backend_thread.call(break_database())
         # The change arrives over the WebSocket stream, not by polling.
         await wait_for(
-            lambda: any(r[0] == "database" and r[2] == "degraded" for r in table_rows(app)), pilot
+            lambda: any(
+                r[0] == "database" and r[2] in ("degraded", "down") for r in table_rows(app)
+            ),
+            pilot,
         )
         assert "disk on fire" in next(r for r in table_rows(app) if r[0] == "database")[6]
 
@@ -191,12 +190,6 @@ async def test_operator_key_sees_write_actions(backend_thread: BackendThread) ->
         )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 async def test_lost_backend_shows_and_reconnects(tmp_path: Path) -> None:
     settings = load_settings(
         isolated_env(tmp_path), overrides={"api_port": free_port(), "health_check_interval_s": 1}
@@ -219,3 +212,14 @@ async def test_lost_backend_shows_and_reconnects(tmp_path: Path) -> None:
         first.stop()
         if second is not None:
             second.stop()
+
+
+async def test_user_keymap_remaps_named_bindings(backend_thread: BackendThread) -> None:
+    app = HashInsightApp(options(backend_thread, keymap=(("screen.fleet", "f"),)))
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("f")
+        await wait_for(lambda: app.current_mode == "fleet", pilot)
+        await pilot.press("3")  # the default key no longer goes to the fleet
+        await pilot.pause(0.2)
+        await pilot.press("8")
+        await wait_for(lambda: app.current_mode == "health", pilot)
