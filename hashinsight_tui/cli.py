@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
+from backend.core.db import DatabaseError
 from backend.core.secrets import SecretFileError
 from backend.core.settings import Settings, SettingsError, ensure_dirs, load_settings
 
@@ -77,7 +78,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings()
         return _dispatch(args, settings)
-    except (SettingsError, SecretFileError) as exc:
+    except (SettingsError, SecretFileError, DatabaseError) as exc:
         print(f"hashinsight: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
@@ -182,7 +183,7 @@ async def _serve_backend(settings: Settings, mode: str) -> int:
             )
         print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
         await backend.wait_stopped()
-    except OSError as exc:
+    except (OSError, DatabaseError) as exc:
         print(f"hashinsight: {exc}", file=sys.stderr)
         return EXIT_USAGE
     finally:

@@ -131,3 +131,23 @@ def test_cli_help_lists_subcommands(tmp_path: Path) -> None:
         assert name in result.stdout
     serve = run_cli(tmp_path, "serve", "--help")
     assert "--host" in serve.stdout and "--port" in serve.stdout
+
+
+def test_cli_unreadable_database_is_one_line(tmp_path: Path) -> None:
+    bad_db = tmp_path / "not-a-db.sqlite"
+    bad_db.write_bytes(b"this is not a sqlite file at all" * 100)
+    result = run_cli(tmp_path, "db", "upgrade", DATABASE_URL=f"sqlite:///{bad_db}")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert "database migration failed" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_cli_secret_file_too_open_is_refused(tmp_path: Path) -> None:
+    secrets_dir = tmp_path / "data" / "hashinsight" / "secrets"
+    secrets_dir.mkdir(parents=True)
+    (secrets_dir / "pepper").write_text("x" * 64)
+    (secrets_dir / "pepper").chmod(0o644)
+    result = run_cli(tmp_path, "keys", "list")
+    assert result.returncode == 2
+    assert "too open" in result.stderr and "chmod 600" in result.stderr
+    assert "x" * 20 not in result.stderr

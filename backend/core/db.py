@@ -111,7 +111,8 @@ def run_migrations(url: str, revision: str = "heads") -> None:
     try:
         command.upgrade(config, revision)
     except Exception as exc:
-        raise DatabaseError(f"database migration failed ({_redact(url)}): {exc}") from exc
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise DatabaseError(f"database migration failed ({_redact(url)}): {reason}") from None
 
 
 def _redact(url: str) -> str:
