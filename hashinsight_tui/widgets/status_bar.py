@@ -17,6 +17,8 @@ STATE_STYLE = {
 
 
 class StatusBar(Static):
+    """One line; on narrow terminals (80x24 over SSH) the URL is shortened, the key name dropped."""
+
     DEFAULT_CSS = """
     StatusBar {
         dock: top;
@@ -33,8 +35,10 @@ class StatusBar(Static):
         line.append(f"{symbol} {store.state}", style=colour)
         if store.state == "reconnecting" and store.retry_in_s:
             line.append(f" (retry {store.retry_in_s:.0f}s)", style=colour)
-        line.append(f"  {store.url}", style="dim")
-        if store.key is not None:
+        narrow = self.size.width and self.size.width < 100
+        url = store.url.removeprefix("http://") if narrow else store.url
+        line.append(f"  {url}", style="dim")
+        if store.key is not None and not narrow:
             line.append(f"  key {store.key.name}", style="dim")
             if store.key.read_only:
                 line.append(" [read-only]", style="yellow")
