@@ -27,6 +27,7 @@ from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
+from backend.core.redis_bridge import RedisBusBridge
 from backend.core.secrets import (
     load_backend_secrets,
     remove_operator_token,
@@ -72,6 +73,7 @@ class Backend:
         self.sim_world: SimWorld | None = None
         self.services: list[Service] = []
         self.services_by_name: dict[str, Service] = {}
+        self.redis_bridge: RedisBusBridge | None = None
         self.db: Database
         self.auth: AuthService
         self.http: HttpClientFactory
@@ -109,6 +111,9 @@ class Backend:
             http=self.http,
             clock=SYSTEM_CLOCK,
         )
+        if self.settings.redis_url:
+            self.redis_bridge = RedisBusBridge(self.bus, self.settings.redis_url, self.health)
+            await self.redis_bridge.start()
         self.services = build_services(self.context)
         self.services_by_name = {service.name: service for service in self.services}
         for service in self.services:
@@ -211,6 +216,8 @@ class Backend:
                 await asyncio.wait_for(service.stop(), deadline)
             except Exception as exc:  # one service failing to stop must not block the others
                 log.warning("service %s did not stop cleanly: %s", service.name, exc)
+        if self.redis_bridge is not None:
+            await self.redis_bridge.stop()
         self.bus.close()
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True

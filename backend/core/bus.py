@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -110,18 +110,34 @@ class EventBus:
 
     def __init__(self) -> None:
         self._subscribers: list[Subscription] = []
+        self._forwarders: list[Callable[[Event], None]] = []
         self.published_total = 0
         self.dropped_total = 0
         self.last_by_channel: dict[str, Event] = {}
 
     def publish(self, channel: str, type_: str, data: dict[str, Any]) -> Event:
+        """Deliver to local subscribers and hand to forwarders (e.g. to other processes)."""
         event = Event(channel, type_, data)
         self.published_total += 1
-        self.last_by_channel[channel] = event
-        for subscriber in list(self._subscribers):
-            if subscriber.wants(channel):
-                subscriber._offer(event)
+        self.deliver_local(event)
+        for forward in self._forwarders:
+            forward(event)
         return event
+
+    def deliver_local(self, event: Event) -> None:
+        """Deliver an event to this process's subscribers only (what a bridge calls)."""
+        self.last_by_channel[event.channel] = event
+        for subscriber in list(self._subscribers):
+            if subscriber.wants(event.channel):
+                subscriber._offer(event)
+
+    def add_forwarder(self, forward: Callable[[Event], None]) -> None:
+        """`forward(event)` is called for each locally published event; it must not block."""
+        self._forwarders.append(forward)
+
+    def remove_forwarder(self, forward: Callable[[Event], None]) -> None:
+        if forward in self._forwarders:
+            self._forwarders.remove(forward)
 
     def subscribe(
         self,

@@ -1,0 +1,144 @@
+"""Carry the event bus between backend processes through Redis pub/sub (when `REDIS_URL` is set).
+
+Every event published locally is also sent to one Redis channel with this process's origin id; every
+event received from another process is delivered to the local subscribers. So a WebSocket client of
+any API instance sees the events of every collector, and a key revoked on one instance is forgotten
+by all of them. Sending is off the publisher's path: `publish` stays synchronous and non-blocking,
+and when Redis is slow or down events for it are dropped and counted, never queued without bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.exceptions import RedisError
+
+from backend.core.bus import Event, EventBus
+from backend.core.health import HealthRegistry
+
+log = logging.getLogger("hashinsight.bus.redis")
+
+REDIS_CHANNEL = "hashinsight:bus"
+OUTBOX_SIZE = 10_000
+RECONNECT_S = 2.0
+
+
+class RedisBusBridge:
+    def __init__(
+        self,
+        bus: EventBus,
+        url: str,
+        health: HealthRegistry | None = None,
+        *,
+        channel: str = REDIS_CHANNEL,
+        timeout_s: float = 5.0,
+    ) -> None:
+        self.bus = bus
+        self.origin = uuid.uuid4().hex
+        self.channel = channel
+        self.sent = 0
+        self.received = 0
+        self.dropped = 0
+        self._health = health
+        self._url = url
+        self._redis: Redis = Redis.from_url(
+            url, socket_timeout=timeout_s, socket_connect_timeout=timeout_s
+        )
+        self._outbox: asyncio.Queue[Event] = asyncio.Queue(OUTBOX_SIZE)
+        self._tasks: list[asyncio.Task[None]] = []
+        self._subscribed = asyncio.Event()
+        if health is not None:
+            health.register("redis-bus", "bus", _redact(url))
+
+    async def start(self) -> None:
+        try:  # fail fast and clearly at start
+            await asyncio.wait_for(self._redis.ping(), 5)
+        except (RedisError, OSError, TimeoutError) as exc:
+            await self._redis.aclose()
+            raise ConnectionError(
+                f"cannot reach Redis at {_redact(self._url)}: {type(exc).__name__}"
+            ) from None
+        self.bus.add_forwarder(self._forward)
+        self._tasks = [
+            asyncio.create_task(self._send_loop(), name="redis-bus-send"),
+            asyncio.create_task(self._receive_loop(), name="redis-bus-receive"),
+        ]
+        await asyncio.wait_for(self._subscribed.wait(), 5)
+
+    async def stop(self) -> None:
+        self.bus.remove_forwarder(self._forward)
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        with contextlib.suppress(Exception):
+            await self._redis.aclose()
+
+    def _forward(self, event: Event) -> None:
+        try:
+            self._outbox.put_nowait(event)
+        except asyncio.QueueFull:
+            self.dropped += 1
+
+    async def _send_loop(self) -> None:
+        while True:
+            event = await self._outbox.get()
+            payload = json.dumps(
+                {"origin": self.origin, **event.to_dict()}, separators=(",", ":"), default=str
+            )
+            try:
+                await self._redis.publish(self.channel, payload)
+                self.sent += 1
+            except (RedisError, OSError) as exc:
+                self.dropped += 1
+                self._report_failure(exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    async def _receive_loop(self) -> None:
+        while True:
+            try:
+                async with self._redis.pubsub() as pubsub:
+                    await pubsub.subscribe(self.channel)
+                    self._subscribed.set()
+                    if self._health is not None:
+                        self._health.success("redis-bus", 0.0)
+                    async for message in pubsub.listen():
+                        if message.get("type") == "message":
+                            self._deliver(message["data"])
+            except (RedisError, OSError) as exc:
+                self._report_failure(exc)
+                await asyncio.sleep(RECONNECT_S)
+
+    def _deliver(self, raw: bytes | str) -> None:
+        try:
+            message: dict[str, Any] = json.loads(raw)
+        except ValueError:
+            log.warning("ignored a malformed bus message from Redis")
+            return
+        if message.get("origin") == self.origin:
+            return
+        channel, kind, data = message.get("channel"), message.get("event"), message.get("data")
+        if not isinstance(channel, str) or not isinstance(kind, str) or not isinstance(data, dict):
+            log.warning("ignored a bus message from Redis without channel/event/data")
+            return
+        self.received += 1
+        self.bus.deliver_local(Event(channel, kind, data, float(message.get("ts") or 0.0)))
+
+    def _report_failure(self, exc: BaseException) -> None:
+        log.warning("redis bus: %s", type(exc).__name__)
+        if self._health is not None:
+            self._health.failure("redis-bus", f"{type(exc).__name__}: {exc}"[:200])
+
+
+def _redact(url: str) -> str:
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        return f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
+    return url
