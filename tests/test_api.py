@@ -58,9 +58,10 @@ async def test_health_shows_a_failing_database(backend: Backend, operator_key: s
     finally:
         backend.db.ping = original  # type: ignore[method-assign]
     database = next(i for i in report["integrations"] if i["name"] == "database")
-    assert database["status"] == "degraded"
+    # degraded on the first failure, down after more (the periodic check may have run too)
+    assert database["status"] in ("degraded", "down")
     assert "database is unreachable" in database["last_error"]
-    assert report["status"] == "degraded"
+    assert report["status"] in ("degraded", "down")
 
 
 async def test_no_key_bad_key_and_malformed_header_are_401(backend: Backend) -> None:
