@@ -1,7 +1,13 @@
 """Every table of every service, imported in one place so Alembic sees the whole schema."""
 
+from backend.api.exports_models import ExportRow  # noqa: F401  (bulk export jobs)
 from backend.auth.models import ApiKeyRow
 from backend.core.audit import AuditEntry
 from backend.core.db import Base
+from backend.fleet.models import FleetMinerRow  # noqa: F401  (all fleet tables)
+from backend.issuer.models import IssueRow  # noqa: F401  (all issuer tables)
+from backend.notary.models import NotarizationRow  # noqa: F401  (notary tables)
+from backend.notify.models import WebhookRow  # noqa: F401  (webhooks; partners are in auth)
+from backend.wallet.models import WalletLoginRow  # noqa: F401  (all wallet tables)
 
 __all__ = ["ApiKeyRow", "AuditEntry", "Base"]

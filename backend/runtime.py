@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine, Iterator
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
@@ -20,8 +20,11 @@ import uvicorn
 
 from backend import __version__
 from backend.api.app import create_app
+from backend.api.exports import ExportService
+from backend.auth.access import ApiAccessService
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
+from backend.chain.service import ChainService
 from backend.core.bus import EventBus
 from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
@@ -35,7 +38,13 @@ from backend.core.secrets import (
 )
 from backend.core.service import Service, ServiceContext
 from backend.core.settings import Settings, ensure_dirs
+from backend.fleet.service import FleetService
+from backend.issuer.service import IssuerService
+from backend.market.service import MarketService
+from backend.notary.service import NotaryService
+from backend.notify.service import WebhookService
 from backend.sim.world import SimWorld
+from backend.wallet.service import WalletService
 
 log = logging.getLogger("hashinsight.backend")
 
@@ -164,6 +173,7 @@ class Backend:
             lifespan="off",
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_timeout_s) - 1),
             ws_max_size=64 * 1024,
+            proxy_headers=False,  # notary & wallet: X-Forwarded-For only from trusted proxies
         )
         self._server = _QuietServer(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="api")
@@ -176,7 +186,9 @@ class Backend:
     async def run_health_checks(self) -> None:
         started = time.monotonic()
         try:
-            await asyncio.wait_for(self.db.ping(), timeout=5)
+            # asyncio.timeout, not wait_for: wait_for can swallow a cancel (gh-86296) and hang stop
+            async with asyncio.timeout(5):
+                await self.db.ping()
         except Exception as exc:  # any failure is a health fact, not a crash
             self.health.failure("database", f"{type(exc).__name__}: {exc}"[:200])
         else:
@@ -206,37 +218,36 @@ class Backend:
         await self._stop_requested.wait()
 
     async def stop(self) -> None:
-        """Stop pollers, close streams, stop the API, flush and close the database."""
+        """Close streams, stop the API, stop services (flushing their writes), close the database.
+
+        Every step is bounded: a step that hangs is abandoned with a warning, so a stop always
+        ends within a few seconds per step.
+        """
         deadline = self.settings.shutdown_timeout_s
         for task in self._tasks:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        for service in reversed(self.services):
-            try:
-                await asyncio.wait_for(service.stop(), deadline)
-            except Exception as exc:  # one service failing to stop must not block the others
-                log.warning("service %s did not stop cleanly: %s", service.name, exc)
-        if self.redis_bridge is not None:
-            await self.redis_bridge.stop()
-        self.bus.close()
+        await _bounded(
+            "background loops", asyncio.gather(*self._tasks, return_exceptions=True), deadline
+        )
+        self.bus.close()  # WebSocket clients are told 1001 and let go
         if self._server is not None and self._server_task is not None:
             self._server.should_exit = True
-            try:
-                await asyncio.wait_for(asyncio.shield(self._server_task), deadline)
-            except (TimeoutError, Exception):
+            if not await _bounded("API server", asyncio.shield(self._server_task), deadline):
                 self._server.force_exit = True
-                with contextlib.suppress(BaseException):
-                    await asyncio.wait_for(self._server_task, 1)
+                await _bounded("API server (forced)", asyncio.shield(self._server_task), 1.0)
+        for service in reversed(self.services):
+            await _bounded(f"service {service.name}", service.stop(), deadline)
+        if self.redis_bridge is not None:
+            await _bounded("redis bus", self.redis_bridge.stop(), deadline)
         if self.operator_token:
-            with contextlib.suppress(Exception):
-                await self.auth.revoke(self.operator_token.split("_")[1], actor="backend")
+            key_id = self.operator_token.split("_")[1]
+            await _bounded("token revoke", self.auth.revoke(key_id, actor="backend"), deadline)
             remove_operator_token(self.settings, self.operator_token)
         if hasattr(self, "http"):
-            with contextlib.suppress(Exception):
-                await self.http.aclose()
-        await self.db.close()
+            await _bounded("http clients", self.http.aclose(), deadline)
+        await _bounded("database", self.db.close(), deadline)
         if self.sim_world is not None:
-            await self.sim_world.stop()
+            await _bounded("simulators", self.sim_world.stop(), deadline)
         log.info("backend stopped")
 
     async def run(self, ready: threading.Event | None = None) -> None:
@@ -251,10 +262,40 @@ class Backend:
                 await self.stop()
 
 
+async def _bounded(what: str, step: Awaitable[Any], seconds: float) -> bool:
+    """Await a shutdown step for at most `seconds`; abandon it (cancelled) if it hangs or fails."""
+    task = asyncio.ensure_future(step)
+    done, _pending = await asyncio.wait({task}, timeout=seconds)
+    if not done:
+        task.cancel()
+        log.warning("%s did not stop within %.0fs; abandoned", what, seconds)
+        return False
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("%s did not stop cleanly: %s", what, task.exception())
+        return False
+    return True
+
+
 def build_services(context: ServiceContext) -> list[Service]:
     """Every service this backend runs, in start order (stopped in reverse)."""
     services: list[Service] = []
-    # --- each capability appends its service here ---
+
+    def by_name() -> dict[str, Service]:
+        """Lets a service read another after start (fleet economics read the hashprice...)."""
+        return {service.name: service for service in services}
+
+    market = MarketService(context)
+    services += [
+        ApiAccessService(context),
+        market,
+        ChainService(context, market),
+        FleetService(context, by_name),
+        NotaryService(context, by_name),
+        WalletService(context),
+        IssuerService(context),
+        WebhookService(context),
+        ExportService(context),
+    ]
     return services
 
 
@@ -262,6 +303,9 @@ def _bind(host: str, port: int) -> socket.socket:
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    # Accepted sockets inherit this: without it Nagle + delayed ACK cap keep-alive clients at
+    # ~22 requests/s (uvicorn writes headers and body separately). (api keys & partners)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     try:
         sock.bind((host, port))
     except OSError as exc:

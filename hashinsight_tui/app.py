@@ -165,6 +165,8 @@ class HashInsightApp(App[None]):
 
     def fetch_active(self) -> None:
         """Fetch the visible screen's REST snapshots in a worker (never while paused)."""
+        if not self.screen_stack:
+            return
         screen = self.screen
         if self.paused or self.client is None or not isinstance(screen, BaseScreen):
             return
@@ -196,6 +198,8 @@ class HashInsightApp(App[None]):
 
     def render_current(self) -> None:
         """Redraw the visible screen; nothing renders under a modal or on hidden screens."""
+        if not self.screen_stack:  # starting up or shutting down: no screen to draw on
+            return
         screen = self.screen
         if isinstance(screen, ModalScreen) or not isinstance(screen, BaseScreen):
             return

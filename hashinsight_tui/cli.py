@@ -68,8 +68,26 @@ def build_parser() -> argparse.ArgumentParser:
     shots = sub.add_parser("screenshots", help="write an SVG of every screen from a demo run")
     shots.add_argument("--out", type=Path, default=Path("screenshots"))
 
+    notary = sub.add_parser("notary", help="notarized reports")  # notary & wallet
+    notary_sub = notary.add_subparsers(dest="notary_command", metavar="ACTION", required=True)
+    verify = notary_sub.add_parser("verify", help="verify a notarization, step by step")
+    verify.add_argument("notarization_id", type=int, metavar="ID")
+    verify.add_argument("--url", help="URL of a running backend to ask")
+
+    fleet = sub.add_parser("fleet", help="miner inventory: import labels, discover miners")
+    fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
+    import_csv = fleet_sub.add_parser("import-csv", help="site/rack/position labels from a CSV")
+    import_csv.add_argument("file", type=Path, help="columns: address,site,rack,position[,name]")
+    scan = fleet_sub.add_parser("scan", help="find CGMiner APIs in address ranges")
+    scan.add_argument("targets", nargs="+", metavar="CIDR", help="e.g. 10.0.1.0/24 10.0.2.7")
+    scan.add_argument("--port", type=int, default=4028, help="API port (default 4028)")
+    scan.add_argument("--add", action="store_true", help="add what answers to the inventory")
+
     sim = sub.add_parser("sim", help="run the simulators alone and print their addresses")
     sim.add_argument("--miners", type=int, default=50, help="simulated miners")
+
+    signer = sub.add_parser("signer", help="run the ndau signing service (dials the issuer)")
+    signer.add_argument("-c", "--config", type=Path, required=True, help="path of signer.toml")
     return parser
 
 
@@ -91,7 +109,17 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _config_show(settings)
     if command == "sim":
         return asyncio.run(_run_sims(args.miners))
+    if command == "signer":
+        from backend.signer.main import run as run_signer
+
+        return run_signer(args.config, log_level=settings.log_level)
     ensure_dirs(settings)
+    if command == "fleet":  # fleet
+        from backend.fleet import admin
+
+        if args.fleet_command == "import-csv":
+            return asyncio.run(admin.import_csv(settings, args.file))
+        return asyncio.run(admin.scan_network(settings, args.targets, args.port, args.add))
     if command == "console":
         return _console(settings, url=args.url if args.command else None, screen=_screen(args))
     if command == "serve":
@@ -102,6 +130,10 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return asyncio.run(_db_upgrade(settings))
     if command == "keys":
         return asyncio.run(_keys(settings, args))
+    if command == "notary":  # notary & wallet
+        from hashinsight_tui.widgets.notary_checks import verify_command
+
+        return verify_command(settings, args.notarization_id, args.url)
     if command == "screenshots":
         from hashinsight_tui.screenshots import write_screenshots
 

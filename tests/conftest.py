@@ -14,9 +14,16 @@ from tests.helpers import isolated_env
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # No network but loopback: providers that would call the internet are off unless a test
+    # points them at a simulator.
     return load_settings(
         isolated_env(tmp_path),
-        overrides={"api_port": 0, "health_check_interval_s": 1.0, "ws_heartbeat_s": 2.0},
+        overrides={
+            "api_port": 0,
+            "health_check_interval_s": 1.0,
+            "ws_heartbeat_s": 2.0,
+            "market_enabled": False,
+        },
     )
 
 
@@ -32,8 +39,10 @@ async def backend(settings: Settings) -> AsyncIterator[Backend]:
 
 @pytest.fixture
 def backend_thread(settings: Settings) -> Iterator[BackendThread]:
-    """The demo world's backend in its own thread and loop, as the console embeds it."""
-    thread = BackendThread(settings, mode="demo")
+    """The demo world's backend in its own thread and loop, as the console embeds it.
+
+    Demo mode points every provider at its loopback simulator, so they may all run."""
+    thread = BackendThread(settings.model_copy(update={"market_enabled": True}), mode="demo")
     thread.start()
     try:
         yield thread

@@ -9,11 +9,15 @@ from pathlib import Path
 
 
 def isolated_env(tmp_path: Path, **extra: str) -> dict[str, str]:
-    """An environment whose config and data dirs live under tmp_path (nothing else leaks in)."""
+    """An environment whose config and data dirs live under tmp_path (nothing else leaks in).
+
+    Providers on the internet are switched off: tests reach only loopback (demo mode and tests
+    that point a provider at its simulator switch them back on)."""
     return {
         "XDG_CONFIG_HOME": str(tmp_path / "config"),
         "XDG_DATA_HOME": str(tmp_path / "data"),
         "HOME": str(tmp_path),
+        "HASHINSIGHT_MARKET_ENABLED": "false",
         **extra,
     }
 

@@ -9,7 +9,22 @@ from fastapi import FastAPI
 from backend import __version__
 from backend.api import ws
 from backend.api.errors import install_error_handlers
-from backend.api.routes import health, me
+from backend.api.ratelimit import RateLimitHeadersMiddleware
+from backend.api.routes import (
+    analytics,
+    exports,
+    fleet,
+    health,
+    issuer,
+    keys,
+    market,
+    me,
+    network,
+    notary,
+    partners,
+    wallet,
+    webhooks,
+)
 from backend.api.schemas import ErrorResponse
 
 if TYPE_CHECKING:
@@ -39,7 +54,23 @@ def create_app(backend: Backend) -> FastAPI:
     )
     app.state.backend = backend
     install_error_handlers(app)
-    for router in (health.router, me.router, ws.router):
+    routers = (
+        health.router,
+        me.router,
+        ws.router,
+        market.router,
+        network.router,
+        fleet.router,
+        notary.router,
+        wallet.router,
+        issuer.router,
+        keys.router,
+        partners.router,
+        webhooks.router,
+        exports.router,
+        analytics.router,
+    )
+    for router in routers:
         app.include_router(router)
-    # --- each capability includes its router here ---
+    app.add_middleware(RateLimitHeadersMiddleware)
     return app

@@ -1,16 +1,26 @@
-"""Dependencies shared by the routers: the backend, the caller's key, scope checks."""
+"""Dependencies shared by the routers: the backend, the caller's key, scope checks.
+
+Every authenticated request goes through `current_key`: a key in the query string is refused, a
+blocked address is refused, a bad key is counted against its address (and answered slowly once it
+keeps failing), and a good key is counted against its tier's rate limits.
+"""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import Depends, Request
 
 from backend.api.errors import ApiError
+from backend.auth.access import ApiAccessService
 from backend.auth.service import KeyInfo
+from backend.wallet.client_ip import client_ip, parse_networks
 
 if TYPE_CHECKING:
+    from starlette.requests import HTTPConnection
+
     from backend.runtime import Backend
 
 QUERY_KEY_NAMES = {"api_key", "apikey", "key", "token", "access_token"}
@@ -29,6 +39,42 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
+def access_service(backend: Backend) -> ApiAccessService | None:
+    service = backend.services_by_name.get("api_access")
+    return service if isinstance(service, ApiAccessService) else None
+
+
+def caller_address(connection: HTTPConnection, backend: Backend) -> str:
+    """The client's address (X-Forwarded-For only from `api_trusted_proxies`)."""
+    peer = connection.client.host if connection.client else None
+    trusted = parse_networks(backend.settings.api_trusted_proxies)
+    return client_ip(peer, connection.headers.get("x-forwarded-for"), trusted)
+
+
+async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -> KeyInfo | None:
+    """Verify a key on behalf of a client, with the failed-auth throttle around it."""
+    access = access_service(backend)
+    address = caller_address(connection, backend)
+    if access is not None:
+        blocked = access.throttle.blocked_for(address)
+        if blocked is not None:
+            raise ApiError(
+                429,
+                "too many failed authentications from this address; try again later",
+                code="auth_blocked",
+                headers={"Retry-After": str(max(1, int(blocked + 0.999)))},
+            )
+    info = await backend.auth.verify(token)
+    if access is not None:
+        if info is None:
+            delay = access.auth_failed(address)
+            if delay:
+                await asyncio.sleep(delay)
+        else:
+            access.auth_succeeded(address)
+    return info
+
+
 async def current_key(request: Request) -> KeyInfo:
     """The verified key of the caller; a key is accepted only in `Authorization: Bearer`."""
     if QUERY_KEY_NAMES & {name.lower() for name in request.query_params}:
@@ -42,12 +88,25 @@ async def current_key(request: Request) -> KeyInfo:
             "missing API key: send Authorization: Bearer <key>",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    info = await get_backend(request).auth.verify(token)
+    backend = get_backend(request)
+    info = await verify_for(request, backend, token)
     if info is None:
         raise ApiError(
             401, "invalid, expired or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
     request.state.key = info
+    access = access_service(backend)
+    if access is not None:
+        decision = await access.check(info)
+        if decision is not None:
+            request.state.ratelimit = decision
+            if not decision.allowed:
+                raise ApiError(
+                    429,
+                    f"rate limit of the {info.tier} tier reached "
+                    f"({decision.binding.window.limit} requests per "
+                    f"{decision.binding.window.name}); retry in {decision.retry_after} s",
+                )
     return info
 
 
@@ -66,4 +125,11 @@ def require(scope: str) -> Callable[..., Coroutine[Any, Any, KeyInfo]]:
 CurrentKey = Annotated[KeyInfo, Depends(current_key)]
 ReadKey = Annotated[KeyInfo, Depends(require("read"))]
 AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
+ExportKey = Annotated[KeyInfo, Depends(require("export"))]
 BackendDep = Annotated["Backend", Depends(get_backend)]
+
+
+def no_store(response: Any) -> None:
+    """Responses that reveal a key or a secret must never be cached."""
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["Pragma"] = "no-cache"

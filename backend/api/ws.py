@@ -10,6 +10,10 @@ Protocol (JSON text frames; documented in docs/architecture.md):
   server → {"type": "heartbeat", "ts": ...} every few seconds of silence
   server → {"type": "error", "code": ..., "message": ...} for a bad frame (the connection stays)
 Each client has a bounded queue; a client too slow to drain it is closed with code 4008.
+Tier limits: WebSocket access, open connections per key and subscribed channels per key (summed
+over the key's connections) come from the key's tier; a connection over the limit is closed with
+4029, a subscription over it gets an error frame. Failed authentications count against the
+address like on REST (a blocked address is closed with 4029).
 """
 
 from __future__ import annotations
@@ -23,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from backend.api.deps import bearer_token
+from backend.api.deps import access_service, bearer_token, verify_for
+from backend.api.errors import ApiError
 from backend.auth.service import KeyInfo
 from backend.core.bus import Event, Subscription, SubscriptionClosed
 
@@ -36,6 +41,7 @@ router = APIRouter()
 CLOSE_AUTH_FAILED = 4001
 CLOSE_FORBIDDEN = 4003
 CLOSE_TOO_SLOW = 4008
+CLOSE_LIMIT = 4029
 CLOSE_POLICY = 1008
 MAX_FRAME_BYTES = 64 * 1024
 MAX_BAD_FRAMES = 20
@@ -127,7 +133,12 @@ async def _await_auth(client: WsClient) -> None:
 
 
 async def _authenticate(client: WsClient, api_key: str) -> bool:
-    info = await client.backend.auth.verify(api_key)
+    try:
+        info = await verify_for(client.ws, client.backend, api_key)
+    except ApiError as exc:
+        await client.error(exc.code, exc.message)
+        await _close(client, CLOSE_LIMIT, "too many failed authentications")
+        return False
     if info is None:
         await client.error("unauthorized", "invalid, expired or revoked API key")
         await _close(client, CLOSE_AUTH_FAILED, "invalid API key")
@@ -136,6 +147,25 @@ async def _authenticate(client: WsClient, api_key: str) -> bool:
         await client.error("forbidden", "this key lacks the 'stream' scope")
         await _close(client, CLOSE_FORBIDDEN, "missing stream scope")
         return False
+    access = access_service(client.backend)
+    if access is not None:
+        tier = access.tier(info)
+        if tier.ws_connections <= 0:
+            await client.error(
+                "forbidden", f"the {tier.name} tier has no WebSocket access (pro and up have)"
+            )
+            await _close(client, CLOSE_FORBIDDEN, "tier without WebSocket access")
+            return False
+        open_now = sum(
+            1 for c in client.backend.ws_clients if c.key and c.key.key_id == info.key_id
+        )
+        if open_now >= tier.ws_connections:
+            await client.error(
+                "connection_limit",
+                f"the {tier.name} tier allows {tier.ws_connections} open connections per key",
+            )
+            await _close(client, CLOSE_LIMIT, "too many connections for this key")
+            return False
     client.key = info
     client.subscription = client.backend.bus.subscribe(
         set(), maxsize=client.backend.settings.ws_queue_size, policy="cut", name=info.key_id
@@ -220,6 +250,25 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
             if not isinstance(filters, dict):
                 await client.error("bad_frame", "filters must be an object of field → value(s)")
                 return
+            limit = _subscription_limit(client)
+            if limit is not None:
+                others = sum(
+                    len(c.subscription.channels or ())
+                    for c in client.backend.ws_clients
+                    if c is not client
+                    and c.key
+                    and c.subscription is not None
+                    and client.key is not None
+                    and c.key.key_id == client.key.key_id
+                )
+                wanted = len(current | set(channels))
+                if others + wanted > limit:
+                    await client.error(
+                        "subscription_limit",
+                        f"this key may hold {limit} channel subscriptions across its "
+                        f"connections; it holds {others + len(current)}",
+                    )
+                    return
             parsed = {
                 str(field): {str(v) for v in (value if isinstance(value, list) else [value])}
                 for field, value in filters.items()
@@ -238,6 +287,13 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
             await client.send({"type": "unsubscribed", "channels": sorted(current)})
     else:
         await client.error("unknown_type", f"unknown frame type {kind!r}")
+
+
+def _subscription_limit(client: WsClient) -> int | None:
+    access = access_service(client.backend)
+    if access is None or client.key is None:
+        return None
+    return access.tier(client.key).ws_subscriptions
 
 
 async def _pump_events(client: WsClient) -> None:

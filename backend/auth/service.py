@@ -34,6 +34,7 @@ OWNER_TYPES = ("operator", "partner")
 TIERS = ("basic", "pro", "enterprise", "operator")
 MODES = ("auto", "semi_auto")
 LAST_USED_RESOLUTION_S = 60.0
+MAX_CONCURRENT_CHECKS = 4
 
 
 class KeyRequestError(Exception):
@@ -56,6 +57,7 @@ class KeyInfo:
     expires_at: datetime | None
     revoked_at: datetime | None
     last_used_at: datetime | None = None
+    suspended_at: datetime | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -68,6 +70,14 @@ class KeyInfo:
     @property
     def actor(self) -> str:
         return f"key:{self.key_id}({self.name})"
+
+    @property
+    def needs_approval(self) -> bool:
+        """Actions requested with a semi-auto key wait in the approval queue."""
+        return self.mode == "semi_auto"
+
+    def same_owner(self, other: KeyInfo) -> bool:
+        return self.owner_type == other.owner_type and self.owner_id == other.owner_id
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -83,6 +93,7 @@ class KeyInfo:
             "expires_at": self.expires_at.isoformat() if self.expires_at else None,
             "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
             "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
+            "suspended_at": self.suspended_at.isoformat() if self.suspended_at else None,
         }
 
 
@@ -100,7 +111,11 @@ def _info(row: ApiKeyRow) -> KeyInfo:
         expires_at=row.expires_at,
         revoked_at=row.revoked_at,
         last_used_at=row.last_used_at,
+        suspended_at=row.suspended_at,
     )
+
+
+key_info = _info  # public: build a KeyInfo from a stored row
 
 
 class AuthService:
@@ -119,6 +134,10 @@ class AuthService:
         self._bad: TTLCache[str, bool] = TTLCache(negative_ttl_s, 10_000, clock)
         self._fingerprints_by_key_id: dict[str, set[str]] = {}
         self._last_used_written: dict[int, float] = {}
+        # Single flight per key: a burst of connections with one uncached key costs one check.
+        self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
+        # At most this many DB lookups + Argon2id checks at once (64 MiB each, CPU-bound).
+        self._checks = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
 
     async def create_key(
         self,
@@ -127,7 +146,7 @@ class AuthService:
         owner_type: str = "operator",
         owner_id: str | None = None,
         scopes: str | list[str] | tuple[str, ...] = ("read",),
-        tier: str = "basic",
+        tier: str | None = None,
         mode: str = "auto",
         expires_in: timedelta | None = None,
         actor: str = "system",
@@ -135,6 +154,8 @@ class AuthService:
         """Create a key; the full key is returned once and never stored in clear."""
         if owner_type not in OWNER_TYPES:
             raise KeyRequestError(f"owner must be one of {', '.join(OWNER_TYPES)}")
+        if tier is None:  # operators are never throttled like partners
+            tier = "operator" if owner_type == "operator" else "basic"
         if tier not in TIERS:
             raise KeyRequestError(f"tier must be one of {', '.join(TIERS)}")
         if mode not in MODES:
@@ -208,6 +229,7 @@ class AuthService:
     def forget(self, key_id: str) -> None:
         for fingerprint in self._fingerprints_by_key_id.pop(key_id, set()):
             self._good.delete(fingerprint)
+            self._bad.delete(fingerprint)  # a resumed key must not stay refused
 
     async def verify(self, full_key: str) -> KeyInfo | None:
         """The key's info if it is valid, unexpired and unrevoked; else None."""
@@ -218,22 +240,33 @@ class AuthService:
             return cached
         if self._bad.get(fingerprint):
             return None
+        task = self._inflight.get(fingerprint)
+        if task is None:  # the check runs as its own task: a cancelled caller cannot abort it
+            task = asyncio.ensure_future(self._verify_uncached(full_key, fingerprint))
+            self._inflight[fingerprint] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(fingerprint, None))
+        return await asyncio.shield(task)
+
+    async def _verify_uncached(self, full_key: str, fingerprint: str) -> KeyInfo | None:
         parsed = parse_key(full_key)
         row = None
-        if parsed is not None:
-            async with self._db.session() as session:
-                row = await session.scalar(
-                    select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id)
-                )
-        ok = row is not None and await asyncio.to_thread(
-            verify_key_hash, row.secret_hash, full_key, self._secrets.pepper
-        )
+        ok = False
+        async with self._checks:
+            if parsed is not None:
+                async with self._db.session() as session:
+                    row = await session.scalar(
+                        select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id)
+                    )
+            ok = row is not None and await asyncio.to_thread(
+                verify_key_hash, row.secret_hash, full_key, self._secrets.pepper
+            )
         if not ok or row is None:
             self._bad.set(fingerprint, True)
             return None
         info = _info(row)
         if not self._usable(info):
             self._bad.set(fingerprint, True)
+            self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
             return None
         self._good.set(fingerprint, info)
         self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
@@ -241,7 +274,7 @@ class AuthService:
         return info
 
     def _usable(self, info: KeyInfo) -> bool:
-        if info.revoked_at is not None:
+        if info.revoked_at is not None or info.suspended_at is not None:
             return False
         return info.expires_at is None or info.expires_at > self._clock.now()
 
@@ -257,6 +290,100 @@ class AuthService:
                 .where(ApiKeyRow.id == info.id)
                 .values(last_used_at=self._clock.now())
             )
+
+    async def update(
+        self,
+        key_id: str,
+        *,
+        actor: str = "system",
+        source: str | None = None,
+        mode: str | None = None,
+        tier: str | None = None,
+        name: str | None = None,
+        scopes: str | list[str] | tuple[str, ...] | None = None,
+    ) -> KeyInfo | None:
+        """Change a key's mode, tier, name or scopes; the change applies to its next request."""
+        values: dict[str, Any] = {}
+        if mode is not None:
+            if mode not in MODES:
+                raise KeyRequestError(f"mode must be one of {', '.join(MODES)}")
+            values["mode"] = mode
+        if tier is not None:
+            if tier not in TIERS:
+                raise KeyRequestError(f"tier must be one of {', '.join(TIERS)}")
+            values["tier"] = tier
+        if name is not None:
+            if not name.strip() or len(name) > 120:
+                raise KeyRequestError("name must be 1 to 120 characters")
+            values["name"] = name.strip()
+        if scopes is not None:
+            try:
+                values["scopes"] = " ".join(parse_scopes(scopes))
+            except ValueError as exc:
+                raise KeyRequestError(str(exc)) from None
+        async with self._db.session() as session:
+            row = await session.scalar(select(ApiKeyRow).where(ApiKeyRow.key_id == key_id))
+            if row is None:
+                return None
+            if row.revoked_at is not None:
+                raise KeyRequestError("this key is revoked and cannot be changed")
+            changed = {k: v for k, v in values.items() if getattr(row, k) != v}
+            for column, value in changed.items():
+                setattr(row, column, value)
+            if changed:
+                record_audit(
+                    session,
+                    actor=actor,
+                    action="key.update",
+                    target=key_id,
+                    source=source,
+                    detail={k: v for k, v in changed.items()},
+                )
+            info = _info(row)
+        self.forget(key_id)
+        return info
+
+    async def set_mode(self, key_id: str, mode: str, *, actor: str = "system") -> KeyInfo | None:
+        return await self.update(key_id, mode=mode, actor=actor)
+
+    async def list_owner_keys(self, owner_id: str, include_revoked: bool = False) -> list[KeyInfo]:
+        async with self._db.session() as session:
+            query = select(ApiKeyRow).where(ApiKeyRow.owner_id == owner_id).order_by(ApiKeyRow.id)
+            if not include_revoked:
+                query = query.where(ApiKeyRow.revoked_at.is_(None))
+            return [_info(row) for row in await session.scalars(query)]
+
+    async def suspend_owner(self, session: Any, owner_id: str, suspended: bool) -> list[str]:
+        """Suspend or resume every key of an owner inside the caller's transaction."""
+        rows = list(
+            await session.scalars(
+                select(ApiKeyRow).where(
+                    ApiKeyRow.owner_id == owner_id, ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+        )
+        for row in rows:
+            row.suspended_at = self._clock.now() if suspended else None
+        return [row.key_id for row in rows]
+
+    async def revoke_owner(self, session: Any, owner_id: str) -> list[str]:
+        """Revoke every key of an owner inside the caller's transaction."""
+        rows = list(
+            await session.scalars(
+                select(ApiKeyRow).where(
+                    ApiKeyRow.owner_id == owner_id, ApiKeyRow.revoked_at.is_(None)
+                )
+            )
+        )
+        for row in rows:
+            row.revoked_at = self._clock.now()
+        return [row.key_id for row in rows]
+
+    def encrypt(self, value: str) -> bytes:
+        return self._secrets.fernet.encrypt(value.encode())
+
+    def decrypt(self, token: bytes) -> str:
+        return self._secrets.fernet.decrypt(token).decode()
 
     async def reveal(self, key_id: str) -> str | None:
         """Decrypt the stored copy of a key for its owner."""

@@ -114,6 +114,10 @@ class ProviderClient:
     ) -> httpx.Response:
         """One logical call with retries; raise `ProviderError` unless the answer is 2xx."""
         if not self.breaker.allow():
+            waiting = self.breaker.blocked_until - self._factory.clock.monotonic()
+            if waiting > 0:  # market & chain: say why when it is a Retry-After wait
+                message = f"rate limited: Retry-After, {waiting:.0f}s to wait"
+                raise CircuitOpenError(self.name, message, 429)
             raise CircuitOpenError(self.name, f"circuit {self.breaker.state}: not calling for now")
         url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
         merged = {**self._headers, **(headers or {})}

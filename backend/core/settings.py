@@ -16,6 +16,8 @@ from typing import Any, Literal
 import platformdirs
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from backend.fleet.config import FleetTable, MinerEntry  # --- fleet ---
+
 APP_NAME = "hashinsight"
 ENV_PREFIX = "HASHINSIGHT_"
 
@@ -95,6 +97,64 @@ class Settings(BaseModel):
     bitcoin_rpc_url: SecretStr | None = None
 
     # --- fleet ---
+    # Miners: HASHINSIGHT_MINERS="10.0.1.0/24, 10.0.2.7:4029, miner-a.lan" or, in the TOML file,
+    # `miners = [...]`, `[[miners]]` tables (address, name, site, rack, position) or `[fleet]`.
+    miners: list[str | MinerEntry] = Field(default_factory=list)
+    fleet: FleetTable = Field(default_factory=lambda: FleetTable())
+    fleet_enabled: bool = True
+    fleet_poll_interval_s: float = Field(default=10.0, ge=0.2, le=3600)
+    fleet_concurrency: int = Field(default=768, ge=1, le=10_000)
+    fleet_connect_timeout_s: float = Field(default=2.0, gt=0, le=60)
+    fleet_read_timeout_s: float = Field(default=3.0, gt=0, le=120)
+    fleet_backoff_max_s: float = Field(default=300.0, gt=0, le=86_400)
+    fleet_identity_refresh_s: float = Field(default=600.0, gt=0, le=86_400)
+    fleet_raw_retention_h: float = Field(default=2.0, gt=0, le=24 * 30)
+    fleet_rollup_retention_d: float = Field(default=30.0, gt=0, le=3650)
+    fleet_power_price_usd_kwh: float = Field(default=0.06, ge=0, le=100)
+    fleet_command_concurrency: int = Field(default=32, ge=1, le=1000)
+    fleet_scan_concurrency: int = Field(default=256, ge=1, le=10_000)
+    fleet_scan_timeout_s: float = Field(default=1.0, gt=0, le=60)
+    fleet_alert_raise_sweeps: int = Field(default=2, ge=1, le=100)
+    fleet_alert_clear_sweeps: int = Field(default=3, ge=1, le=100)
+    fleet_alert_hashrate_low_pct: float = Field(default=20.0, gt=0, le=100)
+    fleet_alert_reject_pct: float = Field(default=2.0, gt=0, le=100)
+    fleet_alert_hw_errors_per_min: float = Field(default=30.0, gt=0)
+    # Per-model overrides of chip_max_c, board_max_c, inlet_min_c, fan_min_rpm, boards;
+    # key "default" or a model name as the miner reports it (TOML table or JSON in the env).
+    fleet_alert_thresholds: dict[str, dict[str, float]] = Field(default_factory=dict)
+    fleet_expected_pool_url: str | None = None
+    fleet_expected_worker: str | None = None  # "account" or "account.worker"
+    fleet_smtp_host: str = "smtp.gmail.com"
+    fleet_smtp_port: int = Field(default=587, ge=1, le=65535)
+    fleet_smtp_tls: Literal["starttls", "tls", "none"] = "starttls"
+    fleet_smtp_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    fleet_alert_email_to: str = ""  # comma-separated recipients; empty = no email
+    fleet_alert_email_from: str | None = None  # default: gmail_user
+    fleet_alert_email_min_severity: Literal["critical", "warning", "info"] = "warning"
+
+    @field_validator("miners", mode="before")
+    @classmethod
+    def _split_miners(cls, value: Any) -> Any:
+        """Env and TOML may give "a, b/24, c:4029"; entries are checked by the inventory."""
+        from backend.fleet.inventory import split_miner_text, validate_entry
+
+        items = split_miner_text(value) if isinstance(value, str) else value
+        if isinstance(items, list):
+            for item in items:
+                validate_entry(item)
+        return items
+
+    @field_validator("fleet_alert_thresholds", mode="before")
+    @classmethod
+    def _thresholds_json(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            import json
+
+            try:
+                return json.loads(value) if value.strip() else {}
+            except ValueError:
+                raise ValueError('must be JSON such as {"default": {"chip_max_c": 95}}') from None
+        return value
 
     # --- market & chain ---
     market_enabled: bool = True  # poll price, exchange, network and block providers
@@ -123,6 +183,7 @@ class Settings(BaseModel):
     price_max_jump_pct: float = Field(default=25.0, gt=0, le=1000)
     hashrate_max_ratio: float = Field(default=10.0, gt=1, le=1e6)
     guard_reset_after_s: float = Field(default=900.0, gt=0, le=86400)
+    fallback_probe_s: float = Field(default=600.0, gt=0, le=86400)  # health of idle fallbacks
 
     @field_validator("price_sources", "network_sources", mode="before")
     @classmethod
@@ -139,7 +200,7 @@ class Settings(BaseModel):
     notary_confirmations: int = Field(default=2, ge=1, le=64)
     notary_receipt_timeout_s: float = Field(default=120.0, gt=0, le=3600)
     notary_chain_timeout_s: float = Field(default=20.0, gt=0, le=300)
-    notary_max_attempts: int = Field(default=5, ge=1, le=100)
+    notary_max_attempts: int = Field(default=8, ge=1, le=100)
     notary_audit_rows_max: int = Field(default=5000, ge=0, le=100_000)
     pinata_url: str = "https://api.pinata.cloud"
     pinata_gateway_url: str = "https://gateway.pinata.cloud"
@@ -176,7 +237,7 @@ class Settings(BaseModel):
     issuer_symbol: str = "NDAU_USDT"
     issuer_bitmart_key_file: Path | None = None
     issuer_start_at: str | None = None  # first start only: "now" or an ISO-8601 time
-    issuer_poll_s: float = Field(default=30.0, ge=0.2, le=3600)
+    issuer_poll_s: float = Field(default=30.0, ge=0.05, le=3600)
     issuer_settle_s: float = Field(default=10.0, ge=0, le=3600)
     issuer_max_window_s: float = Field(default=86_400.0, ge=1, le=30 * 86_400)
     issuer_lease_ttl_s: float = Field(default=30.0, ge=1, le=600)
@@ -201,6 +262,53 @@ class Settings(BaseModel):
         if parsed.tzinfo is None:
             raise ValueError("needs a timezone (e.g. a trailing Z for UTC)")
         return value.strip()
+
+    # --- api keys, partners & webhooks ---
+    # Per-key rate limits: partner tiers are fixed (backend/auth/tiers.py); operator keys get these.
+    ratelimit_enabled: bool = True
+    ratelimit_operator_per_min: int = Field(default=6000, ge=1, le=10_000_000)
+    ratelimit_operator_per_hour: int = Field(default=300_000, ge=1, le=100_000_000)
+    api_trusted_proxies: str = ""  # proxies whose X-Forwarded-For names the client (auth throttle)
+    auth_fail_window_s: float = Field(default=600.0, ge=1, le=86_400)
+    auth_fail_slow_after: int = Field(default=5, ge=1, le=100_000)  # failures before slowing down
+    auth_fail_block_after: int = Field(default=30, ge=1, le=1_000_000)  # failures before blocking
+    auth_block_s: float = Field(default=900.0, ge=1, le=7 * 86_400)
+    auth_slow_max_s: float = Field(default=2.0, ge=0, le=30)
+    key_usage_flush_s: float = Field(default=30.0, ge=0.1, le=3600)
+    webhooks_enabled: bool = True
+    webhooks_allow_private: bool = False  # deliver to private/loopback addresses (tests, labs)
+    webhooks_allow_http: bool = False  # plain http targets (otherwise https only)
+    webhooks_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    webhooks_retry_schedule_s: list[float] = Field(
+        default_factory=lambda: [5.0, 300.0, 1800.0, 7200.0, 18_000.0, 36_000.0], max_length=20
+    )
+    webhooks_disable_after: int = Field(default=20, ge=1, le=10_000)  # consecutive failed tries
+    webhooks_concurrency: int = Field(default=8, ge=1, le=256)
+    webhooks_max_per_partner: int = Field(default=20, ge=1, le=1000)
+    webhooks_price_move_pct: float = Field(default=2.0, gt=0, le=100)
+    exports_ttl_h: float = Field(default=24.0, gt=0, le=24 * 30)
+    exports_max_concurrent: int = Field(default=2, ge=1, le=32)
+    exports_max_rows: int = Field(default=5_000_000, ge=1, le=1_000_000_000)
+
+    @field_validator("webhooks_retry_schedule_s", mode="before")
+    @classmethod
+    def _split_schedule(cls, value: Any) -> Any:
+        """Env and TOML may give the retry delays as "5,300,1800"."""
+        if isinstance(value, str):
+            return [float(part) for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("api_trusted_proxies")
+    @classmethod
+    def _api_trusted_proxies(cls, value: str) -> str:
+        import ipaddress
+
+        for part in filter(None, (p.strip() for p in value.split(","))):
+            try:
+                ipaddress.ip_network(part, strict=False)
+            except ValueError:
+                raise ValueError(f"{part!r} is not an IP address or network") from None
+        return value
 
     console: ConsoleSettings = Field(default_factory=ConsoleSettings)
 

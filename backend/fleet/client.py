@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import Any
 
+from backend.fleet import transport
 from backend.fleet.codec import (
     DEFAULT_PORT,
     CgminerCommandError,
@@ -91,6 +92,74 @@ class CgminerClient:
 
     async def request_raw(self, payload: bytes) -> bytes:
         """Send ``payload`` on a fresh connection and return the bytes until EOF."""
+        loop = asyncio.get_running_loop()
+        if not transport.supported(loop):
+            return await self._request_raw_streams(payload)
+        address, family = await self._resolve()
+        try:
+            return await transport.exchange(
+                address,
+                family,
+                payload,
+                connect_timeout=self.connect_timeout,
+                read_timeout=self.read_timeout,
+                max_bytes=self.max_reply_bytes,
+            )
+        except transport.ExchangeError as exc:
+            return self._exchange_failed(exc)
+
+    async def _resolve(self) -> tuple[tuple[Any, ...], int]:
+        """The socket address to dial: address literals as they are, names through DNS."""
+        family = transport.ip_family(self.host)
+        if family is not None:
+            return (self.host, self.port), family
+        loop = asyncio.get_running_loop()
+        try:
+            async with asyncio.timeout(self.connect_timeout):
+                infos = await loop.getaddrinfo(self.host, self.port, type=socket.SOCK_STREAM)
+        except TimeoutError:
+            raise CgminerTimeoutError(
+                f"timeout after {float(self.connect_timeout)}s connecting", offline=True
+            ) from None
+        except socket.gaierror as exc:
+            raise CgminerConnectionError(
+                f"cannot resolve host {self.host!r} ({exc.strerror})", offline=False
+            ) from None
+        if not infos:
+            raise CgminerConnectionError(f"cannot resolve host {self.host!r}", offline=False)
+        fam, _type, _proto, _name, sockaddr = infos[0]
+        return tuple(sockaddr), fam
+
+    def _exchange_failed(self, exc: transport.ExchangeError) -> bytes:
+        """Map a transport failure to this client's errors (same words as the streams path)."""
+        strerror = (exc.err.strerror if exc.err is not None else None) or str(exc.err or "")
+        if exc.phase == "connect":
+            if exc.kind == "timeout":
+                raise CgminerTimeoutError(
+                    f"timeout after {float(self.connect_timeout)}s connecting", offline=True
+                ) from None
+            if exc.kind == "refused":
+                raise CgminerConnectionError("connection refused", offline=True) from None
+            offline = exc.err is not None and exc.err.errno in _UNREACHABLE
+            raise CgminerConnectionError(f"cannot connect: {strerror}", offline=offline) from None
+        partial = exc.partial
+        if exc.kind == "too_large":
+            raise CgminerProtocolError(
+                f"reply larger than {self.max_reply_bytes} bytes", partial[:200]
+            )
+        if exc.kind in ("timeout", "reset") and partial and _decodes(partial):
+            return partial  # a complete reply; the miner just did not close (or reset)
+        if exc.kind == "timeout":
+            got = f" (got {len(partial)} bytes)" if partial else ""
+            raise CgminerTimeoutError(
+                f"timeout after {float(self.read_timeout)}s reading reply{got}", offline=False
+            ) from None
+        if exc.kind == "reset":
+            raise CgminerConnectionError("connection reset", offline=False) from None
+        raise CgminerConnectionError(f"socket error: {strerror}", offline=False) from None
+
+    async def _request_raw_streams(self, payload: bytes) -> bytes:
+        """The same exchange through asyncio streams, for loops without add_reader."""
         try:
             async with asyncio.timeout(self.connect_timeout):
                 reader, writer = await asyncio.open_connection(self.host, self.port)
@@ -237,7 +306,7 @@ class CgminerClient:
         return True
 
 
-def _decodes(buffer: bytearray) -> bool:
+def _decodes(buffer: bytes | bytearray) -> bool:
     try:
         decode_reply(bytes(buffer))
     except CgminerProtocolError:
@@ -282,16 +351,8 @@ async def poll(
     )
     try:
         replies = await client.multi(POLL_COMMANDS)
-    except CgminerConnectionError as exc:
-        if exc.offline:
-            return MinerSnapshot.offline(str(exc))
-        return MinerSnapshot.failed(str(exc))
-    except CgminerProtocolError as exc:
-        if exc.reason.startswith("empty reply"):
-            return MinerSnapshot.failed(str(exc))
-        return MinerSnapshot.failed(f"malformed reply: {exc}")
     except CgminerError as exc:
-        return MinerSnapshot.failed(str(exc))
+        return snapshot_for_error(exc)
 
     extra = FAMILY_EXTRA_COMMANDS.get(detect_family(Replies(replies)), ())
     if extra:
@@ -299,6 +360,15 @@ async def poll(
         with suppress(CgminerError):
             replies.update(await client.multi(extra))
     return normalize(replies)
+
+
+def snapshot_for_error(exc: CgminerError) -> MinerSnapshot:
+    """The snapshot of a failed poll: 'offline' if never reached, else 'error', in plain words."""
+    if isinstance(exc, CgminerConnectionError):
+        return MinerSnapshot.offline(str(exc)) if exc.offline else MinerSnapshot.failed(str(exc))
+    if isinstance(exc, CgminerProtocolError) and not exc.reason.startswith("empty reply"):
+        return MinerSnapshot.failed(f"malformed reply: {exc}")
+    return MinerSnapshot.failed(str(exc))
 
 
 async def poll_many(

@@ -207,12 +207,11 @@ def _decode_json(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         repaired, complete = repair_json(text)
         try:
-            obj = json.loads(repaired, strict=False, parse_constant=_non_finite)
+            obj = json.loads(repaired, **_LOADS)
         except json.JSONDecodeError as exc:
             if not complete:
                 raise CgminerProtocolError(f"truncated reply ({len(text)} chars)", text) from None
             raise CgminerProtocolError(f"invalid JSON ({exc.msg})", text) from None
-    obj = _scrub_non_finite(obj)
     if isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], dict):
         obj = obj[0]
     if not isinstance(obj, dict):
@@ -228,28 +227,32 @@ def _loads_missing_commas(text: str, attempts: int = 8) -> Any:
     """
     for _ in range(attempts):
         try:
-            return json.loads(text, strict=False, parse_constant=_non_finite)
+            return json.loads(text, **_LOADS)
         except json.JSONDecodeError as exc:
             pos = exc.pos
             between = (text[:pos].rstrip()[-1:], text[pos : pos + 1])
             if not exc.msg.startswith("Expecting ',' delimiter") or between not in _ADJACENT:
                 raise
             text = f"{text[:pos]},{text[pos:]}"
-    return json.loads(text, strict=False, parse_constant=_non_finite)
+    return json.loads(text, **_LOADS)
 
 
 def _non_finite(_: str) -> None:
     return None
 
 
-def _scrub_non_finite(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _scrub_non_finite(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_scrub_non_finite(v) for v in value]
-    return value
+def _finite_float(literal: str) -> float | None:
+    """A float literal that overflows (``1e999``) becomes None, like NaN/Infinity."""
+    value = float(literal)
+    return value if value - value == 0 else None
+
+
+# Non-finite numbers are nulled while decoding: no second walk over every reply.
+_LOADS: dict[str, Any] = {
+    "strict": False,
+    "parse_constant": _non_finite,
+    "parse_float": _finite_float,
+}
 
 
 def repair_json(text: str) -> tuple[str, bool]:

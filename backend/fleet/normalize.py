@@ -129,11 +129,22 @@ class MinerSnapshot:
 
 def to_float(value: Any) -> float | None:
     """Lenient number: 1.5, "1.5", "1600M", "524K", "12 TH/s"; bools, blanks, nan -> None."""
+    kind = type(value)
+    if kind is float or kind is int:  # the common case first: plain JSON numbers
+        number = float(value)
+        return number if number - number == 0 else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
         number = float(value)
     elif isinstance(value, str):
+        if "_" not in value:  # float() alone reads "140258.58"; units need the pattern
+            try:
+                number = float(value)
+            except ValueError:
+                pass
+            else:
+                return number if number - number == 0 else None
         match = _NUMBER.fullmatch(value.strip().replace(",", ""))
         if not match:
             return None
@@ -206,9 +217,17 @@ class Row:
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw
-        self._index: dict[str, Any] = {}
-        for key, value in raw.items():
-            self._index.setdefault(_norm_key(str(key)), value)
+        if not isinstance(raw, dict):
+            raw = dict(raw)
+        # Built in C (reversed so the first spelling of a duplicated key wins): every poll
+        # builds a dozen of these, so the Python-level loop was a hot spot at 10k miners.
+        self._index: dict[str, Any] = dict(
+            zip(
+                map(_norm_key, map(str, reversed(raw.keys()))),
+                reversed(raw.values()),
+                strict=True,
+            )
+        )
 
     def get(self, *names: str) -> Any:
         for name in names:
@@ -402,7 +421,7 @@ def detect_firmware(r: Replies) -> str | None:
 def _antminer_chain_ids(stats: Row) -> list[int]:
     ids: set[int] = set()
     for key in stats.names():
-        match = _CHAIN_KEY.fullmatch(key)
+        match = _CHAIN_KEY.fullmatch(key) if key.startswith("chain") else None
         if match:
             ids.add(int(match.group(1)))
     present = []
@@ -673,7 +692,11 @@ def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row]) -> list[
     if stats is None:
         return []
     count = to_int(stats.get("fan_num"))
-    ids = sorted(int(m.group(1)) for k in stats.names() if (m := _FAN_KEY.fullmatch(k)) is not None)
+    ids = sorted(
+        int(m.group(1))
+        for k in stats.names()
+        if k.startswith("fan") and (m := _FAN_KEY.fullmatch(k))
+    )
     if count is not None:  # fan_num says how many exist: a 0 rpm among them is a stopped fan
         return [to_int(stats.get(f"fan{i}")) or 0 for i in ids[:count]]
     return [rpm for i in ids if (rpm := to_int(stats.get(f"fan{i}")))]

@@ -206,6 +206,7 @@ class SimMiner:
         self.sleeping = False
         self.restarting = False
         self.requests: deque[str] = deque(maxlen=64)
+        self._memo: dict[str, Any] | None = None
         self._rules = parse_api_allow(api_allow)
         self._server: asyncio.Server | None = None
         self._handlers: set[asyncio.Task[None]] = set()
@@ -265,8 +266,14 @@ class SimMiner:
         return max(0.0, self.fleet.now() - self.boot_at)
 
     def active_pool(self) -> SimPool | None:
+        memo = self._memo
+        if memo is not None and "pool" in memo:
+            return memo["pool"]
         usable = [p for p in self.pools if p.enabled and not p.dead]
-        return min(usable, key=lambda p: p.priority) if usable else None
+        pool = min(usable, key=lambda p: p.priority) if usable else None
+        if memo is not None:
+            memo["pool"] = pool
+        return pool
 
     def _board_health(self, board: int) -> float:
         failure = self.faults.get(Fault.BOARD_FAILURE)
@@ -276,10 +283,17 @@ class SimMiner:
 
     def _load(self) -> float:
         """1.0 when hashing normally; 0 when asleep or without a live pool."""
+        memo = self._memo
+        if memo is not None and "load" in memo:
+            return memo["load"]
         if self.sleeping or self.active_pool() is None:
-            return 0.0
-        drop = self.faults.get(Fault.HASHRATE_DROP)
-        return drop["factor"] if drop else 1.0
+            load = 0.0
+        else:
+            drop = self.faults.get(Fault.HASHRATE_DROP)
+            load = drop["factor"] if drop else 1.0
+        if memo is not None:
+            memo["load"] = load
+        return load
 
     def board_ths(self, board: int, *, jitter: bool = True) -> float:
         base = self.profile.nominal_ths / self.profile.boards
@@ -514,6 +528,13 @@ class SimMiner:
     ) -> tuple[bytes, Callable[[], None] | None]:
         """Bytes to send for one request, plus an optional action to run after sending."""
         self.tick()
+        self._memo = {}  # state is fixed while one reply renders: compute load/pool once
+        try:
+            return self._respond(data, privileged)
+        finally:
+            self._memo = None
+
+    def _respond(self, data: bytes, privileged: bool) -> tuple[bytes, Callable[[], None] | None]:
         text = data.decode("utf-8", "replace").strip("\x00 \r\n\t")
         as_json = text.startswith("{")
         param: str | None = None
@@ -1215,22 +1236,36 @@ def _split_param(param: str) -> list[str]:
 
 def _quirky_json(value: Any, *, stats_quirk: bool) -> str:
     """Compact JSON; with ``stats_quirk`` the first two STATS objects are joined by ``}{``
-    exactly like stock bmminer does."""
+    exactly like stock bmminer does.
+
+    Only the containers on the way to a ``STATS`` list are walked in Python; everything
+    else goes through the C encoder (this runs for every reply of a 10,000-miner sweep).
+    """
+    if not stats_quirk or not _holds_stats(value):
+        return json.dumps(value, separators=(",", ":"))
     if isinstance(value, Mapping):
         items = []
         for key, item in value.items():
-            if key == "STATS" and stats_quirk and isinstance(item, list) and len(item) >= 2:
-                body = _quirky_json(item[0], stats_quirk=False)
-                body += _quirky_json(item[1], stats_quirk=False)
-                body += "".join("," + _quirky_json(x, stats_quirk=False) for x in item[2:])
-                text = f"[{body}]"
+            if key == "STATS" and isinstance(item, list) and len(item) >= 2:
+                body = [json.dumps(x, separators=(",", ":")) for x in item]
+                text = "[" + body[0] + body[1] + "".join("," + x for x in body[2:]) + "]"
             else:
-                text = _quirky_json(item, stats_quirk=stats_quirk)
+                text = _quirky_json(item, stats_quirk=True)
             items.append(f"{json.dumps(str(key))}:{text}")
         return "{" + ",".join(items) + "}"
+    return "[" + ",".join(_quirky_json(x, stats_quirk=True) for x in value) + "]"
+
+
+def _holds_stats(value: Any) -> bool:
+    """Whether a reply (or a joined reply's part list) carries a STATS section."""
+    if isinstance(value, Mapping):
+        return "STATS" in value or any(
+            isinstance(v, list) and any(isinstance(x, Mapping) and "STATS" in x for x in v)
+            for v in value.values()
+        )
     if isinstance(value, list):
-        return "[" + ",".join(_quirky_json(x, stats_quirk=stats_quirk) for x in value) + "]"
-    return json.dumps(value)
+        return any(isinstance(x, Mapping) and _holds_stats(x) for x in value)
+    return False
 
 
 def _text_row(row: Mapping[str, Any]) -> str:
@@ -1341,12 +1376,8 @@ class FleetSimulator:
         ]
 
     def settings_overrides(self) -> dict[str, Any]:
-        """Settings pointing the product at this fleet (``Simulator`` protocol).
-
-        The fleet settings keys do not exist yet; whoever adds them maps ``addresses``
-        here (e.g. ``{"fleet_miners": [f"{h}:{p}" for h, p in self.addresses]}``).
-        """
-        return {}
+        """Settings pointing the product at this fleet (``Simulator`` protocol)."""
+        return {"miners": [f"{h}:{p}" for h, p in self.addresses]}
 
     async def __aenter__(self) -> FleetSimulator:
         await self.start()

@@ -10,6 +10,13 @@ import contextlib
 from types import TracebackType
 from typing import Any, Protocol
 
+from backend.sim.bitmart import BitmartSimulator
+from backend.sim.fleet_demo import demo_fleet
+from backend.sim.ipapi import IpApiSimulator
+from backend.sim.markets import MarketSimulator
+from backend.sim.ndau_node import NdauNodeSimulator
+from backend.sim.pinata import PinataSimulator
+
 
 class Simulator(Protocol):
     """A loopback server speaking one external system's real wire format."""
@@ -29,8 +36,14 @@ class Simulator(Protocol):
 
 def default_simulators(miners: int) -> list[Simulator]:
     """The simulators of the demo world, in start order."""
-    simulators: list[Simulator] = []
-    return simulators
+    return [
+        demo_fleet(miners),
+        MarketSimulator(),
+        PinataSimulator(),
+        IpApiSimulator(),
+        BitmartSimulator(demo_trades=True),
+        NdauNodeSimulator(),
+    ]
 
 
 class SimWorld:

@@ -39,6 +39,13 @@ class BaseScreen(Screen[None]):
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError
 
+    _view_ready = False
+
+    def on_mount(self) -> None:
+        # Textual calls this for every class in the MRO, after the composed children are mounted.
+        self._view_ready = True
+        self.hi_app.render_current()
+
     def on_screen_resume(self) -> None:
         self.hi_app.render_current()
 
@@ -47,10 +54,10 @@ class BaseScreen(Screen[None]):
 
     def render_store(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
         """Called by the app, in one batch, when new data has been applied (or the clock ticks)."""
-        bars = self.query(StatusBar)
-        if not bars:  # not composed yet: the first render happens on resume
+        if not self._view_ready or not self.is_attached:  # not mounted yet, or tearing down
             return
-        bars.first().show(store, self.SCREEN_TITLE, paused, stale_after_s)
+        for bar in self.query(StatusBar):
+            bar.show(store, self.SCREEN_TITLE, paused, stale_after_s)
         if not paused:
             self.refresh_view(store)
 

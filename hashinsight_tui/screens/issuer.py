@@ -1,13 +1,731 @@
-"""The Issuer screen."""
+"""The Issuer screen: the Bitmart → ndau issuer's status, its issues, and approve / reject.
+
+Data: REST snapshots (status, the latest issues, a 24-hour reconciliation) merged with the
+`issues` stream, newest state per issue winning. Deciding needs a key with the `issuer:approve`
+scope; every decision asks for confirmation (and, for a rejection, a reason) and is audited by
+the backend with who, when and why. Anything the backend did not say is "—" with the reason.
+"""
 
 from __future__ import annotations
 
-from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, DataTable, Input, Static
+
+from hashinsight_tui.client import (
+    ApiError,
+    ConnectionLost,
+    HashInsightClient,
+    Issue,
+    IssueDetail,
+    IssuerStatus,
+    Reconciliation,
+)
+from hashinsight_tui.format import since
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.store import Store
+
+SNAP_STATUS = "issuer.status"
+SNAP_ISSUES = "issuer.issues"
+SNAP_RECON = "issuer.recon"
+SNAP_ERRORS = "issuer.errors"
+DASH = "—"
+APPROVE_SCOPE = "issuer:approve"
+STATE_STYLES = {
+    "detected": "cyan",
+    "awaiting_approval": "bold yellow",
+    "approved": "cyan",
+    "signing": "yellow",
+    "signed": "yellow",
+    "submitted": "yellow",
+    "confirmed": "green",
+    "rejected": "dim",
+    "failed": "bold red",
+}
+IN_FLIGHT = ("approved", "signing", "signed", "submitted")
+# `f` cycles these views of the list.
+VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
+    ("all", ()),
+    ("awaiting", ("awaiting_approval",)),
+    ("in flight", ("detected", *IN_FLIGHT)),
+    ("failed", ("failed",)),
+    ("confirmed", ("confirmed",)),
+    ("rejected", ("rejected",)),
+)
 
 
-class IssuerScreen(PendingCapabilityScreen):
+def ndau(text: str | None) -> str:
+    """Exact ndau text with thousands separators ("12,500.00000000"); never via a float."""
+    if text is None:
+        return DASH
+    try:
+        return format(Decimal(text), ",f")
+    except InvalidOperation:
+        return text
+
+
+def amount(value: Mapping[str, str] | None) -> str:
+    return ndau(value.get("ndau")) if value else DASH
+
+
+def when(iso: str | None) -> str:
+    """`MM-DD HH:MM:SS` (UTC) from an ISO timestamp."""
+    return f"{iso[5:10]} {iso[11:19]}" if iso and len(iso) >= 19 else DASH
+
+
+def short(value: str | None, keep: int = 12) -> str:
+    if not value:
+        return DASH
+    return value if len(value) <= keep + 1 else f"{value[:keep]}…"
+
+
+def merge_issues(
+    rest: Iterable[Mapping[str, Any]], streamed: Iterable[Mapping[str, Any]]
+) -> list[Issue]:
+    """One row per issue id, REST or stream, whichever was updated last; newest id first."""
+    rows: dict[int, Mapping[str, Any]] = {}
+    for item in [*rest, *streamed]:
+        issue_id = item.get("id")
+        if not isinstance(issue_id, int) or "state" not in item:
+            continue
+        current = rows.get(issue_id)
+        if current is None or str(item.get("updated_at") or "") >= str(
+            current.get("updated_at") or ""
+        ):
+            rows[issue_id] = item
+    return [Issue.from_dict(dict(rows[k])) for k in sorted(rows, reverse=True)]
+
+
+def mark(ok: bool | None) -> Text:
+    if ok is None:
+        return Text("?", style="dim")
+    return Text("✓", style="bold green") if ok else Text("✗", style="bold red")
+
+
+class DecisionScreen(ModalScreen[str | None]):
+    """Confirm an approve/reject/retry/start, with a reason (required when `need_reason`)."""
+
+    DEFAULT_CSS = """
+    DecisionScreen { align: center middle; }
+    DecisionScreen > Vertical {
+        width: 72; max-width: 100%; height: auto;
+        border: thick $warning; background: $surface; padding: 1 2;
+    }
+    DecisionScreen #decision-question { padding-bottom: 1; }
+    DecisionScreen #decision-hint { color: $text-muted; height: auto; }
+    DecisionScreen Horizontal { height: auto; align-horizontal: right; margin-top: 1; }
+    DecisionScreen Button { margin-left: 2; }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(
+        self, question: str, confirm_label: str, *, need_reason: bool, danger: bool = False
+    ) -> None:
+        super().__init__()
+        self.question = question
+        self.confirm_label = confirm_label
+        self.need_reason = need_reason
+        self.danger = danger
+
+    def compose(self) -> ComposeResult:
+        with Vertical():
+            yield Static(self.question, id="decision-question")
+            placeholder = "reason (required)" if self.need_reason else "reason (optional)"
+            yield Input(placeholder=placeholder, id="decision-reason", max_length=500)
+            yield Static(
+                "The decision is audited with your key, the time and this reason.",
+                id="decision-hint",
+            )
+            with Horizontal():
+                yield Button(
+                    self.confirm_label,
+                    variant="error" if self.danger else "success",
+                    id="confirm",
+                )
+                yield Button("Cancel", variant="primary", id="cancel")
+
+    def on_mount(self) -> None:
+        self.query_one("#cancel", Button).focus()
+
+    @on(Input.Submitted)
+    def _submitted(self, _event: Input.Submitted) -> None:
+        # Enter in the reason field never decides by itself: it moves to the buttons.
+        self.query_one("#cancel", Button).focus()
+
+    @on(Button.Pressed)
+    def _pressed(self, event: Button.Pressed) -> None:
+        if event.button.id != "confirm":
+            self.dismiss(None)
+            return
+        reason = self.query_one("#decision-reason", Input).value.strip()
+        if self.need_reason and len(reason) < 3:
+            hint = self.query_one("#decision-hint", Static)
+            hint.update(Text("A reason of at least 3 characters is required.", style="bold red"))
+            self.query_one("#decision-reason", Input).focus()
+            return
+        self.dismiss(reason)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class IssueDetailScreen(ModalScreen[None]):
+    """One issue: its Bitmart trades (the drill-down) and its transaction."""
+
+    DEFAULT_CSS = """
+    IssueDetailScreen { align: center middle; }
+    IssueDetailScreen > Vertical {
+        width: 110; max-width: 100%; height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    IssueDetailScreen #issue-head { height: auto; padding-bottom: 1; }
+    IssueDetailScreen #issue-trades { height: 1fr; }
+    IssueDetailScreen #issue-hint { color: $text-muted; height: 1; }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("enter", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, detail: IssueDetail) -> None:
+        super().__init__()
+        self.detail = detail
+
+    def compose(self) -> ComposeResult:
+        issue = self.detail.issue
+        head = Text()
+        head.append(f"Issue #{issue.id} ", style="bold")
+        head.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
+        head.append(f"  {ndau(issue.qty_ndau)} ndau = {issue.qty_napu} napu\n")
+        head.append(
+            f"window {when(issue.window_start)} → {when(issue.window_end)} · "
+            f"{issue.trade_count} sell trades of {issue.symbol}\n"
+        )
+        head.append(
+            f"tx {issue.tx_hash or DASH} · sequence {issue.sequence or DASH} · "
+            f"block {issue.block_height or DASH}"
+        )
+        signatures = (self.detail.signed_tx or {}).get("signatures") or []
+        head.append(f" · {len(signatures)} signature(s)")
+        if issue.decided_by:
+            head.append(
+                f"\ndecided by {issue.decided_by} at {when(issue.decided_at)}: "
+                f"{issue.decision_reason or DASH}"
+            )
+        if issue.last_error:
+            head.append(f"\nlast error: {issue.last_error}", style="red")
+        with Vertical():
+            yield Static(head, id="issue-head")
+            yield DataTable(id="issue-trades", cursor_type="row", zebra_stripes=True)
+            yield Static("Esc to close", id="issue-hint")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#issue-trades", DataTable)
+        for key, label in (
+            ("time", "Time (UTC)"),
+            ("trade", "Trade id"),
+            ("size", "Size (ndau)"),
+            ("price", "Price"),
+            ("napu", "napu"),
+        ):
+            table.add_column(label, key=key)
+        for trade in self.detail.trades:
+            table.add_row(
+                when(trade.created_at),
+                trade.trade_id,
+                Text(trade.size, justify="right"),
+                trade.price,
+                Text(trade.qty_napu, justify="right"),
+                key=trade.trade_id,
+            )
+        table.focus()
+
+
+class IssuerScreen(BaseScreen):
     SCREEN_TITLE = "Issuer"
-    WHAT_IT_WILL_SHOW = (
-        "The Bitmart to ndau issuer: status, cursor, signer connection, Issue transactions "
-        "and their states, approve and reject."
-    )
+    CHANNELS: ClassVar[tuple[str, ...]] = ("issues",)
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"approve", "reject", "retry", "start"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("a", "approve", "Approve", id="issuer.approve"),
+        Binding("x", "reject", "Reject", id="issuer.reject"),
+        Binding("enter", "details", "Trades", id="issuer.details"),
+        Binding("f", "cycle_view", "View", id="issuer.view"),
+        Binding("r", "retry", "Retry", show=False, id="issuer.retry"),
+        Binding("s", "start", "Start", show=False, id="issuer.start"),
+        Binding("c", "reconcile", "Check Bitmart", show=False, id="issuer.reconcile"),
+    ]
+    DEFAULT_CSS = """
+    IssuerScreen #issuer-status { height: auto; max-height: 7; padding: 0 1; }
+    IssuerScreen #issuer-table { height: 1fr; }
+    IssuerScreen #issuer-detail {
+        height: auto; max-height: 4; padding: 0 1; border-top: hkey $panel;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.view = 0
+        self._rows: list[Issue] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text(f"{DASH} waiting for the backend…", style="dim"), id="issuer-status")
+        yield DataTable(id="issuer-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="issuer-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#issuer-table", DataTable)
+        for key, label in (
+            ("id", "#"),
+            ("state", "State"),
+            ("ndau", "ndau"),
+            ("trades", "Trades"),
+            ("seq", "Seq"),
+            ("created", "Created (UTC)"),
+            ("note", "Note"),
+        ):
+            table.add_column(label, key=key)
+        self.refresh_view(self.hi_app.store)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in self.WRITE_ACTIONS:
+            key = self.hi_app.store.key
+            if self.hi_app.read_only or key is None or not key.has(APPROVE_SCOPE):
+                return False
+        return super().check_action(action, parameters)
+
+    # --- data ------------------------------------------------------------------------------
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        try:
+            values[SNAP_STATUS] = await client.issuer_status()
+        except (ApiError, ConnectionLost) as exc:
+            errors["status"] = str(exc)
+        try:
+            page = await client.issuer_issues(limit=200)
+            values[SNAP_ISSUES] = [_issue_dict(i) for i in page.issues]
+        except (ApiError, ConnectionLost) as exc:
+            errors["issues"] = str(exc)
+        try:
+            values[SNAP_RECON] = await client.issuer_reconciliation()
+        except (ApiError, ConnectionLost) as exc:
+            errors["recon"] = str(exc)
+        values[SNAP_ERRORS] = errors
+        return values
+
+    def issues(self, store: Store) -> list[Issue]:
+        rest = store.snapshots.get(SNAP_ISSUES) or []
+        streamed = [data for data in store.latest.get("issues", {}).values() if "state" in data]
+        return merge_issues(rest, streamed)
+
+    def refresh_view(self, store: Store) -> None:
+        if not self.query_one("#issuer-table", DataTable).columns:
+            return  # not mounted yet: the first render follows on_mount
+        errors: Mapping[str, str] = store.snapshots.get(SNAP_ERRORS) or {}
+        self.query_one("#issuer-status", Static).update(self._status_text(store, errors))
+        self._refresh_table(store, errors.get("issues"))
+
+    def _status_text(self, store: Store, errors: Mapping[str, str]) -> Text:
+        status: IssuerStatus | None = store.snapshots.get(SNAP_STATUS)
+        text = Text()
+        if status is None:
+            why = errors.get("status") or "waiting for the backend…"
+            text.append(f"{DASH} issuer status unavailable: {why}", style="yellow")
+            return text
+        if not status.enabled:
+            text.append("Issuer disabled on this backend (HASHINSIGHT_ISSUER_ENABLED=false)")
+            return text
+        # 1: mode and lease
+        text.append(f"Mode {status.mode} · {status.symbol} · lease: ")
+        lease = status.lease
+        if lease.get("held_by_me"):
+            text.append(f"this backend (token {lease.get('token')})", style="green")
+        elif lease.get("holder"):
+            text.append(
+                f"{short(lease.get('holder'), 24)} until {when(lease.get('expires_at'))}",
+                style="yellow",
+            )
+        else:
+            text.append(f"{DASH} nobody holds it", style="yellow")
+        # 2: Bitmart and the cursor
+        bitmart = status.bitmart
+        text.append("\nBitmart ")
+        if bitmart.get("last_error"):
+            text.append_text(mark(False))
+            text.append(f" {bitmart['last_error']}", style="red")
+        elif bitmart.get("last_poll_ok_at"):
+            text.append_text(mark(True))
+            text.append(f" polled {since(bitmart['last_poll_ok_at'])}")
+        else:
+            text.append_text(mark(None))
+            text.append(" not polled yet")
+        if status.needs_start:
+            text.append(
+                " · no starting point yet (press s, or set ISSUER_START_AT)", style="bold yellow"
+            )
+        elif status.cursor:
+            text.append(f" · cursor {when(status.cursor.get('cursor_at'))}")
+        key_file = bitmart.get("key_file")
+        text.append(f" · key {key_file or DASH}", style="dim")
+        # 3: signer and node
+        signer = self._signer(store, status)
+        text.append("\nSigner ")
+        sessions = signer.get("sessions") or []
+        if signer.get("connected") and sessions:
+            text.append_text(mark(True))
+            names = ", ".join(str(s.get("name")) for s in sessions)
+            text.append(f" {names}")
+        else:
+            text.append_text(mark(False))
+            text.append(" none connected", style="red")
+            if signer.get("last_rejection"):
+                text.append(f" (last refused: {signer['last_rejection']})", style="dim")
+        node = status.node
+        text.append(" · Node ")
+        text.append_text(
+            mark({"ok": True, "down": False, "degraded": False}.get(node.get("status")))
+        )
+        sequence = node.get("rfe_sequence")
+        text.append(f" RFE seq {sequence if sequence is not None else DASH}")
+        text.append(f" · issuable {amount(node.get('issuable'))}")
+        # 4: totals
+        totals = status.totals
+        text.append(
+            f"\nSold {amount(totals.get('recorded_sales'))} · issued "
+            f"{amount(totals.get('issued'))} · pending {amount(totals.get('pending'))}"
+        )
+        rejected = totals.get("rejected") or {}
+        if rejected.get("napu") not in (None, "0"):
+            text.append(f" · rejected {amount(rejected)}")
+        text.append(" ndau")
+        if status.awaiting_approval:
+            text.append(f" · {status.awaiting_approval} awaiting", style="bold yellow")
+            if status.overdue_approvals:
+                text.append(f" ({status.overdue_approvals} overdue)", style="bold red")
+        # 5: reconciliation over the last 24 hours
+        recon: Reconciliation | None = store.snapshots.get(SNAP_RECON)
+        text.append("\n24h: ")
+        if recon is None:
+            why = errors.get("recon", "…")
+            text.append(f"{DASH} reconciliation unavailable: {why}", style="dim")
+        else:
+            text.append(
+                f"sold {amount(recon.recorded_sales)} vs issued {amount(recon.issued)} "
+                f"(Δ {amount(recon.difference)})"
+            )
+            if _lagging(recon):
+                text.append(f" · Bitmart scanned to {when(recon.scanned_until)}", style="yellow")
+        for line in [*status.problems, status.blocked, status.pipeline_error]:
+            if line:
+                text.append(f"\n{line}", style="bold red")
+        alert = self._latest_alert(store)
+        if alert:
+            text.append(f"\nALERT {alert}", style="bold red")
+        return text
+
+    @staticmethod
+    def _signer(store: Store, status: IssuerStatus) -> Mapping[str, Any]:
+        """The freshest signer view: the REST status, or a later `issuer.signer` event."""
+        snapshot_at = store.snapshot_at.get(SNAP_STATUS, 0.0)
+        for event in reversed(store.recent.get("issues", ())):
+            if event.event == "issuer.signer":
+                return event.data if event.ts > snapshot_at else status.signer
+        return status.signer
+
+    @staticmethod
+    def _latest_alert(store: Store) -> str | None:
+        for event in reversed(store.recent.get("issues", ())):
+            if event.event == "issue.alert":
+                return str(event.data.get("message") or event.data.get("kind"))
+        return None
+
+    def _refresh_table(self, store: Store, error: str | None) -> None:
+        everything = self.issues(store)
+        label, states = VIEWS[self.view]
+        needle = self.filter_text.lower()
+        rows = [
+            issue
+            for issue in everything
+            if (not states or issue.state in states) and (not needle or needle in _haystack(issue))
+        ]
+        table = self.query_one("#issuer-table", DataTable)
+        selected = self.selected()
+        self._rows = rows
+        with self.app.batch_update():
+            table.clear()
+            for issue in rows:
+                table.add_row(
+                    str(issue.id),
+                    Text(issue.state, style=STATE_STYLES.get(issue.state, "")),
+                    Text(ndau(issue.qty_ndau), justify="right"),
+                    str(issue.trade_count),
+                    str(issue.sequence) if issue.sequence is not None else DASH,
+                    when(issue.created_at),
+                    _note(issue),
+                    key=str(issue.id),
+                )
+            if selected is not None and selected.id in [r.id for r in rows]:
+                table.move_cursor(row=[r.id for r in rows].index(selected.id))
+        self._show_detail(len(everything), label, error)
+
+    def selected(self) -> Issue | None:
+        row = self.query_one("#issuer-table", DataTable).cursor_row
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def _show_detail(self, total: int | None = None, view: str = "", error: str | None = None):
+        detail = self.query_one("#issuer-detail", Static)
+        issue = self.selected()
+        if issue is None:
+            if error and total == 0:
+                detail.update(Text(f"{DASH} issues unavailable: {error}", style="yellow"))
+            elif total:
+                detail.update(Text(f"No issues in view '{view}' (f changes the view)", style="dim"))
+            else:
+                detail.update(
+                    Text("No issues yet: sales on Bitmart become issues here.", style="dim")
+                )
+            return
+        text = Text()
+        text.append(f"#{issue.id} ", style="bold")
+        text.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
+        text.append(
+            f" · {ndau(issue.qty_ndau)} ndau · {issue.trade_count} trade(s) "
+            f"{when(issue.first_trade_at)}–{when(issue.last_trade_at)[6:]}\n"
+        )
+        text.append(
+            f"tx {issue.tx_hash or DASH} · seq {issue.sequence or DASH} · "
+            f"block {issue.block_height or DASH}"
+        )
+        if issue.decided_by:
+            text.append(
+                f"\n{issue.decided_by} {when(issue.decided_at)}: {issue.decision_reason or DASH}",
+                style="dim",
+            )
+        if issue.last_error:
+            text.append(f"\nerror: {issue.last_error}", style="red")
+        if issue.state == "awaiting_approval" and not self.hi_app.read_only:
+            text.append("\na approve · x reject · enter trades", style="bold yellow")
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#issuer-table")
+    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    @on(DataTable.RowSelected, "#issuer-table")
+    def _selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_details()
+
+    # --- filters ---------------------------------------------------------------------------
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.refresh_view(self.hi_app.store)
+
+    def apply_arguments(self, arguments: dict[str, str]) -> None:
+        super().apply_arguments(arguments)
+        wanted = arguments.get("view") or arguments.get("state")
+        for index, (label, states) in enumerate(VIEWS):
+            if wanted in (label, *states):
+                self.view = index
+                self.refresh_view(self.hi_app.store)
+
+    def action_cycle_view(self) -> None:
+        self.view = (self.view + 1) % len(VIEWS)
+        self.notify(f"Issues: {VIEWS[self.view][0]}")
+        self.refresh_view(self.hi_app.store)
+
+    # --- actions --------------------------------------------------------------------------
+
+    @work(exclusive=True, group="issuer-detail")
+    async def action_details(self) -> None:
+        issue = self.selected()
+        client = self.hi_app.client
+        if issue is None or client is None:
+            return
+        try:
+            detail = await client.issuer_issue(issue.id)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Could not load issue {issue.id}: {exc}", severity="error")
+            return
+        self.app.push_screen(IssueDetailScreen(detail))
+
+    @work(exclusive=True, group="issuer-write")
+    async def action_approve(self) -> None:
+        issue = self._awaiting()
+        if issue is None:
+            return
+        reason = await self.app.push_screen_wait(
+            DecisionScreen(
+                f"Approve issue #{issue.id}: issue {ndau(issue.qty_ndau)} ndau for "
+                f"{issue.trade_count} Bitmart sell trade(s)?",
+                "Approve",
+                need_reason=False,
+            )
+        )
+        if reason is None:
+            return
+        await self._decide(issue, approve=True, reason=reason)
+
+    @work(exclusive=True, group="issuer-write")
+    async def action_reject(self) -> None:
+        issue = self._awaiting()
+        if issue is None:
+            return
+        reason = await self.app.push_screen_wait(
+            DecisionScreen(
+                f"Reject issue #{issue.id} ({ndau(issue.qty_ndau)} ndau)? Its trades will never "
+                "be issued.",
+                "Reject",
+                need_reason=True,
+                danger=True,
+            )
+        )
+        if reason is None:
+            return
+        await self._decide(issue, approve=False, reason=reason)
+
+    def _awaiting(self) -> Issue | None:
+        issue = self.selected()
+        if issue is None:
+            self.notify("No issue selected", severity="warning")
+            return None
+        if issue.state != "awaiting_approval":
+            self.notify(f"Issue {issue.id} is {issue.state}, not awaiting approval")
+            return None
+        return issue
+
+    async def _decide(self, issue: Issue, *, approve: bool, reason: str) -> None:
+        client = self.hi_app.client
+        if client is None:
+            return
+        try:
+            if approve:
+                await client.approve_issue(issue.id, reason or None)
+            else:
+                await client.reject_issue(issue.id, reason)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Issue {issue.id} not changed: {exc}", severity="error")
+            self.hi_app.fetch_active()
+            return
+        self.notify(f"Issue {issue.id} {'approved' if approve else 'rejected'}")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="issuer-write")
+    async def action_retry(self) -> None:
+        issue = self.selected()
+        client = self.hi_app.client
+        if issue is None or client is None:
+            return
+        if issue.state != "failed":
+            self.notify(f"Issue {issue.id} is {issue.state}; only failed issues are retried")
+            return
+        reason = await self.app.push_screen_wait(
+            DecisionScreen(
+                f"Retry issue #{issue.id}? It resumes with the same transaction "
+                f"(sequence {issue.sequence or DASH}).",
+                "Retry",
+                need_reason=False,
+            )
+        )
+        if reason is None:
+            return
+        try:
+            await client.retry_issue(issue.id, reason or None)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Retry refused: {exc}", severity="error")
+            return
+        self.notify(f"Issue {issue.id}: retrying")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="issuer-write")
+    async def action_start(self) -> None:
+        client = self.hi_app.client
+        status: IssuerStatus | None = self.hi_app.store.snapshots.get(SNAP_STATUS)
+        if client is None or status is None:
+            return
+        if not status.needs_start:
+            self.notify("The issuer already has its starting point")
+            return
+        reason = await self.app.push_screen_wait(
+            DecisionScreen(
+                "Start issuing from now? Bitmart sales before this moment are never issued.",
+                "Start now",
+                need_reason=False,
+            )
+        )
+        if reason is None:
+            return
+        try:
+            await client.start_issuer("now")
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Not started: {exc}", severity="error")
+            return
+        self.notify("Issuer started from now")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="issuer-recon")
+    async def action_reconcile(self) -> None:
+        client = self.hi_app.client
+        if client is None:
+            return
+        self.notify("Asking Bitmart for the last 24 hours of sales…")
+        try:
+            recon = await client.issuer_reconciliation(live=True)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Reconciliation failed: {exc}", severity="error")
+            return
+        unrecorded = amount(recon.unrecorded)
+        severity = "information" if (recon.unrecorded or {}).get("napu") == "0" else "warning"
+        self.notify(
+            f"Bitmart {amount(recon.bitmart_sales)} · recorded {amount(recon.recorded_sales)} · "
+            f"issued {amount(recon.issued)} · unrecorded {unrecorded} ndau",
+            severity=severity,
+            timeout=10,
+        )
+
+
+def _lagging(recon: Reconciliation, slack_s: float = 600.0) -> bool:
+    """Has the issuer scanned Bitmart to (nearly) the end of the range? Settling lags a bit."""
+    if recon.scanned_until is None:
+        return True
+    try:
+        end = datetime.fromisoformat(recon.end)
+        scanned = datetime.fromisoformat(recon.scanned_until)
+    except ValueError:
+        return False
+    return (end - scanned).total_seconds() > slack_s
+
+
+def _issue_dict(issue: Issue) -> dict[str, Any]:
+    return {name: getattr(issue, name) for name in Issue.__slots__}  # type: ignore[attr-defined]
+
+
+def _haystack(issue: Issue) -> str:
+    parts = (str(issue.id), issue.state, issue.tx_hash, issue.decided_by, issue.last_error)
+    return " ".join(p.lower() for p in parts if p)
+
+
+def _note(issue: Issue) -> Text:
+    if issue.last_error and issue.state not in ("confirmed", "rejected"):
+        return Text(issue.last_error, style="red", overflow="ellipsis", no_wrap=True)
+    if issue.state == "confirmed":
+        return Text(f"block {issue.block_height}", style="dim")
+    if issue.decided_by:
+        return Text(
+            f"{issue.decided_by}: {issue.decision_reason or ''}",
+            style="dim",
+            overflow="ellipsis",
+            no_wrap=True,
+        )
+    return Text("")

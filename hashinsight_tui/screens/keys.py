@@ -1,13 +1,383 @@
-"""The API Keys screen."""
+"""The API Keys screen: keys, partners and webhook delivery logs, managed through the API.
+
+Keys: list (id, owner, scopes, tier, mode, created, last used, expiry), create (shown once,
+copyable), revoke with confirmation, switch auto/semi-auto. Partners: register (key and signing
+secret shown once), suspend/resume, delete with confirmation. Webhooks: endpoints and the delivery
+log of the selected one. Listing every key and partner needs an admin key; without one the screen
+shows the caller's own keys and says why the rest is missing.
+"""
 
 from __future__ import annotations
 
-from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
+from collections.abc import Mapping
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
+
+from hashinsight_tui.client import (
+    ApiError,
+    AuthError,
+    ConnectionLost,
+    Delivery,
+    HashInsightClient,
+    ManagedKey,
+    Partner,
+    Webhook,
+)
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.confirm import ConfirmScreen
+from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
+
+SNAP_KEYS = "keys.keys"
+SNAP_PARTNERS = "keys.partners"
+SNAP_WEBHOOKS = "keys.webhooks"
+SNAP_DELIVERIES = "keys.deliveries"
+SNAP_ERRORS = "keys.errors"
+DASH = "—"
+STATE_STYLES = {"active": "green", "suspended": "yellow", "revoked": "red", "deleted": "red"}
+DELIVERY_STYLES = {
+    "delivered": "green",
+    "pending": "yellow",
+    "retrying": "yellow",
+    "failed": "bold red",
+    "cancelled": "dim",
+}
 
 
-class KeysScreen(PendingCapabilityScreen):
+def when(iso: str | None) -> str:
+    return f"{iso[:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
+
+
+def styled(value: str, styles: Mapping[str, str]) -> Text:
+    return Text(value, style=styles.get(value, ""))
+
+
+class KeysScreen(BaseScreen):
     SCREEN_TITLE = "API Keys"
-    WHAT_IT_WILL_SHOW = (
-        "API keys and partners: create (shown once), revoke, change mode, and webhook "
-        "delivery logs."
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
+        {"new_key", "revoke", "toggle_mode", "register", "suspend", "delete_partner"}
     )
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("n", "new_key", "New key", id="keys.new"),
+        Binding("d", "revoke", "Revoke", id="keys.revoke"),
+        Binding("m", "toggle_mode", "Mode", id="keys.mode"),
+        Binding("a", "register", "Add partner", id="keys.register"),
+        Binding("s", "suspend", "Suspend/resume", show=False, id="keys.suspend"),
+        Binding("x", "delete_partner", "Delete partner", show=False, id="keys.delete_partner"),
+        Binding("t", "next_tab", "Tab", id="keys.tab"),
+    ]
+    DEFAULT_CSS = """
+    KeysScreen #keys-tabs { height: 1fr; }
+    KeysScreen TabPane { padding: 0; }
+    KeysScreen .note { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    KeysScreen DataTable { height: 1fr; }
+    KeysScreen #deliveries-table { height: 1fr; border-top: hkey $panel; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.selected_webhook: str | None = None
+        self._keys: list[ManagedKey] = []
+        self._partners: list[Partner] = []
+        self._webhooks: list[Webhook] = []
+
+    def compose_body(self) -> ComposeResult:
+        with TabbedContent(id="keys-tabs", initial="tab-keys"):
+            with TabPane("Keys", id="tab-keys"):
+                yield Static("", classes="note", id="keys-note")
+                yield DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Partners", id="tab-partners"):
+                yield Static("", classes="note", id="partners-note")
+                yield DataTable(id="partners-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Webhooks", id="tab-webhooks"):
+                yield Static("", classes="note", id="webhooks-note")
+                yield DataTable(id="webhooks-table", cursor_type="row", zebra_stripes=True)
+                yield DataTable(id="deliveries-table", cursor_type="row", zebra_stripes=True)
+
+    def on_mount(self) -> None:
+        columns = {
+            "#keys-table": (
+                "ID",
+                "Name",
+                "Owner",
+                "Scopes",
+                "Tier",
+                "Mode",
+                "Created",
+                "Last used",
+                "Expires",
+                "State",
+            ),
+            "#partners-table": ("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
+            "#webhooks-table": ("ID", "Partner", "URL", "Events", "Status", "Fails"),
+            "#deliveries-table": ("Created", "Event", "Status", "Tries", "HTTP", "Error"),
+        }
+        for selector, labels in columns.items():
+            table = self.query_one(selector, DataTable)
+            for label in labels:
+                table.add_column(label, key=label.lower())
+
+    # --- data (worker: no widgets here) ---------------------------------------------------------
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        try:
+            values[SNAP_KEYS] = list((await client.list_keys(limit=500)).items)
+        except ApiError as exc:
+            errors["keys"] = exc.message
+        try:
+            values[SNAP_PARTNERS] = list((await client.partners(limit=500)).items)
+        except AuthError as exc:
+            errors["partners"] = f"partners need an admin key ({exc.message})"
+        except ApiError as exc:
+            errors["partners"] = exc.message
+        try:
+            webhooks = list((await client.webhooks(limit=500)).items)
+            values[SNAP_WEBHOOKS] = webhooks
+            wanted = self.selected_webhook or (webhooks[0].webhook_id if webhooks else None)
+            if wanted:
+                page = await client.webhook_deliveries(wanted, limit=100)
+                values[SNAP_DELIVERIES] = (wanted, list(page.items))
+        except (AuthError, ApiError) as exc:
+            errors["webhooks"] = exc.message
+        values[SNAP_ERRORS] = errors
+        return values
+
+    def refresh_view(self, store: Store) -> None:
+        errors: Mapping[str, str] = store.snapshots.get(SNAP_ERRORS) or {}
+        self._fill_keys(store.snapshots.get(SNAP_KEYS), errors.get("keys"))
+        self._fill_partners(store.snapshots.get(SNAP_PARTNERS), errors.get("partners"))
+        self._fill_webhooks(
+            store.snapshots.get(SNAP_WEBHOOKS),
+            store.snapshots.get(SNAP_DELIVERIES),
+            errors.get("webhooks"),
+        )
+
+    def _matches(self, *parts: object) -> bool:
+        return self.filter_text.lower() in " ".join(str(p) for p in parts).lower()
+
+    def _fill_keys(self, keys: list[ManagedKey] | None, error: str | None) -> None:
+        note = self.query_one("#keys-note", Static)
+        table = self.query_one("#keys-table", DataTable)
+        if keys is None:
+            note.update(Text(f"{DASH} keys: {error or 'loading…'}", style="yellow"))
+            return
+        rows = [k for k in keys if self._matches(k.key_id, k.name, k.owner_id, k.tier, k.mode)]
+        self._keys = rows
+        cursor = table.cursor_row
+        table.clear()
+        for key in rows:
+            table.add_row(
+                key.key_id,
+                key.name,
+                key.owner_id or key.owner_type,
+                " ".join(key.scopes),
+                key.tier,
+                key.mode,
+                when(key.created_at),
+                when(key.last_used_at) if key.last_used_at else "never",
+                when(key.expires_at) if key.expires_at else "never",
+                styled(key.state, STATE_STYLES),
+                key=key.key_id,
+            )
+        if rows:
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        ro = " · read-only key: changes disabled" if self.hi_app.read_only else ""
+        note.update(f"{len(rows)} keys{ro} · n new · m auto/semi-auto · d revoke · t next tab")
+
+    def _fill_partners(self, partners: list[Partner] | None, error: str | None) -> None:
+        note = self.query_one("#partners-note", Static)
+        table = self.query_one("#partners-table", DataTable)
+        if partners is None:
+            note.update(Text(f"{DASH} {error or 'loading…'}", style="yellow"))
+            table.clear()
+            self._partners = []
+            return
+        rows = [p for p in partners if self._matches(p.partner_id, p.name, p.tier, p.status)]
+        self._partners = rows
+        cursor = table.cursor_row
+        table.clear()
+        for partner in rows:
+            table.add_row(
+                partner.partner_id,
+                partner.name,
+                partner.tier,
+                styled(partner.status, STATE_STYLES),
+                str(partner.active_keys if partner.active_keys is not None else DASH),
+                partner.integration_type or DASH,
+                when(partner.created_at),
+                key=partner.partner_id,
+            )
+        if rows:
+            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        note.update(f"{len(rows)} partners · a register · s suspend/resume · x delete")
+
+    def _fill_webhooks(
+        self,
+        webhooks: list[Webhook] | None,
+        deliveries: tuple[str, list[Delivery]] | None,
+        error: str | None,
+    ) -> None:
+        note = self.query_one("#webhooks-note", Static)
+        table = self.query_one("#webhooks-table", DataTable)
+        log = self.query_one("#deliveries-table", DataTable)
+        if webhooks is None:
+            note.update(Text(f"{DASH} webhooks: {error or 'loading…'}", style="yellow"))
+            return
+        self._webhooks = webhooks
+        cursor = table.cursor_row
+        table.clear()
+        for hook in webhooks:
+            table.add_row(
+                hook.webhook_id,
+                hook.partner_id,
+                Text(hook.url, overflow="ellipsis", no_wrap=True),
+                ", ".join(hook.event_types),
+                styled(hook.status, {"active": "green", "disabled": "red"}),
+                str(hook.consecutive_failures),
+                key=hook.webhook_id,
+            )
+        if webhooks:
+            table.move_cursor(row=min(max(cursor, 0), len(webhooks) - 1))
+        log.clear()
+        shown = deliveries[0] if deliveries else None
+        for delivery in deliveries[1] if deliveries else []:
+            log.add_row(
+                when(delivery.created_at),
+                delivery.event_type,
+                styled(delivery.status, DELIVERY_STYLES),
+                str(delivery.attempts),
+                str(delivery.last_status_code or DASH),
+                Text(delivery.last_error or "", style="red", overflow="ellipsis"),
+            )
+        which = f"deliveries of {shown}" if shown else "no webhook selected"
+        note.update(f"{len(webhooks)} webhooks · {which} (enter: show a webhook's log)")
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.refresh_view(self.hi_app.store)
+
+    # --- actions --------------------------------------------------------------------------------
+
+    def _current(self, table_id: str, rows: list[Any]) -> Any | None:
+        table = self.query_one(table_id, DataTable)
+        return rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None
+
+    def action_next_tab(self) -> None:
+        tabs = self.query_one(TabbedContent)
+        order = ["tab-keys", "tab-partners", "tab-webhooks"]
+        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+
+    @on(DataTable.RowSelected, "#webhooks-table")
+    def _webhook_selected(self, event: DataTable.RowSelected) -> None:
+        self.selected_webhook = str(event.row_key.value)
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_new_key(self) -> None:
+        form = await self.app.push_screen_wait(KeyFormScreen())
+        if not form or self.hi_app.client is None:
+            return
+        try:
+            created = await self.hi_app.client.create_key(
+                form["name"],
+                form["scopes"],
+                tier=form["tier"],
+                mode=form["mode"],
+                expires_in_days=form["expires_in_days"],
+            )
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Key not created: {exc}", severity="error")
+            return
+        await self.app.push_screen_wait(
+            SecretShownScreen(f"Key {created.key.key_id} created", [("API key", created.api_key)])
+        )
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_revoke(self) -> None:
+        key = self._current("#keys-table", self._keys)
+        if key is None or self.hi_app.client is None:
+            return
+        question = f"Revoke key {key.key_id} ({key.name})? It stops working at once."
+        if not await self.app.push_screen_wait(ConfirmScreen(question, "Revoke")):
+            return
+        try:
+            await self.hi_app.client.revoke_key(key.key_id)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Not revoked: {exc}", severity="error")
+            return
+        self.notify(f"Key {key.key_id} revoked")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_toggle_mode(self) -> None:
+        key = self._current("#keys-table", self._keys)
+        if key is None or self.hi_app.client is None:
+            return
+        mode = "semi_auto" if key.mode == "auto" else "auto"
+        try:
+            await self.hi_app.client.set_key_mode(key.key_id, mode)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Mode not changed: {exc}", severity="error")
+            return
+        self.notify(f"Key {key.key_id} is now {mode}")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_register(self) -> None:
+        form = await self.app.push_screen_wait(PartnerFormScreen())
+        if not form or self.hi_app.client is None:
+            return
+        name, tier = form.pop("name"), form.pop("tier")
+        try:
+            done = await self.hi_app.client.register_partner(name, tier=tier, **form)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Partner not registered: {exc}", severity="error")
+            return
+        await self.app.push_screen_wait(
+            SecretShownScreen(
+                f"Partner {done.partner.partner_id} registered ({tier})",
+                [("API key", done.api_key), ("Signing secret", done.api_secret)],
+            )
+        )
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_suspend(self) -> None:
+        partner = self._current("#partners-table", self._partners)
+        if partner is None or self.hi_app.client is None:
+            return
+        try:
+            if partner.status == "active":
+                await self.hi_app.client.suspend_partner(partner.partner_id)
+                self.notify(f"{partner.name} suspended: its keys are refused")
+            else:
+                await self.hi_app.client.resume_partner(partner.partner_id)
+                self.notify(f"{partner.name} resumed")
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Not changed: {exc}", severity="error")
+            return
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_delete_partner(self) -> None:
+        partner = self._current("#partners-table", self._partners)
+        if partner is None or self.hi_app.client is None:
+            return
+        question = f"Delete partner {partner.name}? Its keys are revoked for good."
+        if not await self.app.push_screen_wait(ConfirmScreen(question, "Delete")):
+            return
+        try:
+            await self.hi_app.client.delete_partner(partner.partner_id)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Not deleted: {exc}", severity="error")
+            return
+        self.hi_app.fetch_active()

@@ -1,13 +1,489 @@
-"""The Notary & Wallets screen."""
+"""The Notary & Wallets screen: notarizations with their step states, verify, and the login log.
+
+Data: REST snapshots (how this backend notarizes, the latest notarizations, the wallet login log)
+merged with the `notarizations` and `wallet` streams, newest state per id winning. The login log
+needs an admin key; without one the tab says so instead of showing anything.
+"""
 
 from __future__ import annotations
 
-from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
+from collections.abc import Iterable, Mapping
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.screen import ModalScreen
+from textual.widgets import ContentSwitcher, DataTable, Static
+
+from hashinsight_tui.client import (
+    ApiError,
+    AuthError,
+    ConnectionLost,
+    HashInsightClient,
+    Notarization,
+    Verification,
+    WalletLogin,
+)
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.notary_checks import check_table, verdict
+
+SNAP_INFO = "notary.info"
+SNAP_LIST = "notary.list"
+SNAP_LOGINS = "notary.logins"
+SNAP_ERRORS = "notary.errors"
+DASH = "—"
+# console column -> pipeline step whose state it shows
+STATE_COLUMNS = (
+    ("Signed", "sign"),
+    ("Pinned", "pin"),
+    ("Anchored", "anchor"),
+    ("Confirmed", "confirm"),
+)
+STATE_MARKS = {
+    "done": ("✓", "green"),
+    "running": ("…", "yellow"),
+    "retrying": ("↻", "yellow"),
+    "failed": ("✗", "bold red"),
+    "pending": ("·", "dim"),
+}
+STATUS_STYLES = {"completed": "green", "running": "yellow", "failed": "bold red"}
+OUTCOME_STYLES = {"ok": "green", "rejected": "red", "rate_limited": "yellow"}
+OUTCOMES = ("", "ok", "rejected", "rate_limited")
+TRIGGERS = {"manual": "manual", "schedule": "daily"}
 
 
-class NotaryScreen(PendingCapabilityScreen):
+def short(value: str | None, head: int = 10, tail: int = 6) -> str:
+    if not value:
+        return DASH
+    return value if len(value) <= head + tail + 1 else f"{value[:head]}…{value[-tail:]}"
+
+
+def when(iso: str | None) -> str:
+    """`MM-DD HH:MM` (UTC) from an ISO timestamp."""
+    return f"{iso[5:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
+
+
+def merge_latest(
+    rest: Iterable[Mapping[str, Any]], streamed: Iterable[Mapping[str, Any]], stamp: str
+) -> list[dict[str, Any]]:
+    """One row per id: the REST snapshot or the streamed state, whichever is newer."""
+    rows: dict[Any, dict[str, Any]] = {}
+    for item in [*rest, *streamed]:
+        key = item.get("id")
+        if key is None:
+            continue
+        current = rows.get(key)
+        if current is None or str(item.get(stamp) or "") >= str(current.get(stamp) or ""):
+            rows[key] = dict(item)
+    return sorted(rows.values(), key=lambda row: row["id"], reverse=True)
+
+
+def notarizations(store: Store) -> list[Notarization]:
+    rest = store.snapshots.get(SNAP_LIST) or []
+    streamed = [data for data in store.latest.get("notarizations", {}).values() if "steps" in data]
+    return [Notarization.from_dict(row) for row in merge_latest(rest, streamed, "updated_at")]
+
+
+def logins(store: Store) -> list[WalletLogin]:
+    rest = store.snapshots.get(SNAP_LOGINS) or []
+    # streamed login events carry no IP: keep the REST copy's IP when it has one
+    by_id = {row["id"]: row for row in rest}
+    streamed = []
+    for data in store.latest.get("wallet", {}).values():
+        known = by_id.get(data.get("id"), {})
+        streamed.append({**known, **data, "_stamp": 1})
+    rows = merge_latest([{**row, "_stamp": 0} for row in rest], streamed, "_stamp")
+    fields = WalletLogin.__slots__  # type: ignore[attr-defined]
+    return [WalletLogin.from_dict({k: row.get(k) for k in fields}) for row in rows]
+
+
+def state_cell(state: str) -> Text:
+    mark, style = STATE_MARKS.get(state, ("?", "dim"))
+    return Text(mark, style=style, justify="center")
+
+
+def location(login: WalletLogin) -> str:
+    if login.geo_status == "ok":
+        return ", ".join(p for p in (login.city, login.country_code) if p) or DASH
+    if login.geo_status == "pending":
+        return "locating…"
+    return f"{DASH} ({login.geo_status})"
+
+
+class VerificationScreen(ModalScreen[None]):
+    """Each check of one verification, PASS/FAIL/N/A with what was compared."""
+
+    DEFAULT_CSS = """
+    VerificationScreen { align: center middle; }
+    VerificationScreen > Vertical {
+        width: 110; max-width: 100%; height: auto; max-height: 90%;
+        border: round $primary; background: $surface; padding: 0 1;
+    }
+    VerificationScreen #verify-title { text-style: bold; padding-bottom: 1; }
+    VerificationScreen #verify-hint { color: $text-muted; padding-top: 1; }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("escape", "dismiss", "Close"),
+        Binding("enter", "dismiss", "Close", show=False),
+        Binding("v", "dismiss", "Close", show=False),
+    ]
+
+    def __init__(self, result: Verification) -> None:
+        super().__init__()
+        self.result = result
+
+    def compose(self) -> ComposeResult:
+        result = self.result
+        title = (
+            Text(f"Notarization {result.id}: VERIFIED", style="bold green")
+            if result.ok
+            else Text(
+                f"Notarization {result.id}: NOT VERIFIED — failed at {result.failed_step}",
+                style="bold red",
+            )
+        )
+        with Vertical():
+            yield Static(title, id="verify-title")
+            yield Static(check_table(result), id="verify-checks")
+            yield Static("Esc to close", id="verify-hint")
+
+
+class NotaryScreen(BaseScreen):
     SCREEN_TITLE = "Notary & Wallets"
-    WHAT_IT_WILL_SHOW = (
-        "Notarized reports with their signature, IPFS pin and anchor transaction, a verify "
-        "action, and the wallet login log."
-    )
+    CHANNELS: ClassVar[tuple[str, ...]] = ("notarizations", "wallet")
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"notarize", "retry"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("v", "verify", "Verify", id="notary.verify"),
+        Binding("n", "notarize", "Notarize now", id="notary.notarize"),
+        Binding("r", "retry", "Retry", show=False, id="notary.retry"),
+        Binding("w", "switch_tab", "Logins/Reports", id="notary.tab"),
+        Binding("o", "cycle_outcome", "Outcome", show=False, id="notary.outcome"),
+    ]
+    DEFAULT_CSS = """
+    NotaryScreen #notary-tabs { height: 1fr; }
+    NotaryScreen #notary-info, NotaryScreen #logins-info {
+        height: 1; padding: 0 1; color: $text-muted;
+    }
+    NotaryScreen #notary-table, NotaryScreen #logins-table { height: 1fr; }
+    NotaryScreen #login-detail {
+        height: auto; max-height: 3; padding: 0 1; border-top: hkey $panel;
+    }
+    NotaryScreen #notary-detail {
+        height: auto; max-height: 8; padding: 0 1; border-top: hkey $panel;
+    }
+    NotaryScreen #notary-tabline { height: 1; padding: 0 1; }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self.outcome = ""
+        self.verifications: dict[int, Verification] = {}
+        self._rows: list[Notarization] = []
+        self._logins: list[WalletLogin] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(self._tabs_line(), id="notary-tabline")
+        with ContentSwitcher(id="notary-tabs", initial="tab-reports"):
+            with Vertical(id="tab-reports"):
+                yield Static("", id="notary-info")
+                yield DataTable(id="notary-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="notary-detail")
+            with Vertical(id="tab-logins"):
+                yield Static("", id="logins-info")
+                yield DataTable(id="logins-table", cursor_type="row", zebra_stripes=True)
+                yield Static("", id="login-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#notary-table", DataTable)
+        table.add_column("ID", key="id")
+        table.add_column("Created", key="created")
+        table.add_column("By", key="trigger")
+        table.add_column("Status", key="status")
+        for label, step in STATE_COLUMNS:
+            table.add_column(label, key=step)
+        table.add_column("Block", key="block")
+        logins_table = self.query_one("#logins-table", DataTable)
+        for key, label in (
+            ("at", "Time (UTC)"),
+            ("outcome", "Outcome"),
+            ("address", "Address"),
+            ("ip", "IP"),
+            ("location", "Location"),
+            ("reason", "Reason"),
+        ):
+            logins_table.add_column(label, key=key)
+
+    # --- data ------------------------------------------------------------------------------
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        try:
+            values[SNAP_INFO] = await client.request("GET", "/api/v1/notary")
+            page = await client.request("GET", "/api/v1/notarizations", params={"limit": 100})
+            values[SNAP_LIST] = page["items"]
+        except ApiError as exc:
+            errors["reports"] = exc.message
+        try:
+            page = await client.request("GET", "/api/v1/wallet/logins", params={"limit": 200})
+            values[SNAP_LOGINS] = page["items"]
+        except AuthError as exc:
+            errors["logins"] = f"the login log needs an admin key ({exc.message})"
+        except ApiError as exc:
+            errors["logins"] = exc.message
+        values[SNAP_ERRORS] = errors
+        return values
+
+    def refresh_view(self, store: Store) -> None:
+        errors: Mapping[str, str] = store.snapshots.get(SNAP_ERRORS) or {}
+        self._refresh_reports(store, errors.get("reports"))
+        self._refresh_logins(store, errors.get("logins"))
+
+    def _refresh_reports(self, store: Store, error: str | None) -> None:
+        info = store.snapshots.get(SNAP_INFO)
+        line = self.query_one("#notary-info", Static)
+        if info is None:
+            line.update(
+                Text(f"{DASH} notary: {error or 'waiting for the backend…'}", style="yellow")
+            )
+        else:
+            line.update(
+                f"signer {short(info.get('signer'), 6, 4)} · {info.get('chain') or DASH} chain · "
+                f"pins: {info.get('pin_provider')} · daily {info.get('schedule_utc')} UTC · "
+                f"{info.get('confirmations')} conf."
+            )
+        rows = [
+            item
+            for item in notarizations(store)
+            if not self.filter_text or self.filter_text.lower() in self._haystack(item)
+        ]
+        self._rows = rows
+        table = self.query_one("#notary-table", DataTable)
+        selected = self.selected()
+        with self.app.batch_update():
+            table.clear()
+            for item in rows:
+                table.add_row(
+                    str(item.id),
+                    when(item.created_at),
+                    TRIGGERS.get(item.trigger, item.trigger),
+                    Text(item.status, style=STATUS_STYLES.get(item.status, "")),
+                    *(state_cell(item.step_state(step)) for _, step in STATE_COLUMNS),
+                    str(item.block_number) if item.block_number is not None else DASH,
+                    key=str(item.id),
+                )
+            if selected is not None and selected.id in [r.id for r in rows]:
+                table.move_cursor(row=[r.id for r in rows].index(selected.id))
+        self._show_detail()
+
+    @staticmethod
+    def _haystack(item: Notarization) -> str:
+        return " ".join(
+            str(v).lower()
+            for v in (item.id, item.status, item.trigger, item.hash, item.cid, item.tx_hash)
+            if v is not None
+        )
+
+    def selected(self) -> Notarization | None:
+        table = self.query_one("#notary-table", DataTable)
+        row = table.cursor_row
+        return self._rows[row] if 0 <= row < len(self._rows) else None
+
+    def _show_detail(self) -> None:
+        detail = self.query_one("#notary-detail", Static)
+        item = self.selected()
+        if item is None:
+            reason = "none match the filter" if self.filter_text else "none yet"
+            hint = "" if self.hi_app.read_only else " — press n to notarize now"
+            detail.update(Text(f"No notarizations: {reason}{hint}", style="dim"))
+            return
+        text = Text()
+        text.append(f"#{item.id} {item.status}", style=STATUS_STYLES.get(item.status, "bold"))
+        text.append(f"  period {when(item.period_start)} → {when(item.period_end)}\n")
+        text.append(f"hash   {item.hash or DASH}\n")
+        pin = f" ({item.pin_provider})" if item.pin_provider else ""
+        text.append(f"CID    {item.cid or DASH}{pin}\n")
+        text.append(f"tx     {item.tx_hash or DASH}\n")
+        block = str(item.block_number) if item.block_number is not None else DASH
+        text.append(f"block  {block} · chain {item.chain_id or DASH} ({item.chain or DASH})")
+        if item.error:
+            text.append(f"\nerror  {item.error}", style="red")
+        result = self.verifications.get(item.id)
+        if result is not None:
+            text.append("\nverify ")
+            for check in result.checks:
+                mark, style = verdict(check.ok)
+                text.append(f"{check.step} {mark.strip()}  ", style=style)
+        detail.update(text)
+
+    def _refresh_logins(self, store: Store, error: str | None) -> None:
+        info = self.query_one("#logins-info", Static)
+        table = self.query_one("#logins-table", DataTable)
+        if SNAP_LOGINS not in store.snapshots:
+            table.clear()
+            self._logins = []
+            info.update(Text(f"{DASH} {error or 'waiting for the backend…'}", style="yellow"))
+            return
+        everything = logins(store)
+        needle = self.filter_text.lower()
+        rows = [
+            login
+            for login in everything
+            if (not self.outcome or login.outcome == self.outcome)
+            and (not needle or needle in self._login_haystack(login))
+        ]
+        self._logins = rows
+        with self.app.batch_update():
+            table.clear()
+            for login in rows:
+                table.add_row(
+                    when(login.at),
+                    Text(login.outcome, style=OUTCOME_STYLES.get(login.outcome, "")),
+                    short(login.address, 8, 4),
+                    login.ip or DASH,
+                    location(login),
+                    Text(login.reason or "", style="dim", overflow="ellipsis"),
+                    key=str(login.id),
+                )
+        self._show_login()
+        shown = f"{len(rows)} of {len(everything)}" if len(rows) != len(everything) else len(rows)
+        filters = [f"outcome {self.outcome}"] if self.outcome else []
+        if self.filter_text:
+            filters.append(f"'{self.filter_text}'")
+        suffix = f" · filter {', '.join(filters)}" if filters else ""
+        info.update(f"{shown} login attempts (newest first) · o: outcome · /: search{suffix}")
+
+    def _show_login(self) -> None:
+        detail = self.query_one("#login-detail", Static)
+        row = self.query_one("#logins-table", DataTable).cursor_row
+        if not 0 <= row < len(self._logins):
+            detail.update(
+                Text(
+                    "No login attempts match."
+                    if self.filter_text or self.outcome
+                    else "No wallet login attempts yet.",
+                    style="dim",
+                )
+            )
+            return
+        login = self._logins[row]
+        text = Text(f"{login.address or DASH}  ", style="bold")
+        text.append(login.outcome, style=OUTCOME_STYLES.get(login.outcome, ""))
+        if login.reason:
+            text.append(f" — {login.reason}")
+        place = location(login) if login.geo_status == "ok" else login.geo_detail or DASH
+        text.append(f"\n{login.ip or DASH} · {place}", style="dim")
+        if login.isp:
+            text.append(f" · {login.isp}", style="dim")
+        detail.update(text)
+
+    @on(DataTable.RowHighlighted, "#logins-table")
+    def _login_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_login()
+
+    @staticmethod
+    def _login_haystack(login: WalletLogin) -> str:
+        parts = (login.address, login.ip, login.city, login.country, login.reason, login.outcome)
+        return " ".join(p.lower() for p in parts if p)
+
+    # --- filters and tabs -----------------------------------------------------------------
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text.strip()
+        self.refresh_view(self.hi_app.store)
+
+    def apply_arguments(self, arguments: dict[str, str]) -> None:
+        super().apply_arguments(arguments)
+        if arguments.get("outcome") in OUTCOMES:
+            self.outcome = arguments["outcome"]
+            self.refresh_view(self.hi_app.store)
+        if arguments.get("tab") in ("logins", "reports"):
+            self.show_tab(f"tab-{arguments['tab']}")
+
+    @property
+    def active_tab(self) -> str:
+        return self.query_one(ContentSwitcher).current or "tab-reports"
+
+    def _tabs_line(self, active: str = "tab-reports") -> Text:
+        text = Text()
+        for tab_id, label in (("tab-reports", "Notarizations"), ("tab-logins", "Wallet logins")):
+            text.append(f" {label} ", style="bold reverse" if tab_id == active else "dim")
+            text.append(" ")
+        text.append(" w switches", style="dim")
+        return text
+
+    def show_tab(self, tab_id: str) -> None:
+        self.query_one(ContentSwitcher).current = tab_id
+        self.query_one("#notary-tabline", Static).update(self._tabs_line(tab_id))
+        table_id = "#notary-table" if tab_id == "tab-reports" else "#logins-table"
+        self.query_one(table_id, DataTable).focus()
+
+    def action_switch_tab(self) -> None:
+        self.show_tab("tab-logins" if self.active_tab == "tab-reports" else "tab-reports")
+
+    def action_cycle_outcome(self) -> None:
+        self.outcome = OUTCOMES[(OUTCOMES.index(self.outcome) + 1) % len(OUTCOMES)]
+        self.show_tab("tab-logins")
+        self.refresh_view(self.hi_app.store)
+
+    @on(DataTable.RowHighlighted, "#notary-table")
+    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    @on(DataTable.RowSelected, "#notary-table")
+    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+        self.action_verify()
+
+    # --- actions --------------------------------------------------------------------------
+
+    @work(exclusive=True, group="notary-verify")
+    async def action_verify(self) -> None:
+        item = self.selected()
+        client = self.hi_app.client
+        if item is None or client is None:
+            self.notify("No notarization selected", severity="warning")
+            return
+        self.notify(f"Verifying notarization {item.id}…")
+        try:
+            result = await client.verify_notarization(item.id)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Verification failed to run: {exc}", severity="error")
+            return
+        self.verifications[item.id] = result
+        self._show_detail()
+        self.app.push_screen(VerificationScreen(result))
+
+    @work(exclusive=True, group="notary-write")
+    async def action_notarize(self) -> None:
+        client = self.hi_app.client
+        if client is None:
+            return
+        try:
+            item = await client.request_notarization()
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Could not start a notarization: {exc}", severity="error")
+            return
+        self.notify(f"Notarization {item.id} started")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="notary-write")
+    async def action_retry(self) -> None:
+        item = self.selected()
+        client = self.hi_app.client
+        if item is None or client is None:
+            return
+        if item.status != "failed":
+            self.notify(f"Notarization {item.id} is {item.status}; only failed ones are retried")
+            return
+        try:
+            await client.retry_notarization(item.id)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Retry refused: {exc}", severity="error")
+            return
+        self.notify(f"Notarization {item.id}: retrying from the failed step")
+        self.hi_app.fetch_active()

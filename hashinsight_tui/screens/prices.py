@@ -1,13 +1,311 @@
-"""The Prices screen."""
+"""The Prices screen: live BTC price, its history chart, and the exchanges with their status.
+
+Data: REST snapshots (current price, exchanges, the chart's history) merged with the `prices` and
+`exchanges` streams, the newer winning. Every number shows its source and age; a cached value
+after a provider outage is marked STALE in red; a missing one is "—" with the reason.
+"""
 
 from __future__ import annotations
 
-from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
+import time
+from collections.abc import Callable
+from typing import Any, ClassVar, TypeVar
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.widgets import DataTable, Digits, Static
+
+from hashinsight_tui.client import (
+    ApiError,
+    ExchangesView,
+    HashInsightClient,
+    PriceHistory,
+    PriceNow,
+    Venue,
+)
+from hashinsight_tui.format import age
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.chart import LineChart
+from hashinsight_tui.widgets.sourced import (
+    DASH,
+    PRICE_STALE_S,
+    compact,
+    local_age,
+    pct,
+    provenance,
+    usd,
+)
+
+T = TypeVar("T")
+SNAP_PRICE = "prices.current"
+SNAP_EXCHANGES = "prices.exchanges"
+PERIODS = ("1d", "7d", "30d")
+HISTORY_REFRESH_S = 60.0
+VENUE_COLUMNS = (
+    ("venue", "Venue"),
+    ("status", "Status"),
+    ("price", "Price"),
+    ("quote", "Quote"),
+    ("change", "24h"),
+    ("volume_btc", "Vol BTC"),
+    ("volume_quote", "Vol quote"),
+    ("age", "Age"),
+    ("note", "Note"),
+)
 
 
-class PricesScreen(PendingCapabilityScreen):
+def history_key(period: str) -> str:
+    return f"prices.history.{period}"
+
+
+def newest(
+    store: Store,
+    snapshot: str,
+    channel: str,
+    event: str,
+    parse: Callable[[dict[str, Any]], T],
+    stamp: str = "as_of",
+) -> T | None:
+    """The REST snapshot or the last streamed event, whichever is newer (`stamp`, then arrival)."""
+    candidates: list[tuple[float, float, T]] = []
+    rest = store.snapshots.get(snapshot)
+    if rest is not None:
+        at = store.snapshot_at.get(snapshot, 0.0)
+        candidates.append((getattr(rest, stamp, None) or 0.0, at, rest))
+    streamed = next((e for e in reversed(store.recent.get(channel, ())) if e.event == event), None)
+    if streamed is not None:
+        try:
+            value = parse(streamed.data)
+        except (KeyError, TypeError, ValueError):  # a malformed event never hides the snapshot
+            value = None
+        if value is not None:
+            candidates.append((streamed.data.get(stamp) or 0.0, streamed.ts, value))
+    if not candidates:
+        return None
+    return max(candidates, key=lambda c: (c[0], c[1]))[2]
+
+
+class PricesScreen(BaseScreen):
     SCREEN_TITLE = "Prices"
-    WHAT_IT_WILL_SHOW = (
-        "Live BTC price with 24h change and chart, the exchanges table with per-venue status,"
-        " and the source and age of every number."
+    CHANNELS: ClassVar[tuple[str, ...]] = ("prices", "exchanges")
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("d", "period('1d')", "1 day", id="prices.period_1d"),
+        Binding("w", "period('7d')", "7 days", id="prices.period_7d"),
+        Binding("m", "period('30d')", "30 days", id="prices.period_30d"),
+    ]
+    DEFAULT_CSS = """
+    PricesScreen #prices-top {
+        height: 3;
+        padding: 0 1;
+    }
+    PricesScreen #prices-digits {
+        width: auto;
+        min-width: 20;
+        margin-right: 2;
+    }
+    PricesScreen #prices-info {
+        width: 1fr;
+    }
+    PricesScreen #prices-info Static {
+        height: 1;
+    }
+    PricesScreen #prices-chart {
+        min-height: 5;
+    }
+    PricesScreen #prices-venues {
+        height: auto;
+        max-height: 7;
+    }
+    PricesScreen #prices-aggregate {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.period = "1d"
+
+    def compose_body(self) -> ComposeResult:
+        with Horizontal(id="prices-top"):
+            yield Digits(DASH, id="prices-digits")
+            with Vertical(id="prices-info"):
+                yield Static("BTC/USD", id="prices-change")
+                yield Static("", id="prices-source")
+                yield Static("", id="prices-fallback")
+        yield LineChart(unit="", id="prices-chart")
+        table: DataTable[object] = DataTable(
+            id="prices-venues", cursor_type="row", zebra_stripes=True
+        )
+        for key, label in VENUE_COLUMNS:
+            table.add_column(label, key=key)
+        yield table
+        yield Static("", id="prices-aggregate")
+
+    # ------------------------------------------------------------------ data (worker)
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        """Snapshots as plain dicts (so streamed events and REST merge the same way)."""
+        values: dict[str, Any] = {}
+        calls = ((SNAP_PRICE, client.price_current), (SNAP_EXCHANGES, client.exchanges))
+        for name, call in calls:
+            try:
+                values[name] = await call()
+                values[f"{name}.error"] = None
+            except ApiError as exc:
+                values[f"{name}.error"] = exc.message
+        period = self.period
+        fetched = self.hi_app.store.snapshot_at.get(history_key(period), 0.0)
+        if time.time() - fetched > HISTORY_REFRESH_S:
+            try:
+                values[history_key(period)] = await client.price_history(period)
+                values[f"{history_key(period)}.error"] = None
+            except ApiError as exc:
+                values[f"{history_key(period)}.error"] = exc.message
+        return values
+
+    # ------------------------------------------------------------------ drawing
+
+    def refresh_view(self, store: Store) -> None:
+        self._draw_price(store)
+        self._draw_chart(store)
+        self._draw_exchanges(store)
+
+    def _draw_price(self, store: Store) -> None:
+        digits = self.query_one("#prices-digits", Digits)
+        change = self.query_one("#prices-change", Static)
+        source = self.query_one("#prices-source", Static)
+        fallback = self.query_one("#prices-fallback", Static)
+        price = newest(store, SNAP_PRICE, "prices", "price.tick", PriceNow.from_dict)
+        if price is None:
+            digits.update(DASH)
+            why = store.snapshots.get(f"{SNAP_PRICE}.error") or "waiting for the first price"
+            change.update(Text(f"BTC/USD — {why}", style="yellow"))
+            source.update("")
+            fallback.update("")
+            return
+        digits.update(f"{price.price_usd:,.2f}")
+        line = Text.assemble(("BTC/USD ", "bold"), pct(price.change_24h_pct), " 24h")
+        if price.change_24h_pct is None:
+            line.append(f" (not given by {price.source})", style="dim")
+        line.append(f"  vol {compact(price.volume_24h_usd, '$')}", style="")
+        line.append(f"  mcap {compact(price.market_cap_usd, '$')}", style="")
+        change.update(line)
+        source.update(
+            Text.assemble(
+                "source ",
+                provenance(price.source, price.as_of, price.stale, price.via, PRICE_STALE_S),
+            )
+        )
+        failed = [a for a in price.attempts if not a.ok]
+        if failed:
+            first = failed[0]
+            note = f"fallback: {first.source} failed ({(first.error or '').split(': ', 1)[-1]})"
+            if len(failed) > 1:
+                note += f" +{len(failed) - 1} more"
+            fallback.update(Text(note, style="yellow"))
+        else:
+            order = " → ".join(price.fallback_order)
+            fallback.update(Text(f"order {order}", style="dim"))
+
+    def _draw_chart(self, store: Store) -> None:
+        chart = self.query_one("#prices-chart", LineChart)
+        key = history_key(self.period)
+        history = store.snapshots.get(key)
+        title = Text.assemble(
+            (f"BTC/USD {self.period}", "bold"), ("  [d] 1d [w] 7d [m] 30d", "dim")
+        )
+        if isinstance(history, PriceHistory) and history.points:
+            title.append("  ")
+            title.append_text(provenance(history.source, history.as_of, history.stale, history.via))
+            chart.set_series(history.points, title=title)
+        else:
+            why = store.snapshots.get(f"{key}.error") or "loading history…"
+            chart.set_series([], title=title, note=why)
+
+    def _draw_exchanges(self, store: Store) -> None:
+        table = self.query_one("#prices-venues", DataTable)
+        aggregate_line = self.query_one("#prices-aggregate", Static)
+        view = newest(
+            store,
+            SNAP_EXCHANGES,
+            "exchanges",
+            "exchanges.update",
+            ExchangesView.from_dict,
+            "checked_at",
+        )
+        if view is None:
+            table.clear()
+            why = store.snapshots.get(f"{SNAP_EXCHANGES}.error") or "waiting for the exchanges"
+            aggregate_line.update(Text(f"Exchanges — {why}", style="yellow"))
+            return
+        with self.app.batch_update():
+            table.clear()
+            for venue in view.venues:
+                table.add_row(*_venue_cells(venue), key=venue.venue)
+        aggregate_line.update(_aggregate_text(view))
+
+    # ------------------------------------------------------------------ actions
+
+    def action_period(self, period: str) -> None:
+        if period in PERIODS and period != self.period:
+            self.period = period
+            self.refresh_view(self.hi_app.store)
+            self.hi_app.fetch_active()
+
+    def apply_arguments(self, arguments: dict[str, str]) -> None:
+        super().apply_arguments(arguments)
+        if arguments.get("period") in PERIODS:
+            self.action_period(arguments["period"])
+
+
+def _venue_cells(venue: Venue) -> list[Text | str]:
+    ok = venue.status == "ok"
+    status = Text(venue.status, style="green" if ok else "bold red")
+    price_style = "dim" if venue.stale else ""  # a failed venue's last good price
+    price = Text(usd(venue.price).removeprefix("$") if venue.price is not None else DASH)
+    price.stylize(price_style)
+    note = ""
+    if venue.error:
+        note = venue.error.split(": ", 1)[-1]
+        if venue.price is not None:
+            note = f"last good shown · {note}"
+    elif venue.index_price_usd is not None:
+        note = f"index {usd(venue.index_price_usd)}"
+    seconds = local_age(venue.as_of)
+    when = age(seconds) if seconds is not None else DASH
+    stale = seconds is not None and (venue.stale or seconds > PRICE_STALE_S)
+    return [
+        venue.venue,
+        status,
+        price,
+        venue.quote or DASH,
+        pct(venue.change_24h_pct),
+        compact(venue.volume_24h_btc),
+        compact(venue.volume_24h_quote),
+        Text(when, style="bold red" if stale else "dim"),
+        Text(note, style="red" if venue.error else "dim", overflow="ellipsis"),
+    ]
+
+
+def _aggregate_text(view: ExchangesView) -> Text:
+    agg = view.aggregate
+    line = Text.assemble(("Aggregate ", "bold"))
+    if agg.vwap_usd is None:
+        line.append(f"— no venue answered ({agg.venues_ok}/{agg.venues_total})", style="yellow")
+        return line
+    line.append(f"VWAP {usd(agg.vwap_usd)}")
+    if agg.spread_usd is not None and agg.spread_pct is not None:
+        line.append(f" · spread {usd(agg.spread_usd)} ({agg.spread_pct:.3f}%)")
+        line.append(f" {agg.low_venue}→{agg.high_venue}", style="dim")
+    line.append(
+        f" · vol {compact(agg.total_volume_btc)} BTC / {compact(agg.total_volume_usd, '$')}"
     )
+    complete = f" · {agg.completeness_pct:.0f}% complete ({agg.venues_ok}/{agg.venues_total})"
+    line.append(complete, style="green" if agg.completeness_pct >= 100 else "bold yellow")
+    line.append(" · USDT at par", style="dim")
+    return line

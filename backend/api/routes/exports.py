@@ -1,0 +1,163 @@
+"""Bulk exports: request one (runs in the background), follow it, download it, delete it."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+from fastapi.responses import FileResponse
+
+from backend.api.deps import BackendDep, CurrentKey, ExportKey
+from backend.api.errors import ApiError
+from backend.api.exports import ExportError, ExportService, download_name, export_view, media_type
+from backend.api.exports_models import ExportRow
+from backend.api.exports_registry import datasets, get_dataset
+from backend.api.routes.partner_api_schemas import (
+    ERRORS,
+    DatasetList,
+    ExportCreate,
+    ExportList,
+    ExportOut,
+)
+from backend.auth.service import KeyInfo
+from backend.auth.tiers import tier_for
+
+router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=ERRORS)
+
+
+def _service(backend: Any) -> ExportService:
+    service = backend.services_by_name.get("exports")
+    if not isinstance(service, ExportService):
+        raise ApiError(503, "the export service is not running in this backend")
+    return service
+
+
+def _time(value: str | None, name: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ApiError(422, f"{name}: not an ISO-8601 time") from None
+    if parsed.tzinfo is None:
+        raise ApiError(422, f"{name}: needs a timezone (e.g. a trailing Z)")
+    return parsed.astimezone(UTC)
+
+
+def _may_see(caller: KeyInfo, row: ExportRow) -> bool:
+    return caller.has("admin") or (
+        caller.owner_type == row.owner_type and caller.owner_id == row.owner_id
+    )
+
+
+async def _owned(backend: Any, caller: KeyInfo, export_id: str) -> ExportRow:
+    row = await _service(backend).get(export_id)
+    if row is None or not _may_see(caller, row):
+        raise ApiError(404, f"no export {export_id}")
+    return row
+
+
+@router.get("/datasets", response_model=DatasetList, summary="Datasets this key may export")
+async def list_datasets(caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+    items = []
+    for dataset in datasets():
+        if not dataset.visible_to(caller):
+            continue
+        reason = dataset.unavailable(backend) if dataset.unavailable else None
+        items.append(
+            {
+                "name": dataset.name,
+                "description": dataset.description,
+                "columns": list(dataset.columns),
+                "available": reason is None,
+                "reason": reason,
+            }
+        )
+    return {"items": items}
+
+
+@router.post(
+    "",
+    response_model=ExportOut,
+    status_code=202,
+    summary="Start a bulk export (export scope, and a tier with bulk export)",
+)
+async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendDep) -> dict:
+    if not tier_for(caller.tier, backend.settings).bulk_export:
+        raise ApiError(
+            403, f"the {caller.tier} tier does not include bulk export (enterprise does)"
+        )
+    dataset = get_dataset(body.dataset)
+    if dataset is None or not dataset.visible_to(caller):
+        known = ", ".join(d.name for d in datasets() if d.visible_to(caller))
+        raise ApiError(404, f"no dataset {body.dataset!r}; known: {known}")
+    reason = dataset.unavailable(backend) if dataset.unavailable else None
+    if reason is not None:
+        raise ApiError(409, f"dataset {dataset.name} is unavailable: {reason}")
+    try:
+        return await _service(backend).create(
+            caller,
+            dataset=dataset,
+            fmt=body.format,
+            compress=body.gzip,
+            start=_time(body.start, "start"),
+            end=_time(body.end, "end"),
+            backend=backend,
+        )
+    except ExportError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@router.get("", response_model=ExportList, summary="Exports of this key's owner (admins: all)")
+async def list_exports(
+    caller: CurrentKey,
+    backend: BackendDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    items, total = await _service(backend).list(caller, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{export_id}", response_model=ExportOut, summary="An export's status")
+async def get_export(export_id: str, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+    return export_view(await _owned(backend, caller, export_id))
+
+
+@router.get(
+    "/{export_id}/download",
+    summary="Download a completed export (application/json, text/csv or application/gzip)",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/json": {},
+                "text/csv": {},
+                "application/gzip": {},
+            },
+            "description": "The export file, streamed from disk",
+        }
+    },
+)
+async def download(export_id: str, caller: CurrentKey, backend: BackendDep) -> Response:
+    row = await _owned(backend, caller, export_id)
+    if row.status == "expired":
+        raise ApiError(410, f"export {export_id} has expired; request a new one", code="gone")
+    if row.status != "completed":
+        raise ApiError(409, f"export {export_id} is {row.status}, not completed yet")
+    path = _service(backend).path_of(row)
+    if not path.is_file():
+        raise ApiError(410, f"the file of export {export_id} is gone", code="gone")
+    return FileResponse(
+        path,
+        media_type=media_type(row),
+        filename=download_name(row),
+        headers={"Cache-Control": "private, no-store"},
+    )
+
+
+@router.delete("/{export_id}", status_code=204, summary="Delete an export and its file")
+async def delete_export(export_id: str, caller: CurrentKey, backend: BackendDep) -> None:
+    row = await _owned(backend, caller, export_id)
+    await _service(backend).delete(row)

@@ -1,0 +1,271 @@
+"""Fleet routes: summary, miners (filter, sort, page), history, commands, approvals, alerts.
+
+Thin: everything is answered by the fleet service from memory (miners) or its store
+(history, alerts, command log). Lists of thousands of miners skip per-item model validation
+(they are built by the service in the documented shape) and go out as one JSON response.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import JSONResponse
+
+from backend.api.deps import BackendDep, ReadKey, require
+from backend.api.errors import ApiError
+from backend.api.routes.fleet_schemas import (
+    AlertList,
+    AlertOut,
+    AlertState,
+    BulkCommandOut,
+    BulkCommandRequest,
+    CommandList,
+    CommandOut,
+    CommandRequest,
+    CommandState,
+    DecisionRequest,
+    FleetSummary,
+    MinerHistory,
+    MinerList,
+    MinerOut,
+    Period,
+)
+from backend.auth.service import KeyInfo
+from backend.fleet.commands import CommandError
+from backend.fleet.service import FleetService
+
+router = APIRouter(tags=["fleet"])
+ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]
+SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm"}
+
+
+def _fleet(backend: Any) -> FleetService:
+    service = backend.services_by_name.get("fleet")
+    if not isinstance(service, FleetService):
+        raise ApiError(503, "the fleet service is not running in this backend")
+    return service
+
+
+def _source(request: Request) -> str | None:
+    return request.client.host if request.client else None
+
+
+def _split(value: str | None) -> set[str] | None:
+    if value is None or not value.strip():
+        return None
+    return {part.strip().lower() for part in value.split(",") if part.strip()}
+
+
+@router.get("/api/v1/fleet/summary", response_model=FleetSummary, summary="The fleet at a glance")
+async def fleet_summary(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+    return _fleet(backend).summary()
+
+
+@router.get(
+    "/api/v1/miners",
+    response_model=MinerList,
+    summary="Miners, filtered, sorted and paginated",
+    description="Filters take comma-separated values; `q` searches id, host, model, firmware, "
+    "labels and error text. `fields=summary` leaves out boards and pools. Missing values sort "
+    "last in either order.",
+)
+async def list_miners(
+    _key: ReadKey,
+    backend: BackendDep,
+    site: str | None = None,
+    status: str | None = None,
+    model: str | None = None,
+    q: Annotated[str | None, Query(max_length=200)] = None,
+    sort: str = "id",
+    order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
+    limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    fields: Annotated[str | None, Query(pattern="^(summary|full)$")] = None,
+) -> JSONResponse:
+    if sort not in SORTABLE:
+        raise ApiError(422, f"cannot sort by {sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
+    fleet = _fleet(backend)
+    items = fleet.miners(summary=fields == "summary")
+    sites, statuses, models = _split(site), _split(status), _split(model)
+    needle = q.strip().lower() if q and q.strip() else None
+    if sites or statuses or models or needle:
+        items = [m for m in items if _matches(m, sites, statuses, models, needle)]
+    present = [m for m in items if m.get(sort) is not None]
+    missing = [m for m in items if m.get(sort) is None]
+    present.sort(key=lambda m: _sort_key(m[sort]), reverse=order == "desc")
+    ordered = present + missing
+    page = ordered[offset : offset + limit]
+    return JSONResponse({"items": page, "total": len(ordered), "limit": limit, "offset": offset})
+
+
+def _matches(
+    miner: dict[str, Any],
+    sites: set[str] | None,
+    statuses: set[str] | None,
+    models: set[str] | None,
+    needle: str | None,
+) -> bool:
+    if sites is not None and str(miner.get("site") or "").lower() not in sites:
+        return False
+    if statuses is not None and miner["status"] not in statuses:
+        return False
+    if models is not None and str(miner.get("model") or "").lower() not in models:
+        return False
+    if needle is not None:
+        text = " ".join(
+            str(miner.get(k) or "")
+            for k in ("id", "host", "model", "firmware", "site", "rack", "position", "error")
+        ).lower()
+        return needle in text
+    return True
+
+
+def _sort_key(value: Any) -> Any:
+    return value.lower() if isinstance(value, str) else value
+
+
+@router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
+async def get_miner(miner_id: str, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+    miner = _fleet(backend).miner(miner_id)
+    if miner is None:
+        raise ApiError(404, f"no miner {miner_id!r}")
+    return miner
+
+
+@router.get(
+    "/api/v1/miners/{miner_id}/history",
+    response_model=MinerHistory,
+    summary="Telemetry of one miner: raw samples for 1h, 5-minute rollups beyond",
+)
+async def miner_history(
+    miner_id: str, _key: ReadKey, backend: BackendDep, period: Period = "1h"
+) -> dict[str, Any]:
+    fleet = _fleet(backend)
+    if fleet.state(miner_id) is None:
+        raise ApiError(404, f"no miner {miner_id!r}")
+    return await fleet.history(miner_id, period)
+
+
+@router.post(
+    "/api/v1/miners/{miner_id}/commands",
+    response_model=CommandOut,
+    summary="Send a command to one miner (semi-auto keys: queued for approval, 202)",
+    responses={202: {"model": CommandOut, "description": "Queued for approval"}},
+)
+async def miner_command(
+    miner_id: str,
+    body: CommandRequest,
+    key: ControlKey,
+    backend: BackendDep,
+    request: Request,
+) -> JSONResponse:
+    results = await _run(backend, [miner_id], body, key, request)
+    status = 202 if results[0]["state"] == "pending_approval" else 200
+    return JSONResponse(CommandOut(**results[0]).model_dump(mode="json"), status_code=status)
+
+
+@router.post(
+    "/api/v1/miners/commands",
+    response_model=BulkCommandOut,
+    summary="Send a command to many miners; one result per miner, in order",
+    responses={202: {"model": BulkCommandOut, "description": "Queued for approval"}},
+)
+async def bulk_command(
+    body: BulkCommandRequest, key: ControlKey, backend: BackendDep, request: Request
+) -> JSONResponse:
+    results = await _run(backend, body.miner_ids, body, key, request)
+    pending = all(r["state"] == "pending_approval" for r in results)
+    return JSONResponse({"results": results}, status_code=202 if pending else 200)
+
+
+async def _run(
+    backend: Any,
+    miner_ids: list[str],
+    body: CommandRequest,
+    key: KeyInfo,
+    request: Request,
+) -> list[dict[str, Any]]:
+    try:
+        return await _fleet(backend).commands.request(
+            miner_ids, body.command, body.params, key=key, source=_source(request)
+        )
+    except CommandError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@router.get(
+    "/api/v1/fleet/commands",
+    response_model=CommandList,
+    summary="The command log, newest first (state=pending_approval: the approval queue)",
+)
+async def list_commands(
+    _key: ReadKey,
+    backend: BackendDep,
+    state: CommandState | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, total = await _fleet(backend).commands.list(state, limit, offset)
+    return {"items": items, "total": total}
+
+
+@router.post(
+    "/api/v1/fleet/commands/{command_id}/approve",
+    response_model=CommandOut,
+    summary="Approve a pending command (by a key other than the requester's); it runs now",
+)
+async def approve_command(
+    command_id: str, body: DecisionRequest, key: ControlKey, backend: BackendDep, request: Request
+) -> dict[str, Any]:
+    try:
+        return await _fleet(backend).commands.approve(
+            command_id, key=key, reason=body.reason, source=_source(request)
+        )
+    except CommandError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@router.post(
+    "/api/v1/fleet/commands/{command_id}/reject",
+    response_model=CommandOut,
+    summary="Reject a pending command (by a key other than the requester's)",
+)
+async def reject_command(
+    command_id: str, body: DecisionRequest, key: ControlKey, backend: BackendDep, request: Request
+) -> dict[str, Any]:
+    try:
+        return await _fleet(backend).commands.reject(
+            command_id, key=key, reason=body.reason, source=_source(request)
+        )
+    except CommandError as exc:
+        raise ApiError(exc.status, exc.message) from None
+
+
+@router.get("/api/v1/alerts", response_model=AlertList, summary="Fleet alerts, newest first")
+async def list_alerts(
+    _key: ReadKey,
+    backend: BackendDep,
+    state: AlertState | None = None,
+    miner_id: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    items, total = await _fleet(backend).alerts(
+        state=state, miner_id=miner_id, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total}
+
+
+@router.post(
+    "/api/v1/alerts/{alert_id}/acknowledge",
+    response_model=AlertOut,
+    summary="Acknowledge a raised alert (it stays open until its condition clears)",
+)
+async def acknowledge_alert(
+    alert_id: int, key: ControlKey, backend: BackendDep, request: Request
+) -> dict[str, Any]:
+    alert = await _fleet(backend).acknowledge(alert_id, actor=key.actor, source=_source(request))
+    if alert is None:
+        raise ApiError(404, f"no alert {alert_id}")
+    return alert

@@ -1,0 +1,195 @@
+"""Fleet API shapes (the contract the console and partners build against)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field
+
+MinerStatus = Literal["online", "offline", "error", "sleeping"]
+CommandName = Literal[
+    "restart",
+    "switchpool",
+    "addpool",
+    "enablepool",
+    "disablepool",
+    "removepool",
+    "sleep",
+    "wake",
+    "fault_light",
+]
+CommandState = Literal["sent", "succeeded", "failed", "pending_approval", "refused"]
+AlertState = Literal["raised", "acknowledged", "cleared"]
+Period = Literal["1h", "6h", "24h", "7d", "30d"]
+
+
+class BoardOut(BaseModel):
+    index: int
+    chips_expected: int | None
+    chips_ok: int | None
+    chips_failed: int | None
+    hashrate_ths: float | None
+    temp_board_c: float | None
+    temp_chip_c: float | None
+
+
+class PoolOut(BaseModel):
+    url: str
+    user: str | None
+    status: str | None
+    active: bool
+    priority: int | None
+    accepted: int | None
+    rejected: int | None
+    stale: int | None
+
+
+class MinerOut(BaseModel):
+    """One miner; the list's ``fields=summary`` form leaves out boards and pools."""
+
+    id: str
+    host: str
+    port: int
+    site: str | None
+    rack: str | None
+    position: str | None
+    status: MinerStatus
+    model: str | None
+    firmware: str | None
+    hashrate_ths: float | None
+    hashrate_avg_ths: float | None
+    hashrate_expected_ths: float | None
+    power_w: float | None
+    efficiency_jth: float | None
+    temp_inlet_c: float | None
+    temp_outlet_c: float | None
+    temp_board_max_c: float | None
+    temp_chip_max_c: float | None
+    fans_rpm: list[int]
+    boards: list[BoardOut] | None = None
+    pools: list[PoolOut] | None = None
+    accepted: int | None
+    rejected: int | None
+    hardware_errors: int | None
+    uptime_s: int | None
+    error: str | None
+    last_seen: float | None
+    polled_at: float
+    revenue_usd_day: float | None
+    cost_usd_day: float | None
+    profit_usd_day: float | None
+    open_alerts: int
+
+
+class MinerList(BaseModel):
+    items: list[MinerOut]
+    total: int
+    limit: int
+    offset: int
+
+
+class SweepOut(BaseModel):
+    started_at: float | None
+    duration_s: float | None
+    miners: int
+    errors: int
+    interval_s: float
+
+
+class SiteOut(BaseModel):
+    site: str | None
+    total: int
+    online: int
+    hashrate_ths: float
+
+
+class FleetSummary(BaseModel):
+    total: int
+    online: int
+    offline: int
+    error: int
+    sleeping: int
+    hashrate_ths: float | None
+    hashrate_expected_ths: float | None
+    power_kw: float | None
+    efficiency_jth: float | None
+    revenue_usd_day: float | None
+    cost_usd_day: float | None
+    profit_usd_day: float | None
+    open_alerts: int
+    sweep: SweepOut
+    sites: list[SiteOut]
+    hashprice_usd_per_th_day: float | None
+    power_price_usd_kwh: float
+
+
+class HistoryPoint(BaseModel):
+    ts: float
+    hashrate_ths: float | None
+    power_w: float | None
+    temp_board_max_c: float | None
+    temp_chip_max_c: float | None
+    status: str
+
+
+class MinerHistory(BaseModel):
+    id: str
+    period: Period
+    resolution_s: float
+    points: list[HistoryPoint]
+
+
+class CommandRequest(BaseModel):
+    command: CommandName
+    params: dict[str, Any] = Field(default_factory=dict)
+
+
+class BulkCommandRequest(CommandRequest):
+    miner_ids: list[str] = Field(min_length=1, max_length=10_000)
+
+
+class CommandOut(BaseModel):
+    command_id: str
+    state: CommandState
+    result: str | None
+    miner_id: str
+    command: str
+    params: dict[str, Any]
+    requested_by: str
+    created_at: float
+    updated_at: float
+    decided_by: str | None
+    reason: str | None
+
+
+class BulkCommandOut(BaseModel):
+    results: list[CommandOut]
+
+
+class CommandList(BaseModel):
+    items: list[CommandOut]
+    total: int
+
+
+class DecisionRequest(BaseModel):
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AlertOut(BaseModel):
+    id: int
+    miner_id: str
+    rule: str
+    severity: Literal["critical", "warning", "info"]
+    state: AlertState
+    message: str
+    value: float | None
+    threshold: float | None
+    raised_at: float
+    acknowledged_at: float | None
+    acknowledged_by: str | None
+    cleared_at: float | None
+
+
+class AlertList(BaseModel):
+    items: list[AlertOut]
+    total: int

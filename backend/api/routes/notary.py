@@ -1,0 +1,170 @@
+"""Notarizations: request one, list them, read one, verify one; and pinned bytes by CID."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Response
+
+from backend.api.deps import AdminKey, BackendDep, ReadKey
+from backend.api.errors import ApiError
+from backend.api.routes.notary_schemas import (
+    NotarizationList,
+    NotarizationOut,
+    NotarizationRequest,
+    NotaryInfo,
+    VerificationOut,
+)
+from backend.notary.cid import InvalidCid
+from backend.notary.ipfs_store import ContentCorrupt, ContentNotFound
+from backend.notary.service import NotaryService, NotaryUnavailable
+
+router = APIRouter(tags=["notary"])
+
+
+def _notary(backend: Any) -> NotaryService:
+    service = backend.services_by_name.get("notary")
+    if not isinstance(service, NotaryService):
+        raise ApiError(503, "the notary service is not running in this backend")
+    return service
+
+
+@router.get("/api/v1/notary", response_model=NotaryInfo, summary="How this backend notarizes")
+async def notary_info(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+    notary = _notary(backend)
+    settings = notary.settings
+    return {
+        "enabled": settings.notary_enabled,
+        "signer": notary.signer,
+        "chain": notary.chain.kind if notary.chain else None,
+        "chain_target": notary.chain.target if notary.chain else None,
+        "pin_provider": "pinata" if notary.pinata else "local",
+        "schedule_utc": settings.notary_schedule_utc,
+        "period_hours": settings.notary_period_h,
+        "confirmations": settings.notary_confirmations,
+    }
+
+
+@router.post(
+    "/api/v1/notarizations",
+    response_model=NotarizationOut,
+    status_code=202,
+    summary="Notarize a report now (the pipeline runs in the background)",
+)
+async def request_notarization(
+    key: AdminKey, backend: BackendDep, body: NotarizationRequest | None = None
+) -> dict[str, Any]:
+    try:
+        return await _notary(backend).request(
+            requested_by=key.actor, period_h=body.period_hours if body else None
+        )
+    except NotaryUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+
+
+@router.get("/api/v1/notarizations", response_model=NotarizationList, summary="Notarizations")
+async def list_notarizations(
+    _key: ReadKey,
+    backend: BackendDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query(pattern="^(running|completed|failed)$")] = None,
+) -> dict[str, Any]:
+    try:
+        items, total = await _notary(backend).list(limit=limit, offset=offset, status=status)
+    except NotaryUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    return {"items": items, "total": total}
+
+
+async def _get(backend: Any, notarization_id: int) -> dict[str, Any]:
+    try:
+        view = await _notary(backend).get(notarization_id)
+    except NotaryUnavailable as exc:
+        raise ApiError(503, str(exc)) from None
+    if view is None:
+        raise ApiError(404, f"no notarization {notarization_id}")
+    return view
+
+
+@router.get(
+    "/api/v1/notarizations/{notarization_id}",
+    response_model=NotarizationOut,
+    summary="One notarization with each step's state",
+)
+async def get_notarization(
+    notarization_id: int, _key: ReadKey, backend: BackendDep
+) -> dict[str, Any]:
+    return await _get(backend, notarization_id)
+
+
+@router.get(
+    "/api/v1/notarizations/{notarization_id}/document",
+    summary="The canonical JSON document that was hashed and signed",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}},
+)
+async def get_document(notarization_id: int, _key: ReadKey, backend: BackendDep) -> Response:
+    await _get(backend, notarization_id)
+    document = await _notary(backend).document(notarization_id)
+    if document is None:
+        raise ApiError(404, f"notarization {notarization_id} has no document yet")
+    return Response(document, media_type="application/json")
+
+
+@router.post(
+    "/api/v1/notarizations/{notarization_id}/verify",
+    response_model=VerificationOut,
+    summary="Fetch by CID, recompute the hash, recover the signer, check the anchor",
+)
+async def verify_notarization(
+    notarization_id: int, _key: ReadKey, backend: BackendDep
+) -> dict[str, Any]:
+    await _get(backend, notarization_id)
+    result = await _notary(backend).verify(notarization_id)
+    if result is None:
+        raise ApiError(404, f"no notarization {notarization_id}")
+    return result.to_dict()
+
+
+@router.post(
+    "/api/v1/notarizations/{notarization_id}/retry",
+    response_model=NotarizationOut,
+    summary="Run a failed notarization again from the step that failed",
+)
+async def retry_notarization(
+    notarization_id: int, key: AdminKey, backend: BackendDep
+) -> dict[str, Any]:
+    view = await _get(backend, notarization_id)
+    if view["status"] != "failed":
+        raise ApiError(409, f"notarization {notarization_id} is {view['status']}, not failed")
+    result = await _notary(backend).retry(notarization_id, key.actor)
+    assert result is not None
+    return result
+
+
+@router.get(
+    "/ipfs/{cid}",
+    summary="Pinned bytes by CID from the local store (no key: CIDs are content hashes)",
+    response_class=Response,
+    responses={200: {"content": {"application/json": {}}}, 404: {}},
+    tags=["notary"],
+)
+async def ipfs_content(cid: str, backend: BackendDep) -> Response:
+    try:
+        data = await _notary(backend).cat(cid)
+    except InvalidCid:
+        raise ApiError(400, "not a CIDv0/CIDv1 dag-pb sha2-256 CID") from None
+    except ContentNotFound:
+        raise ApiError(404, f"{cid} is not in this backend's store") from None
+    except ContentCorrupt:
+        raise ApiError(500, f"the stored content of {cid} is damaged") from None
+    return Response(
+        data,
+        media_type="application/json",
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable",
+            "ETag": f'"{cid}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

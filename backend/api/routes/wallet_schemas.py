@@ -1,0 +1,78 @@
+"""API shapes of the wallet login (Sign-In with Ethereum) and the login log."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+from backend.api.schemas import KeyOut
+
+
+class WalletNonceRequest(BaseModel):
+    wallet_address: str | None = Field(default=None, max_length=100, examples=["0xAb…"])
+
+
+class WalletNonceOut(BaseModel):
+    nonce: str
+    message: str = Field(description="The exact EIP-4361 text to personal_sign")
+    domain: str
+    uri: str
+    chain_id: int
+    issued_at: str
+    expires_at: str
+
+
+class WalletLoginRequest(BaseModel):
+    wallet_address: str | None = Field(default=None, max_length=100)
+    signature: str | None = Field(default=None, max_length=200)
+    nonce: str | None = Field(default=None, max_length=100)
+    message: str | None = Field(
+        default=None, max_length=4000, description="Optional: must equal the issued message"
+    )
+
+
+class WalletLoginOut(BaseModel):
+    ok: bool
+    wallet_address: str
+    session_token: str = Field(description="Also set as an HttpOnly cookie")
+    expires_at: str
+
+
+class WalletMe(BaseModel):
+    wallet_address: str
+    expires_at: str
+    keys: list[KeyOut]
+
+
+class RevealedKey(BaseModel):
+    key_id: str
+    api_key: str
+
+
+class LogoutOut(BaseModel):
+    ok: bool
+
+
+class WalletLoginEntry(BaseModel):
+    id: int
+    at: str
+    address: str | None
+    ip: str | None
+    outcome: Literal["ok", "rejected", "rate_limited"]
+    reason: str | None
+    user_agent: str | None
+    geo_status: Literal["pending", "ok", "skipped", "failed", "rate_limited"]
+    geo_detail: str | None
+    country: str | None
+    country_code: str | None
+    region: str | None
+    city: str | None
+    lat: float | None
+    lon: float | None
+    isp: str | None
+
+
+class WalletLoginList(BaseModel):
+    items: list[WalletLoginEntry]
+    total: int

@@ -1,0 +1,204 @@
+"""Webhooks: partners register endpoints per event type; deliveries are signed and logged.
+
+A partner's key manages its own endpoints; an admin key manages any partner's (give
+`partner_id`). Deliveries follow the Standard Webhooks spec and are signed with the partner's
+`api_secret`.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from backend.api.deps import BackendDep, CurrentKey
+from backend.api.errors import ApiError
+from backend.api.routes.partner_api_schemas import (
+    ERRORS,
+    DeliveryList,
+    DeliveryOut,
+    EventTypeList,
+    WebhookCreate,
+    WebhookList,
+    WebhookOut,
+    WebhookUpdate,
+)
+from backend.auth.service import KeyInfo
+from backend.notify.events import EVENT_TYPES
+from backend.notify.service import WebhookService
+from backend.notify.targets import TargetRefused, check_target
+from backend.notify.webhooks import WebhookError, WebhookNotFound
+
+router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=ERRORS)
+
+SIGNATURE_NOTE = (
+    "Standard Webhooks: headers webhook-id, webhook-timestamp (unix seconds) and "
+    "webhook-signature 'v1,<base64 HMAC-SHA256 of \"<id>.<timestamp>.<raw body>\">' keyed with the "
+    "base64-decoded part of your api_secret (whsec_…). Reject timestamps older than 5 minutes."
+)
+
+
+def _service(backend: Any) -> WebhookService:
+    service = backend.services_by_name.get("webhooks")
+    if not isinstance(service, WebhookService):
+        raise ApiError(503, "the webhook service is not running in this backend")
+    return service
+
+
+def _partner_of(caller: KeyInfo, requested: str | None) -> str:
+    if caller.has("admin"):
+        if requested:
+            return requested
+        if caller.owner_type == "partner" and caller.owner_id:
+            return caller.owner_id
+        raise ApiError(422, "give the partner_id the webhook belongs to")
+    if caller.owner_type != "partner" or not caller.owner_id:
+        raise ApiError(403, "only partner keys (or admins) manage webhooks")
+    if requested and requested != caller.owner_id:
+        raise ApiError(403, "a partner key manages only its own webhooks")
+    return caller.owner_id
+
+
+async def _owned(service: WebhookService, caller: KeyInfo, webhook_id: str) -> dict[str, Any]:
+    try:
+        view = await service.store.get(webhook_id)
+    except WebhookNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    if not caller.has("admin") and view["partner_id"] != caller.owner_id:
+        raise ApiError(404, f"no webhook {webhook_id}")
+    return view
+
+
+async def _check_url(backend: Any, url: str) -> None:
+    settings = backend.settings
+    try:
+        await check_target(
+            url,
+            allow_private=settings.webhooks_allow_private,
+            allow_http=settings.webhooks_allow_http,
+        )
+    except TargetRefused as exc:
+        raise ApiError(422, f"url: {exc}") from None
+
+
+@router.get(
+    "/event-types",
+    response_model=EventTypeList,
+    summary="The event types a webhook can subscribe to, and how deliveries are signed",
+)
+async def event_types(_caller: CurrentKey) -> dict[str, Any]:
+    return {
+        "items": [{"type": name, "description": text} for name, text in EVENT_TYPES.items()],
+        "signature": SIGNATURE_NOTE,
+    }
+
+
+@router.post("", response_model=WebhookOut, status_code=201, summary="Register a webhook")
+async def create_webhook(body: WebhookCreate, caller: CurrentKey, backend: BackendDep) -> dict:
+    service = _service(backend)
+    partner_id = _partner_of(caller, body.partner_id)
+    await _check_url(backend, body.url)
+    try:
+        return await service.store.create(
+            partner_id=partner_id,
+            url=body.url,
+            event_types=body.event_types,
+            description=body.description,
+            actor=caller.actor,
+            max_per_partner=backend.settings.webhooks_max_per_partner,
+        )
+    except WebhookNotFound as exc:
+        raise ApiError(404, str(exc)) from None
+    except WebhookError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@router.get("", response_model=WebhookList, summary="Webhooks (a partner's own; admins: all)")
+async def list_webhooks(
+    caller: CurrentKey,
+    backend: BackendDep,
+    partner_id: Annotated[str | None, Query(max_length=32)] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    service = _service(backend)
+    owner = partner_id if caller.has("admin") else _partner_of(caller, partner_id)
+    items, total = await service.store.list(partner_id=owner, limit=limit, offset=offset)
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook")
+async def get_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> dict:
+    return await _owned(_service(backend), caller, webhook_id)
+
+
+@router.patch(
+    "/{webhook_id}",
+    response_model=WebhookOut,
+    summary="Change a webhook's URL or event types, or enable/disable it",
+)
+async def update_webhook(
+    webhook_id: str, body: WebhookUpdate, caller: CurrentKey, backend: BackendDep
+) -> dict[str, Any]:
+    service = _service(backend)
+    await _owned(service, caller, webhook_id)
+    if body.url is not None:
+        await _check_url(backend, body.url)
+    try:
+        return await service.store.update(
+            webhook_id,
+            actor=caller.actor,
+            url=body.url,
+            event_types=body.event_types,
+            description=body.description,
+            enabled=body.enabled,
+        )
+    except WebhookError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook")
+async def delete_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> None:
+    service = _service(backend)
+    await _owned(service, caller, webhook_id)
+    await service.store.delete(webhook_id, actor=caller.actor)
+
+
+@router.post(
+    "/{webhook_id}/test",
+    response_model=DeliveryOut,
+    status_code=202,
+    summary="Queue a signed webhook.test event to this endpoint",
+)
+async def test_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> dict:
+    service = _service(backend)
+    view = await _owned(service, caller, webhook_id)
+    if view["status"] != "active":
+        raise ApiError(409, f"webhook {webhook_id} is disabled: {view['disabled_reason']}")
+    delivery_id = await service.send_test(webhook_id, view["partner_id"])
+    delivery = await service.store.delivery(delivery_id)
+    assert delivery is not None
+    return delivery
+
+
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=DeliveryList,
+    summary="The delivery log of one webhook, newest first, with every attempt",
+)
+async def deliveries(
+    webhook_id: str,
+    caller: CurrentKey,
+    backend: BackendDep,
+    status: Annotated[
+        str | None, Query(pattern="^(pending|retrying|delivered|failed|cancelled)$")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    service = _service(backend)
+    await _owned(service, caller, webhook_id)
+    items, total = await service.store.deliveries(
+        webhook_id=webhook_id, status=status, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}

@@ -1,0 +1,111 @@
+"""The `api_access` service: rate limits per key, failed-auth throttling per address, usage counts.
+
+The API's dependencies and middleware reach it through `services_by_name["api_access"]`; when it is
+not running, requests are neither limited nor counted (the API still authenticates every call).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import ClassVar
+
+from backend.auth.ratelimit import Decision, MemoryRateLimiter, RateLimiter, Window
+from backend.auth.service import KeyInfo
+from backend.auth.throttle import AuthThrottle, ThrottlePolicy
+from backend.auth.tiers import Tier, tier_for
+from backend.auth.usage import UsageRecorder
+from backend.core.service import ServiceContext
+
+log = logging.getLogger("hashinsight.auth")
+
+HEALTH_NAME = "api-auth"
+HEALTH_TICK_S = 1.0
+
+
+class ApiAccessService:
+    name: ClassVar[str] = "api_access"
+    channels: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(self, context: ServiceContext, limiter: RateLimiter | None = None) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.limiter: RateLimiter = limiter or MemoryRateLimiter(context.clock)
+        self.throttle = AuthThrottle(
+            ThrottlePolicy(
+                window_s=self.settings.auth_fail_window_s,
+                slow_after=self.settings.auth_fail_slow_after,
+                block_after=self.settings.auth_fail_block_after,
+                block_s=self.settings.auth_block_s,
+                slow_max_s=self.settings.auth_slow_max_s,
+            ),
+            context.clock,
+        )
+        self.usage = UsageRecorder(context.db, context.clock)
+        self._task: asyncio.Task[None] | None = None
+        self._health_dirty = True
+        context.health.register(HEALTH_NAME, "security", "failed-authentication throttle", "ok")
+
+    def tier(self, key: KeyInfo) -> Tier:
+        return tier_for(key.tier, self.settings)
+
+    def windows(self, key: KeyInfo) -> tuple[Window, ...]:
+        tier = self.tier(key)
+        return (Window("minute", tier.per_minute, 60), Window("hour", tier.per_hour, 3600))
+
+    async def check(self, key: KeyInfo) -> Decision | None:
+        """Count one request of this key; None when rate limiting is off."""
+        if not self.settings.ratelimit_enabled:
+            return None
+        return await self.limiter.hit(key.key_id, self.windows(key))
+
+    def auth_failed(self, address: str) -> float:
+        delay = self.throttle.failure(address)
+        self._health_dirty = True
+        if self.throttle.blocked_for(address) is not None:
+            log.warning("address %s blocked after repeated failed authentications", address)
+            self.report_health()
+        return delay
+
+    def auth_succeeded(self, address: str) -> None:
+        self.throttle.success(address)
+
+    def report_health(self) -> None:
+        stats = self.throttle.stats()
+        item = self.context.health.get(HEALTH_NAME)
+        if item is None:
+            return
+        item.failures = stats["failures"]
+        detail = (
+            f"{stats['failures']} failed authentications · {stats['slowed_addresses']} addresses "
+            f"slowed · {stats['blocked_addresses']} blocked now ({stats['blocks']} blocks)"
+        )
+        status = "degraded" if stats["blocked_addresses"] else "ok"
+        self.context.health.set_status(HEALTH_NAME, status, detail)
+        self._health_dirty = False
+
+    async def start(self) -> None:
+        self.report_health()
+        self._task = asyncio.create_task(self._loop(), name="api-access")
+
+    async def _loop(self) -> None:
+        next_flush = self.context.clock.monotonic() + self.settings.key_usage_flush_s
+        while True:
+            await asyncio.sleep(min(HEALTH_TICK_S, self.settings.key_usage_flush_s))
+            if self._health_dirty:
+                self.report_health()
+            if self.context.clock.monotonic() >= next_flush:
+                next_flush = self.context.clock.monotonic() + self.settings.key_usage_flush_s
+                try:
+                    await self.usage.flush()
+                except Exception as exc:  # a failed flush keeps its counts for the next one
+                    log.warning("key usage flush failed: %s", type(exc).__name__)
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        with contextlib.suppress(Exception):
+            await self.usage.flush()

@@ -1,0 +1,111 @@
+"""Per-key usage counters: counted in memory on every response, written per hour in batches."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import select
+
+from backend.auth.models import KeyUsageRow
+from backend.core.clock import SYSTEM_CLOCK, Clock
+from backend.core.db import Database
+
+
+@dataclass(slots=True)
+class _Bucket:
+    owner_id: str | None
+    requests: int = 0
+    errors: int = 0
+    rate_limited: int = 0
+
+
+def hour_of(ts: float) -> datetime:
+    return datetime.fromtimestamp(ts - ts % 3600, UTC)
+
+
+class UsageRecorder:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._db = db
+        self._clock = clock
+        self._pending: dict[tuple[str, datetime], _Bucket] = {}
+
+    def record(self, key_id: str, owner_id: str | None, status: int) -> None:
+        """Count one answered request (cheap: no I/O)."""
+        slot = (key_id, hour_of(self._clock.time()))
+        bucket = self._pending.get(slot)
+        if bucket is None:
+            bucket = self._pending[slot] = _Bucket(owner_id)
+        bucket.requests += 1
+        if status == 429:
+            bucket.rate_limited += 1
+        elif status >= 400:
+            bucket.errors += 1
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+    async def flush(self) -> int:
+        """Add the pending counts to their hourly rows in one transaction."""
+        if not self._pending:
+            return 0
+        batch, self._pending = self._pending, {}
+        try:
+            async with self._db.session() as session:
+                for (key_id, hour), bucket in batch.items():
+                    row = await session.scalar(
+                        select(KeyUsageRow).where(
+                            KeyUsageRow.key_id == key_id, KeyUsageRow.hour == hour
+                        )
+                    )
+                    if row is None:
+                        row = KeyUsageRow(
+                            key_id=key_id,
+                            owner_id=bucket.owner_id,
+                            hour=hour,
+                            requests=0,
+                            errors=0,
+                            rate_limited=0,
+                        )
+                        session.add(row)
+                    row.requests += bucket.requests
+                    row.errors += bucket.errors
+                    row.rate_limited += bucket.rate_limited
+        except Exception:
+            for slot, bucket in batch.items():  # keep the counts for the next flush
+                merged = self._pending.setdefault(slot, _Bucket(bucket.owner_id))
+                merged.requests += bucket.requests
+                merged.errors += bucket.errors
+                merged.rate_limited += bucket.rate_limited
+            raise
+        return len(batch)
+
+    async def usage(
+        self,
+        *,
+        key_ids: list[str] | None = None,
+        since: datetime | None = None,
+        limit: int = 500,
+    ) -> list[dict[str, Any]]:
+        await self.flush()
+        async with self._db.session() as session:
+            query = select(KeyUsageRow).order_by(KeyUsageRow.hour.desc(), KeyUsageRow.key_id)
+            if key_ids is not None:
+                query = query.where(KeyUsageRow.key_id.in_(key_ids))
+            if since is not None:
+                query = query.where(KeyUsageRow.hour >= since)
+            rows = list(await session.scalars(query.limit(limit)))
+        return [usage_view(row) for row in rows]
+
+
+def usage_view(row: KeyUsageRow) -> dict[str, Any]:
+    return {
+        "key_id": row.key_id,
+        "owner_id": row.owner_id,
+        "hour": row.hour.isoformat(),
+        "requests": row.requests,
+        "errors": row.errors,
+        "rate_limited": row.rate_limited,
+    }

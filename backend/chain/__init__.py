@@ -1,0 +1,1 @@
+"""Bitcoin network data: hashrate, difficulty, tip and blocks from several providers; hashprice."""

@@ -1,0 +1,63 @@
+"""Revenue, power cost and profit per day for a miner, from hashprice and the power price.
+
+    revenue_usd_day = hashrate_ths x hashprice_usd_per_th_day
+    cost_usd_day    = power_w / 1000 x 24 h x power_price_usd_kwh
+    profit_usd_day  = revenue - cost
+
+Hashprice comes from the chain service when one runs (``stats()["hashprice_usd_per_th_day"]``);
+without it revenue and profit are null, never a guess. The average hashrate is the basis
+when the miner reports one (the 5 s value is noise for money).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+log = logging.getLogger("hashinsight.fleet")
+
+HASHPRICE_SERVICES = ("chain", "network", "market")
+Money = tuple[float | None, float | None, float | None]
+
+
+def read_hashprice(services: Mapping[str, Any]) -> float | None:
+    """USD per TH/s per day from whichever running service offers it, else None."""
+    for name in HASHPRICE_SERVICES:
+        service = services.get(name)
+        stats: Callable[[], Any] | None = getattr(service, "stats", None)
+        if stats is None:
+            continue
+        try:
+            data = stats()
+        except Exception as exc:  # the chain service raises when it has no data yet
+            log.debug("no hashprice from %s: %s", name, exc)
+            continue
+        value = data.get("hashprice_usd_per_th_day") if isinstance(data, Mapping) else None
+        if isinstance(value, int | float) and value > 0:
+            return float(value)
+    return None
+
+
+def miner_money(
+    status: str,
+    hashrate_ths: float | None,
+    hashrate_avg_ths: float | None,
+    power_w: float | None,
+    hashprice: float | None,
+    power_price_usd_kwh: float,
+) -> Money:
+    """(revenue, cost, profit) per day; None where an input is missing."""
+    if status in ("offline", "error"):
+        return None, None, None
+    basis = hashrate_avg_ths if hashrate_avg_ths is not None else hashrate_ths
+    if status == "sleeping" and basis is None:
+        basis = 0.0
+    revenue = basis * hashprice if basis is not None and hashprice is not None else None
+    cost = power_w / 1000.0 * 24.0 * power_price_usd_kwh if power_w is not None else None
+    profit = revenue - cost if revenue is not None and cost is not None else None
+    return _r(revenue), _r(cost), _r(profit)
+
+
+def _r(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)

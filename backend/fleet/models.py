@@ -1,0 +1,104 @@
+"""Fleet tables: the miners and their current state, telemetry (raw + 5-minute rollups),
+alerts and the command log."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from backend.core.db import Base, UtcDateTime
+
+
+class FleetMinerRow(Base):
+    """One known miner: where it is, its imported labels, and its last known state."""
+
+    __tablename__ = "fleet_miners"
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str | None] = mapped_column(String(120))
+    site: Mapped[str | None] = mapped_column(String(64), index=True)
+    rack: Mapped[str | None] = mapped_column(String(64))
+    position: Mapped[str | None] = mapped_column(String(64))
+    source: Mapped[str] = mapped_column(String(16))  # config | import | scan
+    added_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    status: Mapped[str | None] = mapped_column(String(16))
+    snapshot: Mapped[str | None] = mapped_column(Text)  # JSON of the last miner object
+    last_seen: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    polled_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+class FleetSampleRow(Base):
+    """One poll of one miner (kept for ``fleet_raw_retention_h``)."""
+
+    __tablename__ = "fleet_samples"
+    __table_args__ = (Index("ix_fleet_samples_miner_ts", "miner_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    miner_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    status: Mapped[str] = mapped_column(String(16))
+    hashrate_ths: Mapped[float | None] = mapped_column(Float)
+    power_w: Mapped[float | None] = mapped_column(Float)
+    temp_board_max_c: Mapped[float | None] = mapped_column(Float)
+    temp_chip_max_c: Mapped[float | None] = mapped_column(Float)
+
+
+class FleetRollupRow(Base):
+    """Five minutes of one miner: means of hashrate and power, maxima of temperatures."""
+
+    __tablename__ = "fleet_rollups"
+    __table_args__ = (Index("ix_fleet_rollups_miner_ts", "miner_id", "ts"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    miner_id: Mapped[str] = mapped_column(String(200))
+    ts: Mapped[datetime] = mapped_column(UtcDateTime, index=True)  # bucket start
+    samples: Mapped[int] = mapped_column(Integer)
+    online: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(16))  # last status in the bucket
+    hashrate_ths: Mapped[float | None] = mapped_column(Float)
+    power_w: Mapped[float | None] = mapped_column(Float)
+    temp_board_max_c: Mapped[float | None] = mapped_column(Float)
+    temp_chip_max_c: Mapped[float | None] = mapped_column(Float)
+
+
+class FleetAlertRow(Base):
+    __tablename__ = "fleet_alerts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    miner_id: Mapped[str] = mapped_column(String(200), index=True)
+    rule: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(16))
+    state: Mapped[str] = mapped_column(String(16), index=True)  # raised|acknowledged|cleared
+    message: Mapped[str] = mapped_column(Text)
+    value: Mapped[float | None] = mapped_column(Float)
+    threshold: Mapped[float | None] = mapped_column(Float)
+    raised_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+
+
+class FleetCommandRow(Base):
+    """One command for one miner, from request (or approval) to its outcome."""
+
+    __tablename__ = "fleet_commands"
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    miner_id: Mapped[str] = mapped_column(String(200), index=True)
+    command: Mapped[str] = mapped_column(String(32))
+    params: Mapped[str] = mapped_column(Text)  # JSON
+    state: Mapped[str] = mapped_column(String(24), index=True)
+    result: Mapped[str | None] = mapped_column(Text)
+    requested_by: Mapped[str] = mapped_column(String(120))
+    requester_key_id: Mapped[str | None] = mapped_column(String(40))
+    source: Mapped[str | None] = mapped_column(String(120))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    decided_by: Mapped[str | None] = mapped_column(String(120))
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
+    reason: Mapped[str | None] = mapped_column(Text)

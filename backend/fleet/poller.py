@@ -1,0 +1,633 @@
+"""The fleet poller: sweeps every miner on a schedule, never two sweeps at once.
+
+One sweep = poll the due miners through a bounded pool of workers (no task per miner), then
+in one synchronous pass: economics, alert rules, change detection, telemetry rows; then ONE
+database transaction; then events (``miner.update`` for changed miners only, one
+``fleet.sweep``). The next sweep is armed after this one ends, so a slow sweep delays the
+next instead of piling up. Unreachable miners back off exponentially (up to
+``fleet_backoff_max_s``) so dead addresses do not eat the sweep's time budget.
+
+Each miner keeps one ``CgminerClient`` (it remembers which command joins the firmware
+refuses) and, once its firmware family is known, is asked for exactly the commands that
+family needs in one joined request.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import resource
+from collections.abc import Callable, Iterable, Mapping
+from contextlib import suppress
+from datetime import UTC, datetime
+from typing import Any
+
+from backend.core.bus import EventBus
+from backend.core.clock import Clock
+from backend.core.settings import Settings
+from backend.fleet.alert_email import AlertMailer
+from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
+from backend.fleet.alerts import AlertBook, RuleSet, SweepAlerts
+from backend.fleet.client import POLL_COMMANDS, CgminerClient, snapshot_for_error
+from backend.fleet.codec import CgminerError
+from backend.fleet.economics import miner_money, read_hashprice
+from backend.fleet.inventory import MinerSpec
+from backend.fleet.normalize import (
+    FAMILY_ANTMINER,
+    FAMILY_BRAIINS,
+    FAMILY_CGMINER,
+    FAMILY_EXTRA_COMMANDS,
+    FAMILY_UNKNOWN,
+    FAMILY_WHATSMINER,
+    MinerSnapshot,
+    Replies,
+    detect_family,
+    normalize,
+)
+from backend.fleet.store import FleetStore, SweepWrite, snapshot_json
+
+log = logging.getLogger("hashinsight.fleet")
+
+CHANNEL = "miners"
+ROLLUP_S = 300
+# One joined request per sweep once the family is known (measured against the simulator and
+# the captured fixtures: each family answers everything below in one reply).
+PLANS: dict[str, tuple[str, ...]] = {
+    FAMILY_ANTMINER: ("summary", "stats", "pools", "devs"),
+    FAMILY_WHATSMINER: ("summary", "pools", "devs", "devdetails"),
+    FAMILY_BRAIINS: (
+        "version",
+        "summary",
+        "pools",
+        "stats",
+        "devs",
+        "fans",
+        "temps",
+        "devdetails",
+        "tunerstatus",
+    ),
+    FAMILY_CGMINER: POLL_COMMANDS,
+}
+SUMMARY_OMITS = ("boards", "pools")
+
+
+class MinerState:
+    """Everything the poller keeps about one miner between sweeps (slots: 10,000 of them)."""
+
+    __slots__ = (
+        "acc",
+        "client",
+        "data",
+        "failures",
+        "family",
+        "fingerprint",
+        "first_seen",
+        "last_seen",
+        "money",
+        "next_due",
+        "polled_at",
+        "prev_hw",
+        "snap",
+        "spec",
+    )
+
+    def __init__(self, spec: MinerSpec, client: CgminerClient, now: float) -> None:
+        self.spec = spec
+        self.client = client
+        self.family: str | None = None
+        self.snap: MinerSnapshot | None = None
+        self.last_seen: float | None = None
+        self.polled_at: float | None = None
+        self.first_seen = now
+        self.failures = 0
+        self.next_due = 0.0
+        self.fingerprint: tuple[Any, ...] | None = None
+        self.data: dict[str, Any] | None = None
+        self.money: tuple[float | None, float | None, float | None] = (None, None, None)
+        self.prev_hw: tuple[float, int | None] | None = None
+        self.acc: list[Any] | None = None  # rollup accumulator, see _accumulate
+
+    @property
+    def status(self) -> str:
+        return self.snap.status if self.snap is not None else "offline"
+
+
+class Poller:
+    def __init__(
+        self,
+        settings: Settings,
+        store: FleetStore,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        rules: RuleSet,
+        book: AlertBook,
+        mailer: AlertMailer | None,
+        services: Callable[[], Mapping[str, object]] = dict,
+    ) -> None:
+        self.settings = settings
+        self.store = store
+        self.bus = bus
+        self.clock = clock
+        self.rules = rules
+        self.book = book
+        self.mailer = mailer
+        self._services = services
+        self.interval_s = settings.fleet_poll_interval_s
+        self.concurrency = settings.fleet_concurrency
+        self.states: dict[str, MinerState] = {}
+        self.hashprice: float | None = None
+        self.last_sweep: dict[str, Any] = {
+            "started_at": None,
+            "duration_s": None,
+            "miners": 0,
+            "errors": 0,
+            "interval_s": self.interval_s,
+        }
+        self.sweeps = 0
+        self._summary: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()  # one sweep at a time, even when asked from outside
+
+    # ------------------------------------------------------------------ inventory
+
+    def set_inventory(self, specs: Iterable[MinerSpec]) -> None:
+        """Adopt the miner list; known miners keep their client, state and backoff."""
+        now = self.clock.time()
+        fresh: dict[str, MinerState] = {}
+        for spec in specs:
+            state = self.states.get(spec.id)
+            if state is None or (state.spec.host, state.spec.port) != (spec.host, spec.port):
+                state = MinerState(spec, self._client(spec), now)
+            else:
+                state.spec = spec
+                state.data = None
+            fresh[spec.id] = state
+        for gone in set(self.states) - set(fresh):
+            self.book.forget_miner(gone)
+        self.states = fresh
+        self._summary = None
+
+    def _client(self, spec: MinerSpec) -> CgminerClient:
+        return CgminerClient(
+            spec.host,
+            spec.port,
+            connect_timeout=self.settings.fleet_connect_timeout_s,
+            read_timeout=self.settings.fleet_read_timeout_s,
+        )
+
+    def restore(self, rows: Iterable[Mapping[str, Any]]) -> None:
+        """Last known state from the database, shown until the first sweep answers."""
+        import json
+
+        for row in rows:
+            state = self.states.get(row["id"])
+            if state is None or not row.get("snapshot"):
+                continue
+            try:
+                data = json.loads(row["snapshot"])
+            except ValueError:
+                continue
+            data.update(_labels(state.spec))
+            data["open_alerts"] = self.book.open_count(state.spec.id)
+            state.data = data
+            state.last_seen = data.get("last_seen")
+            state.polled_at = data.get("polled_at")
+
+    # ------------------------------------------------------------------ schedule
+
+    async def run(self) -> None:
+        """Sweep forever; the next sweep is armed when this one has finished."""
+        while True:
+            started = self.clock.monotonic()
+            try:
+                await self.sweep()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug in one sweep must not end polling
+                log.exception("fleet sweep failed")
+            elapsed = self.clock.monotonic() - started
+            await asyncio.sleep(max(0.05, self.interval_s - elapsed))
+
+    def request_poll(self, miner_id: str) -> None:
+        """Poll this miner at the next sweep even if it is backing off (after a command)."""
+        state = self.states.get(miner_id)
+        if state is not None:
+            state.next_due = 0.0
+            state.failures = 0
+
+    # ------------------------------------------------------------------ one sweep
+
+    async def sweep(self) -> dict[str, Any]:
+        async with self._lock:
+            return await self._sweep()
+
+    async def _sweep(self) -> dict[str, Any]:
+        started_wall = self.clock.time()
+        started = self.clock.monotonic()
+        due = [s for s in self.states.values() if s.next_due <= started]
+        await self._poll_all(due)
+        polled_at = self.clock.time()
+        self.hashprice = read_hashprice(self._services())
+        batch, changed, alerts = self._digest(due, started, polled_at)
+        if alerts.raised or alerts.cleared:
+            self._queue_alert_rows(batch, alerts)
+        ids = await self.store.write_sweep(batch)
+        for alert, alert_id in zip(alerts.raised, ids, strict=False):
+            alert.id = alert_id
+        errors = sum(1 for s in due if s.status in ("offline", "error"))
+        self.sweeps += 1
+        self.last_sweep = {
+            "started_at": started_wall,
+            "duration_s": round(self.clock.monotonic() - started, 3),
+            "miners": len(due),
+            "errors": errors,
+            "interval_s": self.interval_s,
+        }
+        self._summary = None
+        summary = self.summary()
+        for alert in alerts.raised:
+            self.bus.publish(ALERTS_CHANNEL, "alert.raised", alert.to_dict())
+        for alert in alerts.cleared:
+            self.bus.publish(ALERTS_CHANNEL, "alert.cleared", alert.to_dict())
+        for state in changed:
+            self.bus.publish(CHANNEL, "miner.update", self.miner_data(state, summary=True))
+        self.bus.publish(CHANNEL, "fleet.sweep", summary)
+        if self.mailer is not None:
+            self.mailer.notify(alerts.raised, alerts.cleared)
+        return summary
+
+    async def _poll_all(self, due: list[MinerState]) -> None:
+        queue = iter(due)
+
+        async def worker() -> None:
+            for state in queue:
+                state.snap = await self._poll(state)
+
+        workers = max(1, min(self.concurrency, len(due)))
+        await asyncio.gather(*(worker() for _ in range(workers)))
+
+    async def _poll(self, state: MinerState) -> MinerSnapshot:
+        """One miner, one (usually joined) request; never raises for miner trouble."""
+        client = state.client
+        try:
+            plan = PLANS.get(state.family or "")
+            if plan is not None:
+                return normalize(await client.multi(plan))
+            replies = await client.multi(POLL_COMMANDS)
+            family = detect_family(Replies(replies))
+            extra = FAMILY_EXTRA_COMMANDS.get(family, ())
+            if extra:
+                with suppress(CgminerError):
+                    replies.update(await client.multi(extra))
+            snap = normalize(replies)
+            if snap.status != "error" and family != FAMILY_UNKNOWN:
+                state.family = family
+            return snap
+        except CgminerError as exc:
+            return snapshot_for_error(exc)
+        except Exception as exc:  # a parser bug on one miner must not stop the sweep
+            log.exception("unexpected error polling %s", state.spec.id)
+            return MinerSnapshot.failed(f"internal error: {type(exc).__name__}")
+
+    # ------------------------------------------------------------------ after polling
+
+    def _digest(
+        self, due: list[MinerState], started: float, now: float
+    ) -> tuple[SweepWrite, list[MinerState], SweepAlerts]:
+        """Everything CPU-bound after the polls, in one pass over the polled miners."""
+        batch = SweepWrite()
+        changed: list[MinerState] = []
+        alerts = SweepAlerts()
+        now_dt = datetime.fromtimestamp(now, UTC)
+        bucket = int(now // ROLLUP_S) * ROLLUP_S
+        settings = self.settings
+        price = settings.fleet_power_price_usd_kwh
+        for state in due:
+            snap = state.snap
+            assert snap is not None
+            status = snap.status
+            state.polled_at = now
+            if status in ("online", "sleeping"):
+                state.last_seen = now
+                state.failures = 0
+                state.next_due = 0.0
+            else:
+                state.failures += 1
+                delay = min(
+                    settings.fleet_backoff_max_s, self.interval_s * 2 ** (state.failures - 1)
+                )
+                state.next_due = started + delay - self.interval_s / 2
+            found, judged = self.rules.evaluate(snap, state.prev_hw, now)
+            if status == "online":
+                state.prev_hw = (now, snap.hardware_errors)
+            self.book.observe(state.spec.id, found, judged, now_dt, alerts)
+            state.money = miner_money(
+                status,
+                snap.hashrate_ths,
+                snap.hashrate_avg_ths,
+                snap.power_w,
+                self.hashprice,
+                price,
+            )
+            batch.samples.append(
+                {
+                    "miner_id": state.spec.id,
+                    "ts": now_dt,
+                    "status": status,
+                    "hashrate_ths": snap.hashrate_ths,
+                    "power_w": snap.power_w,
+                    "temp_board_max_c": snap.temp_board_max_c,
+                    "temp_chip_max_c": snap.temp_chip_max_c,
+                }
+            )
+            row = _accumulate(state, bucket, snap)
+            if row is not None:
+                batch.rollups.append(row)
+            state.data = None
+            fingerprint = _fingerprint(snap, self.book.open_count(state.spec.id), state.money)
+            if fingerprint != state.fingerprint:
+                state.fingerprint = fingerprint
+                changed.append(state)
+                data = self.miner_data(state)
+                batch.states.append(
+                    {
+                        "b_id": state.spec.id,
+                        "b_status": status,
+                        "b_snapshot": snapshot_json(data),
+                        "b_last_seen": _dt(state.last_seen),
+                        "b_polled_at": now_dt,
+                    }
+                )
+        return batch, changed, alerts
+
+    def _queue_alert_rows(self, batch: SweepWrite, alerts: SweepAlerts) -> None:
+        for alert in alerts.raised:
+            batch.new_alerts.append(
+                {
+                    "miner_id": alert.miner_id,
+                    "rule": alert.rule,
+                    "severity": alert.severity,
+                    "state": alert.state,
+                    "message": alert.message,
+                    "value": alert.value,
+                    "threshold": alert.threshold,
+                    "raised_at": alert.raised_at,
+                }
+            )
+        for alert in alerts.cleared:
+            if alert.id:
+                batch.alert_updates.append(
+                    {"b_id": alert.id, "b_state": "cleared", "b_cleared_at": alert.cleared_at}
+                )
+
+    def rollup_rows_on_stop(self) -> list[dict[str, Any]]:
+        """Partial buckets, written at stop so a restart loses no history."""
+        rows = []
+        for state in self.states.values():
+            if state.acc is not None and state.acc[1]:
+                rows.append(_rollup_row(state.spec.id, state.acc))
+                state.acc = None
+        return rows
+
+    # ------------------------------------------------------------------ views
+
+    def miner_data(self, state: MinerState, *, summary: bool = False) -> dict[str, Any]:
+        """The API's miner object (cached until the next poll of this miner)."""
+        data = state.data
+        if data is None:
+            data = state.data = self._build(state)
+        if summary:
+            return {k: v for k, v in data.items() if k not in SUMMARY_OMITS}
+        return data
+
+    def _build(self, state: MinerState) -> dict[str, Any]:
+        spec, snap = state.spec, state.snap
+        if snap is None:
+            snap = MinerSnapshot.offline("waiting for the first poll")
+        revenue, cost, profit = state.money
+        return {
+            "id": spec.id,
+            "host": spec.host,
+            "port": spec.port,
+            **_labels(spec),
+            "status": snap.status,
+            "model": snap.model,
+            "firmware": snap.firmware,
+            "hashrate_ths": snap.hashrate_ths,
+            "hashrate_avg_ths": snap.hashrate_avg_ths,
+            "hashrate_expected_ths": snap.hashrate_expected_ths,
+            "power_w": snap.power_w,
+            "efficiency_jth": snap.efficiency_jth,
+            "temp_inlet_c": snap.temp_inlet_c,
+            "temp_outlet_c": snap.temp_outlet_c,
+            "temp_board_max_c": snap.temp_board_max_c,
+            "temp_chip_max_c": snap.temp_chip_max_c,
+            "fans_rpm": list(snap.fans_rpm),
+            "boards": [
+                {
+                    "index": b.index,
+                    "chips_expected": b.chips_expected,
+                    "chips_ok": b.chips_ok,
+                    "chips_failed": b.chips_failed,
+                    "hashrate_ths": b.hashrate_ths,
+                    "temp_board_c": b.temp_board_c,
+                    "temp_chip_c": b.temp_chip_c,
+                }
+                for b in snap.boards
+            ],
+            "pools": [
+                {
+                    "url": p.url,
+                    "user": p.user,
+                    "status": p.status,
+                    "active": p.active,
+                    "priority": p.priority,
+                    "accepted": p.accepted,
+                    "rejected": p.rejected,
+                    "stale": p.stale,
+                }
+                for p in snap.pools
+            ],
+            "accepted": snap.accepted,
+            "rejected": snap.rejected,
+            "hardware_errors": snap.hardware_errors,
+            "uptime_s": snap.uptime_s,
+            "error": snap.error,
+            "last_seen": state.last_seen,
+            "polled_at": state.polled_at if state.polled_at is not None else state.first_seen,
+            "revenue_usd_day": revenue,
+            "cost_usd_day": cost,
+            "profit_usd_day": profit,
+            "open_alerts": self.book.open_count(spec.id),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        if self._summary is not None:
+            self._summary["open_alerts"] = self.book.total_open()
+            return self._summary
+        counts = {"online": 0, "offline": 0, "error": 0, "sleeping": 0}
+        hashrate = expected = power = eff_power = eff_rate = 0.0
+        revenue = cost = 0.0
+        have_revenue = have_cost = False
+        sites: dict[str | None, dict[str, Any]] = {}
+        for state in self.states.values():
+            data = state.data
+            if data is not None and state.snap is None:  # restored, not yet polled
+                status = data["status"]
+                rate, exp, watts = data["hashrate_ths"], data["hashrate_expected_ths"], None
+            else:
+                snap = state.snap
+                status = state.status
+                rate = snap.hashrate_ths if snap is not None else None
+                exp = snap.hashrate_expected_ths if snap is not None else None
+                watts = snap.power_w if snap is not None and status == "online" else None
+            counts[status] = counts.get(status, 0) + 1
+            site = sites.get(state.spec.site)
+            if site is None:
+                site = sites[state.spec.site] = {
+                    "site": state.spec.site,
+                    "total": 0,
+                    "online": 0,
+                    "hashrate_ths": 0.0,
+                }
+            site["total"] += 1
+            if status == "online":
+                site["online"] += 1
+                if rate is not None:
+                    hashrate += rate
+                    site["hashrate_ths"] += rate
+                # a firmware that states no expected rate counts at its own rate, so the
+                # fleet's "TH/s vs expected" compares like with like
+                basis = exp if exp is not None else rate
+                if basis is not None:
+                    expected += basis
+                if watts is not None:
+                    power += watts
+                    if rate:
+                        eff_power += watts
+                        eff_rate += rate
+            rev, cst, _profit = state.money
+            if rev is not None:
+                revenue += rev
+                have_revenue = True
+            if cst is not None:
+                cost += cst
+                have_cost = True
+        for site in sites.values():
+            site["hashrate_ths"] = round(site["hashrate_ths"], 3)
+        revenue_out = round(revenue, 2) if have_revenue else None
+        cost_out = round(cost, 2) if have_cost else None
+        summary = {
+            "total": len(self.states),
+            **counts,
+            "hashrate_ths": round(hashrate, 3),
+            "hashrate_expected_ths": round(expected, 3),
+            "power_kw": round(power / 1000, 3),
+            "efficiency_jth": round(eff_power / eff_rate, 2) if eff_rate else None,
+            "revenue_usd_day": revenue_out,
+            "cost_usd_day": cost_out,
+            "profit_usd_day": round(revenue - cost, 2)
+            if revenue_out is not None and cost_out is not None
+            else None,
+            "open_alerts": self.book.total_open(),
+            "sweep": dict(self.last_sweep),
+            "sites": sorted(sites.values(), key=lambda s: (s["site"] is None, s["site"] or "")),
+            "hashprice_usd_per_th_day": self.hashprice,
+            "power_price_usd_kwh": self.settings.fleet_power_price_usd_kwh,
+        }
+        self._summary = summary
+        return summary
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _labels(spec: MinerSpec) -> dict[str, Any]:
+    return {"site": spec.site, "rack": spec.rack, "position": spec.position}
+
+
+def _dt(stamp: float | None) -> datetime | None:
+    return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+
+
+def _q(value: float | None, step: float) -> int | None:
+    return None if value is None else int(value // step)
+
+
+def _fingerprint(
+    snap: MinerSnapshot, open_alerts: int, money: tuple[float | None, ...]
+) -> tuple[Any, ...]:
+    """What an operator would call a change: status, identity, faults, and readings moved
+    beyond their noise (2% of expected hashrate, 3 °C, 5% power). Jitter alone does not
+    publish 10,000 events a sweep."""
+    base = snap.hashrate_expected_ths or snap.hashrate_avg_ths or snap.hashrate_ths or 1.0
+    power_step = max((snap.power_w or 0) * 0.05, 25.0)
+    return (
+        snap.status,
+        snap.error,
+        snap.model,
+        snap.firmware,
+        _q(snap.hashrate_avg_ths, base * 0.02),
+        _q(snap.hashrate_ths, base * 0.05),
+        _q(snap.power_w, power_step),
+        _q(snap.temp_chip_max_c, 3.0),
+        _q(snap.temp_board_max_c, 3.0),
+        _q(snap.temp_inlet_c, 3.0),
+        tuple((b.chips_ok, b.chips_failed) for b in snap.boards),
+        tuple(rpm < 1000 for rpm in snap.fans_rpm),
+        tuple((p.url, p.user, p.status, p.active) for p in snap.pools),
+        open_alerts,
+        money[2] is not None and money[2] < 0,
+    )
+
+
+def _accumulate(state: MinerState, bucket: int, snap: MinerSnapshot) -> dict[str, Any] | None:
+    """Add one poll to the miner's 5-minute bucket; return the previous bucket's row if the
+    bucket just rolled over. acc = [bucket, n, online, rate_sum, rate_n, power_sum, power_n,
+    board_max, chip_max, last_status]."""
+    acc = state.acc
+    row = None
+    if acc is not None and acc[0] != bucket:
+        row = _rollup_row(state.spec.id, acc) if acc[1] else None
+        acc = None
+    if acc is None:
+        acc = state.acc = [bucket, 0, 0, 0.0, 0, 0.0, 0, None, None, snap.status]
+    acc[1] += 1
+    if snap.status == "online":
+        acc[2] += 1
+    if snap.hashrate_ths is not None:
+        acc[3] += snap.hashrate_ths
+        acc[4] += 1
+    if snap.power_w is not None:
+        acc[5] += snap.power_w
+        acc[6] += 1
+    for index, value in ((7, snap.temp_board_max_c), (8, snap.temp_chip_max_c)):
+        if value is not None and (acc[index] is None or value > acc[index]):
+            acc[index] = value
+    acc[9] = snap.status
+    return row
+
+
+def _rollup_row(miner_id: str, acc: list[Any]) -> dict[str, Any]:
+    return {
+        "miner_id": miner_id,
+        "ts": datetime.fromtimestamp(acc[0], UTC),
+        "samples": acc[1],
+        "online": acc[2],
+        "status": acc[9],
+        "hashrate_ths": round(acc[3] / acc[4], 6) if acc[4] else None,
+        "power_w": round(acc[5] / acc[6], 1) if acc[6] else None,
+        "temp_board_max_c": acc[7],
+        "temp_chip_max_c": acc[8],
+    }
+
+
+def raise_fd_limit(needed: int) -> tuple[int, int]:
+    """Raise RLIMIT_NOFILE's soft limit towards ``needed``; (before, after)."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft >= needed:
+        return soft, soft
+    target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+    with suppress(ValueError, OSError):
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    return soft, resource.getrlimit(resource.RLIMIT_NOFILE)[0]

@@ -1,0 +1,214 @@
+"""The fleet service: inventory, the poller, alerts, commands and retention, as one Service.
+
+Routes reach it as ``backend.services_by_name["fleet"]`` and use only the small interface
+below (miners, history, alerts, commands); the poller's internals stay behind it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable, Mapping
+from datetime import timedelta
+from typing import Any, ClassVar
+
+from backend.core.service import ServiceContext
+from backend.fleet.alert_email import AlertMailer
+from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
+from backend.fleet.alerts import Alert, AlertBook, RuleSet
+from backend.fleet.commands import FleetCommands
+from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
+from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
+from backend.fleet.poller import MinerState, Poller, raise_fd_limit
+from backend.fleet.store import FleetStore
+
+log = logging.getLogger("hashinsight.fleet")
+
+PERIODS: dict[str, tuple[float, bool]] = {  # period -> (seconds, from rollups)
+    "1h": (3600, False),
+    "6h": (6 * 3600, True),
+    "24h": (86_400, True),
+    "7d": (7 * 86_400, True),
+    "30d": (30 * 86_400, True),
+}
+PRUNE_EVERY_S = 300.0
+FD_HEADROOM = 1024
+
+
+class FleetService:
+    name: ClassVar[str] = "fleet"
+    channels: ClassVar[frozenset[str]] = frozenset({MINERS_CHANNEL, ALERTS_CHANNEL})
+
+    def __init__(
+        self,
+        context: ServiceContext,
+        services: Callable[[], Mapping[str, object]] | None = None,
+    ) -> None:
+        self.context = context
+        self.settings = context.settings
+        self.clock = context.clock
+        self.store = FleetStore(context.db)
+        self.book = AlertBook(
+            self.settings.fleet_alert_raise_sweeps, self.settings.fleet_alert_clear_sweeps
+        )
+        self.mailer = AlertMailer(self.settings, context.health)
+        self.poller = Poller(
+            self.settings,
+            self.store,
+            context.bus,
+            self.clock,
+            rules=RuleSet(self.settings),
+            book=self.book,
+            mailer=self.mailer,
+            services=services or dict,
+        )
+        self.commands = FleetCommands(
+            context.db, self.poller, self.clock, self.settings.fleet_command_concurrency
+        )
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        await self.reload_inventory()
+        self.book.load([Alert.from_row(row) for row in await self.store.open_alerts()])
+        self.poller.restore(await self.store.load_miners())
+        if not self.settings.fleet_enabled:
+            log.info("fleet polling disabled (fleet_enabled is false)")
+            return
+        self._ensure_fd_limit()
+        self._tasks.append(asyncio.create_task(self.poller.run(), name="fleet-poller"))
+        self._tasks.append(asyncio.create_task(self._prune_loop(), name="fleet-prune"))
+        log.info(
+            "fleet: polling %d miners every %gs (concurrency %d)",
+            len(self.poller.states),
+            self.poller.interval_s,
+            self.poller.concurrency,
+        )
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
+        rows = self.poller.rollup_rows_on_stop()
+        if rows:
+            from backend.fleet.store import SweepWrite
+
+            with contextlib.suppress(Exception):
+                await self.store.write_sweep(SweepWrite(rollups=rows))
+        await self.mailer.aclose()
+
+    def _ensure_fd_limit(self) -> None:
+        """Each concurrent poll holds a socket; raise the soft open-file limit if needed."""
+        needed = self.poller.concurrency + FD_HEADROOM
+        before, after = raise_fd_limit(needed)
+        if after > before:
+            log.info("fleet: raised the open-file limit (ulimit -n) from %d to %d", before, after)
+        if after < needed:
+            fitted = max(16, after - FD_HEADROOM)
+            log.warning(
+                "fleet: open-file limit %d is below %d; polling with concurrency %d "
+                "(raise `ulimit -n` for more)",
+                after,
+                needed,
+                fitted,
+            )
+            self.poller.concurrency = min(self.poller.concurrency, fitted)
+
+    async def reload_inventory(self) -> int:
+        """Miners from settings plus the ones imported or discovered into the database."""
+        now = self.clock.now()
+        configured = configured_miners(self.settings)
+        await self.store.ensure_miners(configured, "config", now)
+        rows = await self.store.load_miners()
+        stored = {row["id"]: row for row in rows if row.get("enabled", True)}
+        specs: list[MinerSpec] = [
+            apply_labels(spec, stored.get(spec.id, {})) for spec in configured
+        ]
+        specs += [
+            MinerSpec(
+                id=row["id"],
+                host=row["host"],
+                port=row["port"],
+                name=row["name"],
+                site=row["site"],
+                rack=row["rack"],
+                position=row["position"],
+            )
+            for row in rows
+            if row.get("enabled", True) and row["source"] != "config"
+        ]
+        specs = dedupe(specs)
+        self.poller.set_inventory(specs)
+        return len(specs)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            await asyncio.sleep(PRUNE_EVERY_S)
+            now = self.clock.now()
+            try:
+                await self.store.prune(
+                    now - timedelta(hours=self.settings.fleet_raw_retention_h),
+                    now - timedelta(days=self.settings.fleet_rollup_retention_d),
+                )
+            except Exception:  # retention failing must not stop the service
+                log.exception("fleet: pruning old telemetry failed")
+
+    # ------------------------------------------------------------------ reads
+
+    def state(self, miner_id: str) -> MinerState | None:
+        return self.poller.states.get(miner_id)
+
+    def miners(self, *, summary: bool = False) -> list[dict[str, Any]]:
+        return [self.poller.miner_data(s, summary=summary) for s in self.poller.states.values()]
+
+    def miner(self, miner_id: str) -> dict[str, Any] | None:
+        state = self.poller.states.get(miner_id)
+        return self.poller.miner_data(state) if state is not None else None
+
+    def summary(self) -> dict[str, Any]:
+        return self.poller.summary()
+
+    async def history(self, miner_id: str, period: str) -> dict[str, Any]:
+        seconds, rollups = PERIODS[period]
+        since = self.clock.now() - timedelta(seconds=seconds)
+        rows = await self.store.history(miner_id, since, rollups=rollups)
+        points = [
+            {
+                "ts": row["ts"].timestamp(),
+                "hashrate_ths": row["hashrate_ths"],
+                "power_w": row["power_w"],
+                "temp_board_max_c": row["temp_board_max_c"],
+                "temp_chip_max_c": row["temp_chip_max_c"],
+                "status": row["status"],
+            }
+            for row in rows
+        ]
+        resolution = 300 if rollups else self.poller.interval_s
+        return {"id": miner_id, "period": period, "resolution_s": resolution, "points": points}
+
+    # ------------------------------------------------------------------ alerts
+
+    async def alerts(
+        self, *, state: str | None, miner_id: str | None, limit: int, offset: int
+    ) -> tuple[list[dict[str, Any]], int]:
+        rows, total = await self.store.list_alerts(
+            state=state, miner_id=miner_id, limit=limit, offset=offset
+        )
+        return [Alert.from_row(row).to_dict() for row in rows], total
+
+    async def acknowledge(
+        self, alert_id: int, *, actor: str, source: str | None = None
+    ) -> dict[str, Any] | None:
+        row = await self.store.acknowledge(
+            alert_id, actor=actor, now=self.clock.now(), source=source
+        )
+        if row is None:
+            return None
+        alert = Alert.from_row(row)
+        if alert.state == "acknowledged" and alert.acknowledged_by == actor:
+            self.book.acknowledged(alert)
+            self.context.bus.publish(ALERTS_CHANNEL, "alert.acknowledged", alert.to_dict())
+        return alert.to_dict()

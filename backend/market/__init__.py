@@ -1,0 +1,1 @@
+"""Market data: BTC price from a fallback chain of providers, and the multi-exchange collector."""

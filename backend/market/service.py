@@ -1,0 +1,282 @@
+"""The market service: BTC price through the provider fallback chain, history, and exchanges.
+
+Publishes `price.tick` on `prices` after every price round and `exchanges.update` on `exchanges`
+after every exchange round. Each round re-arms its timer when it ends (no overlap); providers that
+fail trip their circuit breaker in the HTTP factory and are skipped until it half-opens, and a 429
+with Retry-After blocks the provider for that long.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from backend.chain.blockchain_info import BlockchainInfoClient
+from backend.chain.mempool import MempoolClient
+from backend.core.http import ProviderClient, ProviderError
+from backend.core.service import ServiceContext
+from backend.market import binance, bybit, deribit, okx
+from backend.market import blockchain_info as bci_price
+from backend.market import mempool as mempool_price
+from backend.market.aggregate import VenueState, aggregate
+from backend.market.coingecko import API_KEY_HEADER, PERIOD_DAYS, CoinGeckoClient
+from backend.market.fallback import ChainResult, FallbackChain, Source
+from backend.market.guard import Anchor, GuardLimits, check_price
+from backend.market.models import PricePoint, PriceQuote, VenueTicker
+from backend.market.polling import cancel_all, run_every
+from backend.market.values import Reading, Via, freshness
+
+log = logging.getLogger("hashinsight.market")
+
+VENUES: dict[str, Callable[[ProviderClient], Awaitable[VenueTicker]]] = {
+    okx.NAME: okx.fetch,
+    binance.NAME: binance.fetch,
+    deribit.NAME: deribit.fetch,
+    bybit.NAME: bybit.fetch,
+}
+DISABLED_DETAIL = "market_enabled is false: not polled"
+
+
+class MarketUnavailable(Exception):
+    """No value at all can be given (never fetched, or disabled); the message says why."""
+
+
+class MarketService:
+    name: ClassVar[str] = "market"
+    channels: ClassVar[frozenset[str]] = frozenset({"prices", "exchanges"})
+
+    def __init__(self, context: ServiceContext) -> None:
+        settings = context.settings
+        self.settings = settings
+        self.bus = context.bus
+        self.clock = context.clock
+        self.enabled = settings.market_enabled
+        self.limits = GuardLimits(
+            price_max_jump_pct=settings.price_max_jump_pct,
+            hashrate_max_ratio=settings.hashrate_max_ratio,
+            reset_after_s=settings.guard_reset_after_s,
+        )
+        self._tasks: list[asyncio.Task[None]] = []
+        self._history: dict[str, tuple[float, Reading[list[PricePoint]]]] = {}
+        self._history_locks = {period: asyncio.Lock() for period in PERIOD_DAYS}
+        self.venues = {name: VenueState(name) for name in VENUES}
+        self._venue_providers: dict[str, ProviderClient] = {}
+        urls = {
+            "coingecko": settings.coingecko_url,
+            "blockchain_info": settings.blockchain_info_url,
+            "mempool": settings.mempool_url,
+            okx.NAME: settings.okx_url,
+            binance.NAME: settings.binance_url,
+            deribit.NAME: settings.deribit_url,
+            bybit.NAME: settings.bybit_url,
+        }
+        if not self.enabled:
+            for name, url in urls.items():
+                context.health.register(name, "http", url, status="disabled")
+                context.health.set_status(name, "disabled", DISABLED_DETAIL)
+            self.price_chain: FallbackChain[PriceQuote] | None = None
+            self.coingecko: CoinGeckoClient | None = None
+            return
+        http = context.http
+        key = settings.coingecko_api_key
+        headers = {API_KEY_HEADER: key.get_secret_value()} if key else None
+        retries = settings.market_retries
+        self.coingecko = CoinGeckoClient(
+            http.provider("coingecko", urls["coingecko"], headers=headers, retries=retries),
+            self.clock,
+        )
+        self.blockchain_info = BlockchainInfoClient(
+            http.provider("blockchain_info", urls["blockchain_info"], retries=retries), self.clock
+        )
+        self.mempool = MempoolClient(
+            http.provider("mempool", urls["mempool"], retries=retries), self.clock
+        )
+        for name in VENUES:
+            self._venue_providers[name] = http.provider(
+                name, urls[name], timeout_s=settings.exchange_timeout_s, retries=0
+            )
+        sources = {
+            "coingecko": Source(
+                "coingecko", self.coingecko.current, self.coingecko.provider.report_bad_payload
+            ),
+            "blockchain_info": Source(
+                "blockchain_info",
+                lambda: bci_price.current_price(self.blockchain_info),
+                self.blockchain_info.provider.report_bad_payload,
+            ),
+            "mempool": Source(
+                "mempool",
+                lambda: mempool_price.current_price(self.mempool),
+                self.mempool.provider.report_bad_payload,
+            ),
+        }
+        self.price_chain = FallbackChain(
+            "price",
+            [sources[name] for name in settings.price_sources],
+            self.clock,
+            self._guard_price,
+        )
+
+    # ------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        if not self.enabled:
+            return
+        self._tasks = [
+            asyncio.create_task(
+                run_every(self.settings.price_poll_s, self.poll_price, "price"), name="market-price"
+            ),
+            asyncio.create_task(
+                run_every(self.settings.exchanges_poll_s, self.poll_exchanges, "exchanges"),
+                name="market-exchanges",
+            ),
+        ]
+
+    async def stop(self) -> None:
+        await cancel_all(self._tasks)
+
+    # ------------------------------------------------------------------ price
+
+    def _guard_price(
+        self, quote: PriceQuote, last: Reading[PriceQuote] | None, now: float
+    ) -> str | None:
+        if quote.volume_24h_usd is not None and quote.volume_24h_usd < 0:
+            return f"negative 24 h volume {quote.volume_24h_usd:g} USD"
+        anchor = Anchor(last.value.price_usd, last.source, last.fetched_at) if last else None
+        return check_price(quote.price_usd, anchor, now, self.limits)
+
+    async def poll_price(self) -> ChainResult[PriceQuote]:
+        assert self.price_chain is not None
+        result = await self.price_chain.fetch()
+        if result.reading is not None:
+            self.bus.publish("prices", "price.tick", self._price_dict(result))
+        await self.price_chain.probe_idle(self.settings.fallback_probe_s)
+        return result
+
+    def price_reading(self) -> tuple[Reading[PriceQuote], Via] | None:
+        """The last accepted price and how it is held (live this round, or cache)."""
+        if self.price_chain is None or self.price_chain.last is None:
+            return None
+        return self.price_chain.last, self.price_chain.last_result.via
+
+    def current(self) -> dict[str, Any]:
+        if self.price_chain is None:
+            raise MarketUnavailable("market data is disabled (market_enabled is false)")
+        result = self.price_chain.last_result
+        if result.reading is None:
+            why = result.errors() or "no price fetched yet"
+            raise MarketUnavailable(f"no BTC price from any provider: {why}")
+        return self._price_dict(result)
+
+    def _price_dict(self, result: ChainResult[PriceQuote]) -> dict[str, Any]:
+        reading = result.reading
+        assert reading is not None
+        quote = reading.value
+        return {
+            "price_usd": quote.price_usd,
+            "change_24h_pct": quote.change_24h_pct,
+            "volume_24h_usd": quote.volume_24h_usd,
+            "market_cap_usd": quote.market_cap_usd,
+            **freshness(reading, result.via, self.clock.time(), self.settings.price_stale_after_s),
+            "attempts": [a.to_dict() for a in result.attempts],
+            "fallback_order": list(self.settings.price_sources),
+        }
+
+    async def history(self, period: str) -> dict[str, Any]:
+        """Price history from CoinGecko, cached `history_cache_s`; the cache (stale) on failure."""
+        if period not in PERIOD_DAYS:
+            raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
+        if self.coingecko is None:
+            raise MarketUnavailable("market data is disabled (market_enabled is false)")
+        if not self._history_fresh(period):
+            async with self._history_locks[period]:  # concurrent callers share one fetch
+                if not self._history_fresh(period):
+                    return await self._fetch_history(period, self.coingecko)
+        return self._history_dict(period, self._history[period][1], "live", None)
+
+    def _history_fresh(self, period: str) -> bool:
+        cached = self._history.get(period)
+        age = self.clock.monotonic() - cached[0] if cached else None
+        return age is not None and age < self.settings.history_cache_s
+
+    async def _fetch_history(self, period: str, coingecko: CoinGeckoClient) -> dict[str, Any]:
+        cached = self._history.get(period)
+        try:
+            points = await coingecko.history(period)
+        except ProviderError as exc:
+            if cached is None:
+                raise MarketUnavailable(f"no price history: {exc}") from None
+            return self._history_dict(period, cached[1], "cache", str(exc))
+        now = self.clock.time()
+        as_of = min(points[-1].t, now) if points else now
+        reading = Reading(points, "coingecko", as_of, now)
+        self._history[period] = (self.clock.monotonic(), reading)
+        return self._history_dict(period, reading, "live", None)
+
+    def _history_dict(
+        self, period: str, reading: Reading[list[PricePoint]], via: Via, error: str | None
+    ) -> dict[str, Any]:
+        stale_after = max(self.settings.history_cache_s, self.settings.price_stale_after_s)
+        return {
+            "period": period,
+            "points": [{"t": p.t, "price_usd": p.price_usd} for p in reading.value],
+            **freshness(reading, via, self.clock.time(), stale_after + 3600),
+            "error": error,
+        }
+
+    # ------------------------------------------------------------------ exchanges
+
+    async def poll_exchanges(self) -> dict[str, Any]:
+        await asyncio.gather(*(self._poll_venue(name) for name in self.venues))
+        snapshot = self.exchanges()
+        self.bus.publish("exchanges", "exchanges.update", snapshot)
+        return snapshot
+
+    async def _poll_venue(self, name: str) -> None:
+        provider = self._venue_providers[name]
+        state = self.venues[name]
+        limit = self.settings.exchange_timeout_s * 1.5 + 0.5
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(limit):  # not wait_for: it can lose a cancel on 3.11
+                ticker = await VENUES[name](provider)
+        except ProviderError as exc:
+            state.status, state.error = "error", str(exc)
+        except TimeoutError:
+            provider.report_bad_payload(f"no answer within {limit:g}s")
+            state.status, state.error = "error", f"{name}: no answer within {limit:g}s"
+        except Exception as exc:
+            log.exception("exchange %s adapter failed", name)
+            state.status, state.error = "error", f"{name}: internal error {type(exc).__name__}"
+        else:
+            reason = self._guard_venue(ticker, state.ticker)
+            if reason is None:
+                state.status, state.error, state.ticker = "ok", None, ticker
+            else:
+                log.warning("%s ticker rejected: %s", name, reason)
+                provider.report_bad_payload(f"absurd ticker rejected: {reason}")
+                state.status, state.error = "error", f"{name}: rejected: {reason}"
+        state.latency_ms = round((time.monotonic() - started) * 1000, 1)
+        state.checked_at = self.clock.time()
+
+    def _guard_venue(self, ticker: VenueTicker, last: VenueTicker | None) -> str | None:
+        for label, value in (("BTC", ticker.volume_24h_btc), ("quote", ticker.volume_24h_quote)):
+            if value is not None and value < 0:
+                return f"negative 24 h {label} volume {value:g}"
+        anchor = Anchor(last.price, ticker.venue, last.as_of) if last else None
+        return check_price(ticker.price, anchor, self.clock.time(), self.limits)
+
+    def exchanges(self) -> dict[str, Any]:
+        if not self.enabled:
+            raise MarketUnavailable("market data is disabled (market_enabled is false)")
+        now = self.clock.time()
+        stale_after = max(self.settings.price_stale_after_s, self.settings.exchanges_poll_s * 3)
+        states = list(self.venues.values())
+        return {
+            "venues": [state.to_dict(now, stale_after) for state in states],
+            "aggregate": aggregate(states, now, stale_after),
+            "checked_at": max((s.checked_at or 0.0 for s in states), default=0.0) or None,
+        }

@@ -1,0 +1,1 @@
+"""Notifications to the outside: partner webhooks (Standard Webhooks), delivered with retries."""

@@ -1,0 +1,439 @@
+"""Webhook endpoints per partner and their delivery log (the store; delivery is in delivery.py)."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+
+from backend.auth.models import PartnerRow
+from backend.core.audit import record_audit
+from backend.core.clock import SYSTEM_CLOCK, Clock
+from backend.core.db import Database
+from backend.notify.events import EVENT_TYPES
+from backend.notify.models import WebhookDeliveryRow, WebhookRow
+
+DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
+OPEN_STATUSES = ("pending", "retrying")
+_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+class WebhookError(Exception):
+    """A webhook request is invalid; the message says why."""
+
+
+class WebhookNotFound(WebhookError):
+    pass
+
+
+def _id(prefix: str, n: int = 16) -> str:
+    return prefix + "".join(secrets.choice(_ALPHABET) for _ in range(n))
+
+
+def new_message_id() -> str:
+    return _id("msg_", 24)
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def webhook_view(row: WebhookRow) -> dict[str, Any]:
+    return {
+        "webhook_id": row.webhook_id,
+        "partner_id": row.partner_id,
+        "url": row.url,
+        "event_types": row.event_types.split(),
+        "description": row.description,
+        "status": row.status,
+        "disabled_reason": row.disabled_reason,
+        "consecutive_failures": row.consecutive_failures,
+        "created_at": row.created_at.isoformat(),
+        "updated_at": row.updated_at.isoformat(),
+        "last_success_at": _iso(row.last_success_at),
+        "last_failure_at": _iso(row.last_failure_at),
+    }
+
+
+def delivery_view(row: WebhookDeliveryRow) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "webhook_id": row.webhook_id,
+        "partner_id": row.partner_id,
+        "message_id": row.message_id,
+        "event_type": row.event_type,
+        "status": row.status,
+        "attempts": row.attempts,
+        "next_attempt_at": _iso(row.next_attempt_at),
+        "last_status_code": row.last_status_code,
+        "last_error": row.last_error,
+        "last_duration_ms": row.last_duration_ms,
+        "attempt_log": json.loads(row.attempt_log or "[]"),
+        "created_at": row.created_at.isoformat(),
+        "delivered_at": _iso(row.delivered_at),
+    }
+
+
+def parse_event_types(items: list[str]) -> list[str]:
+    if not items:
+        raise WebhookError("event_types must name at least one event type")
+    unknown = [t for t in items if t not in EVENT_TYPES]
+    if unknown:
+        raise WebhookError(
+            f"unknown event type {unknown[0]!r}; known: {', '.join(sorted(EVENT_TYPES))}"
+        )
+    return list(dict.fromkeys(items))
+
+
+class WebhookStore:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
+        self._db = db
+        self._clock = clock
+        self.version = 0  # bumped on every change the dispatcher's index must see
+
+    # --- endpoints -----------------------------------------------------------------------------
+
+    async def create(
+        self,
+        *,
+        partner_id: str,
+        url: str,
+        event_types: list[str],
+        description: str | None,
+        actor: str,
+        max_per_partner: int,
+    ) -> dict[str, Any]:
+        types = parse_event_types(event_types)
+        now = self._clock.now()
+        async with self._db.session() as session:
+            partner = await session.scalar(
+                select(PartnerRow).where(PartnerRow.partner_id == partner_id)
+            )
+            if partner is None or partner.status == "deleted":
+                raise WebhookNotFound(f"no partner {partner_id}")
+            count = await session.scalar(
+                select(func.count())
+                .select_from(WebhookRow)
+                .where(WebhookRow.partner_id == partner_id)
+            )
+            if int(count or 0) >= max_per_partner:
+                raise WebhookError(f"a partner may register at most {max_per_partner} webhooks")
+            row = WebhookRow(
+                webhook_id=_id("wh_"),
+                partner_id=partner_id,
+                url=url,
+                event_types=" ".join(types),
+                description=description,
+                status="active",
+                consecutive_failures=0,
+                created_at=now,
+                created_by=actor,
+                updated_at=now,
+            )
+            session.add(row)
+            await session.flush()
+            record_audit(
+                session,
+                actor=actor,
+                action="webhook.create",
+                target=row.webhook_id,
+                detail={"partner": partner_id, "events": types},
+            )
+            view = webhook_view(row)
+        self.version += 1
+        return view
+
+    async def get(self, webhook_id: str) -> dict[str, Any]:
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
+            )
+        if row is None:
+            raise WebhookNotFound(f"no webhook {webhook_id}")
+        return webhook_view(row)
+
+    async def list(
+        self, *, partner_id: str | None = None, limit: int = 50, offset: int = 0
+    ) -> tuple[list[dict[str, Any]], int]:
+        async with self._db.session() as session:
+            query = select(WebhookRow)
+            count = select(func.count()).select_from(WebhookRow)
+            if partner_id is not None:
+                query = query.where(WebhookRow.partner_id == partner_id)
+                count = count.where(WebhookRow.partner_id == partner_id)
+            total = int(await session.scalar(count) or 0)
+            rows = await session.scalars(query.order_by(WebhookRow.id).limit(limit).offset(offset))
+            return [webhook_view(row) for row in rows], total
+
+    async def update(
+        self,
+        webhook_id: str,
+        *,
+        actor: str,
+        url: str | None = None,
+        event_types: list[str] | None = None,
+        description: str | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
+            )
+            if row is None:
+                raise WebhookNotFound(f"no webhook {webhook_id}")
+            changed: dict[str, Any] = {}
+            if url is not None and url != row.url:
+                row.url = changed["url"] = url
+            if event_types is not None:
+                row.event_types = " ".join(parse_event_types(event_types))
+                changed["event_types"] = row.event_types.split()
+            if description is not None:
+                row.description = changed["description"] = description
+            if enabled is True and row.status != "active":
+                row.status, row.disabled_reason, row.consecutive_failures = "active", None, 0
+                changed["status"] = "active"
+            elif enabled is False and row.status != "disabled":
+                row.status, row.disabled_reason = "disabled", f"disabled by {actor}"
+                changed["status"] = "disabled"
+                await self._cancel_open(session, webhook_id, "endpoint disabled")
+            if changed:
+                row.updated_at = self._clock.now()
+                record_audit(
+                    session, actor=actor, action="webhook.update", target=webhook_id, detail=changed
+                )
+            view = webhook_view(row)
+        self.version += 1
+        return view
+
+    async def delete(self, webhook_id: str, *, actor: str) -> None:
+        async with self._db.session() as session:
+            row = await session.scalar(
+                select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
+            )
+            if row is None:
+                raise WebhookNotFound(f"no webhook {webhook_id}")
+            await self._cancel_open(session, webhook_id, "endpoint deleted")
+            await session.delete(row)
+            record_audit(session, actor=actor, action="webhook.delete", target=webhook_id)
+        self.version += 1
+
+    async def disable_partner(self, partner_id: str, reason: str) -> int:
+        """Disable every endpoint of a partner (deleted partners get nothing more)."""
+        async with self._db.session() as session:
+            rows = list(
+                await session.scalars(
+                    select(WebhookRow).where(
+                        WebhookRow.partner_id == partner_id, WebhookRow.status == "active"
+                    )
+                )
+            )
+            for row in rows:
+                row.status, row.disabled_reason = "disabled", reason
+                row.updated_at = self._clock.now()
+                await self._cancel_open(session, row.webhook_id, reason)
+        self.version += 1
+        return len(rows)
+
+    async def _cancel_open(self, session: Any, webhook_id: str, reason: str) -> None:
+        await session.execute(
+            update(WebhookDeliveryRow)
+            .where(
+                WebhookDeliveryRow.webhook_id == webhook_id,
+                WebhookDeliveryRow.status.in_(OPEN_STATUSES),
+            )
+            .values(status="cancelled", last_error=reason, next_attempt_at=None)
+        )
+
+    async def active_index(self) -> dict[str, list[tuple[str, str]]]:
+        """event type -> [(webhook id, partner id)] of active endpoints of active partners."""
+        async with self._db.session() as session:
+            result = await session.execute(
+                select(WebhookRow.webhook_id, WebhookRow.partner_id, WebhookRow.event_types)
+                .join(PartnerRow, PartnerRow.partner_id == WebhookRow.partner_id)
+                .where(WebhookRow.status == "active", PartnerRow.status == "active")
+            )
+            index: dict[str, list[tuple[str, str]]] = {}
+            for webhook_id, partner_id, types in result.all():
+                for event_type in types.split():
+                    index.setdefault(event_type, []).append((webhook_id, partner_id))
+        return index
+
+    # --- deliveries ----------------------------------------------------------------------------
+
+    async def enqueue(
+        self, targets: list[tuple[str, str]], event_type: str, data: dict[str, Any]
+    ) -> list[int]:
+        """One message (one id, one body) to each target; returns the delivery ids."""
+        if not targets:
+            return []
+        now = self._clock.now()
+        message_id = new_message_id()
+        body = json.dumps(
+            {"type": event_type, "timestamp": now.isoformat(), "data": data},
+            separators=(",", ":"),
+            sort_keys=True,
+            default=str,
+        )
+        rows = [
+            WebhookDeliveryRow(
+                webhook_id=webhook_id,
+                partner_id=partner_id,
+                message_id=message_id,
+                event_type=event_type,
+                payload=body,
+                status="pending",
+                attempts=0,
+                next_attempt_at=now,
+                attempt_log="[]",
+                created_at=now,
+            )
+            for webhook_id, partner_id in targets
+        ]
+        async with self._db.session() as session:
+            session.add_all(rows)
+            await session.flush()
+            return [row.id for row in rows]
+
+    async def due(self, limit: int, exclude: set[int]) -> list[WebhookDeliveryRow]:
+        now = self._clock.now()
+        async with self._db.session() as session:
+            query = (
+                select(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.status.in_(OPEN_STATUSES),
+                    WebhookDeliveryRow.next_attempt_at <= now,
+                )
+                .order_by(WebhookDeliveryRow.next_attempt_at, WebhookDeliveryRow.id)
+                .limit(limit + len(exclude))
+            )
+            rows = [row for row in await session.scalars(query) if row.id not in exclude]
+        return rows[:limit]
+
+    async def next_due_at(self) -> datetime | None:
+        async with self._db.session() as session:
+            return await session.scalar(
+                select(func.min(WebhookDeliveryRow.next_attempt_at)).where(
+                    WebhookDeliveryRow.status.in_(OPEN_STATUSES)
+                )
+            )
+
+    async def endpoint(self, webhook_id: str) -> WebhookRow | None:
+        async with self._db.session() as session:
+            return await session.scalar(
+                select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
+            )
+
+    async def record_attempt(
+        self,
+        delivery_id: int,
+        *,
+        ok: bool,
+        status_code: int | None,
+        error: str | None,
+        duration_ms: float,
+        retry_in_s: float | None,
+        disable_reason: str | None,
+        disable_after: int,
+    ) -> dict[str, Any] | None:
+        """Store one attempt's outcome; move the delivery and its endpoint on. Returns the view."""
+        now = self._clock.now()
+        async with self._db.session() as session:
+            delivery = await session.get(WebhookDeliveryRow, delivery_id)
+            if delivery is None:
+                return None
+            endpoint = await session.scalar(
+                select(WebhookRow).where(WebhookRow.webhook_id == delivery.webhook_id)
+            )
+            delivery.attempts += 1
+            delivery.last_status_code = status_code
+            delivery.last_error = error
+            delivery.last_duration_ms = round(duration_ms, 2)
+            log = json.loads(delivery.attempt_log or "[]")
+            log.append(
+                {
+                    "at": now.isoformat(),
+                    "status_code": status_code,
+                    "error": error,
+                    "duration_ms": round(duration_ms, 2),
+                }
+            )
+            delivery.attempt_log = json.dumps(log)
+            if ok:
+                delivery.status, delivery.delivered_at, delivery.next_attempt_at = (
+                    "delivered",
+                    now,
+                    None,
+                )
+                if endpoint is not None:
+                    endpoint.consecutive_failures = 0
+                    endpoint.last_success_at = now
+            else:
+                if endpoint is not None:
+                    endpoint.consecutive_failures += 1
+                    endpoint.last_failure_at = now
+                    if disable_reason is None and endpoint.consecutive_failures >= disable_after:
+                        disable_reason = (
+                            f"disabled after {endpoint.consecutive_failures} failed deliveries "
+                            "in a row"
+                        )
+                if disable_reason is not None and endpoint is not None:
+                    endpoint.status, endpoint.disabled_reason = "disabled", disable_reason
+                    endpoint.updated_at = now
+                    delivery.status, delivery.next_attempt_at = "failed", None
+                    await session.flush()
+                    await self._cancel_open(session, endpoint.webhook_id, disable_reason)
+                    record_audit(
+                        session,
+                        actor="webhooks",
+                        action="webhook.disable",
+                        target=endpoint.webhook_id,
+                        detail={"reason": disable_reason},
+                    )
+                    self.version += 1
+                elif retry_in_s is None:
+                    delivery.status, delivery.next_attempt_at = "failed", None
+                else:
+                    delivery.status = "retrying"
+                    delivery.next_attempt_at = now + timedelta(seconds=retry_in_s)
+            return delivery_view(delivery)
+
+    async def cancel(self, delivery_id: int, reason: str) -> None:
+        async with self._db.session() as session:
+            delivery = await session.get(WebhookDeliveryRow, delivery_id)
+            if delivery is not None and delivery.status in OPEN_STATUSES:
+                delivery.status, delivery.last_error = "cancelled", reason
+                delivery.next_attempt_at = None
+
+    async def deliveries(
+        self,
+        *,
+        webhook_id: str | None = None,
+        partner_id: str | None = None,
+        status: str | None = None,
+        limit: int = 50,
+        offset: int = 0,
+    ) -> tuple[list[dict[str, Any]], int]:
+        async with self._db.session() as session:
+            query = select(WebhookDeliveryRow)
+            count = select(func.count()).select_from(WebhookDeliveryRow)
+            for column, value in (
+                (WebhookDeliveryRow.webhook_id, webhook_id),
+                (WebhookDeliveryRow.partner_id, partner_id),
+                (WebhookDeliveryRow.status, status),
+            ):
+                if value is not None:
+                    query = query.where(column == value)
+                    count = count.where(column == value)
+            total = int(await session.scalar(count) or 0)
+            rows = await session.scalars(
+                query.order_by(WebhookDeliveryRow.id.desc()).limit(limit).offset(offset)
+            )
+            return [delivery_view(row) for row in rows], total
+
+    async def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+        async with self._db.session() as session:
+            row = await session.get(WebhookDeliveryRow, delivery_id)
+            return delivery_view(row) if row else None

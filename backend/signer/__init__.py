@@ -1,0 +1,1 @@
+"""The standalone signing service (`hashinsight signer -c signer.toml`): keys in, dials out."""

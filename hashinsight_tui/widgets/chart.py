@@ -1,0 +1,145 @@
+"""A time-series line chart drawn with braille dots (2×4 dots per cell), with value and time axes.
+
+Points are placed by their time, not their index, so a gap in the data is a gap on the chart; an
+empty series shows why there is nothing instead of a flat line at zero.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+from collections.abc import Sequence
+
+from rich.text import Text
+from textual.widget import Widget
+
+BRAILLE_BASE = 0x2800
+# dot bit of a braille cell by (column 0/1, row 0..3 from the top)
+DOTS = ((0x01, 0x02, 0x04, 0x40), (0x08, 0x10, 0x20, 0x80))
+Point = tuple[float, float]  # (epoch seconds, value)
+
+
+def columns(points: Sequence[Point], slots: int) -> list[float | None]:
+    """The value of each of `slots` equal time slots: the last point falling in it, or a straight
+    line between neighbouring points when the series is sparser than the slots. A gap more than
+    three times the usual spacing is missing data and stays empty."""
+    if not points or slots <= 0:
+        return [None] * max(0, slots)
+    start, end = points[0][0], points[-1][0]
+    span = end - start
+    result: list[float | None] = [None] * slots
+    placed: list[tuple[int, float, float]] = []  # (slot, time, value)
+    for t, value in points:
+        index = slots - 1 if span <= 0 else min(slots - 1, int((t - start) / span * slots))
+        result[index] = value
+        if placed and placed[-1][0] == index:
+            placed[-1] = (index, t, value)
+        else:
+            placed.append((index, t, value))
+    gaps = sorted(b[1] - a[1] for a, b in itertools.pairwise(placed))
+    usual = gaps[len(gaps) // 2] if gaps else 0.0
+    for (i0, t0, v0), (i1, t1, v1) in itertools.pairwise(placed):
+        if i1 - i0 < 2 or (usual > 0 and t1 - t0 > 3 * usual):
+            continue
+        for i in range(i0 + 1, i1):
+            result[i] = v0 + (v1 - v0) * (i - i0) / (i1 - i0)
+    return result
+
+
+def braille_plot(
+    values: Sequence[float | None], width: int, height: int, lo: float, hi: float
+) -> list[str]:
+    """`height` text lines; consecutive known values are joined by vertical runs of dots."""
+    rows = height * 4
+    grid = [[0] * width for _ in range(height)]
+    previous: int | None = None
+    scale = (rows - 1) / (hi - lo) if hi > lo else 0.0
+    for x, value in enumerate(values[: width * 2]):
+        if value is None:
+            previous = None
+            continue
+        level = round((min(max(value, lo), hi) - lo) * scale) if scale else rows // 2
+        low, high = (level, level) if previous is None else sorted((previous, level))
+        for dot in range(low, high + 1):  # dot 0 is the bottom row
+            line = height - 1 - dot // 4
+            grid[line][x // 2] |= DOTS[x % 2][3 - dot % 4]
+        previous = level
+    return ["".join(chr(BRAILLE_BASE + cell) if cell else " " for cell in row) for row in grid]
+
+
+def axis_label(value: float, unit: str) -> str:
+    if abs(value) >= 100_000:
+        return f"{value:,.0f}{unit}"
+    if abs(value) >= 100:
+        return f"{value:,.1f}{unit}"
+    return f"{value:,.3g}{unit}"
+
+
+def time_label(t: float, span_s: float) -> str:
+    fmt = "%H:%M" if span_s <= 2 * 86_400 else "%m-%d"
+    return time.strftime(fmt, time.localtime(t))
+
+
+class LineChart(Widget):
+    """`set_series(points, title=..., note=...)`; `note` explains an empty chart."""
+
+    DEFAULT_CSS = """
+    LineChart {
+        height: 1fr;
+        min-height: 4;
+        width: 1fr;
+        padding: 0 1;
+    }
+    """
+
+    def __init__(self, *, unit: str = "", style: str = "cyan", id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.unit = unit
+        self.chart_style = style
+        self.points: list[Point] = []
+        self.title: Text | str = ""
+        self.note = "waiting for data"
+
+    def set_series(
+        self, points: Sequence[Point], *, title: Text | str = "", note: str = ""
+    ) -> None:
+        self.points = sorted(points)
+        self.title = title
+        self.note = note
+        self.refresh()
+
+    def render(self) -> Text:
+        width = max(1, self.size.width)
+        height = max(1, self.size.height)
+        head = self.title.copy() if isinstance(self.title, Text) else Text(self.title, style="bold")
+        if not self.points:
+            head.append(f"  — {self.note or 'no data'}", style="dim")
+            head.truncate(width)
+            return head
+        head.truncate(width)
+        rows = height - 2  # title line, time axis line
+        values = [v for _t, v in self.points]
+        lo, hi = min(values), max(values)
+        labels = [axis_label(hi, self.unit), axis_label(lo, self.unit)]
+        label_width = max(len(label) for label in labels) + 1
+        plot_width = width - label_width
+        if rows < 1 or plot_width < 4:
+            return head
+        lines = braille_plot(columns(self.points, plot_width * 2), plot_width, rows, lo, hi)
+        text = head
+        for index, line in enumerate(lines):
+            label = ""
+            if index == 0:
+                label = labels[0]
+            elif index == rows - 1:
+                label = labels[1]
+            elif index == rows // 2 and rows >= 5:
+                label = axis_label((lo + hi) / 2, self.unit)
+            text.append("\n")
+            text.append(label.rjust(label_width - 1) + "┤", style="dim")
+            text.append(line, style=self.chart_style)
+        start, end = self.points[0][0], self.points[-1][0]
+        left, right = time_label(start, end - start), time_label(end, end - start)
+        gap = max(1, plot_width - len(left) - len(right))
+        text.append("\n" + " " * label_width + left + " " * gap + right, style="dim")
+        return text

@@ -1,0 +1,89 @@
+"""The fleet summary bar: online/total, TH/s vs expected, kW, J/TH, profit/day, open alerts.
+
+Figures come from the backend's `/fleet/summary` (or its `fleet.sweep` event); whatever it does
+not know is shown as "—" with the reason, never as a made-up 0.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from hashinsight_tui.widgets.fleet_table import DASH, fmt_duration, fmt_hashrate, fmt_usd
+
+SEP = ("  │  ", "dim")
+
+
+def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) -> Text:
+    if not summary:
+        return Text("Fleet summary: waiting for the backend…", style="yellow")
+    total, online = summary.get("total"), summary.get("online")
+    text = Text()
+    text.append("● ", style="green" if online == total else "yellow")
+    text.append(f"{_int(online)}/{_int(total)} online", style="bold")
+    problems = [
+        (summary.get(name), name, colour)
+        for name, colour in (("offline", "red"), ("error", "magenta"), ("sleeping", "blue"))
+    ]
+    for count, name, colour in problems:
+        if count:
+            text.append(f" · {count} {name}", style=colour)
+    text.append(*SEP)
+    rate, expected = summary.get("hashrate_ths"), summary.get("hashrate_expected_ths")
+    text.append(fmt_hashrate(rate), style="bold cyan")
+    if expected:
+        pct = f" ({100 * rate / expected:.1f}%)" if rate is not None else ""
+        text.append(f" of {fmt_hashrate(expected)}{pct}", style="dim")
+    text.append(*SEP)
+    power = summary.get("power_kw")
+    text.append(f"{DASH if power is None else f'{power:,.1f}'} kW")
+    eff = summary.get("efficiency_jth")
+    text.append(f" · {DASH if eff is None else f'{eff:.1f}'} J/TH")
+    text.append(*SEP)
+    profit = summary.get("profit_usd_day")
+    if profit is None:
+        why = "no hashprice" if summary.get("hashprice_usd_per_th_day") is None else "unknown"
+        text.append(f"profit {DASH} ({why})", style="dim")
+    else:
+        text.append("profit ")
+        text.append(f"{fmt_usd(profit)}/day", style="green" if profit >= 0 else "bold red")
+    text.append(*SEP)
+    alerts = summary.get("open_alerts")
+    if alerts:
+        text.append(f"⚠ {alerts} open alerts", style="bold yellow")
+    else:
+        text.append(f"{_int(alerts)} open alerts", style="dim")
+    sweep = summary.get("sweep") or {}
+    started, duration = sweep.get("started_at"), sweep.get("duration_s")
+    if started is not None:
+        ago = fmt_duration((now or time.time()) - started)
+        took = DASH if duration is None else f"{duration:.1f}s"
+        text.append(f"  │  sweep {took}, {ago} ago", style="dim")
+    return text
+
+
+def _int(value: Any) -> str:
+    return DASH if value is None else f"{value:,}"
+
+
+class FleetSummaryBar(Static):
+    DEFAULT_CSS = """
+    FleetSummaryBar {
+        height: auto;
+        max-height: 2;
+        padding: 0 1;
+        background: $boost;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__("", id=id)
+        self.summary: Mapping[str, Any] | None = None
+
+    def show(self, summary: Mapping[str, Any] | None) -> None:
+        self.summary = summary
+        self.update(summary_text(summary))

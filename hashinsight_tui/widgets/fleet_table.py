@@ -1,0 +1,455 @@
+"""The fleet table: a line-rendered ScrollView that draws only the visible rows of a FleetModel.
+
+Textual's DataTable measures and stores every cell, which takes seconds at thousands of rows; this
+widget keeps no rows of its own: `render_line` formats the one miner a screen line shows, so a
+repaint costs the same with 20 or 20,000 miners. Columns that do not fit the width are dropped by
+priority, so it stays readable at 80 columns.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rich.cells import cell_len, set_cell_size
+from rich.segment import Segment
+from rich.style import Style
+from textual import events
+from textual.binding import Binding, BindingType
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+
+from hashinsight_tui.fleet_model import FleetModel, Miner, fan_min, hashrate_pct
+
+DASH = "—"
+STATUS_STYLE: dict[str, Style] = {
+    "online": Style(color="green"),
+    "offline": Style(color="red", bold=True),
+    "error": Style(color="magenta", bold=True),
+    "sleeping": Style(color="blue"),
+}
+RED = Style(color="red")
+YELLOW = Style(color="yellow")
+GREEN = Style(color="green")
+DIM = Style(dim=True)
+Cell = tuple[str, Style | None]
+
+
+# --- text for values: one place, shared by the summary bar and the detail screen -----------------
+
+
+def fmt_num(value: float | int | None, digits: int = 1, unit: str = "") -> str:
+    if value is None:
+        return DASH
+    return f"{value:,.{digits}f}{unit}"
+
+
+def fmt_hashrate(ths: float | None) -> str:
+    if ths is None:
+        return DASH
+    if abs(ths) >= 1000:
+        return f"{ths / 1000:,.2f} PH/s"
+    return f"{ths:,.1f} TH/s"
+
+
+def fmt_power(watts: float | None) -> str:
+    if watts is None:
+        return DASH
+    if abs(watts) >= 1_000_000:
+        return f"{watts / 1_000_000:,.2f} MW"
+    if abs(watts) >= 1000:
+        return f"{watts / 1000:,.1f} kW"
+    return f"{watts:,.0f} W"
+
+
+def fmt_usd(value: float | None, *, signed: bool = False) -> str:
+    if value is None:
+        return DASH
+    sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
+    return f"{sign}${abs(value):,.2f}"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return DASH
+    seconds = max(0.0, float(seconds))
+    if seconds < 60:
+        return f"{seconds:.0f}s"
+    if seconds < 3600:
+        return f"{seconds / 60:.0f}m"
+    if seconds < 86400:
+        return f"{seconds / 3600:.1f}h"
+    return f"{seconds / 86400:.1f}d"
+
+
+def temp_style(celsius: float | None) -> Style | None:
+    if celsius is None:
+        return DIM
+    if celsius >= 90:
+        return RED
+    if celsius >= 80:
+        return YELLOW
+    return None
+
+
+def location_text(miner: Miner) -> str:
+    parts = [miner.get("site"), miner.get("rack"), miner.get("position")]
+    return "/".join(str(p) for p in parts if p is not None) or DASH
+
+
+# --- columns -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    key: str  # the model's sort key
+    label: str
+    width: int
+    priority: int  # lower survives longer when the terminal is narrow
+    cell: Callable[[Miner], Cell]
+    right: bool = False
+
+
+def _status(m: Miner) -> Cell:
+    status = m.get("status") or DASH
+    return f"● {status}", STATUS_STYLE.get(status, DIM)
+
+
+def _pct(m: Miner) -> Cell:
+    pct = hashrate_pct(m)
+    if pct is None:
+        return DASH, DIM
+    return f"{pct:.0f}%", RED if pct < 50 else YELLOW if pct < 90 else None
+
+
+def _plain(key: str, digits: int = 1) -> Callable[[Miner], Cell]:
+    def cell(m: Miner) -> Cell:
+        value = m.get(key)
+        return (DASH, DIM) if value is None else (f"{value:,.{digits}f}", None)
+
+    return cell
+
+
+def _temp(key: str) -> Callable[[Miner], Cell]:
+    def cell(m: Miner) -> Cell:
+        value = m.get(key)
+        return (DASH if value is None else f"{value:.0f}", temp_style(value))
+
+    return cell
+
+
+def _text(key: str) -> Callable[[Miner], Cell]:
+    def cell(m: Miner) -> Cell:
+        value = m.get(key)
+        return (DASH, DIM) if value is None else (str(value), None)
+
+    return cell
+
+
+def _profit(m: Miner) -> Cell:
+    value = m.get("profit_usd_day")
+    if value is None:
+        return DASH, DIM
+    return fmt_usd(value), RED if value < 0 else GREEN
+
+
+def _alerts(m: Miner) -> Cell:
+    count = m.get("open_alerts")
+    if not count:
+        return ("0", DIM) if count == 0 else (DASH, DIM)
+    return str(count), Style(color="yellow", bold=True)
+
+
+def _fan(m: Miner) -> Cell:
+    rpm = fan_min(m)
+    return (DASH, DIM) if rpm is None else (f"{rpm:,}", RED if rpm == 0 else None)
+
+
+def _uptime(m: Miner) -> Cell:
+    value = m.get("uptime_s")
+    return fmt_duration(value), DIM if value is None else None
+
+
+def _error(m: Miner) -> Cell:
+    value = m.get("error")
+    return ("", None) if not value else (str(value), RED)
+
+
+COLUMNS: tuple[Column, ...] = (
+    Column("status", "Status", 10, 0, _status),
+    Column("id", "Miner", 18, 0, _text("id")),
+    Column("location", "Location", 13, 3, lambda m: (location_text(m), None)),
+    Column("model", "Model", 15, 3, _text("model")),
+    Column("hashrate_ths", "TH/s", 7, 1, _plain("hashrate_ths"), right=True),
+    Column("hashrate_pct", "%exp", 5, 1, _pct, right=True),
+    Column("power_w", "Watts", 6, 5, _plain("power_w", 0), right=True),
+    Column("efficiency_jth", "J/TH", 5, 6, _plain("efficiency_jth"), right=True),
+    Column("temp_chip_max_c", "Chip°", 5, 2, _temp("temp_chip_max_c"), right=True),
+    Column("temp_board_max_c", "Brd°", 4, 7, _temp("temp_board_max_c"), right=True),
+    Column("temp_inlet_c", "In°", 4, 8, _temp("temp_inlet_c"), right=True),
+    Column("fan_min_rpm", "Fan", 6, 7, _fan, right=True),
+    Column("uptime_s", "Up", 5, 6, _uptime, right=True),
+    Column("profit_usd_day", "$/day", 8, 4, _profit, right=True),
+    Column("open_alerts", "Alr", 3, 2, _alerts, right=True),
+    Column("firmware", "Firmware", 14, 9, _text("firmware")),
+    Column("error", "Error", 16, 5, _error),
+)
+COLUMN_KEYS = tuple(column.key for column in COLUMNS)
+MARK_WIDTH = 2  # selection mark before the first column
+MARK_STYLE = Style(color="cyan", bold=True)
+
+
+def fit_columns(width: int, sort_key: str | None = None) -> list[Column]:
+    """The columns that fit `width`, kept by priority, shown in their declared order."""
+    chosen: set[str] = set()
+    used = MARK_WIDTH
+    ranked = sorted(COLUMNS, key=lambda c: (c.key != sort_key, c.priority))
+    for column in ranked:
+        need = column.width + 1
+        if used + need <= width:
+            chosen.add(column.key)
+            used += need
+    return [column for column in COLUMNS if column.key in chosen]
+
+
+def _pad(text: str, width: int, right: bool) -> str:
+    if (len(text) if text.isascii() else cell_len(text)) > width:
+        return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
+    return text.rjust(width) if right else text.ljust(width)
+
+
+class FleetTable(ScrollView, can_focus=True):
+    """Rows of a FleetModel; the cursor follows a miner id across re-sorts."""
+
+    DEFAULT_CSS = """
+    FleetTable {
+        height: 1fr;
+        overflow-x: hidden;
+        overflow-y: auto;
+        scrollbar-size-vertical: 1;
+    }
+    FleetTable > .fleet-table--header {
+        text-style: bold;
+        background: $panel;
+    }
+    FleetTable > .fleet-table--cursor {
+        background: $accent 40%;
+    }
+    FleetTable:focus > .fleet-table--cursor {
+        background: $accent;
+        color: $text;
+    }
+    """
+    COMPONENT_CLASSES: ClassVar[set[str]] = {"fleet-table--header", "fleet-table--cursor"}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("up", "cursor(-1)", "Up", show=False),
+        Binding("down", "cursor(1)", "Down", show=False),
+        Binding("pageup", "page(-1)", "Page up", show=False),
+        Binding("pagedown", "page(1)", "Page down", show=False),
+        Binding("home", "edge(0)", "First", show=False),
+        Binding("end", "edge(1)", "Last", show=False),
+    ]
+
+    @dataclass
+    class CursorMoved(Message):
+        miner_id: str | None
+
+    @dataclass
+    class Activated(Message):
+        miner_id: str
+
+    @dataclass
+    class HeaderClicked(Message):
+        key: str
+
+    def __init__(self, model: FleetModel, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.model = model
+        self.cursor_id: str | None = None
+        self._cursor_row = 0
+        self._version = -1
+        self._columns: list[Column] = []
+        self._columns_for: tuple[int, str] = (-1, "")
+        self.last_render_s = 0.0  # time spent formatting the last repaint's lines
+        self._frame: _Frame | None = None
+
+    # --- model -> screen ------------------------------------------------------------------
+
+    @property
+    def body_height(self) -> int:
+        return max(1, self.scrollable_content_region.height - 1)
+
+    @property
+    def cursor_row(self) -> int:
+        return self._cursor_row
+
+    def sync(self, changed: Iterable[str] = ()) -> None:
+        """Follow the model: reorder/resize if its order changed, else repaint changed rows."""
+        model = self.model
+        if model.version != self._version:
+            self._version = model.version
+            self.virtual_size = Size(self.virtual_size.width, len(model.order) + 1)
+            row = model.index.get(self.cursor_id) if self.cursor_id is not None else None
+            self._set_cursor(self._cursor_row if row is None else row, scroll=row is not None)
+            self.refresh()
+            return
+        top = int(self.scroll_offset.y)
+        order = model.order
+        for row in range(top, min(len(order), top + self.body_height)):
+            if order[row] in changed:
+                self.refresh_line(row + 1)  # virtual y: the header is line 0
+
+    def _set_cursor(self, row: int, *, scroll: bool = True) -> None:
+        order = self.model.order
+        old = self.cursor_id
+        if not order:
+            self._cursor_row, self.cursor_id = 0, None
+        else:
+            self._cursor_row = max(0, min(row, len(order) - 1))
+            self.cursor_id = order[self._cursor_row]
+        if scroll:
+            self._scroll_to_cursor()
+        self.refresh()
+        if self.cursor_id != old:
+            self.post_message(self.CursorMoved(self.cursor_id))
+
+    def move_to(self, miner_id: str) -> None:
+        row = self.model.index.get(miner_id)
+        if row is not None:
+            self._set_cursor(row)
+
+    def _scroll_to_cursor(self) -> None:
+        top = int(self.scroll_offset.y)
+        height = self.body_height
+        if self._cursor_row < top:
+            self.scroll_to(y=self._cursor_row, animate=False, immediate=True)
+        elif self._cursor_row >= top + height:
+            self.scroll_to(y=self._cursor_row - height + 1, animate=False, immediate=True)
+
+    # --- keys and mouse -------------------------------------------------------------------
+
+    def action_cursor(self, delta: int) -> None:
+        self._set_cursor(self._cursor_row + delta)
+
+    def action_page(self, direction: int) -> None:
+        self._set_cursor(self._cursor_row + direction * self.body_height)
+
+    def action_edge(self, end: int) -> None:
+        self._set_cursor(len(self.model.order) - 1 if end else 0)
+
+    def on_click(self, event: events.Click) -> None:
+        if event.y == 0:
+            column = self.column_at(event.x)
+            if column is not None:
+                self.post_message(self.HeaderClicked(column.key))
+            return
+        row = int(self.scroll_offset.y) + event.y - 1
+        if 0 <= row < len(self.model.order):
+            self._set_cursor(row, scroll=False)
+            if event.chain >= 2 and self.cursor_id is not None:
+                self.post_message(self.Activated(self.cursor_id))
+
+    def column_at(self, x: int) -> Column | None:
+        start = MARK_WIDTH
+        for column in self.columns():
+            if start <= x < start + column.width + 1:
+                return column
+            start += column.width + 1
+        return None
+
+    # --- drawing --------------------------------------------------------------------------
+
+    def columns(self) -> list[Column]:
+        width = self.scrollable_content_region.width
+        wanted = (width, self.model.sort_key)
+        if wanted != self._columns_for:
+            self._columns_for = wanted
+            self._columns = fit_columns(width, self.model.sort_key)
+        return self._columns
+
+    def render_lines(self, crop: Any) -> list[Strip]:
+        started = time.perf_counter()
+        self._frame = self._make_frame()
+        try:
+            lines = super().render_lines(crop)
+        finally:
+            self._frame = None
+        self.last_render_s = time.perf_counter() - started
+        return lines
+
+    def _make_frame(self) -> _Frame:
+        """Everything a line needs that costs a style lookup: computed once per repaint."""
+        base = self.rich_style
+        cursor = base + self.get_component_rich_style("fleet-table--cursor")
+        return _Frame(
+            width=self.scrollable_content_region.width,
+            base=base,
+            cursor=cursor,
+            header=base + self.get_component_rich_style("fleet-table--header"),
+            columns=self.columns(),
+        )
+
+    def render_line(self, y: int) -> Strip:
+        frame = self._frame or self._make_frame()
+        width = frame.width
+        if y == 0:
+            return self._header(frame)
+        row = int(self.scroll_offset.y) + y - 1
+        order = self.model.order
+        if row >= len(order):
+            return Strip.blank(width, frame.base)
+        miner_id = order[row]
+        miner = self.model.miners[miner_id]
+        line_style = frame.cursor if row == self._cursor_row else frame.base
+        combine = frame.combine
+        mark = "◆ " if miner_id in self.model.selected else "  "
+        segments = [Segment(mark, combine(line_style, MARK_STYLE))]
+        used = MARK_WIDTH
+        for column in frame.columns:
+            text, style = column.cell(miner)
+            segments.append(
+                Segment(
+                    _pad(text, column.width, column.right) + " ",
+                    combine(line_style, style) if style else line_style,
+                )
+            )
+            used += column.width + 1
+        if used < width:
+            segments.append(Segment(" " * (width - used), line_style))
+        return Strip(segments, max(width, used)).crop(0, width)
+
+    def _header(self, frame: _Frame) -> Strip:
+        style = frame.header
+        segments = [Segment(" " * MARK_WIDTH, style)]
+        used = MARK_WIDTH
+        model = self.model
+        for column in frame.columns:
+            label = column.label
+            if column.key == model.sort_key:
+                label = ("▼" if model.sort_desc else "▲") + label
+            segments.append(Segment(_pad(label, column.width, column.right) + " ", style))
+            used += column.width + 1
+        if used < frame.width:
+            segments.append(Segment(" " * (frame.width - used), style))
+        return Strip(segments, max(frame.width, used)).crop(0, frame.width)
+
+
+@dataclass(slots=True)
+class _Frame:
+    width: int
+    base: Style
+    cursor: Style
+    header: Style
+    columns: list[Column]
+    combined: dict[tuple[Style, Style], Style] = field(default_factory=dict)
+
+    def combine(self, line: Style, cell: Style) -> Style:
+        key = (line, cell)
+        style = self.combined.get(key)
+        if style is None:
+            style = self.combined[key] = line + cell
+        return style

@@ -1,0 +1,129 @@
+"""Commands against the simulator: results per miner, refusals, approvals and the audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+
+from backend.auth.service import KeyInfo
+from backend.core.audit import AuditEntry
+from backend.core.bus import EventBus
+from backend.core.clock import ManualClock
+from backend.core.db import Database
+from backend.core.settings import Settings
+from backend.fleet.commands import CommandError, FleetCommands, validate
+from backend.fleet.poller import Poller
+from backend.sim.fleet import FleetSimulator
+from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
+
+pytestmark = pytest.mark.timeout(30)
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+def key(key_id: str, mode: str = "auto") -> KeyInfo:
+    return KeyInfo(
+        1, key_id, key_id, "operator", None, ("fleet:control",), "operator", mode, NOW, None, None
+    )
+
+
+@pytest.fixture
+async def setup(
+    settings: Settings, tmp_path: Path
+) -> AsyncIterator[tuple[FleetSimulator, Poller, FleetCommands, Database]]:
+    db = await migrated_db(tmp_path)
+    # m0 antminer, m1 whatsminer, m2 braiins, m3 cgminer, m4 antminer with a read-only API
+    families = ["antminer", "whatsminer", "braiins", "cgminer", "antminer"]
+    async with FleetSimulator(
+        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=0.3
+    ) as sim:
+        poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
+        await poller.sweep()
+        yield sim, poller, FleetCommands(db, poller, ManualClock(), 4), db
+    await db.close()
+
+
+def test_validation_says_what_is_wrong() -> None:
+    assert validate("switchpool", {"pool": "1"}) == {"pool": 1}
+    with pytest.raises(CommandError, match=r"params\.pool"):
+        validate("switchpool", {})
+    with pytest.raises(CommandError, match="unknown command"):
+        validate("selfdestruct", {})
+    with pytest.raises(CommandError, match=r"params\.url"):
+        validate("addpool", {"url": "not a url", "user": "w"})
+
+
+async def test_bulk_gives_one_result_per_miner_in_order(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    sim, poller, commands, _db = setup
+    results = await commands.request(
+        ["m0", "m1", "m2", "m3", "m4"], "switchpool", {"pool": 1}, key=key("k1")
+    )
+    assert [r["miner_id"] for r in results] == ["m0", "m1", "m2", "m3", "m4"]
+    states = [r["state"] for r in results]
+    assert states == ["succeeded", "refused", "succeeded", "succeeded", "refused"]
+    assert "Switching to pool 1" in results[0]["result"]
+    assert "Whatsminer" in results[1]["result"]
+    assert "access denied" in results[4]["result"]
+    assert sim.miners[0].active_pool() is sim.miners[0].pools[1]
+    await poller.sweep()
+    active = [p for p in poller.miner_data(poller.states["m0"])["pools"] if p["active"]]
+    assert active[0]["url"] == sim.miners[0].pools[1].url
+
+
+async def test_restart_unsupported_and_unreachable(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    _sim, _poller, commands, _db = setup
+    [restart] = await commands.request(["m3"], "restart", {}, key=key("k1"))
+    assert restart["state"] == "succeeded"
+    [light] = await commands.request(["m0"], "fault_light", {}, key=key("k1"))
+    assert light["state"] == "refused" and "not supported" in light["result"]
+    [again] = await commands.request(["m3"], "wake", {}, key=key("k1"))  # still restarting
+    assert again["state"] == "failed" and again["result"].startswith("miner unreachable")
+    with pytest.raises(CommandError) as info:
+        await commands.request(["nope"], "restart", {}, key=key("k1"))
+    assert info.value.status == 404
+
+
+async def test_semi_auto_waits_for_another_key_and_everything_is_audited(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    sim, _poller, commands, db = setup
+    [pending] = await commands.request(["m0"], "sleep", {}, key=key("semi", "semi_auto"))
+    assert pending["state"] == "pending_approval" and not sim.miners[0].sleeping
+    with pytest.raises(CommandError) as info:
+        await commands.approve(pending["command_id"], key=key("semi"), reason="me")
+    assert info.value.status == 403
+    done = await commands.approve(pending["command_id"], key=key("boss"), reason="night tariff")
+    assert done["state"] == "succeeded" and sim.miners[0].sleeping
+    assert done["decided_by"] == key("boss").actor
+    with pytest.raises(CommandError) as info:
+        await commands.approve(pending["command_id"], key=key("boss"), reason="twice")
+    assert info.value.status == 409
+    [other] = await commands.request(["m2"], "restart", {}, key=key("semi", "semi_auto"))
+    rejected = await commands.reject(other["command_id"], key=key("boss"), reason="not now")
+    assert rejected["state"] == "refused" and "not now" in rejected["result"]
+    queue, total = await commands.list("pending_approval", 10, 0)
+    assert queue == [] and total == 0
+    async with db.session() as session:
+        actions = [a.action for a in (await session.scalars(select(AuditEntry))).all()]
+    assert actions.count("fleet.command.request") == 2
+    assert "fleet.command.approve" in actions and "fleet.command.reject" in actions
+    assert actions.count("fleet.command.result") == 1
+
+
+async def test_addpool_password_is_masked_in_the_log(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    sim, _poller, commands, _db = setup
+    params = {"url": "stratum+tcp://new.example:3333", "user": "acme.w1", "password": "s3cret"}
+    [result] = await commands.request(["m0"], "addpool", params, key=key("k1"))
+    assert result["state"] == "succeeded" and result["params"]["password"] == "********"
+    assert sim.miners[0].pools[-1].url == params["url"]
+    items, _ = await commands.list(None, 10, 0)
+    assert "s3cret" not in str(items)

@@ -1,0 +1,164 @@
+"""The poller against the loopback simulator: sweeps, plans, backoff, events, scheduling."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from backend.core.bus import EventBus
+from backend.core.clock import ManualClock
+from backend.core.db import Database
+from backend.core.settings import Settings
+from backend.fleet.poller import PLANS
+from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
+from tests.fleet.fleet_helpers import drain, make_poller, migrated_db, specs_for
+
+pytestmark = pytest.mark.timeout(30)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[FleetSimulator]:
+    async with FleetSimulator(8, use_ports=True, families=FAMILIES, seed=3) as fleet:
+        yield fleet
+
+
+@pytest.fixture
+async def db(tmp_path: Path) -> AsyncIterator[Database]:
+    database = await migrated_db(tmp_path)
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def test_sweep_polls_every_family_and_learns_one_request_plans(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    bus = EventBus()
+    poller = make_poller(settings, db, bus, ManualClock(), specs_for(sim))
+    summary = await poller.sweep()
+    assert summary["total"] == summary["online"] == 8
+    assert {s.family for s in poller.states.values()} == set(FAMILIES)
+    models = {poller.miner_data(s)["model"] for s in poller.states.values()}
+    assert {"Antminer S19 Pro", "Whatsminer M31SV10", "Antminer S19j Pro"} <= models
+    for miner in sim.miners:
+        miner.requests.clear()
+    await poller.sweep()
+    for miner in sim.miners:  # exactly one connection per miner, with its family's plan
+        assert list(miner.requests) == ["+".join(PLANS[miner.family])]
+    whatsminer = next(s for s in poller.states.values() if s.family == "whatsminer")
+    assert poller.miner_data(whatsminer)["firmware"] == "20210322.22.REL"
+
+
+async def test_events_only_for_changed_miners_and_one_sweep_event(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    bus = EventBus()
+    subscription = bus.subscribe(["miners"], maxsize=10_000)
+    clock = ManualClock()
+    poller = make_poller(settings, db, bus, clock, specs_for(sim))
+    await poller.sweep()
+    first = drain(subscription)
+    assert [e.type for e in first].count("miner.update") == 8
+    assert [e.type for e in first][-1] == "fleet.sweep"
+    await sim.miners[2].set_fault(Fault.OFFLINE)
+    clock.advance(1.0)
+    await poller.sweep()
+    second = drain(subscription)
+    updates = [e.data for e in second if e.type == "miner.update"]
+    assert "m2" in {u["id"] for u in updates}
+    assert len(updates) < 8  # jitter alone is not a change
+    offline = next(u for u in updates if u["id"] == "m2")
+    assert offline["status"] == "offline" and offline["error"] == "connection refused"
+    assert "boards" not in offline and "pools" not in offline  # the summary form
+    sweeps = [e.data for e in second if e.type == "fleet.sweep"]
+    assert len(sweeps) == 1 and sweeps[0]["offline"] == 1
+
+
+async def test_unreachable_miner_backs_off_then_recovers(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    clock = ManualClock()
+    poller = make_poller(settings, db, EventBus(), clock, specs_for(sim))
+    await sim.miners[1].set_fault(Fault.OFFLINE)
+    polled: list[int] = []
+    for _ in range(6):
+        summary = await poller.sweep()
+        polled.append(summary["sweep"]["miners"])
+        clock.advance(1.0)
+    # failures 1, 2, 3 -> next poll after 1, 2, 4 sweep intervals
+    assert polled == [8, 8, 7, 8, 7, 7]
+    await sim.miners[1].clear_fault(Fault.OFFLINE)
+    poller.request_poll("m1")  # what a command does: poll at the next sweep, no backoff
+    summary = await poller.sweep()
+    assert summary["online"] == 8 and poller.states["m1"].failures == 0
+
+
+async def test_a_hung_miner_costs_one_timeout_not_the_sweep(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
+    await sim.miners[0].set_fault(Fault.HANG)
+    started = time.monotonic()
+    await poller.sweep()
+    assert time.monotonic() - started < 2.0
+    data = poller.miner_data(poller.states["m0"])
+    assert data["status"] == "error" and data["error"].startswith("timeout after 0.5s")
+    assert sum(s.status == "online" for s in poller.states.values()) == 7
+
+
+async def test_sweeps_never_overlap_and_rearm_after_each(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
+    poller.interval_s = 0.05  # shorter than a sweep with a hung miner (0.5 s timeout)
+    await sim.miners[3].set_fault(Fault.HANG)
+    spans: list[tuple[float, float]] = []
+    original = poller._sweep
+
+    async def timed() -> dict[str, object]:
+        begin = time.monotonic()
+        try:
+            return await original()
+        finally:
+            spans.append((begin, time.monotonic()))
+
+    poller._sweep = timed  # type: ignore[method-assign]
+    task = asyncio.create_task(poller.run())
+    await asyncio.sleep(1.6)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert len(spans) >= 2
+    for (_, end), (begin, _) in itertools.pairwise(spans):
+        assert begin >= end
+
+
+async def test_summary_economics_use_hashprice_and_power_price(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    class Chain:
+        name = "chain"
+
+        def stats(self) -> dict[str, float]:
+            return {"hashprice_usd_per_th_day": 0.05}
+
+    poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
+    poller._services = lambda: {"chain": Chain()}
+    summary = await poller.sweep()
+    assert summary["hashprice_usd_per_th_day"] == 0.05
+    miner = poller.miner_data(next(s for s in poller.states.values() if s.family == "whatsminer"))
+    rate = miner["hashrate_avg_ths"]
+    assert miner["revenue_usd_day"] == pytest.approx(rate * 0.05, rel=1e-3)
+    assert miner["cost_usd_day"] == pytest.approx(miner["power_w"] / 1000 * 24 * 0.06, rel=1e-3)
+    assert miner["profit_usd_day"] == pytest.approx(
+        miner["revenue_usd_day"] - miner["cost_usd_day"], abs=1e-3
+    )
+    antminer = poller.miner_data(next(s for s in poller.states.values() if s.family == "antminer"))
+    assert antminer["power_w"] is None and antminer["cost_usd_day"] is None  # never a made-up 0
+    poller._services = dict
+    assert (await poller.sweep())["revenue_usd_day"] is None  # no hashprice, no revenue

@@ -1,0 +1,305 @@
+"""The issuer state machine in-process, against the simulators and a real signing service that
+dials the issuer's real websocket route."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select, update
+
+from backend.core.audit import AuditEntry
+from backend.issuer.models import IssuerLeaseRow
+from backend.issuer.ndau_tx import NAPU_PER_NDAU
+from backend.issuer.service import DecisionConflict
+from backend.sim.bitmart import BitmartSimulator
+from backend.sim.ndau_node import NdauNodeSimulator
+from tests.issuer.issuer_harness import (
+    RunningIssuer,
+    SignerRunner,
+    eventually,
+    issuer_settings,
+    start_issuer,
+    start_signer,
+)
+
+pytestmark = pytest.mark.timeout(60)
+
+
+class World:
+    def __init__(self, tmp_path: Path, bitmart: BitmartSimulator, node: NdauNodeSimulator):
+        self.tmp_path = tmp_path
+        self.bitmart = bitmart
+        self.node = node
+        self.issuers: list[RunningIssuer] = []
+        self.signers: list[SignerRunner] = []
+
+    async def issuer(self, **overrides: Any) -> RunningIssuer:
+        settings = issuer_settings(self.tmp_path, self.bitmart, self.node, **overrides)
+        running = await start_issuer(settings)
+        self.issuers.append(running)
+        return running
+
+    def signer(self, issuer: RunningIssuer) -> SignerRunner:
+        runner = start_signer(self.node, self.tmp_path, [issuer.signer_url])
+        self.signers.append(runner)
+        return runner
+
+    def sell(self, size: str, *, side: str = "sell") -> dict[str, Any]:
+        return self.bitmart.add_trade(side=side, size=size, at_ms=int(time.time() * 1000) - 5)
+
+    async def close(self) -> None:
+        for signer in self.signers:
+            await signer.stop()
+        for issuer in self.issuers:
+            await issuer.stop()
+
+
+@pytest.fixture
+async def world(
+    tmp_path: Path, bitmart_sim: BitmartSimulator, ndau_sim: NdauNodeSimulator
+) -> AsyncIterator[World]:
+    w = World(tmp_path, bitmart_sim, ndau_sim)
+    try:
+        yield w
+    finally:
+        await w.close()
+
+
+async def states(issuer: RunningIssuer) -> list[tuple[int, str]]:
+    return [(i["id"], i["state"]) for i in await issuer.service.list_issues(None, 100, None)]
+
+
+async def wait_state(issuer: RunningIssuer, issue_id: int, state: str, within_s: float = 10) -> Any:
+    async def check() -> Any:
+        row = await issuer.service.store.get(issue_id)
+        return row if row is not None and row.state == state else None
+
+    return await eventually(check, within_s)
+
+
+async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> None:
+    issuer = await world.issuer()
+    events = issuer.bus.subscribe({"issues"})
+    world.signer(issuer)
+    world.sell("1.25")
+    world.sell("2.5")
+    world.sell("40", side="buy")
+    row = await wait_state(issuer, 1, "confirmed")
+    assert row.qty_napu == 375_000_000 and row.trade_count == 2
+    chain = world.node.issue_txs()
+    assert len(chain) == 1 and chain[0].data["qty"] == 375_000_000
+    assert chain[0].tx_hash == row.tx_hash and row.sequence == 4171
+    detail = await issuer.service.issue_detail(1)
+    assert [t["size"] for t in detail["trades"]] == ["1.25", "2.5"]
+    assert detail["signed_tx"]["sequence"] == 4171 and len(detail["signed_tx"]["signatures"]) == 2
+    async with issuer.db.session() as session:
+        actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
+    assert actions[-6:] == [
+        "issuer.detected",
+        "issuer.approved",
+        "issuer.signing",
+        "issuer.signed",
+        "issuer.submitted",
+        "issuer.confirmed",
+    ]
+    seen = []
+    while not events._queue.empty():
+        event = await events.get()
+        if event.type == "issue.update":
+            seen.append(event.data["state"])
+    assert seen[-1] == "confirmed" and "signing" in seen
+    status = await issuer.service.status()
+    assert status["totals"]["issued"] == {"napu": "375000000", "ndau": "3.75000000"}
+    assert status["signer"]["connected"] and status["lease"]["held_by_me"]
+    assert status["node"]["rfe_sequence"] in (4170, 4171)
+
+
+async def test_semi_auto_waits_for_a_decision(world: World) -> None:
+    issuer = await world.issuer(issuer_mode="semi_auto")
+    world.signer(issuer)
+    world.sell("10")
+    await wait_state(issuer, 1, "awaiting_approval")
+    assert world.node.issue_txs() == []
+    decided = await issuer.service.decide(
+        1, approve=True, actor="key:abc(ops)", reason="matches the desk log", source="127.0.0.1"
+    )
+    assert decided["decided_by"] == "key:abc(ops)"
+    assert decided["decision_reason"] == "matches the desk log"
+    await wait_state(issuer, 1, "confirmed")
+    with pytest.raises(DecisionConflict, match="not awaiting approval"):
+        await issuer.service.decide(1, approve=False, actor="x", reason="late", source=None)
+
+    world.sell("3")
+    await wait_state(issuer, 2, "awaiting_approval")
+    await issuer.service.decide(2, approve=False, actor="key:abc(ops)", reason="test", source=None)
+    await wait_state(issuer, 2, "rejected")
+    world.sell("4")
+    await wait_state(issuer, 3, "awaiting_approval")  # the rejected trades never come back
+    assert len(world.node.issue_txs()) == 1
+    detail = await issuer.service.issue_detail(3)
+    assert [t["size"] for t in detail["trades"]] == ["4"]
+    recon = await issuer.service.reconciliation(0, int(time.time() * 1000) + 1, live=True)
+    assert recon["recorded_sales"]["napu"] == str(17 * NAPU_PER_NDAU)
+    assert recon["issued"]["napu"] == str(10 * NAPU_PER_NDAU)
+    assert recon["rejected"]["napu"] == str(3 * NAPU_PER_NDAU)
+    assert recon["pending"]["napu"] == str(4 * NAPU_PER_NDAU)
+    assert recon["unrecorded"]["napu"] == "0"
+
+
+async def test_overdue_approval_raises_one_alert(world: World) -> None:
+    issuer = await world.issuer(issuer_mode="semi_auto", issuer_approval_alert_s=0.3)
+    alerts = issuer.bus.subscribe({"issues"})
+    world.sell("1")
+    await wait_state(issuer, 1, "awaiting_approval")
+
+    async def alerted() -> Any:
+        while not alerts._queue.empty():
+            event = await alerts.get()
+            if event.type == "issue.alert":
+                return event
+        return None
+
+    event = await eventually(alerted, 5)
+    assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
+    assert (await issuer.service.status())["overdue_approvals"] == 1
+
+
+async def test_signer_offline_then_back(world: World) -> None:
+    issuer = await world.issuer()
+    world.sell("2")
+    await wait_state(issuer, 1, "signing")
+
+    async def errored() -> Any:
+        current = await issuer.service.store.get(1)
+        return current if current and current.last_error else None
+
+    row = await eventually(errored, 5)
+    assert "no signing service" in row.last_error
+    status = await issuer.service.status()
+    assert not status["signer"]["connected"]
+    assert issuer.health.get("issuer-signer").status == "down"
+    world.signer(issuer)
+    row = await wait_state(issuer, 1, "confirmed")
+    assert row.sequence == 4171 and row.resequenced == 0
+    assert issuer.health.get("issuer-signer").status == "ok"
+
+
+async def test_a_consumed_sequence_is_replaced_only_when_the_tx_cannot_land(world: World) -> None:
+    issuer = await world.issuer()
+    world.sell("6")
+    row = await wait_state(issuer, 1, "signing")
+    assert row.sequence == 4171
+    world.node.bump_sequence()  # another tx from the RFE account took 4171
+    world.signer(issuer)
+    row = await wait_state(issuer, 1, "confirmed")
+    assert row.sequence == 4172 and row.resequenced == 1
+    chain = world.node.issue_txs()
+    assert [(tx.data["qty"], tx.data["sequence"]) for tx in chain] == [(600_000_000, 4172)]
+
+
+async def test_lost_submit_reply_is_confirmed_not_resubmitted_twice(world: World) -> None:
+    issuer = await world.issuer()
+    world.signer(issuer)
+    world.node.lose_next_submit_reply = 1  # committed, but the client sees a 503
+    world.sell("8")
+    row = await wait_state(issuer, 1, "confirmed")
+    assert len(world.node.issue_txs()) == 1 and row.sequence == 4171
+    assert world.node.submits >= 2  # the retry got 202 "already committed"
+
+
+async def test_fractional_napu_refuses_the_batch_and_keeps_the_cursor(world: World) -> None:
+    issuer = await world.issuer()
+    world.signer(issuer)
+    world.sell("1.000000001")
+    cursor_before = (await issuer.service.store.cursor()).cursor_ms
+
+    async def poll_error() -> Any:
+        return issuer.service.engine.last_poll_error
+
+    error = await eventually(poll_error, 5)
+    assert "not a whole number of napu" in error
+    assert (await issuer.service.store.cursor()).cursor_ms == cursor_before
+    assert await states(issuer) == [] and world.node.issue_txs() == []
+
+
+async def test_not_enough_released_ndau_waits_without_signing(world: World) -> None:
+    world.node.total_released = world.node.total_issued + NAPU_PER_NDAU
+    issuer = await world.issuer()
+    world.signer(issuer)
+    world.sell("5")
+
+    async def blocked() -> Any:
+        row = await issuer.service.store.get(1)
+        return row if row and row.last_error and "RFE'd" in row.last_error else None
+
+    row = await eventually(blocked, 5)
+    assert row.state == "approved" and row.sequence is None
+    world.node.total_released += 10 * NAPU_PER_NDAU
+    await wait_state(issuer, 1, "confirmed")
+
+
+async def test_bad_signatures_fail_the_issue_until_an_operator_retries(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backend.signer.client as signer_client
+    from backend.issuer.ndau_keys import Algorithm, generate_keypair, sign
+
+    _public, wrong = generate_keypair(Algorithm.ED25519)
+    honest = signer_client.SigningService.sign_request
+
+    def forged(self: Any, message: dict[str, Any]) -> list[dict[str, str]]:
+        signable = base64.b64decode(message["signable_bytes"])
+        return [
+            {"key": item["key"], "signature": sign(wrong, signable).to_text()}
+            for item in honest(self, message)
+        ]
+
+    monkeypatch.setattr(signer_client.SigningService, "sign_request", forged)
+    issuer = await world.issuer()
+    engine = issuer.service.engine
+    engine.config = dataclasses.replace(engine.config, max_refusals=2)
+    world.signer(issuer)
+    world.sell("9")
+    row = await wait_state(issuer, 1, "failed")
+    assert "does not verify" in row.last_error and row.sequence == 4171
+    assert world.node.issue_txs() == []
+    world.sell("1")  # a later batch must wait: issue 1 still holds its sequence
+    await wait_state(issuer, 2, "approved")
+    monkeypatch.undo()
+    retried = await issuer.service.retry(1, actor="key:ops", reason="signer fixed", source=None)
+    assert retried["state"] == "signing"
+    await wait_state(issuer, 1, "confirmed")
+    await wait_state(issuer, 2, "confirmed")
+    assert [tx.data["sequence"] for tx in world.node.issue_txs()] == [4171, 4172]
+
+
+async def test_only_the_lease_holder_issues_and_a_lost_lease_stops_it(world: World) -> None:
+    first = await world.issuer()
+    world.signer(first)
+    world.sell("1")
+    await wait_state(first, 1, "confirmed")
+    second = await world.issuer()  # same database, second issuer
+    world.signer(second)
+    await eventually(lambda: second.service.engine.blocked, 5)
+    assert "another issuer holds the lease" in second.service.engine.blocked
+    # Someone else takes the lease from the first issuer (e.g. it stalled past expiry).
+    async with first.db.session() as session:
+        await session.execute(
+            update(IssuerLeaseRow).values(holder="elsewhere:1:z", token=IssuerLeaseRow.token + 1)
+        )
+    world.sell("2")
+    await eventually(lambda: not first.service.lease.held, 10)
+    assert len(world.node.issue_txs()) == 1  # nobody issued under a lost lease
+    async with first.db.session() as session:  # the thief goes away: the lease expires
+        past = datetime.now(UTC) - timedelta(seconds=1)
+        await session.execute(update(IssuerLeaseRow).values(expires_at=past))
+    row = await wait_state(second, 2, "confirmed", within_s=15)
+    assert row.lease_token is not None and row.lease_token >= 3
+    assert len(world.node.issue_txs()) == 2
