@@ -72,7 +72,18 @@ async def _server(conn: Any, data_dir: str) -> None:
             name=f"bench ws {n}", scopes=["read", "stream"], tier="operator"
         )
         ws_keys.append(key)
-    conn.send({"url": backend.url, "key": backend.initial_operator_key, "ws_keys": ws_keys})
+    get_keys = []
+    for n in range(16):  # distinct keys: concurrent checks of one key would share one Argon2id
+        _info, key = await backend.auth.create_key(name=f"bench get {n}", tier="operator")
+        get_keys.append(key)
+    conn.send(
+        {
+            "url": backend.url,
+            "key": backend.initial_operator_key,
+            "ws_keys": ws_keys,
+            "get_keys": get_keys,
+        }
+    )
     loop = asyncio.get_running_loop()
     original_set = backend.auth._good.set
     try:
@@ -84,7 +95,9 @@ async def _server(conn: Any, data_dir: str) -> None:
             elif command["op"] == "cached":
                 backend.auth._good.set = original_set  # type: ignore[method-assign]
             elif command["op"] == "publish":
-                await _publish(backend, command["rate"], command["seconds"])
+                sent = await _publish(backend, command["rate"], command["seconds"])
+                conn.send({"ok": True, "published": sent})
+                continue
             elif command["op"] == "stop":
                 conn.send({"ok": True})
                 break
@@ -93,7 +106,7 @@ async def _server(conn: Any, data_dir: str) -> None:
         await backend.stop()
 
 
-async def _publish(backend: Any, rate: float, seconds: float) -> None:
+async def _publish(backend: Any, rate: float, seconds: float) -> int:
     interval = 1.0 / rate
     deadline = time.monotonic() + seconds
     n = 0
@@ -103,24 +116,26 @@ async def _publish(backend: Any, rate: float, seconds: float) -> None:
         n += 1
         next_at += interval
         await asyncio.sleep(max(0.0, next_at - time.monotonic()))
+    return n
 
 
 # --- the load generator -----------------------------------------------------------------------
 
 
-async def get_load(url: str, key: str, seconds: float, concurrency: int) -> dict[str, float]:
+async def get_load(url: str, keys: list[str], seconds: float, concurrency: int) -> dict[str, float]:
     """Keep-alive HTTP/1.1 GETs on raw sockets (the load generator must cost less than the
     server it measures; a full HTTP client library here would be the bottleneck)."""
     host, port = url.removeprefix("http://").rsplit(":", 1)
-    request = (
-        f"GET /api/v1/me HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\r\n"
-    ).encode()
+    requests = [
+        f"GET /api/v1/me HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n\r\n".encode()
+        for key in keys
+    ]
     done = 0
     errors = 0
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
 
-    async def worker() -> None:
+    async def worker(request: bytes) -> None:
         nonlocal done, errors
         reader, writer = await asyncio.open_connection(host, int(port))
         try:
@@ -144,7 +159,7 @@ async def get_load(url: str, key: str, seconds: float, concurrency: int) -> dict
             writer.close()
 
     started = time.monotonic()
-    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    await asyncio.gather(*(worker(requests[n % len(requests)]) for n in range(concurrency)))
     elapsed = time.monotonic() - started
     latencies.sort()
     return {
@@ -163,9 +178,11 @@ async def fanout(
     ws_url = url.replace("http://", "ws://") + "/ws"
     delays: list[float] = []
     received = 0
+    last_at: float | None = None
+    closes: dict[str, int] = {}
 
     async def subscriber(index: int, ready: asyncio.Event, go: asyncio.Event) -> None:
-        nonlocal received
+        nonlocal received, last_at
         key = keys[index // 100]
         async with websockets.connect(ws_url, max_queue=None, open_timeout=60) as ws:
             await ws.send(json.dumps({"type": "auth", "api_key": key}))
@@ -174,12 +191,18 @@ async def fanout(
             json.loads(await ws.recv())
             ready.set()
             await go.wait()
-            with contextlib.suppress(TimeoutError, websockets.ConnectionClosed):
+            try:
                 while True:
                     message = json.loads(await asyncio.wait_for(ws.recv(), 3.0))
                     if message.get("type") == "event":
                         delays.append(time.time() - message["data"]["sent"])
                         received += 1
+                        last_at = time.monotonic()
+            except TimeoutError:
+                closes["idle (all received)"] = closes.get("idle (all received)", 0) + 1
+            except websockets.ConnectionClosed as exc:
+                code = str(exc.rcvd.code if exc.rcvd else "no close frame")
+                closes[code] = closes.get(code, 0) + 1
 
     go = asyncio.Event()
     readies = [asyncio.Event() for _ in range(subscribers)]
@@ -193,7 +216,7 @@ async def fanout(
     started = time.monotonic()
     loop = asyncio.get_running_loop()
     await loop.run_in_executor(None, conn.send, {"op": "publish", "rate": rate, "seconds": seconds})
-    await loop.run_in_executor(None, conn.recv)
+    published = (await loop.run_in_executor(None, conn.recv))["published"]
     await asyncio.gather(*tasks, return_exceptions=True)
     elapsed = time.monotonic() - started
     delays.sort()
@@ -203,16 +226,18 @@ async def fanout(
 
     return {
         "subscribers": subscribers,
-        "events_published": rate * seconds,
+        "events_asked_per_s": rate,
+        "events_published": published,
         "messages_received": received,
-        "messages_per_s": received / seconds,
-        "expected_messages": rate * seconds * subscribers,
+        "messages_expected": published * subscribers,
+        "messages_per_s": received / max(1e-9, (last_at or started) - started),
         "delay_p50_ms": pct(0.50),
         "delay_p95_ms": pct(0.95),
         "delay_p99_ms": pct(0.99),
         "delay_max_ms": delays[-1] * 1000 if delays else 0.0,
         "elapsed_s": elapsed,
         "mean_delay_ms": statistics.fmean(delays) * 1000 if delays else 0.0,
+        "subscriber_endings": closes,
     }
 
 
@@ -221,7 +246,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
     parser.add_argument("--subscribers", type=int, default=1000)
-    parser.add_argument("--rate", type=float, default=20.0, help="events per second published")
+    parser.add_argument(
+        "--rates", default="5,50", help="events per second published, one fan-out run each"
+    )
     args = parser.parse_args()
     ctx = mp.get_context("spawn")
     with tempfile.TemporaryDirectory() as data_dir:
@@ -238,27 +265,29 @@ def main() -> int:
             log(f"backend up at {info['url']}; phase 1: cached GETs")
             results: dict[str, Any] = {"cpu_cores": os.cpu_count()}
             results["get_cached"] = asyncio.run(
-                get_load(info["url"], info["key"], args.seconds, args.concurrency)
+                get_load(info["url"], [info["key"]], args.seconds, args.concurrency)
             )
             log(f"  {results['get_cached']}\nphase 2: uncached GETs (Argon2id per request)")
             parent.send({"op": "uncached"})
             parent.recv()
             results["get_uncached_argon2"] = asyncio.run(
-                get_load(info["url"], info["key"], args.seconds, args.concurrency)
+                get_load(info["url"], info["get_keys"], args.seconds, args.concurrency)
             )
             log(f"  {results['get_uncached_argon2']}\nphase 3: {args.subscribers} subscribers")
             parent.send({"op": "cached"})
             parent.recv()
-            results["ws_fanout"] = asyncio.run(
-                fanout(
-                    info["url"],
-                    info["ws_keys"],
-                    args.subscribers,
-                    parent,
-                    args.rate,
-                    args.seconds,
+            for rate in (float(r) for r in args.rates.split(",")):
+                log(f"  fan-out at {rate:g} events/s to {args.subscribers} subscribers")
+                results[f"ws_fanout_{rate:g}_per_s"] = asyncio.run(
+                    fanout(
+                        info["url"],
+                        info["ws_keys"],
+                        args.subscribers,
+                        parent,
+                        rate,
+                        args.seconds,
+                    )
                 )
-            )
             parent.send({"op": "stop"})
             with contextlib.suppress(EOFError):
                 parent.recv()

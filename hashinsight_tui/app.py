@@ -198,7 +198,7 @@ class HashInsightApp(App[None]):
 
     def render_current(self) -> None:
         """Redraw the visible screen; nothing renders under a modal or on hidden screens."""
-        if not self.screen_stack:  # starting up or shutting down: no screen to draw on
+        if not self.is_running or not self.screen_stack:  # starting or shutting down
             return
         screen = self.screen
         if isinstance(screen, ModalScreen) or not isinstance(screen, BaseScreen):

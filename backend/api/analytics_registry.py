@@ -126,6 +126,81 @@ async def _network_hashrate(backend: Any, start: float, end: float) -> tuple[Poi
     return [p for p in points if start <= p[0] <= end], f"chain/{history.get('source', period)}"
 
 
+# --- fleet metrics: SQL aggregation of the raw samples (per miner per bucket, then summed) ---
+
+FLEET_METRICS = ("fleet_hashrate", "fleet_power", "fleet_efficiency", "online_miners")
+
+
+def _fleet_unavailable(backend: Any) -> str | None:
+    if _service(backend, "fleet") is None:
+        return "the fleet service is not running in this backend"
+    try:
+        from backend.fleet.models import FleetSampleRow  # noqa: F401
+    except ImportError:
+        return "this build has no fleet samples"
+    return None
+
+
+async def _fleet_series(backend: Any, start: float, end: float, interval: int) -> list[Any]:
+    from datetime import UTC, datetime
+
+    from sqlalchemy import Integer, case, cast, func, select
+
+    from backend.fleet.models import FleetSampleRow as S
+
+    db = backend.db
+    if db.is_sqlite:
+        epoch = cast(func.strftime("%s", S.ts), Integer)
+        bucket = (epoch / interval) * interval
+    else:
+        bucket = func.floor(func.extract("epoch", S.ts) / interval) * interval
+    online = case((S.status.in_(("offline", "error")), 0), else_=1)
+    per_miner = (
+        select(
+            bucket.label("bucket"),
+            S.miner_id,
+            func.avg(S.hashrate_ths).label("h"),
+            func.avg(S.power_w).label("p"),
+            func.max(online).label("on"),
+        )
+        .where(S.ts >= datetime.fromtimestamp(start, UTC), S.ts <= datetime.fromtimestamp(end, UTC))
+        .group_by("bucket", S.miner_id)
+        .subquery()
+    )
+    query = (
+        select(
+            per_miner.c.bucket,
+            func.sum(per_miner.c.h),
+            func.sum(per_miner.c.p),
+            func.sum(per_miner.c.on),
+        )
+        .group_by(per_miner.c.bucket)
+        .order_by(per_miner.c.bucket)
+    )
+    async with db.session() as session:
+        return list((await session.execute(query)).all())
+
+
+def _fleet_fetch(metric: str) -> Callable[[Any, float, float], Awaitable[tuple[Points, str]]]:
+    async def fetch(backend: Any, start: float, end: float) -> tuple[Points, str]:
+        span = end - start
+        interval = 60 if span <= 3600 else 900 if span <= 86_400 else 3600
+        points: Points = []
+        for bucket, hashrate, power, online in await _fleet_series(backend, start, end, interval):
+            t = float(bucket)
+            if metric == "fleet_hashrate" and hashrate is not None:
+                points.append((t, float(hashrate)))
+            elif metric == "fleet_power" and power is not None:
+                points.append((t, float(power)))
+            elif metric == "fleet_efficiency" and hashrate and power is not None:
+                points.append((t, float(power) / float(hashrate)))
+            elif metric == "online_miners":
+                points.append((t, float(online or 0)))
+        return points, "fleet samples"
+
+    return fetch
+
+
 _builtins_done = False
 
 
@@ -138,6 +213,11 @@ def _ensure_builtins() -> None:
     _SOURCES.setdefault(
         "btc_price", MetricSource("btc_price", unit, text, _btc_price, _market_unavailable)
     )
+    for metric in FLEET_METRICS:
+        unit, text = KNOWN_METRICS[metric]
+        _SOURCES.setdefault(
+            metric, MetricSource(metric, unit, text, _fleet_fetch(metric), _fleet_unavailable)
+        )
     unit, text = KNOWN_METRICS["network_hashrate"]
     _SOURCES.setdefault(
         "network_hashrate",

@@ -214,8 +214,118 @@ def _ensure_builtins() -> None:
     _register_domain_datasets()
 
 
+def _table_dataset(
+    name: str,
+    description: str,
+    model: Any,
+    time_column: Any,
+    columns: tuple[str, ...],
+    bytes_per_row: int,
+    operator_only: bool = False,
+) -> Dataset:
+    def view(row: Any) -> dict[str, Any]:
+        out = {}
+        for column in columns:
+            value = getattr(row, column)
+            out[column] = value.isoformat() if isinstance(value, datetime) else value
+        return out
+
+    return Dataset(
+        name,
+        description,
+        columns,
+        lambda ctx: iter_table(
+            ctx.db, model, time_column=time_column, start=ctx.start, end=ctx.end, to_dict=view
+        ),
+        lambda ctx: count_table(
+            ctx.db, model, time_column=time_column, start=ctx.start, end=ctx.end
+        ),
+        bytes_per_row=bytes_per_row,
+        operator_only=operator_only,
+    )
+
+
+def _register_fleet_and_issuer() -> None:
+    try:
+        from backend.fleet.models import FleetAlertRow, FleetSampleRow
+    except ImportError:
+        pass
+    else:
+        _REGISTRY.setdefault(
+            "fleet_samples",
+            _table_dataset(
+                "fleet_samples",
+                "Raw miner samples: status, hashrate, power and temperatures per poll.",
+                FleetSampleRow,
+                FleetSampleRow.ts,
+                (
+                    "miner_id",
+                    "ts",
+                    "status",
+                    "hashrate_ths",
+                    "power_w",
+                    "temp_board_max_c",
+                    "temp_chip_max_c",
+                ),
+                120,
+            ),
+        )
+        _REGISTRY.setdefault(
+            "fleet_alerts",
+            _table_dataset(
+                "fleet_alerts",
+                "Fleet alerts: rule, severity, state and when they were raised and cleared.",
+                FleetAlertRow,
+                FleetAlertRow.raised_at,
+                (
+                    "id",
+                    "miner_id",
+                    "rule",
+                    "severity",
+                    "state",
+                    "message",
+                    "value",
+                    "threshold",
+                    "raised_at",
+                    "acknowledged_at",
+                    "cleared_at",
+                ),
+                220,
+            ),
+        )
+    try:
+        from backend.issuer.models import IssueRow
+    except ImportError:
+        return
+    _REGISTRY.setdefault(
+        "issues",
+        _table_dataset(
+            "issues",
+            "ndau issues: state, amounts (napu, exact), trades and chain transaction.",
+            IssueRow,
+            IssueRow.created_at,
+            (
+                "id",
+                "state",
+                "mode",
+                "symbol",
+                "qty_napu",
+                "trade_count",
+                "sequence",
+                "tx_hash",
+                "block_height",
+                "created_at",
+                "updated_at",
+                "confirmed_at",
+            ),
+            260,
+        ),
+    )
+
+
 def _register_domain_datasets() -> None:
     """Datasets of other domains whose tables exist in this build."""
+    _register_fleet_and_issuer()
     try:
         from backend.notary.models import NotarizationRow
     except ImportError:  # pragma: no cover - the notary is part of this build

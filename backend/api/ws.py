@@ -23,6 +23,7 @@ import contextlib
 import json
 import logging
 import time
+from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -61,8 +62,11 @@ class WsClient:
         self.last_sent = time.monotonic()
 
     async def send(self, message: dict[str, Any]) -> None:
+        await self.send_text(json.dumps(message, separators=(",", ":"), default=str))
+
+    async def send_text(self, text: str) -> None:
         async with self.send_lock:
-            await self.ws.send_text(json.dumps(message, separators=(",", ":"), default=str))
+            await self.ws.send_text(text)
             self.last_sent = time.monotonic()
 
     async def error(self, code: str, message: str) -> None:
@@ -289,6 +293,22 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
         await client.error("unknown_type", f"unknown frame type {kind!r}")
 
 
+_ENCODED: OrderedDict[int, tuple[Event, str]] = OrderedDict()
+ENCODED_CACHE = 512
+
+
+def encode_event(event: Event) -> str:
+    """An event's frame, encoded once however many clients receive it (fan-out cost)."""
+    cached = _ENCODED.get(id(event))
+    if cached is not None and cached[0] is event:
+        return cached[1]
+    text = json.dumps({"type": "event", **event.to_dict()}, separators=(",", ":"), default=str)
+    _ENCODED[id(event)] = (event, text)
+    while len(_ENCODED) > ENCODED_CACHE:
+        _ENCODED.popitem(last=False)
+    return text
+
+
 def _subscription_limit(client: WsClient) -> int | None:
     access = access_service(client.backend)
     if access is None or client.key is None:
@@ -302,7 +322,7 @@ async def _pump_events(client: WsClient) -> None:
         while True:
             event = await client.subscription.get()
             if client.passes(event):
-                await client.send({"type": "event", **event.to_dict()})
+                await client.send_text(encode_event(event))
     except SubscriptionClosed:
         if client.subscription.cut:
             await _close(client, CLOSE_TOO_SLOW, "client too slow: event queue overflowed")

@@ -27,6 +27,7 @@ CHANNELS = frozenset({"alerts", "issues", "notarizations", "prices"})
 SEEN_MAX = 10_000
 OFFLINE_RULES = frozenset({"offline", "miner.offline", "miner_offline"})
 RESOLVED_STATES = frozenset({"resolved", "cleared", "closed", "ok"})
+RAISED_EVENTS = frozenset({"alert.raised", "miner.alert"})
 
 
 class _Seen:
@@ -53,7 +54,7 @@ class EventMapper:
     def map(self, event: Event) -> list[tuple[str, dict[str, Any]]]:
         data = event.data
         if event.channel == "alerts" or event.type == "miner.alert":
-            return self._alert(data)
+            return self._alert(event.type, data)
         if event.channel == "issues":
             return self._issue(data)
         if event.channel == "notarizations":
@@ -62,11 +63,12 @@ class EventMapper:
             return self._price(data)
         return []
 
-    def _alert(self, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-        out: list[tuple[str, dict[str, Any]]] = [("miner.alert", data)]
+    def _alert(self, kind: str, data: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+        out: list[tuple[str, dict[str, Any]]] = [("miner.alert", {**data, "event": kind})]
         rule = str(data.get("rule") or data.get("kind") or "").lower()
         state = str(data.get("state") or data.get("status") or "firing").lower()
-        if rule in OFFLINE_RULES and state not in RESOLVED_STATES:
+        raised = kind in RAISED_EVENTS
+        if raised and rule in OFFLINE_RULES and state not in RESOLVED_STATES:
             out.append(("miner.offline", data))
         return out
 

@@ -159,10 +159,10 @@ async def test_historical_metrics_answer_clear_errors(
     assert unknown.status_code == 422 and "btc_price" in unknown.json()["error"]["message"]
     nosource = await http.get(
         "/api/v1/analytics/historical",
-        params={"metric": "fleet_power", "period": "1w"},
+        params={"metric": "difficulty", "period": "1w"},
         headers=bearer(operator_key),
     )
-    assert nosource.status_code == 404 and "fleet_power" in nosource.json()["error"]["message"]
+    assert nosource.status_code == 404 and "difficulty" in nosource.json()["error"]["message"]
     disabled = await http.get(
         "/api/v1/analytics/historical",
         params={"metric": "btc_price", "period": "1h"},
@@ -184,4 +184,58 @@ async def test_historical_metrics_answer_clear_errors(
     listing = (await http.get("/api/v1/analytics/metrics", headers=bearer(operator_key))).json()
     names = {m["name"]: m for m in listing["items"]}
     assert set(names) >= {"btc_price", "network_hashrate", "fleet_hashrate", "online_miners"}
-    assert names["fleet_power"]["available"] is False and names["fleet_power"]["reason"]
+    assert names["difficulty"]["available"] is False and names["difficulty"]["reason"]
+
+
+async def test_fleet_metrics_aggregate_the_samples(
+    http: httpx.AsyncClient, operator_key: str, backend: Backend
+) -> None:
+    pytest.importorskip("backend.fleet.models")
+    if "fleet" not in backend.services_by_name:
+        pytest.skip("the fleet service is not part of this build")
+    import time as _time
+    from datetime import UTC, datetime
+
+    from backend.fleet.models import FleetSampleRow
+
+    now = _time.time()
+    base = now - now % 60 - 600  # ten minutes ago, on a minute boundary
+    async with backend.db.session() as session:
+        for minute in range(3):
+            ts = datetime.fromtimestamp(base + minute * 60 + 5, UTC)
+            for miner, (hashrate, power, status) in enumerate(
+                [(100.0, 3000.0, "online"), (200.0, 3500.0, "online"), (None, None, "offline")]
+            ):
+                session.add(
+                    FleetSampleRow(
+                        miner_id=f"m{miner}",
+                        ts=ts,
+                        status=status,
+                        hashrate_ths=hashrate,
+                        power_w=power,
+                        temp_board_max_c=None,
+                        temp_chip_max_c=None,
+                    )
+                )
+    answers = {}
+    for metric in ("fleet_hashrate", "fleet_power", "fleet_efficiency", "online_miners"):
+        response = await http.get(
+            "/api/v1/analytics/historical",
+            params={"metric": metric, "period": "1h"},
+            headers=bearer(operator_key),
+        )
+        assert response.status_code == 200, response.text
+        answers[metric] = [p["value"] for p in response.json()["points"]]
+    assert answers["fleet_hashrate"] == [300.0, 300.0, 300.0]
+    assert answers["fleet_power"] == [6500.0, 6500.0, 6500.0]
+    assert answers["fleet_efficiency"] == pytest.approx([6500 / 300] * 3)
+    assert answers["online_miners"] == [2.0, 2.0, 2.0]
+    created = await http.post(
+        "/api/v1/exports",
+        json={"dataset": "fleet_samples", "format": "csv"},
+        headers=bearer(operator_key),
+    )
+    done = await _done(http, operator_key, created.json()["export_id"])
+    text = (await http.get(done["download_url"], headers=bearer(operator_key))).text
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(rows) == 9 and {r["miner_id"] for r in rows} == {"m0", "m1", "m2"}

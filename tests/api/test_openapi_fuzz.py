@@ -31,7 +31,7 @@ MINE = (
     "/api/v1/me",
     "/api/v1/health",
 )
-EXAMPLES = 3
+EXAMPLES = 2
 
 
 @pytest.fixture

@@ -136,8 +136,11 @@ async def test_410_disables_the_endpoint_and_repeated_failure_too(
     assert 1 <= len(gone.received) <= 2  # both moves may be in flight when the 410 lands
     second = (await http.get(f"/api/v1/webhooks/{ids[1]}", headers=bearer(key))).json()
     assert second["status"] == "disabled" and "5 failed" in second["disabled_reason"]
-    moves = [json.loads(r.body)["data"] for r in broken.received]
-    assert moves[0]["direction"] == "up" and moves[0]["price_usd"] == 103_000.0
+    moves = {
+        json.loads(r.body)["data"]["price_usd"]: json.loads(r.body)["data"] for r in broken.received
+    }
+    assert moves[103_000.0]["direction"] == "up" and moves[95_000.0]["direction"] == "down"
+    assert set(moves) == {103_000.0, 95_000.0}  # the +1% tick was not a move
     # Re-enabling works, and a disabled endpoint refuses tests until then.
     refused = await http.post(f"/api/v1/webhooks/{ids[1]}/test", headers=bearer(key))
     assert refused.status_code == 409

@@ -58,6 +58,14 @@ def rows(app: HashInsightApp, table_id: str) -> list[list[str]]:
 
 
 async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
+    small = app_for(live)
+    async with small.run_test(size=(80, 24)) as pilot:  # usable at 80x24
+        await wait_for(
+            lambda: isinstance(small.screen, KeysScreen) and len(rows(small, "#keys-table")) >= 2,
+            pilot,
+        )
+        table = small.screen.query_one("#keys-table", DataTable)
+        assert table.region.height >= 5 and table.region.width >= 70
     app = app_for(live)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(
@@ -156,13 +164,3 @@ async def _publish_moves(thread: BackendThread) -> None:
     thread.backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
     thread.backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
     await asyncio.sleep(0)
-
-
-async def test_keys_screen_fits_80x24(live: BackendThread) -> None:
-    app = app_for(live)
-    async with app.run_test(size=(80, 24)) as pilot:
-        await wait_for(
-            lambda: isinstance(app.screen, KeysScreen) and len(rows(app, "#keys-table")) >= 2, pilot
-        )
-        table = app.screen.query_one("#keys-table", DataTable)
-        assert table.region.height >= 5 and table.region.width >= 70

@@ -46,6 +46,13 @@ def test_event_mapping() -> None:
     resolved = mapper.map(ev("alerts", "miner.alert", rule="offline", state="resolved"))
     assert [t for t, _ in resolved] == ["miner.alert"]
     assert [t for t, _ in mapper.map(ev("alerts", "miner.alert", rule="temp"))] == ["miner.alert"]
+    raised = mapper.map(ev("alerts", "alert.raised", rule="offline", state="active", miner_id="m"))
+    assert [t for t, _ in raised] == ["miner.alert", "miner.offline"]
+    assert raised[0][1]["event"] == "alert.raised" and raised[1][1]["miner_id"] == "m"
+    acked = mapper.map(ev("alerts", "alert.acknowledged", rule="offline", state="acknowledged"))
+    assert [t for t, _ in acked] == ["miner.alert"]
+    cleared = mapper.map(ev("alerts", "alert.cleared", rule="offline", state="cleared"))
+    assert [t for t, _ in cleared] == ["miner.alert"]
     pending = ev("issues", "approval.pending", id=3, state="awaiting_approval")
     assert [t for t, _ in mapper.map(pending)] == ["issue.pending"]
     assert mapper.map(pending) == []  # once per issue
