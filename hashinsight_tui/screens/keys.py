@@ -53,6 +53,13 @@ def when(iso: str | None) -> str:
     return f"{iso[:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
 
 
+ALL_SCOPES = frozenset({"read", "stream", "export", "fleet:control", "issuer:approve", "admin"})
+
+
+def scopes_text(scopes: tuple[str, ...]) -> str:
+    return "all" if set(scopes) >= ALL_SCOPES else " ".join(scopes)
+
+
 def styled(value: str, styles: Mapping[str, str]) -> Text:
     return Text(value, style=styles.get(value, ""))
 
@@ -106,13 +113,13 @@ class KeysScreen(BaseScreen):
                 "ID",
                 "Name",
                 "Owner",
-                "Scopes",
                 "Tier",
                 "Mode",
+                "State",
+                "Scopes",
                 "Created",
                 "Last used",
                 "Expires",
-                "State",
             ),
             "#partners-table": ("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
             "#webhooks-table": ("ID", "Partner", "URL", "Events", "Status", "Fails"),
@@ -178,13 +185,13 @@ class KeysScreen(BaseScreen):
                 key.key_id,
                 key.name,
                 key.owner_id or key.owner_type,
-                " ".join(key.scopes),
                 key.tier,
                 key.mode,
+                styled(key.state, STATE_STYLES),
+                scopes_text(key.scopes),
                 when(key.created_at),
                 when(key.last_used_at) if key.last_used_at else "never",
                 when(key.expires_at) if key.expires_at else "never",
-                styled(key.state, STATE_STYLES),
                 key=key.key_id,
             )
         if rows:

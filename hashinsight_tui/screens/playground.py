@@ -32,7 +32,6 @@ from hashinsight_tui.bruno import (
 )
 from hashinsight_tui.client import ConnectionLost
 from hashinsight_tui.screens.base import BaseScreen
-from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.playground_view import (
     RequestTree,
     mask_key,
@@ -59,9 +58,9 @@ class PlaygroundScreen(BaseScreen):
     PlaygroundScreen #pg-right { width: 1fr; }
     PlaygroundScreen #pg-title { height: auto; padding: 0 1; }
     PlaygroundScreen #pg-keyrow { height: 3; }
-    PlaygroundScreen #pg-key { width: 30; }
+    PlaygroundScreen #pg-key { width: 36; }
     PlaygroundScreen #pg-other-key { width: 1fr; }
-    PlaygroundScreen #pg-body { height: 8; }
+    PlaygroundScreen #pg-body { height: 6; min-height: 3; }
     PlaygroundScreen #pg-response { height: 1fr; border-top: hkey $panel; }
     """
 
@@ -100,9 +99,6 @@ class PlaygroundScreen(BaseScreen):
             self.query_one("#pg-title", Static).update(Text(f"— {self.problem}", style="yellow"))
             return
         self.query_one(RequestTree).load(self.collection)
-        self._show_key()
-
-    def refresh_view(self, store: Store) -> None:
         self._show_key()
 
     def _show_key(self) -> None:
@@ -178,6 +174,7 @@ class PlaygroundScreen(BaseScreen):
         send_key = key if request.auth_mode in ("bearer", "inherit") and key else None
         log = self.query_one("#pg-response", RichLog)
         log.clear()
+        log.auto_scroll = False  # read an answer from its status line down
         try:
             answer = await client.raw(
                 request.method, url, headers=headers, content=content, api_key=send_key
@@ -208,6 +205,7 @@ class PlaygroundScreen(BaseScreen):
         url = interpolate(self.query_one("#pg-url", Input).value.strip(), variables)
         log = self.query_one("#pg-response", RichLog)
         log.clear()
+        log.auto_scroll = True  # follow the stream
         try:
             frames = json.loads(self.query_one("#pg-body", TextArea).text or "[]")
         except ValueError as exc:

@@ -89,7 +89,7 @@ async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
         await pilot.press("m")
         await wait_for(
             lambda: any(
-                r[1] == "night shift" and r[5] == "semi_auto" for r in rows(app, "#keys-table")
+                r[1] == "night shift" and r[4] == "semi_auto" for r in rows(app, "#keys-table")
             ),
             pilot,
         )
