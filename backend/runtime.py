@@ -12,7 +12,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Coroutine, Iterator
+from collections.abc import Awaitable, Coroutine
 from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
@@ -25,6 +25,7 @@ from backend.auth.access import ApiAccessService
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
 from backend.chain.service import ChainService
+from backend.core.asgi import QuietUvicornServer
 from backend.core.bus import EventBus
 from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
@@ -55,14 +56,6 @@ INITIAL_KEY_NAME = "initial operator"
 BASE_CHANNELS = frozenset({"health"})
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the owner of the process decides about signals."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class Backend:
     def __init__(self, settings: Settings, *, mode: Mode = "serve") -> None:
         self.settings = settings
@@ -77,7 +70,7 @@ class Backend:
         self.port: int | None = None
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
-        self._server: _QuietServer | None = None
+        self._server: QuietUvicornServer | None = None
         self._server_task: asyncio.Task[Any] | None = None
         self.sim_world: SimWorld | None = None
         self.services: list[Service] = []
@@ -175,7 +168,7 @@ class Backend:
             ws_max_size=64 * 1024,
             proxy_headers=False,  # notary & wallet: X-Forwarded-For only from trusted proxies
         )
-        self._server = _QuietServer(config)
+        self._server = QuietUvicornServer(config)
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="api")
         while not self._server.started:
             if self._server_task.done():

@@ -11,21 +11,18 @@ public addresses get a location picked deterministically from a small table.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import ipaddress
-import socket
 import time
 from collections import deque
-from collections.abc import Iterator
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+
+from backend.core.asgi import LoopbackAsgiServer
 
 DOCUMENTED_EXAMPLE: dict[str, Any] = {
     "query": "24.48.0.1",
@@ -84,12 +81,6 @@ PLACES: tuple[tuple[str, str, str, str, str, str, float, float, str], ...] = (
 WINDOW_S = 60.0
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 def lookup(query: str) -> dict[str, Any]:
     """The full answer ip-api would give for `query` (before `fields` filtering)."""
     try:
@@ -137,8 +128,7 @@ class IpApiSimulator:
         self.requests: list[str] = []  # every query received, in order
         self.port: int | None = None
         self._hits: dict[str, deque[float]] = {}
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http: LoopbackAsgiServer | None = None
 
     @property
     def url(self) -> str:
@@ -174,25 +164,13 @@ class IpApiSimulator:
         return JSONResponse(answer, headers=headers)
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="sim-ipapi")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._http = LoopbackAsgiServer(self.app(), "sim-ipapi")
+        await self._http.start()
+        self.port = self._http.port
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
+        if self._http is not None:
+            await self._http.stop()
 
     def settings_overrides(self) -> dict[str, Any]:
         return {"ipapi_url": self.url}

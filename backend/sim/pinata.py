@@ -10,21 +10,18 @@ gets HTTP 401.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import secrets
-import socket
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import uvicorn
 from pydantic import SecretStr
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.core.asgi import LoopbackAsgiServer
 from backend.notary.canonical import format_number
 from backend.notary.cid import InvalidCid, cid_v0, normalize_cid, to_cid_v1
 
@@ -47,12 +44,6 @@ def _array_index(key: str) -> bool:
     return key.isdigit() and (key == "0" or not key.startswith("0")) and int(key) < 2**32 - 1
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 class PinataSimulator:
     def __init__(self, jwt: str | None = None) -> None:
         self.jwt = jwt or "sim-" + secrets.token_hex(16)
@@ -60,8 +51,7 @@ class PinataSimulator:
         self.requests = 0
         self.fail_next = 0  # answer HTTP 500 this many times (fault injection)
         self.port: int | None = None
-        self._server: _Server | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._http: LoopbackAsgiServer | None = None
 
     @property
     def url(self) -> str:
@@ -121,25 +111,13 @@ class PinataSimulator:
         return Response(data, media_type="application/json")
 
     async def start(self) -> None:
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))
-        sock.listen(64)
-        sock.setblocking(False)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self.app(), log_level="warning", access_log=False, lifespan="off")
-        self._server = _Server(config)
-        self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="sim-pinata")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-            await asyncio.sleep(0.01)
+        self._http = LoopbackAsgiServer(self.app(), "sim-pinata")
+        await self._http.start()
+        self.port = self._http.port
 
     async def stop(self) -> None:
-        if self._server is not None and self._task is not None:
-            self._server.should_exit = True
-            with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._task, 5)
+        if self._http is not None:
+            await self._http.stop()
 
     def settings_overrides(self) -> dict[str, Any]:
         return {
