@@ -6,7 +6,7 @@ SQLite (aiosqlite) in the data dir by default; PostgreSQL (asyncpg) when `DATABA
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Coroutine
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -76,9 +76,20 @@ class Database:
 
     @asynccontextmanager
     async def session(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction: committed on success, rolled back on error."""
-        async with self._sessions() as session, session.begin():
+        """A session in a transaction: committed on success, rolled back on error.
+
+        The rollback and the close run to the end even when the task is cancelled meanwhile (a
+        service stopping): a cancel there would leave the connection checked out, half reset.
+        """
+        session = self._sessions()
+        try:
             yield session
+            await session.commit()
+        except BaseException:
+            await _finish_despite_cancel(session.rollback())
+            raise
+        finally:
+            await _finish_despite_cancel(session.close())
 
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
@@ -90,6 +101,16 @@ class Database:
 
     async def close(self) -> None:
         await self.engine.dispose()
+
+
+async def _finish_despite_cancel(step: Coroutine[Any, Any, None]) -> None:
+    """Await `step` to its end; a cancel that arrives meanwhile is re-raised once it is done."""
+    task = asyncio.ensure_future(step)
+    try:
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait({task})
+        raise
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:

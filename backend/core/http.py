@@ -111,8 +111,15 @@ class ProviderClient:
         json: Any = None,
         content: bytes | None = None,
         headers: dict[str, str] | None = None,
+        retries: int | None = None,
+        accept_4xx: bool = False,
     ) -> httpx.Response:
-        """One logical call with retries; raise `ProviderError` unless the answer is 2xx."""
+        """One logical call with retries; raise `ProviderError` unless the answer is 2xx.
+
+        `accept_4xx` returns 4xx answers (but 429) instead: for APIs that explain a refusal in
+        the body (Bitmart's error codes, the ndau node). Such an answer is neither a success nor
+        a failure of the provider.
+        """
         if not self.breaker.allow():
             waiting = self.breaker.blocked_until - self._factory.clock.monotonic()
             if waiting > 0:  # market & chain: say why when it is a Retry-After wait
@@ -122,7 +129,7 @@ class ProviderClient:
         url = f"{self.base_url}/{path.lstrip('/')}" if path else self.base_url
         merged = {**self._headers, **(headers or {})}
         last_error: ProviderError | None = None
-        for attempt in range(self.retries + 1):
+        for attempt in range((self.retries if retries is None else retries) + 1):
             if attempt:
                 await asyncio.sleep(self._factory.backoff(attempt))
             started = self._factory.clock.monotonic()
@@ -154,6 +161,8 @@ class ProviderClient:
                     self.name, f"HTTP {response.status_code}", response.status_code
                 )
                 continue
+            if response.status_code >= 400 and accept_4xx and response.status_code < 500:
+                return response
             if response.status_code >= 400:
                 error = ProviderError(
                     self.name, f"HTTP {response.status_code}", response.status_code

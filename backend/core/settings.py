@@ -240,6 +240,9 @@ class Settings(BaseModel):
     issuer_poll_s: float = Field(default=30.0, ge=0.05, le=3600)
     issuer_settle_s: float = Field(default=10.0, ge=0, le=3600)
     issuer_max_window_s: float = Field(default=86_400.0, ge=1, le=30 * 86_400)
+    # Every poll re-reads this much before the cursor: Bitmart can list a trade after a later
+    # one, and a sale that shows up late must still be issued (trade ids make it count once).
+    issuer_lookback_s: float = Field(default=900.0, ge=0, le=7 * 86_400)
     issuer_lease_ttl_s: float = Field(default=30.0, ge=1, le=600)
     issuer_sign_timeout_s: float = Field(default=30.0, gt=0, le=600)
     issuer_approval_alert_s: float = Field(default=3600.0, gt=0, le=30 * 86_400)

@@ -250,7 +250,7 @@ class BitmartClient:
             self.requests_sent += 1
             try:
                 answer = await call(
-                    self.http, self.provider, "POST", path, content=body.encode(), headers=headers
+                    self.provider, "POST", path, content=body.encode(), headers=headers
                 )
             except RateLimitedError as exc:
                 pause = exc.retry_after or self.limiter.window_s * (attempt + 1)

@@ -61,6 +61,7 @@ class EngineConfig:
     sign_timeout_s: float
     approval_alert_s: float
     max_refusals: int = 5
+    lookback_ms: int = 0
 
 
 class IssuerEngine:
@@ -198,7 +199,10 @@ class IssuerEngine:
             return False
         self.last_poll_at = self.clock.time()
         self.polls += 1
-        trades = await self.bitmart.fetch_sells(cursor.cursor_ms, end)
+        # Re-read a margin before the cursor (never before the starting point): a sale Bitmart
+        # lists late is caught here, and one already recorded is skipped by its trade id.
+        scan_from = max(cursor.started_from_ms, cursor.cursor_ms - self.config.lookback_ms)
+        trades = await self.bitmart.fetch_sells(scan_from, end)
         napu = [trade.napu() for trade in trades]  # a fractional napu refuses the batch whole
         self.crash("trades_fetched")
         issue = await self.store.record_batch(

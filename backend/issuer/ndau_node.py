@@ -99,7 +99,7 @@ class NdauNodeClient:
     async def _call(self, method: str, path: str, body: bytes | None = None) -> Answer:
         headers = {"Content-Type": "application/json"} if body is not None else None
         try:
-            return await call(self.http, self.provider, method, path, content=body, headers=headers)
+            return await call(self.provider, method, path, content=body, headers=headers)
         except ProviderError as exc:
             raise NdauNodeError(f"ndau node unreachable: {exc}") from None
 

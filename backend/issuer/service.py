@@ -143,6 +143,7 @@ class IssuerService:
                 poll_s=settings.issuer_poll_s,
                 settle_ms=int(settings.issuer_settle_s * 1000),
                 max_window_ms=int(settings.issuer_max_window_s * 1000),
+                lookback_ms=int(settings.issuer_lookback_s * 1000),
                 sign_timeout_s=settings.issuer_sign_timeout_s,
                 approval_alert_s=settings.issuer_approval_alert_s,
             ),

@@ -18,8 +18,6 @@ from backend.core.audit import record_audit
 from backend.runtime import Backend
 from tests.api.conftest import bearer, register_partner
 
-pytestmark = pytest.mark.timeout(60)
-
 
 async def _done(http: httpx.AsyncClient, key: str, export_id: str) -> dict:
     for _ in range(200):

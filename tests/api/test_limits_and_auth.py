@@ -13,8 +13,6 @@ from backend.auth.access import ApiAccessService
 from backend.runtime import Backend
 from tests.api.conftest import bearer, register_partner
 
-pytestmark = pytest.mark.timeout(60)
-
 
 async def test_rate_limit_headers_then_429_with_retry_after(
     http: httpx.AsyncClient, operator_key: str

@@ -19,7 +19,6 @@ from backend.runtime import BackendThread
 schemathesis = pytest.importorskip("schemathesis")
 hypothesis = pytest.importorskip("hypothesis")
 
-pytestmark = pytest.mark.timeout(120)
 
 MINE = (
     "/api/v1/keys",

@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import httpx
-import pytest
 
 from backend.runtime import Backend
 from tests.api.conftest import bearer, register_partner
-
-pytestmark = pytest.mark.timeout(60)
 
 
 async def test_register_partner_returns_key_secret_and_limits_once(

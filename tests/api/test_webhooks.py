@@ -17,8 +17,6 @@ from backend.runtime import Backend
 from tests.api.conftest import bearer, register_partner
 from tests.api.receiver import Receiver
 
-pytestmark = pytest.mark.timeout(60)
-
 
 def spec_verify(secret: str, headers: dict[str, str], body: bytes) -> bool:
     """The Standard Webhooks check, written from the spec (independent of backend code)."""

@@ -7,13 +7,10 @@ import contextlib
 import json
 
 import httpx
-import pytest
 import websockets
 
 from backend.runtime import Backend
 from tests.api.conftest import register_partner
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def ws_url(backend: Backend) -> str:

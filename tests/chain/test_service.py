@@ -16,8 +16,6 @@ from backend.sim.http_server import Fault
 from backend.sim.markets import MarketSimulator
 from tests.market.support import Harness, market_settings, running_sim
 
-pytestmark = pytest.mark.timeout(30)
-
 
 def advance(harness: Harness, seconds: float = 10.0) -> None:
     """Rounds are seconds apart in real life (blockchain.info /stats is reused for 5 s)."""

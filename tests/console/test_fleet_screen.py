@@ -33,8 +33,6 @@ from hashinsight_tui.widgets.fleet_summary import FleetSummaryBar
 from hashinsight_tui.widgets.fleet_table import FleetTable
 from tests.helpers import isolated_env, wait_for
 
-pytestmark = pytest.mark.timeout(120)
-
 SIZE = (120, 36)
 # Demo miners (by index) with injected trouble or read-only API access: see backend/sim/fleet_demo.
 TROUBLED = {7, 13, 21, 34, 55, 89, 144}

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from rich.style import Style
 from textual.app import App, ComposeResult
 
@@ -16,8 +15,6 @@ from hashinsight_tui.widgets.fleet_grid import FleetGrid, cell_style, temp_colou
 from hashinsight_tui.widgets.fleet_summary import summary_text
 from hashinsight_tui.widgets.fleet_table import FleetTable, fit_columns, fmt_hashrate
 from hashinsight_tui.widgets.sparkline import Sparkline, block_line, braille_lines, resample
-
-pytestmark = pytest.mark.timeout(60)
 
 
 def miner(index: int, **fields: Any) -> dict[str, Any]:

@@ -21,7 +21,6 @@ from hashinsight_tui.screens.issuer import DecisionScreen, IssueDetailScreen, Is
 from tests.helpers import wait_for
 from tests.issuer.issuer_harness import SignerRunner, issuer_settings, start_signer
 
-pytestmark = pytest.mark.timeout(90)
 SIZE = (120, 36)
 
 

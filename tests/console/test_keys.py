@@ -22,7 +22,6 @@ from tests.api.conftest import FAST
 from tests.api.receiver import Receiver
 from tests.helpers import isolated_env, wait_for
 
-pytestmark = pytest.mark.timeout(90)
 SIZE = (120, 36)
 
 

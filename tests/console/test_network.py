@@ -20,7 +20,6 @@ from hashinsight_tui.widgets.chart import LineChart
 from tests.helpers import wait_for
 from tests.market.support import SimThread, console, console_backend
 
-pytestmark = pytest.mark.timeout(90)
 SIZE = (120, 36)
 
 

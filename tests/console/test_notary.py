@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
-import pytest
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from textual.widgets import ContentSwitcher, DataTable, Static
@@ -16,7 +15,6 @@ from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.notary import NotaryScreen, VerificationScreen
 from tests.helpers import wait_for
 
-pytestmark = pytest.mark.timeout(90)
 SIZE = (120, 36)
 
 

@@ -25,8 +25,6 @@ from hashinsight_tui.screens.playground import COLLECTION_DIR, PlaygroundScreen
 from tests.api.conftest import FAST
 from tests.helpers import isolated_env, wait_for
 
-pytestmark = pytest.mark.timeout(90)
-
 # Files in the shapes Bruno itself writes (its jsonToBru output): bearer auth, disabled params,
 # annotations, multi-line values, `ws` requests with several messages, a secret-var environment.
 BEARER_HTTP = """meta {

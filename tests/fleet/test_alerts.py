@@ -23,7 +23,6 @@ from backend.fleet.normalize import Board, MinerSnapshot, Pool
 from backend.sim.fleet import Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, migrated_db, specs_for
 
-pytestmark = pytest.mark.timeout(30)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

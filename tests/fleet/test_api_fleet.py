@@ -16,8 +16,6 @@ from backend.runtime import Backend
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.client import HashInsightClient
 
-pytestmark = pytest.mark.timeout(60)
-
 MINER_KEYS = {
     "id",
     "host",

@@ -21,8 +21,6 @@ from backend.fleet.codec import CgminerCommandError, parse_status
 from backend.fleet.normalize import MinerSnapshot, normalize
 from backend.sim.fleet import FAMILIES, WHATSMINER_FW, Fault, FleetSimulator, SimMiner, main
 
-pytestmark = pytest.mark.timeout(20)
-
 FAST = {"connect_timeout": 1.0, "read_timeout": 1.0}
 DOWNTIME = 0.4
 

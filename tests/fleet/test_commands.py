@@ -20,7 +20,6 @@ from backend.fleet.poller import Poller
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
 
-pytestmark = pytest.mark.timeout(30)
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -11,8 +11,6 @@ from backend.fleet.inventory import configured_miners, parse_address, read_label
 from backend.sim.fleet import FleetSimulator
 from tests.conftest import isolated_env
 
-pytestmark = pytest.mark.timeout(30)
-
 
 def test_address_forms() -> None:
     assert parse_address("10.0.1.23") == [("10.0.1.23", 4028)]

@@ -18,8 +18,6 @@ from backend.fleet.poller import PLANS
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, migrated_db, specs_for
 
-pytestmark = pytest.mark.timeout(30)
-
 
 @pytest.fixture
 async def sim() -> AsyncIterator[FleetSimulator]:

@@ -21,7 +21,6 @@ from backend.fleet.store import FleetStore, SweepWrite
 from backend.sim.fleet import FAMILIES, FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
 
-pytestmark = pytest.mark.timeout(30)
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
 

@@ -22,8 +22,6 @@ from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
 from tests.issuer.issuer_harness import SignerRunner, eventually, issuer_settings, start_signer
 
-pytestmark = pytest.mark.timeout(60)
-
 
 async def _backend(tmp_path: Path, bitmart: BitmartSimulator, node: NdauNodeSimulator, **kw: Any):
     settings = issuer_settings(tmp_path, bitmart, node, **kw)
@@ -60,7 +58,7 @@ async def until_state(http: httpx.AsyncClient, issue_id: int, state: str) -> dic
         ok = response.status_code == 200 and response.json()["state"] == state
         return response.json() if ok else None
 
-    return await eventually(check, 10)
+    return await eventually(check, 30)
 
 
 async def test_approval_flow_scopes_audit_reconciliation_and_stream(
@@ -97,7 +95,7 @@ async def test_approval_flow_scopes_audit_reconciliation_and_stream(
         started = await http.post("/api/v1/issuer/start", json={"start": "now"})
         assert started.status_code == 200 and not started.json()["needs_start"]
         assert (await http.post("/api/v1/issuer/start", json={"start": "now"})).status_code == 409
-        await eventually(lambda: bitmart_sim.requests > 0, 5)
+        await eventually(lambda: bitmart_sim.requests > 0, 20)
         now = int(time.time() * 1000)
         bitmart_sim.add_trade(side="sell", size="12.5", at_ms=now - 10)
         bitmart_sim.add_trade(side="buy", size="1", at_ms=now - 10)

@@ -31,7 +31,6 @@ from tests.helpers import free_port
 from tests.issuer.issuer_harness import issuer_settings, start_signer
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(120)
 
 
 class Zygote:

@@ -29,8 +29,6 @@ from tests.issuer.issuer_harness import (
     start_signer,
 )
 
-pytestmark = pytest.mark.timeout(60)
-
 
 class World:
     def __init__(self, tmp_path: Path, bitmart: BitmartSimulator, node: NdauNodeSimulator):
@@ -76,7 +74,7 @@ async def states(issuer: RunningIssuer) -> list[tuple[int, str]]:
     return [(i["id"], i["state"]) for i in await issuer.service.list_issues(None, 100, None)]
 
 
-async def wait_state(issuer: RunningIssuer, issue_id: int, state: str, within_s: float = 10) -> Any:
+async def wait_state(issuer: RunningIssuer, issue_id: int, state: str, within_s: float = 30) -> Any:
     async def check() -> Any:
         row = await issuer.service.store.get(issue_id)
         return row if row is not None and row.state == state else None
@@ -153,6 +151,30 @@ async def test_semi_auto_waits_for_a_decision(world: World) -> None:
     assert recon["unrecorded"]["napu"] == "0"
 
 
+async def test_a_sale_listed_late_is_issued_once_and_history_before_the_start_never(
+    world: World,
+) -> None:
+    issuer = await world.issuer(issuer_mode="semi_auto")
+    cursor = await issuer.service.store.cursor()
+    assert cursor is not None
+    started = cursor.started_from_ms
+    world.bitmart.add_trade(side="sell", size="100", at_ms=started - 1_000)  # before the start
+
+    async def cursor_past(ms: int) -> bool:
+        row = await issuer.service.store.cursor()
+        return row is not None and row.cursor_ms > ms
+
+    now = int(time.time() * 1000)
+    await eventually(lambda: cursor_past(now + 500))
+    # Bitmart lists a sale only now whose time is already behind the issuer's cursor.
+    world.bitmart.add_trade(side="sell", size="7", at_ms=now - 200)
+    row = await wait_state(issuer, 1, "awaiting_approval")
+    assert row.qty_napu == 7 * NAPU_PER_NDAU and row.trade_count == 1
+    polls = issuer.service.engine.polls
+    await eventually(lambda: issuer.service.engine.polls >= polls + 5)
+    assert await states(issuer) == [(1, "awaiting_approval")]  # re-read, never counted twice
+
+
 async def test_overdue_approval_raises_one_alert(world: World) -> None:
     issuer = await world.issuer(issuer_mode="semi_auto", issuer_approval_alert_s=0.3)
     alerts = issuer.bus.subscribe({"issues"})
@@ -166,7 +188,7 @@ async def test_overdue_approval_raises_one_alert(world: World) -> None:
                 return event
         return None
 
-    event = await eventually(alerted, 5)
+    event = await eventually(alerted, 20)
     assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
     assert (await issuer.service.status())["overdue_approvals"] == 1
 
@@ -180,7 +202,7 @@ async def test_signer_offline_then_back(world: World) -> None:
         current = await issuer.service.store.get(1)
         return current if current and current.last_error else None
 
-    row = await eventually(errored, 5)
+    row = await eventually(errored, 20)
     assert "no signing service" in row.last_error
     status = await issuer.service.status()
     assert not status["signer"]["connected"]
@@ -223,7 +245,7 @@ async def test_fractional_napu_refuses_the_batch_and_keeps_the_cursor(world: Wor
     async def poll_error() -> Any:
         return issuer.service.engine.last_poll_error
 
-    error = await eventually(poll_error, 5)
+    error = await eventually(poll_error, 20)
     assert "not a whole number of napu" in error
     assert (await issuer.service.store.cursor()).cursor_ms == cursor_before
     assert await states(issuer) == [] and world.node.issue_txs() == []
@@ -239,7 +261,7 @@ async def test_not_enough_released_ndau_waits_without_signing(world: World) -> N
         row = await issuer.service.store.get(1)
         return row if row and row.last_error and "RFE'd" in row.last_error else None
 
-    row = await eventually(blocked, 5)
+    row = await eventually(blocked, 20)
     assert row.state == "approved" and row.sequence is None
     world.node.total_released += 10 * NAPU_PER_NDAU
     await wait_state(issuer, 1, "confirmed")
@@ -287,7 +309,7 @@ async def test_only_the_lease_holder_issues_and_a_lost_lease_stops_it(world: Wor
     await wait_state(first, 1, "confirmed")
     second = await world.issuer()  # same database, second issuer
     world.signer(second)
-    await eventually(lambda: second.service.engine.blocked, 5)
+    await eventually(lambda: second.service.engine.blocked, 20)
     assert "another issuer holds the lease" in second.service.engine.blocked
     # Someone else takes the lease from the first issuer (e.g. it stalled past expiry).
     async with first.db.session() as session:
@@ -295,7 +317,7 @@ async def test_only_the_lease_holder_issues_and_a_lost_lease_stops_it(world: Wor
             update(IssuerLeaseRow).values(holder="elsewhere:1:z", token=IssuerLeaseRow.token + 1)
         )
     world.sell("2")
-    await eventually(lambda: not first.service.lease.held, 10)
+    await eventually(lambda: not first.service.lease.held, 30)
     assert len(world.node.issue_txs()) == 1  # nobody issued under a lost lease
     async with first.db.session() as session:  # the thief goes away: the lease expires
         past = datetime.now(UTC) - timedelta(seconds=1)

@@ -33,7 +33,6 @@ from tests.issuer.issuer_harness import (
 )
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.timeout(60)
 
 
 @pytest.fixture
@@ -83,14 +82,14 @@ async def test_only_allow_listed_identities_with_a_valid_challenge_signature_get
     ws, answer = await _handshake(issuer.signer_url, ndau_sim.identity_private)
     assert answer["type"] == "welcome" and answer["session"]
     hub = issuer.service.hub
-    await eventually(lambda: hub.connected, 2)
+    await eventually(lambda: hub.connected, 30)
     assert hub.rejected == 2 and hub.status()["sessions"][0]["name"] == "raw"
     await ws.send(proto.encode({"type": "ping"}))
     assert json.loads(await ws.recv())["type"] == "pong"
     await ws.send("not json")
     assert json.loads(await ws.recv())["code"] == "bad_frame"
     await ws.close()
-    await eventually(lambda: not hub.connected, 2)
+    await eventually(lambda: not hub.connected, 30)
 
 
 async def test_silence_after_the_challenge_times_out(issuer: RunningIssuer) -> None:
@@ -132,7 +131,7 @@ async def test_sign_requests_time_out_refuse_or_succeed(
     assert request["type"] == "sign_request" and request["tx"] == tx.to_json()
     assert proto.b64decode(request["signable_bytes"], "x") == tx.signable_bytes()
     await ws.close()
-    await eventually(lambda: not hub.connected, 2)
+    await eventually(lambda: not hub.connected, 30)
 
     path = ndau_sim.write_signer_config(tmp_path / "s.toml", [issuer.signer_url])
     config = load_signer_config(path)
@@ -147,7 +146,7 @@ async def test_sign_requests_time_out_refuse_or_succeed(
     service = SigningService(limited)
     task = asyncio.create_task(service.run())
     try:
-        await eventually(lambda: hub.connected, 5)
+        await eventually(lambda: hub.connected, 20)
         with pytest.raises(SignerRefused, match="above this signer's limit"):
             await hub.sign(tx, keys, timeout_s=2)
         small = IssueTx(qty=3, sequence=4171)
@@ -212,20 +211,20 @@ async def test_the_signer_reconnects_when_the_issuer_comes_back(
     first = await start_issuer(settings, port=port)
     signer = start_signer(ndau_sim, tmp_path, [first.signer_url])
     try:
-        await eventually(lambda: first.service.hub.connected, 5)
+        await eventually(lambda: first.service.hub.connected, 20)
         await first.stop()
-        await eventually(lambda: not signer.service.connected, 5)
+        await eventually(lambda: not signer.service.connected, 20)
         second = await start_issuer(settings, port=port, schema="none")
         try:
-            await eventually(lambda: second.service.hub.connected, 5)
-            assert signer.service.links[0].connects >= 2 and signer.service.connected
+            # The hub counts the link before the signer has seen its own auth answer.
+            await eventually(lambda: second.service.hub.connected and signer.service.connected, 20)
+            assert signer.service.links[0].connects >= 2
         finally:
             await second.stop()
     finally:
         await signer.stop()
 
 
-@pytest.mark.timeout(30)
 async def test_hashinsight_signer_cli_dials_in_and_stops_on_sigterm(
     issuer: RunningIssuer, ndau_sim: NdauNodeSimulator, tmp_path: Path
 ) -> None:
@@ -244,7 +243,7 @@ async def test_hashinsight_signer_cli_dials_in_and_stops_on_sigterm(
         stderr=asyncio.subprocess.PIPE,
     )
     try:
-        await eventually(lambda: issuer.service.hub.connected, 15)
+        await eventually(lambda: issuer.service.hub.connected, 30)
         tx = IssueTx(qty=11, sequence=4171)
         signed = await issuer.service.hub.sign(tx, ndau_sim.rfe.validation_keys, timeout_s=5)
         assert all(verify(s.key, tx.signable_bytes(), s.signature) for s in signed)

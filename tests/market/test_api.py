@@ -18,7 +18,6 @@ from backend.runtime import Backend
 from backend.sim.http_server import Fault
 from backend.sim.markets import MarketSimulator
 
-pytestmark = pytest.mark.timeout(45)
 FAST = {
     "market_enabled": True,  # the shared settings turn it off (no internet in tests)
     "health_check_interval_s": 3600.0,  # see the report: the 1 s health loop can hang stop()

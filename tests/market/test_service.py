@@ -17,8 +17,6 @@ from backend.sim.http_server import Fault
 from backend.sim.markets import MarketSimulator
 from tests.market.support import Harness, market_settings
 
-pytestmark = pytest.mark.timeout(30)
-
 
 @pytest.fixture
 async def strict(tmp_path: Path, sim: MarketSimulator) -> AsyncIterator[Harness]:

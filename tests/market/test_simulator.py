@@ -11,8 +11,6 @@ from backend.sim.http_server import Fault
 from backend.sim.markets import MarketSimulator
 from tests.market.support import fixture_json
 
-pytestmark = pytest.mark.timeout(30)
-
 
 async def fetch(sim: MarketSimulator, provider: str, path: str, **params: str) -> httpx.Response:
     async with httpx.AsyncClient(base_url=sim.server(provider).url, trust_env=False) as http:

@@ -16,8 +16,6 @@ from backend.notary.keccak import keccak_hex
 from backend.runtime import Backend
 from hashinsight_tui.cli import main as cli_main
 
-pytestmark = pytest.mark.timeout(60)
-
 
 def client(backend: Backend, key: str | None = None) -> httpx.AsyncClient:
     headers = {"Authorization": f"Bearer {key}"} if key else {}

@@ -12,8 +12,6 @@ from backend.notary.verify import verify_notarization
 from tests.notary.conftest import Parts, notarize
 from tests.notary.rpc_node import RpcNode
 
-pytestmark = pytest.mark.timeout(60)
-
 
 @pytest.fixture
 async def node() -> AsyncIterator[RpcNode]:

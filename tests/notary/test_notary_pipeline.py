@@ -20,8 +20,6 @@ from backend.notary.verify import verify_notarization
 from backend.sim.pinata import PinataSimulator, js_stringify
 from tests.notary.conftest import OTHER_KEY, Crash, Parts, crash_after, make_key, notarize
 
-pytestmark = pytest.mark.timeout(60)
-
 
 async def verify(parts: Parts, notarization_id: int, **kw: Any) -> Any:
     row = await parts.pipeline().get_row(notarization_id)

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-import pytest
 import websockets
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -20,8 +19,6 @@ from backend.sim.ipapi import IpApiSimulator
 from backend.wallet.models import WalletNonceRow
 from backend.wallet.service import WalletService
 from backend.wallet.siwe import parse
-
-pytestmark = pytest.mark.timeout(60)
 
 ALICE = Account.from_key("0x" + "a1" * 32)
 MALLORY = Account.from_key("0x" + "b2" * 32)

@@ -16,8 +16,6 @@ from backend.sim.ipapi import IpApiSimulator
 from backend.wallet.ipapi import FIELDS, IpApiClient
 from tests.wallet.conftest import IP_API_FIXTURE
 
-pytestmark = pytest.mark.timeout(30)
-
 
 @pytest.fixture
 async def http() -> AsyncIterator[HttpClientFactory]:

@@ -26,7 +26,6 @@ from backend.runtime import Backend
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = [
-    pytest.mark.timeout(90),
     pytest.mark.skipif(
         CHROMIUM is None,
         reason="headless Chromium not installed (Debian: apt-get install chromium); "
