@@ -17,7 +17,6 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 KEY_PREFIX = "hsk"
 _KEY_RE = re.compile(r"^hsk_([a-z0-9]{12})_([0-9a-f]{64})$")
-_HASHER = PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,15 +39,15 @@ def parse_key(text: str) -> ParsedKey | None:
     return ParsedKey(match.group(1), match.group(2)) if match else None
 
 
-def hash_key(full_key: str, pepper: bytes) -> str:
+def hash_key(full_key: str, pepper: bytes, hasher: PasswordHasher) -> str:
     """Argon2id of key + pepper (CPU-heavy: call from a thread)."""
-    return _HASHER.hash(full_key.encode() + pepper)
+    return hasher.hash(full_key.encode() + pepper)
 
 
-def verify_key_hash(stored_hash: str, full_key: str, pepper: bytes) -> bool:
-    """Constant-time Argon2id check (CPU-heavy: call from a thread)."""
+def verify_key_hash(stored_hash: str, full_key: str, pepper: bytes, hasher: PasswordHasher) -> bool:
+    """Constant-time Argon2id check (CPU-heavy: call from a thread); the hash names its cost."""
     try:
-        return _HASHER.verify(stored_hash, full_key.encode() + pepper)
+        return hasher.verify(stored_hash, full_key.encode() + pepper)
     except (VerificationError, InvalidHashError):
         return False
 

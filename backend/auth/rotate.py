@@ -85,7 +85,7 @@ async def rotate_secrets(
         new_fernet = Fernet(fernet_key) if fernet_key else old.fernet
     except ValueError:
         raise RotationError("the new Fernet key is not 32 url-safe base64 bytes") from None
-    new = BackendSecrets(pepper=pepper_value, fernet=new_fernet)
+    new = BackendSecrets(pepper=pepper_value, fernet=new_fernet, hasher=old.hasher)
     secrets_dir = settings.data_dir / "secrets"
     staged = _stage_files(settings, secrets_dir, pepper_value if pepper else None, fernet_key)
     db = Database(settings.effective_database_url)
@@ -138,7 +138,9 @@ async def _rewrite(
                     "Fernet key; nothing was changed"
                 ) from None
             if rehash:
-                row.secret_hash = await asyncio.to_thread(hash_key, full_key, new.pepper)
+                row.secret_hash = await asyncio.to_thread(
+                    hash_key, full_key, new.pepper, new.hasher
+                )
             row.secret_encrypted = new.fernet.encrypt(full_key.encode())
         partners = list(await session.scalars(select(PartnerRow)))
         for partner in partners:

@@ -167,7 +167,9 @@ class AuthService:
         except ValueError as exc:
             raise KeyRequestError(str(exc)) from None
         key_id, full_key = new_key()
-        digest = await asyncio.to_thread(hash_key, full_key, self._secrets.pepper)
+        digest = await asyncio.to_thread(
+            hash_key, full_key, self._secrets.pepper, self._secrets.hasher
+        )
         now = self._clock.now()
         row = ApiKeyRow(
             key_id=key_id,
@@ -258,7 +260,11 @@ class AuthService:
                         select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id)
                     )
             ok = row is not None and await asyncio.to_thread(
-                verify_key_hash, row.secret_hash, full_key, self._secrets.pepper
+                verify_key_hash,
+                row.secret_hash,
+                full_key,
+                self._secrets.pepper,
+                self._secrets.hasher,
             )
         if not ok or row is None:
             self._bad.set(fingerprint, True)

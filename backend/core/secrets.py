@@ -11,9 +11,10 @@ import os
 import secrets as std_secrets
 import stat
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 
 from backend.core.settings import Settings
@@ -59,6 +60,7 @@ def read_private_file(path: Path) -> bytes:
 class BackendSecrets:
     pepper: bytes
     fernet: Fernet
+    hasher: PasswordHasher = field(default_factory=PasswordHasher)  # Argon2id for API keys
 
     def __repr__(self) -> str:
         return "BackendSecrets(<hidden>)"
@@ -82,7 +84,10 @@ def load_backend_secrets(settings: Settings) -> BackendSecrets:
         raise SecretFileError(
             "fernet key: not a valid Fernet key (32 url-safe base64 bytes)"
         ) from None
-    return BackendSecrets(pepper=pepper.strip(), fernet=fernet)
+    hasher = PasswordHasher(
+        time_cost=settings.key_hash_time_cost, memory_cost=settings.key_hash_memory_kib
+    )
+    return BackendSecrets(pepper=pepper.strip(), fernet=fernet, hasher=hasher)
 
 
 def _file_secret(path: Path, make: Callable[[], bytes]) -> bytes:

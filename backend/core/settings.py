@@ -85,6 +85,10 @@ class Settings(BaseModel):
     fernet_key: SecretStr | None = None
     session_secret: SecretStr | None = None
     operator_key: SecretStr | None = None
+    # Argon2id cost of API-key hashes (RFC 9106 low-memory profile by default). Stored hashes
+    # carry their own parameters, so changing these affects new keys only.
+    key_hash_time_cost: int = Field(default=3, ge=1, le=20)
+    key_hash_memory_kib: int = Field(default=65_536, ge=1_024, le=4_194_304)
 
     # Integrations (later capabilities read these)
     base_l2_rpc: str | None = None

@@ -9,9 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
-from argon2 import PasswordHasher
 
-from backend.auth import keys
 from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend
 from tests.conftest import isolated_env
@@ -34,14 +32,6 @@ FAST: dict[str, Any] = {
     "auth_slow_max_s": 0.3,
     "key_usage_flush_s": 0.2,
 }
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Still Argon2id, with test-sized cost: the real profile costs ~0.3 s per key here."""
-    monkeypatch.setattr(
-        keys, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @pytest.fixture

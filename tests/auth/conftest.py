@@ -9,18 +9,10 @@ import pytest
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 
-from backend.auth import keys
 from backend.auth.service import AuthService
 from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.core.secrets import BackendSecrets
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        keys, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 @pytest.fixture
@@ -35,7 +27,8 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
 
 @pytest.fixture
 def secrets() -> BackendSecrets:
-    return BackendSecrets(pepper=b"p" * 32, fernet=Fernet(Fernet.generate_key()))
+    cheap = PasswordHasher(time_cost=1, memory_cost=8_192)  # production's cost is tested apart
+    return BackendSecrets(pepper=b"p" * 32, fernet=Fernet(Fernet.generate_key()), hasher=cheap)
 
 
 @pytest.fixture

@@ -6,6 +6,7 @@ import re
 from datetime import timedelta
 
 import pytest
+from argon2 import PasswordHasher
 
 from backend.auth import keys, service
 from backend.auth.keys import cache_fingerprint, hash_key, mask_key, new_key, parse_key
@@ -26,13 +27,19 @@ def test_key_format_carries_an_id_and_256_random_bits() -> None:
 
 def test_hash_is_argon2id_over_key_and_pepper() -> None:
     _id, full = new_key()
-    digest = hash_key(full, b"pepper-one-16chars")
-    assert digest.startswith("$argon2id$") and full not in digest
-    assert keys.verify_key_hash(digest, full, b"pepper-one-16chars")
-    assert not keys.verify_key_hash(digest, full, b"pepper-two-16chars")
+    hasher = PasswordHasher()
+    digest = hash_key(full, b"pepper-one-16chars", hasher)
+    assert digest.startswith("$argon2id$v=19$m=65536,t=3,") and full not in digest
+    assert keys.verify_key_hash(digest, full, b"pepper-one-16chars", hasher)
+    assert not keys.verify_key_hash(digest, full, b"pepper-two-16chars", hasher)
     other = full[:-1] + ("1" if full.endswith("0") else "0")
-    assert not keys.verify_key_hash(digest, other, b"pepper-one-16chars")
-    assert not keys.verify_key_hash("not a hash", full, b"pepper-one-16chars")
+    assert not keys.verify_key_hash(digest, other, b"pepper-one-16chars", hasher)
+    assert not keys.verify_key_hash("not a hash", full, b"pepper-one-16chars", hasher)
+    # A hash made at another cost still verifies: it carries its own parameters.
+    cheap = PasswordHasher(time_cost=1, memory_cost=8_192)
+    assert keys.verify_key_hash(
+        hash_key(full, b"pepper-one-16chars", cheap), full, b"pepper-one-16chars", hasher
+    )
 
 
 async def test_verify_uses_one_row_then_the_cache(
@@ -42,9 +49,9 @@ async def test_verify_uses_one_row_then_the_cache(
     calls: list[str] = []
     original = service.verify_key_hash
 
-    def counting(stored: str, key: str, pepper: bytes) -> bool:
+    def counting(stored: str, key: str, pepper: bytes, hasher: PasswordHasher) -> bool:
         calls.append(key[:16])
-        return original(stored, key, pepper)
+        return original(stored, key, pepper, hasher)
 
     monkeypatch.setattr(service, "verify_key_hash", counting)
     for _ in range(5):
@@ -111,9 +118,9 @@ async def test_a_burst_with_one_uncached_key_costs_one_check(
     calls: list[int] = []
     original = service.verify_key_hash
 
-    def counting(stored: str, key: str, pepper: bytes) -> bool:
+    def counting(stored: str, key: str, pepper: bytes, hasher: PasswordHasher) -> bool:
         calls.append(1)
-        return original(stored, key, pepper)
+        return original(stored, key, pepper, hasher)
 
     monkeypatch.setattr(service, "verify_key_hash", counting)
     results = await asyncio.gather(*(auth.verify(full) for _ in range(50)))

@@ -5,9 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 
-from backend.auth import keys
 from backend.auth.partners import Partners
 from backend.auth.rotate import RotationError, rotate_secrets
 from backend.auth.service import AuthService
@@ -15,13 +13,6 @@ from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
 from backend.core.settings import load_settings
 from tests.conftest import isolated_env
-
-
-@pytest.fixture(autouse=True)
-def cheap_argon2(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(
-        keys, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
 
 
 async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:

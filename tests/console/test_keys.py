@@ -7,10 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from argon2 import PasswordHasher
 from textual.widgets import DataTable, Input, Select, TabbedContent
 
-from backend.auth import keys
 from backend.core.settings import load_settings
 from backend.runtime import BackendThread
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
@@ -26,10 +24,7 @@ SIZE = (120, 36)
 
 
 @pytest.fixture
-def live(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[BackendThread]:
-    monkeypatch.setattr(
-        keys, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    )
+def live(tmp_path: Path) -> Iterator[BackendThread]:
     thread = BackendThread(load_settings(isolated_env(tmp_path), overrides=FAST), mode="serve")
     thread.start()
     try:

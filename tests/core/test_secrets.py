@@ -53,7 +53,7 @@ def test_bad_fernet_key_is_a_clear_error_without_the_value(tmp_path: Path) -> No
 
 def test_unusable_operator_token_file_is_ignored(tmp_path: Path) -> None:
     settings = load_settings(isolated_env(tmp_path))
-    settings.data_dir.mkdir(parents=True)
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
     path = settings.data_dir / "operator-token.json"
     path.write_text("{broken")
     path.chmod(0o600)
