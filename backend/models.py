@@ -6,6 +6,7 @@ from backend.core.audit import AuditEntry
 from backend.core.db import Base
 from backend.fleet.models import FleetMinerRow  # noqa: F401  (all fleet tables)
 from backend.issuer.models import IssueRow  # noqa: F401  (all issuer tables)
+from backend.market.samples import MarketSampleRow  # noqa: F401  (recorded market history)
 from backend.notary.models import NotarizationRow  # noqa: F401  (notary tables)
 from backend.notify.models import WebhookRow  # noqa: F401  (webhooks; partners are in auth)
 from backend.wallet.models import WalletLoginRow  # noqa: F401  (all wallet tables)
