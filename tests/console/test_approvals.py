@@ -95,32 +95,34 @@ async def decide(app: HashInsightApp, pilot: object, key: str, reason: str) -> N
     await wait_for(lambda: isinstance(app.screen, ApprovalsScreen), pilot)
 
 
-async def test_one_queue_for_fleet_commands_and_issues_with_audited_decisions(
-    world: World,
-) -> None:
+async def queue_restart(world: World) -> tuple[str, str, str]:
+    """A semi-auto key asks to restart a polled miner: (key, miner id, command id)."""
     backend = world.thread.backend
     _info, semi = world.thread.call(
         backend.auth.create_key(
             name="night shift", scopes=["read", "stream", "fleet:control"], mode="semi_auto"
         )
     )
-    operator = backend.operator_token
-    assert operator is not None
     fleet = backend.services_by_name["fleet"]
     deadline = time.monotonic() + 30
     while len(fleet.poller.states) < 3:  # type: ignore[attr-defined]
         assert time.monotonic() < deadline
         await asyncio.sleep(0.1)
     miner_id = sorted(fleet.poller.states)[0]  # type: ignore[attr-defined]
+    path = f"/api/v1/miners/{miner_id}/commands"
     queued = await asyncio.to_thread(
-        world.call_api,
-        "POST",
-        f"/api/v1/miners/{miner_id}/commands",
-        semi,
-        json={"command": "restart"},
+        world.call_api, "POST", path, semi, json={"command": "restart"}
     )
     assert queued.status_code == 202, queued.text
-    command_id = queued.json()["command_id"]
+    return semi, miner_id, queued.json()["command_id"]
+
+
+async def test_one_queue_for_fleet_commands_and_issues_with_audited_decisions(
+    world: World,
+) -> None:
+    _semi, miner_id, command_id = await queue_restart(world)
+    operator = world.thread.backend.operator_token
+    assert operator is not None
     world.bitmart.add_trade(side="sell", size="42", at_ms=int(time.time() * 1000) - 100)
 
     app = console(world, operator)
@@ -159,26 +161,7 @@ async def test_one_queue_for_fleet_commands_and_issues_with_audited_decisions(
 
 
 async def test_the_requester_sees_its_own_request_and_cannot_decide_it(world: World) -> None:
-    backend = world.thread.backend
-    _info, semi = world.thread.call(
-        backend.auth.create_key(
-            name="night shift", scopes=["read", "stream", "fleet:control"], mode="semi_auto"
-        )
-    )
-    fleet = backend.services_by_name["fleet"]
-    deadline = time.monotonic() + 30
-    while not fleet.poller.states:  # type: ignore[attr-defined]
-        assert time.monotonic() < deadline
-        await asyncio.sleep(0.1)
-    miner_id = sorted(fleet.poller.states)[0]  # type: ignore[attr-defined]
-    queued = await asyncio.to_thread(
-        world.call_api,
-        "POST",
-        f"/api/v1/miners/{miner_id}/commands",
-        semi,
-        json={"command": "restart"},
-    )
-    assert queued.status_code == 202
+    semi, _miner_id, _command_id = await queue_restart(world)
     app = console(world, semi)
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: len(rows(app)) == 1, pilot, 30)
