@@ -173,6 +173,17 @@ class RedisSharedCache:
             await self._store.run(lambda redis: redis.set(name, payload, px=milliseconds))
 
 
+def open_shared_cache(
+    redis_url: str | None, health: HealthRegistry, namespace: str, clock: Clock = SYSTEM_CLOCK
+) -> tuple[RedisSharedCache, RedisStore] | None:
+    """A service's shared cache in Redis (health item `redis-cache-<namespace>`), or None without
+    `REDIS_URL`: the service then keeps its in-process values only. The caller closes the store."""
+    if not redis_url:
+        return None
+    store = RedisStore(redis_url, health, f"redis-cache-{namespace}", clock=clock)
+    return RedisSharedCache(store, namespace, clock), store
+
+
 def redact_url(url: str) -> str:
     """A Redis/PostgreSQL URL without its credentials, for health and logs."""
     if "@" in url and "://" in url:

@@ -271,3 +271,34 @@ async def test_a_check_racing_a_revocation_caches_nothing(
     release.set()
     assert await check is not None  # answered from what it read...
     assert len(a._good) == 0  # ...but not cached: the next request reads the row again
+
+
+# ------------------------------------------------------------------------ provider last values
+
+
+async def test_an_instance_whose_providers_fail_serves_the_value_another_accepted(
+    caches: tuple[SharedCache, SharedCache],
+) -> None:
+    from backend.core.http import ProviderError
+    from backend.market.fallback import FallbackChain, Source
+    from backend.market.models import PriceQuote
+
+    clock = ManualClock()
+
+    async def live() -> tuple[PriceQuote, float]:
+        return PriceQuote(64_000.0, 1.5, 2e10), clock.time()
+
+    async def down() -> tuple[PriceQuote, float]:
+        raise ProviderError("coingecko: connection refused")
+
+    def chain(fetch: Callable[[], Awaitable[tuple[PriceQuote, float]]], cache: SharedCache) -> Any:
+        source = Source("coingecko", fetch, lambda _reason: None)
+        decode = lambda data: PriceQuote(**data)  # noqa: E731
+        return FallbackChain("price", [source], clock, shared=cache, decode=decode)
+
+    a, b = chain(live, caches[0]), chain(down, caches[1])
+    assert (await a.fetch()).via == "live"
+    result = await b.fetch()
+    assert result.via == "cache" and result.reading is not None
+    assert result.reading.value == PriceQuote(64_000.0, 1.5, 2e10)
+    assert result.reading.source == "coingecko" and result.reading.as_of == clock.time()
