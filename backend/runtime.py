@@ -97,7 +97,10 @@ class Backend:
         self.db = Database(self.settings.effective_database_url)
         await self.db.upgrade()
         self.health.register("database", "database", _db_target(self.db))
-        self.auth = AuthService(self.db, secrets)
+        # --- shared state (redis) ---
+        # Key revocations travel on the bus: with REDIS_URL every instance forgets the key at once.
+        self.auth = AuthService(self.db, secrets, bus=self.bus)
+        # --- end shared state (redis) ---
         self.http = HttpClientFactory(
             self.health,
             timeout_s=self.settings.http_timeout_s,

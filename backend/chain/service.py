@@ -27,6 +27,7 @@ from backend.chain.mempool import (
 from backend.chain.models import BlockSummary, FeeSample, NetworkReading, NextAdjustment
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
+from backend.core.shared_state import RedisSharedCache, RedisStore, open_shared_cache
 from backend.market.fallback import ChainResult, FallbackChain, Guard, Source
 from backend.market.guard import (
     Anchor,
@@ -89,6 +90,8 @@ class ChainService:
         self.adjustment_chain: FallbackChain[NextAdjustment] | None = None
         self.fees_chain: FallbackChain[FeeSample] | None = None
         self.tip_chain: FallbackChain[int] | None = None
+        self._shared: RedisSharedCache | None = None
+        self._shared_store: RedisStore | None = None
         health = context.health
         rpc_url = settings.bitcoin_rpc_url.get_secret_value() if settings.bitcoin_rpc_url else ""
         if not self.enabled:
@@ -141,12 +144,22 @@ class ChainService:
             stats["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.network, rpc.provider)
             adjustment["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.adjustment, rpc.provider)
             tips["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.tip_height, rpc.provider)
+        # --- shared state (redis) --- last good values shared by every instance
+        shared = open_shared_cache(settings.redis_url, health, "chain", self.clock)
+        if shared is not None:
+            self._shared, self._shared_store = shared
         order = list(settings.network_sources)
         better_first = ["mempool"] + [name for name in order if name != "mempool"]
-        self.stats_chain = self._chain("network stats", order, stats, self._guard_stats)
-        self.adjustment_chain = self._chain("next adjustment", better_first, adjustment, None)
-        self.fees_chain = self._chain("fees per block", better_first, fees, self._guard_fees)
-        self.tip_chain = self._chain("tip height", better_first, tips, self._guard_tip)
+        self.stats_chain = self._chain(
+            "network stats", order, stats, self._guard_stats, lambda d: NetworkReading(**d)
+        )
+        self.adjustment_chain = self._chain(
+            "next adjustment", better_first, adjustment, None, lambda d: NextAdjustment(**d)
+        )
+        self.fees_chain = self._chain(
+            "fees per block", better_first, fees, self._guard_fees, lambda d: FeeSample(**d)
+        )
+        self.tip_chain = self._chain("tip height", better_first, tips, self._guard_tip, int)
 
     def _chain(
         self,
@@ -154,9 +167,14 @@ class ChainService:
         order: list[str],
         table: Mapping[str, Source[T]],
         guard: Guard[T] | None,
+        decode: Callable[[Any], T],
     ) -> FallbackChain[T] | None:
         sources = [table[name] for name in order if name in table]
-        return FallbackChain(quantity, sources, self.clock, guard) if sources else None
+        if not sources:
+            return None
+        return FallbackChain(
+            quantity, sources, self.clock, guard, shared=self._shared, decode=decode
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -176,6 +194,8 @@ class ChainService:
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        if self._shared_store is not None:
+            await self._shared_store.close()
 
     # ------------------------------------------------------------------ guards
 

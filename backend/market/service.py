@@ -19,6 +19,7 @@ from backend.chain.blockchain_info import BlockchainInfoClient
 from backend.chain.mempool import MempoolClient
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
+from backend.core.shared_state import RedisStore, open_shared_cache
 from backend.market import binance, bybit, deribit, okx
 from backend.market import blockchain_info as bci_price
 from backend.market import mempool as mempool_price
@@ -68,6 +69,7 @@ class MarketService:
             every_s=settings.market_record_s,
             keep_days=settings.market_keep_days,
         )
+        self._shared_store: RedisStore | None = None
         self._history: dict[str, tuple[float, Reading[list[PricePoint]]]] = {}
         self._history_locks = {period: asyncio.Lock() for period in PERIOD_DAYS}
         self.venues = {name: VenueState(name) for name in VENUES}
@@ -121,11 +123,16 @@ class MarketService:
                 self.mempool.provider.report_bad_payload,
             ),
         }
+        # --- shared state (redis) --- last good price shared by every instance
+        shared = open_shared_cache(settings.redis_url, context.health, "market", self.clock)
+        self._shared_store = shared[1] if shared else None
         self.price_chain = FallbackChain(
             "price",
             [sources[name] for name in settings.price_sources],
             self.clock,
             self._guard_price,
+            shared=shared[0] if shared else None,
+            decode=lambda data: PriceQuote(**data),
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -148,6 +155,8 @@ class MarketService:
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        if self._shared_store is not None:
+            await self._shared_store.close()
 
     # ------------------------------------------------------------------ price
 
