@@ -197,8 +197,6 @@ class FleetService:
             start,
             end,
             poll_interval_s=self.poller.interval_s,
-            raw_retention=timedelta(hours=self.settings.fleet_raw_retention_h),
-            now=self.clock.now(),
         )
 
     # ------------------------------------------------------------------ alerts

@@ -14,7 +14,6 @@ from backend.fleet.report import fleet_section
 from tests.fleet.fleet_helpers import migrated_db
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
-RAW = timedelta(hours=2)
 
 
 @pytest.fixture
@@ -59,9 +58,7 @@ async def test_raw_samples_give_uptime_energy_and_efficiency_per_miner_and_site(
                     power_w=None if down else 1500.0,
                 )
             )
-    section = await fleet_section(
-        db, NOW - timedelta(hours=1), NOW, poll_interval_s=10, raw_retention=RAW, now=NOW
-    )
+    section = await fleet_section(db, NOW - timedelta(hours=1), NOW, poll_interval_s=10)
     assert section["source"] == "raw samples" and section["miners_reporting"] == 2
     a1, a2 = section["miners"]
     assert a1["uptime_pct"] == 100.0 and a2["uptime_pct"] == 50.0
@@ -90,11 +87,47 @@ async def test_a_period_past_the_raw_window_reads_the_rollups(db: Database) -> N
                     power_w=3600.0,
                 )
             )
-    section = await fleet_section(
-        db, day, day + timedelta(days=1), poll_interval_s=10, raw_retention=RAW, now=NOW
-    )
+    section = await fleet_section(db, day, day + timedelta(days=1), poll_interval_s=10)
     assert section["source"] == "5-minute rollups"
     (b1,) = section["miners"]
     assert b1["site"] == "south" and b1["polls"] == 360 and b1["uptime_pct"] == 100.0
     assert b1["energy_kwh"] == pytest.approx(3.6)  # 3.6 kW for one hour
     assert section["totals"]["efficiency_jth"] == pytest.approx(18.0)
+
+
+async def test_a_day_joins_the_rollups_with_the_minutes_not_rolled_up_yet(db: Database) -> None:
+    """A daily report right after midnight: rollups for most of it, raw samples for the rest,
+    and a raw sample already rolled up is not counted twice."""
+    start = NOW - timedelta(hours=1)
+    async with db.session() as session:
+        for bucket in range(6):  # the first half hour is rolled up
+            ts = start + timedelta(minutes=5 * bucket)
+            session.add(
+                FleetRollupRow(
+                    miner_id="a1",
+                    ts=ts,
+                    samples=30,
+                    online=30,
+                    status="online",
+                    hashrate_ths=100.0,
+                    power_w=3000.0,
+                )
+            )
+            session.add(
+                FleetSampleRow(
+                    miner_id="a1", ts=ts, status="online", hashrate_ths=100.0, power_w=3000.0
+                )
+            )  # inside a rollup
+        for i in range(180):  # the second half hour only as raw samples, every 10 s
+            ts = start + timedelta(minutes=30, seconds=10 * i)
+            session.add(
+                FleetSampleRow(
+                    miner_id="a1", ts=ts, status="online", hashrate_ths=110.0, power_w=3300.0
+                )
+            )
+    section = await fleet_section(db, start, NOW, poll_interval_s=10)
+    assert section["source"] == "5-minute rollups + raw samples"
+    (a1,) = section["miners"]
+    assert a1["polls"] == 180 + 180
+    assert a1["hashrate_avg_ths"] == pytest.approx(105.0)
+    assert a1["energy_kwh"] == pytest.approx(3.0 * 0.5 + 3.3 * 0.5)
