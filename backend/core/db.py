@@ -103,13 +103,17 @@ class Database:
         await self.engine.dispose()
 
 
+CLEANUP_GRACE_S = 5.0
+
+
 async def _finish_despite_cancel(step: Coroutine[Any, Any, None]) -> None:
-    """Await `step` to its end; a cancel that arrives meanwhile is re-raised once it is done."""
+    """Await `step` to its end; a cancel that arrives meanwhile is re-raised once it is done, or
+    after `CLEANUP_GRACE_S` at most: a stuck database must never make a cancel hang."""
     task = asyncio.ensure_future(step)
     try:
         await asyncio.shield(task)
     except asyncio.CancelledError:
-        await asyncio.wait({task})
+        await asyncio.wait({task}, timeout=CLEANUP_GRACE_S)
         raise
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import ClassVar
 
 from rich.table import Table
@@ -12,7 +13,6 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 COMMAND_HELP = """\
-:health  :prices  :network  :fleet  :notary  :keys  :playground  :issuer   go to a screen
 :fleet status=offline        go to a screen with a filter (key=value arguments)
 :pause  :resume              freeze or resume live refresh
 :theme NAME                  switch theme (ctrl+p lists them)
@@ -54,7 +54,13 @@ class HelpScreen(ModalScreen[None]):
         with VerticalScroll():
             yield Static(f"[b]Help — {title}[/b]   (esc closes)\n")
             yield Static(keys)
-            yield Static("\n[b]Command line[/b] (press :)\n" + COMMAND_HELP)
+            screens = "  ".join(f":{name}" for name in getattr(self.app, "MODES", {}))
+            yield Static(
+                "\n[b]Command line[/b] (press :)\n"
+                + textwrap.fill(screens, 70, break_on_hyphens=False)
+                + "   go to a screen\n"
+                + COMMAND_HELP
+            )
             yield Static(
                 "\n[b]Conventions[/b]\n/ filters rows live · s sorts (S reverses) · "
                 "enter drills down · esc goes back · p pauses refresh (the status bar then shows "

@@ -128,6 +128,8 @@ async def test_command_line_filter_sort_help_and_pause(backend_thread: BackendTh
 
         await pilot.press("question_mark")
         await wait_for(lambda: isinstance(app.screen, HelpScreen), pilot)
+        help_text = " ".join(str(w.render()) for w in app.screen.query("Static"))
+        assert all(f":{name}" in help_text for name in app.MODES)  # every screen, none stale
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, HealthScreen), pilot)
 
