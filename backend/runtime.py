@@ -44,6 +44,7 @@ from backend.issuer.service import IssuerService
 from backend.market.service import MarketService
 from backend.notary.service import NotaryService
 from backend.notify.service import WebhookService
+from backend.sim.demo_story import run_demo_story
 from backend.sim.world import SimWorld
 from backend.wallet.service import WalletService
 
@@ -128,6 +129,9 @@ class Backend:
             await service.start()
         await self._start_api()
         await self._issue_operator_token()
+        if self.mode == "demo" and "fleet" in self.services_by_name:
+            story = run_demo_story(self.auth, self.services_by_name["fleet"])
+            self._tasks.append(asyncio.create_task(story, name="demo-story"))
         await self.run_health_checks()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
         log.info("backend started in %s mode at %s", self.mode, self.url)

@@ -172,3 +172,17 @@ async def test_the_requester_sees_its_own_request_and_cannot_decide_it(world: Wo
         await wait_for(lambda: any("not changed" in n for n in notifications(app)), pilot)
         assert any("other than the requester" in n for n in notifications(app))
         assert len(rows(app)) == 1
+
+
+async def test_the_demo_has_night_shift_requests_waiting(backend_thread: BackendThread) -> None:
+    token = backend_thread.backend.operator_token
+    assert token is not None
+    app = HashInsightApp(
+        ConsoleOptions(
+            url=backend_thread.backend.url, api_key=token, refresh_s=0.5, start_screen="approvals"
+        )
+    )
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: len(rows(app)) == 2, pilot, 60)
+        assert {r[2] for r in rows(app)} == {"restart", "switchpool pool=1"}
+        assert all(r[0] == "fleet" and r[4].endswith("(night shift (demo))") for r in rows(app))
