@@ -112,6 +112,10 @@ class ShardCollector:
     async def _arrange(self) -> None:
         """Hold the home shard (or claim it back), give back claimed adoptions, adopt more."""
         home_key = self.home.key
+        for key, (_shard, lease) in list(self.held.items()):
+            if not lease.held and not await lease.renew():  # stalled past the TTL: taken?
+                self.held.pop(key, None)
+                log.warning("fleet shard %s: lease lost to another collector", key)
         if home_key not in self.held:
             if await self._home_lease.acquire():
                 self.held[home_key] = (self.home, self._home_lease)
@@ -126,7 +130,7 @@ class ShardCollector:
             claimed = rows.get(key, {}).get("claimed_by")
             if key != home_key and claimed and claimed != self.holder:
                 await lease.release()
-                del self.held[key]
+                self.held.pop(key, None)
                 log.info("fleet collector: shard %s handed back to its collector", key)
         if self.adopt:
             await self._adopt(rows)
