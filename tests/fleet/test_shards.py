@@ -176,3 +176,23 @@ async def test_view_shows_the_stored_fleet_and_flags_dead_shards(
     await view.refresh(full=False)
     assert all(m["stale"] for m in view.miners())
     await one.stop()
+
+
+def test_migration_0008_matches_the_models(tmp_path: Path) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import create_engine
+
+    from backend.core.db import run_migrations
+    from backend.models import Base
+
+    path = tmp_path / "m.db"
+    run_migrations(f"sqlite+aiosqlite:///{path}")
+    engine = create_engine(f"sqlite:///{path}")
+    try:
+        with engine.connect() as connection:
+            context = MigrationContext.configure(connection, opts={"compare_type": True})
+            diff = compare_metadata(context, Base.metadata)
+    finally:
+        engine.dispose()
+    assert [d for d in diff if "'leases'" in repr(d) or "fleet_collectors" in repr(d)] == []
