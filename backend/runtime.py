@@ -105,7 +105,11 @@ class Backend:
         await self.db.upgrade()
         self.health.register("database", "database", _db_target(self.db))
         if self.mode != "collector":
-            self.auth = AuthService(self.db, load_backend_secrets(self.settings))
+            # --- shared state (redis) ---
+            # Key revocations travel on the bus: with REDIS_URL every instance forgets the key
+            # at once.
+            self.auth = AuthService(self.db, load_backend_secrets(self.settings), bus=self.bus)
+            # --- end shared state (redis) ---
         self.http = HttpClientFactory(
             self.health,
             timeout_s=self.settings.http_timeout_s,

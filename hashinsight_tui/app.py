@@ -25,6 +25,7 @@ from hashinsight_tui.messages import (
     SnapshotsLoaded,
     StreamBatch,
 )
+from hashinsight_tui.screens.approvals import ApprovalsScreen
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.fleet import FleetScreen
 from hashinsight_tui.screens.health import HealthScreen
@@ -48,6 +49,7 @@ SCREENS: list[tuple[str, str, str, type[BaseScreen]]] = [
     ("playground", "Playground", "6", PlaygroundScreen),
     ("issuer", "Issuer", "7", IssuerScreen),
     ("health", "Health", "8", HealthScreen),
+    ("approvals", "Approvals", "9", ApprovalsScreen),
 ]
 SCREEN_NAMES = [name for name, *_ in SCREENS]
 STREAM_CHANNELS = tuple(

@@ -8,6 +8,7 @@ import shutil
 import socket
 import tempfile
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from backend.core.db import run_migrations
@@ -59,7 +60,9 @@ def seed_migrated_database(path: Path) -> None:
     if "db" not in _template:
         folder = Path(tempfile.mkdtemp(prefix="hashinsight-template-"))
         atexit.register(shutil.rmtree, folder, True)
-        run_migrations(f"sqlite+aiosqlite:///{folder / 'template.db'}")
+        url = f"sqlite+aiosqlite:///{folder / 'template.db'}"
+        with ThreadPoolExecutor(1) as thread:  # Alembic runs its own loop: never inside ours
+            thread.submit(run_migrations, url).result()
         _template["db"] = folder / "template.db"
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     shutil.copyfile(_template["db"], path)

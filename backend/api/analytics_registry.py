@@ -10,6 +10,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+from backend.chain.mempool import HASHRATE_PERIOD_DAYS
+from backend.market.coingecko import PERIOD_DAYS
+
 Points = list[tuple[float, float]]  # (unix seconds, value)
 
 KNOWN_METRICS: dict[str, tuple[str, str]] = {
@@ -73,15 +76,8 @@ def _pick(periods: tuple[tuple[str, float], ...], span_s: float) -> str:
 
 # --- built-in sources ----------------------------------------------------------------------------
 
-_PRICE_PERIODS = (("1d", 86_400.0), ("7d", 7 * 86_400.0), ("30d", 30 * 86_400.0))
-_HASHRATE_PERIODS = (
-    ("3d", 3 * 86_400.0),
-    ("1w", 7 * 86_400.0),
-    ("1m", 31 * 86_400.0),
-    ("3m", 92 * 86_400.0),
-    ("6m", 183 * 86_400.0),
-    ("1y", 366 * 86_400.0),
-)
+_PRICE_PERIODS = tuple((label, days * 86_400.0) for label, days in PERIOD_DAYS.items())
+_HASHRATE_PERIODS = tuple((label, days * 86_400.0) for label, days in HASHRATE_PERIOD_DAYS.items())
 
 
 def _market_unavailable(backend: Any) -> str | None:
@@ -124,6 +120,25 @@ async def _network_hashrate(backend: Any, start: float, end: float) -> tuple[Poi
         (_seconds(float(p["t"])), float(p["hashrate_ehs"])) for p in history.get("points", [])
     ]
     return [p for p in points if start <= p[0] <= end], f"chain/{history.get('source', period)}"
+
+
+def _recorded(metric: str) -> Callable[[Any, float, float], Awaitable[tuple[Points, str]]]:
+    """Our own recorded samples (no provider serves difficulty or hashprice over time)."""
+
+    async def fetch(backend: Any, start: float, end: float) -> tuple[Points, str]:
+        rows = await _service(backend, "chain").recorder.series(metric, start, end)
+        return [(t, value) for t, value, _source in rows], "recorded samples"
+
+    return fetch
+
+
+def _recorder_unavailable(backend: Any) -> str | None:
+    service = _service(backend, "chain")
+    if service is None or not hasattr(service, "recorder"):
+        return "the chain service is not running in this backend"
+    if not service.enabled:
+        return "network data is disabled in this backend (market_enabled is false)"
+    return None
 
 
 # --- fleet metrics: SQL aggregation of the raw samples (per miner per bucket, then summed) ---
@@ -217,6 +232,11 @@ def _ensure_builtins() -> None:
         unit, text = KNOWN_METRICS[metric]
         _SOURCES.setdefault(
             metric, MetricSource(metric, unit, text, _fleet_fetch(metric), _fleet_unavailable)
+        )
+    for metric in ("difficulty", "hashprice"):
+        unit, text = KNOWN_METRICS[metric]
+        _SOURCES.setdefault(
+            metric, MetricSource(metric, unit, text, _recorded(metric), _recorder_unavailable)
         )
     unit, text = KNOWN_METRICS["network_hashrate"]
     _SOURCES.setdefault(

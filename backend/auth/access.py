@@ -2,6 +2,8 @@
 
 The API's dependencies and middleware reach it through `services_by_name["api_access"]`; when it is
 not running, requests are neither limited nor counted (the API still authenticates every call).
+With `REDIS_URL` the rate-limit counters live in Redis (one limit across every API instance),
+checked with the health loop; while Redis is unavailable they are counted locally.
 """
 
 from __future__ import annotations
@@ -11,17 +13,25 @@ import contextlib
 import logging
 from typing import ClassVar
 
-from backend.auth.ratelimit import Decision, MemoryRateLimiter, RateLimiter, Window
+from backend.auth.ratelimit import (
+    Decision,
+    MemoryRateLimiter,
+    RateLimiter,
+    RedisRateLimiter,
+    Window,
+)
 from backend.auth.service import KeyInfo
 from backend.auth.throttle import AuthThrottle, ThrottlePolicy
 from backend.auth.tiers import Tier, tier_for
 from backend.auth.usage import UsageRecorder
 from backend.core.service import ServiceContext
+from backend.core.shared_state import RedisStore
 
 log = logging.getLogger("hashinsight.auth")
 
 HEALTH_NAME = "api-auth"
 HEALTH_TICK_S = 1.0
+REDIS_HEALTH_NAME = "redis-limits"
 
 
 class ApiAccessService:
@@ -31,6 +41,10 @@ class ApiAccessService:
     def __init__(self, context: ServiceContext, limiter: RateLimiter | None = None) -> None:
         self.context = context
         self.settings = context.settings
+        self.store: RedisStore | None = None
+        if limiter is None and self.settings.redis_url:
+            self.store = RedisStore(self.settings.redis_url, context.health, REDIS_HEALTH_NAME)
+            limiter = RedisRateLimiter(self.store, MemoryRateLimiter(context.clock), context.clock)
         self.limiter: RateLimiter = limiter or MemoryRateLimiter(context.clock)
         self.throttle = AuthThrottle(
             ThrottlePolicy(
@@ -87,14 +101,21 @@ class ApiAccessService:
 
     async def start(self) -> None:
         self.report_health()
+        if self.store is not None:
+            await self.store.ping()
         self._task = asyncio.create_task(self._loop(), name="api-access")
 
     async def _loop(self) -> None:
-        next_flush = self.context.clock.monotonic() + self.settings.key_usage_flush_s
+        clock = self.context.clock
+        next_flush = clock.monotonic() + self.settings.key_usage_flush_s
+        next_ping = clock.monotonic() + self.settings.health_check_interval_s
         while True:
             await asyncio.sleep(min(HEALTH_TICK_S, self.settings.key_usage_flush_s))
             if self._health_dirty:
                 self.report_health()
+            if self.store is not None and clock.monotonic() >= next_ping:
+                next_ping = clock.monotonic() + self.settings.health_check_interval_s
+                await self.store.ping()
             if self.context.clock.monotonic() >= next_flush:
                 next_flush = self.context.clock.monotonic() + self.settings.key_usage_flush_s
                 try:
@@ -109,3 +130,5 @@ class ApiAccessService:
                 await self._task
         with contextlib.suppress(Exception):
             await self.usage.flush()
+        if self.store is not None:
+            await self.store.close()

@@ -1,9 +1,11 @@
 """Per-key rate limits: fixed windows (per minute, per hour) behind a small async interface.
 
-`MemoryRateLimiter` keeps the counters in this process. A shared implementation (Redis `INCR` +
-`EXPIRE` on `<key>:<window start>`) only has to implement `RateLimiter.hit`; nothing else changes.
+`MemoryRateLimiter` keeps the counters in this process. `RedisRateLimiter` keeps them in Redis so
+one limit holds across every API instance: one Lua script checks every window of a key and counts
+the hit in all of them or in none, atomically. When Redis is unavailable it counts locally (each
+instance then enforces the limit on its own share) and the health view says so.
 Windows are aligned on the epoch, so every client sees the same reset instants and the
-`X-RateLimit-Reset` value is exact.
+`X-RateLimit-Reset` value is exact (instances need synchronised clocks, as NTP gives).
 """
 
 from __future__ import annotations
@@ -13,7 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
 from backend.core.clock import SYSTEM_CLOCK, Clock
+from backend.core.shared_state import KEY_PREFIX, RedisStore, StoreUnavailable
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,3 +120,65 @@ class MemoryRateLimiter:
         else:
             for name in [k for k in self._counters if k[0] == key]:
                 del self._counters[name]
+
+
+# KEYS: one counter per window. ARGV: cost, then limit and ttl (s) of each window.
+# Returns {allowed (0/1), used per window...}; a denied hit counts nothing.
+_HIT_SCRIPT = """
+local cost = tonumber(ARGV[1])
+local result = {1}
+for i, key in ipairs(KEYS) do
+  local used = tonumber(redis.call('GET', key) or '0')
+  result[i + 1] = used
+  if used + cost > tonumber(ARGV[2 * i]) then result[1] = 0 end
+end
+if result[1] == 1 then
+  for i, key in ipairs(KEYS) do
+    result[i + 1] = redis.call('INCRBY', key, cost)
+    if result[i + 1] == cost then redis.call('EXPIRE', key, tonumber(ARGV[2 * i + 1])) end
+  end
+end
+return result
+"""
+
+
+class RedisRateLimiter:
+    """Fixed-window counters in Redis (`<prefix>rl:{key}:<window>:<start>`), shared by every
+    instance; one round trip per hit. Falls back to `fallback` while Redis is unavailable."""
+
+    def __init__(
+        self, store: RedisStore, fallback: MemoryRateLimiter, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._store = store
+        self._fallback = fallback
+        self._clock = clock
+        self.local_hits = 0  # hits counted locally because Redis was unavailable
+        self._script: AsyncScript | None = None
+
+    async def hit(self, key: str, windows: Sequence[Window], cost: int = 1) -> Decision:
+        now = self._clock.time()
+        starts = [math.floor(now / w.seconds) * w.seconds for w in windows]
+        names = [
+            f"{KEY_PREFIX}rl:{{{key}}}:{w.name}:{start}"
+            for w, start in zip(windows, starts, strict=True)
+        ]
+        args: list[int] = [cost]
+        for window in windows:
+            args += [window.limit, window.seconds + 1]
+
+        async def call(redis: Redis) -> list[int]:
+            if self._script is None:  # EVALSHA, loading the script again after a Redis restart
+                self._script = redis.register_script(_HIT_SCRIPT)
+            return await self._script(keys=names, args=args)  # type: ignore[no-any-return]
+
+        try:
+            reply = await self._store.run(call)
+        except StoreUnavailable:
+            self.local_hits += 1
+            return await self._fallback.hit(key, windows, cost)
+        allowed = bool(int(reply[0]))
+        states = tuple(
+            WindowState(w, int(used), start + w.seconds)
+            for w, start, used in zip(windows, starts, reply[1:], strict=True)
+        )
+        return Decision(allowed, states, now)

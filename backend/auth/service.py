@@ -3,7 +3,10 @@
 Verification order: a TTL cache of recently verified keys (keyed by a hash of the key), a short
 negative cache of bad keys, then one database row by key id and one Argon2id check off the event
 loop.
-Revoking a key drops its cache entries at once.
+Revoking a key drops its cache entries at once. Given the event bus, every revocation or change is
+also published on the internal `auth.keys` channel; with `REDIS_URL` the bus carries it to every
+instance, and each applies it before its next verification, so a key revoked on one instance is
+refused by all of them at once. The cache TTL stays the backstop if such an event is lost.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from backend.auth.keys import (
 from backend.auth.models import ApiKeyRow
 from backend.auth.scopes import WRITE_SCOPES, parse_scopes
 from backend.core.audit import record_audit
+from backend.core.bus import EventBus
 from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
@@ -35,6 +39,10 @@ TIERS = ("basic", "pro", "enterprise", "operator")
 MODES = ("auto", "semi_auto")
 LAST_USED_RESOLUTION_S = 60.0
 MAX_CONCURRENT_CHECKS = 4
+# Internal bus channel of key revocations and changes (no service declares it, so no WebSocket
+# client can subscribe to it); events carry only the public key id.
+KEYS_CHANNEL = "auth.keys"
+KEY_CHANGED = "key.changed"
 
 
 class KeyRequestError(Exception):
@@ -126,8 +134,10 @@ class AuthService:
         clock: Clock = SYSTEM_CLOCK,
         cache_ttl_s: float = 60.0,
         negative_ttl_s: float = 10.0,
+        bus: EventBus | None = None,
     ) -> None:
         self._db = db
+        self._bus = bus
         self._secrets = secrets
         self._clock = clock
         self._good: TTLCache[str, KeyInfo] = TTLCache(cache_ttl_s, 10_000, clock)
@@ -138,6 +148,14 @@ class AuthService:
         self._inflight: dict[str, asyncio.Future[KeyInfo | None]] = {}
         # At most this many DB lookups + Argon2id checks at once (64 MiB each, CPU-bound).
         self._checks = asyncio.Semaphore(MAX_CONCURRENT_CHECKS)
+        # Bumped by every forget: a check that raced with one does not fill the cache.
+        self._generation = 0
+        self._changes = (
+            bus.subscribe({KEYS_CHANNEL}, maxsize=10_000, name="auth-key-cache")
+            if bus is not None
+            else None
+        )
+        self._changes_dropped = 0
 
     async def create_key(
         self,
@@ -229,12 +247,35 @@ class AuthService:
         return done
 
     def forget(self, key_id: str) -> None:
+        """Drop a key's cache entries here and, through the bus, in every other instance."""
+        self._forget_local(key_id)
+        if self._bus is not None:
+            self._bus.publish(KEYS_CHANNEL, KEY_CHANGED, {"key_id": key_id})
+
+    def _forget_local(self, key_id: str) -> None:
+        self._generation += 1
         for fingerprint in self._fingerprints_by_key_id.pop(key_id, set()):
             self._good.delete(fingerprint)
             self._bad.delete(fingerprint)  # a resumed key must not stay refused
 
+    def _apply_changes(self) -> None:
+        """Apply the key changes other instances (and this one) announced since the last call."""
+        if self._changes is None:
+            return
+        for event in self._changes.poll():
+            key_id = event.data.get("key_id")
+            if isinstance(key_id, str):
+                self._forget_local(key_id)
+        if self._changes.dropped != self._changes_dropped:  # lost some: trust nothing cached
+            self._changes_dropped = self._changes.dropped
+            self._generation += 1
+            self._good.clear()
+            self._bad.clear()
+            self._fingerprints_by_key_id.clear()
+
     async def verify(self, full_key: str) -> KeyInfo | None:
         """The key's info if it is valid, unexpired and unrevoked; else None."""
+        self._apply_changes()
         fingerprint = cache_fingerprint(full_key)
         cached = self._good.get(fingerprint)
         if cached is not None and self._usable(cached):
@@ -251,6 +292,7 @@ class AuthService:
 
     async def _verify_uncached(self, full_key: str, fingerprint: str) -> KeyInfo | None:
         parsed = parse_key(full_key)
+        generation = self._generation
         row = None
         ok = False
         async with self._checks:
@@ -266,16 +308,22 @@ class AuthService:
                 self._secrets.pepper,
                 self._secrets.hasher,
             )
+        self._apply_changes()
+        # A key changed while this check ran: answer from what was read, but cache nothing.
+        cacheable = generation == self._generation
         if not ok or row is None:
-            self._bad.set(fingerprint, True)
+            if cacheable:
+                self._bad.set(fingerprint, True)
             return None
         info = _info(row)
         if not self._usable(info):
-            self._bad.set(fingerprint, True)
-            self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
+            if cacheable:
+                self._bad.set(fingerprint, True)
+                self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
             return None
-        self._good.set(fingerprint, info)
-        self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
+        if cacheable:
+            self._good.set(fingerprint, info)
+            self._fingerprints_by_key_id.setdefault(info.key_id, set()).add(fingerprint)
         await self._touch(info)
         return info
 

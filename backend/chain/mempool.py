@@ -33,7 +33,9 @@ from backend.market.values import (
 
 NAME = "mempool"
 SATS_PER_BTC = 1e8
-HASHRATE_PERIODS = ("3d", "1w", "1m", "3m", "6m", "1y")
+# mempool.space's hashrate periods and the span each covers, in days
+HASHRATE_PERIOD_DAYS = {"3d": 3, "1w": 7, "1m": 31, "3m": 92, "6m": 183, "1y": 366}
+HASHRATE_PERIODS = tuple(HASHRATE_PERIOD_DAYS)
 
 
 def parse_hashrate(payload: Any) -> HashrateSeries:

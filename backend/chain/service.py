@@ -12,15 +12,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar, TypeVar
 
 from backend.chain.bitcoin_rpc import BitcoinRpcClient, public_target, split_credentials
 from backend.chain.blockchain_info import BlockchainInfoClient
 from backend.chain.hashprice import FORMULA, compute
-from backend.chain.mempool import HASHRATE_PERIODS, MempoolClient, fees_from_blocks
+from backend.chain.mempool import (
+    HASHRATE_PERIOD_DAYS,
+    HASHRATE_PERIODS,
+    MempoolClient,
+    fees_from_blocks,
+)
 from backend.chain.models import BlockSummary, FeeSample, NetworkReading, NextAdjustment
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
+from backend.core.shared_state import RedisSharedCache, RedisStore, open_shared_cache
 from backend.market.fallback import ChainResult, FallbackChain, Guard, Source
 from backend.market.guard import (
     Anchor,
@@ -32,6 +39,7 @@ from backend.market.guard import (
     check_tip,
 )
 from backend.market.polling import cancel_all, run_every
+from backend.market.samples import SampleRecorder
 from backend.market.service import MarketService
 from backend.market.values import PayloadError, Reading, Via, freshness, rejected
 
@@ -68,6 +76,12 @@ class ChainService:
         self._blocks_error: str | None = None
         self._published_height: int | None = None
         self._hashrate: dict[str, tuple[float, Reading[list[tuple[float, float]]]]] = {}
+        self.recorder = SampleRecorder(
+            context.db,
+            context.clock,
+            every_s=settings.market_record_s,
+            keep_days=settings.market_keep_days,
+        )
         self._hashrate_locks = {period: asyncio.Lock() for period in HASHRATE_PERIODS}
         self.rpc: BitcoinRpcClient | None = None
         self.mempool: MempoolClient | None = None
@@ -76,6 +90,8 @@ class ChainService:
         self.adjustment_chain: FallbackChain[NextAdjustment] | None = None
         self.fees_chain: FallbackChain[FeeSample] | None = None
         self.tip_chain: FallbackChain[int] | None = None
+        self._shared: RedisSharedCache | None = None
+        self._shared_store: RedisStore | None = None
         health = context.health
         rpc_url = settings.bitcoin_rpc_url.get_secret_value() if settings.bitcoin_rpc_url else ""
         if not self.enabled:
@@ -128,12 +144,22 @@ class ChainService:
             stats["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.network, rpc.provider)
             adjustment["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.adjustment, rpc.provider)
             tips["bitcoin_rpc"] = _source("bitcoin_rpc", rpc.tip_height, rpc.provider)
+        # --- shared state (redis) --- last good values shared by every instance
+        shared = open_shared_cache(settings.redis_url, health, "chain", self.clock)
+        if shared is not None:
+            self._shared, self._shared_store = shared
         order = list(settings.network_sources)
         better_first = ["mempool"] + [name for name in order if name != "mempool"]
-        self.stats_chain = self._chain("network stats", order, stats, self._guard_stats)
-        self.adjustment_chain = self._chain("next adjustment", better_first, adjustment, None)
-        self.fees_chain = self._chain("fees per block", better_first, fees, self._guard_fees)
-        self.tip_chain = self._chain("tip height", better_first, tips, self._guard_tip)
+        self.stats_chain = self._chain(
+            "network stats", order, stats, self._guard_stats, lambda d: NetworkReading(**d)
+        )
+        self.adjustment_chain = self._chain(
+            "next adjustment", better_first, adjustment, None, lambda d: NextAdjustment(**d)
+        )
+        self.fees_chain = self._chain(
+            "fees per block", better_first, fees, self._guard_fees, lambda d: FeeSample(**d)
+        )
+        self.tip_chain = self._chain("tip height", better_first, tips, self._guard_tip, int)
 
     def _chain(
         self,
@@ -141,9 +167,14 @@ class ChainService:
         order: list[str],
         table: Mapping[str, Source[T]],
         guard: Guard[T] | None,
+        decode: Callable[[Any], T],
     ) -> FallbackChain[T] | None:
         sources = [table[name] for name in order if name in table]
-        return FallbackChain(quantity, sources, self.clock, guard) if sources else None
+        if not sources:
+            return None
+        return FallbackChain(
+            quantity, sources, self.clock, guard, shared=self._shared, decode=decode
+        )
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -163,6 +194,8 @@ class ChainService:
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        if self._shared_store is not None:
+            await self._shared_store.close()
 
     # ------------------------------------------------------------------ guards
 
@@ -204,10 +237,32 @@ class ChainService:
             snapshot = None
         else:
             self.bus.publish("network", "network.update", snapshot)
+            await self._record(snapshot)
         for idle in (self.stats_chain, self.adjustment_chain, self.fees_chain, self.tip_chain):
             if idle is not None:
                 await idle.probe_idle(self.settings.fallback_probe_s)
         return snapshot
+
+    async def _record(self, snapshot: dict[str, Any]) -> None:
+        if snapshot["via"] != "live":
+            return  # a cached value is never recorded as a new sample
+        per_th = snapshot["hashprice_usd_per_th_day"]
+        values = {
+            "network_hashrate": snapshot["hashrate_ehs"],
+            "difficulty": snapshot["difficulty"],
+            "hashprice": per_th * 1000 if per_th is not None else None,
+        }
+        await self.recorder.record(values, snapshot["source"], snapshot["as_of"])
+
+    async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """The report's chain section: difficulty, hashrate and hashprice over the period."""
+        a, b = start.timestamp(), end.timestamp()
+        return {
+            "difficulty": await self.recorder.summary("difficulty", a, b),
+            "network_hashrate_ehs": await self.recorder.summary("network_hashrate", a, b),
+            "hashprice_usd_per_ph_day": await self.recorder.summary("hashprice", a, b),
+            "hashprice_formula": FORMULA,
+        }
 
     async def poll_blocks(self) -> None:
         if self.tip_chain is None:
@@ -395,15 +450,28 @@ class ChainService:
         try:
             series = await mempool.hashrate(period)
         except ProviderError as exc:
-            if cached is None:
+            if cached is not None:
+                return self._hashrate_dict(period, cached[1], "cache", str(exc))
+            recorded = await self._recorded_hashrate(period)
+            if recorded is None:
                 raise ChainUnavailable(f"no hashrate history: {exc}") from None
-            return self._hashrate_dict(period, cached[1], "cache", str(exc))
+            return self._hashrate_dict(period, recorded, "cache", str(exc))
         now = self.clock.time()
         points = [(p.t, p.hashrate_hs) for p in series.points]
         as_of = min(points[-1][0], now) if points else now
         reading = Reading(points, "mempool", as_of, now)
         self._hashrate[period] = (self.clock.monotonic(), reading)
         return self._hashrate_dict(period, reading, "live", None)
+
+    async def _recorded_hashrate(self, period: str) -> Reading[list[tuple[float, float]]] | None:
+        now = self.clock.time()
+        rows = await self.recorder.series(
+            "network_hashrate", now - HASHRATE_PERIOD_DAYS[period] * 86_400, now
+        )
+        if not rows:
+            return None
+        points = [(t, ehs * EH) for t, ehs, _source in rows]
+        return Reading(points, f"recorded ({rows[-1][2]})", rows[-1][0], now)
 
     def _hashrate_dict(
         self, period: str, reading: Reading[list[tuple[float, float]]], via: Via, error: str | None

@@ -81,6 +81,16 @@ class Subscription:
             raise SubscriptionClosed(self.name)
         return item
 
+    def poll(self) -> list[Event]:
+        """The events waiting now, without waiting: for a consumer that checks at its own pace
+        instead of running a task."""
+        events: list[Event] = []
+        while not self._queue.empty():
+            item = self._queue.get_nowait()
+            if item is not None:
+                events.append(item)
+        return events
+
     def close(self) -> None:
         if self.closed:
             return

@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from backend.core.bus import Event, EventBus
 from backend.core.health import HealthRegistry
+from backend.core.shared_state import redact_url
 
 log = logging.getLogger("hashinsight.bus.redis")
 
@@ -54,7 +55,7 @@ class RedisBusBridge:
         self._tasks: list[asyncio.Task[None]] = []
         self._subscribed = asyncio.Event()
         if health is not None:
-            health.register("redis-bus", "bus", _redact(url))
+            health.register("redis-bus", "bus", redact_url(url))
 
     async def start(self) -> None:
         try:  # fail fast and clearly at start
@@ -62,7 +63,7 @@ class RedisBusBridge:
         except (RedisError, OSError, TimeoutError) as exc:
             await self._redis.aclose()
             raise ConnectionError(
-                f"cannot reach Redis at {_redact(self._url)}: {type(exc).__name__}"
+                f"cannot reach Redis at {redact_url(self._url)}: {type(exc).__name__}"
             ) from None
         self.bus.add_forwarder(self._forward)
         self._tasks = [
@@ -135,10 +136,3 @@ class RedisBusBridge:
         log.warning("redis bus: %s", type(exc).__name__)
         if self._health is not None:
             self._health.failure("redis-bus", f"{type(exc).__name__}: {exc}"[:200])
-
-
-def _redact(url: str) -> str:
-    if "@" in url and "://" in url:
-        scheme, rest = url.split("://", 1)
-        return f"{scheme}://…@{rest.rsplit('@', 1)[1]}"
-    return url

@@ -193,6 +193,9 @@ class Settings(BaseModel):
     hashrate_max_ratio: float = Field(default=10.0, gt=1, le=1e6)
     guard_reset_after_s: float = Field(default=900.0, gt=0, le=86400)
     fallback_probe_s: float = Field(default=600.0, gt=0, le=86400)  # health of idle fallbacks
+    # Our own history: at most one recorded sample per metric this often, kept this long.
+    market_record_s: float = Field(default=60.0, ge=0, le=86400)
+    market_keep_days: float = Field(default=400.0, gt=0, le=3650)
 
     @field_validator("price_sources", "network_sources", mode="before")
     @classmethod

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from backend.core.service import ServiceContext
@@ -26,6 +26,7 @@ from backend.fleet.commands import FleetCommands
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
 from backend.fleet.poller import MinerState, Poller, raise_fd_limit
+from backend.fleet.report import fleet_section
 from backend.fleet.shard import FleetRole, HeartbeatStore, ShardSpec
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
@@ -255,6 +256,15 @@ class FleetService:
         ]
         resolution = 300 if rollups else self.poller.interval_s
         return {"id": miner_id, "period": period, "resolution_s": resolution, "points": points}
+
+    async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """The report's fleet section: per miner and site totals measured over the period."""
+        return await fleet_section(
+            self.context.db,
+            start,
+            end,
+            poll_interval_s=self.poller.interval_s,
+        )
 
     # ------------------------------------------------------------------ alerts
 

@@ -413,6 +413,25 @@ class IssuerService:
         self.engine.retry_now()
         return await self.status()
 
+    async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """The report's issuer section: ndau issued (confirmed on chain) in the period."""
+        rows = await self.store.confirmed_between(start, end)
+        return {
+            "symbol": self.settings.issuer_symbol,
+            "issued": _amount(sum(row.qty_napu for row in rows)),
+            "issues": [
+                {
+                    "id": row.id,
+                    "qty": _amount(row.qty_napu),
+                    "trades": row.trade_count,
+                    "tx_hash": row.tx_hash,
+                    "block_height": row.block_height,
+                    "confirmed_at": row.confirmed_at,
+                }
+                for row in rows
+            ],
+        }
+
     async def reconciliation(self, start_ms: int, end_ms: int, *, live: bool) -> dict[str, Any]:
         if end_ms <= start_ms:
             raise IssuerConfigError("end must be after start")

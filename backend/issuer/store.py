@@ -387,6 +387,16 @@ class IssueStore:
             )
             return {state: {"count": int(n), "napu": int(total)} for state, n, total in rows}
 
+    async def confirmed_between(self, start: datetime, end: datetime) -> list[IssueRow]:
+        """Issues confirmed on the ndau chain in `[start, end)`, oldest first."""
+        async with self.db.session() as session:
+            query = (
+                select(IssueRow)
+                .where(IssueRow.confirmed_at >= start, IssueRow.confirmed_at < end)
+                .order_by(IssueRow.confirmed_at, IssueRow.id)
+            )
+            return list(await session.scalars(query))
+
     async def trade_totals(self, start_ms: int, end_ms: int) -> dict[str, dict[str, int]]:
         """Recorded sell trades in `[start, end)`, summed by the state of their issue."""
         async with self.db.session() as session:

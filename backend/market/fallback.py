@@ -4,17 +4,24 @@ Each round asks the providers in order until one gives a value that passes the g
 that errors (HTTP, timeout, open circuit, malformed payload) or answers something absurd is
 skipped and recorded in the round's attempts. When all fail, the last accepted value is returned
 with `via="cache"`, which callers must present as stale, with its age.
+
+Given a shared cache (Redis with `REDIS_URL`), every accepted value is also written there, and a
+round where every provider failed takes the newest of its own last value and the one another
+instance accepted, so one instance's outage does not turn its answers stale while another instance
+still reaches a provider.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 
 from backend.core.clock import Clock
 from backend.core.http import ProviderError
+from backend.core.shared_state import SharedCache
 from backend.market.values import Attempt, Reading, Via
 
 T = TypeVar("T")
@@ -50,6 +57,10 @@ class FallbackChain(Generic[T]):
         sources: list[Source[T]],
         clock: Clock,
         guard: Guard[T] | None = None,
+        *,
+        shared: SharedCache | None = None,
+        decode: Callable[[Any], T] | None = None,
+        shared_ttl_s: float = 86_400.0,
     ) -> None:
         if not sources:
             raise ValueError(f"{quantity}: a fallback chain needs at least one source")
@@ -60,6 +71,10 @@ class FallbackChain(Generic[T]):
         self.last: Reading[T] | None = None
         self.last_result: ChainResult[T] = ChainResult(None, "none", ())
         self._last_called: dict[str, float] = {}
+        # Shared last good value: `decode` rebuilds a T from its JSON form.
+        self._shared = shared if decode is not None else None
+        self._decode = decode
+        self._shared_ttl_s = shared_ttl_s
 
     async def fetch(self) -> ChainResult[T]:
         attempts: list[Attempt] = []
@@ -86,12 +101,43 @@ class FallbackChain(Generic[T]):
             attempts.append(Attempt(source.name, True))
             self.last = reading
             self.last_result = ChainResult(reading, "live", tuple(attempts))
+            await self._share(reading)
             return self.last_result
         if attempts:
             log.warning("%s: every provider failed: %s", self.quantity, _summary(attempts))
+        shared = await self._shared_reading()
+        if shared is not None and (self.last is None or shared.as_of > self.last.as_of):
+            self.last = shared
         via: Via = "cache" if self.last is not None else "none"
         self.last_result = ChainResult(self.last, via, tuple(attempts))
         return self.last_result
+
+    async def _share(self, reading: Reading[T]) -> None:
+        if self._shared is None:
+            return
+        value = reading.value
+        encoded = dataclasses.asdict(value) if dataclasses.is_dataclass(value) else value
+        entry = {
+            "value": encoded,
+            "source": reading.source,
+            "as_of": reading.as_of,
+            "fetched_at": reading.fetched_at,
+        }
+        await self._shared.set(self.quantity, entry, self._shared_ttl_s)
+
+    async def _shared_reading(self) -> Reading[T] | None:
+        if self._shared is None or self._decode is None:
+            return None
+        entry = await self._shared.get(self.quantity)
+        try:
+            return Reading(
+                self._decode(entry["value"]),
+                str(entry["source"]),
+                float(entry["as_of"]),
+                float(entry["fetched_at"]),
+            )
+        except (TypeError, KeyError, ValueError):  # absent, or written by another version
+            return None
 
     async def probe_idle(self, idle_s: float) -> list[Attempt]:
         """Call the fallbacks no round has needed for `idle_s`, so their health is known before

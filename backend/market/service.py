@@ -12,12 +12,14 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from datetime import datetime
 from typing import Any, ClassVar
 
 from backend.chain.blockchain_info import BlockchainInfoClient
 from backend.chain.mempool import MempoolClient
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
+from backend.core.shared_state import RedisStore, open_shared_cache
 from backend.market import binance, bybit, deribit, okx
 from backend.market import blockchain_info as bci_price
 from backend.market import mempool as mempool_price
@@ -27,6 +29,7 @@ from backend.market.fallback import ChainResult, FallbackChain, Source
 from backend.market.guard import Anchor, GuardLimits, check_price
 from backend.market.models import PricePoint, PriceQuote, VenueTicker
 from backend.market.polling import cancel_all, run_every
+from backend.market.samples import SampleRecorder
 from backend.market.values import Reading, Via, freshness
 
 log = logging.getLogger("hashinsight.market")
@@ -60,6 +63,13 @@ class MarketService:
             reset_after_s=settings.guard_reset_after_s,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        self.recorder = SampleRecorder(
+            context.db,
+            context.clock,
+            every_s=settings.market_record_s,
+            keep_days=settings.market_keep_days,
+        )
+        self._shared_store: RedisStore | None = None
         self._history: dict[str, tuple[float, Reading[list[PricePoint]]]] = {}
         self._history_locks = {period: asyncio.Lock() for period in PERIOD_DAYS}
         self.venues = {name: VenueState(name) for name in VENUES}
@@ -113,11 +123,16 @@ class MarketService:
                 self.mempool.provider.report_bad_payload,
             ),
         }
+        # --- shared state (redis) --- last good price shared by every instance
+        shared = open_shared_cache(settings.redis_url, context.health, "market", self.clock)
+        self._shared_store = shared[1] if shared else None
         self.price_chain = FallbackChain(
             "price",
             [sources[name] for name in settings.price_sources],
             self.clock,
             self._guard_price,
+            shared=shared[0] if shared else None,
+            decode=lambda data: PriceQuote(**data),
         )
 
     # ------------------------------------------------------------------ lifecycle
@@ -133,10 +148,15 @@ class MarketService:
                 run_every(self.settings.exchanges_poll_s, self.poll_exchanges, "exchanges"),
                 name="market-exchanges",
             ),
+            asyncio.create_task(
+                run_every(86_400.0, self.recorder.prune, "samples prune"), name="market-prune"
+            ),
         ]
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        if self._shared_store is not None:
+            await self._shared_store.close()
 
     # ------------------------------------------------------------------ price
 
@@ -153,6 +173,10 @@ class MarketService:
         result = await self.price_chain.fetch()
         if result.reading is not None:
             self.bus.publish("prices", "price.tick", self._price_dict(result))
+            if result.via == "live":
+                reading = result.reading
+                values = {"btc_price": reading.value.price_usd}
+                await self.recorder.record(values, reading.source, reading.as_of)
         await self.price_chain.probe_idle(self.settings.fallback_probe_s)
         return result
 
@@ -186,7 +210,8 @@ class MarketService:
         }
 
     async def history(self, period: str) -> dict[str, Any]:
-        """Price history from CoinGecko, cached `history_cache_s`; the cache (stale) on failure."""
+        """Price history from CoinGecko, cached `history_cache_s`; on failure the cache (stale),
+        else our recorded samples."""
         if period not in PERIOD_DAYS:
             raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
         if self.coingecko is None:
@@ -207,14 +232,25 @@ class MarketService:
         try:
             points = await coingecko.history(period)
         except ProviderError as exc:
-            if cached is None:
+            if cached is not None:
+                return self._history_dict(period, cached[1], "cache", str(exc))
+            recorded = await self._recorded_history(period)
+            if recorded is None:
                 raise MarketUnavailable(f"no price history: {exc}") from None
-            return self._history_dict(period, cached[1], "cache", str(exc))
+            return self._history_dict(period, recorded, "cache", str(exc))
         now = self.clock.time()
         as_of = min(points[-1].t, now) if points else now
         reading = Reading(points, "coingecko", as_of, now)
         self._history[period] = (self.clock.monotonic(), reading)
         return self._history_dict(period, reading, "live", None)
+
+    async def _recorded_history(self, period: str) -> Reading[list[PricePoint]] | None:
+        now = self.clock.time()
+        rows = await self.recorder.series("btc_price", now - PERIOD_DAYS[period] * 86_400, now)
+        if not rows:
+            return None
+        points = [PricePoint(t, value) for t, value, _source in rows]
+        return Reading(points, f"recorded ({rows[-1][2]})", rows[-1][0], now)
 
     def _history_dict(
         self, period: str, reading: Reading[list[PricePoint]], via: Via, error: str | None
@@ -225,6 +261,15 @@ class MarketService:
             "points": [{"t": p.t, "price_usd": p.price_usd} for p in reading.value],
             **freshness(reading, via, self.clock.time(), stale_after + 3600),
             "error": error,
+        }
+
+    async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
+        """The report's market section: BTC price over the period, from our recorded samples."""
+        return {
+            "btc_price_usd": await self.recorder.summary(
+                "btc_price", start.timestamp(), end.timestamp()
+            ),
+            "recorded_every_s": self.settings.market_record_s,
         }
 
     # ------------------------------------------------------------------ exchanges

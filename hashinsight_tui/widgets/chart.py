@@ -76,7 +76,16 @@ def axis_label(value: float, unit: str) -> str:
 
 
 def time_label(t: float, span_s: float) -> str:
-    fmt = "%H:%M" if span_s <= 2 * 86_400 else "%m-%d"
+    """Precise enough that the two ends of the axis never read the same (a 1-day chart
+    starts and ends at the same clock time)."""
+    if span_s < 20 * 3600:
+        fmt = "%H:%M"
+    elif span_s <= 3 * 86_400:
+        fmt = "%m-%d %H:%M"
+    elif span_s <= 400 * 86_400:
+        fmt = "%m-%d"
+    else:
+        fmt = "%Y-%m"
     return time.strftime(fmt, time.localtime(t))
 
 
@@ -139,7 +148,12 @@ class LineChart(Widget):
             text.append(label.rjust(label_width - 1) + "┤", style="dim")
             text.append(line, style=self.chart_style)
         start, end = self.points[0][0], self.points[-1][0]
-        left, right = time_label(start, end - start), time_label(end, end - start)
-        gap = max(1, plot_width - len(left) - len(right))
-        text.append("\n" + " " * label_width + left + " " * gap + right, style="dim")
+        span = end - start
+        left, right = time_label(start, span), time_label(end, span)
+        middle = time_label(start + span / 2, span)
+        axis = left + " " * max(1, plot_width - len(left) - len(right)) + right
+        if plot_width >= len(left) + len(middle) + len(right) + 6:
+            at = (plot_width - len(middle)) // 2
+            axis = axis[:at] + middle + axis[at + len(middle) :]
+        text.append("\n" + " " * label_width + axis, style="dim")
         return text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ from tests.conftest import isolated_env
 
 
 async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
-    settings = load_settings(isolated_env(tmp_path))
+    settings = load_settings(await asyncio.to_thread(isolated_env, tmp_path))  # may migrate
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     old = load_backend_secrets(settings)
     db = Database(settings.effective_database_url)
@@ -44,9 +45,10 @@ async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
 
 
 async def test_env_held_secrets_need_their_new_value(tmp_path: Path) -> None:
-    settings = load_settings(
-        isolated_env(tmp_path, HASHINSIGHT_PEPPER="an-environment-pepper-value")
+    env = await asyncio.to_thread(  # isolated_env may migrate a template database
+        isolated_env, tmp_path, HASHINSIGHT_PEPPER="an-environment-pepper-value"
     )
+    settings = load_settings(env)
     with pytest.raises(RotationError, match="HASHINSIGHT_NEW_PEPPER"):
         await rotate_secrets(settings, pepper=True, fernet=False)
     with pytest.raises(RotationError, match="nothing to rotate"):

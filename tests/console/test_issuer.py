@@ -17,7 +17,8 @@ from backend.runtime import BackendThread
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
-from hashinsight_tui.screens.issuer import DecisionScreen, IssueDetailScreen, IssuerScreen
+from hashinsight_tui.screens.confirm import DecisionScreen
+from hashinsight_tui.screens.issuer import IssueDetailScreen, IssuerScreen
 from tests.helpers import wait_for
 from tests.issuer.issuer_harness import SignerRunner, issuer_settings, start_signer
 

@@ -115,6 +115,14 @@ async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> N
     assert seen[-1] == "confirmed" and "signing" in seen
     status = await issuer.service.status()
     assert status["totals"]["issued"] == {"napu": "375000000", "ndau": "3.75000000"}
+    now = datetime.now(UTC)
+    section = await issuer.service.notary_section(now - timedelta(hours=1), now)
+    assert section["issued"] == {"napu": "375000000", "ndau": "3.75000000"}
+    assert [(i["id"], i["tx_hash"]) for i in section["issues"]] == [(1, row.tx_hash)]
+    earlier = await issuer.service.notary_section(
+        now - timedelta(hours=2), now - timedelta(hours=1)
+    )
+    assert earlier["issued"]["napu"] == "0" and earlier["issues"] == []
     assert status["signer"]["connected"] and status["lease"]["held_by_me"]
     assert status["node"]["rfe_sequence"] in (4170, 4171)
 

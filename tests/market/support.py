@@ -19,12 +19,14 @@ import pytest
 
 from backend.core.bus import EventBus
 from backend.core.clock import Clock, ManualClock
+from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
 from backend.core.service import ServiceContext
 from backend.core.settings import Settings, load_settings
 from backend.runtime import BackendThread
 from backend.sim.markets import MarketSimulator
+from tests.helpers import seed_migrated_database
 
 T = TypeVar("T")
 
@@ -67,9 +69,11 @@ def market_settings(tmp_path: Path, sim: MarketSimulator, **extra: Any) -> Setti
 
 
 class Harness:
-    """A `ServiceContext` without a database (market and chain keep no tables)."""
+    """A `ServiceContext` on a fresh migrated SQLite file (market and chain record samples)."""
 
     def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
+        seed_migrated_database(settings.data_dir / "hashinsight.db")
+        self.db = Database(settings.effective_database_url)
         self.clock = clock or ManualClock(start=time.time())
         self.bus = EventBus()
         self.health = HealthRegistry(self.bus, self.clock)
@@ -84,7 +88,7 @@ class Harness:
         )
         self.context = ServiceContext(
             settings=settings,
-            db=None,  # type: ignore[arg-type]
+            db=self.db,
             bus=self.bus,
             health=self.health,
             http=self.http,
@@ -98,6 +102,7 @@ class Harness:
 
     async def aclose(self) -> None:
         await self.http.aclose()
+        await self.db.close()
 
 
 async def running_sim(seed: int = 7, **kwargs: Any) -> AsyncIterator[MarketSimulator]:

@@ -52,12 +52,16 @@ async def get(backend: Backend, path: str, key: str | None = None) -> httpx.Resp
 
 
 async def wait_for(
-    backend: Backend, path: str, check: Callable[[dict[str, Any]], bool], within_s: float = 10
+    backend: Backend,
+    path: str,
+    check: Callable[[dict[str, Any]], bool],
+    within_s: float = 10,
+    key: str | None = None,
 ) -> dict[str, Any]:
     deadline = time.monotonic() + within_s
     body: Any = None
     while time.monotonic() < deadline:
-        response = await get(backend, path, key_of(backend))
+        response = await get(backend, path, key or key_of(backend))
         body = response.json()
         if response.status_code == 200 and check(body):
             return body
@@ -194,3 +198,91 @@ async def test_disabled_market_answers_503_and_health_stays_honest(settings: Set
         assert "/api/v1/network/stats" in spec["paths"]
     finally:
         await instance.stop()
+
+
+async def test_recorded_samples_serve_history_after_a_restart_with_providers_down(
+    settings: Settings, sim: MarketSimulator
+) -> None:
+    """Our own record keeps the price chart and the analytics history when providers fail."""
+    tuned = settings.model_copy(
+        update={**sim.settings_overrides(), **FAST, "market_record_s": 0.0, "http_retries": 0}
+    )
+    first = Backend(tuned)
+    await first.start()
+    try:
+        await wait_for(
+            first, "/api/v1/network/stats", lambda b: b["hashprice_usd_per_th_day"] is not None
+        )
+        market = first.services_by_name["market"]
+        chain = first.services_by_name["chain"]
+
+        async def recorded(service: Any, metric: str, at_least: int) -> bool:
+            return await service.recorder.count(metric) >= at_least
+
+        deadline = time.monotonic() + 30
+        while not (
+            await recorded(market, "btc_price", 3)
+            and await recorded(chain, "difficulty", 2)
+            and await recorded(chain, "hashprice", 2)
+        ):
+            assert time.monotonic() < deadline, "samples were never recorded"
+            await asyncio.sleep(0.1)
+        key = key_of(first)
+        recorded_prices = [v for _t, v, _s in await market.recorder.series("btc_price", 0, 2e9)]
+        sections = await _notarized_sections(first, key)
+        price = sections["market"]["data"]["btc_price_usd"]
+        assert sections["market"]["available"] and price["samples"] == len(recorded_prices)
+        assert price["min"] <= price["mean"] <= price["max"] and price["sources"] == ["coingecko"]
+        chain_data = sections["chain"]["data"]
+        assert chain_data["difficulty"]["samples"] >= 2 and chain_data["hashprice_formula"]
+        assert chain_data["hashprice_usd_per_ph_day"]["last"]["value"] > 0
+    finally:
+        await first.stop()
+
+    for name in ("coingecko", "mempool"):  # no history provider answers any more
+        sim.server(name).set_fault(Fault.DOWN)
+    second = Backend(tuned)
+    await second.start()
+    try:
+        history = await wait_for(
+            second, "/api/v1/prices/history?period=1d", lambda b: True, key=key
+        )
+        assert history["source"].startswith("recorded") and history["stale"] is True
+        assert len(history["points"]) >= 3 and history["error"]
+        assert [p["price_usd"] for p in history["points"]][: len(recorded_prices)] == (
+            recorded_prices
+        )
+        hashrate = await wait_for(
+            second, "/api/v1/network/hashrate?period=3d", lambda b: True, key=key
+        )
+        assert hashrate["source"].startswith("recorded") and len(hashrate["points"]) >= 2
+        for metric in ("difficulty", "hashprice"):
+            body = await wait_for(
+                second,
+                f"/api/v1/analytics/historical?metric={metric}&period=1h",
+                lambda b: len(b["points"]) >= 1,  # one-minute buckets: these samples share one
+                key=key,
+            )
+            assert all(value > 0 for _t, value in _pairs(body["points"])), body
+    finally:
+        await second.stop()
+
+
+async def _notarized_sections(backend: Backend, key: str) -> dict[str, Any]:
+    """Notarize the last hour through the API and read back the report's sections."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=backend.url, headers=headers, timeout=10) as http:
+        created = (await http.post("/api/v1/notarizations", json={"period_hours": 1})).json()
+        deadline = time.monotonic() + 60
+        while (await http.get(f"/api/v1/notarizations/{created['id']}")).json()["status"] not in (
+            "completed",
+            "failed",
+        ):
+            assert time.monotonic() < deadline, "the notarization never finished"
+            await asyncio.sleep(0.2)
+        document = await http.get(f"/api/v1/notarizations/{created['id']}/document")
+    return json.loads(document.content)["sections"]
+
+
+def _pairs(points: list[Any]) -> list[tuple[float, float]]:
+    return [(p["t"], p["value"]) if isinstance(p, dict) else (p[0], p[1]) for p in points]

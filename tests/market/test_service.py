@@ -254,6 +254,29 @@ async def test_history_is_cached_then_served_stale_when_coingecko_fails(
         await service.history("2d")
 
 
+async def test_live_prices_are_recorded_once_per_interval_and_cached_ones_never(
+    harness: Harness, sim: MarketSimulator
+) -> None:
+    service = MarketService(harness.context)
+    clock = clock_of(harness)
+    every = harness.context.settings.market_record_s
+    await service.poll_price()
+    await service.poll_price()  # same interval: not recorded again
+    assert await service.recorder.count("btc_price") == 1
+    clock.advance(every + 1)
+    await asyncio.sleep(1.05)  # the simulator stamps its quotes in whole seconds
+    await service.poll_price()
+    assert await service.recorder.count("btc_price") == 2
+    for name in ("coingecko", "blockchain_info", "mempool"):
+        await down(sim, name)
+    clock.advance(every + 1)
+    result = await service.poll_price()
+    assert result.via == "cache"
+    assert await service.recorder.count("btc_price") == 2  # a cached price is not a new sample
+    rows = await service.recorder.series("btc_price", 0, clock.time() + 1)
+    assert [source for _t, _v, source in rows] == ["coingecko", "coingecko"]
+
+
 async def test_start_polls_in_the_background_and_stop_is_quick(
     harness: Harness, sim: MarketSimulator
 ) -> None:

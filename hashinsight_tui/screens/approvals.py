@@ -1,0 +1,308 @@
+"""The approval queue: everything waiting for on-call staff, in one place.
+
+Fleet commands requested with a semi-automatic key and ndau issues awaiting approval are two
+queues in the backend; the person on call should not have to visit two screens to find what is
+waiting, nor guess which key may decide. Oldest first, because the oldest waits longest.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Static
+
+from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, Issue
+from hashinsight_tui.format import age
+from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.confirm import DecisionScreen
+from hashinsight_tui.screens.issuer import merge_issues, ndau
+from hashinsight_tui.store import Store
+
+SNAP_COMMANDS = "approvals.commands"
+SNAP_ISSUES = "approvals.issues"
+SNAP_ERRORS = "approvals.errors"
+FLEET_SCOPE = "fleet:control"
+ISSUER_SCOPE = "issuer:approve"
+
+
+@dataclass(frozen=True, slots=True)
+class Pending:
+    """One item waiting for a decision, whichever queue it came from."""
+
+    kind: str  # "fleet" | "issuer"
+    ref: str  # command id, or issue id as text
+    what: str
+    target: str
+    requested_by: str
+    since: float  # unix seconds
+    scope: str
+
+    @property
+    def row_key(self) -> str:
+        return f"{self.kind}:{self.ref}"
+
+
+def pending_commands(items: list[dict[str, Any]]) -> list[Pending]:
+    result = []
+    for item in items:
+        if item.get("state") != "pending_approval":
+            continue
+        params = item.get("params") or {}
+        args = " ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        result.append(
+            Pending(
+                kind="fleet",
+                ref=str(item["command_id"]),
+                what=f"{item.get('command')} {args}".strip(),
+                target=str(item.get("miner_id")),
+                requested_by=str(item.get("requested_by") or "?"),
+                since=float(item.get("created_at") or 0),
+                scope=FLEET_SCOPE,
+            )
+        )
+    return result
+
+
+def pending_issues(issues: list[Issue]) -> list[Pending]:
+    return [
+        Pending(
+            kind="issuer",
+            ref=str(issue.id),
+            what=f"issue {ndau(issue.qty_ndau)} ndau",
+            target=f"{issue.trade_count} Bitmart sale(s) {issue.symbol}",
+            requested_by=f"issuer ({issue.mode})",
+            since=_timestamp(issue.created_at),
+            scope=ISSUER_SCOPE,
+        )
+        for issue in issues
+        if issue.state == "awaiting_approval"
+    ]
+
+
+def _timestamp(iso: str | None) -> float:
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(str(iso)).timestamp()
+    except ValueError:
+        return 0.0
+
+
+class ApprovalsScreen(BaseScreen):
+    SCREEN_TITLE = "Approvals"
+    CHANNELS: ClassVar[tuple[str, ...]] = ("issues",)
+    WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"approve", "reject"})
+    BINDINGS: ClassVar[list[Binding]] = [
+        Binding("a", "approve", "Approve", id="approvals.approve"),
+        Binding("x", "reject", "Reject", id="approvals.reject"),
+        Binding("enter", "open", "Open", id="approvals.open"),
+    ]
+    DEFAULT_CSS = """
+    ApprovalsScreen #approvals-summary { height: auto; padding: 0 1; }
+    ApprovalsScreen #approvals-table { height: 1fr; }
+    ApprovalsScreen #approvals-detail {
+        height: auto; max-height: 5; padding: 0 1; border-top: hkey $panel;
+    }
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.filter_text = ""
+        self._rows: list[Pending] = []
+
+    def compose_body(self) -> ComposeResult:
+        yield Static(Text("— waiting for the backend…", style="dim"), id="approvals-summary")
+        yield DataTable(id="approvals-table", cursor_type="row", zebra_stripes=True)
+        yield Static("", id="approvals-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#approvals-table", DataTable)
+        for key, label in (
+            ("kind", "Queue"),
+            ("ref", "Id"),
+            ("what", "Action"),
+            ("target", "On"),
+            ("by", "Requested by"),
+            ("waiting", "Waiting"),
+        ):
+            table.add_column(label, key=key)
+        self.refresh_view(self.hi_app.store)
+
+    # --- data ------------------------------------------------------------------------------
+
+    async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        errors: dict[str, str] = {}
+        try:
+            page = await client.fleet_commands("pending_approval", limit=500)
+            values[SNAP_COMMANDS] = page.get("items", [])
+        except (ApiError, ConnectionLost) as exc:
+            errors["fleet"] = str(exc)
+        try:
+            issues = await client.issuer_issues(["awaiting_approval"], limit=200)
+            values[SNAP_ISSUES] = [
+                {name: getattr(i, name) for name in Issue.__slots__}  # type: ignore[attr-defined]
+                for i in issues.issues
+            ]
+        except (ApiError, ConnectionLost) as exc:
+            errors["issuer"] = str(exc)
+        values[SNAP_ERRORS] = errors
+        return values
+
+    def pending(self, store: Store) -> list[Pending]:
+        streamed = [d for d in store.latest.get("issues", {}).values() if "state" in d]
+        issues = merge_issues(store.snapshots.get(SNAP_ISSUES) or [], streamed)
+        items = pending_commands(store.snapshots.get(SNAP_COMMANDS) or []) + pending_issues(issues)
+        return sorted(items, key=lambda p: (p.since, p.kind, p.ref))
+
+    def refresh_view(self, store: Store) -> None:
+        table = self.query_one("#approvals-table", DataTable)
+        if not table.columns:
+            return
+        everything = self.pending(store)
+        needle = self.filter_text.lower()
+        rows = [p for p in everything if not needle or needle in _haystack(p)]
+        self.query_one("#approvals-summary", Static).update(
+            self._summary(store, everything, len(rows))
+        )
+        selected = self.selected()
+        now = time.time()
+        table.clear()
+        for item in rows:
+            mine = self._mine(item)
+            table.add_row(
+                Text(item.kind, style="cyan" if item.kind == "fleet" else "magenta"),
+                item.ref,
+                item.what,
+                item.target,
+                Text(item.requested_by + (" (you)" if mine else ""), style="dim" if mine else ""),
+                age(now - item.since) if item.since else "—",
+                key=item.row_key,
+            )
+        self._rows = rows
+        if selected is not None and any(r.row_key == selected.row_key for r in rows):
+            table.move_cursor(row=table.get_row_index(selected.row_key))
+        self._show_detail()
+
+    def _summary(self, store: Store, everything: list[Pending], shown: int) -> Text:
+        text = Text()
+        fleet = sum(1 for p in everything if p.kind == "fleet")
+        issuer = len(everything) - fleet
+        text.append(f"{len(everything)} waiting", style="bold yellow" if everything else "green")
+        text.append(f" · fleet commands {fleet} · ndau issues {issuer}")
+        if shown != len(everything):
+            text.append(f" · {shown} match the filter", style="dim")
+        errors = store.snapshots.get(SNAP_ERRORS) or {}
+        for queue, error in sorted(errors.items()):
+            text.append(f"\n{queue}: {error}", style="red")
+        key = store.key
+        if key is not None:
+            can = [s for s in (FLEET_SCOPE, ISSUER_SCOPE) if key.has(s)]
+            text.append(
+                "\nYour key may decide: " + (", ".join(can) if can else "nothing (read-only)"),
+                style="dim",
+            )
+        return text
+
+    def _mine(self, item: Pending) -> bool:
+        key = self.hi_app.store.key
+        return key is not None and item.requested_by.startswith(f"key:{key.key_id}(")
+
+    def selected(self) -> Pending | None:
+        table = self.query_one("#approvals-table", DataTable)
+        if not self._rows or table.cursor_row is None or table.cursor_row >= len(self._rows):
+            return None
+        return self._rows[table.cursor_row]
+
+    def _show_detail(self) -> None:
+        item = self.selected()
+        detail = self.query_one("#approvals-detail", Static)
+        if item is None:
+            detail.update(Text("Nothing is waiting for a decision.", style="dim"))
+            return
+        text = Text()
+        text.append(f"{item.kind} {item.ref}: ", style="bold")
+        text.append(f"{item.what} on {item.target}\n")
+        text.append(f"requested by {item.requested_by}", style="dim")
+        if self._mine(item):
+            text.append(" · you asked for this: another operator's key must decide", style="yellow")
+        elif not self._may_decide(item):
+            text.append(f" · deciding needs the {item.scope} scope", style="yellow")
+        else:
+            text.append(" · a approve · x reject (the reason is audited)", style="dim")
+        detail.update(text)
+
+    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+        self._show_detail()
+
+    def apply_filter(self, text: str) -> None:
+        self.filter_text = text
+        self.refresh_view(self.hi_app.store)
+
+    # --- actions ---------------------------------------------------------------------------
+
+    def _may_decide(self, item: Pending) -> bool:
+        key = self.hi_app.store.key
+        return key is not None and not self.hi_app.read_only and key.has(item.scope)
+
+    def action_open(self) -> None:
+        item = self.selected()
+        if item is None:
+            return
+        if item.kind == "issuer":
+            self.hi_app.action_go("issuer", {"q": "awaiting_approval"})
+        else:
+            self.hi_app.action_go("fleet", {"q": item.target})
+
+    @work(exclusive=True, group="approvals-write")
+    async def action_approve(self) -> None:
+        await self._decide(approve=True)
+
+    @work(exclusive=True, group="approvals-write")
+    async def action_reject(self) -> None:
+        await self._decide(approve=False)
+
+    async def _decide(self, *, approve: bool) -> None:
+        item = self.selected()
+        client = self.hi_app.client
+        if item is None or client is None:
+            self.notify("Nothing selected", severity="warning")
+            return
+        if not self._may_decide(item):
+            self.notify(f"Your key cannot decide this: it needs {item.scope}", severity="warning")
+            return
+        verb = "Approve" if approve else "Reject"
+        reason = await self.app.push_screen_wait(
+            DecisionScreen(
+                f"{verb} {item.kind} {item.ref}: {item.what} on {item.target}?",
+                verb,
+                # Fleet decisions always carry a reason; an issue needs one only to reject it.
+                need_reason=item.kind == "fleet" or not approve,
+                danger=not approve,
+            )
+        )
+        if reason is None:
+            return
+        try:
+            if item.kind == "fleet":
+                call = client.approve_command if approve else client.reject_command
+                await call(item.ref, reason)
+            elif approve:
+                await client.approve_issue(int(item.ref), reason or None)
+            else:
+                await client.reject_issue(int(item.ref), reason)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"{item.kind} {item.ref} not changed: {exc}", severity="error")
+        else:
+            self.notify(f"{item.kind} {item.ref} {'approved' if approve else 'rejected'}")
+        self.hi_app.fetch_active()
+
+
+def _haystack(item: Pending) -> str:
+    return " ".join((item.kind, item.ref, item.what, item.target, item.requested_by)).lower()
