@@ -1,7 +1,9 @@
 """The Backend: builds every service from settings, serves the API, starts and stops cleanly.
 
 It runs on its own event loop: the main loop for `hashinsight serve`, or a dedicated thread
-(`BackendThread`) when a console embeds it, never Textual's loop.
+(`BackendThread`) when a console embeds it, never Textual's loop. In mode `collector`
+(`hashinsight collector --shard I/N`) it runs only what polling a shard needs (market and chain
+for the economics, the fleet) and serves no API.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from backend.core.secrets import (
 from backend.core.service import Service, ServiceContext
 from backend.core.settings import Settings, ensure_dirs
 from backend.fleet.service import FleetService
+from backend.fleet.shard import FleetRole
 from backend.issuer.service import IssuerService
 from backend.market.service import MarketService
 from backend.notary.service import NotaryService
@@ -50,7 +53,7 @@ from backend.wallet.service import WalletService
 
 log = logging.getLogger("hashinsight.backend")
 
-Mode = Literal["serve", "embedded", "demo"]
+Mode = Literal["serve", "embedded", "demo", "collector"]
 T = TypeVar("T")
 LOCAL_TOKEN_NAME = "local console token"
 INITIAL_KEY_NAME = "initial operator"
@@ -58,9 +61,14 @@ BASE_CHANNELS = frozenset({"health"})
 
 
 class Backend:
-    def __init__(self, settings: Settings, *, mode: Mode = "serve") -> None:
+    def __init__(
+        self, settings: Settings, *, mode: Mode = "serve", fleet_role: FleetRole | None = None
+    ) -> None:
         self.settings = settings
         self.mode: Mode = mode
+        self.fleet_role = fleet_role or FleetRole()
+        if mode == "collector" and (self.fleet_role.shard is None or not self.fleet_role.collect):
+            raise ValueError("a collector needs a shard to poll")
         self.bus = EventBus()
         self.health = HealthRegistry(self.bus)
         self.channels: set[str] = set(BASE_CHANNELS)
@@ -94,14 +102,15 @@ class Backend:
             await self.sim_world.start()
             self.settings = self.settings.model_copy(update=self.sim_world.settings_overrides())
         ensure_dirs(self.settings)
-        secrets = load_backend_secrets(self.settings)
         self.db = Database(self.settings.effective_database_url)
         await self.db.upgrade()
         self.health.register("database", "database", _db_target(self.db))
-        # --- shared state (redis) ---
-        # Key revocations travel on the bus: with REDIS_URL every instance forgets the key at once.
-        self.auth = AuthService(self.db, secrets, bus=self.bus)
-        # --- end shared state (redis) ---
+        if self.mode != "collector":
+            # --- shared state (redis) ---
+            # Key revocations travel on the bus: with REDIS_URL every instance forgets the key
+            # at once.
+            self.auth = AuthService(self.db, load_backend_secrets(self.settings), bus=self.bus)
+            # --- end shared state (redis) ---
         self.http = HttpClientFactory(
             self.health,
             timeout_s=self.settings.http_timeout_s,
@@ -120,21 +129,25 @@ class Backend:
         if self.settings.redis_url:
             self.redis_bridge = RedisBusBridge(self.bus, self.settings.redis_url, self.health)
             await self.redis_bridge.start()
-        self.services = build_services(self.context)
+        self.services = build_services(
+            self.context, fleet_role=self.fleet_role, collector=self.mode == "collector"
+        )
         self.services_by_name = {service.name: service for service in self.services}
         for service in self.services:
             self.channels |= service.channels
-        await self._bootstrap_operator_key()
+        if self.mode != "collector":
+            await self._bootstrap_operator_key()
         for service in self.services:
             await service.start()
-        await self._start_api()
-        await self._issue_operator_token()
+        if self.mode != "collector":
+            await self._start_api()
+            await self._issue_operator_token()
         if self.mode == "demo" and "fleet" in self.services_by_name:
             story = run_demo_story(self.auth, self.services_by_name["fleet"])
             self._tasks.append(asyncio.create_task(story, name="demo-story"))
         await self.run_health_checks()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
-        log.info("backend started in %s mode at %s", self.mode, self.url)
+        log.info("backend started in %s mode at %s", self.mode, self.url if self.port else "-")
 
     async def _bootstrap_operator_key(self) -> None:
         keys = await self.auth.list_keys()
@@ -276,8 +289,14 @@ async def _bounded(what: str, step: Awaitable[Any], seconds: float) -> bool:
     return True
 
 
-def build_services(context: ServiceContext) -> list[Service]:
-    """Every service this backend runs, in start order (stopped in reverse)."""
+def build_services(
+    context: ServiceContext, *, fleet_role: FleetRole | None = None, collector: bool = False
+) -> list[Service]:
+    """Every service this backend runs, in start order (stopped in reverse).
+
+    A collector runs the fleet (its shard) and what the fleet reads (market and chain for the
+    hashprice); everything else belongs to the API instances. With several API instances on
+    one database the issuer and the notary scheduler run in one of them at a time (leases)."""
     services: list[Service] = []
 
     def by_name() -> dict[str, Service]:
@@ -285,11 +304,15 @@ def build_services(context: ServiceContext) -> list[Service]:
         return {service.name: service for service in services}
 
     market = MarketService(context)
+    fleet = FleetService(context, by_name, role=fleet_role)
+    if collector:
+        services += [market, ChainService(context, market), fleet]
+        return services
     services += [
         ApiAccessService(context),
         market,
         ChainService(context, market),
-        FleetService(context, by_name),
+        fleet,
         NotaryService(context, by_name),
         WalletService(context),
         IssuerService(context),

@@ -10,10 +10,14 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from backend.core.db import DatabaseError
 from backend.core.secrets import SecretFileError
 from backend.core.settings import Settings, SettingsError, ensure_dirs, load_settings
+
+if TYPE_CHECKING:
+    from backend.fleet.shard import FleetRole
 
 EXIT_USAGE = 2
 
@@ -32,6 +36,31 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the backend headless (API, pollers, issuer)")
     serve.add_argument("--host", default=None, help="address to listen on (default 127.0.0.1)")
     serve.add_argument("--port", type=int, default=None, help="port to listen on (default 8765)")
+    serve.add_argument(
+        "--no-collect",
+        action="store_true",
+        help="poll no miners: API and console only, the fleet read from the shared database "
+        "and kept live from the collectors' events (needs DATABASE_URL; REDIS_URL for live)",
+    )
+
+    collector = sub.add_parser(
+        "collector", help="poll one shard of the fleet into the shared database (no API)"
+    )
+    part = collector.add_mutually_exclusive_group(required=True)
+    part.add_argument("--shard", metavar="I/N", help="shard I of N (by a hash of the miner id)")
+    part.add_argument("--site", metavar="NAME", help="the miners labelled with this site")
+    collector.add_argument(
+        "--adopt-stale",
+        action="store_true",
+        help="also poll shards of the same split whose collector stopped (via their lease)",
+    )
+    collector.add_argument(
+        "--adopt-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how old a shard's heartbeat must be to adopt it (default: 2x the stale age)",
+    )
 
     demo = sub.add_parser("demo", help="the whole product offline, against local simulators")
     demo.add_argument("--headless", action="store_true", help="no console: print URL and key")
@@ -123,7 +152,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     if command == "console":
         return _console(settings, url=args.url if args.command else None, screen=_screen(args))
     if command == "serve":
-        return _serve(settings, args.host, args.port)
+        return _serve(settings, args.host, args.port, no_collect=args.no_collect)
+    if command == "collector":
+        return _collector(settings, args)
     if command == "demo":
         return _demo(settings, headless=args.headless, port=args.port, screen=args.screen)
     if command == "db":
@@ -188,23 +219,45 @@ def _demo(settings: Settings, *, headless: bool, port: int, screen: str) -> int:
         remove_demo_dir(demo)
 
 
-def _serve(settings: Settings, host: str | None, port: int | None) -> int:
+def _serve(settings: Settings, host: str | None, port: int | None, *, no_collect: bool) -> int:
+    from backend.fleet.shard import FleetRole
+
     updates = {k: v for k, v in (("api_host", host), ("api_port", port)) if v is not None}
-    return asyncio.run(_serve_backend(settings.model_copy(update=updates), mode="serve"))
+    role = FleetRole(collect=not no_collect)
+    return asyncio.run(_serve_backend(settings.model_copy(update=updates), "serve", role))
 
 
-async def _serve_backend(settings: Settings, mode: str) -> int:
+def _collector(settings: Settings, args: argparse.Namespace) -> int:
+    from backend.fleet.shard import FleetRole, parse_shard, site_shard
+
+    try:
+        shard = site_shard(args.site) if args.site is not None else parse_shard(args.shard)
+    except ValueError as exc:
+        raise SettingsError(str(exc)) from None
+    if args.adopt_after is not None and args.adopt_after <= 0:
+        raise SettingsError("--adopt-after must be a positive number of seconds")
+    role = FleetRole(shard=shard, adopt=args.adopt_stale, adopt_after_s=args.adopt_after)
+    return asyncio.run(_serve_backend(settings, "collector", role))
+
+
+async def _serve_backend(settings: Settings, mode: str, role: FleetRole | None = None) -> int:
     """Run a backend on this loop until SIGINT/SIGTERM; print URL and keys first."""
     from backend.core.logging import setup_logging
     from backend.runtime import Backend
 
     setup_logging(settings.log_level, None, to_stderr=True)
-    backend = Backend(settings, mode=mode)  # type: ignore[arg-type]
+    backend = Backend(settings, mode=mode, fleet_role=role)  # type: ignore[arg-type]
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, backend.request_stop)
     try:
         await backend.start()
+        if mode == "collector":
+            assert role is not None and role.shard is not None
+            print(f"HashInsight collector: shard {role.shard.key}", flush=True)
+            print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
+            await backend.wait_stopped()
+            return 0
         print(f"HashInsight API: {backend.url}", flush=True)
         if mode == "demo":
             print(f"Operator key: {backend.initial_operator_key}", flush=True)

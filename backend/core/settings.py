@@ -135,6 +135,11 @@ class Settings(BaseModel):
     fleet_alert_email_to: str = ""  # comma-separated recipients; empty = no email
     fleet_alert_email_from: str | None = None  # default: gmail_user
     fleet_alert_email_min_severity: Literal["critical", "warning", "info"] = "warning"
+    # Scale-out (`hashinsight collector`, `serve --no-collect`): a shard's lease lasts this long
+    # without renewal; API instances flag a shard's miners stale once its collector's last
+    # heartbeat is this old (0: three poll intervals plus 5 s).
+    fleet_shard_lease_ttl_s: float = Field(default=30.0, ge=1, le=600)
+    fleet_stale_after_s: float = Field(default=0.0, ge=0, le=86_400)
 
     @field_validator("miners", mode="before")
     @classmethod

@@ -2,6 +2,10 @@
 
 Routes reach it as ``backend.services_by_name["fleet"]`` and use only the small interface
 below (miners, history, alerts, commands); the poller's internals stay behind it.
+
+Its `FleetRole` says how this process takes part: the default polls every miner (as one shard
+under a lease when the database is shared, i.e. `DATABASE_URL` is set); a collector polls one
+shard (`ShardCollector`); an API-only instance polls nothing and answers from `FleetView`.
 """
 
 from __future__ import annotations
@@ -17,12 +21,15 @@ from backend.core.service import ServiceContext
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import Alert, AlertBook, RuleSet
+from backend.fleet.collector import ShardCollector
 from backend.fleet.commands import FleetCommands
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
 from backend.fleet.poller import MinerState, Poller, raise_fd_limit
 from backend.fleet.report import fleet_section
+from backend.fleet.shard import FleetRole, HeartbeatStore, ShardSpec
 from backend.fleet.store import FleetStore
+from backend.fleet.view import FleetView
 
 log = logging.getLogger("hashinsight.fleet")
 
@@ -45,8 +52,11 @@ class FleetService:
         self,
         context: ServiceContext,
         services: Callable[[], Mapping[str, object]] | None = None,
+        *,
+        role: FleetRole | None = None,
     ) -> None:
         self.context = context
+        self.role = role or FleetRole()
         self.settings = context.settings
         self.clock = context.clock
         self.store = FleetStore(context.db)
@@ -68,6 +78,36 @@ class FleetService:
             context.db, self.poller, self.clock, self.settings.fleet_command_concurrency
         )
         self._tasks: list[asyncio.Task[Any]] = []
+        self.collector: ShardCollector | None = None
+        self.view: FleetView | None = None
+        role = self.role
+        if not role.collect:
+            self.view = FleetView(
+                self.store,
+                HeartbeatStore(context.db),
+                context.bus,
+                self.clock,
+                interval_s=self.poller.interval_s,
+                stale_after_s=self.stale_after_s,
+                power_price=self.settings.fleet_power_price_usd_kwh,
+                live=bool(self.settings.redis_url),
+                services=services or dict,
+            )
+        elif role.shard is not None or self.settings.database_url:
+            self.collector = ShardCollector(
+                context.db,
+                self.clock,
+                self.poller,
+                role.shard or ShardSpec(),
+                lease_ttl_s=self.settings.fleet_shard_lease_ttl_s,
+                adopt=role.adopt,
+                adopt_after_s=role.adopt_after_s or 2 * self.stale_after_s,
+            )
+
+    @property
+    def stale_after_s(self) -> float:
+        """How old a shard's heartbeat may be before its miners count as stale."""
+        return self.settings.fleet_stale_after_s or 3 * self.poller.interval_s + 5.0
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -75,15 +115,25 @@ class FleetService:
         await self.reload_inventory()
         self.book.load([Alert.from_row(row) for row in await self.store.open_alerts()])
         self.poller.restore(await self.store.load_miners())
+        if self.view is not None:
+            await self.view.start()
+            log.info("fleet: polling nothing here; showing %d miners", len(self.view.data))
+            return
         if not self.settings.fleet_enabled:
             log.info("fleet polling disabled (fleet_enabled is false)")
             return
         self._ensure_fd_limit()
-        self._tasks.append(asyncio.create_task(self.poller.run(), name="fleet-poller"))
+        if self.collector is not None:
+            runner = self.collector.run()
+            what = f"shard {self.collector.home.key}"
+        else:
+            runner = self.poller.run()
+            what = f"{len(self.poller.states)} miners"
+        self._tasks.append(asyncio.create_task(runner, name="fleet-poller"))
         self._tasks.append(asyncio.create_task(self._prune_loop(), name="fleet-prune"))
         log.info(
-            "fleet: polling %d miners every %gs (concurrency %d)",
-            len(self.poller.states),
+            "fleet: polling %s every %gs (concurrency %d)",
+            what,
             self.poller.interval_s,
             self.poller.concurrency,
         )
@@ -93,6 +143,11 @@ class FleetService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.view is not None:
+            await self.view.stop()
+        if self.collector is not None:
+            with contextlib.suppress(Exception):
+                await self.collector.stop()
         rows = self.poller.rollup_rows_on_stop()
         if rows:
             from backend.fleet.store import SweepWrite
@@ -142,7 +197,13 @@ class FleetService:
             if row.get("enabled", True) and row["source"] != "config"
         ]
         specs = dedupe(specs)
-        self.poller.set_inventory(specs)
+        if self.collector is not None:
+            self.collector.set_inventory(specs)
+            return len(specs)
+        self.poller.set_inventory(specs)  # an API-only instance keeps it for commands
+        if self.view is not None:
+            states = self.poller.states
+            self.view.set_inventory(specs, lambda spec: self.poller.miner_data(states[spec.id]))
         return len(specs)
 
     async def _prune_loop(self) -> None:
@@ -163,13 +224,19 @@ class FleetService:
         return self.poller.states.get(miner_id)
 
     def miners(self, *, summary: bool = False) -> list[dict[str, Any]]:
+        if self.view is not None:
+            return self.view.miners(summary=summary)
         return [self.poller.miner_data(s, summary=summary) for s in self.poller.states.values()]
 
     def miner(self, miner_id: str) -> dict[str, Any] | None:
+        if self.view is not None:
+            return self.view.miner(miner_id)
         state = self.poller.states.get(miner_id)
         return self.poller.miner_data(state) if state is not None else None
 
     def summary(self) -> dict[str, Any]:
+        if self.view is not None:
+            return self.view.summary()
         return self.poller.summary()
 
     async def history(self, miner_id: str, period: str) -> dict[str, Any]:

@@ -3,6 +3,8 @@
 The schedule is one run a day at ``notary_schedule_utc`` (UTC) covering the preceding
 ``notary_period_h`` hours; a backend that was down at that time catches up once when it starts
 (a fresh installation waits for its first slot). Unfinished notarizations resume at start.
+Across processes sharing one database only the holder of the `notary-scheduler` lease runs the
+schedule and resumes unfinished runs; any instance still serves reads and on-demand requests.
 Other services contribute report sections through :class:`backend.notary.report.ReportSource`.
 """
 
@@ -17,6 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import func, select
 
 from backend.core.audit import record_audit
+from backend.core.lease import Lease
 from backend.core.service import ServiceContext
 from backend.notary.anchor import AnchorChain, embedded_chain, rpc_chain
 from backend.notary.cid import normalize_cid
@@ -32,6 +35,8 @@ log = logging.getLogger("hashinsight.notary")
 RETRY_BASE_S = 10.0
 RETRY_MAX_S = 600.0
 MAX_SLEEP_S = 60.0
+SCHEDULER_LEASE = "notary-scheduler"
+SCHEDULER_LEASE_TTL_S = 3 * MAX_SLEEP_S  # renewed at least every MAX_SLEEP_S by the loop
 
 
 class NotaryUnavailable(Exception):
@@ -62,6 +67,7 @@ class NotaryService:
         self.pinata: PinataClient | None = None
         self.chain: AnchorChain | None = None
         self.pipeline: NotaryPipeline | None = None
+        self.lease = Lease(context.db, context.clock, SCHEDULER_LEASE_TTL_S, name=SCHEDULER_LEASE)
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -102,7 +108,6 @@ class NotaryService:
             audit_rows_max=settings.notary_audit_rows_max,
             after_step=self._after_step,
         )
-        self._spawn(self._resume(), "notary-resume")
         self._spawn(self._schedule(), "notary-schedule")
         log.info("notary started: signer %s, chain %s", self.key.address, self.chain.target)
 
@@ -111,6 +116,10 @@ class NotaryService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        try:
+            await self.lease.release()
+        except Exception as exc:  # the next scheduler then waits for expiry instead
+            log.warning("notary: releasing the scheduler lease failed: %s", type(exc).__name__)
         if self.chain is not None:
             await self.chain.close()
 
@@ -255,8 +264,27 @@ class NotaryService:
             log.info("notarization %s: resuming", notarization_id)
             self.drive(notarization_id)
 
+    async def _hold_lease(self) -> bool:
+        """Renew (or take) the scheduler lease; resume unfinished runs on taking it."""
+        had = self.lease.held
+        try:
+            held = await self.lease.renew()
+        except Exception as exc:  # a database blip: try again next round
+            log.warning("notary: scheduler lease renewal failed: %s", type(exc).__name__)
+            return False
+        if held and not had:
+            log.info("notary: scheduler lease acquired (token %s)", self.lease.token)
+            try:
+                await self._resume()
+            except Exception:
+                log.exception("notary: resuming unfinished notarizations failed")
+        return held
+
     async def _schedule(self) -> None:
         while True:
+            if not await self._hold_lease():
+                await asyncio.sleep(SCHEDULER_LEASE_TTL_S / 3)
+                continue
             now = self.context.clock.now()
             slot = last_slot(now, self.settings.notary_schedule_utc)
             if await self._slot_missed(slot):

@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import select, update
 
 from backend.core.audit import AuditEntry
-from backend.issuer.models import IssuerLeaseRow
+from backend.core.lease import LeaseRow
 from backend.issuer.ndau_tx import NAPU_PER_NDAU
 from backend.issuer.service import DecisionConflict
 from backend.sim.bitmart import BitmartSimulator
@@ -322,14 +322,18 @@ async def test_only_the_lease_holder_issues_and_a_lost_lease_stops_it(world: Wor
     # Someone else takes the lease from the first issuer (e.g. it stalled past expiry).
     async with first.db.session() as session:
         await session.execute(
-            update(IssuerLeaseRow).values(holder="elsewhere:1:z", token=IssuerLeaseRow.token + 1)
+            update(LeaseRow)
+            .where(LeaseRow.name == "issuer")
+            .values(holder="elsewhere:1:z", token=LeaseRow.token + 1)
         )
     world.sell("2")
     await eventually(lambda: not first.service.lease.held, 30)
     assert len(world.node.issue_txs()) == 1  # nobody issued under a lost lease
     async with first.db.session() as session:  # the thief goes away: the lease expires
         past = datetime.now(UTC) - timedelta(seconds=1)
-        await session.execute(update(IssuerLeaseRow).values(expires_at=past))
+        await session.execute(
+            update(LeaseRow).where(LeaseRow.name == "issuer").values(expires_at=past)
+        )
     row = await wait_state(second, 2, "confirmed", within_s=15)
     assert row.lease_token is not None and row.lease_token >= 3
     assert len(world.node.issue_txs()) == 2

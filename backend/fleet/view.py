@@ -1,0 +1,275 @@
+"""The whole fleet as an API instance that polls nothing sees it (`serve --no-collect`).
+
+It starts from the database (each miner's last stored state, written by whichever collector
+polls it), follows the `miner.update` events every collector publishes (they reach this process
+through the Redis bridge), and re-reads the database on a timer: often without Redis, rarely with
+it (only to heal missed events). The collectors' heartbeats say which shards are alive; the
+miners of a shard whose collector stopped are flagged `stale`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from backend.core.bus import EventBus, SubscriptionClosed
+from backend.core.clock import Clock
+from backend.fleet.economics import read_hashprice
+from backend.fleet.inventory import MinerSpec
+from backend.fleet.poller import CHANNEL, SUMMARY_OMITS
+from backend.fleet.shard import HeartbeatStore, stale_miner_ids
+from backend.fleet.store import FleetStore
+
+log = logging.getLogger("hashinsight.fleet.view")
+
+LABEL_KEYS = ("site", "rack", "position")
+
+
+class FleetView:
+    def __init__(
+        self,
+        store: FleetStore,
+        heartbeats: HeartbeatStore,
+        bus: EventBus,
+        clock: Clock,
+        *,
+        interval_s: float,
+        stale_after_s: float,
+        power_price: float,
+        live: bool,
+        services: Callable[[], Mapping[str, object]] = dict,
+    ) -> None:
+        self.store = store
+        self.heartbeats = heartbeats
+        self.bus = bus
+        self.clock = clock
+        self.interval_s = interval_s
+        self.stale_after_s = stale_after_s
+        self.power_price = power_price
+        self.live = live
+        self._services = services
+        self.specs: list[MinerSpec] = []
+        self.data: dict[str, dict[str, Any]] = {}
+        self.stale: set[str] = set()
+        self.shards: list[dict[str, Any]] = []
+        self._placeholders: set[str] = set()  # never stored: the first stored state wins
+        self._tasks: list[asyncio.Task[Any]] = []
+
+    # ------------------------------------------------------------------ inventory and life
+
+    def set_inventory(
+        self, specs: Sequence[MinerSpec], placeholder: Callable[[MinerSpec], dict[str, Any]]
+    ) -> None:
+        """The miners to show; a miner never stored yet shows `placeholder(spec)`."""
+        fresh: dict[str, dict[str, Any]] = {}
+        for spec in specs:
+            data = self.data.get(spec.id)
+            if data is None:
+                data = dict(placeholder(spec))
+                self._placeholders.add(spec.id)
+            data.update(_labels(spec))
+            data["stale"] = spec.id in self.stale
+            fresh[spec.id] = data
+        self.specs = list(specs)
+        self.data = fresh
+        self._placeholders &= set(fresh)
+
+    async def start(self) -> None:
+        await self.refresh(full=True)
+        self._tasks = [asyncio.create_task(self._refresh_loop(), name="fleet-view-refresh")]
+        if self.live:
+            subscription = self.bus.subscribe({CHANNEL}, maxsize=20_000, name="fleet-view")
+            self._tasks.append(asyncio.create_task(self._follow(subscription), name="fleet-view"))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(BaseException):
+                await task
+        self._tasks.clear()
+
+    # ------------------------------------------------------------------ keeping it current
+
+    async def refresh(self, *, full: bool) -> None:
+        """Heartbeats (always) and, when `full`, every miner's stored state."""
+        beats = await self.heartbeats.all()
+        if full:
+            rows = await self.store.load_miners()
+            stored = await asyncio.to_thread(_parse_rows, rows)
+            for miner_id, data in stored.items():
+                current = self.data.get(miner_id)
+                if current is None:
+                    continue
+                if self._newer(miner_id, data, current):
+                    current.update(data)
+        self.shards = beats
+        spec_by_id = {spec.id: spec for spec in self.specs}
+        self.stale = stale_miner_ids(self.specs, beats, self.clock.now(), self.stale_after_s)
+        for miner_id, data in self.data.items():
+            data.update(_labels(spec_by_id[miner_id]))
+            data["stale"] = miner_id in self.stale
+
+    async def _refresh_loop(self) -> None:
+        beat_s = max(0.5, min(self.interval_s, 5.0))
+        full_s = max(30.0, 6 * self.interval_s) if self.live else self.interval_s
+        last_full = self.clock.monotonic()
+        while True:
+            await asyncio.sleep(beat_s)
+            full = self.clock.monotonic() - last_full >= full_s
+            try:
+                await self.refresh(full=full)
+            except Exception as exc:  # the database may be away for a moment
+                log.warning("fleet view refresh failed: %s", type(exc).__name__)
+                continue
+            if full:
+                last_full = self.clock.monotonic()
+
+    async def _follow(self, subscription: Any) -> None:
+        try:
+            while True:
+                event = await subscription.get()
+                if event.type == "miner.update":
+                    self.apply(event.data)
+        except SubscriptionClosed:
+            return
+        finally:
+            subscription.close()
+
+    def apply(self, update: Mapping[str, Any]) -> None:
+        """Merge one `miner.update` (summary form: boards and pools stay from before)."""
+        current = self.data.get(str(update.get("id")))
+        if current is None:
+            return
+        if not self._newer(current["id"], update, current):
+            return  # older than what the database already gave us
+        labels = {key: current.get(key) for key in LABEL_KEYS}
+        current.update(update)
+        current.update(labels)
+        current["stale"] = current["id"] in self.stale
+
+    def _newer(self, miner_id: str, data: Mapping[str, Any], current: Mapping[str, Any]) -> bool:
+        if miner_id in self._placeholders:
+            self._placeholders.discard(miner_id)
+            return True
+        return (data.get("polled_at") or 0.0) >= (current.get("polled_at") or 0.0)
+
+    # ------------------------------------------------------------------ reads
+
+    def miners(self, *, summary: bool = False) -> list[dict[str, Any]]:
+        if not summary:
+            return list(self.data.values())
+        return [{k: v for k, v in d.items() if k not in SUMMARY_OMITS} for d in self.data.values()]
+
+    def miner(self, miner_id: str) -> dict[str, Any] | None:
+        return self.data.get(miner_id)
+
+    def summary(self) -> dict[str, Any]:
+        counts = {"online": 0, "offline": 0, "error": 0, "sleeping": 0}
+        hashrate = expected = power = eff_power = eff_rate = revenue = cost = 0.0
+        have_revenue = have_cost = False
+        open_alerts = 0
+        sites: dict[str | None, dict[str, Any]] = {}
+        for data in self.data.values():
+            status = data.get("status") or "offline"
+            counts[status] = counts.get(status, 0) + 1
+            open_alerts += int(data.get("open_alerts") or 0)
+            site = sites.setdefault(
+                data.get("site"),
+                {"site": data.get("site"), "total": 0, "online": 0, "hashrate_ths": 0.0},
+            )
+            site["total"] += 1
+            if status == "online":
+                rate, exp = data.get("hashrate_ths"), data.get("hashrate_expected_ths")
+                watts = data.get("power_w")
+                site["online"] += 1
+                if rate is not None:
+                    hashrate += rate
+                    site["hashrate_ths"] += rate
+                basis = exp if exp is not None else rate
+                if basis is not None:
+                    expected += basis
+                if watts is not None:
+                    power += watts
+                    if rate:
+                        eff_power += watts
+                        eff_rate += rate
+            if data.get("revenue_usd_day") is not None:
+                revenue += data["revenue_usd_day"]
+                have_revenue = True
+            if data.get("cost_usd_day") is not None:
+                cost += data["cost_usd_day"]
+                have_cost = True
+        for site in sites.values():
+            site["hashrate_ths"] = round(site["hashrate_ths"], 3)
+        return {
+            "total": len(self.data),
+            **counts,
+            "stale": len(self.stale & set(self.data)),
+            "hashrate_ths": round(hashrate, 3),
+            "hashrate_expected_ths": round(expected, 3),
+            "power_kw": round(power / 1000, 3),
+            "efficiency_jth": round(eff_power / eff_rate, 2) if eff_rate else None,
+            "revenue_usd_day": round(revenue, 2) if have_revenue else None,
+            "cost_usd_day": round(cost, 2) if have_cost else None,
+            "profit_usd_day": round(revenue - cost, 2) if have_revenue and have_cost else None,
+            "open_alerts": open_alerts,
+            "sweep": self._sweep(),
+            "shards": [_shard_view(beat) for beat in self.shards],
+            "sites": sorted(sites.values(), key=lambda s: (s["site"] is None, s["site"] or "")),
+            "hashprice_usd_per_th_day": read_hashprice(self._services()),
+            "power_price_usd_kwh": self.power_price,
+        }
+
+    def _sweep(self) -> dict[str, Any]:
+        """The collectors' latest sweeps, added up (only shards with a fresh heartbeat)."""
+        now = self.clock.now()
+        fresh = [
+            beat
+            for beat in self.shards
+            if beat.get("last_sweep_at") is not None
+            and (now - beat["last_sweep_at"]).total_seconds() <= self.stale_after_s
+        ]
+        return {
+            "started_at": max((b["last_sweep_at"].timestamp() for b in fresh), default=None),
+            "duration_s": max((b["duration_s"] or 0.0 for b in fresh), default=None),
+            "miners": sum(b["polled"] for b in fresh),
+            "errors": sum(b["errors"] for b in fresh),
+            "interval_s": self.interval_s,
+        }
+
+
+def _labels(spec: MinerSpec) -> dict[str, Any]:
+    return {"site": spec.site, "rack": spec.rack, "position": spec.position}
+
+
+def _parse_rows(rows: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Stored snapshots -> miner objects (in a thread: 10,000 JSON documents are real work)."""
+    parsed: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        if not row.get("snapshot") or not row.get("enabled", True):
+            continue
+        try:
+            data = json.loads(row["snapshot"])
+        except ValueError:
+            continue
+        if isinstance(data, dict):
+            parsed[row["id"]] = data
+    return parsed
+
+
+def _shard_view(beat: Mapping[str, Any]) -> dict[str, Any]:
+    last = beat.get("last_sweep_at")
+    return {
+        "shard": beat["shard"],
+        "holder": beat["holder"],
+        "miners": beat["miners"],
+        "polled": beat["polled"],
+        "errors": beat["errors"],
+        "sweeps": beat["sweeps"],
+        "last_sweep_at": last.timestamp() if last is not None else None,
+    }
