@@ -276,6 +276,11 @@ async def test_two_collectors_two_api_instances(
                     )
 
                 await until(shard_stale, f"shard 1/2 stale on {name}", within_s=ADOPT_AFTER_S)
+                auth = {"Authorization": f"Bearer {key}"}
+                one = (await client.get(f"{url}/api/v1/miners/{halves[1][0]}", headers=auth)).json()
+                summary = (await client.get(f"{url}/api/v1/fleet/summary", headers=auth)).json()
+                assert one["stale"] is True and summary["stale"] >= len(halves[1]) - 1
+                assert {s["shard"] for s in summary["shards"]} >= {"2/2"}
 
             # Collector 2 adopts the dead shard through its lease; the miners are fresh again.
             c2_pid = str(procs["c2"].process.pid)

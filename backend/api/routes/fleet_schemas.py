@@ -79,6 +79,10 @@ class MinerOut(BaseModel):
     cost_usd_day: float | None
     profit_usd_day: float | None
     open_alerts: int
+    stale: bool = Field(
+        default=False,
+        description="True when no running collector covers this miner (API-only instances)",
+    )
 
 
 class MinerList(BaseModel):
@@ -103,6 +107,18 @@ class SiteOut(BaseModel):
     hashrate_ths: float
 
 
+class ShardOut(BaseModel):
+    """One collector's shard, from its latest heartbeat."""
+
+    shard: str
+    holder: str
+    miners: int
+    polled: int
+    errors: int
+    sweeps: int
+    last_sweep_at: float | None
+
+
 class FleetSummary(BaseModel):
     total: int
     online: int
@@ -121,6 +137,10 @@ class FleetSummary(BaseModel):
     sites: list[SiteOut]
     hashprice_usd_per_th_day: float | None
     power_price_usd_kwh: float
+    stale: int = Field(default=0, description="Miners no running collector covers")
+    shards: list[ShardOut] = Field(
+        default_factory=list, description="Collectors' shards (sharded deployments only)"
+    )
 
 
 class HistoryPoint(BaseModel):
