@@ -36,14 +36,16 @@ import random
 import resource
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache, partial
 from typing import Any
+
+from backend.sim.fleet_wire import Connection, Listener
 
 API_PORT = 4028
 FAMILIES = ("antminer", "whatsminer", "braiins", "cgminer")
@@ -161,6 +163,28 @@ def parse_api_allow(spec: str) -> list[tuple[str, ipaddress.IPv4Network]]:
     return rules
 
 
+_Rules = tuple[tuple[str, ipaddress.IPv4Network], ...]
+
+
+@lru_cache(maxsize=64)
+def _parsed_rules(spec: str) -> _Rules:
+    """One parsed rule list per distinct ``--api-allow`` (10,000 miners share a handful)."""
+    return tuple(parse_api_allow(spec))
+
+
+@lru_cache(maxsize=1024)
+def _access_group(rules: _Rules, client_ip: str) -> str | None:
+    """Cached per (rules, client): every miner of a sweep sees the same poller address."""
+    try:
+        addr = ipaddress.IPv4Address(client_ip)
+    except ValueError:
+        return None
+    for group, net in rules:
+        if addr in net:
+            return group
+    return None
+
+
 def iter_loopback_addresses(base_ip: str, count: int) -> Iterator[str]:
     """127.0.1.1, 127.0.1.2, ... skipping .0 and .255 last octets; stays inside 127/8."""
     net = ipaddress.IPv4Network("127.0.0.0/8")
@@ -207,9 +231,9 @@ class SimMiner:
         self.restarting = False
         self.requests: deque[str] = deque(maxlen=64)
         self._memo: dict[str, Any] | None = None
-        self._rules = parse_api_allow(api_allow)
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._rules = _parsed_rules(api_allow)
+        self._listener: Listener | None = None
+        self._conns: set[Connection] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._temp_bias = [self.rng.uniform(-3, 3) for _ in range(self.profile.boards)]
         self._avg_bias = self.rng.uniform(0.995, 1.012)
@@ -231,12 +255,12 @@ class SimMiner:
 
     @property
     def listening(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
 
     @property
     def open_connections(self) -> int:
         """Connections being served right now (a hung client shows up here)."""
-        return len(self._handlers)
+        return len(self._conns)
 
     def __repr__(self) -> str:
         return f"SimMiner({self.index}, {self.family}, {self.host}:{self.port})"
@@ -413,31 +437,28 @@ class SimMiner:
             await self._listen()
 
     async def stop(self) -> None:
-        for task in [*self._background, *self._handlers]:
+        for task in self._background:
             task.cancel()
         await self._stop_listening()
-        pending = [*self._background, *self._handlers]
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        for conn in list(self._conns):
+            conn.close()
+        if self._background:
+            await asyncio.wait(self._background, timeout=1.0)
 
     async def _listen(self) -> None:
-        if self._server is not None:
+        if self._listener is not None:
             return
         try:
-            self._server = await asyncio.start_server(
-                self._handle, self.host, self.port, reuse_address=True, backlog=128
-            )
+            self._listener = Listener(self.host, self.port, self._accept)
         except OSError as exc:
             hint = "" if self.fleet.use_ports else " (loopback aliases need Linux; try use_ports)"
             raise RuntimeError(f"cannot listen on {self.host}:{self.port}: {exc}{hint}") from exc
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._listener.port
 
     async def _stop_listening(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -464,60 +485,40 @@ class SimMiner:
 
     def access_group(self, client_ip: str) -> str | None:
         """'W' (privileged), another letter (read-only) or None (not allowed at all)."""
-        try:
-            addr = ipaddress.IPv4Address(client_ip)
-        except ValueError:
-            return None
-        for group, net in self._rules:
-            if addr in net:
-                return group
-        return None
+        return _access_group(self._rules, client_ip)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            await self._serve(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        group = self.access_group(peer[0] if peer else "127.0.0.1")
+    def _accept(self, sock: socket.socket, peer_ip: str) -> None:
+        group = self.access_group(peer_ip)
         if group is None:
-            return  # cgminer silently closes connections from hosts outside --api-allow
-        try:
-            data = await asyncio.wait_for(reader.read(8192), 10.0)
-        except TimeoutError:
+            sock.close()  # cgminer silently closes connections from hosts outside --api-allow
             return
-        if not data:
-            return
+        on_request = partial(self._on_request, group == "W")
+        Connection(self._loop(), sock, on_request, self._conns).start()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        listener = self._listener
+        return listener.loop if listener is not None else asyncio.get_running_loop()
+
+    def _on_request(self, privileged: bool, conn: Connection, data: bytes) -> None:
         if Fault.HANG in self.faults:
-            while await reader.read(4096):
-                pass
-            return
-        if Fault.SLOW in self.faults:
-            await asyncio.sleep(self.faults[Fault.SLOW]["delay_s"])
+            conn.hold()
+        elif Fault.SLOW in self.faults:
+            delay = self.faults[Fault.SLOW]["delay_s"]
+            conn.later(delay, partial(self._answer, privileged, conn, data))
+        else:
+            self._answer(privileged, conn, data)
+
+    def _answer(self, privileged: bool, conn: Connection, data: bytes) -> None:
         if Fault.RESET in self.faults:
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
+            conn.reset()
             return
         if Fault.GARBAGE in self.faults:
-            writer.write(bytes(self.rng.randrange(256) for _ in range(200)))
-            await writer.drain()
+            conn.send_and_close(bytes(self.rng.randrange(256) for _ in range(200)))
             return
-        reply, after = self.respond(data, privileged=group == "W")
+        reply, after = self.respond(data, privileged=privileged)
         if Fault.TRUNCATED in self.faults:
             reply = reply[: max(1, int(len(reply) * self.faults[Fault.TRUNCATED]["fraction"]))]
-        writer.write(reply)
-        await writer.drain()
+        conn.send_and_close(reply)
         if after is not None:
             after()
 
@@ -884,6 +885,7 @@ class SimMiner:
             "fan_num": p.fans,
         }
         row.update({f"fan{i + 1}": rpm for i, rpm in enumerate(fans)})
+        hw = int(self._hw_errors)
         row["temp_num"] = p.boards
         slots = p.boards + 1  # S19 controllers report a 4th, empty chain slot
         temps = [self.board_temps(b) for b in range(p.boards)]
@@ -908,7 +910,7 @@ class SimMiner:
                 "total_acn": sum(p.chips_per_board for _ in range(p.boards)),
                 "total rate": avg_gh,
                 "temp_max": 0,
-                "no_matching_work": self.totals()[3],
+                "no_matching_work": hw,
             }
         )
         rates = [self.board_ths(b) for b in range(p.boards)]
@@ -917,7 +919,7 @@ class SimMiner:
         for b in range(1, slots + 1):
             row[f"chain_acs{b}"] = self._chain_acs(b - 1) if b <= p.boards else ""
         for b in range(1, slots + 1):
-            row[f"chain_hw{b}"] = self.totals()[3] // p.boards if b <= p.boards else 0
+            row[f"chain_hw{b}"] = hw // p.boards if b <= p.boards else 0
         for b in range(1, slots + 1):
             row[f"chain_rate{b}"] = f"{rates[b - 1] * 1000:.2f}" if b <= p.boards else ""
         for b in range(1, slots + 1):
@@ -928,10 +930,7 @@ class SimMiner:
         return row
 
     def _chain_acs(self, board: int) -> str:
-        chips = self.profile.chips_per_board
-        ok = self.chips_ok(board)
-        marks = "o" * ok + "x" * (chips - ok)
-        return "".join(" " + marks[i : i + 3] for i in range(0, chips, 3))
+        return _chain_acs_text(self.profile.chips_per_board, self.chips_ok(board))
 
     def _devs(self) -> dict[str, Any]:
         acc, rej, _, hw = self.totals()
@@ -1213,6 +1212,13 @@ class SimMiner:
         return self._error(120, f"ASC {device or 0} set failed: unknown option '{option}'")
 
 
+@lru_cache(maxsize=256)
+def _chain_acs_text(chips: int, ok: int) -> str:
+    """Antminer's ``chain_acsN``: one mark per chip (o ok, x failed) in groups of three."""
+    marks = "o" * ok + "x" * (chips - ok)
+    return "".join(" " + marks[i : i + 3] for i in range(0, chips, 3))
+
+
 def _split_param(param: str) -> list[str]:
     """Split ``url,user,pass`` honouring ``\\,`` and ``\\\\`` escapes (cgminer addpool)."""
     fields: list[str] = []
@@ -1234,38 +1240,39 @@ def _split_param(param: str) -> list[str]:
     return fields
 
 
-def _quirky_json(value: Any, *, stats_quirk: bool) -> str:
+def _quirky_json(value: Mapping[str, Any], *, stats_quirk: bool) -> str:
     """Compact JSON; with ``stats_quirk`` the first two STATS objects are joined by ``}{``
     exactly like stock bmminer does.
 
-    Only the containers on the way to a ``STATS`` list are walked in Python; everything
-    else goes through the C encoder (this runs for every reply of a 10,000-miner sweep).
+    One C-encoder pass over the reply: each STATS list is swapped for a placeholder string
+    and its quirky text put in its place (this runs for every reply of a 10,000-miner sweep).
     """
-    if not stats_quirk or not _holds_stats(value):
+    holders = _stats_holders(value) if stats_quirk else []
+    if not holders:
         return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            if key == "STATS" and isinstance(item, list) and len(item) >= 2:
-                body = [json.dumps(x, separators=(",", ":")) for x in item]
-                text = "[" + body[0] + body[1] + "".join("," + x for x in body[2:]) + "]"
-            else:
-                text = _quirky_json(item, stats_quirk=True)
-            items.append(f"{json.dumps(str(key))}:{text}")
-        return "{" + ",".join(items) + "}"
-    return "[" + ",".join(_quirky_json(x, stats_quirk=True) for x in value) + "]"
+    lists = [holder["STATS"] for holder in holders]
+    for slot, holder in enumerate(holders):
+        holder["STATS"] = f"\x00stats{slot}\x00"
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    finally:
+        for holder, stats in zip(holders, lists, strict=True):
+            holder["STATS"] = stats
+    for slot, stats in enumerate(lists):
+        body = [json.dumps(x, separators=(",", ":")) for x in stats]
+        quirky = "[" + body[0] + body[1] + "".join("," + x for x in body[2:]) + "]"
+        text = text.replace(json.dumps(f"\x00stats{slot}\x00"), quirky, 1)
+    return text
 
 
-def _holds_stats(value: Any) -> bool:
-    """Whether a reply (or a joined reply's part list) carries a STATS section."""
-    if isinstance(value, Mapping):
-        return "STATS" in value or any(
-            isinstance(v, list) and any(isinstance(x, Mapping) and "STATS" in x for x in v)
-            for v in value.values()
-        )
-    if isinstance(value, list):
-        return any(isinstance(x, Mapping) and _holds_stats(x) for x in value)
-    return False
+def _stats_holders(value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The dicts (a reply, or a joined reply's parts) holding a STATS list of 2+ objects."""
+    candidates = [value, *(p[0] for p in value.values() if isinstance(p, list) and p)]
+    return [
+        c
+        for c in candidates
+        if isinstance(c, dict) and isinstance(c.get("STATS"), list) and len(c["STATS"]) >= 2
+    ]
 
 
 def _text_row(row: Mapping[str, Any]) -> str:
