@@ -53,6 +53,7 @@ _CHAIN_KEY = re.compile(r"chain(?:acn|acs|rate)(\d+)")
 _FAN_KEY = re.compile(r"fan(\d+)")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_OK_LETTERS = frozenset({"S", "I", "W"})
 _SYNTHETIC_POOLS = ("devfee", "dev fee", "benchmark")
 _MINER_SOFTWARE = ("BMMiner", "CGMiner", "BOSminer", "BOSer", "LUXminer", "BTMiner", "sgminer")
 
@@ -157,6 +158,8 @@ def to_float(value: Any) -> float | None:
 
 
 def to_int(value: Any) -> int | None:
+    if value.__class__ is int:  # JSON integers (counters, rpm...): already exact
+        return value
     number = to_float(value)
     return None if number is None else round(number)
 
@@ -377,6 +380,15 @@ class Replies:
                 reply = reply[0]
             if not isinstance(reply, Mapping):
                 continue
+            head = reply.get("STATUS")
+            if (  # the usual reply, cgminer's STATUS list with S/I/W: no parse needed
+                type(head) is list
+                and head
+                and type(head[0]) is dict
+                and head[0].get("STATUS") in _OK_LETTERS
+            ):
+                self.ok[command] = reply
+                continue
             try:
                 status = parse_status(reply)
             except CgminerProtocolError as exc:
@@ -407,6 +419,10 @@ class Replies:
     def descriptions(self) -> list[str]:
         found: list[str] = []
         for reply in self.ok.values():
+            head = reply.get("STATUS")
+            if type(head) is list and head and type(head[0]) is dict:
+                found.append(str(head[0].get("Description") or ""))
+                continue
             try:
                 found.append(parse_status(reply).description)
             except CgminerProtocolError:
@@ -616,27 +632,44 @@ def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row]) -> list[B
     return boards
 
 
+_POOL_KEYS = tuple(
+    _NORM[k]
+    for k in (
+        "URL",
+        "User",
+        "Stratum Active",
+        "Status",
+        "Priority",
+        "Accepted",
+        "Rejected",
+        "Stale",
+    )
+)
+
+
 def _pools(r: Replies) -> list[Pool]:
     pools: list[Pool] = []
     any_stratum = False
+    k_url, k_user, k_stratum, k_status, k_priority, k_acc, k_rej, k_stale = _POOL_KEYS
     for row in r.rows("pools", "POOLS"):
-        url = str(row.get("URL") or "").strip()
-        user = row.get("User")
+        get = row.get_normalised
+        url = str(get(k_url) or "").strip()
+        user = get(k_user)
         if _is_synthetic_pool(url, user):
             continue
-        active = bool(to_bool(row.get("Stratum Active")))
+        active = bool(to_bool(get(k_stratum)))
         any_stratum = any_stratum or active
-        status = row.get("Status")
+        status = get(k_status)
         pools.append(
             Pool(
                 url=url,
                 user=str(user) if user is not None else None,
                 status=str(status).strip().lower() if status is not None else None,
                 active=active,
-                priority=to_int(row.get("Priority")),
-                accepted=to_int(row.get("Accepted")),
-                rejected=to_int(row.get("Rejected")),
-                stale=to_int(row.get("Stale")),
+                priority=to_int(get(k_priority)),
+                accepted=to_int(get(k_acc)),
+                rejected=to_int(get(k_rej)),
+                stale=to_int(get(k_stale)),
             )
         )
     pools.sort(key=lambda p: (p.priority is None, p.priority if p.priority is not None else 0))
