@@ -35,6 +35,7 @@ TICK_S = 0.1
 _LINGER_RST = struct.pack("ii", 1, 0)
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 0}
 _RECV_BYTES = 65_536
+_STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
 _EPOLL = getattr(select, "epoll", None)
 _EPOLLIN = getattr(select, "EPOLLIN", 0)
 _EPOLLOUT = getattr(select, "EPOLLOUT", 0)
@@ -250,8 +251,9 @@ async def exchange(
     Raises ``ExchangeError``; on a read failure ``partial`` holds the bytes received, so
     the caller may still accept a complete reply from a miner that did not close.
     """
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
+    sock = socket.socket(family, _STREAM_NONBLOCK)  # non-blocking from birth: no fcntl calls
+    if _STREAM_NONBLOCK == socket.SOCK_STREAM:
+        sock.setblocking(False)
     state = _Exchange(_mux(asyncio.get_running_loop()), sock, payload, max_bytes, read_timeout)
     try:
         err = sock.connect_ex(address)

@@ -242,6 +242,7 @@ class SimMiner:
         self.boot_at = self._last_tick - self.rng.uniform(2 * 3600, 20 * 86400)
         self.pools = self._default_pools()
         self._seed_counters()
+        self._report_table = self._reports()  # the family never changes
 
     # ------------------------------------------------------------------ identity
 
@@ -328,8 +329,14 @@ class SimMiner:
         return sum(self.board_ths(b) for b in range(self.profile.boards))
 
     def avg_ths(self) -> float:
+        memo = self._memo
+        if memo is not None and "avg" in memo:
+            return memo["avg"]
         steady = sum(self.board_ths(b, jitter=False) for b in range(self.profile.boards))
-        return steady * self._avg_bias
+        avg = steady * self._avg_bias
+        if memo is not None:
+            memo["avg"] = avg
+        return avg
 
     def share_rate(self) -> float:
         """Accepted shares per simulated second at the current hashrate."""
@@ -559,7 +566,7 @@ class SimMiner:
         self.requests.append(command if param is None else f"{command}|{param}")
         if "+" in command:
             return self._joined(command, as_json), None
-        report = self._reports().get(command)
+        report = self._report_table.get(command)
         if report is not None:
             return self._encode(report(), as_json, command), None
         if command in PRIVILEGED_COMMANDS:
@@ -578,7 +585,7 @@ class SimMiner:
             c.startswith("get_") or c == "status" for c in names
         ):
             return self._encode(self._invalid_command(), as_json)
-        reports = self._reports()
+        reports = self._report_table
         parts: dict[str, dict[str, Any]] = {}
         for name in names:
             joinable = name in reports and not name.startswith("get_") and name != "status"
@@ -1307,8 +1314,13 @@ class FleetSimulator:
         api_allow: str = "W:0/0",
         read_only: Sequence[int] = (),
         read_only_fraction: float = 0.0,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         """``use_ports``: all miners on 127.0.0.1, port ``base_port + i`` (0 = ephemeral).
+
+        ``shard=(k, n)`` serves only the miners whose index is k modulo n (the others are
+        drawn all the same, so n processes with k = 0..n-1 serve exactly the fleet one
+        process would; interleaved, so a sweep in address order loads them evenly).
 
         ``families`` (cycled) fixes each miner's firmware; otherwise ``mix`` weights are
         drawn with ``seed``. ``read_only`` indices (and a ``read_only_fraction`` of the
@@ -1335,6 +1347,9 @@ class FleetSimulator:
             hosts = list(iter_loopback_addresses(base_ip, count))
             ports = [port] * count
         read_only_set = set(read_only)
+        mine, shards = shard
+        if not 0 <= mine < shards:
+            raise ValueError(f"shard {mine}/{shards}: need 0 <= k < n")
         for i in range(count):
             if families:
                 family = families[i % len(families)]
@@ -1342,6 +1357,8 @@ class FleetSimulator:
                 family = rng.choices(list(weights), weights=list(weights.values()))[0]
             ro = i in read_only_set or rng.random() < read_only_fraction
             allow = "R:0/0" if ro else api_allow
+            if i % shards != mine:
+                continue
             self.miners.append(
                 SimMiner(self, i, family, hosts[i], ports[i], api_allow=allow, seed=seed)
             )
@@ -1416,6 +1433,12 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N)."""
+    mine, _, shards = text.partition("/")
+    return int(mine), int(shards or 1)
+
+
 def _parse_fault(text: str) -> tuple[int, Fault, dict[str, Any]]:
     """``INDEX:KIND[:key=value,...]``, e.g. ``3:slow:delay_s=2`` or ``7:dead_pool:pool=all``."""
     index, _, rest = text.partition(":")
@@ -1442,6 +1465,7 @@ async def _run(args: argparse.Namespace) -> None:
         speed=args.speed,
         restart_downtime_s=args.restart_downtime,
         read_only_fraction=args.read_only_fraction,
+        shard=_parse_shard(args.shard),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1449,9 +1473,11 @@ async def _run(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with sim:
+        by_index = {m.index: m for m in sim.miners}
         for spec in args.fault:
             index, kind, params = _parse_fault(spec)
-            await sim.miners[index].set_fault(kind, **params)
+            if index in by_index:  # another shard's miner otherwise
+                await by_index[index].set_fault(kind, **params)
         counts: dict[str, int] = {}
         for miner in sim.miners:
             counts[miner.family] = counts.get(miner.family, 0) + 1
@@ -1493,6 +1519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--read-only-fraction", type=float, default=0.0)
     parser.add_argument(
         "--fault", action="append", default=[], help="INDEX:KIND[:k=v,...] (repeatable)"
+    )
+    parser.add_argument(
+        "--shard", default="0/1", help="K/N: serve miners with index K modulo N (N processes)"
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until ^C)")
     parser.add_argument("--list", action="store_true", help="print every miner's address")
