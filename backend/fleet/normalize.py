@@ -54,6 +54,7 @@ _FAN_KEY = re.compile(r"fan(\d+)")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _OK_LETTERS = frozenset({"S", "I", "W"})
+_ABSENT = object()
 _SYNTHETIC_POOLS = ("devfee", "dev fee", "benchmark")
 _MINER_SOFTWARE = ("BMMiner", "CGMiner", "BOSminer", "BOSer", "LUXminer", "BTMiner", "sgminer")
 
@@ -234,13 +235,17 @@ class Schema:
 
     Every Antminer S19 sends the same 90 STATS keys in the same order: normalising them,
     and the questions asked of key names only (which chains, which fans), is done once.
+    A row then needs no index of its own: ``key`` maps a normalised name to the row's
+    own key (its first spelling, when two spellings normalise alike).
     """
 
-    __slots__ = ("derived", "names", "unique")
+    __slots__ = ("derived", "key", "names")
 
     def __init__(self, keys: tuple[Any, ...]) -> None:
-        self.names = tuple(_NORM[str(k)] for k in keys)
-        self.unique = len(set(self.names)) == len(self.names)
+        self.key: dict[str, Any] = {}
+        for key in keys:
+            self.key.setdefault(_NORM[str(key)], key)
+        self.names = tuple(self.key)
         self.derived: dict[str, Any] = {}
 
 
@@ -260,22 +265,20 @@ def _schema(keys: tuple[Any, ...]) -> Schema:
 class Row:
     """Dict view that finds keys regardless of case, spaces, ``%`` or known typos."""
 
-    __slots__ = ("_index", "raw", "schema")
+    __slots__ = ("_key", "_raw", "raw", "schema")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw
-        if not isinstance(raw, dict):
-            raw = dict(raw)
-        self.schema = schema = _schema(tuple(raw))
-        if schema.unique:
-            self._index: dict[str, Any] = dict(zip(schema.names, raw.values(), strict=True))
-        else:  # reversed so the first spelling of a duplicated key wins
-            self._index = dict(zip(reversed(schema.names), reversed(raw.values()), strict=True))
+        self._raw: Mapping[str, Any] = raw if isinstance(raw, dict) else dict(raw)
+        self.schema = _schema(tuple(self._raw))
+        self._key = self.schema.key
 
     def get(self, *names: str) -> Any:
-        index = self._index
         for name in names:
-            value = index.get(_NORM[name])
+            key = self._key.get(_NORM[name], _ABSENT)
+            if key is _ABSENT:
+                continue
+            value = self._raw[key]
             # None and "" mean absent; any other value (0 included) is an answer
             if value is not None and (value or value.__class__ is not str):
                 return value
@@ -283,7 +286,10 @@ class Row:
 
     def get_normalised(self, name: str) -> Any:
         """``get`` for one name already in normalised form (hot paths precompute them)."""
-        value = self._index.get(name)
+        key = self._key.get(name, _ABSENT)
+        if key is _ABSENT:
+            return None
+        value = self._raw[key]
         return value if value is not None and (value or value.__class__ is not str) else None
 
     def num(self, *names: str) -> float | None:
@@ -294,11 +300,11 @@ class Row:
         return None
 
     def has(self, name: str) -> bool:
-        return _NORM[name] in self._index
+        return _NORM[name] in self._key
 
     def names(self) -> Iterable[str]:
         """Normalised key names (lower-case, alphanumerics only)."""
-        return self._index.keys()
+        return self.schema.names
 
 
 _HASHRATE_PREFIXES = ("t", "g", "m", "k", "p")

@@ -535,9 +535,9 @@ class SimMiner:
         self, data: bytes, *, privileged: bool = True
     ) -> tuple[bytes, Callable[[], None] | None]:
         """Bytes to send for one request, plus an optional action to run after sending."""
-        self.tick()
         self._memo = {}  # state is fixed while one reply renders: compute load/pool once
         try:
+            self.tick()
             return self._respond(data, privileged)
         finally:
             self._memo = None
