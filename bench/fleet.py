@@ -327,15 +327,14 @@ def report(row: tuple[int, str, dict[str, Any] | str, float]) -> None:
     if isinstance(result, str):
         print(f"{size:>6} {client:<11} FAILED: {result}")
         return
-    note = (
-        f"  (extrapolated from {result['extrapolated_from']})"
-        if result.get("extrapolated_from")
-        else ""
-    )
+    note = ""
+    if result.get("extrapolated_from"):
+        note = f"  (extrapolated from {result['extrapolated_from']})"
+        simulator_cpu *= size / result["extrapolated_from"]
     cold = f"  cold sweep {result['cold_wall']:.2f}s" if "cold_wall" in result else ""
     print(
         f"{size:>6} {client:<11} {result['ok']:>6} online  {size / result['wall']:>8.0f} miners/s"
-        f"  wall {result['wall']:>7.2f}s  CPU {result['cpu']:>6.2f}s  peak RSS "
+        f"  wall {result['wall']:>7.2f}s  client CPU {result['cpu']:>6.2f}s  peak RSS "
         f"{result['rss_mb']:>6.1f} MB  (simulator CPU {simulator_cpu:.1f}s){cold}{note}",
         flush=True,
     )
