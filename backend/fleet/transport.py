@@ -159,39 +159,47 @@ class _Exchange:
     def start(self, connect_timeout: float) -> None:
         """Connect started: send now if the handshake is already done, else when writable."""
         try:
-            self.sock.send(self.payload)
+            sent = self.sock.send(self.payload)
         except BlockingIOError:
             self.deadline = self.mux.loop.time() + connect_timeout
             self.mux.watch(self, _EPOLLOUT)
             return
-        except OSError as exc:
+        except OSError as exc:  # e.g. refused: the connect failed
             err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or exc.errno
             self._fail(_kind(err), OSError(err, _strerror(err or 0)))
             return
-        self._await_reply()
+        self._connected()
+        self._sent(sent)
 
     def on_event(self) -> None:
-        if self.phase == "read":
+        if self.phase == "connect":
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._fail(_kind(err), OSError(err, _strerror(err)))
+                return
+            self._connected()
+        if not self.payload:
             self._on_readable()
             return
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            self._fail(_kind(err), OSError(err, _strerror(err)))
-            return
         try:
-            self.sock.send(self.payload)
+            sent = self.sock.send(self.payload)
         except BlockingIOError:
             return  # not writable after all: wait for the next event
         except OSError as exc:
             self._fail(_kind(exc.errno), exc)
             return
-        self._await_reply()
+        self._sent(sent)
 
-    def _await_reply(self) -> None:
-        # Requests are tiny (< 100 bytes): a fresh socket's buffer takes them whole.
+    def _connected(self) -> None:
+        """From here on, the reply's deadline (it covers sending the request too)."""
         self.phase = "read"
         self.deadline = self.mux.loop.time() + self.read_timeout
-        self.mux.watch(self, _EPOLLIN)
+
+    def _sent(self, count: int) -> None:
+        # Requests are tiny (< 100 bytes): a fresh socket's buffer takes them whole, but a
+        # short send is still finished when the socket is writable again.
+        self.payload = self.payload[count:]
+        self.mux.watch(self, _EPOLLOUT if self.payload else _EPOLLIN)
 
     def _on_readable(self) -> None:
         try:
