@@ -14,6 +14,12 @@ and sweeps the same simulated fleet once with ``summary+stats+pools`` per miner:
                (timed on the first 1,000 miners and extrapolated above that)
 
 pyasic is never installed into the project: give ``--pyasic-python`` a separate venv.
+
+The simulator runs in ``--sim-procs`` processes (each serves every Nth miner). A worker
+sets itself up (imports, inventory, the poller's cold sweep), says READY and waits: the
+simulator's CPU is read just before and after the measured sweep, so both CPU figures
+cover exactly that sweep. On a shared 2-core machine wall time depends on what else runs;
+client CPU seconds bound the wall time the client would need on a core of its own.
 """
 
 from __future__ import annotations
@@ -52,6 +58,8 @@ async def main():
                 ok += bool(data.get("summary"))
             except Exception:
                 pass
+    print("READY", flush=True)
+    sys.stdin.readline()
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(one(h) for h in hosts))
     return ok, time.perf_counter() - t0, time.process_time() - cpu0
@@ -62,6 +70,12 @@ print(json.dumps({"ok": ok, "wall": wall, "cpu": cpu, "rss_mb": rss}))
 
 
 # ---------------------------------------------------------------------- workers (subprocess)
+
+
+def ready() -> None:
+    """Set up: tell the driver, and start when it says so (it reads the simulator's CPU)."""
+    print("READY", flush=True)
+    sys.stdin.readline()
 
 
 def hosts(count: int) -> list[str]:
@@ -78,6 +92,7 @@ async def worker_ours(count: int, concurrency: int) -> dict[str, Any]:
     clients = [CgminerClient(h, 4028) for h in hosts(count)]
     queue = iter(clients)
     ok = 0
+    ready()
 
     async def work() -> None:
         nonlocal ok
@@ -125,6 +140,7 @@ async def worker_poller(count: int, concurrency: int) -> dict[str, Any]:
         cold_t0 = time.perf_counter()
         await poller.sweep()  # cold: learns each miner's firmware family
         cold = time.perf_counter() - cold_t0
+        ready()
         cpu0, t0 = time.process_time(), time.perf_counter()
         summary = await poller.sweep()
         result = {
@@ -146,6 +162,7 @@ def worker_sequential(count: int) -> dict[str, Any]:
     sample = hosts(min(count, SEQUENTIAL_SAMPLE))
     payload = json.dumps({"command": "+".join(COMMANDS)}).encode()
     ok = 0
+    ready()
     cpu0, t0 = time.process_time(), time.perf_counter()
     for host in sample:
         try:
@@ -182,38 +199,70 @@ def run_worker(kind: str, count: int, concurrency: int) -> None:
 # ---------------------------------------------------------------------- driver
 
 
-def spawn_simulator(count: int) -> subprocess.Popen[str]:
-    command = [
-        sys.executable,
-        "-m",
-        "backend.sim.fleet",
-        "--count",
-        str(count),
-        "--base-ip",
-        BASE_IP,
-    ]
-    process = subprocess.Popen(
-        command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+def spawn_simulators(count: int, procs: int) -> list[subprocess.Popen[str]]:
+    """``procs`` simulator processes, each serving every ``procs``-th miner."""
+    started: list[subprocess.Popen[str]] = []
+    for shard in range(procs):
+        command = [
+            sys.executable,
+            "-m",
+            "backend.sim.fleet",
+            "--count",
+            str(count),
+            "--base-ip",
+            BASE_IP,
+            "--shard",
+            f"{shard}/{procs}",
+        ]
+        started.append(
+            subprocess.Popen(
+                command, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+            )
+        )
+    for process in started:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("simulating"):
+            for other in started:
+                other.kill()
+            raise SystemExit(f"simulator did not start: {line!r}")
+    return started
+
+
+def measure(
+    args: list[str], simulators: list[subprocess.Popen[str]], python: str = sys.executable
+) -> tuple[dict[str, Any] | str, float]:
+    """Run one worker; (its JSON result or an error line, simulator CPU during its sweep)."""
+    worker = subprocess.Popen(
+        [python, *args],
+        cwd=ROOT,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
-    assert process.stdout is not None
-    line = process.stdout.readline()
-    if not line.startswith("simulating"):
-        process.kill()
-        raise SystemExit(f"simulator did not start: {line!r}")
-    return process
+    assert worker.stdin is not None and worker.stdout is not None
+    before = None
+    for line in worker.stdout:
+        if line.startswith("READY"):
+            before = sim_cpu(simulators)
+            worker.stdin.write("go\n")
+            worker.stdin.flush()
+            break
+    out, err = worker.communicate(timeout=900)
+    spent = sim_cpu(simulators) - before if before is not None else 0.0
+    lines = [ln for ln in out.splitlines() if ln.startswith("{")]
+    if worker.returncode != 0 or not lines:
+        return (err.strip().splitlines() or ["no output"])[-1][:160], spent
+    return json.loads(lines[-1]), spent
 
 
-def measure(args: list[str], python: str = sys.executable) -> dict[str, Any] | str:
-    done = subprocess.run([python, *args], cwd=ROOT, capture_output=True, text=True, timeout=900)
-    lines = [ln for ln in done.stdout.splitlines() if ln.startswith("{")]
-    if done.returncode != 0 or not lines:
-        return (done.stderr.strip().splitlines() or ["no output"])[-1][:160]
-    return json.loads(lines[-1])
-
-
-def sim_cpu(process: subprocess.Popen[str]) -> float:
-    fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def sim_cpu(processes: list[subprocess.Popen[str]]) -> float:
+    total = 0
+    for process in processes:
+        fields = Path(f"/proc/{process.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
 
 
 def main() -> int:
@@ -222,6 +271,7 @@ def main() -> int:
     parser.add_argument("--concurrency", type=int, default=256)
     parser.add_argument("--pyasic-python", default="/tmp/pyasic-venv/bin/python")
     parser.add_argument("--clients", default="ours,poller,pyasic,sequential")
+    parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes")
     parser.add_argument(
         "--worker", choices=["ours", "poller", "sequential"], help=argparse.SUPPRESS
     )
@@ -239,16 +289,16 @@ def main() -> int:
     pyasic_ok = Path(args.pyasic_python).exists()
     print(
         f"machine: {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}; "
-        f"concurrency {args.concurrency}; simulator: 1 process, {max(sizes)} miners"
+        f"concurrency {args.concurrency}; simulator: {args.sim_procs} process(es), "
+        f"{max(sizes)} miners"
     )
     if "pyasic" in clients and not pyasic_ok:
         print(f"pyasic: not available ({args.pyasic_python} missing): skipped")
-    simulator = spawn_simulator(max(sizes))
+    simulators = spawn_simulators(max(sizes), args.sim_procs)
     rows: list[tuple[int, str, dict[str, Any] | str, float]] = []
     try:
         for size in sizes:
             for client in clients:
-                before = sim_cpu(simulator)
                 if client == "pyasic":
                     if not pyasic_ok:
                         continue
@@ -256,24 +306,18 @@ def main() -> int:
                         json.dump(hosts(size), targets)
                         targets.flush()
                         worker = ["-c", PYASIC_WORKER, targets.name, str(args.concurrency)]
-                        result = measure(worker, python=args.pyasic_python)
+                        result, spent = measure(worker, simulators, python=args.pyasic_python)
                 else:
-                    result = measure(
-                        [
-                            __file__,
-                            "--worker",
-                            client,
-                            "--count",
-                            str(size),
-                            "--concurrency",
-                            str(args.concurrency),
-                        ]
-                    )
-                rows.append((size, client, result, sim_cpu(simulator) - before))
+                    worker = [__file__, "--worker", client, "--count", str(size)]
+                    worker += ["--concurrency", str(args.concurrency)]
+                    result, spent = measure(worker, simulators)
+                rows.append((size, client, result, spent))
                 report(rows[-1])
     finally:
-        simulator.terminate()
-        simulator.wait(10)
+        for simulator in simulators:
+            simulator.terminate()
+        for simulator in simulators:
+            simulator.wait(10)
     ratios(rows)
     return 0
 
@@ -283,15 +327,14 @@ def report(row: tuple[int, str, dict[str, Any] | str, float]) -> None:
     if isinstance(result, str):
         print(f"{size:>6} {client:<11} FAILED: {result}")
         return
-    note = (
-        f"  (extrapolated from {result['extrapolated_from']})"
-        if result.get("extrapolated_from")
-        else ""
-    )
+    note = ""
+    if result.get("extrapolated_from"):
+        note = f"  (extrapolated from {result['extrapolated_from']})"
+        simulator_cpu *= size / result["extrapolated_from"]
     cold = f"  cold sweep {result['cold_wall']:.2f}s" if "cold_wall" in result else ""
     print(
         f"{size:>6} {client:<11} {result['ok']:>6} online  {size / result['wall']:>8.0f} miners/s"
-        f"  wall {result['wall']:>7.2f}s  CPU {result['cpu']:>6.2f}s  peak RSS "
+        f"  wall {result['wall']:>7.2f}s  client CPU {result['cpu']:>6.2f}s  peak RSS "
         f"{result['rss_mb']:>6.1f} MB  (simulator CPU {simulator_cpu:.1f}s){cold}{note}",
         flush=True,
     )
@@ -299,7 +342,7 @@ def report(row: tuple[int, str, dict[str, Any] | str, float]) -> None:
 
 def ratios(rows: list[tuple[int, str, dict[str, Any] | str, float]]) -> None:
     table = {(size, client): r for size, client, r, _ in rows if isinstance(r, dict)}
-    print("\nthroughput ratios (ours vs ...):")
+    print("\nours vs ... (throughput by wall time; client CPU seconds per sweep):")
     for size in sorted({size for size, *_ in rows}):
         ours = table.get((size, "ours"))
         if ours is None:
@@ -307,7 +350,10 @@ def ratios(rows: list[tuple[int, str, dict[str, Any] | str, float]]) -> None:
         for other in ("pyasic", "sequential"):
             theirs = table.get((size, other))
             if theirs is not None:
-                print(f"{size:>6}  ours / {other:<10} = {theirs['wall'] / ours['wall']:6.2f}x")
+                print(
+                    f"{size:>6}  ours / {other:<10} = {theirs['wall'] / ours['wall']:6.2f}x wall"
+                    f"  {theirs['cpu'] / ours['cpu']:6.2f}x CPU"
+                )
 
 
 if __name__ == "__main__":

@@ -29,10 +29,9 @@ from backend.fleet.codec import (
     decode_reply,
     encode_request,
     escape_parameter,
-    is_joined_reply,
     join_commands,
+    joined_parts,
     parse_status,
-    split_joined,
 )
 from backend.fleet.normalize import (
     FAMILY_EXTRA_COMMANDS,
@@ -84,6 +83,7 @@ class CgminerClient:
         # Command sets this miner refused to join (e.g. Whatsminer get_*): asked one by one
         # from then on. Keep one client per miner to benefit across polls.
         self.refused_joins: set[frozenset[str]] = set()
+        self._family = transport.ip_family(host)
 
     def __repr__(self) -> str:
         return f"CgminerClient({self.host!r}, {self.port})"
@@ -95,7 +95,11 @@ class CgminerClient:
         loop = asyncio.get_running_loop()
         if not transport.supported(loop):
             return await self._request_raw_streams(payload)
-        address, family = await self._resolve()
+        if self._family is not None:  # an address literal: nothing to resolve
+            address: tuple[Any, ...] = (self.host, self.port)
+            family = self._family
+        else:
+            address, family = await self._resolve()
         try:
             return await transport.exchange(
                 address,
@@ -250,8 +254,8 @@ class CgminerClient:
         if len(wanted) == 1 or frozenset(wanted) in self.refused_joins:
             return await self._separately(wanted)
         reply = await self.request(join_commands(wanted))
-        if is_joined_reply(reply):
-            parts = split_joined(reply)
+        parts = joined_parts(reply)
+        if parts is not None:
             missing = [c for c in wanted if c not in parts]
             if missing:
                 parts.update(await self._separately(missing))

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 DEFAULT_PORT = 4028
@@ -151,6 +152,17 @@ def _check_name(command: str) -> None:
 
 def encode_request(command: str, parameter: object | None = None, *, text: bool = False) -> bytes:
     """Encode one request; JSON by default (cgminer replies in the format it was asked)."""
+    if parameter is None:
+        return _encode_report(command, text)  # every sweep asks the same few: cached
+    return _encode(command, parameter, text)
+
+
+@lru_cache(maxsize=256)
+def _encode_report(command: str, text: bool) -> bytes:
+    return _encode(command, None, text)
+
+
+def _encode(command: str, parameter: object | None, text: bool) -> bytes:
     _check_name(command)
     if text:
         raw = command if parameter is None else f"{command}|{parameter}"
@@ -163,6 +175,11 @@ def encode_request(command: str, parameter: object | None = None, *, text: bool 
 
 def join_commands(commands: Iterable[str]) -> str:
     """``["summary", "stats"]`` -> ``"summary+stats"`` (API >= 3.1 joined report commands)."""
+    return _join(tuple(commands))
+
+
+@lru_cache(maxsize=256)
+def _join(commands: tuple[str, ...]) -> str:
     seen: list[str] = []
     for command in commands:
         _check_name(command)
@@ -207,7 +224,7 @@ def _decode_json(text: str) -> dict[str, Any]:
     except json.JSONDecodeError:
         repaired, complete = repair_json(text)
         try:
-            obj = json.loads(repaired, **_LOADS)
+            obj = _DECODER.decode(repaired)
         except json.JSONDecodeError as exc:
             if not complete:
                 raise CgminerProtocolError(f"truncated reply ({len(text)} chars)", text) from None
@@ -222,19 +239,40 @@ def _decode_json(text: str) -> dict[str, Any]:
 def _loads_missing_commas(text: str, attempts: int = 8) -> Any:
     """Fast path for the common Antminer damage: ``}{`` between array items.
 
-    The decoder reports the error position outside any string, so inserting the
-    missing comma exactly there cannot alter string content.
+    Without backslashes in the text, a ``}{`` is outside every string exactly when an even
+    number of quotes precede it: those get their comma before the first parse (Antminer
+    STATS would otherwise be parsed twice, once up to the error). Anything else is
+    repaired from the decoder's error position, which is outside any string too, so
+    inserting the missing comma exactly there cannot alter string content.
     """
+    if "}{" in text and "\\" not in text:
+        text = _comma_between_objects(text)
     for _ in range(attempts):
         try:
-            return json.loads(text, **_LOADS)
+            return _DECODER.decode(text)
         except json.JSONDecodeError as exc:
             pos = exc.pos
             between = (text[:pos].rstrip()[-1:], text[pos : pos + 1])
             if not exc.msg.startswith("Expecting ',' delimiter") or between not in _ADJACENT:
                 raise
             text = f"{text[:pos]},{text[pos:]}"
-    return json.loads(text, **_LOADS)
+    return _DECODER.decode(text)
+
+
+def _comma_between_objects(text: str) -> str:
+    """Insert ``,`` into each ``}{`` outside strings (text known to hold no backslash)."""
+    parts: list[str] = []
+    start = 0
+    pos = text.find("}{")
+    while pos != -1:
+        if text.count('"', 0, pos) % 2 == 0:
+            parts.append(text[start : pos + 1])
+            start = pos + 1
+        pos = text.find("}{", pos + 1)
+    if not parts:
+        return text
+    parts.append(text[start:])
+    return ",".join(parts)
 
 
 def _non_finite(_: str) -> None:
@@ -253,6 +291,7 @@ _LOADS: dict[str, Any] = {
     "parse_constant": _non_finite,
     "parse_float": _finite_float,
 }
+_DECODER = json.JSONDecoder(**_LOADS)  # one decoder: json.loads(**kw) builds one per call
 
 
 def repair_json(text: str) -> tuple[str, bool]:
@@ -521,7 +560,14 @@ def section_rows(reply: Mapping[str, Any], section: str) -> list[dict[str, Any]]
 
 def is_joined_reply(reply: Mapping[str, Any]) -> bool:
     """A joined reply has lowercase command keys and no top-level STATUS."""
-    return "STATUS" not in reply and bool(_joined_parts(reply))
+    return joined_parts(reply) is not None
+
+
+def joined_parts(reply: Mapping[str, Any]) -> dict[str, dict[str, Any]] | None:
+    """``split_joined`` for a reply that may not be joined: None when it is not."""
+    if "STATUS" in reply:
+        return None
+    return _joined_parts(reply) or None
 
 
 def split_joined(reply: Mapping[str, Any]) -> dict[str, dict[str, Any]]:

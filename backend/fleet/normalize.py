@@ -17,7 +17,7 @@ from dataclasses import asdict, dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from backend.fleet.codec import CgminerProtocolError, message_object, parse_status, section_rows
+from backend.fleet.codec import CgminerProtocolError, message_object, parse_status
 
 MinerStatus = str  # 'online' | 'offline' | 'error' | 'sleeping'
 
@@ -53,6 +53,8 @@ _CHAIN_KEY = re.compile(r"chain(?:acn|acs|rate)(\d+)")
 _FAN_KEY = re.compile(r"fan(\d+)")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
+_OK_LETTERS = frozenset({"S", "I", "W"})
+_ABSENT = object()
 _SYNTHETIC_POOLS = ("devfee", "dev fee", "benchmark")
 _MINER_SOFTWARE = ("BMMiner", "CGMiner", "BOSminer", "BOSer", "LUXminer", "BTMiner", "sgminer")
 
@@ -157,6 +159,8 @@ def to_float(value: Any) -> float | None:
 
 
 def to_int(value: Any) -> int | None:
+    if value.__class__ is int:  # JSON integers (counters, rpm...): already exact
+        return value
     number = to_float(value)
     return None if number is None else round(number)
 
@@ -204,37 +208,89 @@ def last_share_age_s(value: Any, now: float | None = None) -> int | None:
     return int(stamp)
 
 
-@lru_cache(maxsize=8192)
-def _norm_key(key: str) -> str:
+def _squash_key(key: str) -> str:
     squashed = _NOT_ALNUM.sub("", key.lower())
     return _KEY_ALIASES.get(squashed, squashed)
+
+
+class _KeyCache(dict[str, str]):
+    """``name -> normalised name``; a plain dict lookup on the hot path (misses compute)."""
+
+    def __missing__(self, key: str) -> str:
+        value = _squash_key(key)
+        if len(self) < 16384:
+            self[key] = value
+        return value
+
+
+_NORM = _KeyCache()
+
+
+def _norm_key(key: str) -> str:
+    return _NORM[key]
+
+
+class Schema:
+    """What a row's key set alone says, computed once per distinct key tuple.
+
+    Every Antminer S19 sends the same 90 STATS keys in the same order: normalising them,
+    and the questions asked of key names only (which chains, which fans), is done once.
+    A row then needs no index of its own: ``key`` maps a normalised name to the row's
+    own key (its first spelling, when two spellings normalise alike).
+    """
+
+    __slots__ = ("derived", "key", "names")
+
+    def __init__(self, keys: tuple[Any, ...]) -> None:
+        self.key: dict[str, Any] = {}
+        for key in keys:
+            self.key.setdefault(_NORM[str(key)], key)
+        self.names = tuple(self.key)
+        self.derived: dict[str, Any] = {}
+
+
+_SCHEMAS: dict[tuple[Any, ...], Schema] = {}
+_MAX_SCHEMAS = 4096
+
+
+def _schema(keys: tuple[Any, ...]) -> Schema:
+    schema = _SCHEMAS.get(keys)
+    if schema is None:
+        if len(_SCHEMAS) >= _MAX_SCHEMAS:  # odd firmware churning key sets: start over
+            _SCHEMAS.clear()
+        schema = _SCHEMAS[keys] = Schema(keys)
+    return schema
 
 
 class Row:
     """Dict view that finds keys regardless of case, spaces, ``%`` or known typos."""
 
-    __slots__ = ("_index", "raw")
+    __slots__ = ("_key", "_raw", "raw", "schema")
 
     def __init__(self, raw: Mapping[str, Any]) -> None:
         self.raw = raw
-        if not isinstance(raw, dict):
-            raw = dict(raw)
-        # Built in C (reversed so the first spelling of a duplicated key wins): every poll
-        # builds a dozen of these, so the Python-level loop was a hot spot at 10k miners.
-        self._index: dict[str, Any] = dict(
-            zip(
-                map(_norm_key, map(str, reversed(raw.keys()))),
-                reversed(raw.values()),
-                strict=True,
-            )
-        )
+        self._raw: Mapping[str, Any] = raw if isinstance(raw, dict) else dict(raw)
+        self.schema = _schema(tuple(self._raw))
+        self._key = self.schema.key
 
     def get(self, *names: str) -> Any:
         for name in names:
-            value = self._index.get(_norm_key(name))
-            if value is not None and value != "":
+            key = self._key.get(_NORM[name], _ABSENT)
+            if key is _ABSENT:
+                continue
+            value = self._raw[key]
+            # None and "" mean absent; any other value (0 included) is an answer
+            if value is not None and (value or value.__class__ is not str):
                 return value
         return None
+
+    def get_normalised(self, name: str) -> Any:
+        """``get`` for one name already in normalised form (hot paths precompute them)."""
+        key = self._key.get(name, _ABSENT)
+        if key is _ABSENT:
+            return None
+        value = self._raw[key]
+        return value if value is not None and (value or value.__class__ is not str) else None
 
     def num(self, *names: str) -> float | None:
         for name in names:
@@ -244,19 +300,28 @@ class Row:
         return None
 
     def has(self, name: str) -> bool:
-        return _norm_key(name) in self._index
+        return _NORM[name] in self._key
 
     def names(self) -> Iterable[str]:
         """Normalised key names (lower-case, alphanumerics only)."""
-        return self._index.keys()
+        return self.schema.names
+
+
+_HASHRATE_PREFIXES = ("t", "g", "m", "k", "p")
+_HASHRATE_KEYS: dict[str, tuple[tuple[str, float], ...]] = {}
 
 
 def hashrate_ths(row: Row, window: str) -> float | None:
     """Read ``GHS 5s`` / ``MHS av`` / ``KHS 1m``... for one window, converted to TH/s."""
-    for prefix in ("t", "g", "m", "k", "p"):
-        number = row.num(f"{prefix}hs {window}")
+    keys = _HASHRATE_KEYS.get(window)
+    if keys is None:
+        keys = _HASHRATE_KEYS[window] = tuple(
+            (_NORM[f"{prefix}hs {window}"], _TO_THS[prefix]) for prefix in _HASHRATE_PREFIXES
+        )
+    for key, factor in keys:
+        number = to_float(row.get_normalised(key))
         if number is not None:
-            return number * _TO_THS[prefix]
+            return number * factor
     return None
 
 
@@ -275,14 +340,28 @@ def _temp(value: Any) -> float | None:
     return number if number is not None and 0 < number < 200 else None
 
 
+_SENSOR_TEXT: dict[str, tuple[float | None, ...]] = {}
+
+
+def _sensor_values(text: str) -> tuple[float | None, ...]:
+    """``"73-45-0-65"`` -> (73, 45, None, 65): one reading per sensor, absent ones None.
+
+    Cached by the text: temperatures repeat across a fleet, so most lookups are hits.
+    """
+    values = _SENSOR_TEXT.get(text)
+    if values is None:
+        if len(_SENSOR_TEXT) >= 8192:
+            _SENSOR_TEXT.clear()
+        # '-' is a separator, not a sign
+        values = _SENSOR_TEXT[text] = tuple(_temp(item) for item in _DIGITS.findall(text))
+    return values
+
+
 def _temp_list(value: Any) -> list[float]:
     """``"73-45-64-65"`` (Antminer temp_pcb/temp_chip) -> [73, 45, 64, 65] (zeros dropped)."""
-    if isinstance(value, list):
-        items: list[Any] = value
-    elif isinstance(value, str):
-        items = _DIGITS.findall(value)  # '-' is a separator, not a sign
-    else:
-        items = [value]
+    if isinstance(value, str):
+        return [t for t in _sensor_values(value) if t is not None]
+    items: list[Any] = value if isinstance(value, list) else [value]
     temps = [_temp(item) for item in items]
     return [t for t in temps if t is not None]
 
@@ -307,6 +386,15 @@ class Replies:
                 reply = reply[0]
             if not isinstance(reply, Mapping):
                 continue
+            head = reply.get("STATUS")
+            if (  # the usual reply, cgminer's STATUS list with S/I/W: no parse needed
+                type(head) is list
+                and head
+                and type(head[0]) is dict
+                and head[0].get("STATUS") in _OK_LETTERS
+            ):
+                self.ok[command] = reply
+                continue
             try:
                 status = parse_status(reply)
             except CgminerProtocolError as exc:
@@ -322,7 +410,7 @@ class Replies:
         key = (command, section)
         if key not in self._rows:
             reply = self.ok.get(command)
-            self._rows[key] = [Row(r) for r in section_rows(reply, section)] if reply else []
+            self._rows[key] = [Row(r) for r in _section(reply, section)] if reply else []
         return self._rows[key]
 
     def first(self, command: str, section: str) -> Row | None:
@@ -337,6 +425,10 @@ class Replies:
     def descriptions(self) -> list[str]:
         found: list[str] = []
         for reply in self.ok.values():
+            head = reply.get("STATUS")
+            if type(head) is list and head and type(head[0]) is dict:
+                found.append(str(head[0].get("Description") or ""))
+                continue
             try:
                 found.append(parse_status(reply).description)
             except CgminerProtocolError:
@@ -348,6 +440,14 @@ class Replies:
 
     def stats(self) -> list[Row]:
         return self.rows("stats", "STATS") or self.rows("estats", "STATS")
+
+
+def _section(reply: Mapping[str, Any], section: str) -> list[Mapping[str, Any]]:
+    """``codec.section_rows`` without the copies: rows are only read here."""
+    value = reply.get(section)
+    if isinstance(value, list):
+        return [row for row in value if type(row) is dict or isinstance(row, Mapping)]
+    return [value] if isinstance(value, Mapping) else []
 
 
 # --------------------------------------------------------------------------- detection
@@ -418,18 +518,38 @@ def detect_firmware(r: Replies) -> str | None:
 # --------------------------------------------------------------------------- sections
 
 
+@lru_cache(maxsize=64)
+def _chain_keys(i: int) -> tuple[str, ...]:
+    """Normalised STATS keys of chain ``i``: acn, acs, rate, pcb, chip, temp, temp2."""
+    names = ("chain_acn", "chain_acs", "chain_rate", "temp_pcb", "temp_chip", "temp", "temp2_")
+    return tuple(_NORM[f"{name}{i}"] for name in names)
+
+
+def _chain_candidates(stats: Row) -> list[int]:
+    """Chain numbers named by the row's keys (a question of the key set: cached on it)."""
+    derived = stats.schema.derived
+    ids = derived.get("chains")
+    if ids is None:
+        found = {
+            int(match.group(1))
+            for key in stats.schema.names
+            if key.startswith("chain") and (match := _CHAIN_KEY.fullmatch(key))
+        }
+        ids = derived["chains"] = sorted(found)
+    return ids
+
+
 def _antminer_chain_ids(stats: Row) -> list[int]:
-    ids: set[int] = set()
-    for key in stats.names():
-        match = _CHAIN_KEY.fullmatch(key) if key.startswith("chain") else None
-        if match:
-            ids.add(int(match.group(1)))
     present = []
-    for i in sorted(ids):
-        chips = to_int(stats.get(f"chain_acn{i}"))
-        acs = stats.get(f"chain_acs{i}")
-        rate = stats.get(f"chain_rate{i}")
-        if chips or (isinstance(acs, str) and acs.strip()) or to_float(rate) is not None:
+    for i in _chain_candidates(stats):
+        acn, acs, rate = _chain_keys(i)[:3]
+        chips = to_int(stats.get_normalised(acn))
+        text = stats.get_normalised(acs)
+        if (
+            chips
+            or (isinstance(text, str) and text.strip())
+            or to_float(stats.get_normalised(rate)) is not None
+        ):
             present.append(i)
     return present
 
@@ -438,18 +558,20 @@ def _antminer_boards(stats: Row, chain_ids: list[int], model: str | None) -> lis
     factor = _unit_factor(stats.get("rate_unit"))
     expected = _expected_chips(model)
     boards: list[Board] = []
+    get = stats.get_normalised
     for pos, i in enumerate(chain_ids):
-        acs = stats.get(f"chain_acs{i}")
-        acn = to_int(stats.get(f"chain_acn{i}"))
+        acn_key, acs_key, rate_key, pcb_key, chip_key, temp_key, temp2_key = _chain_keys(i)
+        acs = get(acs_key)
+        acn = to_int(get(acn_key))
         if isinstance(acs, str) and acs.strip():
             ok, failed = acs.count("o"), acs.lower().count("x")
         else:
             ok, failed = acn, None
         if failed is None and expected is not None and acn is not None:
             failed = max(expected - acn, 0)
-        rate = to_float(stats.get(f"chain_rate{i}"))
-        pcb = _temp_list(stats.get(f"temp_pcb{i}"))
-        chip = _temp_list(stats.get(f"temp_chip{i}"))
+        rate = to_float(get(rate_key))
+        pcb = _temp_list(get(pcb_key))
+        chip = _temp_list(get(chip_key))
         boards.append(
             Board(
                 index=pos,
@@ -457,8 +579,8 @@ def _antminer_boards(stats: Row, chain_ids: list[int], model: str | None) -> lis
                 chips_ok=ok,
                 chips_failed=failed,
                 hashrate_ths=_round(rate * factor) if rate is not None else None,
-                temp_board_c=_max(pcb) if pcb else _temp(stats.get(f"temp{i}")),
-                temp_chip_c=_max(chip) if chip else _temp(stats.get(f"temp2_{i}")),
+                temp_board_c=max(pcb) if pcb else _temp(get(temp_key)),
+                temp_chip_c=max(chip) if chip else _temp(get(temp2_key)),
             )
         )
     return boards
@@ -470,15 +592,15 @@ def _antminer_air_temps(stats: Row, chain_ids: list[int]) -> tuple[float | None,
     inlet: list[float] = []
     outlet: list[float] = []
     for i in chain_ids:
-        raw = stats.get(f"temp_pcb{i}")
-        values = _DIGITS.findall(raw) if isinstance(raw, str) else []
-        if len(values) == 4:
-            temps = [_temp(v) for v in values]
+        raw = stats.get_normalised(_chain_keys(i)[3])
+        temps = _sensor_values(raw) if isinstance(raw, str) else ()
+        if len(temps) == 4:
             inlet += [t for t in temps[:2] if t is not None]
             outlet += [t for t in temps[2:] if t is not None]
     return (min(inlet) if inlet else None, max(outlet) if outlet else None)
 
 
+@lru_cache(maxsize=256)
 def _expected_chips(model: str | None) -> int | None:
     if not model:
         return None
@@ -516,27 +638,44 @@ def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row]) -> list[B
     return boards
 
 
+_POOL_KEYS = tuple(
+    _NORM[k]
+    for k in (
+        "URL",
+        "User",
+        "Stratum Active",
+        "Status",
+        "Priority",
+        "Accepted",
+        "Rejected",
+        "Stale",
+    )
+)
+
+
 def _pools(r: Replies) -> list[Pool]:
     pools: list[Pool] = []
     any_stratum = False
+    k_url, k_user, k_stratum, k_status, k_priority, k_acc, k_rej, k_stale = _POOL_KEYS
     for row in r.rows("pools", "POOLS"):
-        url = str(row.get("URL") or "").strip()
-        user = row.get("User")
+        get = row.get_normalised
+        url = str(get(k_url) or "").strip()
+        user = get(k_user)
         if _is_synthetic_pool(url, user):
             continue
-        active = bool(to_bool(row.get("Stratum Active")))
+        active = bool(to_bool(get(k_stratum)))
         any_stratum = any_stratum or active
-        status = row.get("Status")
+        status = get(k_status)
         pools.append(
             Pool(
                 url=url,
                 user=str(user) if user is not None else None,
                 status=str(status).strip().lower() if status is not None else None,
                 active=active,
-                priority=to_int(row.get("Priority")),
-                accepted=to_int(row.get("Accepted")),
-                rejected=to_int(row.get("Rejected")),
-                stale=to_int(row.get("Stale")),
+                priority=to_int(get(k_priority)),
+                accepted=to_int(get(k_acc)),
+                rejected=to_int(get(k_rej)),
+                stale=to_int(get(k_stale)),
             )
         )
     pools.sort(key=lambda p: (p.priority is None, p.priority if p.priority is not None else 0))
@@ -645,7 +784,12 @@ def _uptime(summary: Row, stats: Row | None) -> int | None:
 def _chain_stats(stats_rows: list[Row]) -> Row | None:
     """The STATS row that carries miner-level data (Antminer's second object)."""
     for row in stats_rows:
-        if any(k.startswith(("chainacn", "chainrate", "fan", "temp")) for k in row.names()):
+        derived = row.schema.derived
+        shaped = derived.get("chain_shaped")
+        if shaped is None:
+            prefixes = ("chainacn", "chainrate", "fan", "temp")
+            shaped = derived["chain_shaped"] = any(k.startswith(prefixes) for k in row.names())
+        if shaped:
             return row
         if hashrate_ths(row, "5s") is not None:
             return row
@@ -692,11 +836,13 @@ def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row]) -> list[
     if stats is None:
         return []
     count = to_int(stats.get("fan_num"))
-    ids = sorted(
-        int(m.group(1))
-        for k in stats.names()
-        if k.startswith("fan") and (m := _FAN_KEY.fullmatch(k))
-    )
+    ids = stats.schema.derived.get("fans")
+    if ids is None:
+        ids = stats.schema.derived["fans"] = sorted(
+            int(m.group(1))
+            for k in stats.names()
+            if k.startswith("fan") and (m := _FAN_KEY.fullmatch(k))
+        )
     if count is not None:  # fan_num says how many exist: a 0 rpm among them is a stopped fan
         return [to_int(stats.get(f"fan{i}")) or 0 for i in ids[:count]]
     return [rpm for i in ids if (rpm := to_int(stats.get(f"fan{i}")))]

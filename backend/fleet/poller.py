@@ -101,7 +101,7 @@ class MinerState:
         self.first_seen = now
         self.failures = 0
         self.next_due = 0.0
-        self.fingerprint: tuple[Any, ...] | None = None
+        self.fingerprint: Fingerprint | None = None  # as last published
         self.data: dict[str, Any] | None = None
         self.money: tuple[float | None, float | None, float | None] = (None, None, None)
         self.prev_hw: tuple[float, int | None] | None = None
@@ -345,7 +345,7 @@ class Poller:
                 batch.rollups.append(row)
             state.data = None
             fingerprint = _fingerprint(snap, self.book.open_count(state.spec.id), state.money)
-            if fingerprint != state.fingerprint:
+            if _changed(state.fingerprint, fingerprint):
                 state.fingerprint = fingerprint
                 changed.append(state)
                 data = self.miner_data(state)
@@ -550,35 +550,52 @@ def _dt(stamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
 
 
-def _q(value: float | None, step: float) -> int | None:
-    return None if value is None else int(value // step)
+Fingerprint = tuple[tuple[Any, ...], tuple[float | None, ...], tuple[float, ...]]
 
 
 def _fingerprint(
     snap: MinerSnapshot, open_alerts: int, money: tuple[float | None, ...]
-) -> tuple[Any, ...]:
-    """What an operator would call a change: status, identity, faults, and readings moved
-    beyond their noise (2% of expected hashrate, 3 °C, 5% power). Jitter alone does not
-    publish 10,000 events a sweep."""
+) -> Fingerprint:
+    """What an operator would call a change: (what must match exactly, readings, how far
+    each reading may move before it counts). Readings move with noise: 2%/5% of expected
+    hashrate (average/5 s), 5% power, 3 °C; see ``_changed``."""
     base = snap.hashrate_expected_ths or snap.hashrate_avg_ths or snap.hashrate_ths or 1.0
-    power_step = max((snap.power_w or 0) * 0.05, 25.0)
-    return (
+    exact = (
         snap.status,
         snap.error,
         snap.model,
         snap.firmware,
-        _q(snap.hashrate_avg_ths, base * 0.02),
-        _q(snap.hashrate_ths, base * 0.05),
-        _q(snap.power_w, power_step),
-        _q(snap.temp_chip_max_c, 3.0),
-        _q(snap.temp_board_max_c, 3.0),
-        _q(snap.temp_inlet_c, 3.0),
         tuple((b.chips_ok, b.chips_failed) for b in snap.boards),
         tuple(rpm < 1000 for rpm in snap.fans_rpm),
         tuple((p.url, p.user, p.status, p.active) for p in snap.pools),
         open_alerts,
         money[2] is not None and money[2] < 0,
     )
+    readings = (
+        snap.hashrate_avg_ths,
+        snap.hashrate_ths,
+        snap.power_w,
+        snap.temp_chip_max_c,
+        snap.temp_board_max_c,
+        snap.temp_inlet_c,
+    )
+    steps = (base * 0.02, base * 0.05, max((snap.power_w or 0) * 0.05, 25.0), 3.0, 3.0, 3.0)
+    return exact, readings, steps
+
+
+def _changed(published: Fingerprint | None, now: Fingerprint) -> bool:
+    """Against the last *published* fingerprint, not the last poll's: jitter around a value
+    never publishes (a fixed grid would flap at its lines: 3 in 4 miners a sweep), while a
+    slow drift publishes once it has moved a full step."""
+    if published is None or published[0] != now[0]:
+        return True
+    for before, after, step in zip(published[1], now[1], now[2], strict=True):
+        if before is None or after is None:
+            if before is not after:
+                return True
+        elif abs(after - before) >= step:
+            return True
+    return False
 
 
 def _accumulate(state: MinerState, bucket: int, snap: MinerSnapshot) -> dict[str, Any] | None:

@@ -1,13 +1,20 @@
 """One request, one TCP connection, read to EOF: the cgminer exchange on bare non-blocking sockets.
 
 Why not ``asyncio.open_connection``: a 10,000-miner sweep opens 10,000+ connections every
-10 s, and streams (reader, writer, protocol, transport, drain, wait_closed) cost ~450 µs of
-CPU per exchange here, against ~230 µs for a socket driven by ``add_writer``/``add_reader``
-callbacks and one future. Semantics are the streams client's: the connect and the reply each
-have a deadline; the reply ends at EOF or at cgminer's trailing NUL; a failure says which
-phase failed and hands back what was read so far.
+10 s, and streams (reader, writer, protocol, transport, drain, wait_closed) cost several
+times the CPU of the exchange itself. Here every exchange in flight shares one epoll set
+per event loop; the loop watches that set's descriptor, so an exchange costs no asyncio
+handle, selector key or timer of its own. The request goes out right after ``connect``
+when the kernel has already completed the handshake (always the case on loopback, where
+the simulated fleet lives), otherwise when the socket turns writable. Deadlines are checked
+every ``TICK_S``, so they fire up to that much late.
 
-Needs a selector event loop (the default on Linux and macOS); ``supported()`` says so.
+Semantics are the streams client's: the connect and the reply each have a deadline; the
+reply ends at EOF or at cgminer's trailing NUL; a failure says which phase failed and hands
+back what was read so far.
+
+Needs epoll and a selector event loop (Linux); ``supported()`` says so, and the client falls
+back to streams elsewhere.
 """
 
 from __future__ import annotations
@@ -17,14 +24,21 @@ import contextlib
 import errno
 import ipaddress
 import os
+import select
 import socket
 import struct
+import weakref
 from typing import Literal
 
 Phase = Literal["connect", "read"]
+TICK_S = 0.1
 _LINGER_RST = struct.pack("ii", 1, 0)
 _IN_PROGRESS = {errno.EINPROGRESS, errno.EWOULDBLOCK, errno.EALREADY, 0}
-_RECV_BYTES = 262_144
+_RECV_BYTES = 65_536
+_STREAM_NONBLOCK = socket.SOCK_STREAM | getattr(socket, "SOCK_NONBLOCK", 0)
+_EPOLL = getattr(select, "epoll", None)
+_EPOLLIN = getattr(select, "EPOLLIN", 0)
+_EPOLLOUT = getattr(select, "EPOLLOUT", 0)
 
 
 class ExchangeError(Exception):
@@ -41,8 +55,8 @@ class ExchangeError(Exception):
 
 
 def supported(loop: asyncio.AbstractEventLoop) -> bool:
-    """Whether this loop offers add_reader/add_writer (the proactor loop on Windows does not)."""
-    return isinstance(loop, asyncio.SelectorEventLoop)
+    """Whether this loop can drive exchanges here (epoll + a selector loop: Linux)."""
+    return _EPOLL is not None and isinstance(loop, asyncio.SelectorEventLoop)
 
 
 def ip_family(host: str) -> int | None:
@@ -54,77 +68,140 @@ def ip_family(host: str) -> int | None:
     return socket.AF_INET6 if address.version == 6 else socket.AF_INET
 
 
+class _Mux:
+    """Every exchange in flight on one event loop, in one level-triggered epoll set."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        assert _EPOLL is not None
+        # A proxy, so the registry's entry (value -> loop) does not keep a finished loop
+        # alive: when the loop goes, so do this mux and its epoll descriptor.
+        self.loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
+        self.epoll = _EPOLL()
+        self.active: dict[int, _Exchange] = {}
+        self.ticker: asyncio.TimerHandle | None = None
+        loop.add_reader(self.epoll.fileno(), self._dispatch)
+
+    def watch(self, state: _Exchange, mask: int) -> None:
+        if state.fd in self.active:
+            self.epoll.modify(state.fd, mask)
+        else:
+            self.epoll.register(state.fd, mask)
+            self.active[state.fd] = state
+            if self.ticker is None:
+                self.ticker = self.loop.call_later(TICK_S, self._tick)
+
+    def forget(self, state: _Exchange) -> None:
+        """Stop dispatching to ``state``; its socket is closed right after, which also
+        takes the descriptor out of the epoll set (so no ``unregister`` call)."""
+        if self.active.get(state.fd) is state:
+            del self.active[state.fd]
+
+    def _dispatch(self) -> None:
+        try:
+            events = self.epoll.poll(0)
+        except InterruptedError:
+            return
+        active = self.active
+        for fd, _mask in events:
+            state = active.get(fd)
+            if state is not None:
+                state.on_event()
+
+    def _tick(self) -> None:
+        self.ticker = None
+        now = self.loop.time()
+        for state in [s for s in self.active.values() if s.deadline <= now]:
+            state.on_timeout()
+        if self.active:
+            self.ticker = self.loop.call_later(TICK_S, self._tick)
+
+
+_MUXES: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _Mux] = weakref.WeakKeyDictionary()
+
+
+def _mux(loop: asyncio.AbstractEventLoop) -> _Mux:
+    mux = _MUXES.get(loop)
+    if mux is None:
+        mux = _MUXES[loop] = _Mux(loop)
+    return mux
+
+
 class _Exchange:
-    """The state machine of one exchange, driven by selector callbacks."""
+    """The state machine of one exchange, driven by the mux's epoll events."""
 
     __slots__ = (
         "buffer",
+        "deadline",
         "done",
         "fd",
-        "loop",
         "max_bytes",
+        "mux",
         "payload",
         "phase",
         "read_timeout",
         "sock",
-        "timer",
-        "watching",
     )
 
     def __init__(
-        self,
-        loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
-        payload: bytes,
-        max_bytes: int,
-        read_timeout: float,
+        self, mux: _Mux, sock: socket.socket, payload: bytes, max_bytes: int, read_timeout: float
     ) -> None:
-        self.loop = loop
+        self.mux = mux
         self.sock = sock
         self.fd = sock.fileno()
         self.payload = payload
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
         self.buffer = bytearray()
-        self.done: asyncio.Future[None] = loop.create_future()
+        self.done: asyncio.Future[bytes] = mux.loop.create_future()
         self.phase: Phase = "connect"
-        self.timer: asyncio.TimerHandle | None = None
-        self.watching: Literal["", "r", "w"] = ""
+        self.deadline = 0.0
 
-    # -- callbacks ---------------------------------------------------------------------------
-
-    def on_writable(self) -> None:
-        self._unwatch()
-        err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-        if err:
-            self._fail(_kind(err), OSError(err, _strerror(err)))
-            return
-        self.start_reading()
-
-    def start_reading(self) -> None:
-        """Connected: send the request and give the reply its own deadline."""
-        self.phase = "read"
-        self.arm(self.read_timeout)
+    def start(self, connect_timeout: float) -> None:
+        """Connect started: send now if the handshake is already done, else when writable."""
         try:
             sent = self.sock.send(self.payload)
         except BlockingIOError:
-            sent = 0
+            self.deadline = self.mux.loop.time() + connect_timeout
+            self.mux.watch(self, _EPOLLOUT)
+            return
+        except OSError as exc:  # e.g. refused: the connect failed
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR) or exc.errno
+            self._fail(_kind(err), OSError(err, _strerror(err or 0)))
+            return
+        self._connected()
+        self._sent(sent)
+
+    def on_event(self) -> None:
+        if self.phase == "connect":
+            err = self.sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if err:
+                self._fail(_kind(err), OSError(err, _strerror(err)))
+                return
+            self._connected()
+        if not self.payload:
+            self._on_readable()
+            return
+        try:
+            sent = self.sock.send(self.payload)
+        except BlockingIOError:
+            return  # not writable after all: wait for the next event
         except OSError as exc:
             self._fail(_kind(exc.errno), exc)
             return
-        if sent < len(self.payload):  # requests are tiny; a short send is near impossible
-            try:
-                self.sock.setblocking(True)
-                self.sock.sendall(self.payload[sent:])
-            except OSError as exc:
-                self._fail(_kind(exc.errno), exc)
-                return
-            finally:
-                self.sock.setblocking(False)
-        self.loop.add_reader(self.fd, self.on_readable)
-        self.watching = "r"
+        self._sent(sent)
 
-    def on_readable(self) -> None:
+    def _connected(self) -> None:
+        """From here on, the reply's deadline (it covers sending the request too)."""
+        self.phase = "read"
+        self.deadline = self.mux.loop.time() + self.read_timeout
+
+    def _sent(self, count: int) -> None:
+        # Requests are tiny (< 100 bytes): a fresh socket's buffer takes them whole, but a
+        # short send is still finished when the socket is writable again.
+        self.payload = self.payload[count:]
+        self.mux.watch(self, _EPOLLOUT if self.payload else _EPOLLIN)
+
+    def _on_readable(self) -> None:
         try:
             chunk = self.sock.recv(_RECV_BYTES)
         except (BlockingIOError, InterruptedError):
@@ -142,39 +219,26 @@ class _Exchange:
             self._finish()
 
     def on_timeout(self) -> None:
-        self.timer = None
         self._fail("timeout")
 
     # -- outcome -----------------------------------------------------------------------------
 
     def _finish(self) -> None:
-        self._unwatch()
+        self.close(clean=True)
         if not self.done.done():
-            self.done.set_result(None)
+            self.done.set_result(bytes(self.buffer))
 
     def _fail(self, kind: str, err: OSError | None = None) -> None:
-        self._unwatch()
+        self.close(clean=False)
         if not self.done.done():
             self.done.set_exception(ExchangeError(self.phase, kind, bytes(self.buffer), err))
 
-    def _unwatch(self) -> None:
-        if self.watching == "r":
-            self.loop.remove_reader(self.fd)
-        elif self.watching == "w":
-            self.loop.remove_writer(self.fd)
-        self.watching = ""
-
-    def arm(self, seconds: float) -> None:
-        if self.timer is not None:
-            self.timer.cancel()
-        self.timer = self.loop.call_later(seconds, self.on_timeout)
-
     def close(self, *, clean: bool) -> None:
-        """Release everything; ``clean=False`` resets the connection (RST) instead of a FIN."""
-        self._unwatch()
-        if self.timer is not None:
-            self.timer.cancel()
-            self.timer = None
+        """Release the socket; ``clean=False`` resets the connection (RST) instead of a FIN."""
+        if self.fd < 0:
+            return
+        self.mux.forget(self)
+        self.fd = -1
         if not clean:
             with contextlib.suppress(OSError):
                 self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
@@ -195,26 +259,18 @@ async def exchange(
     Raises ``ExchangeError``; on a read failure ``partial`` holds the bytes received, so
     the caller may still accept a complete reply from a miner that did not close.
     """
-    loop = asyncio.get_running_loop()
-    sock = socket.socket(family, socket.SOCK_STREAM)
-    sock.setblocking(False)
-    state = _Exchange(loop, sock, payload, max_bytes, read_timeout)
-    clean = False
+    sock = socket.socket(family, _STREAM_NONBLOCK)  # non-blocking from birth: no fcntl calls
+    if _STREAM_NONBLOCK == socket.SOCK_STREAM:
+        sock.setblocking(False)
+    state = _Exchange(_mux(asyncio.get_running_loop()), sock, payload, max_bytes, read_timeout)
     try:
         err = sock.connect_ex(address)
         if err not in _IN_PROGRESS:
             raise ExchangeError("connect", _kind(err), err=OSError(err, _strerror(err)))
-        if err == 0:
-            state.start_reading()
-        else:
-            loop.add_writer(state.fd, state.on_writable)
-            state.watching = "w"
-            state.arm(connect_timeout)
-        await state.done
-        clean = True
-        return bytes(state.buffer)
+        state.start(connect_timeout)
+        return await state.done
     finally:
-        state.close(clean=clean)
+        state.close(clean=False)  # no-op once finished; a cancelled exchange is reset
 
 
 def _kind(err: int | None) -> str:

@@ -36,14 +36,16 @@ import random
 import resource
 import signal
 import socket
-import struct
 import sys
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache, partial
 from typing import Any
+
+from backend.sim.fleet_wire import Connection, Listener
 
 API_PORT = 4028
 FAMILIES = ("antminer", "whatsminer", "braiins", "cgminer")
@@ -161,6 +163,28 @@ def parse_api_allow(spec: str) -> list[tuple[str, ipaddress.IPv4Network]]:
     return rules
 
 
+_Rules = tuple[tuple[str, ipaddress.IPv4Network], ...]
+
+
+@lru_cache(maxsize=64)
+def _parsed_rules(spec: str) -> _Rules:
+    """One parsed rule list per distinct ``--api-allow`` (10,000 miners share a handful)."""
+    return tuple(parse_api_allow(spec))
+
+
+@lru_cache(maxsize=1024)
+def _access_group(rules: _Rules, client_ip: str) -> str | None:
+    """Cached per (rules, client): every miner of a sweep sees the same poller address."""
+    try:
+        addr = ipaddress.IPv4Address(client_ip)
+    except ValueError:
+        return None
+    for group, net in rules:
+        if addr in net:
+            return group
+    return None
+
+
 def iter_loopback_addresses(base_ip: str, count: int) -> Iterator[str]:
     """127.0.1.1, 127.0.1.2, ... skipping .0 and .255 last octets; stays inside 127/8."""
     net = ipaddress.IPv4Network("127.0.0.0/8")
@@ -207,9 +231,9 @@ class SimMiner:
         self.restarting = False
         self.requests: deque[str] = deque(maxlen=64)
         self._memo: dict[str, Any] | None = None
-        self._rules = parse_api_allow(api_allow)
-        self._server: asyncio.Server | None = None
-        self._handlers: set[asyncio.Task[None]] = set()
+        self._rules = _parsed_rules(api_allow)
+        self._listener: Listener | None = None
+        self._conns: set[Connection] = set()
         self._background: set[asyncio.Task[None]] = set()
         self._temp_bias = [self.rng.uniform(-3, 3) for _ in range(self.profile.boards)]
         self._avg_bias = self.rng.uniform(0.995, 1.012)
@@ -218,6 +242,7 @@ class SimMiner:
         self.boot_at = self._last_tick - self.rng.uniform(2 * 3600, 20 * 86400)
         self.pools = self._default_pools()
         self._seed_counters()
+        self._report_table = self._reports()  # the family never changes
 
     # ------------------------------------------------------------------ identity
 
@@ -231,12 +256,12 @@ class SimMiner:
 
     @property
     def listening(self) -> bool:
-        return self._server is not None
+        return self._listener is not None
 
     @property
     def open_connections(self) -> int:
         """Connections being served right now (a hung client shows up here)."""
-        return len(self._handlers)
+        return len(self._conns)
 
     def __repr__(self) -> str:
         return f"SimMiner({self.index}, {self.family}, {self.host}:{self.port})"
@@ -304,8 +329,14 @@ class SimMiner:
         return sum(self.board_ths(b) for b in range(self.profile.boards))
 
     def avg_ths(self) -> float:
+        memo = self._memo
+        if memo is not None and "avg" in memo:
+            return memo["avg"]
         steady = sum(self.board_ths(b, jitter=False) for b in range(self.profile.boards))
-        return steady * self._avg_bias
+        avg = steady * self._avg_bias
+        if memo is not None:
+            memo["avg"] = avg
+        return avg
 
     def share_rate(self) -> float:
         """Accepted shares per simulated second at the current hashrate."""
@@ -413,31 +444,28 @@ class SimMiner:
             await self._listen()
 
     async def stop(self) -> None:
-        for task in [*self._background, *self._handlers]:
+        for task in self._background:
             task.cancel()
         await self._stop_listening()
-        pending = [*self._background, *self._handlers]
-        if pending:
-            await asyncio.wait(pending, timeout=1.0)
+        for conn in list(self._conns):
+            conn.close()
+        if self._background:
+            await asyncio.wait(self._background, timeout=1.0)
 
     async def _listen(self) -> None:
-        if self._server is not None:
+        if self._listener is not None:
             return
         try:
-            self._server = await asyncio.start_server(
-                self._handle, self.host, self.port, reuse_address=True, backlog=128
-            )
+            self._listener = Listener(self.host, self.port, self._accept)
         except OSError as exc:
             hint = "" if self.fleet.use_ports else " (loopback aliases need Linux; try use_ports)"
             raise RuntimeError(f"cannot listen on {self.host}:{self.port}: {exc}{hint}") from exc
-        self.port = self._server.sockets[0].getsockname()[1]
+        self.port = self._listener.port
 
     async def _stop_listening(self) -> None:
-        server, self._server = self._server, None
-        if server is not None:
-            server.close()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(server.wait_closed(), 1.0)
+        listener, self._listener = self._listener, None
+        if listener is not None:
+            listener.close()
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.get_running_loop().create_task(coro)
@@ -464,60 +492,40 @@ class SimMiner:
 
     def access_group(self, client_ip: str) -> str | None:
         """'W' (privileged), another letter (read-only) or None (not allowed at all)."""
-        try:
-            addr = ipaddress.IPv4Address(client_ip)
-        except ValueError:
-            return None
-        for group, net in self._rules:
-            if addr in net:
-                return group
-        return None
+        return _access_group(self._rules, client_ip)
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._handlers.add(task)
-        try:
-            await self._serve(reader, writer)
-        except (ConnectionError, OSError, asyncio.IncompleteReadError):
-            pass
-        finally:
-            if task is not None:
-                self._handlers.discard(task)
-            writer.close()
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        group = self.access_group(peer[0] if peer else "127.0.0.1")
+    def _accept(self, sock: socket.socket, peer_ip: str) -> None:
+        group = self.access_group(peer_ip)
         if group is None:
-            return  # cgminer silently closes connections from hosts outside --api-allow
-        try:
-            data = await asyncio.wait_for(reader.read(8192), 10.0)
-        except TimeoutError:
+            sock.close()  # cgminer silently closes connections from hosts outside --api-allow
             return
-        if not data:
-            return
+        on_request = partial(self._on_request, group == "W")
+        Connection(self._loop(), sock, on_request, self._conns).start()
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        listener = self._listener
+        return listener.loop if listener is not None else asyncio.get_running_loop()
+
+    def _on_request(self, privileged: bool, conn: Connection, data: bytes) -> None:
         if Fault.HANG in self.faults:
-            while await reader.read(4096):
-                pass
-            return
-        if Fault.SLOW in self.faults:
-            await asyncio.sleep(self.faults[Fault.SLOW]["delay_s"])
+            conn.hold()
+        elif Fault.SLOW in self.faults:
+            delay = self.faults[Fault.SLOW]["delay_s"]
+            conn.later(delay, partial(self._answer, privileged, conn, data))
+        else:
+            self._answer(privileged, conn, data)
+
+    def _answer(self, privileged: bool, conn: Connection, data: bytes) -> None:
         if Fault.RESET in self.faults:
-            sock = writer.get_extra_info("socket")
-            if sock is not None:
-                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            writer.transport.abort()
+            conn.reset()
             return
         if Fault.GARBAGE in self.faults:
-            writer.write(bytes(self.rng.randrange(256) for _ in range(200)))
-            await writer.drain()
+            conn.send_and_close(bytes(self.rng.randrange(256) for _ in range(200)))
             return
-        reply, after = self.respond(data, privileged=group == "W")
+        reply, after = self.respond(data, privileged=privileged)
         if Fault.TRUNCATED in self.faults:
             reply = reply[: max(1, int(len(reply) * self.faults[Fault.TRUNCATED]["fraction"]))]
-        writer.write(reply)
-        await writer.drain()
+        conn.send_and_close(reply)
         if after is not None:
             after()
 
@@ -527,9 +535,9 @@ class SimMiner:
         self, data: bytes, *, privileged: bool = True
     ) -> tuple[bytes, Callable[[], None] | None]:
         """Bytes to send for one request, plus an optional action to run after sending."""
-        self.tick()
         self._memo = {}  # state is fixed while one reply renders: compute load/pool once
         try:
+            self.tick()
             return self._respond(data, privileged)
         finally:
             self._memo = None
@@ -558,7 +566,7 @@ class SimMiner:
         self.requests.append(command if param is None else f"{command}|{param}")
         if "+" in command:
             return self._joined(command, as_json), None
-        report = self._reports().get(command)
+        report = self._report_table.get(command)
         if report is not None:
             return self._encode(report(), as_json, command), None
         if command in PRIVILEGED_COMMANDS:
@@ -577,7 +585,7 @@ class SimMiner:
             c.startswith("get_") or c == "status" for c in names
         ):
             return self._encode(self._invalid_command(), as_json)
-        reports = self._reports()
+        reports = self._report_table
         parts: dict[str, dict[str, Any]] = {}
         for name in names:
             joinable = name in reports and not name.startswith("get_") and name != "status"
@@ -884,6 +892,7 @@ class SimMiner:
             "fan_num": p.fans,
         }
         row.update({f"fan{i + 1}": rpm for i, rpm in enumerate(fans)})
+        hw = int(self._hw_errors)
         row["temp_num"] = p.boards
         slots = p.boards + 1  # S19 controllers report a 4th, empty chain slot
         temps = [self.board_temps(b) for b in range(p.boards)]
@@ -908,7 +917,7 @@ class SimMiner:
                 "total_acn": sum(p.chips_per_board for _ in range(p.boards)),
                 "total rate": avg_gh,
                 "temp_max": 0,
-                "no_matching_work": self.totals()[3],
+                "no_matching_work": hw,
             }
         )
         rates = [self.board_ths(b) for b in range(p.boards)]
@@ -917,7 +926,7 @@ class SimMiner:
         for b in range(1, slots + 1):
             row[f"chain_acs{b}"] = self._chain_acs(b - 1) if b <= p.boards else ""
         for b in range(1, slots + 1):
-            row[f"chain_hw{b}"] = self.totals()[3] // p.boards if b <= p.boards else 0
+            row[f"chain_hw{b}"] = hw // p.boards if b <= p.boards else 0
         for b in range(1, slots + 1):
             row[f"chain_rate{b}"] = f"{rates[b - 1] * 1000:.2f}" if b <= p.boards else ""
         for b in range(1, slots + 1):
@@ -928,10 +937,7 @@ class SimMiner:
         return row
 
     def _chain_acs(self, board: int) -> str:
-        chips = self.profile.chips_per_board
-        ok = self.chips_ok(board)
-        marks = "o" * ok + "x" * (chips - ok)
-        return "".join(" " + marks[i : i + 3] for i in range(0, chips, 3))
+        return _chain_acs_text(self.profile.chips_per_board, self.chips_ok(board))
 
     def _devs(self) -> dict[str, Any]:
         acc, rej, _, hw = self.totals()
@@ -1213,6 +1219,13 @@ class SimMiner:
         return self._error(120, f"ASC {device or 0} set failed: unknown option '{option}'")
 
 
+@lru_cache(maxsize=256)
+def _chain_acs_text(chips: int, ok: int) -> str:
+    """Antminer's ``chain_acsN``: one mark per chip (o ok, x failed) in groups of three."""
+    marks = "o" * ok + "x" * (chips - ok)
+    return "".join(" " + marks[i : i + 3] for i in range(0, chips, 3))
+
+
 def _split_param(param: str) -> list[str]:
     """Split ``url,user,pass`` honouring ``\\,`` and ``\\\\`` escapes (cgminer addpool)."""
     fields: list[str] = []
@@ -1234,38 +1247,39 @@ def _split_param(param: str) -> list[str]:
     return fields
 
 
-def _quirky_json(value: Any, *, stats_quirk: bool) -> str:
+def _quirky_json(value: Mapping[str, Any], *, stats_quirk: bool) -> str:
     """Compact JSON; with ``stats_quirk`` the first two STATS objects are joined by ``}{``
     exactly like stock bmminer does.
 
-    Only the containers on the way to a ``STATS`` list are walked in Python; everything
-    else goes through the C encoder (this runs for every reply of a 10,000-miner sweep).
+    One C-encoder pass over the reply: each STATS list is swapped for a placeholder string
+    and its quirky text put in its place (this runs for every reply of a 10,000-miner sweep).
     """
-    if not stats_quirk or not _holds_stats(value):
+    holders = _stats_holders(value) if stats_quirk else []
+    if not holders:
         return json.dumps(value, separators=(",", ":"))
-    if isinstance(value, Mapping):
-        items = []
-        for key, item in value.items():
-            if key == "STATS" and isinstance(item, list) and len(item) >= 2:
-                body = [json.dumps(x, separators=(",", ":")) for x in item]
-                text = "[" + body[0] + body[1] + "".join("," + x for x in body[2:]) + "]"
-            else:
-                text = _quirky_json(item, stats_quirk=True)
-            items.append(f"{json.dumps(str(key))}:{text}")
-        return "{" + ",".join(items) + "}"
-    return "[" + ",".join(_quirky_json(x, stats_quirk=True) for x in value) + "]"
+    lists = [holder["STATS"] for holder in holders]
+    for slot, holder in enumerate(holders):
+        holder["STATS"] = f"\x00stats{slot}\x00"
+    try:
+        text = json.dumps(value, separators=(",", ":"))
+    finally:
+        for holder, stats in zip(holders, lists, strict=True):
+            holder["STATS"] = stats
+    for slot, stats in enumerate(lists):
+        body = [json.dumps(x, separators=(",", ":")) for x in stats]
+        quirky = "[" + body[0] + body[1] + "".join("," + x for x in body[2:]) + "]"
+        text = text.replace(json.dumps(f"\x00stats{slot}\x00"), quirky, 1)
+    return text
 
 
-def _holds_stats(value: Any) -> bool:
-    """Whether a reply (or a joined reply's part list) carries a STATS section."""
-    if isinstance(value, Mapping):
-        return "STATS" in value or any(
-            isinstance(v, list) and any(isinstance(x, Mapping) and "STATS" in x for x in v)
-            for v in value.values()
-        )
-    if isinstance(value, list):
-        return any(isinstance(x, Mapping) and _holds_stats(x) for x in value)
-    return False
+def _stats_holders(value: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The dicts (a reply, or a joined reply's parts) holding a STATS list of 2+ objects."""
+    candidates = [value, *(p[0] for p in value.values() if isinstance(p, list) and p)]
+    return [
+        c
+        for c in candidates
+        if isinstance(c, dict) and isinstance(c.get("STATS"), list) and len(c["STATS"]) >= 2
+    ]
 
 
 def _text_row(row: Mapping[str, Any]) -> str:
@@ -1300,8 +1314,13 @@ class FleetSimulator:
         api_allow: str = "W:0/0",
         read_only: Sequence[int] = (),
         read_only_fraction: float = 0.0,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         """``use_ports``: all miners on 127.0.0.1, port ``base_port + i`` (0 = ephemeral).
+
+        ``shard=(k, n)`` serves only the miners whose index is k modulo n (the others are
+        drawn all the same, so n processes with k = 0..n-1 serve exactly the fleet one
+        process would; interleaved, so a sweep in address order loads them evenly).
 
         ``families`` (cycled) fixes each miner's firmware; otherwise ``mix`` weights are
         drawn with ``seed``. ``read_only`` indices (and a ``read_only_fraction`` of the
@@ -1328,6 +1347,9 @@ class FleetSimulator:
             hosts = list(iter_loopback_addresses(base_ip, count))
             ports = [port] * count
         read_only_set = set(read_only)
+        mine, shards = shard
+        if not 0 <= mine < shards:
+            raise ValueError(f"shard {mine}/{shards}: need 0 <= k < n")
         for i in range(count):
             if families:
                 family = families[i % len(families)]
@@ -1335,6 +1357,8 @@ class FleetSimulator:
                 family = rng.choices(list(weights), weights=list(weights.values()))[0]
             ro = i in read_only_set or rng.random() < read_only_fraction
             allow = "R:0/0" if ro else api_allow
+            if i % shards != mine:
+                continue
             self.miners.append(
                 SimMiner(self, i, family, hosts[i], ports[i], api_allow=allow, seed=seed)
             )
@@ -1409,6 +1433,12 @@ def _parse_mix(text: str) -> dict[str, float]:
     return mix
 
 
+def _parse_shard(text: str) -> tuple[int, int]:
+    """``K/N`` -> (K, N)."""
+    mine, _, shards = text.partition("/")
+    return int(mine), int(shards or 1)
+
+
 def _parse_fault(text: str) -> tuple[int, Fault, dict[str, Any]]:
     """``INDEX:KIND[:key=value,...]``, e.g. ``3:slow:delay_s=2`` or ``7:dead_pool:pool=all``."""
     index, _, rest = text.partition(":")
@@ -1435,6 +1465,7 @@ async def _run(args: argparse.Namespace) -> None:
         speed=args.speed,
         restart_downtime_s=args.restart_downtime,
         read_only_fraction=args.read_only_fraction,
+        shard=_parse_shard(args.shard),
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1442,9 +1473,11 @@ async def _run(args: argparse.Namespace) -> None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(sig, stop.set)
     async with sim:
+        by_index = {m.index: m for m in sim.miners}
         for spec in args.fault:
             index, kind, params = _parse_fault(spec)
-            await sim.miners[index].set_fault(kind, **params)
+            if index in by_index:  # another shard's miner otherwise
+                await by_index[index].set_fault(kind, **params)
         counts: dict[str, int] = {}
         for miner in sim.miners:
             counts[miner.family] = counts.get(miner.family, 0) + 1
@@ -1486,6 +1519,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--read-only-fraction", type=float, default=0.0)
     parser.add_argument(
         "--fault", action="append", default=[], help="INDEX:KIND[:k=v,...] (repeatable)"
+    )
+    parser.add_argument(
+        "--shard", default="0/1", help="K/N: serve miners with index K modulo N (N processes)"
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until ^C)")
     parser.add_argument("--list", action="store_true", help="print every miner's address")

@@ -7,8 +7,19 @@ from pathlib import Path
 
 import pytest
 
-# tests/fleet/conftest.py -> parents[2] is the repo (/work/main); shared/ sits beside it.
-FIXTURES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+
+def _fixtures_dir() -> Path:
+    """``shared/fixtures`` beside the checkout (/work/main) or beside a worktree's parent
+    (/work/wt/NAME): the nearest ancestor that has one."""
+    repo = Path(__file__).resolve().parents[2]
+    for parent in repo.parents:
+        candidate = parent / "shared" / "fixtures"
+        if candidate.is_dir():
+            return candidate
+    return repo.parent / "shared" / "fixtures"
+
+
+FIXTURES_DIR = _fixtures_dir()
 MINERS_DIR = FIXTURES_DIR / "miners"
 MISSING_REASON = f"captured miner fixtures not found at {MINERS_DIR}"
 

@@ -203,6 +203,48 @@ async def test_connect_timeout_is_offline() -> None:
     assert elapsed < 1.0
 
 
+async def test_slow_handshake_sends_once_connected() -> None:
+    """A connect still in progress (here: a full accept queue drops the first SYN) is not
+    written to until the socket turns writable; the request then goes out and is answered."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(0)
+    port = server.getsockname()[1]
+    fillers: list[socket.socket] = []
+    for _ in range(4):
+        filler = socket.socket()
+        filler.setblocking(False)
+        with contextlib.suppress(BlockingIOError):
+            filler.connect(("127.0.0.1", port))
+        fillers.append(filler)
+    await asyncio.sleep(0.1)
+    requests: list[bytes] = []
+
+    def serve() -> None:
+        for filler in fillers:
+            filler.close()
+        with contextlib.suppress(OSError):
+            while True:  # the fillers first, then the client once its SYN is retried
+                conn, _ = server.accept()
+                with conn:
+                    conn.settimeout(5)
+                    data = conn.recv(1024)
+                    if data:
+                        requests.append(data)
+                        conn.sendall(b'{"STATUS":[{"STATUS":"S","Code":11}],"SUMMARY":[{}]}\x00')
+                        return
+
+    serving = asyncio.get_running_loop().run_in_executor(None, serve)
+    try:
+        client = CgminerClient("127.0.0.1", port, connect_timeout=10, read_timeout=10)
+        reply = await client.command("summary")
+        await asyncio.wait_for(serving, 10)
+    finally:
+        server.close()
+    assert parse_status(reply).code == 11
+    assert requests == [b'{"command":"summary"}']
+
+
 async def test_reply_without_close_is_used_after_timeout() -> None:
     """A complete reply from a server that keeps the socket open is not lost."""
     reply = b'{"STATUS":[{"STATUS":"S","When":1,"Code":11,"Msg":"Summary"}],"SUMMARY":[{}]}'
