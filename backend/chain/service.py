@@ -38,6 +38,7 @@ from backend.market.guard import (
     check_hashrate_vs_difficulty,
     check_tip,
 )
+from backend.market.history import HistoryCache
 from backend.market.polling import cancel_all, run_every
 from backend.market.samples import SampleRecorder
 from backend.market.service import MarketService
@@ -75,14 +76,20 @@ class ChainService:
         self._blocks_via: Via = "none"
         self._blocks_error: str | None = None
         self._published_height: int | None = None
-        self._hashrate: dict[str, tuple[float, Reading[list[tuple[float, float]]]]] = {}
+        self._hashrate: HistoryCache[tuple[float, float]] = HistoryCache(
+            HASHRATE_PERIODS,
+            context.clock,
+            settings.history_cache_s,
+            fetch=self._fetch_hashrate,
+            recorded=self._recorded_hashrate,
+            unavailable=lambda why: ChainUnavailable(f"no hashrate history: {why}"),
+        )
         self.recorder = SampleRecorder(
             context.db,
             context.clock,
             every_s=settings.market_record_s,
             keep_days=settings.market_keep_days,
         )
-        self._hashrate_locks = {period: asyncio.Lock() for period in HASHRATE_PERIODS}
         self.rpc: BitcoinRpcClient | None = None
         self.mempool: MempoolClient | None = None
         self.blockchain_info: BlockchainInfoClient | None = None
@@ -427,41 +434,23 @@ class ChainService:
         }
 
     async def hashrate_history(self, period: str) -> dict[str, Any]:
-        """Hashrate history from mempool.space, cached `history_cache_s`; the cache on failure."""
+        """Hashrate history from mempool.space, cached `history_cache_s`; on failure the cache,
+        else our recorded samples."""
         self._require()
         if period not in HASHRATE_PERIODS:
             raise ValueError(f"period must be one of {', '.join(HASHRATE_PERIODS)}")
-        mempool = self.mempool
-        if mempool is None:
+        if self.mempool is None:
             raise ChainUnavailable("hashrate history needs mempool.space")
-        if not self._hashrate_fresh(period):
-            async with self._hashrate_locks[period]:  # concurrent callers share one fetch
-                if not self._hashrate_fresh(period):
-                    return await self._fetch_hashrate(period, mempool)
-        return self._hashrate_dict(period, self._hashrate[period][1], "live", None)
+        reading, via, error = await self._hashrate.get(period)
+        return self._hashrate_dict(period, reading, via, error)
 
-    def _hashrate_fresh(self, period: str) -> bool:
-        cached = self._hashrate.get(period)
-        age = self.clock.monotonic() - cached[0] if cached else None
-        return age is not None and age < self.settings.history_cache_s
-
-    async def _fetch_hashrate(self, period: str, mempool: MempoolClient) -> dict[str, Any]:
-        cached = self._hashrate.get(period)
-        try:
-            series = await mempool.hashrate(period)
-        except ProviderError as exc:
-            if cached is not None:
-                return self._hashrate_dict(period, cached[1], "cache", str(exc))
-            recorded = await self._recorded_hashrate(period)
-            if recorded is None:
-                raise ChainUnavailable(f"no hashrate history: {exc}") from None
-            return self._hashrate_dict(period, recorded, "cache", str(exc))
+    async def _fetch_hashrate(self, period: str) -> Reading[list[tuple[float, float]]]:
+        assert self.mempool is not None
+        series = await self.mempool.hashrate(period)
         now = self.clock.time()
         points = [(p.t, p.hashrate_hs) for p in series.points]
         as_of = min(points[-1][0], now) if points else now
-        reading = Reading(points, "mempool", as_of, now)
-        self._hashrate[period] = (self.clock.monotonic(), reading)
-        return self._hashrate_dict(period, reading, "live", None)
+        return Reading(points, "mempool", as_of, now)
 
     async def _recorded_hashrate(self, period: str) -> Reading[list[tuple[float, float]]] | None:
         now = self.clock.time()

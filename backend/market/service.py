@@ -27,6 +27,7 @@ from backend.market.aggregate import VenueState, aggregate
 from backend.market.coingecko import API_KEY_HEADER, PERIOD_DAYS, CoinGeckoClient
 from backend.market.fallback import ChainResult, FallbackChain, Source
 from backend.market.guard import Anchor, GuardLimits, check_price
+from backend.market.history import HistoryCache
 from backend.market.models import PricePoint, PriceQuote, VenueTicker
 from backend.market.polling import cancel_all, run_every
 from backend.market.samples import SampleRecorder
@@ -70,8 +71,14 @@ class MarketService:
             keep_days=settings.market_keep_days,
         )
         self._shared_store: RedisStore | None = None
-        self._history: dict[str, tuple[float, Reading[list[PricePoint]]]] = {}
-        self._history_locks = {period: asyncio.Lock() for period in PERIOD_DAYS}
+        self._history: HistoryCache[PricePoint] = HistoryCache(
+            PERIOD_DAYS,
+            context.clock,
+            settings.history_cache_s,
+            fetch=self._fetch_history,
+            recorded=self._recorded_history,
+            unavailable=lambda why: MarketUnavailable(f"no price history: {why}"),
+        )
         self.venues = {name: VenueState(name) for name in VENUES}
         self._venue_providers: dict[str, ProviderClient] = {}
         urls = {
@@ -216,33 +223,15 @@ class MarketService:
             raise ValueError(f"period must be one of {', '.join(PERIOD_DAYS)}")
         if self.coingecko is None:
             raise MarketUnavailable("market data is disabled (market_enabled is false)")
-        if not self._history_fresh(period):
-            async with self._history_locks[period]:  # concurrent callers share one fetch
-                if not self._history_fresh(period):
-                    return await self._fetch_history(period, self.coingecko)
-        return self._history_dict(period, self._history[period][1], "live", None)
+        reading, via, error = await self._history.get(period)
+        return self._history_dict(period, reading, via, error)
 
-    def _history_fresh(self, period: str) -> bool:
-        cached = self._history.get(period)
-        age = self.clock.monotonic() - cached[0] if cached else None
-        return age is not None and age < self.settings.history_cache_s
-
-    async def _fetch_history(self, period: str, coingecko: CoinGeckoClient) -> dict[str, Any]:
-        cached = self._history.get(period)
-        try:
-            points = await coingecko.history(period)
-        except ProviderError as exc:
-            if cached is not None:
-                return self._history_dict(period, cached[1], "cache", str(exc))
-            recorded = await self._recorded_history(period)
-            if recorded is None:
-                raise MarketUnavailable(f"no price history: {exc}") from None
-            return self._history_dict(period, recorded, "cache", str(exc))
+    async def _fetch_history(self, period: str) -> Reading[list[PricePoint]]:
+        assert self.coingecko is not None
+        points = await self.coingecko.history(period)
         now = self.clock.time()
         as_of = min(points[-1].t, now) if points else now
-        reading = Reading(points, "coingecko", as_of, now)
-        self._history[period] = (self.clock.monotonic(), reading)
-        return self._history_dict(period, reading, "live", None)
+        return Reading(points, "coingecko", as_of, now)
 
     async def _recorded_history(self, period: str) -> Reading[list[PricePoint]] | None:
         now = self.clock.time()
