@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 
@@ -133,3 +133,15 @@ def no_store(response: Any) -> None:
     """Responses that reveal a key or a secret must never be cached."""
     response.headers["Cache-Control"] = "no-store"
     response.headers["Pragma"] = "no-cache"
+
+
+S = TypeVar("S")
+
+
+def running_service(backend: Any, name: str, kind: type[S]) -> S:
+    """The backend's service `name`, or a 503 saying it is not running in this backend (a
+    collector, a build without it, or a backend still starting)."""
+    service = backend.services_by_name.get(name)
+    if not isinstance(service, kind):
+        raise ApiError(503, f"the {name} service is not running in this backend")
+    return service

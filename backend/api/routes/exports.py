@@ -8,7 +8,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Response
 from fastapi.responses import FileResponse
 
-from backend.api.deps import BackendDep, CurrentKey, ExportKey
+from backend.api.deps import BackendDep, CurrentKey, ExportKey, running_service
 from backend.api.errors import ApiError
 from backend.api.exports import ExportError, ExportService, download_name, export_view, media_type
 from backend.api.exports_models import ExportRow
@@ -27,10 +27,7 @@ router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=ERRORS)
 
 
 def _service(backend: Any) -> ExportService:
-    service = backend.services_by_name.get("exports")
-    if not isinstance(service, ExportService):
-        raise ApiError(503, "the export service is not running in this backend")
-    return service
+    return running_service(backend, "exports", ExportService)
 
 
 def _time(value: str | None, name: str) -> datetime | None:

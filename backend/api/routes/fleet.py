@@ -12,7 +12,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
 
-from backend.api.deps import BackendDep, ReadKey, require
+from backend.api.deps import BackendDep, ReadKey, require, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.fleet_schemas import (
     AlertList,
@@ -41,10 +41,7 @@ SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm"}
 
 
 def _fleet(backend: Any) -> FleetService:
-    service = backend.services_by_name.get("fleet")
-    if not isinstance(service, FleetService):
-        raise ApiError(503, "the fleet service is not running in this backend")
-    return service
+    return running_service(backend, "fleet", FleetService)
 
 
 def _source(request: Request) -> str | None:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
-from backend.api.deps import BackendDep, ReadKey, require
+from backend.api.deps import BackendDep, ReadKey, require, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.issuer_schemas import (
     ApproveIn,
@@ -36,10 +36,7 @@ ApproveKey = Annotated[KeyInfo, Depends(require("issuer:approve"))]
 
 
 def _service(backend: Backend) -> IssuerService:
-    service = backend.services_by_name.get("issuer")
-    if not isinstance(service, IssuerService):
-        raise ApiError(503, "the issuer service is not part of this backend")
-    return service
+    return running_service(backend, "issuer", IssuerService)
 
 
 def _source(request: Request) -> str | None:

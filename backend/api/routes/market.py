@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import BackendDep, ReadKey
+from backend.api.deps import BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.market_schemas import ExchangesOut, PriceCurrent, PriceHistory
 from backend.api.schemas import ErrorResponse
@@ -19,10 +19,7 @@ UNAVAILABLE: dict[int | str, dict[str, Any]] = {
 
 
 def market_service(backend: Any) -> MarketService:
-    service = backend.services_by_name.get(MarketService.name)
-    if not isinstance(service, MarketService):
-        raise ApiError(503, "the market service is not part of this backend")
-    return service
+    return running_service(backend, "market", MarketService)
 
 
 @router.get(

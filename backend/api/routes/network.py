@@ -6,7 +6,7 @@ from typing import Any, Literal
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import BackendDep, ReadKey
+from backend.api.deps import BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.market import UNAVAILABLE
 from backend.api.routes.network_schemas import BlocksOut, HashrateHistory, NetworkStats
@@ -16,10 +16,7 @@ router = APIRouter(tags=["network"])
 
 
 def chain_service(backend: Any) -> ChainService:
-    service = backend.services_by_name.get(ChainService.name)
-    if not isinstance(service, ChainService):
-        raise ApiError(503, "the chain service is not part of this backend")
-    return service
+    return running_service(backend, "chain", ChainService)
 
 
 @router.get(

@@ -6,7 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import AdminKey, BackendDep, ReadKey
+from backend.api.deps import AdminKey, BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.notary_schemas import (
     NotarizationList,
@@ -23,10 +23,7 @@ router = APIRouter(tags=["notary"])
 
 
 def _notary(backend: Any) -> NotaryService:
-    service = backend.services_by_name.get("notary")
-    if not isinstance(service, NotaryService):
-        raise ApiError(503, "the notary service is not running in this backend")
-    return service
+    return running_service(backend, "notary", NotaryService)
 
 
 @router.get("/api/v1/notary", response_model=NotaryInfo, summary="How this backend notarizes")

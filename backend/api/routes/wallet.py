@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
 
-from backend.api.deps import AdminKey, BackendDep
+from backend.api.deps import AdminKey, BackendDep, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.wallet_schemas import (
     LogoutOut,
@@ -45,10 +45,7 @@ PAGE_HEADERS = {
 
 
 def _wallet(backend: Any) -> WalletService:
-    service = backend.services_by_name.get("wallet")
-    if not isinstance(service, WalletService):
-        raise ApiError(503, "the wallet service is not running in this backend")
-    return service
+    return running_service(backend, "wallet", WalletService)
 
 
 def _ip(request: Request, wallet: WalletService) -> str:

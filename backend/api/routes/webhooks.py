@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from backend.api.deps import BackendDep, CurrentKey
+from backend.api.deps import BackendDep, CurrentKey, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.partner_api_schemas import (
     ERRORS,
@@ -39,10 +39,7 @@ SIGNATURE_NOTE = (
 
 
 def _service(backend: Any) -> WebhookService:
-    service = backend.services_by_name.get("webhooks")
-    if not isinstance(service, WebhookService):
-        raise ApiError(503, "the webhook service is not running in this backend")
-    return service
+    return running_service(backend, "webhooks", WebhookService)
 
 
 def _partner_of(caller: KeyInfo, requested: str | None) -> str:
