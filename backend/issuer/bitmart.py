@@ -39,8 +39,10 @@ TRADES_PATH = "/spot/v4/query/trades"
 PAGE_LIMIT = 200
 RATE_LIMIT_CALLS = 12
 RATE_LIMIT_WINDOW_S = 2.0
-# Requests are paced on send but counted by Bitmart on arrival; a little slack absorbs jitter.
-PACING_WINDOW_S = RATE_LIMIT_WINDOW_S * 1.05
+# Requests are paced on send but counted by Bitmart on arrival: this slack absorbs up to that
+# much difference in delay between two requests (a busy host, a slow network path).
+PACING_SLACK_S = 0.2
+PACING_WINDOW_S = RATE_LIMIT_WINDOW_S + PACING_SLACK_S
 MAX_429_RETRIES = 4
 OK_CODE = 1000
 

@@ -13,6 +13,7 @@ from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
 from backend.issuer.apikey import BitmartApiKey, load_api_key
 from backend.issuer.bitmart import (
+    PACING_SLACK_S,
     PACING_WINDOW_S,
     RATE_LIMIT_CALLS,
     RATE_LIMIT_WINDOW_S,
@@ -134,13 +135,14 @@ async def test_the_limiter_keeps_under_the_limit(health: HealthRegistry) -> None
     await sim.start()
     http = HttpClientFactory(health, retries=0)
     try:
-        limiter = RateLimiter(SYSTEM_CLOCK, calls=4, window_s=0.3 * 1.05)
+        # The product's slack in absolute time: a window of 0.3 s paced at 0.5 s.
+        limiter = RateLimiter(SYSTEM_CLOCK, calls=4, window_s=0.3 + PACING_SLACK_S)
         bm = client(http, sim, limiter=limiter)
         started = time.monotonic()
         for _ in range(10):
             await bm.query_trades(0, 10)
         assert sim.rate_limited == 0
-        assert time.monotonic() - started >= 0.6  # 10 calls at 4 per 0.3 s
+        assert time.monotonic() - started >= 1.0  # 10 calls at 4 per 0.5 s
     finally:
         await http.aclose()
         await sim.stop()
