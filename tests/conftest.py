@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
 
+from backend.core.db import Database, run_migrations
 from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend, BackendThread
-from tests.helpers import isolated_env
+from tests.helpers import isolated_env, seed_migrated_database
+from tests.servers import create_pg_database, postgres_server, redis_server
 
 
 @pytest.fixture
@@ -54,3 +59,71 @@ def backend_thread(settings: Settings) -> Iterator[BackendThread]:
 def operator_key(backend: Backend) -> str:
     assert backend.initial_operator_key is not None
     return backend.initial_operator_key
+
+
+# --- Storage and shared state on both backends -------------------------------------------------
+# The embedded default (SQLite, in-process) and the scale-out one (PostgreSQL, Redis) run the same
+# storage, bus, cache, rate-limit and lease suites. The servers are real, started once per session
+# on loopback from the distribution's binaries, and stopped at the end.
+
+ENGINES = ["sqlite", "postgresql"]
+
+
+def _server_or_skip(
+    start: Callable[[], contextlib.AbstractContextManager[str]], package: str
+) -> Iterator[str]:
+    try:
+        with start() as url:
+            yield url
+    except FileNotFoundError as exc:
+        pytest.skip(f"{exc} (CI installs it; apt-get install {package})")
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> Iterator[str]:
+    yield from _server_or_skip(redis_server, "redis-server")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    yield from _server_or_skip(postgres_server, "postgresql")
+
+
+@pytest.fixture
+async def pg_database(postgres_url: str) -> str:
+    """A fresh, empty PostgreSQL database for one test."""
+    return await create_pg_database(postgres_url)
+
+
+@pytest.fixture(scope="session")
+def pg_template(postgres_url: str) -> str:
+    """A PostgreSQL database migrated once per session; tests get copies of it."""
+    with ThreadPoolExecutor(1) as thread:  # Alembic runs its own loop: never inside ours
+        url = thread.submit(asyncio.run, create_pg_database(postgres_url, "hi_template")).result()
+        thread.submit(run_migrations, url).result()
+    return "hi_template"
+
+
+@pytest.fixture(params=ENGINES)
+def engine(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+@pytest.fixture
+async def database_url(engine: str, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    """A database at the latest schema, private to one test, on each engine in turn."""
+    if engine == "sqlite":
+        path = tmp_path / "state.db"
+        seed_migrated_database(path)
+        return f"sqlite+aiosqlite:///{path}"
+    server = request.getfixturevalue("postgres_url")
+    return await create_pg_database(server, template=request.getfixturevalue("pg_template"))
+
+
+@pytest.fixture
+async def database(database_url: str) -> AsyncIterator[Database]:
+    db = Database(database_url)
+    try:
+        yield db
+    finally:
+        await db.close()

@@ -10,6 +10,7 @@ import tempfile
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from backend.core.db import run_migrations
 
@@ -37,6 +38,23 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def eventually(
+    check: Callable[[], Any], within_s: float = 10.0, step_s: float = 0.05, what: str = "condition"
+) -> Any:
+    """Await until `check()` (sync or async) is truthy and return its value; fail naming `what`
+    after `within_s`. Tests wait on conditions, never on wall time: this returns early."""
+    deadline = asyncio.get_running_loop().time() + within_s
+    while True:
+        value = check()
+        if asyncio.iscoroutine(value):
+            value = await value
+        if value:
+            return value
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for: {what}")
+        await asyncio.sleep(step_s)
 
 
 async def wait_for(condition: Callable[[], bool], pilot: object, within_s: float = 10.0) -> None:

@@ -116,3 +116,20 @@ def _wait_port(port: int, within_s: float = 10.0) -> None:
                 return
         time.sleep(0.05)
     raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
+
+
+async def create_pg_database(server_url: str, name: str | None = None, template: str = "") -> str:
+    """Create a database on a test server (a copy of `template` if given); return its URL."""
+    import uuid
+
+    import asyncpg
+
+    name = name or f"t_{uuid.uuid4().hex[:12]}"
+    admin_dsn = server_url.replace("postgresql+asyncpg://", "postgresql://")
+    connection = await asyncpg.connect(admin_dsn, timeout=10)
+    try:
+        suffix = f' TEMPLATE "{template}"' if template else ""
+        await connection.execute(f'CREATE DATABASE "{name}"{suffix}')
+    finally:
+        await connection.close()
+    return server_url.rsplit("/", 1)[0] + f"/{name}"

@@ -1,9 +1,6 @@
-"""An AuthService on a migrated SQLite database, with test-sized Argon2id."""
+"""An AuthService on a migrated database (SQLite, then PostgreSQL), with test-sized Argon2id."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 from argon2 import PasswordHasher
@@ -16,13 +13,9 @@ from backend.core.secrets import BackendSecrets
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'auth.db'}")
-    await database.upgrade()
-    try:
-        yield database
-    finally:
-        await database.close()
+def db(database: Database) -> Database:
+    """Each auth test runs on SQLite and on PostgreSQL (see tests/conftest.py)."""
+    return database
 
 
 @pytest.fixture

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from backend.core.db import Database
+
 
 def _fixtures_dir() -> Path:
     """``shared/fixtures`` beside the checkout (/work/main) or beside a worktree's parent
@@ -51,3 +53,9 @@ def fixture_bytes() -> Callable[[str], bytes]:
         return path.read_bytes()
 
     return load
+
+
+@pytest.fixture
+def db(database: Database) -> Database:
+    """The fleet's storage tests run on SQLite and on PostgreSQL (see tests/conftest.py)."""
+    return database

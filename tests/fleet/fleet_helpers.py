@@ -1,9 +1,8 @@
-"""Shared pieces of the fleet service tests: a migrated database and a wired poller."""
+"""Shared pieces of the fleet service tests: a poller wired to a simulated fleet."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from backend.core.bus import EventBus, Subscription
@@ -21,12 +20,6 @@ FAST: dict[str, Any] = {
     "fleet_read_timeout_s": 0.5,
     "fleet_poll_interval_s": 1.0,
 }
-
-
-async def migrated_db(tmp_path: Path) -> Database:
-    db = Database(f"sqlite+aiosqlite:///{tmp_path / 'fleet.db'}")
-    await db.upgrade()
-    return db
 
 
 def specs_for(sim: FleetSimulator) -> list[MinerSpec]:

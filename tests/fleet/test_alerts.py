@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,7 +20,7 @@ from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import Alert, AlertBook, Condition, RuleSet, SweepAlerts
 from backend.fleet.normalize import Board, MinerSnapshot, Pool
 from backend.sim.fleet import Fault, FleetSimulator
-from tests.fleet.fleet_helpers import drain, make_poller, migrated_db, specs_for
+from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -128,15 +127,6 @@ def test_flapping_is_suppressed() -> None:
         book.observe("m", hot if holds else {}, judged, NOW, out)
     assert len(out.raised) == 1 and len(out.cleared) == 1
     assert out.cleared[0].state == "cleared" and book.open_count("m") == 0
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await migrated_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_overheat_raises_then_clears_on_the_alerts_channel(

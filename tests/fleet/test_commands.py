@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from sqlalchemy import select
@@ -18,7 +17,7 @@ from backend.core.settings import Settings
 from backend.fleet.commands import CommandError, FleetCommands, validate
 from backend.fleet.poller import Poller
 from backend.sim.fleet import FleetSimulator
-from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
+from tests.fleet.fleet_helpers import make_poller, specs_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -31,18 +30,17 @@ def key(key_id: str, mode: str = "auto") -> KeyInfo:
 
 @pytest.fixture
 async def setup(
-    settings: Settings, tmp_path: Path
+    settings: Settings, database: Database
 ) -> AsyncIterator[tuple[FleetSimulator, Poller, FleetCommands, Database]]:
-    db = await migrated_db(tmp_path)
+    db = database
     # m0 antminer, m1 whatsminer, m2 braiins, m3 cgminer, m4 antminer with a read-only API
     families = ["antminer", "whatsminer", "braiins", "cgminer", "antminer"]
     async with FleetSimulator(
-        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=0.3
+        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=30
     ) as sim:
         poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
         await poller.sweep()
         yield sim, poller, FleetCommands(db, poller, ManualClock(), 4), db
-    await db.close()
 
 
 def test_validation_says_what_is_wrong() -> None:

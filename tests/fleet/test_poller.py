@@ -6,7 +6,6 @@ import asyncio
 import itertools
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -16,22 +15,13 @@ from backend.core.db import Database
 from backend.core.settings import Settings
 from backend.fleet.poller import PLANS
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
-from tests.fleet.fleet_helpers import drain, make_poller, migrated_db, specs_for
+from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[FleetSimulator]:
     async with FleetSimulator(8, use_ports=True, families=FAMILIES, seed=3) as fleet:
         yield fleet
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await migrated_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 async def test_sweep_polls_every_family_and_learns_one_request_plans(

@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
 import pytest
 
 from backend.core.db import Database
 from backend.fleet.models import FleetMinerRow, FleetRollupRow, FleetSampleRow
 from backend.fleet.report import fleet_section
-from tests.fleet.fleet_helpers import migrated_db
 
 NOW = datetime(2026, 11, 24, 12, 0, tzinfo=UTC)
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await migrated_db(tmp_path)
+async def db(database: Database) -> Database:
     async with database.session() as session:
         for miner_id, site in (("a1", "north"), ("a2", "north"), ("b1", "south")):
             session.add(
@@ -31,10 +27,7 @@ async def db(tmp_path: Path) -> AsyncIterator[Database]:
                     added_at=NOW,
                 )
             )
-    try:
-        yield database
-    finally:
-        await database.close()
+    return database
 
 
 async def test_raw_samples_give_uptime_energy_and_efficiency_per_miner_and_site(

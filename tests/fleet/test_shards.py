@@ -19,22 +19,13 @@ from backend.fleet.shard import HeartbeatStore, parse_shard, shard_of, stale_min
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
 from backend.sim.fleet import FleetSimulator
-from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
+from tests.fleet.fleet_helpers import make_poller, specs_for
 
 
 @pytest.fixture
 async def sim() -> AsyncIterator[FleetSimulator]:
     async with FleetSimulator(10, use_ports=True, families=["cgminer"]) as fleet:
         yield fleet
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await migrated_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def test_every_miner_belongs_to_exactly_one_shard() -> None:

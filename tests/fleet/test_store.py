@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,18 +17,9 @@ from backend.fleet.inventory import LabelRow, MinerSpec
 from backend.fleet.models import FleetMinerRow, FleetRollupRow, FleetSampleRow
 from backend.fleet.store import FleetStore, SweepWrite
 from backend.sim.fleet import FAMILIES, FleetSimulator
-from tests.fleet.fleet_helpers import make_poller, migrated_db, specs_for
+from tests.fleet.fleet_helpers import make_poller, specs_for
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = await migrated_db(tmp_path)
-    try:
-        yield database
-    finally:
-        await database.close()
 
 
 def statements(db: Database) -> list[tuple[str, bool]]:

@@ -153,17 +153,3 @@ def start_signer(node: NdauNodeSimulator, tmp_path: Path, urls: list[str]) -> Si
     path = node.write_signer_config(tmp_path / "signer.toml", urls, reconnect=(0.05, 0.3))
     service = SigningService(load_signer_config(path), ping_interval_s=1.0)
     return SignerRunner(service, asyncio.create_task(service.run()))
-
-
-async def eventually(check: Any, within_s: float = 10.0, step_s: float = 0.05) -> Any:
-    """Await until `check()` (sync or async) is truthy; return its value."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        value = check()
-        if asyncio.iscoroutine(value):
-            value = await value
-        if value:
-            return value
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError("condition not met in time")
-        await asyncio.sleep(step_s)

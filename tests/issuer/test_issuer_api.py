@@ -20,7 +20,8 @@ from backend.core.audit import AuditEntry
 from backend.runtime import Backend
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
-from tests.issuer.issuer_harness import SignerRunner, eventually, issuer_settings, start_signer
+from tests.helpers import eventually
+from tests.issuer.issuer_harness import SignerRunner, issuer_settings, start_signer
 
 
 async def _backend(tmp_path: Path, bitmart: BitmartSimulator, node: NdauNodeSimulator, **kw: Any):

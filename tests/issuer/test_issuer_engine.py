@@ -20,10 +20,10 @@ from backend.issuer.ndau_tx import NAPU_PER_NDAU
 from backend.issuer.service import DecisionConflict
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
+from tests.helpers import eventually
 from tests.issuer.issuer_harness import (
     RunningIssuer,
     SignerRunner,
-    eventually,
     issuer_settings,
     start_issuer,
     start_signer,
@@ -31,16 +31,28 @@ from tests.issuer.issuer_harness import (
 
 
 class World:
-    def __init__(self, tmp_path: Path, bitmart: BitmartSimulator, node: NdauNodeSimulator):
+    """Simulators, issuers and signers over one database (each test runs on SQLite and on
+    PostgreSQL: the ledger's exactly-once holds on both)."""
+
+    def __init__(
+        self,
+        tmp_path: Path,
+        bitmart: BitmartSimulator,
+        node: NdauNodeSimulator,
+        database_url: str,
+    ):
         self.tmp_path = tmp_path
+        self.database_url = database_url
         self.bitmart = bitmart
         self.node = node
         self.issuers: list[RunningIssuer] = []
         self.signers: list[SignerRunner] = []
 
     async def issuer(self, **overrides: Any) -> RunningIssuer:
-        settings = issuer_settings(self.tmp_path, self.bitmart, self.node, **overrides)
-        running = await start_issuer(settings)
+        settings = issuer_settings(
+            self.tmp_path, self.bitmart, self.node, database_url=self.database_url, **overrides
+        )
+        running = await start_issuer(settings, schema="none")
         self.issuers.append(running)
         return running
 
@@ -61,9 +73,9 @@ class World:
 
 @pytest.fixture
 async def world(
-    tmp_path: Path, bitmart_sim: BitmartSimulator, ndau_sim: NdauNodeSimulator
+    tmp_path: Path, bitmart_sim: BitmartSimulator, ndau_sim: NdauNodeSimulator, database_url: str
 ) -> AsyncIterator[World]:
-    w = World(tmp_path, bitmart_sim, ndau_sim)
+    w = World(tmp_path, bitmart_sim, ndau_sim, database_url)
     try:
         yield w
     finally:

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 import socket
 import sys
-from collections.abc import AsyncIterator
-from pathlib import Path
 
 import pytest
 
@@ -14,18 +12,12 @@ from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.issuer.errors import LeaseLost
 from backend.issuer.lease import Lease
-from backend.models import Base
 
 
 @pytest.fixture
-async def db(tmp_path: Path) -> AsyncIterator[Database]:
-    database = Database(f"sqlite+aiosqlite:///{tmp_path / 'lease.db'}")
-    async with database.engine.begin() as connection:  # the schema without Alembic's start-up
-        await connection.run_sync(Base.metadata.create_all)
-    try:
-        yield database
-    finally:
-        await database.close()
+def db(database: Database) -> Database:
+    """The lease runs on SQLite and on PostgreSQL (see tests/conftest.py)."""
+    return database
 
 
 async def test_one_holder_at_a_time_and_takeover_after_expiry(db: Database) -> None:

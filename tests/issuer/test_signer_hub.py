@@ -23,10 +23,9 @@ from backend.signer.client import SigningService, _RequestRefused
 from backend.signer.config import SignerConfigError, load_signer_config, parse_signer_config
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
-from tests.helpers import free_port, isolated_env
+from tests.helpers import eventually, free_port, isolated_env
 from tests.issuer.issuer_harness import (
     RunningIssuer,
-    eventually,
     issuer_settings,
     start_issuer,
     start_signer,

@@ -32,7 +32,7 @@ from backend.core.secrets import load_backend_secrets
 from backend.core.settings import load_settings
 from backend.fleet.shard import shard_of
 from backend.sim.fleet import FleetSimulator
-from tests.helpers import free_port, isolated_env
+from tests.helpers import eventually, free_port, isolated_env
 
 ROOT = Path(__file__).resolve().parents[2]
 MINERS = 40
@@ -108,17 +108,7 @@ class WsWatcher:
 async def until(
     condition: Callable[[], Any], what: str, within_s: float = 90.0, every_s: float = 0.2
 ) -> Any:
-    """Await `condition()` (sync or async) until truthy; fail naming `what` after `within_s`."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        await asyncio.sleep(every_s)
+    return await eventually(condition, within_s, every_s, what=what)
 
 
 async def list_miners(client: httpx.AsyncClient, url: str, key: str) -> dict[str, dict[str, Any]]:

@@ -80,14 +80,28 @@ async def test_windows_count_deny_and_reset(stores: list[RedisStore]) -> None:
     headers = dict(denied.headers())
     assert headers["X-RateLimit-Limit"] == "3" and headers["X-RateLimit-Remaining"] == "0"
     assert headers["Retry-After"] == "20" and headers["RateLimit"] == '"minute";r=0;t=20'
+    assert headers["X-RateLimit-Reset"] == str(int(clock.time()) + 20)
+    assert headers["RateLimit-Policy"] == '"minute";q=3;w=60, "hour";q=5;w=3600'
     assert (await limiter.hit(uuid.uuid4().hex, WINDOWS)).allowed  # per key
     clock.advance(20)
     assert (await limiter.hit(key, WINDOWS)).allowed
     assert (await limiter.hit(key, WINDOWS)).allowed
     hourly = await limiter.hit(key, WINDOWS)  # the hour window (5) binds now
     assert not hourly.allowed and hourly.binding.window.name == "hour"
+    assert hourly.retry_after > 60
     if stores:
         assert all(store.up for store in stores)
+
+
+async def test_denied_hits_are_not_counted(stores: list[RedisStore]) -> None:
+    clock = ManualClock(start=1_700_000_000.0 + 3600 * (uuid.uuid4().int % 10_000))
+    limiter, _ = limiters(stores, clock)
+    key, windows = uuid.uuid4().hex, (Window("minute", 1, 60),)
+    assert (await limiter.hit(key, windows)).allowed
+    for _ in range(10):
+        assert not (await limiter.hit(key, windows)).allowed
+    clock.advance(60)
+    assert (await limiter.hit(key, windows)).allowed
 
 
 async def test_one_limit_across_instances(stores: list[RedisStore]) -> None:
