@@ -140,6 +140,8 @@ class HashInsightApp(App[None]):
                 loop.add_signal_handler(sig, self.exit)
 
     async def on_unmount(self) -> None:
+        # A fetch still in flight would otherwise hit the closed client and fail the exit.
+        self.workers.cancel_all()
         if self.client is not None:
             await self.client.aclose()
 
