@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     list_keys.add_argument("--all", action="store_true", help="include revoked keys")
     revoke = keys_sub.add_parser("revoke", help="revoke a key by its id")
     revoke.add_argument("key_id")
+    rotate = keys_sub.add_parser(
+        "rotate-secrets",
+        help="new pepper and/or Fernet key; every key keeps working (backend stopped)",
+    )
+    rotate.add_argument("--pepper", action="store_true", help="rotate the API-key pepper")
+    rotate.add_argument("--fernet", action="store_true", help="rotate the Fernet key")
 
     shots = sub.add_parser("screenshots", help="write an SVG of every screen from a demo run")
     shots.add_argument("--out", type=Path, default=Path("screenshots"))
@@ -102,6 +108,9 @@ def build_parser() -> argparse.ArgumentParser:
     verify = notary_sub.add_parser("verify", help="verify a notarization, step by step")
     verify.add_argument("notarization_id", type=int, metavar="ID")
     verify.add_argument("--url", help="URL of a running backend to ask")
+    notary_sub.add_parser(
+        "rotate-key", help="a new notary signing key from the next start (backend stopped)"
+    )
 
     fleet = sub.add_parser("fleet", help="miner inventory: import labels, discover miners")
     fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
@@ -159,8 +168,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
         return _demo(settings, headless=args.headless, port=args.port, screen=args.screen)
     if command == "db":
         return asyncio.run(_db_upgrade(settings))
+    if command == "keys" and args.keys_command == "rotate-secrets":
+        from backend.auth.rotate import run as rotate_secrets
+
+        return rotate_secrets(settings, pepper=args.pepper, fernet=args.fernet)
     if command == "keys":
         return asyncio.run(_keys(settings, args))
+    if command == "notary" and args.notary_command == "rotate-key":
+        return asyncio.run(_rotate_notary_key(settings))
     if command == "notary":  # notary & wallet
         from hashinsight_tui.widgets.notary_checks import verify_command
 
@@ -341,6 +356,22 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     finally:
         await db.close()
+
+
+async def _rotate_notary_key(settings: Settings) -> int:
+    from backend.notary.rotate import rotate_notary_key
+    from backend.notary.signing import NotaryKeyError
+
+    try:
+        rotation = await rotate_notary_key(settings)
+    except NotaryKeyError as exc:
+        print(f"hashinsight: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if rotation.old_address:
+        print(f"old notary address: {rotation.old_address} (key kept as {rotation.kept_as})")
+    print(f"new notary address: {rotation.new_address}")
+    print("fund the new address on the anchor chain, then start the backend")
+    return 0
 
 
 async def _run_sims(miners: int) -> int:

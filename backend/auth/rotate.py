@@ -1,8 +1,9 @@
 """Rotate the API-key pepper and/or the Fernet key, re-hashing and re-encrypting every stored key.
 
-Procedure (documented in docs/api-keys.md):
+Procedure (documented in docs/partner-api.md and docs/deploy.md):
   1. stop the backend;
-  2. `python -m backend.auth.rotate --pepper --fernet` (either or both);
+  2. `hashinsight keys rotate-secrets --pepper --fernet` (either or both; it refuses while a
+     backend holds a lease on the database);
      new values come from HASHINSIGHT_NEW_PEPPER / HASHINSIGHT_NEW_FERNET_KEY, or are generated;
   3. file-held secrets are replaced in place (the old ones kept as `<name>.old`, 0600); a secret
      held in the environment must be given its new value in HASHINSIGHT_NEW_* (never generated,
@@ -28,7 +29,9 @@ from sqlalchemy import select
 from backend.auth.keys import hash_key
 from backend.auth.models import ApiKeyRow, PartnerRow
 from backend.core.audit import record_audit
+from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
+from backend.core.lease import live_holders
 from backend.core.secrets import (
     BackendSecrets,
     load_backend_secrets,
@@ -87,15 +90,20 @@ async def rotate_secrets(
         raise RotationError("the new Fernet key is not 32 url-safe base64 bytes") from None
     new = BackendSecrets(pepper=pepper_value, fernet=new_fernet, hasher=old.hasher)
     secrets_dir = settings.data_dir / "secrets"
-    staged = _stage_files(settings, secrets_dir, pepper_value if pepper else None, fernet_key)
     db = Database(settings.effective_database_url)
     try:
         await db.upgrade()
-        keys, partners = await _rewrite(db, old, new, pepper)
-    except BaseException:
-        for path in staged:
-            path.unlink(missing_ok=True)
-        raise
+        running = await live_holders(db, SYSTEM_CLOCK)
+        if running:  # it would go on hashing and encrypting with the old secrets
+            names = ", ".join(f"{name} ({info.holder})" for name, info in running)
+            raise RotationError(f"a backend is running on this database ({names}): stop it first")
+        staged = _stage_files(settings, secrets_dir, pepper_value if pepper else None, fernet_key)
+        try:
+            keys, partners = await _rewrite(db, old, new, pepper)
+        except BaseException:
+            for path in staged:
+                path.unlink(missing_ok=True)
+            raise
     finally:
         await db.close()
     for path in staged:
@@ -160,27 +168,22 @@ async def _rewrite(
     return len(rows), len(partners)
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m backend.auth.rotate", description=__doc__.splitlines()[0]
-    )
-    parser.add_argument("--pepper", action="store_true", help="rotate the API-key pepper")
-    parser.add_argument("--fernet", action="store_true", help="rotate the Fernet key")
-    args = parser.parse_args(argv)
+def run(settings: Settings, *, pepper: bool, fernet: bool) -> int:
+    """The command: new values from HASHINSIGHT_NEW_PEPPER / HASHINSIGHT_NEW_FERNET_KEY or
+    generated; prints what changed and what the operator must do next; exit 2 on refusal."""
+    new_pepper = os.environ.get("HASHINSIGHT_NEW_PEPPER")
+    new_fernet = os.environ.get("HASHINSIGHT_NEW_FERNET_KEY")
     try:
-        settings = load_settings()
-        new_pepper = os.environ.get("HASHINSIGHT_NEW_PEPPER")
-        new_fernet = os.environ.get("HASHINSIGHT_NEW_FERNET_KEY")
         result = asyncio.run(
             rotate_secrets(
                 settings,
-                pepper=args.pepper,
-                fernet=args.fernet,
+                pepper=pepper,
+                fernet=fernet,
                 new_pepper=new_pepper.encode() if new_pepper else None,
                 new_fernet_key=new_fernet.encode() if new_fernet else None,
             )
         )
-    except (RotationError, SettingsError) as exc:
+    except RotationError as exc:
         print(f"rotate: {exc}", file=sys.stderr)
         return 2
     print(f"rotated: {result.keys} keys, {result.partners} partners re-protected")
@@ -189,6 +192,23 @@ def main(argv: list[str] | None = None) -> int:
     if result.fernet_rotated and settings.fernet_key is not None:
         print("now set HASHINSIGHT_FERNET_KEY to the value of HASHINSIGHT_NEW_FERNET_KEY")
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m backend.auth.rotate`, kept for scripts; `hashinsight keys rotate-secrets` is
+    the same command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m backend.auth.rotate", description=__doc__.splitlines()[0]
+    )
+    parser.add_argument("--pepper", action="store_true", help="rotate the API-key pepper")
+    parser.add_argument("--fernet", action="store_true", help="rotate the Fernet key")
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        print(f"rotate: {exc}", file=sys.stderr)
+        return 2
+    return run(settings, pepper=args.pepper, fernet=args.fernet)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from sqlalchemy import BigInteger, String, update
+from sqlalchemy import BigInteger, String, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -236,6 +236,20 @@ class Lease:
     def _lost(self) -> None:
         self.token = None
         self._valid_until = None
+
+
+async def live_holders(db: Database, clock: Clock) -> list[tuple[str, LeaseInfo]]:
+    """(name, info) of every lease a live process holds: a backend is running on this database.
+
+    Offline maintenance (secret rotation) refuses to run while any is listed."""
+    now = clock.now()
+    async with db.session() as session:
+        rows = (await session.scalars(select(LeaseRow))).all()
+    return [
+        (row.name, LeaseInfo(row.holder, row.token, row.expires_at, row.acquired_at))
+        for row in rows
+        if row.expires_at > now and not _local_holder_dead(row.holder)
+    ]
 
 
 def _rowcount(result: Any) -> int:

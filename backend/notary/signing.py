@@ -81,7 +81,8 @@ def key_file(settings: Settings) -> Path:
 def load_notary_key(settings: Settings) -> NotaryKey:
     """The configured key, or the key file (generated on first use with 0600 permissions)."""
     if settings.blockchain_private_key is not None:
-        return NotaryKey(_account(settings.blockchain_private_key.get_secret_value()), "env")
+        secret = settings.blockchain_private_key.get_secret_value()
+        return NotaryKey(account_from_hex(secret), "env")
     path = key_file(settings)
     try:
         text = read_private_file(path).decode("ascii", "replace").strip()
@@ -90,10 +91,11 @@ def load_notary_key(settings: Settings) -> NotaryKey:
         write_private_file(path, text.encode() + b"\n")
     except SecretFileError as exc:
         raise NotaryKeyError(str(exc)) from None
-    return NotaryKey(_account(text), str(path))
+    return NotaryKey(account_from_hex(text), str(path))
 
 
-def _account(text: str) -> LocalAccount:
+def account_from_hex(text: str) -> LocalAccount:
+    """A key given as 64 hex digits (0x optional); NotaryKeyError that never shows the key."""
     value = text.strip()
     hex_part = value.removeprefix("0x")
     if len(hex_part) != 64 or any(c not in "0123456789abcdefABCDEF" for c in hex_part):

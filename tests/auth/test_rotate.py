@@ -6,6 +6,7 @@ import asyncio
 from pathlib import Path
 
 import pytest
+from cryptography.fernet import Fernet
 
 from backend.auth.partners import Partners
 from backend.auth.rotate import RotationError, rotate_secrets
@@ -13,7 +14,9 @@ from backend.auth.service import AuthService
 from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
 from backend.core.settings import load_settings
-from tests.conftest import isolated_env
+from backend.runtime import Backend
+from hashinsight_tui import cli
+from tests.helpers import isolated_env
 
 
 async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
@@ -53,3 +56,37 @@ async def test_env_held_secrets_need_their_new_value(tmp_path: Path) -> None:
         await rotate_secrets(settings, pepper=True, fernet=False)
     with pytest.raises(RotationError, match="nothing to rotate"):
         await rotate_secrets(settings, pepper=False, fernet=False)
+
+
+async def test_rotation_is_refused_while_a_backend_runs_on_the_database(tmp_path: Path) -> None:
+    settings = load_settings(
+        await asyncio.to_thread(isolated_env, tmp_path), overrides={"api_port": 0}
+    )
+    before = load_backend_secrets(settings).pepper
+    backend = Backend(settings, mode="serve")
+    await backend.start()
+    try:
+        with pytest.raises(RotationError, match=r"a backend is running .* stop it first"):
+            await rotate_secrets(settings, pepper=True, fernet=True)
+    finally:
+        await backend.stop()
+    assert load_backend_secrets(settings).pepper == before  # nothing changed
+    assert not (settings.data_dir / "secrets" / "pepper.old").exists()
+    result = await rotate_secrets(settings, pepper=True, fernet=False)  # stopped: it goes ahead
+    assert result.pepper_rotated and load_backend_secrets(settings).pepper != before
+
+
+def test_the_console_command_rotates_and_says_what_next(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in isolated_env(tmp_path).items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("HASHINSIGHT_FERNET_KEY", Fernet.generate_key().decode())
+    assert cli.main(["keys", "rotate-secrets", "--fernet"]) == 2
+    assert "HASHINSIGHT_NEW_FERNET_KEY" in capsys.readouterr().err
+    new_key = Fernet.generate_key().decode()
+    monkeypatch.setenv("HASHINSIGHT_NEW_FERNET_KEY", new_key)
+    assert cli.main(["keys", "rotate-secrets", "--fernet"]) == 0
+    out = capsys.readouterr().out
+    assert "rotated: 0 keys" in out and "now set HASHINSIGHT_FERNET_KEY" in out
+    assert new_key not in out  # the secret itself is never printed
