@@ -66,6 +66,10 @@ class SimWorld:
             simulator = self._started.pop()
             with contextlib.suppress(Exception):
                 await simulator.stop()
+            cleanup = getattr(simulator, "cleanup", None)  # files a simulator wrote (key files)
+            if cleanup is not None:
+                with contextlib.suppress(OSError):
+                    cleanup()
 
     async def __aenter__(self) -> SimWorld:
         await self.start()
