@@ -75,8 +75,12 @@ class FleetStore:
 
     async def ensure_miners(self, specs: Sequence[MinerSpec], source: str, now: datetime) -> int:
         """Insert rows for miners not yet known (labels are imported ones only); returns how
-        many were new. One INSERT … ON CONFLICT DO NOTHING: two processes adding the same
-        miners at once both succeed, and each new miner is counted once."""
+        many were new. Known ids are skipped first (a restart inserts nothing); the rest go in
+        with ON CONFLICT DO NOTHING, so two processes adding the same miners at once both
+        succeed and each new miner is counted once. The read is its own transaction: on SQLite
+        a read transaction that then writes fails if another process wrote meanwhile."""
+        async with self.db.session() as session:
+            known = set((await session.scalars(select(MINERS.c.id))).all())
         rows = [
             {
                 "id": spec.id,
@@ -90,8 +94,9 @@ class FleetStore:
                 "added_at": now,
                 "enabled": True,
             }
-            for spec in {spec.id: spec for spec in specs}.values()
-        ]
+            for spec in sorted({spec.id: spec for spec in specs}.values(), key=_by_id)
+            if spec.id not in known
+        ]  # in id order: two writers of the same ids never wait on each other in a cycle
         if not rows:
             return 0
         query = self.db.insert(MINERS).on_conflict_do_nothing(index_elements=[MINERS.c.id])
@@ -243,6 +248,10 @@ class FleetStore:
                     detail={"alert_id": row.id, "rule": row.rule},
                 )
             return row
+
+
+def _by_id(spec: MinerSpec) -> str:
+    return spec.id
 
 
 def _merge_buckets(rows: Sequence[Any]) -> list[dict[str, Any]]:

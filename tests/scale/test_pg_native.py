@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -152,21 +153,43 @@ async def test_a_failing_sweep_writes_none_of_its_samples(db: Database) -> None:
     assert await count(db, FleetSampleRow) == 1
 
 
+def meet_before_writing(db: Database, barrier: asyncio.Barrier, met: list[str]) -> None:
+    """The second session `db` opens waits until the other writer got there too: both have
+    read the same (empty) inventory before either writes, the race ON CONFLICT settles."""
+    original = db.session
+    opened = 0
+
+    @asynccontextmanager
+    async def session() -> AsyncIterator[Any]:
+        nonlocal opened
+        opened += 1
+        if opened == 2:
+            await asyncio.wait_for(barrier.wait(), 30)
+            met.append(db.url)
+        async with original() as inner:
+            yield inner
+
+    db.session = session  # type: ignore[method-assign]
+
+
 async def test_two_writers_adding_the_same_miners_at_once(db_url: str) -> None:
-    """ensure_miners and the heartbeat upsert are single ON CONFLICT statements: two
-    processes doing the same at the same moment both succeed, each row exists once."""
+    """ensure_miners and the heartbeat upsert are ON CONFLICT statements: two processes doing
+    the same at the same moment both succeed, and each row exists (and is counted) once."""
     first, second = Database(db_url), Database(db_url)
     try:
-        specs = [MinerSpec(id=f"m{n}", host="10.0.0.1", port=n) for n in range(300)]
-        stores = (FleetStore(first), FleetStore(second))
-        for round_ in range(3):
-            half = specs[: 100 * (round_ + 1)]
-            added = await asyncio.gather(
-                stores[0].ensure_miners(half, "config", T0),
-                stores[1].ensure_miners(list(reversed(half)), "scan", T0),
-            )
-            assert sum(added) == 100  # each new miner counted by exactly one writer
+        barrier, met = asyncio.Barrier(2), []
+        meet_before_writing(first, barrier, met)
+        meet_before_writing(second, barrier, met)
+        specs = [MinerSpec(id=f"m{n:03}", host="10.0.0.1", port=n) for n in range(300)]
+        added = await asyncio.gather(
+            FleetStore(first).ensure_miners(specs, "config", T0),
+            FleetStore(second).ensure_miners(list(reversed(specs)), "scan", T0),
+        )
+        assert len(met) == 2  # both had read an empty inventory before either wrote
+        assert sum(added) == 300  # each new miner counted by exactly one writer
         assert await count(first, FleetMinerRow) == 300
+        again = await FleetStore(second).ensure_miners(specs[:10], "scan", T0)
+        assert again == 0
 
         beats = (HeartbeatStore(first), HeartbeatStore(second))
         values = {
