@@ -10,7 +10,7 @@ with the indexes dropped during the load and rebuilt after, and the time it took
 through the backend's own code paths (`Database`, `FleetStore`):
 
 - sample writes: full sweeps of one sample per miner, each sweep ONE transaction (`write_sweep`),
-  as the poller writes them; rows/s over the sweeps;
+  as the poller writes them (COPY on PostgreSQL, executemany on SQLite); rows/s over the sweeps;
 - history reads: `FleetStore.history` of one random miner over the last 24 h and the last 30 days
   of rollups; p50/p95 latency over many queries.
 

@@ -1,18 +1,21 @@
 """The one database helper: an async SQLAlchemy engine, sessions, and Alembic migrations.
 
 SQLite (aiosqlite) in the data dir by default; PostgreSQL (asyncpg) when `DATABASE_URL` is set.
+The few engine-specific paths live here, behind one call each: `insert` (a dialect INSERT, so
+`ON CONFLICT` works on both engines) and `append` (bulk rows: COPY on PostgreSQL).
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
+from collections.abc import AsyncIterator, Coroutine, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Table, event, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -91,6 +94,40 @@ class Database:
         finally:
             await _finish_despite_cancel(session.close())
 
+    def insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        """An INSERT in this engine's dialect: both offer `on_conflict_do_nothing` and
+        `on_conflict_do_update`, so "insert unless present" and upserts are one atomic
+        statement instead of a read then a write that two processes can race."""
+        return sqlite.insert(table) if self.is_sqlite else postgresql.insert(table)
+
+    async def append(
+        self, session: AsyncSession, table: Table, rows: Sequence[dict[str, Any]]
+    ) -> None:
+        """Append many rows (all with the same keys) inside `session`'s transaction.
+
+        PostgreSQL: binary COPY on the session's own connection, about twice the rows/s of an
+        executemany of INSERTs. SQLite: executemany, already its fastest path.
+        """
+        if not rows:
+            return
+        if self.is_sqlite:
+            await session.execute(insert(table), rows)
+            return
+        driver = await _driver_connection(session)
+        names = list(rows[0])
+        dialect = self.engine.dialect
+        steps = [table.c[name].type.bind_processor(dialect) for name in names]
+        records = [
+            tuple(
+                value if step is None or value is None else step(value)
+                for step, value in zip(steps, (row[name] for name in names), strict=True)
+            )
+            for row in rows
+        ]
+        await driver.copy_records_to_table(
+            table.name, records=records, columns=names, schema_name=table.schema
+        )
+
     async def ping(self) -> None:
         async with self.engine.connect() as connection:
             await connection.execute(text("SELECT 1"))
@@ -104,6 +141,20 @@ class Database:
 
 
 CLEANUP_GRACE_S = 5.0
+
+
+async def _driver_connection(session: AsyncSession) -> Any:
+    """The asyncpg connection under `session`, inside the session's transaction.
+
+    SQLAlchemy's asyncpg adapter sends BEGIN lazily with its first statement; a COPY sent on the
+    raw connection before that would run (and commit) on its own, so one statement goes first.
+    """
+    connection = await session.connection()
+    raw = await connection.get_raw_connection()
+    driver = raw.driver_connection
+    if not driver.is_in_transaction():
+        await connection.execute(text("SELECT 1"))
+    return driver
 
 
 async def _finish_despite_cancel(step: Coroutine[Any, Any, None]) -> None:

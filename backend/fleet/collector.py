@@ -5,7 +5,8 @@ Each round: make sure the home shard's lease is held (else ask its adopter for i
 two live collectors never adopt the same shard), hand the poller exactly the miners of the held
 shards, sweep once, and write one heartbeat row per held shard. Leases are renewed by their own
 task every TTL/3, so a long sweep never lets one expire. A shard whose lease is lost is dropped
-before the next sweep; a sweep already running still writes (samples are not fenced).
+before the next sweep; a sweep already running when it is lost writes nothing: its transaction
+is fenced with the leases held when it started (`FleetStore.write_sweep`).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from typing import Any
 
 from backend.core.clock import Clock
 from backend.core.db import Database
-from backend.core.lease import Lease, make_holder
+from backend.core.lease import Lease, LeaseLost, make_holder
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.poller import Poller
 from backend.fleet.shard import HeartbeatStore, ShardSpec, parse_shard
@@ -54,6 +55,7 @@ class ShardCollector:
         self.started_at = clock.now()
         self._specs: list[MinerSpec] = []
         self._home_lease = self._lease(home)
+        poller.fences = self._fences
 
     def _lease(self, shard: ShardSpec) -> Lease:
         return Lease(
@@ -106,8 +108,23 @@ class ShardCollector:
         if not self.held:
             return
         sweep_started = self.clock.time()
-        await self.poller.sweep()
+        try:
+            await self.poller.sweep()
+        except LeaseLost:
+            self._drop_lost()
+            return
         await self._beat(sweep_started)
+
+    def _fences(self) -> list[Lease]:
+        return [lease for _shard, lease in self.held.values()]
+
+    def _drop_lost(self) -> None:
+        """The sweep's write was refused by a fence: let go of the shards it found lost."""
+        for key, (_shard, lease) in list(self.held.items()):
+            if lease.token is None:
+                self.held.pop(key, None)
+                log.warning("fleet shard %s: lease lost during a sweep; not written", key)
+        self._apply()
 
     async def _arrange(self) -> None:
         """Hold the home shard (or claim it back), give back claimed adoptions, adopt more."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text
+from sqlalchemy import Boolean, Float, Index, Integer, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, UtcDateTime
@@ -66,8 +66,15 @@ class FleetRollupRow(Base):
     temp_chip_max_c: Mapped[float | None] = mapped_column(Float)
 
 
+def _partial(name: str, column: str, where: str) -> Index:
+    """An index of only the rows a hot query asks for (same clause on both engines)."""
+    return Index(name, column, sqlite_where=text(where), postgresql_where=text(where))
+
+
 class FleetAlertRow(Base):
     __tablename__ = "fleet_alerts"
+    # Open alerts are few among all ever raised; every poller loads them at start.
+    __table_args__ = (_partial("ix_fleet_alerts_open", "miner_id", "state != 'cleared'"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     miner_id: Mapped[str] = mapped_column(String(200), index=True)
@@ -87,6 +94,10 @@ class FleetCommandRow(Base):
     """One command for one miner, from request (or approval) to its outcome."""
 
     __tablename__ = "fleet_commands"
+    # The Approvals screen: commands waiting for a second key, newest first.
+    __table_args__ = (
+        _partial("ix_fleet_commands_pending", "created_at", "state = 'pending_approval'"),
+    )
 
     id: Mapped[str] = mapped_column(String(40), primary_key=True)
     miner_id: Mapped[str] = mapped_column(String(200), index=True)

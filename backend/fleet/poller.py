@@ -17,13 +17,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import resource
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import UTC, datetime
 from typing import Any
 
 from backend.core.bus import EventBus
 from backend.core.clock import Clock
+from backend.core.lease import Lease
 from backend.core.settings import Settings
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
@@ -147,6 +148,9 @@ class Poller:
         self.sweeps = 0
         self._summary: dict[str, Any] | None = None
         self._lock = asyncio.Lock()  # one sweep at a time, even when asked from outside
+        # The leases a sweep's writes are fenced with (a sharded collector sets this); taken
+        # when the sweep starts, so a shard lost meanwhile still fences, and refuses, the write.
+        self.fences: Callable[[], Sequence[Lease]] = tuple
 
     # ------------------------------------------------------------------ inventory
 
@@ -224,6 +228,7 @@ class Poller:
     async def _sweep(self) -> dict[str, Any]:
         started_wall = self.clock.time()
         started = self.clock.monotonic()
+        fences = tuple(self.fences())
         due = [s for s in self.states.values() if s.next_due <= started]
         await self._poll_all(due)
         polled_at = self.clock.time()
@@ -231,7 +236,7 @@ class Poller:
         batch, changed, alerts = self._digest(due, started, polled_at)
         if alerts.raised or alerts.cleared:
             self._queue_alert_rows(batch, alerts)
-        ids = await self.store.write_sweep(batch)
+        ids = await self.store.write_sweep(batch, fences)
         for alert, alert_id in zip(alerts.raised, ids, strict=False):
             alert.id = alert_id
         errors = sum(1 for s in due if s.status in ("offline", "error"))

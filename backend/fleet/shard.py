@@ -17,7 +17,6 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Float, Integer, String, select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, Database, UtcDateTime
@@ -130,21 +129,18 @@ class HeartbeatStore:
         return [dict(row) for row in rows]
 
     async def beat(self, shard: str, values: dict[str, Any], *, home: bool) -> None:
-        """Upsert the shard's row (portable: update, else insert). Only the shard's home
-        collector clears a claim: an adopter must keep seeing it until it lets go."""
+        """Upsert the shard's row (one INSERT … ON CONFLICT DO UPDATE on both engines). Only
+        the shard's home collector clears a claim: an adopter must keep seeing it until it
+        lets go."""
         table = FleetCollectorRow.__table__
         values = {**values, "claimed_by": None} if home else values
-        query = update(table).where(table.c.shard == shard).values(**values)
+        query = (
+            self.db.insert(table)
+            .values(shard=shard, **values)
+            .on_conflict_do_update(index_elements=[table.c.shard], set_=values)
+        )
         async with self.db.session() as session:
-            result = await session.execute(query)
-            if int(getattr(result, "rowcount", 0) or 0) == 1:
-                return
-        try:
-            async with self.db.session() as session:
-                session.add(FleetCollectorRow(shard=shard, **values))
-        except IntegrityError:  # inserted by another collector meanwhile: update it
-            async with self.db.session() as session:
-                await session.execute(query)
+            await session.execute(query)
 
     async def claim(self, shard: str, holder: str) -> None:
         """The home collector of a shard another collector adopted asks for it back."""

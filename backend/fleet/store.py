@@ -1,8 +1,11 @@
 """Fleet persistence: one batched transaction per sweep, history reads, retention, labels.
 
 A sweep of 10,000 miners writes 10,000 sample rows, the changed miners' current state and
-any alert changes in ONE transaction with ``executemany`` (never a transaction per miner).
-History reads raw samples for short periods and 5-minute rollups for long ones.
+any alert changes in ONE transaction (never a transaction per miner): samples and rollups are
+appended with COPY on PostgreSQL and ``executemany`` on SQLite (`Database.append`). A sharded
+collector's sweep is fenced: the transaction first proves its shard leases are still held, so
+a collector that lost a shard mid-sweep writes nothing. History reads raw samples for short
+periods and 5-minute rollups for long ones.
 """
 
 from __future__ import annotations
@@ -13,10 +16,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, delete, func, insert, select, update
+from sqlalchemy import bindparam, delete, func, select, update
 
 from backend.core.audit import record_audit
 from backend.core.db import Database
+from backend.core.lease import Lease
 from backend.fleet.inventory import LabelRow, MinerSpec, ScanHit
 from backend.fleet.models import (
     FleetAlertRow,
@@ -70,28 +74,35 @@ class FleetStore:
         return [dict(row) for row in rows]
 
     async def ensure_miners(self, specs: Sequence[MinerSpec], source: str, now: datetime) -> int:
-        """Insert rows for miners not yet known (labels are imported ones only)."""
+        """Insert rows for miners not yet known (labels are imported ones only); returns how
+        many were new. Known ids are skipped first (a restart inserts nothing); the rest go in
+        with ON CONFLICT DO NOTHING, so two processes adding the same miners at once both
+        succeed and each new miner is counted once. The read is its own transaction: on SQLite
+        a read transaction that then writes fails if another process wrote meanwhile."""
         async with self.db.session() as session:
             known = set((await session.scalars(select(MINERS.c.id))).all())
-            fresh = [
-                {
-                    "id": spec.id,
-                    "host": spec.host,
-                    "port": spec.port,
-                    "name": spec.name,
-                    "site": None,
-                    "rack": None,
-                    "position": None,
-                    "source": source,
-                    "added_at": now,
-                    "enabled": True,
-                }
-                for spec in specs
-                if spec.id not in known
-            ]
-            if fresh:
-                await session.execute(insert(MINERS), fresh)
-        return len(fresh)
+        rows = [
+            {
+                "id": spec.id,
+                "host": spec.host,
+                "port": spec.port,
+                "name": spec.name,
+                "site": None,
+                "rack": None,
+                "position": None,
+                "source": source,
+                "added_at": now,
+                "enabled": True,
+            }
+            for spec in sorted({spec.id: spec for spec in specs}.values(), key=_by_id)
+            if spec.id not in known
+        ]  # in id order: two writers of the same ids never wait on each other in a cycle
+        if not rows:
+            return 0
+        query = self.db.insert(MINERS).on_conflict_do_nothing(index_elements=[MINERS.c.id])
+        async with self.db.session() as session:
+            added = await session.scalars(query.returning(MINERS.c.id), rows)
+            return len(added.all())
 
     async def import_labels(
         self, rows: Sequence[LabelRow], *, actor: str, now: datetime
@@ -138,16 +149,21 @@ class FleetStore:
 
     # ------------------------------------------------------------------ per sweep
 
-    async def write_sweep(self, batch: SweepWrite) -> list[int]:
-        """Persist one sweep in one transaction; returns the ids given to new alerts."""
+    async def write_sweep(self, batch: SweepWrite, fences: Sequence[Lease] = ()) -> list[int]:
+        """Persist one sweep in one transaction; returns the ids given to new alerts.
+
+        `fences`: the leases the sweep's miners were polled under. Each is checked first, inside
+        the transaction; if one was lost (expired or taken over) the lease's `lost_error` is
+        raised and nothing of the sweep is written.
+        """
         ids: list[int] = []
         async with self.db.session() as session:
-            if batch.samples:
-                await session.execute(insert(SAMPLES), batch.samples)
+            for lease in fences:
+                await lease.fence(session)
+            await self.db.append(session, SAMPLES, batch.samples)
             if batch.states:
                 await session.execute(_STATE_UPDATE, batch.states)
-            if batch.rollups:
-                await session.execute(insert(ROLLUPS), batch.rollups)
+            await self.db.append(session, ROLLUPS, batch.rollups)
             if batch.alert_updates:
                 await session.execute(_ALERT_UPDATE, batch.alert_updates)
             if batch.new_alerts:
@@ -232,6 +248,10 @@ class FleetStore:
                     detail={"alert_id": row.id, "rule": row.rule},
                 )
             return row
+
+
+def _by_id(spec: MinerSpec) -> str:
+    return spec.id
 
 
 def _merge_buckets(rows: Sequence[Any]) -> list[dict[str, Any]]:

@@ -1,4 +1,4 @@
-"""Tables owned by the issuer: issues, the trades each one covers, the Bitmart cursor, the lease.
+"""Tables owned by the issuer: issues, the trades each one covers, the Bitmart cursor.
 
 Amounts are stored as whole napu (BigInteger) and Bitmart's decimal strings exactly as received;
 nothing here is ever a float.
@@ -79,16 +79,3 @@ class IssuerCursorRow(Base):
     started_by: Mapped[str] = mapped_column(String(120))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
-
-
-class IssuerLeaseRow(Base):
-    """The leader lock: one issuer per database, with a fencing token that grows per holder."""
-
-    __tablename__ = "issuer_leases"
-
-    name: Mapped[str] = mapped_column(String(40), primary_key=True)
-    holder: Mapped[str] = mapped_column(String(160))
-    token: Mapped[int] = mapped_column(BigInteger)
-    acquired_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    renewed_at: Mapped[datetime] = mapped_column(UtcDateTime)
-    expires_at: Mapped[datetime] = mapped_column(UtcDateTime)

@@ -120,7 +120,7 @@ async def start_issuer(
     elif schema == "create_all":
         from backend.models import Base
 
-        names = ("issues", "issue_trades", "issuer_cursor", "issuer_leases", "audit_log")
+        names = ("issues", "issue_trades", "issuer_cursor", "leases", "audit_log")
         tables = [Base.metadata.tables[name] for name in names]
         async with db.engine.begin() as connection:
             await connection.run_sync(Base.metadata.create_all, tables=tables)

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, inspect
 from backend.core.db import run_migrations
 from backend.models import Base
 
-ISSUER_TABLES = {"issues", "issue_trades", "issuer_cursor", "issuer_leases"}
+ISSUER_TABLES = {"issues", "issue_trades", "issuer_cursor"}
 
 
 def test_migration_matches_the_models(tmp_path: Path) -> None:
