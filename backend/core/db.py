@@ -177,15 +177,21 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
-def run_migrations(url: str, revision: str = "heads") -> None:
-    from alembic import command
+def alembic_config(url: str) -> Any:
+    """Alembic's config for our migrations on `url` (Alembic is imported only when needed)."""
     from alembic.config import Config
 
     config = Config()
     config.set_main_option("script_location", str(MIGRATIONS_DIR))
     config.attributes["database_url"] = url
+    return config
+
+
+def run_migrations(url: str, revision: str = "heads") -> None:
+    from alembic import command
+
     try:
-        command.upgrade(config, revision)
+        command.upgrade(alembic_config(url), revision)
     except Exception as exc:
         reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
         raise DatabaseError(f"database migration failed ({_redact(url)}): {reason}") from None

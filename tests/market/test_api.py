@@ -230,8 +230,10 @@ async def test_recorded_samples_serve_history_after_a_restart_with_providers_dow
         key = key_of(first)
         recorded_prices = [v for _t, v, _s in await market.recorder.series("btc_price", 0, 2e9)]
         sections = await _notarized_sections(first, key)
+        recorded_after = await market.recorder.count("btc_price")  # recording goes on meanwhile
         price = sections["market"]["data"]["btc_price_usd"]
-        assert sections["market"]["available"] and price["samples"] == len(recorded_prices)
+        assert sections["market"]["available"]
+        assert len(recorded_prices) <= price["samples"] <= recorded_after
         assert price["min"] <= price["mean"] <= price["max"] and price["sources"] == ["coingecko"]
         chain_data = sections["chain"]["data"]
         assert chain_data["difficulty"]["samples"] >= 2 and chain_data["hashprice_formula"]

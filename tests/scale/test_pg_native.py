@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,7 +19,7 @@ from sqlalchemy import func, inspect, select, text
 
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
-from backend.core.db import MIGRATIONS_DIR, Database, run_migrations
+from backend.core.db import Database, alembic_config
 from backend.core.lease import Lease, LeaseLost
 from backend.core.settings import Settings
 from backend.fleet.collector import ShardCollector
@@ -30,7 +29,6 @@ from backend.fleet.shard import HeartbeatStore, parse_shard
 from backend.fleet.store import FleetStore, SweepWrite
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
-from tests.helpers import seed_migrated_database
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
 PARTIAL_INDEXES = {
@@ -39,26 +37,10 @@ PARTIAL_INDEXES = {
 }
 
 
-@pytest.fixture(params=["sqlite", "postgres"])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    """A database migrated to head: a SQLite file, or a fresh database on the test server."""
-    if request.param == "sqlite":
-        path = tmp_path / "native.db"
-        seed_migrated_database(path)
-        yield f"sqlite+aiosqlite:///{path}"
-        return
-    url = request.getfixturevalue("pg_database")
-    run_migrations(url)
-    yield url
-
-
 @pytest.fixture
-async def db(db_url: str) -> AsyncIterator[Database]:
-    database = Database(db_url)
-    try:
-        yield database
-    finally:
-        await database.close()
+def db(database: Database) -> Database:
+    """A private database at the latest schema, on each engine in turn (tests/conftest.py)."""
+    return database
 
 
 def sample(n: int, ts: datetime) -> dict[str, Any]:
@@ -172,10 +154,10 @@ def meet_before_writing(db: Database, barrier: asyncio.Barrier, met: list[str]) 
     db.session = session  # type: ignore[method-assign]
 
 
-async def test_two_writers_adding_the_same_miners_at_once(db_url: str) -> None:
+async def test_two_writers_adding_the_same_miners_at_once(database_url: str) -> None:
     """ensure_miners and the heartbeat upsert are ON CONFLICT statements: two processes doing
     the same at the same moment both succeed, and each row exists (and is counted) once."""
-    first, second = Database(db_url), Database(db_url)
+    first, second = Database(database_url), Database(database_url)
     try:
         barrier, met = asyncio.Barrier(2), []
         meet_before_writing(first, barrier, met)
@@ -287,12 +269,8 @@ async def test_a_collector_that_lost_its_shard_mid_sweep_stops_cleanly(
 
 def _downgrade(url: str, revision: str) -> None:
     from alembic import command
-    from alembic.config import Config
 
-    config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS_DIR))
-    config.attributes["database_url"] = url
-    command.downgrade(config, revision)
+    command.downgrade(alembic_config(url), revision)
 
 
 async def _schema(db: Database) -> tuple[set[str], dict[str, str]]:
@@ -307,8 +285,8 @@ async def _schema(db: Database) -> tuple[set[str], dict[str, str]]:
     return tables, {name: sql for name, sql in rows if name in PARTIAL_INDEXES}
 
 
-async def test_migration_0012_up_and_down(db_url: str) -> None:
-    db = Database(db_url)
+async def test_migration_0012_up_and_down(database_url: str) -> None:
+    db = Database(database_url)
     try:
         tables, indexes = await _schema(db)
         assert "issuer_leases" not in tables and {"leases", "issues"} <= tables
@@ -317,7 +295,7 @@ async def test_migration_0012_up_and_down(db_url: str) -> None:
             assert table in indexes[name] and "WHERE" in indexes[name].upper()
         await db.close()
 
-        await asyncio.to_thread(_downgrade, db_url, "0011_market_samples")
+        await asyncio.to_thread(_downgrade, database_url, "0011_market_samples")
         tables, indexes = await _schema(db)
         assert "issuer_leases" in tables and "fleet_alerts" in tables and indexes == {}
         await db.close()
