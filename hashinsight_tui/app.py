@@ -90,11 +90,12 @@ class HashInsightApp(App[None]):
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
-    def __init__(self, options: ConsoleOptions) -> None:
+    def __init__(self, options: ConsoleOptions, client: HashInsightClient | None = None) -> None:
+        """`client` is the SDK client to use (one for `options` is made at mount if not given)."""
         super().__init__()
         self.options = options
         self.store = Store(url=options.url)
-        self.client: HashInsightClient | None = None
+        self.client: HashInsightClient | None = client
         self.paused = False
         self.force_read_only = options.read_only
         if options.keymap:
@@ -116,7 +117,8 @@ class HashInsightApp(App[None]):
             self.notify(
                 f"Unknown theme {self.options.theme!r}; using {self.theme}", severity="warning"
             )
-        self.client = HashInsightClient(self.options.url, self.options.api_key)
+        if self.client is None:
+            self.client = HashInsightClient(self.options.url, self.options.api_key)
         start = self.options.start_screen if self.options.start_screen in self.MODES else "health"
         self.switch_mode(start)
         self.run_worker(

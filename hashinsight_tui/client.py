@@ -22,6 +22,9 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
+# The issuer's issues and trades are the API's own schemas: the console ships with the backend.
+from backend.api.routes.issuer_schemas import IssueDetailOut, IssueListOut, IssueOut
+
 __all__ = [
     "ApiError",
     "AuthError",
@@ -431,7 +434,7 @@ class HashInsightClient:
 
     async def issuer_issues(
         self, states: Iterable[str] = (), *, limit: int = 100, before_id: int | None = None
-    ) -> IssuePage:
+    ) -> IssueListOut:
         """Issues newest first; `states` filters (e.g. ["awaiting_approval"])."""
         params: dict[str, Any] = {"limit": limit}
         if states:
@@ -439,27 +442,31 @@ class HashInsightClient:
         if before_id is not None:
             params["before_id"] = before_id
         data = await self.request("GET", "/api/v1/issuer/issues", params=params)
-        return IssuePage.from_dict(data)
+        return IssueListOut.model_validate(data)
 
-    async def issuer_issue(self, issue_id: int) -> IssueDetail:
+    async def issuer_issue(self, issue_id: int) -> IssueDetailOut:
         """One issue with the Bitmart trades it covers and its signed tx."""
-        return IssueDetail.from_dict(
+        return IssueDetailOut.model_validate(
             await self.request("GET", f"/api/v1/issuer/issues/{int(issue_id)}")
         )
 
-    async def approve_issue(self, issue_id: int, reason: str | None = None) -> Issue:
+    async def approve_issue(self, issue_id: int, reason: str | None = None) -> IssueOut:
         """Needs the issuer:approve scope; audited with who, when and why."""
         path = f"/api/v1/issuer/issues/{int(issue_id)}/approve"
-        return Issue.from_dict(await self.request("POST", path, json={"reason": reason or None}))
+        return IssueOut.model_validate(
+            await self.request("POST", path, json={"reason": reason or None})
+        )
 
-    async def reject_issue(self, issue_id: int, reason: str) -> Issue:
+    async def reject_issue(self, issue_id: int, reason: str) -> IssueOut:
         """Needs the issuer:approve scope and a reason (at least 3 characters)."""
         path = f"/api/v1/issuer/issues/{int(issue_id)}/reject"
-        return Issue.from_dict(await self.request("POST", path, json={"reason": reason}))
+        return IssueOut.model_validate(await self.request("POST", path, json={"reason": reason}))
 
-    async def retry_issue(self, issue_id: int, reason: str | None = None) -> Issue:
+    async def retry_issue(self, issue_id: int, reason: str | None = None) -> IssueOut:
         path = f"/api/v1/issuer/issues/{int(issue_id)}/retry"
-        return Issue.from_dict(await self.request("POST", path, json={"reason": reason or None}))
+        return IssueOut.model_validate(
+            await self.request("POST", path, json={"reason": reason or None})
+        )
 
     async def start_issuer(self, start: str = "now") -> IssuerStatus:
         """The very first starting point: "now" or an ISO-8601 time with a timezone."""
@@ -1209,84 +1216,6 @@ class HashrateHistory:
 
 # --- issuer DTOs ---
 # Money is exact text (napu and ndau strings), never a float.
-
-
-@dataclass(frozen=True, slots=True)
-class Issue:
-    id: int
-    state: str
-    mode: str
-    symbol: str
-    qty_napu: str
-    qty_ndau: str
-    trade_count: int
-    window_start: str
-    window_end: str
-    first_trade_at: str
-    last_trade_at: str
-    sequence: int | None
-    tx_hash: str | None
-    block_height: int | None
-    rfe_address: str | None
-    created_at: str
-    updated_at: str
-    decided_by: str | None
-    decided_at: str | None
-    decision_reason: str | None
-    signing_at: str | None
-    signed_at: str | None
-    submitted_at: str | None
-    confirmed_at: str | None
-    attempts: int
-    resequenced: int
-    last_error: str | None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Issue:
-        return cls(**{name: data.get(name) for name in cls.__slots__})  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class IssuePage:
-    issues: tuple[Issue, ...]
-    next_before_id: int | None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IssuePage:
-        return cls(tuple(Issue.from_dict(i) for i in data["issues"]), data.get("next_before_id"))
-
-
-@dataclass(frozen=True, slots=True)
-class IssueTrade:
-    trade_id: str
-    order_id: str
-    symbol: str
-    side: str
-    price: str
-    size: str
-    notional: str | None
-    qty_napu: str
-    created_at: str
-    create_time_ms: int
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IssueTrade:
-        return cls(**{name: data.get(name) for name in cls.__slots__})  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True, slots=True)
-class IssueDetail:
-    issue: Issue
-    trades: tuple[IssueTrade, ...]
-    signed_tx: dict[str, Any] | None
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> IssueDetail:
-        return cls(
-            Issue.from_dict(data),
-            tuple(IssueTrade.from_dict(t) for t in data.get("trades") or ()),
-            data.get("signed_tx"),
-        )
 
 
 @dataclass(frozen=True, slots=True)

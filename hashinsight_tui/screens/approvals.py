@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, Issue
+from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, IssueOut
 from hashinsight_tui.format import age
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
@@ -69,7 +69,7 @@ def pending_commands(items: list[dict[str, Any]]) -> list[Pending]:
     return result
 
 
-def pending_issues(issues: list[Issue]) -> list[Pending]:
+def pending_issues(issues: list[IssueOut]) -> list[Pending]:
     return [
         Pending(
             kind="issuer",
@@ -146,10 +146,7 @@ class ApprovalsScreen(BaseScreen):
             errors["fleet"] = str(exc)
         try:
             issues = await client.issuer_issues(["awaiting_approval"], limit=200)
-            values[SNAP_ISSUES] = [
-                {name: getattr(i, name) for name in Issue.__slots__}  # type: ignore[attr-defined]
-                for i in issues.issues
-            ]
+            values[SNAP_ISSUES] = [issue.model_dump() for issue in issues.issues]
         except (ApiError, ConnectionLost) as exc:
             errors["issuer"] = str(exc)
         values[SNAP_ERRORS] = errors

@@ -45,6 +45,7 @@ from hashinsight_tui.widgets.fleet_table import (
     fmt_num,
     location_text,
 )
+from hashinsight_tui.widgets.fleet_view import FleetView
 
 FULL_REFRESH_S = 300.0  # the stream carries changes; this is only a consistency net
 RETRY_LOAD_S = 5.0
@@ -373,9 +374,8 @@ class FleetScreen(BaseScreen):
             note.append_text(grid_legend(self.query_one(FleetGrid).mode))
         self.query_one("#fleet-note", Static).update(note)
 
-    @on(FleetTable.CursorMoved)
-    @on(FleetGrid.CursorMoved)
-    def _cursor_moved(self, event: FleetTable.CursorMoved | FleetGrid.CursorMoved) -> None:
+    @on(FleetView.CursorMoved)
+    def _cursor_moved(self, event: FleetView.CursorMoved) -> None:
         self._show_cursor(event.miner_id)
 
     # --- filter, sort, view -------------------------------------------------------------------
@@ -447,7 +447,7 @@ class FleetScreen(BaseScreen):
         self.model.toggle(cursor)
         view = self.active_view
         if isinstance(view, FleetTable):
-            view.action_cursor(1)
+            view.action_move(0, 1)
         view.refresh()
         self._show_note()
 
@@ -462,9 +462,8 @@ class FleetScreen(BaseScreen):
             self.active_view.refresh()
             self._show_note()
 
-    @on(FleetTable.Activated)
-    @on(FleetGrid.Activated)
-    def _activated(self, _event: FleetTable.Activated | FleetGrid.Activated) -> None:
+    @on(FleetView.Activated)
+    def _activated(self, _event: FleetView.Activated) -> None:
         self.action_drill_down()
 
     def action_drill_down(self) -> None:

@@ -25,8 +25,8 @@ from hashinsight_tui.client import (
     ApiError,
     ConnectionLost,
     HashInsightClient,
-    Issue,
-    IssueDetail,
+    IssueDetailOut,
+    IssueOut,
     IssuerStatus,
     Reconciliation,
 )
@@ -91,7 +91,7 @@ def short(value: str | None, keep: int = 12) -> str:
 
 def merge_issues(
     rest: Iterable[Mapping[str, Any]], streamed: Iterable[Mapping[str, Any]]
-) -> list[Issue]:
+) -> list[IssueOut]:
     """One row per issue id, REST or stream, whichever was updated last; newest id first."""
     rows: dict[int, Mapping[str, Any]] = {}
     for item in [*rest, *streamed]:
@@ -103,7 +103,7 @@ def merge_issues(
             current.get("updated_at") or ""
         ):
             rows[issue_id] = item
-    return [Issue.from_dict(dict(rows[k])) for k in sorted(rows, reverse=True)]
+    return [IssueOut.model_validate(dict(rows[k])) for k in sorted(rows, reverse=True)]
 
 
 def mark(ok: bool | None) -> Text:
@@ -130,12 +130,12 @@ class IssueDetailScreen(ModalScreen[None]):
         Binding("enter", "dismiss", "Close", show=False),
     ]
 
-    def __init__(self, detail: IssueDetail) -> None:
+    def __init__(self, detail: IssueDetailOut) -> None:
         super().__init__()
         self.detail = detail
 
     def compose(self) -> ComposeResult:
-        issue = self.detail.issue
+        issue = self.detail
         head = Text()
         head.append(f"Issue #{issue.id} ", style="bold")
         head.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
@@ -209,7 +209,7 @@ class IssuerScreen(BaseScreen):
         super().__init__()
         self.filter_text = ""
         self.view = 0
-        self._rows: list[Issue] = []
+        self._rows: list[IssueOut] = []
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(f"{DASH} waiting for the backend…", style="dim"), id="issuer-status")
@@ -248,7 +248,7 @@ class IssuerScreen(BaseScreen):
             errors["status"] = str(exc)
         try:
             page = await client.issuer_issues(limit=200)
-            values[SNAP_ISSUES] = [_issue_dict(i) for i in page.issues]
+            values[SNAP_ISSUES] = [issue.model_dump() for issue in page.issues]
         except (ApiError, ConnectionLost) as exc:
             errors["issues"] = str(exc)
         try:
@@ -258,7 +258,7 @@ class IssuerScreen(BaseScreen):
         values[SNAP_ERRORS] = errors
         return values
 
-    def issues(self, store: Store) -> list[Issue]:
+    def issues(self, store: Store) -> list[IssueOut]:
         rest = store.snapshots.get(SNAP_ISSUES) or []
         streamed = [data for data in store.latest.get("issues", {}).values() if "state" in data]
         return merge_issues(rest, streamed)
@@ -413,7 +413,7 @@ class IssuerScreen(BaseScreen):
                 table.move_cursor(row=[r.id for r in rows].index(selected.id))
         self._show_detail(len(everything), label, error)
 
-    def selected(self) -> Issue | None:
+    def selected(self) -> IssueOut | None:
         row = self.query_one("#issuer-table", DataTable).cursor_row
         return self._rows[row] if 0 <= row < len(self._rows) else None
 
@@ -529,7 +529,7 @@ class IssuerScreen(BaseScreen):
             return
         await self._decide(issue, approve=False, reason=reason)
 
-    def _awaiting(self) -> Issue | None:
+    def _awaiting(self) -> IssueOut | None:
         issue = self.selected()
         if issue is None:
             self.notify("No issue selected", severity="warning")
@@ -539,7 +539,7 @@ class IssuerScreen(BaseScreen):
             return None
         return issue
 
-    async def _decide(self, issue: Issue, *, approve: bool, reason: str) -> None:
+    async def _decide(self, issue: IssueOut, *, approve: bool, reason: str) -> None:
         client = self.hi_app.client
         if client is None:
             return
@@ -641,16 +641,12 @@ def _lagging(recon: Reconciliation, slack_s: float = 600.0) -> bool:
     return (end - scanned).total_seconds() > slack_s
 
 
-def _issue_dict(issue: Issue) -> dict[str, Any]:
-    return {name: getattr(issue, name) for name in Issue.__slots__}  # type: ignore[attr-defined]
-
-
-def _haystack(issue: Issue) -> str:
+def _haystack(issue: IssueOut) -> str:
     parts = (str(issue.id), issue.state, issue.tx_hash, issue.decided_by, issue.last_error)
     return " ".join(p.lower() for p in parts if p)
 
 
-def _note(issue: Issue) -> Text:
+def _note(issue: IssueOut) -> Text:
     if issue.last_error and issue.state not in ("confirmed", "rejected"):
         return Text(issue.last_error, style="red", overflow="ellipsis", no_wrap=True)
     if issue.state == "confirmed":

@@ -28,7 +28,7 @@ from hashinsight_tui.format import age
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.prices import newest
 from hashinsight_tui.store import Store
-from hashinsight_tui.widgets.chart import LineChart
+from hashinsight_tui.widgets.history_chart import HistoryChart
 from hashinsight_tui.widgets.sourced import (
     DASH,
     NETWORK_STALE_S,
@@ -125,7 +125,14 @@ class NetworkScreen(BaseScreen):
         yield Static("", id="network-adjustment", classes="network-line")
         yield Static("", id="network-hashprice", classes="network-line")
         yield Static("", id="network-hashprice-inputs")
-        yield LineChart(unit=" EH/s", style="magenta", id="network-chart")
+        yield HistoryChart(
+            label="Hashrate",
+            keys="[d] 3d [w] 1w [m] 1m [c] next",
+            remark="(daily means)",
+            unit=" EH/s",
+            style="magenta",
+            id="network-chart",
+        )
         table: DataTable[object] = DataTable(
             id="network-blocks", cursor_type="row", zebra_stripes=True
         )
@@ -194,20 +201,13 @@ class NetworkScreen(BaseScreen):
         inputs.update(_inputs_text(stats))
 
     def _draw_chart(self, store: Store) -> None:
-        chart = self.query_one("#network-chart", LineChart)
         key = history_key(self.period)
         history = store.snapshots.get(key)
-        title = Text.assemble(
-            (f"Hashrate {self.period}", "bold"), ("  [d] 3d [w] 1w [m] 1m [c] next", "dim")
+        self.query_one("#network-chart", HistoryChart).show(
+            self.period,
+            history if isinstance(history, HashrateHistory) else None,
+            store.snapshots.get(f"{key}.error"),
         )
-        if isinstance(history, HashrateHistory) and history.points:
-            title.append("  ")
-            title.append_text(provenance(history.source, history.as_of, history.stale, history.via))
-            title.append(" (daily means)", style="dim")
-            chart.set_series(history.points, title=title)
-        else:
-            why = store.snapshots.get(f"{key}.error") or "loading history…"
-            chart.set_series([], title=title, note=why)
 
     def _draw_blocks(self, store: Store) -> None:
         table = self.query_one("#network-blocks", DataTable)

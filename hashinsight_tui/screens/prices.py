@@ -28,7 +28,7 @@ from hashinsight_tui.client import (
 from hashinsight_tui.format import age
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store
-from hashinsight_tui.widgets.chart import LineChart
+from hashinsight_tui.widgets.history_chart import HistoryChart
 from hashinsight_tui.widgets.sourced import (
     DASH,
     PRICE_STALE_S,
@@ -137,7 +137,7 @@ class PricesScreen(BaseScreen):
                 yield Static("BTC/USD", id="prices-change")
                 yield Static("", id="prices-source")
                 yield Static("", id="prices-fallback")
-        yield LineChart(unit="", id="prices-chart")
+        yield HistoryChart(label="BTC/USD", keys="[d] 1d [w] 7d [m] 30d", id="prices-chart")
         table: DataTable[object] = DataTable(
             id="prices-venues", cursor_type="row", zebra_stripes=True
         )
@@ -213,19 +213,13 @@ class PricesScreen(BaseScreen):
             fallback.update(Text(f"order {order}", style="dim"))
 
     def _draw_chart(self, store: Store) -> None:
-        chart = self.query_one("#prices-chart", LineChart)
         key = history_key(self.period)
         history = store.snapshots.get(key)
-        title = Text.assemble(
-            (f"BTC/USD {self.period}", "bold"), ("  [d] 1d [w] 7d [m] 30d", "dim")
+        self.query_one("#prices-chart", HistoryChart).show(
+            self.period,
+            history if isinstance(history, PriceHistory) else None,
+            store.snapshots.get(f"{key}.error"),
         )
-        if isinstance(history, PriceHistory) and history.points:
-            title.append("  ")
-            title.append_text(provenance(history.source, history.as_of, history.stale, history.via))
-            chart.set_series(history.points, title=title)
-        else:
-            why = store.snapshots.get(f"{key}.error") or "loading history…"
-            chart.set_series([], title=title, note=why)
 
     def _draw_exchanges(self, store: Store) -> None:
         table = self.query_one("#prices-venues", DataTable)

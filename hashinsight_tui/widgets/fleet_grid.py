@@ -7,22 +7,20 @@ the lines on screen.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Size
-from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hashinsight_tui.fleet_model import FleetModel, Miner, hashrate_pct
 from hashinsight_tui.widgets.fleet_table import fmt_hashrate
+from hashinsight_tui.widgets.fleet_view import FleetView
 
 LABEL_WIDTH = 8
 CELL_WIDTH = 2
@@ -96,16 +94,10 @@ class SiteStats:
     hashrate_known: bool = False
 
 
-class FleetGrid(ScrollView, can_focus=True):
+class FleetGrid(FleetView["_Frame"]):
     """A heat-map of the visible miners; the cursor is one miner."""
 
     DEFAULT_CSS = """
-    FleetGrid {
-        height: 1fr;
-        overflow-x: hidden;
-        overflow-y: auto;
-        scrollbar-size-vertical: 1;
-    }
     FleetGrid > .fleet-grid--site {
         text-style: bold;
         color: $accent;
@@ -116,37 +108,19 @@ class FleetGrid(ScrollView, can_focus=True):
     """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"fleet-grid--site", "fleet-grid--label"}
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "move(0,-1)", "Up", show=False),
-        Binding("down", "move(0,1)", "Down", show=False),
         Binding("left", "move(-1,0)", "Left", show=False),
         Binding("right", "move(1,0)", "Right", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
     ]
 
-    @dataclass
-    class CursorMoved(Message):
-        miner_id: str | None
-
-    @dataclass
-    class Activated(Message):
-        miner_id: str
-
     def __init__(self, model: FleetModel, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.model = model
+        super().__init__(model, id=id)
         self.mode = "status"  # or "temperature"
-        self.cursor_id: str | None = None
         self.lines: list[GridLine] = []
         self.flat: list[str] = []  # miners in grid order
         self.position: dict[str, tuple[int, int]] = {}  # id -> (line, column)
         self.site_stats: dict[str, SiteStats] = {}
         self._version = -1
         self._width = -1
-        self.last_render_s = 0.0
-        self._frame: _Frame | None = None
         self._colours: dict[str, Style] = {}  # per miner, for the current mode
 
     # --- layout ---------------------------------------------------------------------------
@@ -250,8 +224,7 @@ class FleetGrid(ScrollView, can_focus=True):
             elif y >= top + height:
                 self.scroll_to(y=y - height + 1, animate=False, immediate=True)
         self.refresh()
-        if miner_id != old:
-            self.post_message(self.CursorMoved(miner_id))
+        self.cursor_changed(old)
 
     def move_to(self, miner_id: str) -> None:
         if miner_id in self.position:
@@ -308,16 +281,6 @@ class FleetGrid(ScrollView, can_focus=True):
 
     # --- drawing --------------------------------------------------------------------------
 
-    def render_lines(self, crop: Any) -> list[Strip]:
-        started = time.perf_counter()
-        self._frame = self._make_frame()
-        try:
-            lines = super().render_lines(crop)
-        finally:
-            self._frame = None
-        self.last_render_s = time.perf_counter() - started
-        return lines
-
     def _make_frame(self) -> _Frame:
         base = self.rich_style
         return _Frame(
@@ -328,7 +291,7 @@ class FleetGrid(ScrollView, can_focus=True):
         )
 
     def render_line(self, y: int) -> Strip:
-        frame = self._frame or self._make_frame()
+        frame = self.frame()
         width, base = frame.width, frame.base
         line_no = int(self.scroll_offset.y) + y
         if line_no >= len(self.lines):

@@ -8,22 +8,20 @@ priority, so it stays readable at 80 columns.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, ClassVar
+from typing import ClassVar
 
 from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
-from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hashinsight_tui.fleet_model import FleetModel, Miner, fan_min, hashrate_pct
+from hashinsight_tui.widgets.fleet_view import FleetView
 
 DASH = "—"
 STATUS_STYLE: dict[str, Style] = {
@@ -222,16 +220,10 @@ def _pad(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
-class FleetTable(ScrollView, can_focus=True):
+class FleetTable(FleetView["_Frame"]):
     """Rows of a FleetModel; the cursor follows a miner id across re-sorts."""
 
     DEFAULT_CSS = """
-    FleetTable {
-        height: 1fr;
-        overflow-x: hidden;
-        overflow-y: auto;
-        scrollbar-size-vertical: 1;
-    }
     FleetTable > .fleet-table--header {
         text-style: bold;
         background: $panel;
@@ -245,37 +237,17 @@ class FleetTable(ScrollView, can_focus=True):
     }
     """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"fleet-table--header", "fleet-table--cursor"}
-    BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "edge(0)", "First", show=False),
-        Binding("end", "edge(1)", "Last", show=False),
-    ]
-
-    @dataclass
-    class CursorMoved(Message):
-        miner_id: str | None
-
-    @dataclass
-    class Activated(Message):
-        miner_id: str
 
     @dataclass
     class HeaderClicked(Message):
         key: str
 
     def __init__(self, model: FleetModel, *, id: str | None = None) -> None:
-        super().__init__(id=id)
-        self.model = model
-        self.cursor_id: str | None = None
+        super().__init__(model, id=id)
         self._cursor_row = 0
         self._version = -1
         self._columns: list[Column] = []
         self._columns_for: tuple[int, str] = (-1, "")
-        self.last_render_s = 0.0  # time spent formatting the last repaint's lines
-        self._frame: _Frame | None = None
 
     # --- model -> screen ------------------------------------------------------------------
 
@@ -314,8 +286,7 @@ class FleetTable(ScrollView, can_focus=True):
         if scroll:
             self._scroll_to_cursor()
         self.refresh()
-        if self.cursor_id != old:
-            self.post_message(self.CursorMoved(self.cursor_id))
+        self.cursor_changed(old)
 
     def move_to(self, miner_id: str) -> None:
         row = self.model.index.get(miner_id)
@@ -332,8 +303,9 @@ class FleetTable(ScrollView, can_focus=True):
 
     # --- keys and mouse -------------------------------------------------------------------
 
-    def action_cursor(self, delta: int) -> None:
-        self._set_cursor(self._cursor_row + delta)
+    def action_move(self, dx: int, dy: int) -> None:
+        """Rows only: left and right mean nothing in a table."""
+        self._set_cursor(self._cursor_row + dy)
 
     def action_page(self, direction: int) -> None:
         self._set_cursor(self._cursor_row + direction * self.body_height)
@@ -371,18 +343,7 @@ class FleetTable(ScrollView, can_focus=True):
             self._columns = fit_columns(width, self.model.sort_key)
         return self._columns
 
-    def render_lines(self, crop: Any) -> list[Strip]:
-        started = time.perf_counter()
-        self._frame = self._make_frame()
-        try:
-            lines = super().render_lines(crop)
-        finally:
-            self._frame = None
-        self.last_render_s = time.perf_counter() - started
-        return lines
-
     def _make_frame(self) -> _Frame:
-        """Everything a line needs that costs a style lookup: computed once per repaint."""
         base = self.rich_style
         cursor = base + self.get_component_rich_style("fleet-table--cursor")
         return _Frame(
@@ -394,7 +355,7 @@ class FleetTable(ScrollView, can_focus=True):
         )
 
     def render_line(self, y: int) -> Strip:
-        frame = self._frame or self._make_frame()
+        frame = self.frame()
         width = frame.width
         if y == 0:
             return self._header(frame)

@@ -299,7 +299,7 @@ class WidgetApp(App[None]):
     def on_fleet_table_header_clicked(self, event: FleetTable.HeaderClicked) -> None:
         self.clicked.append(event.key)
 
-    def on_fleet_table_activated(self, event: FleetTable.Activated) -> None:
+    def on_fleet_view_activated(self, event: FleetTable.Activated) -> None:
         self.activated.append(event.miner_id)
 
 
