@@ -21,6 +21,9 @@ class _Bucket:
     rate_limited: int = 0
 
 
+COUNTERS = ("requests", "errors", "rate_limited")
+
+
 def hour_of(ts: float) -> datetime:
     return datetime.fromtimestamp(ts - ts % 3600, UTC)
 
@@ -52,27 +55,28 @@ class UsageRecorder:
         if not self._pending:
             return 0
         batch, self._pending = self._pending, {}
+        rows = [
+            {
+                "key_id": key_id,
+                "owner_id": bucket.owner_id,
+                "hour": hour,
+                "requests": bucket.requests,
+                "errors": bucket.errors,
+                "rate_limited": bucket.rate_limited,
+            }
+            for (key_id, hour), bucket in batch.items()
+        ]
+        table = KeyUsageRow.__table__
+        insert = self._db.insert(table)
+        # One atomic upsert: two flushes (the timer and a usage query, or two API instances on
+        # one database) adding to the same hour never collide on its unique row.
+        upsert = insert.on_conflict_do_update(
+            index_elements=["key_id", "hour"],
+            set_={name: table.c[name] + insert.excluded[name] for name in COUNTERS},
+        )
         try:
             async with self._db.session() as session:
-                for (key_id, hour), bucket in batch.items():
-                    row = await session.scalar(
-                        select(KeyUsageRow).where(
-                            KeyUsageRow.key_id == key_id, KeyUsageRow.hour == hour
-                        )
-                    )
-                    if row is None:
-                        row = KeyUsageRow(
-                            key_id=key_id,
-                            owner_id=bucket.owner_id,
-                            hour=hour,
-                            requests=0,
-                            errors=0,
-                            rate_limited=0,
-                        )
-                        session.add(row)
-                    row.requests += bucket.requests
-                    row.errors += bucket.errors
-                    row.rate_limited += bucket.rate_limited
+                await session.execute(upsert, rows)
         except Exception:
             for slot, bucket in batch.items():  # keep the counts for the next flush
                 merged = self._pending.setdefault(slot, _Bucket(bucket.owner_id))
