@@ -4,6 +4,7 @@ across API instances with Redis, and fall back to counting per instance while Re
 from __future__ import annotations
 
 import json
+import secrets
 from pathlib import Path
 
 import httpx
@@ -24,6 +25,7 @@ THROTTLE = {
     "auth_fail_slow_after": 1000,  # no delays: the test is about counting, not waiting
     "auth_fail_block_after": BLOCK_AFTER,
     "auth_block_s": 600,
+    "api_trusted_proxies": "127.0.0.1/32",  # the test names its client address
 }
 WRONG_KEY = "hsk_aaaaaaaaaaaa_" + "0" * 64
 
@@ -35,9 +37,11 @@ async def test_failed_authentications_add_up_across_instances(
     instances = [("a", "serve", None, {}), ("b", "serve", None, {})]
     async with running(tmp_path, shared, *instances) as (a, b):  # type: ignore[arg-type]
         _info, good = await a.auth.create_key(name="good", scopes="read", tier="operator")
+        # An address of its own: Redis lives for the session, other tests' failures stay apart.
+        client = {"X-Forwarded-For": f"198.51.100.{secrets.randbelow(250) + 1}"}
         async with (
-            httpx.AsyncClient(base_url=a.url, trust_env=False, timeout=10) as on_a,
-            httpx.AsyncClient(base_url=b.url, trust_env=False, timeout=10) as on_b,
+            httpx.AsyncClient(base_url=a.url, trust_env=False, timeout=10, headers=client) as on_a,
+            httpx.AsyncClient(base_url=b.url, trust_env=False, timeout=10, headers=client) as on_b,
         ):
             assert (await on_b.get("/api/v1/me", headers=bearer(good))).status_code == 200
             for n in range(BLOCK_AFTER - 1):  # spread over both: neither reaches the limit alone
