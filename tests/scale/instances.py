@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -56,20 +56,6 @@ async def running(
         for backend in reversed(backends):
             if hasattr(backend, "db"):
                 await backend.stop()
-
-
-async def until(condition: Callable[[], Any], what: str, within_s: float = 30.0) -> Any:
-    """Await `condition()` (sync or async) until truthy; fail naming `what` after `within_s`."""
-    deadline = asyncio.get_running_loop().time() + within_s
-    while True:
-        result = condition()
-        if asyncio.iscoroutine(result):
-            result = await result
-        if result:
-            return result
-        if asyncio.get_running_loop().time() > deadline:
-            raise AssertionError(f"timed out waiting for: {what}")
-        await asyncio.sleep(0.05)
 
 
 def bearer(key: str) -> dict[str, str]:

@@ -15,8 +15,8 @@ import websockets
 from backend.fleet.service import FleetService
 from backend.fleet.shard import FleetRole, ShardSpec
 from backend.runtime import Backend
-from tests.helpers import free_port
-from tests.scale.instances import bearer, running, shared_settings, until
+from tests.helpers import eventually, free_port
+from tests.scale.instances import bearer, running, shared_settings
 
 API_ONLY = FleetRole(collect=False)
 
@@ -44,7 +44,7 @@ async def raised_alert(client: httpx.AsyncClient, key: str) -> int:
         items = response.json()["items"] if response.status_code == 200 else []
         return items[0]["id"] if items else None
 
-    return int(await until(first, "the collector raises the offline alert"))
+    return int(await eventually(first, 30, what="the collector raises the offline alert"))
 
 
 async def watch_alerts(
@@ -82,21 +82,24 @@ async def test_ack_on_an_api_instance_reaches_the_collector_and_every_stream(
             await asyncio.wait_for(ready.wait(), 20)
             async with httpx.AsyncClient(base_url=a.url, trust_env=False, timeout=10) as on_a:
                 alert_id = await raised_alert(on_a, key)
-                await until(lambda: book_state(collector, alert_id) == "raised", "held")
+                await eventually(
+                    lambda: book_state(collector, alert_id) == "raised", 30, what="held"
+                )
                 response = await on_a.post(
                     f"/api/v1/alerts/{alert_id}/acknowledge", headers=bearer(key)
                 )
                 assert response.status_code == 200, response.text
-            await until(
+            await eventually(
                 lambda: book_state(collector, alert_id) == "acknowledged",
-                "the collector's alert book has the acknowledgement",
                 10,  # with Redis the event carries it; the database re-read is 30 s away
+                what="the collector's alert book has the acknowledgement",
             )
-            await until(
+            await eventually(
                 lambda: any(
                     m["event"] == "alert.acknowledged" and m["data"]["id"] == alert_id for m in seen
                 ),
-                "a WebSocket client of the other API instance sees the acknowledgement",
+                30,
+                what="a WebSocket client of the other API instance sees the acknowledgement",
             )
         finally:
             watcher.cancel()
@@ -117,12 +120,13 @@ async def test_without_redis_the_collector_reads_the_ack_from_the_database(
         assert key is not None
         async with httpx.AsyncClient(base_url=a.url, trust_env=False, timeout=10) as on_a:
             alert_id = await raised_alert(on_a, key)
-            await until(lambda: book_state(collector, alert_id) == "raised", "held")
+            await eventually(lambda: book_state(collector, alert_id) == "raised", 30, what="held")
             response = await on_a.post(
                 f"/api/v1/alerts/{alert_id}/acknowledge", headers=bearer(key)
             )
             assert response.status_code == 200, response.text
-        await until(
+        await eventually(
             lambda: book_state(collector, alert_id) == "acknowledged",
-            "the collector's alert book has the acknowledgement",
+            30,
+            what="the collector's alert book has the acknowledgement",
         )

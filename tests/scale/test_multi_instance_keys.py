@@ -14,8 +14,8 @@ from backend.core.bus import EventBus
 from backend.core.redis_bridge import RedisBusBridge
 from backend.core.settings import load_settings
 from backend.runtime import Backend
-from tests.helpers import isolated_env
-from tests.scale.instances import bearer, running, shared_settings, until
+from tests.helpers import eventually, isolated_env
+from tests.scale.instances import bearer, running, shared_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -58,7 +58,9 @@ async def test_cli_revoke_is_refused_at_once_by_a_running_instance(
                 response = await client.get("/api/v1/me", headers=bearer(key))
                 return response.status_code == 401
 
-            await until(refused, "the instance refuses the key revoked from the shell", 20)
+            await eventually(
+                refused, 20, what="the instance refuses the key revoked from the shell"
+            )
 
 
 async def test_operator_token_revocation_at_stop_reaches_the_other_instances(
@@ -84,7 +86,7 @@ async def test_operator_token_revocation_at_stop_reaches_the_other_instances(
             seen.update(event.data["key_id"] for event in changes.poll())
             return token_id in seen
 
-        await until(told, "the token's revocation on the bus of another instance", 10)
+        await eventually(told, 10, what="the token's revocation on the bus of another instance")
     finally:
         if backend is not None:
             await backend.stop()

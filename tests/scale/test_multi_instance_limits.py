@@ -17,8 +17,8 @@ from backend.auth.ws_slots import SharedConnectionSlots
 from backend.core.bus import EventBus
 from backend.core.shared_state import RedisStore
 from backend.runtime import Backend
-from tests.helpers import free_port
-from tests.scale.instances import bearer, running, shared_settings, until
+from tests.helpers import eventually, free_port
+from tests.scale.instances import bearer, running, shared_settings
 
 BLOCK_AFTER = 6
 THROTTLE = {
@@ -56,8 +56,8 @@ async def test_failed_authentications_add_up_across_instances(
                 response = await client.get("/api/v1/me", headers=bearer(good))
                 return response.status_code == 429
 
-            await until(lambda: refused(on_a), "A blocks the address")
-            await until(lambda: refused(on_b), "B blocks the address A blocked")
+            await eventually(lambda: refused(on_a), 30, what="A blocks the address")
+            await eventually(lambda: refused(on_b), 30, what="B blocks the address A blocked")
             blocked = await on_b.get("/api/v1/me", headers=bearer(good))
             assert blocked.json()["error"]["code"] == "auth_blocked"
             assert int(blocked.headers["Retry-After"]) > 1
@@ -103,7 +103,7 @@ async def test_websocket_connections_per_key_are_one_limit_across_instances(
                 opened.append(ws)
                 return True
 
-            await until(admitted, "B admits a connection once one of A's closed")
+            await eventually(admitted, 30, what="B admits a connection once one of A's closed")
         finally:
             for ws in opened:
                 await ws.close()

@@ -20,7 +20,8 @@ from backend.market.samples import MarketSampleRow
 from backend.market.service import MarketService
 from backend.runtime import Backend
 from backend.sim.markets import MarketSimulator
-from tests.scale.instances import bearer, running, shared_settings, until
+from tests.helpers import eventually
+from tests.scale.instances import bearer, running, shared_settings
 
 PROVIDERS = ("coingecko", "blockchain_info", "mempool", "okx", "binance", "deribit", "bybit")
 
@@ -99,11 +100,13 @@ async def test_one_process_polls_the_others_follow_and_one_takes_over(
                     and len(ok) == len(venues.json()["venues"])
                 )
 
-            await until(followed, "the API instance serves the holder's live values")
-        await until(lambda: provider_calls(first) > 10, "the holder polls")
+            await eventually(followed, 30, what="the API instance serves the holder's live values")
+        await eventually(lambda: provider_calls(first) > 10, 30, what="the holder polls")
         # The API instance publishes no tick of its own: the holder's reach it through Redis.
-        await until(lambda: "prices" in api.bus.last_by_channel, "the holder's ticks")
-        await until(lambda: lease_detail(api) == f"polled by {first_holder(first)}", "health")
+        await eventually(lambda: "prices" in api.bus.last_by_channel, 30, what="the holder's ticks")
+        await eventually(
+            lambda: lease_detail(api) == f"polled by {first_holder(first)}", 30, what="health"
+        )
         for follower in backends[1:]:
             assert provider_calls(follower) == 0
             assert not market(follower).recorder._last_written
@@ -120,15 +123,18 @@ async def test_one_process_polls_the_others_follow_and_one_takes_over(
         leader_task = market(first).leader._task
         assert leader_task is not None
         await cancel_all([leader_task])
-        successor = await until(
-            lambda: next(iter(holders(backends[1:])), None), "another process takes the lease"
+        successor = await eventually(
+            lambda: next(iter(holders(backends[1:])), None),
+            30,
+            what="another process takes the lease",
         )
-        await until(lambda: provider_calls(successor) > 0, "the successor polls")
+        await eventually(lambda: provider_calls(successor) > 0, 30, what="the successor polls")
         others = [b for b in backends[1:] if b is not successor]
         for other in others:
-            await until(
+            await eventually(
                 lambda o=other: lease_detail(o) == f"polled by {first_holder(successor)}",
-                "health names the new holder",
+                30,
+                what="health names the new holder",
             )
         assert lease_detail(successor) == f"polled here ({first_holder(successor)})"
         assert len(holders(backends[1:])) == 1
@@ -154,4 +160,4 @@ async def test_without_redis_every_process_polls_for_itself(
             assert not market(backend).leader.shared
             assert backend.health.get(HEALTH_NAME) is None
         for backend in backends:
-            await until(lambda b=backend: provider_calls(b) > 0, "each process polls")
+            await eventually(lambda b=backend: provider_calls(b) > 0, 30, what="each process polls")
