@@ -248,14 +248,16 @@ class Backend:
             if not await _bounded("API server", asyncio.shield(self._server_task), deadline):
                 self._server.force_exit = True
                 await _bounded("API server (forced)", asyncio.shield(self._server_task), 1.0)
-        for service in reversed(self.services):
-            await _bounded(f"service {service.name}", service.stop(), deadline)
-        if self.redis_bridge is not None:
-            await _bounded("redis bus", self.redis_bridge.stop(), deadline)
+        # The token goes once no request can use it, and while the Redis bridge still runs:
+        # its revocation event must reach the other instances (the bridge drains at stop).
         if self.operator_token:
             key_id = self.operator_token.split("_")[1]
             await _bounded("token revoke", self.auth.revoke(key_id, actor="backend"), deadline)
             remove_operator_token(self.settings, self.operator_token)
+        for service in reversed(self.services):
+            await _bounded(f"service {service.name}", service.stop(), deadline)
+        if self.redis_bridge is not None:
+            await _bounded("redis bus", self.redis_bridge.stop(), deadline)
         if hasattr(self, "http"):
             await _bounded("http clients", self.http.aclose(), deadline)
         await _bounded("database", self.db.close(), deadline)

@@ -17,6 +17,7 @@ from backend.core.secrets import SecretFileError
 from backend.core.settings import Settings, SettingsError, ensure_dirs, load_settings
 
 if TYPE_CHECKING:
+    from backend.core.db import Database
     from backend.fleet.shard import FleetRole
 
 EXIT_USAGE = 2
@@ -349,13 +350,31 @@ async def _keys(settings: Settings, args: argparse.Namespace) -> int:
                     f"{expires:<22}{' '.join(key.scopes)}{state}"
                 )
             return 0
-        if await auth.revoke(args.key_id, actor="cli"):
-            print(f"revoked {args.key_id}")
-            return 0
-        print(f"hashinsight: no active key with id {args.key_id}", file=sys.stderr)
-        return 1
+        return await _revoke_key(settings, db, args.key_id)
     finally:
         await db.close()
+
+
+async def _revoke_key(settings: Settings, db: Database, key_id: str) -> int:
+    """Revoke in the database and, with `REDIS_URL`, tell every running instance at once (the
+    same `auth.keys` event the API's revoke publishes), so none accepts the key from its cache."""
+    from backend.auth.service import AuthService
+    from backend.core.redis_bridge import bus_to_instances
+    from backend.core.secrets import load_backend_secrets
+
+    async with bus_to_instances(settings.redis_url) as bus:
+        auth = AuthService(db, load_backend_secrets(settings), bus=bus)
+        if not await auth.revoke(key_id, actor="cli"):
+            print(f"hashinsight: no active key with id {key_id}", file=sys.stderr)
+            return 1
+    print(f"revoked {key_id}")
+    if settings.redis_url and bus is None:
+        print(
+            "hashinsight: Redis unreachable: running instances may accept the key for up to "
+            "one more minute (their key cache lifetime)",
+            file=sys.stderr,
+        )
+    return 0
 
 
 async def _rotate_notary_key(settings: Settings) -> int:

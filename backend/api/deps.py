@@ -56,7 +56,7 @@ async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -
     access = access_service(backend)
     address = caller_address(connection, backend)
     if access is not None:
-        blocked = access.throttle.blocked_for(address)
+        blocked = access.blocked_for(address)
         if blocked is not None:
             raise ApiError(
                 429,
@@ -67,11 +67,11 @@ async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -
     info = await backend.auth.verify(token)
     if access is not None:
         if info is None:
-            delay = access.auth_failed(address)
+            delay = await access.auth_failed(address)
             if delay:
                 await asyncio.sleep(delay)
         else:
-            access.auth_succeeded(address)
+            await access.auth_succeeded(address)
     return info
 
 

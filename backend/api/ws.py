@@ -10,8 +10,9 @@ Protocol (JSON text frames; documented in docs/architecture.md):
   server → {"type": "heartbeat", "ts": ...} every few seconds of silence
   server → {"type": "error", "code": ..., "message": ...} for a bad frame (the connection stays)
 Each client has a bounded queue; a client too slow to drain it is closed with code 4008.
-Tier limits: WebSocket access, open connections per key and subscribed channels per key (summed
-over the key's connections) come from the key's tier; a connection over the limit is closed with
+Tier limits: WebSocket access, open connections per key (across instances with Redis) and
+subscribed channels per key (summed over the key's connections on this instance) come from the
+key's tier; a connection over the limit is closed with
 4029, a subscription over it gets an error frame. Failed authentications count against the
 address like on REST (a blocked address is closed with 4029).
 """
@@ -31,6 +32,7 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from backend.api.deps import access_service, bearer_token, verify_for
 from backend.api.errors import ApiError
 from backend.auth.service import KeyInfo
+from backend.auth.ws_slots import Slot
 from backend.core.bus import Event, Subscription, SubscriptionClosed
 
 if TYPE_CHECKING:
@@ -58,6 +60,7 @@ class WsClient:
         self.subscription: Subscription | None = None
         self.filters: dict[str, dict[str, set[str]]] = {}
         self.bad_frames = 0
+        self.slot: Slot | None = None  # this connection's place in its key's limit
         self.send_lock = asyncio.Lock()
         self.last_sent = time.monotonic()
 
@@ -104,6 +107,9 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         backend.ws_clients.discard(client)
         if client.subscription is not None:
             client.subscription.close()
+        access = access_service(backend)
+        if client.slot is not None and access is not None:
+            await access.close_connection(client.slot)
 
 
 async def _await_auth(client: WsClient) -> None:
@@ -160,10 +166,8 @@ async def _authenticate(client: WsClient, api_key: str) -> bool:
             )
             await _close(client, CLOSE_FORBIDDEN, "tier without WebSocket access")
             return False
-        open_now = sum(
-            1 for c in client.backend.ws_clients if c.key and c.key.key_id == info.key_id
-        )
-        if open_now >= tier.ws_connections:
+        client.slot = await access.open_connection(info)
+        if client.slot is None:
             await client.error(
                 "connection_limit",
                 f"the {tier.name} tier allows {tier.ws_connections} open connections per key",

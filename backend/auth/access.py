@@ -2,8 +2,9 @@
 
 The API's dependencies and middleware reach it through `services_by_name["api_access"]`; when it is
 not running, requests are neither limited nor counted (the API still authenticates every call).
-With `REDIS_URL` the rate-limit counters live in Redis (one limit across every API instance),
-checked with the health loop; while Redis is unavailable they are counted locally.
+With `REDIS_URL` the rate-limit counters, the failed-auth throttle and the open WebSocket
+connections per key live in Redis (one limit across every API instance), checked with the health
+loop; while Redis is unavailable each is counted locally.
 """
 
 from __future__ import annotations
@@ -21,9 +22,11 @@ from backend.auth.ratelimit import (
     Window,
 )
 from backend.auth.service import KeyInfo
+from backend.auth.shared_throttle import SharedAuthThrottle
 from backend.auth.throttle import AuthThrottle, ThrottlePolicy
 from backend.auth.tiers import Tier, tier_for
 from backend.auth.usage import UsageRecorder
+from backend.auth.ws_slots import REFRESH_S, ConnectionSlots, SharedConnectionSlots, Slot
 from backend.core.service import ServiceContext
 from backend.core.shared_state import RedisStore
 
@@ -56,6 +59,13 @@ class ApiAccessService:
             ),
             context.clock,
         )
+        self.shared_throttle: SharedAuthThrottle | None = None
+        self.ws_slots: ConnectionSlots | SharedConnectionSlots = ConnectionSlots()
+        if self.store is not None:
+            self.shared_throttle = SharedAuthThrottle(
+                self.store, self.throttle, context.bus, context.clock
+            )
+            self.ws_slots = SharedConnectionSlots(self.store, context.clock)
         self.usage = UsageRecorder(context.db, context.clock)
         self._task: asyncio.Task[None] | None = None
         self._health_dirty = True
@@ -74,16 +84,37 @@ class ApiAccessService:
             return None
         return await self.limiter.hit(key.key_id, self.windows(key))
 
-    def auth_failed(self, address: str) -> float:
-        delay = self.throttle.failure(address)
+    def blocked_for(self, address: str) -> float | None:
+        """Seconds this address stays blocked after failed authentications, or None."""
+        if self.shared_throttle is not None:
+            return self.shared_throttle.blocked_for(address)
+        return self.throttle.blocked_for(address)
+
+    async def auth_failed(self, address: str) -> float:
+        """Count a failed authentication; how long to delay the answer (seconds)."""
+        if self.shared_throttle is not None:
+            delay = await self.shared_throttle.failure(address)
+        else:
+            delay = self.throttle.failure(address)
         self._health_dirty = True
         if self.throttle.blocked_for(address) is not None:
             log.warning("address %s blocked after repeated failed authentications", address)
             self.report_health()
         return delay
 
-    def auth_succeeded(self, address: str) -> None:
-        self.throttle.success(address)
+    async def auth_succeeded(self, address: str) -> None:
+        if self.shared_throttle is not None:
+            await self.shared_throttle.success(address)
+        else:
+            self.throttle.success(address)
+
+    async def open_connection(self, key: KeyInfo) -> Slot | None:
+        """A place for one more WebSocket connection of this key, or None at its tier's limit
+        (counted across instances with Redis)."""
+        return await self.ws_slots.acquire(key.key_id, self.tier(key).ws_connections)
+
+    async def close_connection(self, slot: Slot) -> None:
+        await self.ws_slots.release(slot)
 
     def report_health(self) -> None:
         stats = self.throttle.stats()
@@ -109,6 +140,7 @@ class ApiAccessService:
         clock = self.context.clock
         next_flush = clock.monotonic() + self.settings.key_usage_flush_s
         next_ping = clock.monotonic() + self.settings.health_check_interval_s
+        next_slots = clock.monotonic() + REFRESH_S
         while True:
             await asyncio.sleep(min(HEALTH_TICK_S, self.settings.key_usage_flush_s))
             if self._health_dirty:
@@ -116,6 +148,9 @@ class ApiAccessService:
             if self.store is not None and clock.monotonic() >= next_ping:
                 next_ping = clock.monotonic() + self.settings.health_check_interval_s
                 await self.store.ping()
+            if clock.monotonic() >= next_slots:
+                next_slots = clock.monotonic() + REFRESH_S
+                await self.ws_slots.refresh()
             if self.context.clock.monotonic() >= next_flush:
                 next_flush = self.context.clock.monotonic() + self.settings.key_usage_flush_s
                 try:
@@ -130,5 +165,7 @@ class ApiAccessService:
                 await self._task
         with contextlib.suppress(Exception):
             await self.usage.flush()
+        if self.shared_throttle is not None:
+            self.shared_throttle.close()
         if self.store is not None:
             await self.store.close()

@@ -57,14 +57,24 @@ class AuthThrottle:
             self._failures.popitem(last=False)
         count = len(hits)
         if count >= self.policy.block_after:
-            self._blocked[address] = now + self.policy.block_s
-            self.blocks_total += 1
+            self.block(address, self.policy.block_s)
             hits.clear()
             return 0.0
+        return self.delay_for(count)
+
+    def delay_for(self, count: int) -> float:
+        """How long to delay the answer to the `count`-th failure in the window."""
         over = count - self.policy.slow_after
         if over <= 0:
             return 0.0
         return min(self.policy.slow_max_s, FIRST_DELAY_S * 2 ** (over - 1))
+
+    def block(self, address: str, seconds: float, *, counted: bool = True) -> None:
+        """Block an address for `seconds`; `counted=False` mirrors a block set elsewhere (another
+        instance), which that instance counts."""
+        self._blocked[address] = self._clock.monotonic() + seconds
+        if counted:
+            self.blocks_total += 1
 
     def success(self, address: str) -> None:
         """A good key from this address: forget its failures (a block stays)."""

@@ -4,7 +4,8 @@ Each quantity has its own fallback chain (see `backend.market.fallback`), ordere
 `network_sources` (blockchain.info, mempool.space, the node when configured) except where one
 provider has the better instrument (mempool.space's difficulty-adjustment endpoint and per-block
 fees come first for those two). Publishes `network.update` on `network` after every network round
-and `block.new` on `blocks` for every block seen after the first fetch.
+and `block.new` on `blocks` for every block seen after the first fetch. Polls only in the process
+that holds the providers' lease (the market service's `leader`); another follows the shared values.
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ from backend.market.guard import (
     check_tip,
 )
 from backend.market.history import HistoryCache
+from backend.market.leader import ProviderLeader, fresh_window_s
 from backend.market.polling import cancel_all, run_every
 from backend.market.samples import SampleRecorder
 from backend.market.service import MarketService
@@ -84,12 +86,19 @@ class ChainService:
             recorded=self._recorded_hashrate,
             unavailable=lambda why: ChainUnavailable(f"no hashrate history: {why}"),
         )
+        self.leader = (
+            market.leader
+            if market is not None
+            else ProviderLeader(context.db, self.clock, context.health, shared=False, ttl_s=60.0)
+        )
         self.recorder = SampleRecorder(
             context.db,
             context.clock,
             every_s=settings.market_record_s,
             keep_days=settings.market_keep_days,
+            fence=self.leader.fence if self.leader.shared else None,
         )
+        self.leader.on_gain(self.recorder.resume)
         self.rpc: BitcoinRpcClient | None = None
         self.mempool: MempoolClient | None = None
         self.blockchain_info: BlockchainInfoClient | None = None
@@ -234,6 +243,8 @@ class ChainService:
 
     async def poll_network(self) -> dict[str, Any] | None:
         assert self.stats_chain is not None
+        if not self.leader.polls:
+            return await self._follow_network()
         await self.stats_chain.fetch()
         for chain in (self.adjustment_chain, self.fees_chain):
             if chain is not None:
@@ -249,6 +260,17 @@ class ChainService:
             if idle is not None:
                 await idle.probe_idle(self.settings.fallback_probe_s)
         return snapshot
+
+    async def _follow_network(self) -> dict[str, Any] | None:
+        """The polling process's values (it publishes the update; Redis brings it here)."""
+        fresh = fresh_window_s(self.settings.network_poll_s)
+        for chain in (self.stats_chain, self.adjustment_chain, self.fees_chain):
+            if chain is not None:
+                await chain.follow(fresh)
+        try:
+            return self.stats()
+        except ChainUnavailable:
+            return None
 
     async def _record(self, snapshot: dict[str, Any]) -> None:
         if snapshot["via"] != "live":
@@ -274,7 +296,17 @@ class ChainService:
     async def poll_blocks(self) -> None:
         if self.tip_chain is None:
             return
-        result = await self.tip_chain.fetch()
+        if not self.leader.polls:
+            await self.tip_chain.follow(fresh_window_s(self.settings.blocks_poll_s))
+            await self._follow_blocks()
+            return
+        try:
+            await self._poll_blocks(self.tip_chain)
+        finally:
+            await self._share_blocks()
+
+    async def _poll_blocks(self, tip_chain: FallbackChain[int]) -> None:
+        result = await tip_chain.fetch()
         if result.via != "live" or result.reading is None or self.mempool is None:
             return
         known = self._blocks.value[0].height if self._blocks and self._blocks.value else None
@@ -286,6 +318,35 @@ class ChainService:
             self._blocks_via, self._blocks_error = ("cache" if self._blocks else "none"), str(exc)
             return
         self._store_blocks(blocks)
+
+    async def _share_blocks(self) -> None:
+        """Every round, so the others can tell "no new block" from "nobody polls"."""
+        if self._shared is None or not self.leader.shared or self._blocks is None:
+            return
+        entry = {
+            "blocks": [block.to_dict() for block in self._blocks.value],
+            "fetched_at": self._blocks.fetched_at,
+            "via": self._blocks_via,
+            "error": self._blocks_error,
+            "shared_at": self.clock.time(),
+        }
+        await self._shared.set("blocks", entry, 86_400.0)
+
+    async def _follow_blocks(self) -> None:
+        entry = await self._shared.get("blocks") if self._shared is not None else None
+        if not isinstance(entry, dict):
+            return
+        try:
+            blocks = [BlockSummary(**item) for item in entry["blocks"]]
+            fetched_at, shared_at = float(entry["fetched_at"]), float(entry["shared_at"])
+            via = entry["via"] if entry["via"] in ("live", "cache") else "cache"
+            error = entry.get("error")
+        except (KeyError, TypeError, ValueError):  # written by another version
+            return
+        if self.clock.time() - shared_at > fresh_window_s(self.settings.blocks_poll_s):
+            via = "cache"
+        self._blocks = Reading(blocks, "mempool", fetched_at, fetched_at)
+        self._blocks_via, self._blocks_error = via, error
 
     async def _mempool_fees(self) -> tuple[FeeSample, float]:
         assert self.mempool is not None

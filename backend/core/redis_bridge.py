@@ -14,6 +14,7 @@ import contextlib
 import json
 import logging
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 from redis.asyncio import Redis
@@ -28,6 +29,7 @@ log = logging.getLogger("hashinsight.bus.redis")
 REDIS_CHANNEL = "hashinsight:bus"
 OUTBOX_SIZE = 10_000
 RECONNECT_S = 2.0
+DRAIN_S = 2.0  # at stop, how long events already published may take to reach Redis
 
 
 class RedisBusBridge:
@@ -72,8 +74,14 @@ class RedisBusBridge:
         ]
         await asyncio.wait_for(self._subscribed.wait(), 5)
 
-    async def stop(self) -> None:
+    async def stop(self, drain_s: float = DRAIN_S) -> None:
+        """Send what was published before the stop (a shutdown's last key revocation must reach
+        the other instances), at most `drain_s`; then close."""
         self.bus.remove_forwarder(self._forward)
+        if self._tasks and not self._tasks[0].done():
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(drain_s):
+                    await self._outbox.join()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -100,7 +108,10 @@ class RedisBusBridge:
             except (RedisError, OSError) as exc:
                 self.dropped += 1
                 self._report_failure(exc)
+                self._outbox.task_done()
                 await asyncio.sleep(RECONNECT_S)
+            else:
+                self._outbox.task_done()
 
     async def _receive_loop(self) -> None:
         while True:
@@ -136,3 +147,26 @@ class RedisBusBridge:
         log.warning("redis bus: %s", type(exc).__name__)
         if self._health is not None:
             self._health.failure("redis-bus", f"{type(exc).__name__}: {exc}"[:200])
+
+
+@contextlib.asynccontextmanager
+async def bus_to_instances(url: str | None) -> AsyncIterator[EventBus | None]:
+    """A bus whose events reach every running instance, for a one-shot command (`hashinsight keys
+    revoke`): events published inside the block are sent before it ends. None without `url` or
+    when Redis cannot be reached (the caller says what that means)."""
+    if not url:
+        yield None
+        return
+    bus = EventBus()
+    bridge = RedisBusBridge(bus, url)
+    try:
+        await bridge.start()
+    except (ConnectionError, TimeoutError) as exc:
+        log.warning("%s", exc or "Redis did not confirm the subscription in time")
+        await bridge.stop(drain_s=0)
+        yield None
+        return
+    try:
+        yield bus
+    finally:
+        await bridge.stop()

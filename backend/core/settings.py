@@ -196,6 +196,9 @@ class Settings(BaseModel):
     # Our own history: at most one recorded sample per metric this often, kept this long.
     market_record_s: float = Field(default=60.0, ge=0, le=86400)
     market_keep_days: float = Field(default=400.0, gt=0, le=3650)
+    # With DATABASE_URL and REDIS_URL one process polls the providers (the `market` lease); a
+    # holder that stops renewing is replaced after this long.
+    market_lease_ttl_s: float = Field(default=30.0, ge=1, le=600)
 
     @field_validator("price_sources", "network_sources", mode="before")
     @classmethod

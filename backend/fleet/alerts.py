@@ -9,7 +9,7 @@ so those alerts neither clear nor raise until it answers again.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from backend.fleet.normalize import MinerSnapshot
@@ -104,9 +104,37 @@ class Alert:
             cleared_at=row.cleared_at,
         )
 
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Alert:
+        """Back from `to_dict()` (an event from another process)."""
+        raised_at = _dt(data["raised_at"])
+        assert raised_at is not None
+        return cls(
+            id=int(data["id"]),
+            miner_id=str(data["miner_id"]),
+            rule=str(data["rule"]),
+            severity=str(data["severity"]),
+            state=str(data["state"]),
+            message=str(data["message"]),
+            value=data.get("value"),
+            threshold=data.get("threshold"),
+            raised_at=raised_at,
+            acknowledged_at=_dt(data.get("acknowledged_at")),
+            acknowledged_by=data.get("acknowledged_by"),
+            cleared_at=_dt(data.get("cleared_at")),
+        )
+
 
 def _ts(value: datetime | None) -> float | None:
     return value.timestamp() if value is not None else None
+
+
+def _dt(value: Any) -> datetime | None:
+    if value is None:
+        return None
+    if not isinstance(value, int | float):
+        raise TypeError("an alert time is epoch seconds")
+    return datetime.fromtimestamp(float(value), UTC)
 
 
 @dataclass(slots=True)

@@ -18,6 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from backend.core.service import ServiceContext
+from backend.fleet.acks import AckFollower
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import Alert, AlertBook, RuleSet
@@ -80,6 +81,7 @@ class FleetService:
         self._tasks: list[asyncio.Task[Any]] = []
         self.collector: ShardCollector | None = None
         self.view: FleetView | None = None
+        self.acks: AckFollower | None = None
         role = self.role
         if not role.collect:
             self.view = FleetView(
@@ -102,6 +104,14 @@ class FleetService:
                 lease_ttl_s=self.settings.fleet_shard_lease_ttl_s,
                 adopt=role.adopt,
                 adopt_after_s=role.adopt_after_s or 2 * self.stale_after_s,
+            )
+            # Other instances on this database acknowledge alerts this process holds.
+            self.acks = AckFollower(
+                context.bus,
+                self.store,
+                self.book,
+                interval_s=self.poller.interval_s,
+                live=bool(self.settings.redis_url),
             )
 
     @property
@@ -130,6 +140,8 @@ class FleetService:
             runner = self.poller.run()
             what = f"{len(self.poller.states)} miners"
         self._tasks.append(asyncio.create_task(runner, name="fleet-poller"))
+        if self.acks is not None:
+            self.acks.start()
         self._tasks.append(asyncio.create_task(self._prune_loop(), name="fleet-prune"))
         log.info(
             "fleet: polling %s every %gs (concurrency %d)",
@@ -143,6 +155,8 @@ class FleetService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
+        if self.acks is not None:
+            await self.acks.stop()
         if self.view is not None:
             await self.view.stop()
         if self.collector is not None:

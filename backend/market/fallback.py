@@ -8,7 +8,8 @@ with `via="cache"`, which callers must present as stale, with its age.
 Given a shared cache (Redis with `REDIS_URL`), every accepted value is also written there, and a
 round where every provider failed takes the newest of its own last value and the one another
 instance accepted, so one instance's outage does not turn its answers stale while another instance
-still reaches a provider.
+still reaches a provider. A process that does not hold the providers' lease (`leader.py`) only
+`follow()`s: it takes the shared value without calling any provider.
 """
 
 from __future__ import annotations
@@ -110,6 +111,20 @@ class FallbackChain(Generic[T]):
             self.last = shared
         via: Via = "cache" if self.last is not None else "none"
         self.last_result = ChainResult(self.last, via, tuple(attempts))
+        return self.last_result
+
+    async def follow(self, fresh_s: float) -> ChainResult[T]:
+        """Take the value the polling process shared, calling no provider (another process
+        holds the providers' lease). It counts as live while that process keeps accepting fresh
+        values (one fetched within `fresh_s`), else as cache, like our own value would."""
+        shared = await self._shared_reading()
+        if shared is not None and (self.last is None or shared.fetched_at >= self.last.fetched_at):
+            self.last = shared
+        via: Via = "none"
+        if self.last is not None:
+            fresh = self.clock.time() - self.last.fetched_at <= fresh_s
+            via = "live" if fresh else "cache"
+        self.last_result = ChainResult(self.last, via, ())
         return self.last_result
 
     async def _share(self, reading: Reading[T]) -> None:

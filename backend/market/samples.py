@@ -10,16 +10,20 @@ stale value is never written as a new sample.
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from sqlalchemy import Float, Index, Integer, String, delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.clock import Clock
 from backend.core.db import Base, Database, UtcDateTime
+from backend.core.lease import LeaseLost
 
 log = logging.getLogger("hashinsight.market.samples")
+Fence = Callable[[AsyncSession], Awaitable[object]]
 
 # metric -> unit, as recorded
 RECORDED: Final[dict[str, str]] = {
@@ -44,12 +48,34 @@ class MarketSampleRow(Base):
 class SampleRecorder:
     """Writes at most one sample per metric per `every_s`, and answers history over a window."""
 
-    def __init__(self, db: Database, clock: Clock, *, every_s: float, keep_days: float) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        every_s: float,
+        keep_days: float,
+        fence: Fence | None = None,
+    ) -> None:
         self.db = db
         self.clock = clock
         self.every_s = every_s
         self.keep = timedelta(days=keep_days)
+        # Run in each writing transaction; raises when this process may no longer record.
+        self.fence = fence
         self._last_written: dict[str, tuple[float, float]] = {}  # metric -> (written, as_of)
+
+    async def resume(self) -> None:
+        """Continue from the newest recorded samples (another process may have written them),
+        so taking over the recording does not write a sample the previous recorder just did."""
+        query = select(MarketSampleRow.metric, func.max(MarketSampleRow.ts)).group_by(
+            MarketSampleRow.metric
+        )
+        async with self.db.session() as session:
+            rows = (await session.execute(query)).all()
+        for metric, ts in rows:
+            if ts is not None:
+                self._last_written[metric] = (ts.timestamp(), ts.timestamp())
 
     async def record(self, values: dict[str, float | None], source: str, as_of: float) -> int:
         """Record the due metrics of one fresh reading; returns how many rows were written."""
@@ -64,10 +90,14 @@ class SampleRecorder:
         ts = datetime.fromtimestamp(as_of, UTC)
         try:
             async with self.db.session() as session:
+                if self.fence is not None:
+                    await self.fence(session)
                 for metric, value in due.items():
                     session.add(
                         MarketSampleRow(metric=metric, ts=ts, value=value, source=source[:40])
                     )
+        except LeaseLost:  # another process records now
+            return 0
         except Exception as exc:  # a full disk must not stop the live view
             log.warning("could not record market samples: %s", type(exc).__name__)
             return 0

@@ -3,7 +3,9 @@
 Publishes `price.tick` on `prices` after every price round and `exchanges.update` on `exchanges`
 after every exchange round. Each round re-arms its timer when it ends (no overlap); providers that
 fail trip their circuit breaker in the HTTP factory and are skipped until it half-opens, and a 429
-with Retry-After blocks the provider for that long.
+with Retry-After blocks the provider for that long. With several processes on one database and
+Redis only the holder of the `market` lease (`leader.py`) polls and records; the others follow
+the values it shares.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ from backend.chain.blockchain_info import BlockchainInfoClient
 from backend.chain.mempool import MempoolClient
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
-from backend.core.shared_state import RedisStore, open_shared_cache
+from backend.core.shared_state import RedisSharedCache, RedisStore, open_shared_cache
 from backend.market import binance, bybit, deribit, okx
 from backend.market import blockchain_info as bci_price
 from backend.market import mempool as mempool_price
@@ -28,6 +30,7 @@ from backend.market.coingecko import API_KEY_HEADER, PERIOD_DAYS, CoinGeckoClien
 from backend.market.fallback import ChainResult, FallbackChain, Source
 from backend.market.guard import Anchor, GuardLimits, check_price
 from backend.market.history import HistoryCache
+from backend.market.leader import ProviderLeader, fresh_window_s
 from backend.market.models import PricePoint, PriceQuote, VenueTicker
 from backend.market.polling import cancel_all, run_every
 from backend.market.samples import SampleRecorder
@@ -64,13 +67,24 @@ class MarketService:
             reset_after_s=settings.guard_reset_after_s,
         )
         self._tasks: list[asyncio.Task[None]] = []
+        # --- shared state (redis) --- one process polls the providers (market and chain)
+        self.leader = ProviderLeader(
+            context.db,
+            context.clock,
+            context.health,
+            shared=self.enabled and bool(settings.database_url and settings.redis_url),
+            ttl_s=settings.market_lease_ttl_s,
+        )
         self.recorder = SampleRecorder(
             context.db,
             context.clock,
             every_s=settings.market_record_s,
             keep_days=settings.market_keep_days,
+            fence=self.leader.fence if self.leader.shared else None,
         )
+        self.leader.on_gain(self.recorder.resume)
         self._shared_store: RedisStore | None = None
+        self._shared: RedisSharedCache | None = None
         self._history: HistoryCache[PricePoint] = HistoryCache(
             PERIOD_DAYS,
             context.clock,
@@ -132,7 +146,8 @@ class MarketService:
         }
         # --- shared state (redis) --- last good price shared by every instance
         shared = open_shared_cache(settings.redis_url, context.health, "market", self.clock)
-        self._shared_store = shared[1] if shared else None
+        if shared is not None:
+            self._shared, self._shared_store = shared
         self.price_chain = FallbackChain(
             "price",
             [sources[name] for name in settings.price_sources],
@@ -147,6 +162,7 @@ class MarketService:
     async def start(self) -> None:
         if not self.enabled:
             return
+        await self.leader.start()
         self._tasks = [
             asyncio.create_task(
                 run_every(self.settings.price_poll_s, self.poll_price, "price"), name="market-price"
@@ -156,12 +172,13 @@ class MarketService:
                 name="market-exchanges",
             ),
             asyncio.create_task(
-                run_every(86_400.0, self.recorder.prune, "samples prune"), name="market-prune"
+                run_every(86_400.0, self._prune, "samples prune"), name="market-prune"
             ),
         ]
 
     async def stop(self) -> None:
         await cancel_all(self._tasks)
+        await self.leader.stop()
         if self._shared_store is not None:
             await self._shared_store.close()
 
@@ -175,8 +192,14 @@ class MarketService:
         anchor = Anchor(last.value.price_usd, last.source, last.fetched_at) if last else None
         return check_price(quote.price_usd, anchor, now, self.limits)
 
+    async def _prune(self) -> None:
+        if self.leader.polls:
+            await self.recorder.prune()
+
     async def poll_price(self) -> ChainResult[PriceQuote]:
         assert self.price_chain is not None
+        if not self.leader.polls:  # the holder publishes the tick; it reaches us through Redis
+            return await self.price_chain.follow(fresh_window_s(self.settings.price_poll_s))
         result = await self.price_chain.fetch()
         if result.reading is not None:
             self.bus.publish("prices", "price.tick", self._price_dict(result))
@@ -264,10 +287,46 @@ class MarketService:
     # ------------------------------------------------------------------ exchanges
 
     async def poll_exchanges(self) -> dict[str, Any]:
+        if not self.leader.polls:
+            await self._follow_exchanges()
+            return self.exchanges()
         await asyncio.gather(*(self._poll_venue(name) for name in self.venues))
         snapshot = self.exchanges()
         self.bus.publish("exchanges", "exchanges.update", snapshot)
+        await self._share_exchanges()
         return snapshot
+
+    async def _share_exchanges(self) -> None:
+        if self._shared is None or not self.leader.shared:
+            return
+        venues = [
+            {**_without_ticker(state), "ticker": state.ticker.to_dict() if state.ticker else None}
+            for state in self.venues.values()
+        ]
+        entry = {"venues": venues, "shared_at": self.clock.time()}
+        await self._shared.set("exchanges", entry, 86_400.0)
+
+    async def _follow_exchanges(self) -> None:
+        """The venues as the polling process last saw them; failed if it stopped reporting."""
+        entry = await self._shared.get("exchanges") if self._shared is not None else None
+        if not isinstance(entry, dict):
+            return
+        try:
+            for item in entry["venues"]:
+                state = self.venues.get(item["venue"])
+                if state is None:
+                    continue
+                ticker = item["ticker"]
+                state.ticker = VenueTicker(**ticker) if ticker else state.ticker
+                state.status, state.error = item["status"], item["error"]
+                state.latency_ms, state.checked_at = item["latency_ms"], item["checked_at"]
+            age = self.clock.time() - float(entry["shared_at"])
+        except (KeyError, TypeError, ValueError):  # written by another version
+            return
+        if age > fresh_window_s(self.settings.exchanges_poll_s):
+            for state in self.venues.values():
+                state.status = "error"
+                state.error = f"{state.venue}: the polling process last reported {age:.0f}s ago"
 
     async def _poll_venue(self, name: str) -> None:
         provider = self._venue_providers[name]
@@ -314,3 +373,13 @@ class MarketService:
             "aggregate": aggregate(states, now, stale_after),
             "checked_at": max((s.checked_at or 0.0 for s in states), default=0.0) or None,
         }
+
+
+def _without_ticker(state: VenueState) -> dict[str, Any]:
+    return {
+        "venue": state.venue,
+        "status": state.status,
+        "error": state.error,
+        "latency_ms": state.latency_ms,
+        "checked_at": state.checked_at,
+    }

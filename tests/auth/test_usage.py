@@ -12,7 +12,7 @@ from backend.core.db import Database
 async def test_concurrent_flushes_and_instances_add_to_one_row_per_hour(db: Database) -> None:
     clock = ManualClock(start=1_700_000_000.0)
     instances = [UsageRecorder(db, clock) for _ in range(4)]  # four API processes, one database
-    for rounds in range(3):
+    for _ in range(3):
         for recorder in instances:
             recorder.record("k1", "p1", 200)
             recorder.record("k1", "p1", 429)
