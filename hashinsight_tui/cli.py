@@ -293,7 +293,18 @@ async def _serve_backend(settings: Settings, mode: str, role: FleetRole | None =
         for sig in (signal.SIGINT, signal.SIGTERM):
             with contextlib.suppress(Exception):
                 loop.remove_signal_handler(sig)
+        await _let_cleanups_finish(settings.shutdown_timeout_s)
     return 0
+
+
+async def _let_cleanups_finish(grace_s: float) -> None:
+    """A stop step abandoned on a loaded host may leave a rollback or close still running; the
+    loop's teardown would cancel it half-way (a traceback from the connection pool). This
+    process's loop is ours alone: give what is left a bounded grace to end on its own."""
+    current = asyncio.current_task()
+    left = [task for task in asyncio.all_tasks() if task is not current and not task.done()]
+    if left:
+        await asyncio.wait(left, timeout=grace_s)
 
 
 async def _db_upgrade(settings: Settings) -> int:

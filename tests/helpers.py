@@ -57,7 +57,7 @@ async def eventually(
         await asyncio.sleep(step_s)
 
 
-async def wait_for(condition: Callable[[], bool], pilot: object, within_s: float = 10.0) -> None:
+async def wait_for(condition: Callable[[], bool], pilot: object, within_s: float = 20.0) -> None:
     """Let a Textual pilot run until `condition()` holds; fail after `within_s`."""
     deadline = asyncio.get_running_loop().time() + within_s
     while not condition():

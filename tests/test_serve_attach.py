@@ -85,7 +85,7 @@ async def test_second_serve_on_a_busy_port_fails_clearly(tmp_path: Path) -> None
         _out, err = second.communicate(timeout=60)
         assert second.returncode == 2
         assert f"cannot listen on 127.0.0.1:{port}" in err
-        assert "Traceback" not in err
+        assert "Traceback" not in err, err
     finally:
         first.send_signal(signal.SIGINT)
         assert first.wait(timeout=30) == 0

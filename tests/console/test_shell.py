@@ -187,9 +187,13 @@ async def test_operator_key_sees_write_actions(backend_thread: BackendThread) ->
         assert not app.read_only
         await wait_for(lambda: "recheck" in shown_actions(app), pilot)
         await pilot.press("r")
-        await wait_for(
-            lambda: any("Health: ok" in str(n.message) for n in app._notifications), pilot
-        )
+
+        def verdicts() -> list[str]:
+            return [str(n.message) for n in app._notifications if "Health: " in str(n.message)]
+
+        await wait_for(lambda: bool(verdicts()), pilot)
+        not_ok = {k: (v.status, v.last_error) for k, v in app.store.integrations.items()}
+        assert verdicts() == ["Health: ok"], {k: v for k, v in not_ok.items() if v[0] != "ok"}
 
 
 async def test_lost_backend_shows_and_reconnects(tmp_path: Path) -> None:
