@@ -22,8 +22,8 @@ from backend.core.clock import Clock
 from backend.core.db import Database
 from backend.core.lease import Lease, LeaseLost, make_holder
 from backend.fleet.inventory import MinerSpec
-from backend.fleet.poller import Poller
-from backend.fleet.shard import HeartbeatStore, ShardSpec, parse_shard
+from backend.fleet.poller import SHARD_SWEEP, Poller
+from backend.fleet.shard import ALL, HeartbeatStore, ShardSpec, parse_shard
 
 log = logging.getLogger("hashinsight.fleet.collector")
 
@@ -56,6 +56,8 @@ class ShardCollector:
         self._specs: list[MinerSpec] = []
         self._home_lease = self._lease(home)
         poller.fences = self._fences
+        if home.key != ALL:  # its summaries cover part of the fleet only
+            poller.sweep_event = SHARD_SWEEP
 
     def _lease(self, shard: ShardSpec) -> Lease:
         return Lease(

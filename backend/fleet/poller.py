@@ -50,6 +50,10 @@ from backend.fleet.store import FleetStore, SweepWrite, snapshot_json
 log = logging.getLogger("hashinsight.fleet")
 
 CHANNEL = "miners"
+# A whole-fleet summary after each sweep. A collector of one shard publishes its partial summary
+# as SHARD_SWEEP instead: API instances add the shards up and publish FLEET_SWEEP themselves.
+FLEET_SWEEP = "fleet.sweep"
+SHARD_SWEEP = "fleet.shard_sweep"
 ROLLUP_S = 300
 # One joined request per sweep once the family is known (measured against the simulator and
 # the captured fixtures: each family answers everything below in one reply).
@@ -151,6 +155,7 @@ class Poller:
         # The leases a sweep's writes are fenced with (a sharded collector sets this); taken
         # when the sweep starts, so a shard lost meanwhile still fences, and refuses, the write.
         self.fences: Callable[[], Sequence[Lease]] = tuple
+        self.sweep_event = FLEET_SWEEP
 
     # ------------------------------------------------------------------ inventory
 
@@ -256,7 +261,7 @@ class Poller:
             self.bus.publish(ALERTS_CHANNEL, "alert.cleared", alert.to_dict())
         for state in changed:
             self.bus.publish(CHANNEL, "miner.update", self.miner_data(state, summary=True))
-        self.bus.publish(CHANNEL, "fleet.sweep", summary)
+        self.bus.publish(CHANNEL, self.sweep_event, summary)
         if self.mailer is not None:
             self.mailer.notify(alerts.raised, alerts.cleared)
         return summary

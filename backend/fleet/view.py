@@ -16,11 +16,11 @@ import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from backend.core.bus import EventBus, SubscriptionClosed
+from backend.core.bus import Event, EventBus, SubscriptionClosed
 from backend.core.clock import Clock
 from backend.fleet.economics import read_hashprice
 from backend.fleet.inventory import MinerSpec
-from backend.fleet.poller import CHANNEL, SUMMARY_OMITS
+from backend.fleet.poller import CHANNEL, FLEET_SWEEP, SHARD_SWEEP, SUMMARY_OMITS
 from backend.fleet.shard import HeartbeatStore, stale_miner_ids
 from backend.fleet.store import FleetStore
 
@@ -135,6 +135,10 @@ class FleetView:
                 event = await subscription.get()
                 if event.type == "miner.update":
                     self.apply(event.data)
+                elif event.type == SHARD_SWEEP:
+                    # A shard's summary covers its miners only: this process's clients get the
+                    # whole fleet's, here only (every API instance makes its own).
+                    self.bus.deliver_local(Event(CHANNEL, FLEET_SWEEP, self.summary()))
         except SubscriptionClosed:
             return
         finally:

@@ -87,9 +87,11 @@ async def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> 
 
 @dataclass
 class WsWatcher:
-    """Collects the ids of miners seen in `miner.update` events on one instance."""
+    """Collects the ids of miners seen in `miner.update` events on one instance, and the fleet
+    totals of its `fleet.sweep` summaries."""
 
     seen: set[str] = field(default_factory=set)
+    sweep_totals: list[int] = field(default_factory=list)
     task: asyncio.Task[None] | None = None
 
     async def run(self, url: str, key: str, ready: asyncio.Event) -> None:
@@ -101,8 +103,12 @@ class WsWatcher:
             ready.set()
             async for raw in ws:
                 message = json.loads(raw)
-                if message.get("type") == "event" and message.get("event") == "miner.update":
+                if message.get("type") != "event":
+                    continue
+                if message.get("event") == "miner.update":
                     self.seen.add(message["data"]["id"])
+                elif message.get("event") == "fleet.sweep":
+                    self.sweep_totals.append(message["data"]["total"])
 
 
 async def until(
@@ -220,6 +226,9 @@ async def test_two_collectors_two_api_instances(
         # A WebSocket client on either instance sees updates of miners from both shards.
         for name, watcher in watchers.items():
             await until(lambda w=watcher: w.seen >= set(ids), f"all miner updates on {name}")
+            # Each collector sweeps half the fleet; a client is told the whole fleet's totals.
+            await until(lambda w=watcher: w.sweep_totals, f"a fleet summary on {name}")
+            assert set(watcher.sweep_totals) == {len(ids)}, watcher.sweep_totals
 
         async with httpx.AsyncClient(timeout=10) as client:
             # Both API instances list the whole fleet, live, nothing stale.
