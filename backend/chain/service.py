@@ -42,7 +42,6 @@ from backend.market.guard import (
 from backend.market.history import HistoryCache
 from backend.market.leader import ProviderLeader, fresh_window_s
 from backend.market.polling import cancel_all, run_every
-from backend.market.samples import SampleRecorder
 from backend.market.service import MarketService
 from backend.market.values import PayloadError, Reading, Via, freshness, rejected
 
@@ -91,14 +90,7 @@ class ChainService:
             if market is not None
             else ProviderLeader(context.db, self.clock, context.health, shared=False, ttl_s=60.0)
         )
-        self.recorder = SampleRecorder(
-            context.db,
-            context.clock,
-            every_s=settings.market_record_s,
-            keep_days=settings.market_keep_days,
-            fence=self.leader.fence if self.leader.shared else None,
-        )
-        self.leader.on_gain(self.recorder.resume)
+        self.recorder = self.leader.recorder(context)
         self.rpc: BitcoinRpcClient | None = None
         self.mempool: MempoolClient | None = None
         self.blockchain_info: BlockchainInfoClient | None = None

@@ -25,6 +25,8 @@ from backend.core.clock import Clock
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.lease import Lease, LeaseInfo
+from backend.core.service import ServiceContext
+from backend.market.samples import SampleRecorder
 
 log = logging.getLogger("hashinsight.market.leader")
 
@@ -66,6 +68,20 @@ class ProviderLeader:
     def on_gain(self, callback: OnGain) -> None:
         """Run `callback` each time this process becomes the holder (before it polls)."""
         self._on_gain.append(callback)
+
+    def recorder(self, context: ServiceContext) -> SampleRecorder:
+        """The sample recorder of a service that polls under this lease (market, chain): fenced
+        when the lease is shared, and continuing the record from the newest rows on takeover."""
+        settings = context.settings
+        recorder = SampleRecorder(
+            context.db,
+            context.clock,
+            every_s=settings.market_record_s,
+            keep_days=settings.market_keep_days,
+            fence=self.fence if self.shared else None,
+        )
+        self.on_gain(recorder.resume)
+        return recorder
 
     async def fence(self, session: AsyncSession) -> None:
         """Inside a sample-writing transaction: raise `LeaseLost` unless we still hold it."""

@@ -33,7 +33,6 @@ from backend.market.history import HistoryCache
 from backend.market.leader import ProviderLeader, fresh_window_s
 from backend.market.models import PricePoint, PriceQuote, VenueTicker
 from backend.market.polling import cancel_all, run_every
-from backend.market.samples import SampleRecorder
 from backend.market.values import Reading, Via, freshness
 
 log = logging.getLogger("hashinsight.market")
@@ -75,14 +74,7 @@ class MarketService:
             shared=self.enabled and bool(settings.database_url and settings.redis_url),
             ttl_s=settings.market_lease_ttl_s,
         )
-        self.recorder = SampleRecorder(
-            context.db,
-            context.clock,
-            every_s=settings.market_record_s,
-            keep_days=settings.market_keep_days,
-            fence=self.leader.fence if self.leader.shared else None,
-        )
-        self.leader.on_gain(self.recorder.resume)
+        self.recorder = self.leader.recorder(context)
         self._shared_store: RedisStore | None = None
         self._shared: RedisSharedCache | None = None
         self._history: HistoryCache[PricePoint] = HistoryCache(
