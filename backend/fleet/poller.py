@@ -46,6 +46,7 @@ from backend.fleet.normalize import (
     normalize,
 )
 from backend.fleet.store import FleetStore, SweepWrite, snapshot_json
+from backend.fleet.totals import MinerFigures, fleet_totals
 
 log = logging.getLogger("hashinsight.fleet")
 
@@ -475,78 +476,37 @@ class Poller:
         if self._summary is not None:
             self._summary["open_alerts"] = self.book.total_open()
             return self._summary
-        counts = {"online": 0, "offline": 0, "error": 0, "sleeping": 0}
-        hashrate = expected = power = eff_power = eff_rate = 0.0
-        revenue = cost = 0.0
-        have_revenue = have_cost = False
-        sites: dict[str | None, dict[str, Any]] = {}
-        for state in self.states.values():
-            data = state.data
-            if data is not None and state.snap is None:  # restored, not yet polled
-                status = data["status"]
-                rate, exp, watts = data["hashrate_ths"], data["hashrate_expected_ths"], None
-            else:
-                snap = state.snap
-                status = state.status
-                rate = snap.hashrate_ths if snap is not None else None
-                exp = snap.hashrate_expected_ths if snap is not None else None
-                watts = snap.power_w if snap is not None and status == "online" else None
-            counts[status] = counts.get(status, 0) + 1
-            site = sites.get(state.spec.site)
-            if site is None:
-                site = sites[state.spec.site] = {
-                    "site": state.spec.site,
-                    "total": 0,
-                    "online": 0,
-                    "hashrate_ths": 0.0,
-                }
-            site["total"] += 1
-            if status == "online":
-                site["online"] += 1
-                if rate is not None:
-                    hashrate += rate
-                    site["hashrate_ths"] += rate
-                # a firmware that states no expected rate counts at its own rate, so the
-                # fleet's "TH/s vs expected" compares like with like
-                basis = exp if exp is not None else rate
-                if basis is not None:
-                    expected += basis
-                if watts is not None:
-                    power += watts
-                    if rate:
-                        eff_power += watts
-                        eff_rate += rate
-            rev, cst, _profit = state.money
-            if rev is not None:
-                revenue += rev
-                have_revenue = True
-            if cst is not None:
-                cost += cst
-                have_cost = True
-        for site in sites.values():
-            site["hashrate_ths"] = round(site["hashrate_ths"], 3)
-        revenue_out = round(revenue, 2) if have_revenue else None
-        cost_out = round(cost, 2) if have_cost else None
         summary = {
-            "total": len(self.states),
-            **counts,
-            "hashrate_ths": round(hashrate, 3),
-            "hashrate_expected_ths": round(expected, 3),
-            "power_kw": round(power / 1000, 3),
-            "efficiency_jth": round(eff_power / eff_rate, 2) if eff_rate else None,
-            "revenue_usd_day": revenue_out,
-            "cost_usd_day": cost_out,
-            "profit_usd_day": round(revenue - cost, 2)
-            if revenue_out is not None and cost_out is not None
-            else None,
+            **fleet_totals(self._figures(state) for state in self.states.values()),
             "open_alerts": self.book.total_open(),
             "sweep": dict(self.last_sweep),
-            "sites": sorted(sites.values(), key=lambda s: (s["site"] is None, s["site"] or "")),
             "hashprice_usd_per_th_day": self.hashprice,
             "power_price_usd_kwh": self.settings.fleet_power_price_usd_kwh,
         }
         self._summary = summary
         return summary
+
+    @staticmethod
+    def _figures(state: MinerState) -> MinerFigures:
+        data = state.data
+        revenue, cost, _profit = state.money
+        if data is not None and state.snap is None:  # restored, not yet polled
+            status = data["status"]
+            rate, exp = data["hashrate_ths"], data["hashrate_expected_ths"]
+            return MinerFigures(status, state.spec.site, rate, exp, None, revenue, cost)
+        snap = state.snap
+        if snap is None:
+            return MinerFigures(state.status, state.spec.site, None, None, None, revenue, cost)
+        watts = snap.power_w if state.status == "online" else None
+        return MinerFigures(
+            state.status,
+            state.spec.site,
+            snap.hashrate_ths,
+            snap.hashrate_expected_ths,
+            watts,
+            revenue,
+            cost,
+        )
 
 
 # ---------------------------------------------------------------------- helpers

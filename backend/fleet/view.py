@@ -23,6 +23,7 @@ from backend.fleet.inventory import MinerSpec
 from backend.fleet.poller import CHANNEL, FLEET_SWEEP, SHARD_SWEEP, SUMMARY_OMITS
 from backend.fleet.shard import HeartbeatStore, stale_miner_ids
 from backend.fleet.store import FleetStore
+from backend.fleet.totals import MinerFigures, fleet_totals
 
 log = logging.getLogger("hashinsight.fleet.view")
 
@@ -173,58 +174,12 @@ class FleetView:
         return self.data.get(miner_id)
 
     def summary(self) -> dict[str, Any]:
-        counts = {"online": 0, "offline": 0, "error": 0, "sleeping": 0}
-        hashrate = expected = power = eff_power = eff_rate = revenue = cost = 0.0
-        have_revenue = have_cost = False
-        open_alerts = 0
-        sites: dict[str | None, dict[str, Any]] = {}
-        for data in self.data.values():
-            status = data.get("status") or "offline"
-            counts[status] = counts.get(status, 0) + 1
-            open_alerts += int(data.get("open_alerts") or 0)
-            site = sites.setdefault(
-                data.get("site"),
-                {"site": data.get("site"), "total": 0, "online": 0, "hashrate_ths": 0.0},
-            )
-            site["total"] += 1
-            if status == "online":
-                rate, exp = data.get("hashrate_ths"), data.get("hashrate_expected_ths")
-                watts = data.get("power_w")
-                site["online"] += 1
-                if rate is not None:
-                    hashrate += rate
-                    site["hashrate_ths"] += rate
-                basis = exp if exp is not None else rate
-                if basis is not None:
-                    expected += basis
-                if watts is not None:
-                    power += watts
-                    if rate:
-                        eff_power += watts
-                        eff_rate += rate
-            if data.get("revenue_usd_day") is not None:
-                revenue += data["revenue_usd_day"]
-                have_revenue = True
-            if data.get("cost_usd_day") is not None:
-                cost += data["cost_usd_day"]
-                have_cost = True
-        for site in sites.values():
-            site["hashrate_ths"] = round(site["hashrate_ths"], 3)
         return {
-            "total": len(self.data),
-            **counts,
+            **fleet_totals(_figures(data) for data in self.data.values()),
             "stale": len(self.stale & set(self.data)),
-            "hashrate_ths": round(hashrate, 3),
-            "hashrate_expected_ths": round(expected, 3),
-            "power_kw": round(power / 1000, 3),
-            "efficiency_jth": round(eff_power / eff_rate, 2) if eff_rate else None,
-            "revenue_usd_day": round(revenue, 2) if have_revenue else None,
-            "cost_usd_day": round(cost, 2) if have_cost else None,
-            "profit_usd_day": round(revenue - cost, 2) if have_revenue and have_cost else None,
-            "open_alerts": open_alerts,
+            "open_alerts": sum(int(data.get("open_alerts") or 0) for data in self.data.values()),
             "sweep": self._sweep(),
             "shards": [_shard_view(beat) for beat in self.shards],
-            "sites": sorted(sites.values(), key=lambda s: (s["site"] is None, s["site"] or "")),
             "hashprice_usd_per_th_day": read_hashprice(self._services()),
             "power_price_usd_kwh": self.power_price,
         }
@@ -245,6 +200,18 @@ class FleetView:
             "errors": sum(b["errors"] for b in fresh),
             "interval_s": self.interval_s,
         }
+
+
+def _figures(data: Mapping[str, Any]) -> MinerFigures:
+    return MinerFigures(
+        data.get("status") or "offline",
+        data.get("site"),
+        data.get("hashrate_ths"),
+        data.get("hashrate_expected_ths"),
+        data.get("power_w"),
+        data.get("revenue_usd_day"),
+        data.get("cost_usd_day"),
+    )
 
 
 def _labels(spec: MinerSpec) -> dict[str, Any]:
