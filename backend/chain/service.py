@@ -131,6 +131,7 @@ class ChainService:
             detail = RPC_HINT if not rpc_url else "not in network_sources"
             health.register("bitcoin_rpc", "rpc", public_target(rpc_url) if rpc_url else "—")
             health.set_status("bitcoin_rpc", "disabled", detail)
+        self.leader.follows(("blockchain_info", "mempool", "bitcoin_rpc"))
         bci, mempool, rpc = self.blockchain_info, self.mempool, self.rpc
         stats: dict[str, Source[NetworkReading]] = {
             "blockchain_info": _source("blockchain_info", bci.network, bci.provider),

@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -53,6 +53,7 @@ class ProviderLeader:
         self.holder: LeaseInfo | None = None  # the current holder as last read
         self._health = health
         self._on_gain: list[OnGain] = []
+        self._followed: list[str] = []  # health items of the providers polled under this lease
         self._task: asyncio.Task[None] | None = None
         if self.lease is not None:
             health.register(HEALTH_NAME, "lease", "market and chain providers, samples")
@@ -64,6 +65,11 @@ class ProviderLeader:
     @property
     def polls(self) -> bool:
         return self.lease is None or self.lease.held
+
+    def follows(self, names: Iterable[str]) -> None:
+        """Health items of providers polled only by the holder: elsewhere they say who polls
+        them, instead of a bare "unknown" or, in a former holder, its last verdict for ever."""
+        self._followed.extend(name for name in names if name not in self._followed)
 
     def on_gain(self, callback: OnGain) -> None:
         """Run `callback` each time this process becomes the holder (before it polls)."""
@@ -131,6 +137,8 @@ class ProviderLeader:
         elif had and not held:
             log.warning("market: the providers' lease went to another process")
         self._report()
+        if not held:
+            self._mark_followed()
 
     def describe(self) -> dict[str, Any]:
         holder = self.holder
@@ -141,6 +149,19 @@ class ProviderLeader:
             "holder": holder.holder if holder else None,
             "expires_at": holder.expires_at.isoformat() if holder else None,
         }
+
+    def _mark_followed(self) -> None:
+        holder = self.holder
+        if holder is not None and holder.expires_at > self.clock.now():
+            detail = f"not polled here: polled by {holder.holder}"
+        else:
+            detail = "not polled here: no process holds the providers' lease now"
+        for name in self._followed:
+            item = self._health.get(name)
+            if item is None or item.status == "disabled":
+                continue
+            if (item.status, item.detail) != ("unknown", detail):
+                self._health.set_status(name, "unknown", detail)
 
     def _report(self) -> None:
         """Health says who polls; reported when that changes (each report is a bus event)."""

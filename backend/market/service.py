@@ -121,6 +121,7 @@ class MarketService:
             self._venue_providers[name] = http.provider(
                 name, urls[name], timeout_s=settings.exchange_timeout_s, retries=0
             )
+        self.leader.follows(urls)
         sources = {
             "coingecko": Source(
                 "coingecko", self.coingecko.current, self.coingecko.provider.report_bad_payload

@@ -64,6 +64,12 @@ def holders(backends: list[Backend]) -> list[Backend]:
     return [b for b in backends if market(b).leader.polls]
 
 
+def provider_detail(backend: Backend) -> set[str | None]:
+    """The details of the provider items that are polled somewhere (not switched off)."""
+    items = [backend.health.get(name) for name in PROVIDERS]
+    return {item.detail for item in items if item is not None and item.status != "disabled"}
+
+
 def lease_detail(backend: Backend) -> str | None:
     item = backend.health.get(HEALTH_NAME)
     return item.detail if item is not None else None
@@ -107,6 +113,11 @@ async def test_one_process_polls_the_others_follow_and_one_takes_over(
         await eventually(
             lambda: lease_detail(api) == f"polled by {first_holder(first)}", 30, what="health"
         )
+        # A follower's provider items say who polls them rather than a bare "unknown".
+        polled_by = f"not polled here: polled by {first_holder(first)}"
+        await eventually(lambda: provider_detail(api) == {polled_by}, 30, what="followed items")
+        statuses = {item.status for name in PROVIDERS if (item := api.health.get(name))}
+        assert statuses <= {"unknown", "disabled"} and "unknown" in statuses
         for follower in backends[1:]:
             assert provider_calls(follower) == 0
             assert not market(follower).recorder._last_written
@@ -137,6 +148,9 @@ async def test_one_process_polls_the_others_follow_and_one_takes_over(
                 what="health names the new holder",
             )
         assert lease_detail(successor) == f"polled here ({first_holder(successor)})"
+        moved = f"not polled here: polled by {first_holder(successor)}"
+        for other in others:
+            await eventually(lambda o=other: provider_detail(o) == {moved}, 30, what="followed")
         assert len(holders(backends[1:])) == 1
 
 
