@@ -16,7 +16,7 @@ import os
 import signal
 import sys
 from collections import defaultdict
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -37,6 +37,8 @@ from tests.helpers import eventually, free_port, isolated_env
 ROOT = Path(__file__).resolve().parents[2]
 MINERS = 40
 STALE_AFTER_S = 4.0
+SLOW_S = 90.0  # subprocesses on a loaded host: generous, returns as soon as it holds
+POLL_S = 0.2
 ADOPT_AFTER_S = 20.0  # well after STALE_AFTER_S: the stale flag must be seen before adoption
 
 
@@ -109,12 +111,6 @@ class WsWatcher:
                     self.seen.add(message["data"]["id"])
                 elif message.get("event") == "fleet.sweep":
                     self.sweep_totals.append(message["data"]["total"])
-
-
-async def until(
-    condition: Callable[[], Any], what: str, within_s: float = 90.0, every_s: float = 0.2
-) -> Any:
-    return await eventually(condition, within_s, every_s, what=what)
 
 
 async def list_miners(client: httpx.AsyncClient, url: str, key: str) -> dict[str, dict[str, Any]]:
@@ -225,9 +221,16 @@ async def test_two_collectors_two_api_instances(
 
         # A WebSocket client on either instance sees updates of miners from both shards.
         for name, watcher in watchers.items():
-            await until(lambda w=watcher: w.seen >= set(ids), f"all miner updates on {name}")
+            await eventually(
+                lambda w=watcher: w.seen >= set(ids),
+                SLOW_S,
+                POLL_S,
+                what=f"all miner updates on {name}",
+            )
             # Each collector sweeps half the fleet; a client is told the whole fleet's totals.
-            await until(lambda w=watcher: w.sweep_totals, f"a fleet summary on {name}")
+            await eventually(
+                lambda w=watcher: w.sweep_totals, SLOW_S, POLL_S, what=f"a fleet summary on {name}"
+            )
             assert set(watcher.sweep_totals) == {len(ids)}, watcher.sweep_totals
 
         async with httpx.AsyncClient(timeout=10) as client:
@@ -240,10 +243,12 @@ async def test_two_collectors_two_api_instances(
                         m["status"] == "online" and not m["stale"] for m in miners.values()
                     )
 
-                await until(whole, f"{name} lists every miner online")
+                await eventually(whole, SLOW_S, POLL_S, what=f"{name} lists every miner online")
 
             # Every miner polled exactly once per sweep, by the collector of its shard only.
-            await until(lambda: _sweeps_done(db, 3), "three sweeps by each collector", within_s=60)
+            await eventually(
+                lambda: _sweeps_done(db, 3), 60, POLL_S, what="three sweeps by each collector"
+            )
             by_miner = await samples_by_miner(db)
             assert set(by_miner) == set(ids)
             for half in halves.values():
@@ -274,7 +279,9 @@ async def test_two_collectors_two_api_instances(
                         miners[m]["stale"] for m in halves[2]
                     )
 
-                await until(shard_stale, f"shard 1/2 stale on {name}", within_s=ADOPT_AFTER_S)
+                await eventually(
+                    shard_stale, ADOPT_AFTER_S, POLL_S, what=f"shard 1/2 stale on {name}"
+                )
                 auth = {"Authorization": f"Bearer {key}"}
                 one = (await client.get(f"{url}/api/v1/miners/{halves[1][0]}", headers=auth)).json()
                 summary = (await client.get(f"{url}/api/v1/fleet/summary", headers=auth)).json()
@@ -288,7 +295,7 @@ async def test_two_collectors_two_api_instances(
                 beat = (await heartbeats(db)).get("1/2", {})
                 return beat.get("holder") not in (None, c1_holder) and beat.get("sweeps", 0) >= 2
 
-            await until(adopted, "collector 2 sweeps shard 1/2", within_s=120)
+            await eventually(adopted, 120, POLL_S, what="collector 2 sweeps shard 1/2")
             assert (await heartbeats(db))["1/2"]["holder"].split(":")[1] == c2_pid
             for name, url in urls.items():
 
@@ -296,7 +303,7 @@ async def test_two_collectors_two_api_instances(
                     miners = await list_miners(client, url, key)
                     return not any(m["stale"] for m in miners.values())
 
-                await until(fresh, f"no stale miner on {name} after adoption", within_s=60)
+                await eventually(fresh, 60, POLL_S, what=f"no stale miner on {name} after adoption")
     finally:
         for watcher in watchers.values():
             if watcher.task is not None:
