@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from backend.core.untrusted import loads
+
 HTTP_METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "connect", "trace")
 DICT_BODIES = {
     "body:form-urlencoded",
@@ -303,7 +305,7 @@ def load_collection(root: Path) -> Collection:
     """Every request of a collection folder (its `bruno.json` names it), grouped by folder."""
     root = Path(root)
     try:
-        config = json.loads((root / "bruno.json").read_text(encoding="utf-8"))
+        config = loads((root / "bruno.json").read_bytes(), what="bruno.json")
     except (OSError, ValueError) as exc:
         raise BrunoError(f"{root}: not a Bruno collection ({exc})") from None
     requests: list[BrunoRequest] = []
@@ -516,7 +518,7 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 3 or args[0] != "generate":
         print("usage: python -m hashinsight_tui.bruno generate <collection dir> <openapi.json>")
         return 2
-    spec = json.loads(Path(args[2]).read_text(encoding="utf-8"))
+    spec = loads(Path(args[2]).read_bytes(), max_bytes=64 << 20, what="OpenAPI spec")
     for path in generate(Path(args[1]), spec):
         print(f"wrote {path}")
     return 0

@@ -24,6 +24,11 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketExce
 
 # The issuer's issues and trades are the API's own schemas: the console ships with the backend.
 from backend.api.routes.issuer_schemas import IssueDetailOut, IssueListOut, IssueOut
+from backend.core.untrusted import loads
+
+# A backend's answers are bounded like any input from the network: the largest real one (a
+# 10,000-miner page) is a few MiB.
+MAX_ANSWER_BYTES = 64 << 20
 
 __all__ = [
     "ApiError",
@@ -35,6 +40,11 @@ __all__ = [
     "KeyInfo",
     "StreamEvent",
 ]
+
+
+def _decode(data: bytes | str) -> Any:
+    """An answer or frame from the backend, parsed under the untrusted-input policy."""
+    return loads(data, max_bytes=MAX_ANSWER_BYTES, what="answer")
 
 
 class ApiError(Exception):
@@ -172,7 +182,7 @@ class HashInsightClient:
         if response.status_code >= 400:
             code, message = "error", response.reason_phrase
             try:
-                error = response.json()["error"]
+                error = _decode(response.content)["error"]
                 code, message = error["code"], error["message"]
             except (ValueError, KeyError, TypeError):
                 pass
@@ -180,13 +190,13 @@ class HashInsightClient:
             raise kind(response.status_code, code, message)
         if not response.content:
             return None
-        return response.json()
+        return _decode(response.content)
 
     async def alive(self) -> bool:
         """Whether a HashInsight backend answers at this URL (no key needed)."""
         try:
             response = await self.http.get("/healthz", timeout=min(self.timeout_s, 2.0))
-            return response.status_code == 200 and response.json().get("status") == "ok"
+            return response.status_code == 200 and _decode(response.content).get("status") == "ok"
         except (httpx.HTTPError, ValueError):
             return False
 
@@ -218,7 +228,7 @@ class HashInsightClient:
                 self.ws_url, open_timeout=open_timeout_s, max_size=2**22, ping_interval=20
             ) as ws:
                 await ws.send(json.dumps({"type": "auth", "api_key": self.api_key}))
-                reply = json.loads(await asyncio.wait_for(ws.recv(), open_timeout_s))
+                reply = _decode(await asyncio.wait_for(ws.recv(), open_timeout_s))
                 if reply.get("type") != "auth_ok":
                     raise AuthError(
                         401, reply.get("code", "unauthorized"), reply.get("message", "")
@@ -233,7 +243,7 @@ class HashInsightClient:
                         frame["filters"] = filters
                     await ws.send(json.dumps(frame))
                 async for raw in ws:
-                    message = json.loads(raw)
+                    message = _decode(raw)
                     kind = message.get("type")
                     if kind == "event":
                         yield StreamEvent(
@@ -520,7 +530,7 @@ class HashInsightClient:
             if response.status_code >= 400:
                 code, message = "error", response.reason_phrase
                 try:
-                    error = response.json()["error"]
+                    error = _decode(response.content)["error"]
                     code, message = error["code"], error["message"]
                 except (ValueError, KeyError, TypeError):
                     pass
@@ -528,7 +538,7 @@ class HashInsightClient:
                 raise kind(response.status_code, code, message)
             if not response.content:
                 return None
-            return response.json()
+            return _decode(response.content)
 
     def last_rate_limit(self) -> RateLimitState | None:
         """The key's limits as the last answer of these calls reported them."""
@@ -736,7 +746,7 @@ class HashInsightClient:
             if response.status_code >= 400:
                 await response.aread()
                 try:
-                    error = response.json()["error"]
+                    error = _decode(response.content)["error"]
                     code, message = error["code"], error["message"]
                 except (ValueError, KeyError, TypeError):
                     code, message = "error", response.reason_phrase
@@ -1509,7 +1519,7 @@ class RawExchange:
     elapsed_ms: float
 
     def json(self) -> Any:
-        return json.loads(self.body)
+        return _decode(self.body)
 
 
 # --- end keys, partners & webhooks DTOs ---

@@ -154,7 +154,8 @@ async def test_ws_bad_frames_get_clear_errors_and_keep_the_connection(
     async with websockets.connect(ws_url(backend)) as ws:
         await ws.send("{not json")
         error = await recv(ws)
-        assert error == {"type": "error", "code": "bad_frame", "message": "frame is not valid JSON"}
+        assert error["code"] == "bad_frame"
+        assert error["message"].startswith("frame is not valid JSON")
         await ws.send(json.dumps({"type": "subscribe", "channels": ["health"]}))
         assert (await recv(ws))["code"] == "auth_required"
         await ws.send(json.dumps({"type": "auth", "api_key": operator_key}))

@@ -8,6 +8,7 @@ from fastapi import FastAPI
 
 from backend import __version__
 from backend.api import ws
+from backend.api.body_limit import BodyLimitMiddleware
 from backend.api.errors import install_error_handlers
 from backend.api.ratelimit import RateLimitHeadersMiddleware
 from backend.api.routes import (
@@ -73,4 +74,9 @@ def create_app(backend: Backend) -> FastAPI:
     for router in routers:
         app.include_router(router)
     app.add_middleware(RateLimitHeadersMiddleware)
+    app.add_middleware(  # outermost: before routing, auth and any parsing
+        BodyLimitMiddleware,
+        max_bytes=backend.settings.api_max_body_bytes,
+        max_depth=backend.settings.json_max_depth,
+    )
     return app

@@ -29,11 +29,12 @@ from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from backend.api.deps import access_service, bearer_token, verify_for
+from backend.api.deps import QUERY_KEY_NAMES, access_service, bearer_token, verify_for
 from backend.api.errors import ApiError
 from backend.auth.service import KeyInfo
 from backend.auth.ws_slots import Slot
 from backend.core.bus import Event, Subscription, SubscriptionClosed
+from backend.core.untrusted import UntrustedInputError, loads
 
 if TYPE_CHECKING:
     from backend.runtime import Backend
@@ -46,6 +47,7 @@ CLOSE_FORBIDDEN = 4003
 CLOSE_TOO_SLOW = 4008
 CLOSE_LIMIT = 4029
 CLOSE_POLICY = 1008
+CLOSE_UNSUPPORTED_DATA = 1003
 MAX_FRAME_BYTES = 64 * 1024
 MAX_BAD_FRAMES = 20
 
@@ -93,6 +95,14 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
     client = WsClient(websocket, backend)
     backend.ws_clients.add(client)
     try:
+        if QUERY_KEY_NAMES & {name.lower() for name in websocket.query_params}:
+            await client.error(
+                "bad_request",
+                "API keys are not accepted in the query string; use Authorization: Bearer "
+                'on the handshake or an {"type":"auth"} frame',
+            )
+            await _close(client, CLOSE_POLICY, "API key in the query string")
+            return
         token = bearer_token(websocket.headers.get("authorization"))
         if token is not None:
             await _authenticate(client, token)
@@ -121,9 +131,13 @@ async def _await_auth(client: WsClient) -> None:
             await _close(client, CLOSE_AUTH_FAILED, "authentication timed out")
             return
         try:
-            text = await asyncio.wait_for(client.ws.receive_text(), remaining)
+            text = await asyncio.wait_for(_receive_text(client.ws), remaining)
         except TimeoutError:
             await _close(client, CLOSE_AUTH_FAILED, "authentication timed out")
+            return
+        if text is None:  # a binary frame before auth: not our protocol at all
+            await client.error("binary_frame", "frames must be JSON text, not binary")
+            await _close(client, CLOSE_UNSUPPORTED_DATA, "binary frames are not supported")
             return
         message = await _parse_frame(client, text)
         if message is None:
@@ -194,8 +208,13 @@ async def _serve(client: WsClient) -> None:
     beat = asyncio.create_task(_heartbeat(client))
     try:
         while True:
-            text = await client.ws.receive_text()
-            message = await _parse_frame(client, text)
+            text = await _receive_text(client.ws)
+            if text is None:
+                client.bad_frames += 1
+                await client.error("binary_frame", "frames must be JSON text, not binary")
+                message = None
+            else:
+                message = await _parse_frame(client, text)
             if message is None:
                 if client.bad_frames > MAX_BAD_FRAMES:
                     await _close(client, CLOSE_POLICY, "too many bad frames")
@@ -212,16 +231,27 @@ async def _serve(client: WsClient) -> None:
                 await task
 
 
+async def _receive_text(websocket: WebSocket) -> str | None:
+    """The next text frame, or None for a binary one (Starlette's receive_text raises on those)."""
+    message = await websocket.receive()
+    if message["type"] == "websocket.disconnect":
+        raise WebSocketDisconnect(message.get("code", 1000), message.get("reason"))
+    text = message.get("text")
+    return text if isinstance(text, str) else None
+
+
 async def _parse_frame(client: WsClient, text: str) -> dict[str, Any] | None:
-    if len(text) > MAX_FRAME_BYTES:
-        client.bad_frames += 1
-        await client.error("frame_too_large", f"frames are limited to {MAX_FRAME_BYTES} bytes")
-        return None
     try:
-        message = json.loads(text)
-    except ValueError:
+        message = loads(
+            text,
+            max_bytes=MAX_FRAME_BYTES,
+            max_depth=client.backend.settings.json_max_depth,
+            what="frame",
+        )
+    except UntrustedInputError as exc:
         client.bad_frames += 1
-        await client.error("bad_frame", "frame is not valid JSON")
+        code = "frame_too_large" if exc.too_large else "bad_frame"
+        await client.error(code, str(exc))
         return None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         client.bad_frames += 1

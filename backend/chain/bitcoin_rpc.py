@@ -100,9 +100,9 @@ class BitcoinRpcClient:
                 raise ProviderError(self.provider.name, message, exc.status) from None
             raise
         try:
-            payload = response.json()
-        except ValueError:
-            raise rejected(self.provider, f"{method}: reply is not valid JSON") from None
+            payload = self.provider.decode(response)
+        except ProviderError as exc:
+            raise ProviderError(self.provider.name, f"{method}: {exc}", exc.status) from None
         try:
             return parse_rpc_reply(payload, method)
         except PayloadError as exc:

@@ -18,9 +18,13 @@ import httpx
 
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.health import HealthRegistry
+from backend.core.untrusted import UntrustedInputError, loads
 
 RETRYABLE_STATUS = {429, 500, 502, 503, 504}
 MAX_RETRY_AFTER_S = 120.0
+# A provider's answer is read up to this size, then refused: the largest real one we parse
+# (a year of CoinGecko market chart) is a few hundred KiB.
+MAX_REPLY_BYTES = 8 << 20
 
 
 class ProviderError(Exception):
@@ -34,6 +38,10 @@ class ProviderError(Exception):
 
 class CircuitOpenError(ProviderError):
     """The provider failed repeatedly and is not called until its cool-down ends."""
+
+
+class ReplyTooLargeError(ProviderError):
+    """The answer passed `MAX_REPLY_BYTES` and was cut off unread."""
 
 
 class RateLimitedError(ProviderError):
@@ -134,7 +142,7 @@ class ProviderClient:
                 await asyncio.sleep(self._factory.backoff(attempt))
             started = self._factory.clock.monotonic()
             try:
-                response = await self._factory.client.request(
+                request = self._factory.client.build_request(
                     method,
                     url,
                     params=params,
@@ -143,9 +151,14 @@ class ProviderClient:
                     headers=merged,
                     timeout=self.timeout_s,
                 )
-            except httpx.TimeoutException:
+                async with asyncio.timeout(self.timeout_s * 2):  # a reply that drips slowly
+                    response = await self._factory.read_bounded(request, self.name)
+            except (httpx.TimeoutException, TimeoutError):
                 last_error = ProviderError(self.name, f"timeout after {self.timeout_s:g}s")
                 continue
+            except ReplyTooLargeError as error:
+                self._record_failure(error, None)
+                raise
             except httpx.HTTPError as exc:
                 last_error = ProviderError(self.name, f"{type(exc).__name__}: {_short(exc)}")
                 continue
@@ -177,12 +190,18 @@ class ProviderClient:
         raise last_error
 
     async def get_json(self, path: str, params: dict[str, Any] | None = None) -> Any:
-        response = await self.request("GET", path, params=params)
+        return self.decode(await self.request("GET", path, params=params))
+
+    def decode(self, response: httpx.Response, *, decimal: bool = False) -> Any:
+        """The answer's JSON under the untrusted-input policy (bounded size and nesting, strict
+        numbers); an unusable one counts against the provider. `decimal` keeps fractions exact."""
         try:
-            return response.json()
-        except ValueError:
-            self.report_bad_payload("response is not valid JSON")
-            raise ProviderError(self.name, "response is not valid JSON") from None
+            return loads(
+                response.content, max_bytes=MAX_REPLY_BYTES, what="response", decimal=decimal
+            )
+        except UntrustedInputError as exc:
+            self.report_bad_payload(str(exc))
+            raise ProviderError(self.name, str(exc), response.status_code) from None
 
     def report_bad_payload(self, reason: str) -> None:
         """A 2xx answer that is unusable (malformed, absurd) counts as a failure of the provider."""
@@ -248,6 +267,34 @@ class HttpClientFactory:
             )
         return self._providers[name]
 
+    async def read_bounded(self, request: httpx.Request, provider: str) -> httpx.Response:
+        """Send `request` and read its answer, refusing it past `MAX_REPLY_BYTES` (by its
+        Content-Length or by the bytes received) instead of holding all of it in memory."""
+        response = await self.client.send(request, stream=True)
+        try:
+            declared = response.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
+                raise ReplyTooLargeError(provider, _too_large(int(declared)), response.status_code)
+            chunks: list[bytes] = []
+            size = 0
+            async for chunk in response.aiter_bytes():  # decoded: a gzip bomb is bounded too
+                size += len(chunk)
+                if size > MAX_REPLY_BYTES:
+                    raise ReplyTooLargeError(provider, _too_large(size), response.status_code)
+                chunks.append(chunk)
+        finally:
+            await response.aclose()
+        headers = response.headers.copy()  # the bytes are decoded already: say so
+        for name in ("Content-Encoding", "Content-Length"):
+            headers.pop(name, None)
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
+
     def backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter, capped at 10 s."""
         ceiling = min(10.0, self.backoff_base_s * 2 ** (attempt - 1))
@@ -270,6 +317,10 @@ def _retry_after(response: httpx.Response) -> float | None:
             return None
         seconds = when.timestamp() - SYSTEM_CLOCK.time()
     return max(0.0, min(seconds, MAX_RETRY_AFTER_S))
+
+
+def _too_large(size: int) -> str:
+    return f"answer too large: {size} bytes or more, the limit is {MAX_REPLY_BYTES}"
 
 
 def _short(exc: Exception) -> str:

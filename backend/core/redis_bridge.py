@@ -15,7 +15,6 @@ import json
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -23,12 +22,14 @@ from redis.exceptions import RedisError
 from backend.core.bus import Event, EventBus
 from backend.core.health import HealthRegistry
 from backend.core.shared_state import redact_url
+from backend.core.untrusted import UntrustedInputError, loads
 
 log = logging.getLogger("hashinsight.bus.redis")
 
 REDIS_CHANNEL = "hashinsight:bus"
 OUTBOX_SIZE = 10_000
 RECONNECT_S = 2.0
+MAX_MESSAGE_BYTES = 4 << 20  # the largest bus event (a fleet summary) is far smaller
 DRAIN_S = 2.0  # at stop, how long events already published may take to reach Redis
 
 
@@ -130,11 +131,11 @@ class RedisBusBridge:
 
     def _deliver(self, raw: bytes | str) -> None:
         try:
-            message: dict[str, Any] = json.loads(raw)
-        except ValueError:
+            message = loads(raw, max_bytes=MAX_MESSAGE_BYTES, what="bus message")
+        except UntrustedInputError:
             log.warning("ignored a malformed bus message from Redis")
             return
-        if message.get("origin") == self.origin:
+        if not isinstance(message, dict) or message.get("origin") == self.origin:
             return
         channel, kind, data = message.get("channel"), message.get("event"), message.get("data")
         if not isinstance(channel, str) or not isinstance(kind, str) or not isinstance(data, dict):

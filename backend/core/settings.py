@@ -79,6 +79,10 @@ class Settings(BaseModel):
     http_retries: int = Field(default=2, ge=0, le=10)
     breaker_failures: int = Field(default=5, ge=1, le=100)
     breaker_cooldown_s: float = Field(default=60.0, gt=0, le=3600)
+    # Untrusted input (backend.core.untrusted): the largest request body the API reads (larger:
+    # 413 before any parsing) and the deepest JSON nesting it parses (bodies, WebSocket frames).
+    api_max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
+    json_max_depth: int = Field(default=64, ge=8, le=512)
 
     # Secrets (env or 0600 files in the data dir; see backend.core.secrets)
     pepper: SecretStr | None = None

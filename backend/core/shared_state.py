@@ -24,11 +24,13 @@ from redis.exceptions import RedisError
 from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.health import HealthRegistry
+from backend.core.untrusted import UntrustedInputError, loads
 
 log = logging.getLogger("hashinsight.shared")
 
 T = TypeVar("T")
 KEY_PREFIX = "hashinsight:"
+MAX_VALUE_BYTES = 16 << 20  # cached provider answers; anything larger is not ours
 CALL_TIMEOUT_S = 1.0
 RETRY_AFTER_FAILURE_S = 5.0
 SUCCESS_REPORT_S = 30.0  # a healthy store reports at most this often (each report is a bus event)
@@ -159,8 +161,8 @@ class RedisSharedCache:
         if raw is None:
             return None
         try:
-            return json.loads(raw)
-        except ValueError:
+            return loads(raw, max_bytes=MAX_VALUE_BYTES, what="cached value")
+        except UntrustedInputError:
             log.warning("ignored a malformed cached value for %s", key)
             return None
 

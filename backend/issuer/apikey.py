@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from backend.core.untrusted import UntrustedInputError, loads
 from backend.issuer.errors import IssuerConfigError
 
 KEY_DIR_NAME = "bitmart"
 KEY_SUFFIX = "apikey.json"
+KEY_FILE_MAX_BYTES = 64 * 1024
 REQUIRED = ("access", "secret", "memo")
 
 
@@ -84,13 +85,14 @@ def load_api_key(path: Path) -> BitmartApiKey:
             f"run `chmod 600 {path}`"
         )
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, UnicodeDecodeError):
-        raise IssuerConfigError(f"Bitmart key file {path}: cannot be read as text") from None
-    except ValueError as exc:
-        # The position is safe to show; the offending text could be part of the secret.
-        where = f"line {exc.lineno}" if hasattr(exc, "lineno") else "somewhere"
-        raise IssuerConfigError(f"Bitmart key file {path}: not valid JSON ({where})") from None
+        raw = path.read_bytes()
+    except OSError:
+        raise IssuerConfigError(f"Bitmart key file {path}: cannot be read") from None
+    try:
+        data = loads(raw, max_bytes=KEY_FILE_MAX_BYTES, what="key file")
+    except UntrustedInputError as exc:
+        # The reason names a byte position at most, never the text: it may be part of the secret.
+        raise IssuerConfigError(f"Bitmart key file {path}: {exc}") from None
     if not isinstance(data, dict):
         raise IssuerConfigError(f"Bitmart key file {path}: must be a JSON object")
     missing = [name for name in REQUIRED if not isinstance(data.get(name), str) or not data[name]]

@@ -7,14 +7,13 @@ with a fraction are parsed as `Decimal`, never as floats.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import Any
 
 import httpx
 
-from backend.core.http import ProviderClient, ProviderError
+from backend.core.http import ProviderClient
+from backend.core.untrusted import loads
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,8 +26,9 @@ class Answer:
 
 
 def loads_exact(raw: bytes | str) -> Any:
-    """JSON with fractional numbers as Decimal, so no amount ever passes through a float."""
-    return json.loads(raw, parse_float=Decimal)
+    """JSON with fractional numbers as Decimal, so no amount ever passes through a float; bounded
+    like every untrusted document (backend.core.untrusted)."""
+    return loads(raw, decimal=True, what="answer")
 
 
 async def call(
@@ -45,10 +45,5 @@ async def call(
     response = await provider.request(
         method, path, content=content, headers=headers, retries=retries, accept_4xx=True
     )
-    try:
-        body = loads_exact(response.content) if response.content.strip() else None
-    except ValueError:
-        reason = f"HTTP {response.status_code} answer is not valid JSON"
-        provider.report_bad_payload(reason)
-        raise ProviderError(provider.name, reason, response.status_code) from None
+    body = provider.decode(response, decimal=True) if response.content.strip() else None
     return Answer(response.status_code, body, response.headers)

@@ -11,6 +11,8 @@ import base64
 import json
 from typing import Any
 
+from backend.core.untrusted import UntrustedInputError, loads
+
 VERSION = 1
 PATH = "/api/v1/issuer/signer"
 AUTH_DOMAIN = b"hashinsight-signer-auth/v1"
@@ -70,12 +72,10 @@ def decode(text: str | bytes) -> dict[str, Any]:
     """Parse one frame; raise `ProtocolError` for anything that is not a typed JSON object."""
     if isinstance(text, bytes):
         raise ProtocolError("frames must be JSON text, not binary")
-    if len(text) > MAX_FRAME_BYTES:
-        raise ProtocolError(f"frame larger than {MAX_FRAME_BYTES} bytes")
     try:
-        message = json.loads(text)
-    except ValueError:
-        raise ProtocolError("frame is not valid JSON") from None
+        message = loads(text, max_bytes=MAX_FRAME_BYTES, what="frame")
+    except UntrustedInputError as exc:
+        raise ProtocolError(str(exc)) from None
     if not isinstance(message, dict) or not isinstance(message.get("type"), str):
         raise ProtocolError("a frame must be a JSON object with a string 'type'")
     if message.get("v", VERSION) != VERSION:

@@ -31,6 +31,7 @@ from web3.types import RPCEndpoint, RPCResponse
 
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory, ProviderClient, ProviderError
+from backend.core.untrusted import pin_recursion_limit
 from backend.notary.signing import NotaryKey
 
 T = TypeVar("T")
@@ -336,7 +337,9 @@ def embedded_chain(health: HealthRegistry, timeout_s: float) -> AnchorChain:
     def make() -> Web3:
         from web3 import EthereumTesterProvider  # imports py-evm: only when first needed
 
-        return Web3(EthereumTesterProvider())
+        w3 = Web3(EthereumTesterProvider())
+        pin_recursion_limit()  # py-evm raised it at import; see backend.core.untrusted
+        return w3
 
     return AnchorChain(
         "embedded",

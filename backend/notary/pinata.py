@@ -65,7 +65,10 @@ class PinataClient:
         except ProviderError as exc:
             raise PinataError(str(exc)) from None
         try:
-            data = response.json()
+            data = self._api.decode(response)
+        except ProviderError as exc:
+            raise PinataError(str(exc)) from None
+        try:
             cid = str(data["IpfsHash"])
             normalize_cid(cid)  # a dag-pb sha2-256 CID, as asked for with cidVersion 0
             return PinResult(

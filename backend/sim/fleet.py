@@ -1,7 +1,7 @@
 """Loopback TCP simulator of a mining fleet speaking the CGMiner RPC API.
 
 Each simulated miner is a real asyncio TCP server replaying the wire formats of the
-captured fixtures (``shared/fixtures/miners``): Antminer S19 Pro stock bmminer (with
+captured fixtures (``tests/data/captures/miners``): Antminer S19 Pro stock bmminer (with
 its ``}{`` STATS, ``Tenperature`` and ``Pool Stale%%`` quirks, NUL-terminated),
 Whatsminer btminer API v1.4 (sorted keys, bare-string STATUS with an object ``Msg`` for
 ``get_*``, no joins of ``get_*``/``status``), upstream cgminer 4.11.1, and a Braiins

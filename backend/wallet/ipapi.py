@@ -104,10 +104,9 @@ class IpApiClient:
             return Geo("failed", str(exc)[:200])
         self._honour_headers(response.headers.get("X-Rl"), response.headers.get("X-Ttl"))
         try:
-            data = response.json()
-        except ValueError:
-            self._client.report_bad_payload("answer is not JSON")
-            return Geo("failed", "IP-API answer is not JSON")
+            data = self._client.decode(response)
+        except ProviderError as exc:
+            return Geo("failed", f"IP-API answer unusable: {exc}"[:200])
         if not isinstance(data, dict):
             return Geo("failed", "IP-API answer is not an object")
         if data.get("status") != "success":

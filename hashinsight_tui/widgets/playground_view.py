@@ -10,6 +10,7 @@ from rich.json import JSON
 from rich.text import Text
 from textual.widgets import Tree
 
+from backend.core.untrusted import loads
 from hashinsight_tui.bruno import BrunoRequest, Collection
 
 METHOD_STYLES = {
@@ -62,7 +63,7 @@ def render_body(body: bytes, content_type: str) -> RenderableType:
     text = body.decode("utf-8", errors="replace")
     if "json" in content_type or text[:1] in "[{":
         try:
-            return JSON(json.dumps(json.loads(text)), indent=2)
+            return JSON(json.dumps(loads(body, what="body")), indent=2)
         except ValueError:
             pass
     if not text:
@@ -84,7 +85,7 @@ def ws_frames(request: BrunoRequest) -> str:
     frames: list[Any] = []
     for message in request.ws_messages:
         try:
-            frames.append(json.loads(message.content))
+            frames.append(loads(message.content, what="message"))
         except ValueError:
             frames.append(message.content)
     return json.dumps(frames, indent=2)

@@ -1,4 +1,4 @@
-"""Chain parsers against recorded real responses (shared fixtures, providers' doc examples)."""
+"""Chain parsers against recorded real responses (tests/data/captures, providers' doc examples)."""
 
 from __future__ import annotations
 

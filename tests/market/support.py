@@ -15,8 +15,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
-import pytest
-
 from backend.core.bus import EventBus
 from backend.core.clock import Clock, ManualClock
 from backend.core.db import Database
@@ -30,22 +28,15 @@ from tests.helpers import seed_migrated_database
 
 T = TypeVar("T")
 
-# tests/market/support.py -> parents[2] is the repo (/work/main); shared/ sits beside it.
-MARKET_FIXTURES = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures" / "markets"
+MARKET_FIXTURES = Path(__file__).resolve().parents[1] / "data" / "captures" / "markets"
 
 
 def fixture_json(name: str) -> Any:
-    path = MARKET_FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"captured market fixture not found: {path}")
-    return json.loads(path.read_text())
+    return json.loads((MARKET_FIXTURES / name).read_text())
 
 
 def fixture_text(name: str) -> str:
-    path = MARKET_FIXTURES / name
-    if not path.is_file():
-        pytest.skip(f"captured market fixture not found: {path}")
-    return path.read_text()
+    return (MARKET_FIXTURES / name).read_text()
 
 
 def market_settings(tmp_path: Path, sim: MarketSimulator, **extra: Any) -> Settings:

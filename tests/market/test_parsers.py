@@ -1,4 +1,4 @@
-"""Parsers against the recorded real responses in shared/fixtures/markets (units included)."""
+"""Parsers against the recorded real responses in tests/data/captures/markets (units included)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,7 @@ from backend.runtime import Backend
 from backend.sim.ipapi import IpApiSimulator
 from tests.helpers import isolated_env
 
-FIXTURES_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "fixtures"
+FIXTURES_DIR = Path(__file__).resolve().parents[1] / "data" / "captures"
 IP_API_FIXTURE = FIXTURES_DIR / "markets" / "ip_api_json.json"
 
 

@@ -27,8 +27,6 @@ async def http() -> AsyncIterator[HttpClientFactory]:
 
 
 async def test_simulator_answers_like_the_captured_response(ipapi_sim: IpApiSimulator) -> None:
-    if not IP_API_FIXTURE.is_file():
-        pytest.skip(f"captured IP-API response not found at {IP_API_FIXTURE}")
     captured = json.loads(IP_API_FIXTURE.read_text())
     async with httpx.AsyncClient(base_url=ipapi_sim.url, trust_env=False) as client:
         full = await client.get(f"/json/{captured['query']}")
