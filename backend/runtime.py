@@ -75,6 +75,7 @@ class Backend:
         self.ws_clients: set[Any] = set()
         self.started_at = time.time()
         self.initial_operator_key: str | None = None
+        self._initial_key_id: str | None = None  # still to be confirmed shown
         self.operator_token: str | None = None
         self.port: int | None = None
         self._stop_requested = asyncio.Event()
@@ -150,13 +151,33 @@ class Backend:
         log.info("backend started in %s mode at %s", self.mode, self.url if self.port else "-")
 
     async def _bootstrap_operator_key(self) -> None:
+        """The first operator key: created once, then offered at every start until shown.
+
+        It is created marked "to show" in one transaction; only `initial_key_shown()` (called by
+        whoever printed it) clears that. A start killed between creating and printing the key
+        offers the same key again next time, instead of it being lost for good.
+        """
+        for info, full_key in await self.auth.unshown_keys():
+            if info.name == INITIAL_KEY_NAME and info.owner_type == "operator":
+                self.initial_operator_key, self._initial_key_id = full_key, info.key_id
+                return
         keys = await self.auth.list_keys()
         if any(k.owner_type == "operator" and k.name != LOCAL_TOKEN_NAME for k in keys):
             return
-        _info, full_key = await self.auth.create_key(
-            name=INITIAL_KEY_NAME, owner_type="operator", scopes=OPERATOR_SCOPES, tier="operator"
+        info, full_key = await self.auth.create_key(
+            name=INITIAL_KEY_NAME,
+            owner_type="operator",
+            scopes=OPERATOR_SCOPES,
+            tier="operator",
+            show_pending=True,
         )
-        self.initial_operator_key = full_key
+        self.initial_operator_key, self._initial_key_id = full_key, info.key_id
+
+    async def initial_key_shown(self) -> None:
+        """Call once the initial operator key was printed: later starts no longer show it."""
+        if self._initial_key_id is not None:
+            await self.auth.mark_shown(self._initial_key_id, actor=f"backend ({self.mode})")
+            self._initial_key_id = None
 
     async def _issue_operator_token(self) -> None:
         """A short-lived operator key in a 0600 file: local consoles attach without typing one."""
@@ -179,16 +200,20 @@ class Backend:
     async def _start_api(self) -> None:
         sock = _bind(self.settings.api_host, self.settings.api_port)
         self.port = sock.getsockname()[1]
+        wallet = self.services_by_name.get("wallet")
+        if isinstance(wallet, WalletService):  # Sign-In messages name the real bound address
+            wallet.bind_origin(self.url)
         config = uvicorn.Config(
             create_app(self),
-            log_level="warning",
-            access_log=False,
+            log_config=None,  # uvicorn's records go to our redacting handlers (core/asgi.py)
+            log_level=None,
             lifespan="off",
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_timeout_s) - 1),
             ws_max_size=64 * 1024,
             proxy_headers=False,  # notary & wallet: X-Forwarded-For only from trusted proxies
         )
-        self._server = QuietUvicornServer(config)
+        # Request lines only at debug level, and scrubbed like every other record.
+        self._server = QuietUvicornServer(config, access_log=self.settings.log_level == "debug")
         self._server_task = asyncio.create_task(self._server.serve(sockets=[sock]), name="api")
         while not self._server.started:
             if self._server_task.done():

@@ -282,6 +282,8 @@ async def _serve_backend(settings: Settings, mode: str, role: FleetRole | None =
                 f"Initial operator key (shown once, store it now): {backend.initial_operator_key}",
                 flush=True,
             )
+        # Only once it is out: a start killed before this line shows the same key next time.
+        await backend.initial_key_shown()
         print("Press Ctrl+C to stop.", file=sys.stderr, flush=True)
         await backend.wait_stopped()
     except (OSError, DatabaseError) as exc:

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -16,6 +14,7 @@ import websockets
 
 from backend.runtime import Backend
 from tests.helpers import eventually, free_port, isolated_env
+from tests.test_serve_attach import start_serve
 
 NESTED_200K = b"[" * 100_000 + b"]" * 100_000  # 200 KB: once enough to SIGSEGV the backend
 
@@ -29,13 +28,7 @@ def error_of(response: httpx.Response) -> dict[str, str]:
 async def test_deeply_nested_bodies_do_not_kill_serve(tmp_path: Path) -> None:
     """The crash found in review: one unauthenticated request stopped the whole backend."""
     port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "hashinsight_tui.cli", "serve", "--port", str(port)],
-        env={"PATH": os.environ["PATH"], **isolated_env(tmp_path)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_serve(isolated_env(tmp_path), port)
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, trust_env=False, timeout=30) as http:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from cryptography.fernet import InvalidToken
 from sqlalchemy import select, update
 
 from backend.auth.keys import (
@@ -27,7 +28,7 @@ from backend.auth.keys import (
 )
 from backend.auth.models import ApiKeyRow
 from backend.auth.scopes import WRITE_SCOPES, parse_scopes
-from backend.core.audit import record_audit
+from backend.core.audit import AuditEntry, record_audit
 from backend.core.bus import EventBus
 from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
@@ -43,6 +44,11 @@ MAX_CONCURRENT_CHECKS = 4
 # client can subscribe to it); events carry only the public key id.
 KEYS_CHANNEL = "auth.keys"
 KEY_CHANGED = "key.changed"
+# A key created to be shown once (the initial operator key) is marked pending in the transaction
+# that creates it, and stays pending until whoever shows it confirms (`mark_shown`): a process
+# killed between creating and printing it shows the same key on its next start.
+SHOW_PENDING = "key.show_pending"
+SHOWN = "key.shown"
 
 
 class KeyRequestError(Exception):
@@ -168,8 +174,13 @@ class AuthService:
         mode: str = "auto",
         expires_in: timedelta | None = None,
         actor: str = "system",
+        show_pending: bool = False,
     ) -> tuple[KeyInfo, str]:
-        """Create a key; the full key is returned once and never stored in clear."""
+        """Create a key; the full key is returned once and never stored in clear.
+
+        `show_pending`: the key still has to be shown to someone; `unshown_keys` returns it
+        (from its encrypted copy) until `mark_shown`.
+        """
         if owner_type not in OWNER_TYPES:
             raise KeyRequestError(f"owner must be one of {', '.join(OWNER_TYPES)}")
         if tier is None:  # operators are never throttled like partners
@@ -213,8 +224,42 @@ class AuthService:
                 target=key_id,
                 detail={"name": row.name, "scopes": list(scope_list), "owner": owner_type},
             )
+            if show_pending:
+                record_audit(session, actor=actor, action=SHOW_PENDING, target=key_id)
             info = _info(row)
         return info, full_key
+
+    async def unshown_keys(self) -> list[tuple[KeyInfo, str]]:
+        """Usable keys created with `show_pending` and never confirmed shown, with their value."""
+        pending = select(AuditEntry.target).where(AuditEntry.action == SHOW_PENDING)
+        shown = select(AuditEntry.target).where(AuditEntry.action == SHOWN)
+        async with self._db.session() as session:
+            rows = list(
+                await session.scalars(
+                    select(ApiKeyRow)
+                    .where(
+                        ApiKeyRow.key_id.in_(pending),
+                        ApiKeyRow.key_id.not_in(shown),
+                        ApiKeyRow.revoked_at.is_(None),
+                    )
+                    .order_by(ApiKeyRow.id)
+                )
+            )
+        found: list[tuple[KeyInfo, str]] = []
+        for row in rows:
+            info = _info(row)
+            if not self._usable(info):
+                continue
+            try:
+                found.append((info, self._secrets.fernet.decrypt(row.secret_encrypted).decode()))
+            except InvalidToken:  # encrypted under another Fernet key: cannot be shown
+                continue
+        return found
+
+    async def mark_shown(self, key_id: str, *, actor: str = "system") -> None:
+        """Confirm a pending key reached its reader: no later `unshown_keys` returns it."""
+        async with self._db.session() as session:
+            record_audit(session, actor=actor, action=SHOWN, target=key_id)
 
     async def list_keys(self, include_revoked: bool = False) -> list[KeyInfo]:
         async with self._db.session() as session:

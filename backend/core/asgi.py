@@ -1,4 +1,9 @@
-"""uvicorn on a socket we bind, without uvicorn taking over the process's signals."""
+"""uvicorn on a socket we bind, without uvicorn taking over the process's signals or logging.
+
+uvicorn installs handlers of its own (stderr, no redaction) through its `log_config`; our servers
+pass `log_config=None` and `QuietUvicornServer` sends uvicorn's loggers to ours, where every
+record is scrubbed of secrets (`backend.core.logging`), tracebacks of failed requests included.
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,19 @@ from typing import Any
 
 import uvicorn
 
+from backend.core.logging import route_uvicorn_logs
+
 
 class QuietUvicornServer(uvicorn.Server):
-    """uvicorn without its signal handlers: the owner of the process decides about signals."""
+    """uvicorn without its signal handlers: the owner of the process decides about signals.
+
+    Its log records go through the process's redacting handlers; `access_log` turns on uvicorn's
+    request lines (process-wide: uvicorn's loggers are shared by every server in the process).
+    """
+
+    def __init__(self, config: uvicorn.Config, *, access_log: bool = False) -> None:
+        super().__init__(config)
+        route_uvicorn_logs(access_log=access_log)
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -40,7 +55,9 @@ class LoopbackAsgiServer:
         sock.listen(64)
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
-        config = uvicorn.Config(self._app, log_level="warning", access_log=False, lifespan="off")
+        config = uvicorn.Config(
+            self._app, log_config=None, log_level=None, access_log=False, lifespan="off"
+        )
         self._server = QuietUvicornServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=self._name)
         while not self._server.started:

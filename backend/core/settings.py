@@ -8,6 +8,7 @@ came from (`SettingsError`), which the CLI prints before exiting with status 2.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -20,6 +21,8 @@ from backend.fleet.config import FleetTable, MinerEntry  # --- fleet ---
 
 APP_NAME = "hashinsight"
 ENV_PREFIX = "HASHINSIGHT_"
+_SCHEME_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*$")
+_AUTHORITY_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$")
 
 # Environment names of the original deployment, honoured as they are.
 LEGACY_ENV: dict[str, str] = {
@@ -225,14 +228,46 @@ class Settings(BaseModel):
     pinata_gateway_url: str = "https://gateway.pinata.cloud"
     ipapi_url: str = "http://ip-api.com"
     ipapi_per_minute: int = Field(default=45, ge=1, le=10_000)
-    wallet_siwe_domain: str | None = None
-    wallet_siwe_uri: str | None = None
+    # The origin browsers and wallets use to reach this backend (HASHINSIGHT_PUBLIC_URL), e.g.
+    # "https://hashinsight.example.com" behind a TLS proxy. Sign-In with Ethereum messages carry
+    # its host as their domain; unset, it is the API's own listen address. Never the Host header.
+    public_url: str | None = None
+    wallet_siwe_domain: str | None = None  # older, finer override of the domain (host[:port])
+    wallet_siwe_uri: str | None = None  # older, finer override of the URI (default: <origin>/login)
     wallet_chain_id: int = Field(default=84532, ge=1)
     wallet_nonce_ttl_s: float = Field(default=300.0, ge=10, le=86_400)
     wallet_session_ttl_h: float = Field(default=12.0, gt=0, le=24 * 30)
     wallet_rate_per_ip_min: int = Field(default=20, ge=1, le=10_000)
     wallet_rate_per_address_min: int = Field(default=10, ge=1, le=10_000)
     wallet_trusted_proxies: str = ""
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        """An http(s) origin with an optional path prefix: nothing a wallet could not show."""
+        if value is None or not value.strip():
+            return None
+        from urllib.parse import urlsplit
+
+        parts = urlsplit(value.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError('must be an http(s) URL such as "https://hashinsight.example.com"')
+        if parts.username or parts.password or parts.query or parts.fragment:
+            raise ValueError("must not carry credentials, a query or a fragment")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError:
+            raise ValueError("has an invalid port") from None
+        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+
+    @field_validator("wallet_siwe_domain")
+    @classmethod
+    def _siwe_domain(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not _AUTHORITY_RE.match(value.strip()):
+            raise ValueError("must be host[:port] (no scheme, no path)")
+        return value.strip()
 
     @field_validator("wallet_trusted_proxies")
     @classmethod
@@ -372,18 +407,31 @@ def _mask(value: Any) -> Any:
         return "********" if value.get_secret_value() else ""
     if isinstance(value, dict):
         return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_mask(v) for v in value]
     if isinstance(value, Path):
         return str(value)
-    if isinstance(value, str) and "://" in value and "@" in value:
-        return _mask_url_password(value)
+    if isinstance(value, str):
+        return mask_url(value)
     return value
 
 
-def _mask_url_password(url: str) -> str:
-    scheme, rest = url.split("://", 1)
-    creds, host = rest.rsplit("@", 1)
-    user = creds.split(":", 1)[0]
-    return f"{scheme}://{user}:********@{host}" if ":" in creds else url
+def mask_url(text: str) -> str:
+    """A URL cut to its scheme and host[:port]: providers put keys in paths, queries, userinfo.
+
+    Whatever follows the authority (Alchemy/Infura keys in the path, `?apikey=`, `user:pass@`)
+    becomes "/…". Applied to every string that looks like a URL, so a new URL setting is masked
+    without anyone remembering to list it. Text that is not a URL is returned unchanged.
+    """
+    scheme, sep, rest = text.partition("://")
+    if not sep or not _SCHEME_RE.match(scheme):
+        return text
+    authority = re.split(r"[/?#]", rest, maxsplit=1)[0]
+    host = authority.rpartition("@")[2]
+    if not host:  # "sqlite:///path": no host, nothing a provider could hide in an authority
+        return text
+    base = f"{scheme}://{host}"
+    return base if rest in (host, host + "/") else base + "/…"
 
 
 def default_dirs(environ: Mapping[str, str]) -> tuple[Path, Path]:

@@ -6,6 +6,15 @@ belong to the address, be unused (consumed atomically, so a replay fails), and u
 message's domain must be the one this backend answers for. Every login attempt, good or bad, is
 logged with address, time, IP and (filled in shortly after, by a worker honouring IP-API's rate
 limit) a geolocation; it is published on the ``wallet`` channel without the IP.
+
+Domain and URI: the configured public origin (``public_url``, else the API's own listen address,
+known once its socket is bound), or the older ``wallet_siwe_domain``/``wallet_siwe_uri``
+overrides. Never the request's Host header: a phishing site relaying the API would otherwise get
+messages naming itself, which the victim's wallet would then sign without warning. A nonce asked
+under another Host still names our domain (it is not refused): the relay chooses the Host it
+sends, so refusing would stop no attacker, only break proxies that do not forward Host; what
+protects the user is that every message names our domain, which wallets compare with the page
+that asks for the signature, and that a login is accepted only for a message naming it.
 """
 
 from __future__ import annotations
@@ -19,6 +28,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, ClassVar
+from urllib.parse import urlsplit
 
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -27,6 +37,7 @@ from sqlalchemy import func, or_, select, update
 from backend.core.audit import record_audit
 from backend.core.secrets import read_private_file, write_private_file
 from backend.core.service import ServiceContext
+from backend.core.settings import Settings
 from backend.notary.signing import checksum
 from backend.wallet.client_ip import Network, parse_networks
 from backend.wallet.ipapi import Geo, IpApiClient
@@ -61,6 +72,22 @@ class Issued:
     chain_id: int
     issued_at: str
     expires_at: str
+
+
+@dataclass(frozen=True, slots=True)
+class SiweOrigin:
+    """What every Sign-In message names: `domain` (host[:port]) and `uri` (the login page)."""
+
+    domain: str
+    uri: str
+
+
+def siwe_origin(settings: Settings, listen_url: str) -> SiweOrigin:
+    """The configured origin: explicit overrides, else `public_url`, else the listen address."""
+    parts = urlsplit(settings.public_url or listen_url)
+    domain = settings.wallet_siwe_domain or parts.netloc
+    uri = settings.wallet_siwe_uri or f"{parts.scheme}://{domain}{parts.path}/login"
+    return SiweOrigin(domain, uri)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +131,8 @@ class WalletService:
         self.context = context
         self.settings = context.settings
         self.clock = context.clock
+        self.origin = siwe_origin(self.settings, self.settings.api_url)
+        self._settle_origin()
         self.trusted_proxies: tuple[Network, ...] = parse_networks(
             self.settings.wallet_trusted_proxies
         )
@@ -128,7 +157,30 @@ class WalletService:
         self._geo_queue: asyncio.Queue[tuple[int, str]] = asyncio.Queue(GEO_QUEUE_SIZE)
         self._tasks: list[asyncio.Task[Any]] = []
 
+    def bind_origin(self, listen_url: str) -> None:
+        """The API's actual address, once its socket is bound (port 0 picks one at start)."""
+        self.origin = siwe_origin(self.context.settings, listen_url)
+        self._settle_origin()
+
+    def _settle_origin(self) -> None:
+        """Write the resolved origin into this service's settings view.
+
+        The routes read `wallet_siwe_domain`/`wallet_siwe_uri` from here (and fall back on the
+        Host header only when they are unset), so once resolved they never consult the Host.
+        """
+        self.settings = self.context.settings.model_copy(
+            update={"wallet_siwe_domain": self.origin.domain, "wallet_siwe_uri": self.origin.uri}
+        )
+
     async def start(self) -> None:
+        host = self.context.settings.api_host
+        if not self.context.settings.public_url and host in ("0.0.0.0", "::", ""):
+            log.warning(
+                "wallet: listening on %s without public_url: Sign-In messages name %s; set "
+                "HASHINSIGHT_PUBLIC_URL to the address browsers use",
+                host,
+                self.origin.domain,
+            )
         self._session_key = await asyncio.to_thread(self._load_session_key)
         self._tasks.append(asyncio.create_task(self._geo_worker(), name="wallet-geo"))
         self._tasks.append(asyncio.create_task(self._requeue_pending(), name="wallet-geo-resume"))
@@ -164,9 +216,20 @@ class WalletService:
     # --- nonce ----------------------------------------------------------------------------
 
     async def issue_nonce(
-        self, wallet_address: object, *, ip: str, domain: str, uri: str
+        self,
+        wallet_address: object,
+        *,
+        ip: str,
+        domain: str | None = None,
+        uri: str | None = None,
     ) -> Issued:
-        """A fresh nonce and the exact message to sign, stored together."""
+        """A fresh nonce and the exact message to sign, stored together.
+
+        `domain` and `uri` are what the caller saw in the request; they are not used: the message
+        always names the configured origin (see the module docstring).
+        """
+        del domain, uri
+        domain, uri = self.origin.domain, self.origin.uri
         address = _address(wallet_address)
         self._limit("nonce", ip, address.lower())
         now = self.clock.now()
@@ -207,11 +270,15 @@ class WalletService:
         signature: object,
         nonce: object,
         ip: str,
-        domain: str,
         user_agent: str | None,
+        domain: str | None = None,
         message: object = None,
     ) -> tuple[str, Session]:
-        """Check a signed SIWE message; returns (session token, session) or raises WalletError."""
+        """Check a signed SIWE message; returns (session token, session) or raises WalletError.
+
+        The message must name the configured domain; the request's `domain` is not used.
+        """
+        del domain
         shown = str(wallet_address)[:64] if isinstance(wallet_address, str) else None
         try:
             address = _address(wallet_address)
@@ -222,7 +289,7 @@ class WalletService:
             await self._log(shown, ip, outcome, exc.message, user_agent)
             raise
         try:
-            await self._check(address, signature, nonce, domain, message)
+            await self._check(address, signature, nonce, self.origin.domain, message)
         except WalletError as exc:
             await self._log(address, ip, "rejected", exc.message, user_agent)
             raise
