@@ -21,7 +21,6 @@ import socket
 import tempfile
 import time
 from collections import deque
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -33,21 +32,19 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from backend.core.asgi import QuietUvicornServer
+
 FIRST_TRADE_ID = 125_277_182_593_091_639
 TIMESTAMP_WINDOW_MS = 60_000
 
 
-class _QuietServer(uvicorn.Server):
-    """uvicorn without signal handlers (simulators run inside someone else's process) and with
-    a main loop that ends as soon as it is told to, rather than on its next 0.1 s poll."""
+class _QuietServer(QuietUvicornServer):
+    """The shared quiet server (no signal handlers, our logging) with a main loop that ends as
+    soon as it is told to, rather than on its next 0.1 s poll."""
 
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.exit_requested = asyncio.Event()
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
 
     async def main_loop(self) -> None:
         while not await self.on_tick(0):  # tick 0 refreshes the Date header, once a second
@@ -79,7 +76,8 @@ class LoopbackAsgiServer:
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self.app,
-            log_level="warning",
+            log_config=None,  # records go to the process's redacting handlers
+            log_level=None,
             access_log=False,
             lifespan="off",
             ws="auto" if self.websockets else "none",
