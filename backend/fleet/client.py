@@ -21,6 +21,7 @@ from typing import Any
 from backend.fleet import transport
 from backend.fleet.codec import (
     DEFAULT_PORT,
+    MAX_REPLY_BYTES,
     CgminerCommandError,
     CgminerError,
     CgminerProtocolError,
@@ -43,8 +44,11 @@ from backend.fleet.normalize import (
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 3.0
-DEFAULT_MAX_REPLY_BYTES = 1 << 20  # a full Antminer STATS is ~10 KiB; 1 MiB is generous
+DEFAULT_MAX_REPLY_BYTES = MAX_REPLY_BYTES  # one limit: the read stops where decoding refuses
 POLL_COMMANDS: tuple[str, ...] = ("version", "summary", "pools", "stats", "devs")
+# Real replies are under 20 KiB. Repairing a hostile 1 MiB one can take a second of CPU, which
+# a worker thread spends without stalling the event loop (the GIL still lets the loop run).
+THREAD_DECODE_BYTES = 128 * 1024
 
 _UNREACHABLE = {errno.EHOSTUNREACH, errno.ENETUNREACH, errno.EHOSTDOWN, errno.ENETDOWN}
 
@@ -151,7 +155,7 @@ class CgminerClient:
             raise CgminerProtocolError(
                 f"reply larger than {self.max_reply_bytes} bytes", partial[:200]
             )
-        if exc.kind in ("timeout", "reset") and partial and _decodes(partial):
+        if exc.kind in ("timeout", "reset") and partial and _decodes(partial, self.max_reply_bytes):
             return partial  # a complete reply; the miner just did not close (or reset)
         if exc.kind == "timeout":
             got = f" (got {len(partial)} bytes)" if partial else ""
@@ -192,7 +196,7 @@ class CgminerClient:
                     await writer.drain()
                     await self._read_until_eof(reader, buffer)
             except TimeoutError:
-                if buffer and _decodes(buffer):
+                if buffer and _decodes(buffer, self.max_reply_bytes):
                     clean = True  # complete reply, the miner just did not close
                     return bytes(buffer)
                 got = f" (got {len(buffer)} bytes)" if buffer else ""
@@ -200,7 +204,7 @@ class CgminerClient:
                     f"timeout after {float(self.read_timeout)}s reading reply{got}", offline=False
                 ) from None
             except (ConnectionResetError, BrokenPipeError, ConnectionAbortedError):
-                if buffer and _decodes(buffer):
+                if buffer and _decodes(buffer, self.max_reply_bytes):
                     return bytes(buffer)
                 raise CgminerConnectionError("connection reset", offline=False) from None
             except OSError as exc:
@@ -231,7 +235,10 @@ class CgminerClient:
         raw = await self.request_raw(payload)
         if not raw.strip(b"\x00 \r\n\t"):
             raise CgminerProtocolError("empty reply (miner closed the connection)")
-        return decode_reply(raw, None if "+" in command else command)
+        shape = None if "+" in command else command
+        if len(raw) > THREAD_DECODE_BYTES:  # only a hostile or broken miner: parse off the loop
+            return await asyncio.to_thread(decode_reply, raw, shape, max_bytes=self.max_reply_bytes)
+        return decode_reply(raw, shape, max_bytes=self.max_reply_bytes)
 
     # ------------------------------------------------------------------ commands
 
@@ -310,9 +317,9 @@ class CgminerClient:
         return True
 
 
-def _decodes(buffer: bytes | bytearray) -> bool:
+def _decodes(buffer: bytes | bytearray, max_bytes: int) -> bool:
     try:
-        decode_reply(bytes(buffer))
+        decode_reply(bytes(buffer), max_bytes=max_bytes)
     except CgminerProtocolError:
         return False
     return True

@@ -7,6 +7,11 @@ some builds print bare ``inf``/``nan``, cgminer answers ``restart`` with the inv
 ``{"RESTART","id":1}``, Whatsminer puts STATUS in a bare string with an object ``Msg``,
 and every reply may end with a NUL. We repair what is unambiguous and raise a typed
 error (with a short snippet, never the whole payload) for the rest.
+
+Anything on port 4028 may answer, so a reply is bounded (size and nesting, by
+``backend.core.untrusted``) before it is parsed, and every way parsing can fail (bad JSON,
+a number too long for ``int``) becomes a ``CgminerProtocolError``. Non-finite numbers
+(``nan``, ``inf``, ``1e999``) decode as Python's nan/inf so the normaliser can flag them.
 """
 
 from __future__ import annotations
@@ -19,7 +24,15 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
+from backend.core.untrusted import UntrustedInputError, check_bounds
+
 DEFAULT_PORT = 4028
+# The one bound on a reply's size: the transport stops reading past it, the decoder refuses it.
+MAX_REPLY_BYTES = 1 << 20  # a full Antminer STATS is ~10 KiB; 1 MiB is generous
+# Replies nest 5 deep. 128 is far below the recursion limit, and above the count of opening
+# brackets in any real reply (a joined Braiins reply has ~70), so check_bounds skips its scan
+# for them: that scan costs more than decoding the reply.
+MAX_REPLY_DEPTH = 128
 
 # cgminer api.c message codes the rest of the product cares about.
 CODE_NO_DEVICES = 10
@@ -80,6 +93,7 @@ _VALID_ESCAPES = frozenset('"\\/bfnrt')
 _TOKEN = re.compile(r'"(?:[^"\\]|\\.)*(")?|[{}\[\],:]|[A-Za-z0-9+\-._]+|\s+|.', re.DOTALL)
 _CLEAN_STRING = re.compile(r'"(?:[^"\\\x00-\x1f\x7f]|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*"')
 _HEX = frozenset("0123456789abcdefABCDEF")
+_BINARY = re.compile("[\ufffd\x00-\x08\x0e-\x1f]")  # not UTF-8, or control characters
 
 
 # --------------------------------------------------------------------------- errors
@@ -200,11 +214,18 @@ def escape_parameter(value: str) -> str:
 # --------------------------------------------------------------------------- replies
 
 
-def decode_reply(data: bytes | str, command: str | None = None) -> dict[str, Any]:
+def decode_reply(
+    data: bytes | str, command: str | None = None, *, max_bytes: int = MAX_REPLY_BYTES
+) -> dict[str, Any]:
     """Turn raw reply bytes into a dict, repairing known firmware damage.
 
     ``command`` only helps shape plain-text replies (which do not name their section).
+    Raises ``CgminerProtocolError`` (never anything else) for input it cannot use.
     """
+    try:
+        check_bounds(data, max_bytes=max_bytes, max_depth=MAX_REPLY_DEPTH, what="reply")
+    except UntrustedInputError as exc:
+        raise CgminerProtocolError(str(exc)) from None
     text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
     text = text.strip("\x00 \t\r\n")
     if not text:
@@ -215,25 +236,39 @@ def decode_reply(data: bytes | str, command: str | None = None) -> dict[str, Any
         return {"STATUS": text.upper()}
     if "STATUS=" in text or text.startswith("CMD="):
         return parse_text_reply(text, command)
+    if _BINARY.search(text, 0, SNIPPET_CHARS * 4):
+        raise CgminerProtocolError("reply is binary data, not JSON or cgminer text")
     raise CgminerProtocolError("reply is neither JSON nor cgminer text", text)
 
 
 def _decode_json(text: str) -> dict[str, Any]:
     try:
-        obj = _loads_missing_commas(text)
-    except json.JSONDecodeError:
-        repaired, complete = repair_json(text)
-        try:
-            obj = _DECODER.decode(repaired)
-        except json.JSONDecodeError as exc:
-            if not complete:
-                raise CgminerProtocolError(f"truncated reply ({len(text)} chars)", text) from None
-            raise CgminerProtocolError(f"invalid JSON ({exc.msg})", text) from None
+        obj = _parse_json(text)
+    except CgminerProtocolError:
+        raise
+    except RecursionError:  # unreachable after check_bounds; kept so it can never escape
+        raise CgminerProtocolError("invalid JSON (nested too deep)") from None
+    except ValueError as exc:  # int's digit limit (a 5,000-digit number), bad surrogates
+        why = "a number has too many digits" if "digits" in str(exc) else "undecodable value"
+        raise CgminerProtocolError(f"invalid JSON ({why})") from None
     if isinstance(obj, list) and len(obj) == 1 and isinstance(obj[0], dict):
         obj = obj[0]
     if not isinstance(obj, dict):
         raise CgminerProtocolError("reply is not a JSON object", text)
     return obj
+
+
+def _parse_json(text: str) -> Any:
+    try:
+        return _loads_missing_commas(text)
+    except json.JSONDecodeError:
+        repaired, complete = repair_json(text)
+        try:
+            return _DECODER.decode(repaired)
+        except json.JSONDecodeError as exc:
+            if not complete:
+                raise CgminerProtocolError(f"truncated reply ({len(text)} chars)", text) from None
+            raise CgminerProtocolError(f"invalid JSON ({exc.msg})", text) from None
 
 
 def _loads_missing_commas(text: str, attempts: int = 8) -> Any:
@@ -262,10 +297,12 @@ def _loads_missing_commas(text: str, attempts: int = 8) -> Any:
 def _comma_between_objects(text: str) -> str:
     """Insert ``,`` into each ``}{`` outside strings (text known to hold no backslash)."""
     parts: list[str] = []
-    start = 0
+    start = quotes = counted = 0  # quotes before `counted`: one scan of the text in all
     pos = text.find("}{")
     while pos != -1:
-        if text.count('"', 0, pos) % 2 == 0:
+        quotes += text.count('"', counted, pos)
+        counted = pos
+        if quotes % 2 == 0:
             parts.append(text[start : pos + 1])
             start = pos + 1
         pos = text.find("}{", pos + 1)
@@ -275,23 +312,9 @@ def _comma_between_objects(text: str) -> str:
     return ",".join(parts)
 
 
-def _non_finite(_: str) -> None:
-    return None
-
-
-def _finite_float(literal: str) -> float | None:
-    """A float literal that overflows (``1e999``) becomes None, like NaN/Infinity."""
-    value = float(literal)
-    return value if value - value == 0 else None
-
-
-# Non-finite numbers are nulled while decoding: no second walk over every reply.
-_LOADS: dict[str, Any] = {
-    "strict": False,
-    "parse_constant": _non_finite,
-    "parse_float": _finite_float,
-}
-_DECODER = json.JSONDecoder(**_LOADS)  # one decoder: json.loads(**kw) builds one per call
+# Non-finite numbers stay nan/inf (the C decoder's own handling of NaN, Infinity and
+# overflowing literals): the normaliser flags them where they are read, no second walk here.
+_DECODER = json.JSONDecoder(strict=False)  # one decoder: json.loads(**kw) builds one per call
 
 
 def repair_json(text: str) -> tuple[str, bool]:
@@ -377,13 +400,15 @@ def _fix_string(token: str, closed: bool) -> str:
 def _repair_bare(token: str) -> str:
     low = token.lower()
     if low in _NON_FINITE:
-        return "null"
+        return "NaN" if "nan" in low else ("-Infinity" if low[0] == "-" else "Infinity")
     if low in ("true", "false", "null"):
         return low
     if _JSON_NUMBER.fullmatch(token):
         return token
     if _LOOSE_NUMBER.fullmatch(token):  # "+5", "007", "1." style numbers
         number = float(token)
+        if number - number != 0:  # "+1e999": as the decoder reads an overflowing literal
+            return "-Infinity" if number < 0 else "Infinity"
         return str(int(number)) if number.is_integer() and "." not in token else repr(number)
     return json.dumps(token)  # unquoted word such as Alive
 
@@ -602,7 +627,7 @@ def _as_int(value: Any) -> int | None:
     if isinstance(value, str):
         try:
             return int(float(value.strip()))
-        except ValueError:
+        except (ValueError, OverflowError):  # "x", "1e999"
             return None
     return None
 

@@ -12,8 +12,11 @@ when the miner reports one (the 5 s value is noise for money).
 from __future__ import annotations
 
 import logging
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
+
+from backend.fleet.plausible import MAX_HASHRATE_THS, MAX_POWER_W, usable
 
 log = logging.getLogger("hashinsight.fleet")
 
@@ -34,7 +37,7 @@ def read_hashprice(services: Mapping[str, Any]) -> float | None:
             log.debug("no hashprice from %s: %s", name, exc)
             continue
         value = data.get("hashprice_usd_per_th_day") if isinstance(data, Mapping) else None
-        if isinstance(value, int | float) and value > 0:
+        if isinstance(value, int | float) and value > 0 and math.isfinite(value):
             return float(value)
     return None
 
@@ -47,9 +50,15 @@ def miner_money(
     hashprice: float | None,
     power_price_usd_kwh: float,
 ) -> Money:
-    """(revenue, cost, profit) per day; None where an input is missing."""
+    """(revenue, cost, profit) per day; None where an input is missing or implausible.
+
+    An ``error`` miner (suspect data included: see ``plausible``) earns nothing we can state.
+    """
     if status in ("offline", "error"):
         return None, None, None
+    hashrate_avg_ths = usable(hashrate_avg_ths, MAX_HASHRATE_THS)
+    hashrate_ths = usable(hashrate_ths, MAX_HASHRATE_THS)
+    power_w = usable(power_w, MAX_POWER_W)
     basis = hashrate_avg_ths if hashrate_avg_ths is not None else hashrate_ths
     if status == "sleeping" and basis is None:
         basis = 0.0

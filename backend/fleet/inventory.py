@@ -272,43 +272,67 @@ class ScanHit:
         return format_address(self.host, self.port)
 
 
+@dataclass(frozen=True, slots=True)
+class ScanReject:
+    """A host that accepted the connection but did not answer as a miner (and why)."""
+
+    host: str
+    port: int
+    reason: str
+
+    @property
+    def address(self) -> str:
+        return format_address(self.host, self.port)
+
+
 async def scan(
     targets: Sequence[str],
     *,
     port: int = DEFAULT_PORT,
     concurrency: int = 256,
     timeout_s: float = 1.0,
+    rejects: list[ScanReject] | None = None,
 ) -> list[ScanHit]:
     """Probe every address of ``targets`` with ``version``; return the ones that answer.
 
     Bounded concurrency (a worker pool, not one task per address), one short connect and
     read timeout per address: a /16 costs about 65536 / concurrency x timeout at worst.
+    Hosts that took the connection but gave no usable reply (garbage, silence, a reset) go
+    to ``rejects`` with the reason, so the operator learns what sits on the port.
     """
-    from backend.fleet.client import CgminerClient
+    from backend.fleet.client import CgminerClient, CgminerConnectionError
     from backend.fleet.normalize import Replies, detect_family, detect_firmware, detect_model
 
     addresses = [pair for target in targets for pair in parse_address(target, port)]
     hits: list[ScanHit] = []
     queue = iter(addresses)
 
-    async def probe(host: str, port_: int) -> ScanHit | None:
+    async def probe(host: str, port_: int) -> ScanHit | ScanReject | None:
         client = CgminerClient(host, port_, connect_timeout=timeout_s, read_timeout=timeout_s)
         try:
             reply = await client.request("version")
             parse_status(reply)
-        except (CgminerError, CgminerProtocolError):
-            return None
+        except CgminerConnectionError as exc:
+            return None if exc.offline else ScanReject(host, port_, str(exc))
+        except CgminerProtocolError as exc:
+            return ScanReject(host, port_, f"malformed reply: {exc.reason}")
+        except CgminerError as exc:
+            return ScanReject(host, port_, str(exc))
         replies = Replies({"version": reply})
         family = detect_family(replies)
         return ScanHit(host, port_, family, detect_model(replies, family), detect_firmware(replies))
 
     async def worker() -> None:
         for host, port_ in queue:
-            hit = await probe(host, port_)
-            if hit is not None:
-                hits.append(hit)
+            found = await probe(host, port_)
+            if isinstance(found, ScanHit):
+                hits.append(found)
+            elif found is not None and rejects is not None:
+                rejects.append(found)
 
     await asyncio.gather(*(worker() for _ in range(max(1, min(concurrency, len(addresses))))))
     order = {pair: i for i, pair in enumerate(addresses)}
     hits.sort(key=lambda hit: order[(hit.host, hit.port)])
+    if rejects is not None:
+        rejects.sort(key=lambda reject: order.get((reject.host, reject.port), 0))
     return hits

@@ -5,6 +5,11 @@ spell keys oddly (``Tenperature``, ``Pool Stale%%``), send numbers as strings
 (``"37603.30"``, ``"524K"``) and scatter temperatures across STATS strings
 (``"40-40-55-55"``), DEVS rows or Braiins ``temps``. Everything here is pure and
 tolerant: a value we cannot read becomes ``None``, never an invented 0.
+
+Tolerant is not credulous: a reading that is present but impossible (negative, NaN,
+``"abc"``, beyond ``plausible``'s ranges) becomes ``None`` too, and the snapshot is then
+status ``error`` with ``error="suspect data: ..."`` (see ``backend/fleet/plausible.py``), so
+it never counts as a healthy miner.
 """
 
 from __future__ import annotations
@@ -18,6 +23,16 @@ from functools import lru_cache
 from typing import Any
 
 from backend.fleet.codec import CgminerProtocolError, message_object, parse_status
+from backend.fleet.plausible import (
+    MAX_CHIPS,
+    MAX_FAN_RPM,
+    MAX_HASHRATE_THS,
+    MAX_POWER_W,
+    MAX_UPTIME_S,
+    TEMP_MAX_C,
+    TEMP_MIN_C,
+    Audit,
+)
 
 MinerStatus = str  # 'online' | 'offline' | 'error' | 'sleeping'
 
@@ -49,14 +64,15 @@ _NUMBER = re.compile(
     r"([-+]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)\s*([kKmMgGtTpPeE])?(?:[hH](?:/?[sS])?)?"
 )
 _KEY_ALIASES = {"tenperature": "temperature"}
-_CHAIN_KEY = re.compile(r"chain(?:acn|acs|rate)(\d+)")
-_FAN_KEY = re.compile(r"fan(\d+)")
+_CHAIN_KEY = re.compile(r"chain(?:acn|acs|rate)(\d{1,4})")  # bounded: int() of any key is safe
+_FAN_KEY = re.compile(r"fan(\d{1,4})")
 _DIGITS = re.compile(r"\d+(?:\.\d+)?")
 _NOT_ALNUM = re.compile(r"[^a-z0-9]")
 _OK_LETTERS = frozenset({"S", "I", "W"})
 _ABSENT = object()
 _SYNTHETIC_POOLS = ("devfee", "dev fee", "benchmark")
 _MINER_SOFTWARE = ("BMMiner", "CGMiner", "BOSminer", "BOSer", "LUXminer", "BTMiner", "sgminer")
+MAX_TEXT = 200  # model, firmware, pool URL/user: a label, not a place to store a megabyte
 
 
 # --------------------------------------------------------------------------- data model
@@ -133,12 +149,18 @@ def to_float(value: Any) -> float | None:
     """Lenient number: 1.5, "1.5", "1600M", "524K", "12 TH/s"; bools, blanks, nan -> None."""
     kind = type(value)
     if kind is float or kind is int:  # the common case first: plain JSON numbers
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an int past 1e308
+            return None
         return number if number - number == 0 else None
     if value is None or isinstance(value, bool):
         return None
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:
+            return None
     elif isinstance(value, str):
         if "_" not in value:  # float() alone reads "140258.58"; units need the pattern
             try:
@@ -311,18 +333,53 @@ _HASHRATE_PREFIXES = ("t", "g", "m", "k", "p")
 _HASHRATE_KEYS: dict[str, tuple[tuple[str, float], ...]] = {}
 
 
-def hashrate_ths(row: Row, window: str) -> float | None:
-    """Read ``GHS 5s`` / ``MHS av`` / ``KHS 1m``... for one window, converted to TH/s."""
+def hashrate_ths(row: Row, window: str, audit: Audit | None = None) -> float | None:
+    """Read ``GHS 5s`` / ``MHS av`` / ``KHS 1m``... for one window, converted to TH/s.
+
+    With ``audit``, an unreadable or impossible value is noted there and not returned.
+    """
     keys = _HASHRATE_KEYS.get(window)
     if keys is None:
         keys = _HASHRATE_KEYS[window] = tuple(
             (_NORM[f"{prefix}hs {window}"], _TO_THS[prefix]) for prefix in _HASHRATE_PREFIXES
         )
     for key, factor in keys:
-        number = to_float(row.get_normalised(key))
+        raw = row.get_normalised(key)
+        if raw is None:
+            continue
+        number = to_float(raw)
         if number is not None:
-            return number * factor
+            if audit is None:
+                return number * factor
+            return audit.bounded("hashrate", number * factor, MAX_HASHRATE_THS, unit=" TH/s")
+        if audit is not None:  # a flagged reading is not replaced by another spelling's
+            audit.unreadable("hashrate", raw)
+            return None
     return None
+
+
+def _num(row: Row, audit: Audit, what: str, *names: str) -> float | None:
+    """``Row.num`` noting (and stopping at) a present but unreadable value; bounds are the
+    caller's."""
+    for name in names:
+        raw = row.get(name)
+        if raw is None:
+            continue
+        number = to_float(raw)
+        if number is None:
+            audit.unreadable(what, raw)
+        return number
+    return None
+
+
+def _counter(raw: Any, audit: Audit, what: str, high: int | None = None) -> int | None:
+    """A whole-number reading in [0, high]; anything else is noted and None."""
+    value = to_int(raw)
+    if value is None:
+        if raw is not None:
+            audit.unreadable(what, raw)
+        return None
+    return audit.count(what, value) if high is None else audit.count(what, value, high)
 
 
 def _unit_factor(unit: Any, default: str = "g") -> float:
@@ -334,17 +391,27 @@ def _round(value: float | None, digits: int = 6) -> float | None:
     return None if value is None else round(value, digits)
 
 
-def _temp(value: Any) -> float | None:
-    """Temperatures <= 0 are absent sensors on every firmware we know."""
+def _temp(value: Any, audit: Audit | None = None) -> float | None:
+    """Temperatures in [-40, 0] are absent sensors on every firmware we know (they read 0
+    or a little below); outside [-40, 150] °C a reading is impossible (noted in ``audit``)."""
     number = to_float(value)
-    return number if number is not None and 0 < number < 200 else None
+    if number is None:
+        if audit is not None and value is not None:
+            audit.unreadable("temperature", value)
+        return None
+    if 0 < number <= TEMP_MAX_C:
+        return number
+    if audit is not None and not TEMP_MIN_C <= number <= TEMP_MAX_C:
+        audit.out_of_range("temperature", number, " °C", TEMP_MIN_C)
+    return None
 
 
-_SENSOR_TEXT: dict[str, tuple[float | None, ...]] = {}
+_SENSOR_TEXT: dict[str, tuple[tuple[float | None, ...], float | None]] = {}
 
 
-def _sensor_values(text: str) -> tuple[float | None, ...]:
-    """``"73-45-0-65"`` -> (73, 45, None, 65): one reading per sensor, absent ones None.
+def _sensor_values(text: str) -> tuple[tuple[float | None, ...], float | None]:
+    """``"73-45-0-65"`` -> ((73, 45, None, 65), None): one reading per sensor, absent ones
+    None; second, the first impossible reading (dropped from the first), if any.
 
     Cached by the text: temperatures repeat across a fleet, so most lookups are hits.
     """
@@ -353,17 +420,27 @@ def _sensor_values(text: str) -> tuple[float | None, ...]:
         if len(_SENSOR_TEXT) >= 8192:
             _SENSOR_TEXT.clear()
         # '-' is a separator, not a sign
-        values = _SENSOR_TEXT[text] = tuple(_temp(item) for item in _DIGITS.findall(text))
+        numbers = [to_float(item) for item in _DIGITS.findall(text)]
+        bad: float | None = None
+        for number in numbers:
+            if number is None or number > TEMP_MAX_C:  # None: digits past a float's range
+                bad = math.inf if number is None else number
+                break
+        temps = tuple(n if n is not None and 0 < n <= TEMP_MAX_C else None for n in numbers)
+        values = _SENSOR_TEXT[text] = (temps, bad)
     return values
 
 
-def _temp_list(value: Any) -> list[float]:
+def _temp_list(value: Any, audit: Audit | None = None) -> list[float]:
     """``"73-45-64-65"`` (Antminer temp_pcb/temp_chip) -> [73, 45, 64, 65] (zeros dropped)."""
     if isinstance(value, str):
-        return [t for t in _sensor_values(value) if t is not None]
+        temps, bad = _sensor_values(value)
+        if bad is not None and audit is not None:
+            audit.out_of_range("temperature", bad, " °C", TEMP_MIN_C)
+        return [t for t in temps if t is not None]
     items: list[Any] = value if isinstance(value, list) else [value]
-    temps = [_temp(item) for item in items]
-    return [t for t in temps if t is not None]
+    found = [_temp(item, audit) for item in items]
+    return [t for t in found if t is not None]
 
 
 def _max(values: Iterable[float | None]) -> float | None:
@@ -554,7 +631,9 @@ def _antminer_chain_ids(stats: Row) -> list[int]:
     return present
 
 
-def _antminer_boards(stats: Row, chain_ids: list[int], model: str | None) -> list[Board]:
+def _antminer_boards(
+    stats: Row, chain_ids: list[int], model: str | None, audit: Audit
+) -> list[Board]:
     factor = _unit_factor(stats.get("rate_unit"))
     expected = _expected_chips(model)
     boards: list[Board] = []
@@ -562,25 +641,30 @@ def _antminer_boards(stats: Row, chain_ids: list[int], model: str | None) -> lis
     for pos, i in enumerate(chain_ids):
         acn_key, acs_key, rate_key, pcb_key, chip_key, temp_key, temp2_key = _chain_keys(i)
         acs = get(acs_key)
-        acn = to_int(get(acn_key))
+        acn = _counter(get(acn_key), audit, "chip count", MAX_CHIPS)
         if isinstance(acs, str) and acs.strip():
             ok, failed = acs.count("o"), acs.lower().count("x")
         else:
             ok, failed = acn, None
         if failed is None and expected is not None and acn is not None:
             failed = max(expected - acn, 0)
-        rate = to_float(get(rate_key))
-        pcb = _temp_list(get(pcb_key))
-        chip = _temp_list(get(chip_key))
+        raw_rate = get(rate_key)
+        rate = to_float(raw_rate)
+        if rate is None and raw_rate is not None:
+            audit.unreadable("hashrate", raw_rate)
+        elif rate is not None:
+            rate = audit.bounded("hashrate", rate * factor, MAX_HASHRATE_THS, unit=" TH/s")
+        pcb = _temp_list(get(pcb_key), audit)
+        chip = _temp_list(get(chip_key), audit)
         boards.append(
             Board(
                 index=pos,
                 chips_expected=expected,
                 chips_ok=ok,
                 chips_failed=failed,
-                hashrate_ths=_round(rate * factor) if rate is not None else None,
-                temp_board_c=max(pcb) if pcb else _temp(get(temp_key)),
-                temp_chip_c=max(chip) if chip else _temp(get(temp2_key)),
+                hashrate_ths=_round(rate),
+                temp_board_c=max(pcb) if pcb else _temp(get(temp_key), audit),
+                temp_chip_c=max(chip) if chip else _temp(get(temp2_key), audit),
             )
         )
     return boards
@@ -593,7 +677,7 @@ def _antminer_air_temps(stats: Row, chain_ids: list[int]) -> tuple[float | None,
     outlet: list[float] = []
     for i in chain_ids:
         raw = stats.get_normalised(_chain_keys(i)[3])
-        temps = _sensor_values(raw) if isinstance(raw, str) else ()
+        temps = _sensor_values(raw)[0] if isinstance(raw, str) else ()
         if len(temps) == 4:
             inlet += [t for t in temps[:2] if t is not None]
             outlet += [t for t in temps[2:] if t is not None]
@@ -611,16 +695,16 @@ def _expected_chips(model: str | None) -> int | None:
     return None
 
 
-def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row]) -> list[Board]:
+def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row], audit: Audit) -> list[Board]:
     boards: list[Board] = []
     for pos, dev in enumerate(devs):
         detail = details[pos] if pos < len(details) else None
         temp = temps[pos] if pos < len(temps) else None
-        chips = to_int(dev.get("Effective Chips"))
+        chips = _counter(dev.get("Effective Chips"), audit, "chip count", MAX_CHIPS)
         if chips is None and detail is not None:
-            chips = to_int(detail.get("Chips"))
-        board_t = _temp(temp.get("Board")) if temp else None
-        chip_t = _temp(temp.get("Chip")) if temp else None
+            chips = _counter(detail.get("Chips"), audit, "chip count", MAX_CHIPS)
+        board_t = _temp(temp.get("Board"), audit) if temp else None
+        chip_t = _temp(temp.get("Chip"), audit) if temp else None
         index = to_int(dev.get("Slot", "ASC", "PGA", "GPU", "ID"))
         boards.append(
             Board(
@@ -628,11 +712,15 @@ def _dev_boards(devs: list[Row], details: list[Row], temps: list[Row]) -> list[B
                 chips_expected=None,
                 chips_ok=chips,
                 chips_failed=None,
-                hashrate_ths=_round(hashrate_ths(dev, "5s") or hashrate_ths(dev, "av")),
-                temp_board_c=board_t if board_t is not None else _temp(dev.get("Temperature")),
+                hashrate_ths=_round(
+                    hashrate_ths(dev, "5s", audit) or hashrate_ths(dev, "av", audit)
+                ),
+                temp_board_c=board_t
+                if board_t is not None
+                else _temp(dev.get("Temperature"), audit),
                 temp_chip_c=chip_t
                 if chip_t is not None
-                else _temp(dev.get("Chip Temp Max", "Chip Temp", "Temperature Chip")),
+                else _temp(dev.get("Chip Temp Max", "Chip Temp", "Temperature Chip"), audit),
             )
         )
     return boards
@@ -653,13 +741,13 @@ _POOL_KEYS = tuple(
 )
 
 
-def _pools(r: Replies) -> list[Pool]:
+def _pools(r: Replies, audit: Audit) -> list[Pool]:
     pools: list[Pool] = []
     any_stratum = False
     k_url, k_user, k_stratum, k_status, k_priority, k_acc, k_rej, k_stale = _POOL_KEYS
     for row in r.rows("pools", "POOLS"):
         get = row.get_normalised
-        url = str(get(k_url) or "").strip()
+        url = str(get(k_url) or "").strip()[:MAX_TEXT]
         user = get(k_user)
         if _is_synthetic_pool(url, user):
             continue
@@ -669,13 +757,13 @@ def _pools(r: Replies) -> list[Pool]:
         pools.append(
             Pool(
                 url=url,
-                user=str(user) if user is not None else None,
-                status=str(status).strip().lower() if status is not None else None,
+                user=str(user)[:MAX_TEXT] if user is not None else None,
+                status=str(status).strip().lower()[:MAX_TEXT] if status is not None else None,
                 active=active,
                 priority=to_int(get(k_priority)),
-                accepted=to_int(get(k_acc)),
-                rejected=to_int(get(k_rej)),
-                stale=to_int(get(k_stale)),
+                accepted=_counter(get(k_acc), audit, "pool shares"),
+                rejected=_counter(get(k_rej), audit, "pool shares"),
+                stale=_counter(get(k_stale), audit, "pool shares"),
             )
         )
     pools.sort(key=lambda p: (p.priority is None, p.priority if p.priority is not None else 0))
@@ -707,78 +795,106 @@ def normalize(replies: Mapping[str, Any]) -> MinerSnapshot:
         reasons = "; ".join(f"{cmd}: {why}" for cmd, why in r.errors.items())
         return MinerSnapshot.failed(reasons or "miner returned no usable data")
 
+    audit = Audit()
     family = detect_family(r)
-    model = detect_model(r, family)
+    model = _text(detect_model(r, family))
     stats = _chain_stats(stats_rows)
     summary = summary or Row({})
 
     chain_ids = _antminer_chain_ids(stats) if stats is not None else []
     boards: list[Board] = []
     if stats is not None:
-        boards = _antminer_boards(stats, chain_ids, model)
+        boards = _antminer_boards(stats, chain_ids, model, audit)
     if not boards and family != FAMILY_ANTMINER:
-        boards = _dev_boards(devs, r.rows("devdetails", "DEVDETAILS"), r.rows("temps", "TEMPS"))
+        details, temps = r.rows("devdetails", "DEVDETAILS"), r.rows("temps", "TEMPS")
+        boards = _dev_boards(devs, details, temps, audit)
 
-    rate_5s = hashrate_ths(summary, "5s")
-    if rate_5s is None and stats is not None:
-        rate_5s = hashrate_ths(stats, "5s")
-    if rate_5s is None and boards and all(b.hashrate_ths is not None for b in boards):
-        rate_5s = sum(b.hashrate_ths or 0.0 for b in boards)
-    rate_avg = hashrate_ths(summary, "av")
-    if rate_avg is None and stats is not None:
-        rate_avg = hashrate_ths(stats, "av")
+    # Each reading comes from the first source that has it; once a source is flagged the
+    # field stays unknown (another source does not paper over an impossible value).
+    clean = audit.mark()
+    rate_5s = hashrate_ths(summary, "5s", audit)
+    if rate_5s is None and stats is not None and audit.clean_since(clean):
+        rate_5s = hashrate_ths(stats, "5s", audit)
+    if (
+        rate_5s is None
+        and boards
+        and audit.clean_since(clean)
+        and all(b.hashrate_ths is not None for b in boards)
+    ):
+        boards_sum = sum(b.hashrate_ths or 0.0 for b in boards)
+        rate_5s = audit.bounded("hashrate", boards_sum, MAX_HASHRATE_THS, unit=" TH/s")
+    clean = audit.mark()
+    rate_avg = hashrate_ths(summary, "av", audit)
+    if rate_avg is None and stats is not None and audit.clean_since(clean):
+        rate_avg = hashrate_ths(stats, "av", audit)
 
-    power = _power(r, summary, stats, chain_ids)
+    power = _power(r, summary, stats, chain_ids, audit)
     basis = rate_avg if rate_avg else rate_5s
     efficiency = power / basis if power and basis else None
 
     inlet, outlet = _antminer_air_temps(stats, chain_ids) if stats is not None else (None, None)
-    env = _temp(summary.get("Env Temp", "Inlet Temp", "Temp Inlet"))
+    env = _temp(summary.get("Env Temp", "Inlet Temp", "Temp Inlet"), audit)
     inlet = env if env is not None else inlet
-    out_air = _temp(summary.get("Outlet Temp", "Temp Outlet"))
+    out_air = _temp(summary.get("Outlet Temp", "Temp Outlet"), audit)
     outlet = out_air if out_air is not None else outlet
 
     board_max = _max(
         [
             *(b.temp_board_c for b in boards),
-            _temp(summary.get("Temperature")),
-            *(_temp(d.get("Temperature")) for d in devs if family != FAMILY_ANTMINER),
+            _temp(summary.get("Temperature"), audit),
+            *(_temp(d.get("Temperature"), audit) for d in devs if family != FAMILY_ANTMINER),
         ]
     )
-    chip_max = _max([*(b.temp_chip_c for b in boards), _temp(summary.get("Chip Temp Max"))])
+    chip_max = _max([*(b.temp_chip_c for b in boards), _temp(summary.get("Chip Temp Max"), audit)])
 
     snapshot = MinerSnapshot(
         status="online",
         model=model,
-        firmware=detect_firmware(r),
+        firmware=_text(detect_firmware(r)),
         hashrate_ths=_round(rate_5s),
         hashrate_avg_ths=_round(rate_avg),
-        hashrate_expected_ths=_round(_expected_hashrate(summary, stats)),
+        hashrate_expected_ths=_round(_expected_hashrate(summary, stats, audit)),
         power_w=_round(power, 1),
         efficiency_jth=_round(efficiency, 2),
         temp_inlet_c=inlet,
         temp_outlet_c=outlet,
         temp_board_max_c=board_max,
         temp_chip_max_c=chip_max,
-        fans_rpm=_fans(r, summary, stats, devs),
+        fans_rpm=_fans(r, summary, stats, devs, audit),
         boards=boards,
-        pools=_pools(r),
-        accepted=_count(summary, devs, "Accepted"),
-        rejected=_count(summary, devs, "Rejected"),
-        hardware_errors=_count(summary, devs, "Hardware Errors"),
-        uptime_s=_uptime(summary, stats),
+        pools=_pools(r, audit),
+        accepted=_count(summary, devs, "Accepted", audit, "accepted shares"),
+        rejected=_count(summary, devs, "Rejected", audit, "rejected shares"),
+        hardware_errors=_count(summary, devs, "Hardware Errors", audit, "hardware errors"),
+        uptime_s=_uptime(summary, stats, audit),
     )
-    if _is_sleeping(r, snapshot, devs):
+    suspect = audit.reason()
+    if suspect is not None:  # it answered, but with readings no miner can produce
+        snapshot.status = "error"
+        snapshot.error = suspect
+    elif _is_sleeping(r, snapshot, devs):
         snapshot.status = "sleeping"
     return snapshot
 
 
-def _uptime(summary: Row, stats: Row | None) -> int | None:
-    for value in (summary.get("Elapsed"), stats.get("Elapsed") if stats else None):
-        seconds = to_int(value)
-        if seconds is not None:
-            return seconds
-    return to_int(summary.get("Uptime"))
+def _text(value: str | None) -> str | None:
+    return value[:MAX_TEXT] if value is not None and len(value) > MAX_TEXT else value
+
+
+def _uptime(summary: Row, stats: Row | None, audit: Audit) -> int | None:
+    for value in (
+        summary.get("Elapsed"),
+        stats.get("Elapsed") if stats else None,
+        summary.get("Uptime"),
+    ):
+        if value is None:
+            continue
+        seconds = parse_duration_s(value)
+        if seconds is None:
+            audit.unreadable("uptime", value)
+            return None
+        return audit.count("uptime", seconds, MAX_UPTIME_S)
+    return None
 
 
 def _chain_stats(stats_rows: list[Row]) -> Row | None:
@@ -796,41 +912,54 @@ def _chain_stats(stats_rows: list[Row]) -> Row | None:
     return None
 
 
-def _power(r: Replies, summary: Row, stats: Row | None, chain_ids: list[int]) -> float | None:
-    power = summary.num("Power", "Power_RT", "Input Power")
+def _power(
+    r: Replies, summary: Row, stats: Row | None, chain_ids: list[int], audit: Audit
+) -> float | None:
+    """Watts; 0 means not measured (as every firmware we know reports it)."""
+    clean = audit.mark()
+    power = _num(summary, audit, "power", "Power", "Power_RT", "Input Power")
     tuner = r.first("tunerstatus", "TUNERSTATUS")
-    if power is None and tuner is not None:
-        power = tuner.num("ApproximateMinerPowerConsumption")
-    if power is None and stats is not None:
-        power = stats.num("total_power", "Power", "power")
-        if power is None:
-            chains = [stats.num(f"chain_power{i}") for i in chain_ids]
+    if power is None and tuner is not None and audit.clean_since(clean):
+        power = _num(tuner, audit, "power", "ApproximateMinerPowerConsumption")
+    if power is None and stats is not None and audit.clean_since(clean):
+        power = _num(stats, audit, "power", "total_power", "Power", "power")
+        if power is None and audit.clean_since(clean):
+            chains = [_num(stats, audit, "power", f"chain_power{i}") for i in chain_ids]
             if chains and all(c is not None for c in chains):
                 power = sum(c or 0.0 for c in chains)
-    return power if power and power > 0 else None
+    return audit.bounded("power", power, MAX_POWER_W, unit=" W") if power else None
 
 
-def _expected_hashrate(summary: Row, stats: Row | None) -> float | None:
+def _expected_hashrate(summary: Row, stats: Row | None, audit: Audit) -> float | None:
+    """The rate the miner should make (0 means not stated, like an absent key)."""
+    expected: float | None = None
     if stats is not None:
-        ideal = stats.num("total_rateideal", "rate_ideal")
+        ideal = _num(stats, audit, "hashrate", "total_rateideal", "rate_ideal")
         if ideal:
-            return ideal * _unit_factor(stats.get("rate_unit"))
-    factory = summary.num("Factory GHS")
-    if factory:
-        return factory * _TO_THS["g"]
-    for prefix in ("t", "g", "m"):
-        value = summary.num(f"Expected {prefix}HS", f"{prefix}HS Expected")
-        if value:
-            return value * _TO_THS[prefix]
-    return None
+            expected = ideal * _unit_factor(stats.get("rate_unit"))
+    if not expected:
+        factory = _num(summary, audit, "hashrate", "Factory GHS")
+        expected = factory * _TO_THS["g"] if factory else None
+    if not expected:
+        for prefix in ("t", "g", "m"):
+            value = _num(summary, audit, "hashrate", f"Expected {prefix}HS", f"{prefix}HS Expected")
+            if value:
+                expected = value * _TO_THS[prefix]
+                break
+    return audit.bounded("hashrate", expected, MAX_HASHRATE_THS, unit=" TH/s")
 
 
-def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row]) -> list[int]:
+def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row], audit: Audit) -> list[int]:
+    """Fan speeds in rpm; impossible ones are left out (and noted)."""
     fans_rows = r.rows("fans", "FANS")
     if fans_rows:
-        return [rpm for rpm in (to_int(f.get("RPM")) for f in fans_rows) if rpm is not None]
+        speeds = (_counter(f.get("RPM"), audit, "fan speed", MAX_FAN_RPM) for f in fans_rows)
+        return [rpm for rpm in speeds if rpm is not None]
     for source in (summary, *devs[:1]):
-        pair = [to_int(source.get("Fan Speed In")), to_int(source.get("Fan Speed Out"))]
+        pair = [
+            _counter(source.get("Fan Speed In"), audit, "fan speed", MAX_FAN_RPM),
+            _counter(source.get("Fan Speed Out"), audit, "fan speed", MAX_FAN_RPM),
+        ]
         if any(p is not None for p in pair):
             return [p for p in pair if p is not None]
     if stats is None:
@@ -844,16 +973,26 @@ def _fans(r: Replies, summary: Row, stats: Row | None, devs: list[Row]) -> list[
             if k.startswith("fan") and (m := _FAN_KEY.fullmatch(k))
         )
     if count is not None:  # fan_num says how many exist: a 0 rpm among them is a stopped fan
-        return [to_int(stats.get(f"fan{i}")) or 0 for i in ids[:count]]
-    return [rpm for i in ids if (rpm := to_int(stats.get(f"fan{i}")))]
+        speeds: list[int] = []
+        for i in ids[: max(count, 0)]:
+            raw = stats.get(f"fan{i}")
+            rpm = _counter(raw, audit, "fan speed", MAX_FAN_RPM)
+            if rpm is not None or raw is None:
+                speeds.append(rpm or 0)
+        return speeds
+    return [
+        rpm for i in ids if (rpm := _counter(stats.get(f"fan{i}"), audit, "fan speed", MAX_FAN_RPM))
+    ]
 
 
-def _count(summary: Row, devs: list[Row], key: str) -> int | None:
-    value = to_int(summary.get(key))
-    if value is not None:
-        return value
-    counts = [to_int(d.get(key)) for d in devs]
-    return sum(c for c in counts if c is not None) if any(c is not None for c in counts) else None
+def _count(summary: Row, devs: list[Row], key: str, audit: Audit, what: str) -> int | None:
+    raw = summary.get(key)
+    if raw is not None:
+        return _counter(raw, audit, what)
+    counts = [_counter(d.get(key), audit, what) for d in devs]
+    if not any(c is not None for c in counts):
+        return None
+    return audit.count(what, sum(c for c in counts if c is not None))
 
 
 def _is_sleeping(r: Replies, snapshot: MinerSnapshot, devs: list[Row]) -> bool:

@@ -45,6 +45,7 @@ from backend.fleet.normalize import (
     detect_family,
     normalize,
 )
+from backend.fleet.plausible import is_suspect
 from backend.fleet.store import FleetStore, SweepWrite, snapshot_json
 from backend.fleet.totals import MinerFigures, fleet_totals
 
@@ -75,6 +76,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     FAMILY_CGMINER: POLL_COMMANDS,
 }
 SUMMARY_OMITS = ("boards", "pools")
+_UNRECORDED = MinerSnapshot.failed("suspect data")  # what history keeps of a suspect poll
 
 
 class MinerState:
@@ -291,7 +293,8 @@ class Poller:
                 with suppress(CgminerError):
                     replies.update(await client.multi(extra))
             snap = normalize(replies)
-            if snap.status != "error" and family != FAMILY_UNKNOWN:
+            answered = snap.status != "error" or is_suspect(snap.error)
+            if answered and family != FAMILY_UNKNOWN:
                 state.family = family
             return snap
         except CgminerError as exc:
@@ -318,7 +321,8 @@ class Poller:
             assert snap is not None
             status = snap.status
             state.polled_at = now
-            if status in ("online", "sleeping"):
+            suspect = is_suspect(snap.error)
+            if status in ("online", "sleeping") or suspect:  # suspect: it answered, promptly
                 state.last_seen = now
                 state.failures = 0
                 state.next_due = 0.0
@@ -340,18 +344,20 @@ class Poller:
                 self.hashprice,
                 price,
             )
+            # a suspect poll's other readings are shown, never kept in history or reports
+            kept = _UNRECORDED if suspect else snap
             batch.samples.append(
                 {
                     "miner_id": state.spec.id,
                     "ts": now_dt,
                     "status": status,
-                    "hashrate_ths": snap.hashrate_ths,
-                    "power_w": snap.power_w,
-                    "temp_board_max_c": snap.temp_board_max_c,
-                    "temp_chip_max_c": snap.temp_chip_max_c,
+                    "hashrate_ths": kept.hashrate_ths,
+                    "power_w": kept.power_w,
+                    "temp_board_max_c": kept.temp_board_max_c,
+                    "temp_chip_max_c": kept.temp_chip_max_c,
                 }
             )
-            row = _accumulate(state, bucket, snap)
+            row = _accumulate(state, bucket, kept)
             if row is not None:
                 batch.rollups.append(row)
             state.data = None

@@ -7,8 +7,11 @@ this one summing rule.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable
 from typing import Any, NamedTuple
+
+from backend.fleet.plausible import MAX_HASHRATE_THS, MAX_POWER_W, usable
 
 
 class MinerFigures(NamedTuple):
@@ -42,14 +45,18 @@ def fleet_totals(miners: Iterable[MinerFigures]) -> dict[str, Any]:
             }
         site["total"] += 1
         if miner.status == "online":
-            rate, watts = miner.hashrate_ths, miner.power_w
+            # only plausible figures add up (the normaliser flags the rest as suspect, but a
+            # stored state or another process's event may predate that rule)
+            rate = usable(miner.hashrate_ths, MAX_HASHRATE_THS)
+            watts = usable(miner.power_w, MAX_POWER_W)
             site["online"] += 1
             if rate is not None:
                 hashrate += rate
                 site["hashrate_ths"] += rate
             # a firmware that states no expected rate counts at its own rate, so the fleet's
             # "TH/s vs expected" compares like with like
-            basis = miner.expected_ths if miner.expected_ths is not None else rate
+            expected_rate = usable(miner.expected_ths, MAX_HASHRATE_THS)
+            basis = expected_rate if expected_rate is not None else rate
             if basis is not None:
                 expected += basis
             if watts is not None:
@@ -57,10 +64,10 @@ def fleet_totals(miners: Iterable[MinerFigures]) -> dict[str, Any]:
                 if rate:
                     eff_power += watts
                     eff_rate += rate
-        if miner.revenue_usd_day is not None:
+        if miner.revenue_usd_day is not None and math.isfinite(miner.revenue_usd_day):
             revenue += miner.revenue_usd_day
             have_revenue = True
-        if miner.cost_usd_day is not None:
+        if miner.cost_usd_day is not None and math.isfinite(miner.cost_usd_day):
             cost += miner.cost_usd_day
             have_cost = True
     for site in sites.values():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Callable
 from pathlib import Path
 
@@ -176,14 +177,28 @@ def test_trailing_commas() -> None:
     assert decode_reply(b'{"a":[1,2,],"b":{"c":3,},}') == {"a": [1, 2], "b": {"c": 3}}
 
 
-@pytest.mark.parametrize("token", ["inf", "-inf", "nan", "-nan", "NaN", "Infinity", "-Infinity"])
-def test_bare_non_finite_numbers_become_none(token: str) -> None:
+@pytest.mark.parametrize(
+    ("token", "sign"),
+    [
+        ("inf", 1),
+        ("-inf", -1),
+        ("nan", 0),
+        ("-nan", 0),
+        ("NaN", 0),
+        ("Infinity", 1),
+        ("-Infinity", -1),
+    ],
+)
+def test_bare_non_finite_numbers_stay_non_finite(token: str, sign: int) -> None:
+    """Kept as nan/inf (not nulled), so the normaliser can flag them instead of reading absent."""
     reply = decode_reply(f'{{"GHS av":{token},"ok":1.5}}'.encode())
-    assert reply == {"GHS av": None, "ok": 1.5}
+    value = reply["GHS av"]
+    assert reply["ok"] == 1.5 and isinstance(value, float)
+    assert math.isnan(value) if sign == 0 else value == sign * math.inf
 
 
-def test_overflowing_float_becomes_none() -> None:
-    assert decode_reply(b'{"x":1e999}') == {"x": None}
+def test_overflowing_float_is_infinite() -> None:
+    assert decode_reply(b'{"x":1e999,"y":-1e999}') == {"x": math.inf, "y": -math.inf}
 
 
 def test_control_characters_between_tokens_and_inside_strings() -> None:
