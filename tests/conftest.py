@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ipaddress
+import socket
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,6 +17,30 @@ from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend, BackendThread
 from tests.helpers import isolated_env, seed_migrated_database
 from tests.servers import create_pg_database, postgres_server, redis_server
+
+LOOPBACK_NAMES = {"localhost", "localhost.localdomain", "ip6-localhost"}
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _no_name_lookups_off_this_machine() -> Iterator[None]:
+    """No network but loopback: resolving any other name would ask a DNS server elsewhere (a
+    fuzzed webhook host, say), so such a lookup fails here as an unknown name does."""
+    real = socket.getaddrinfo
+
+    def loopback_only(host: object, *args: object, **kwargs: object) -> object:
+        name = host.decode() if isinstance(host, bytes) else host
+        if name is not None and isinstance(name, str) and name.lower() not in LOOPBACK_NAMES:
+            try:
+                ipaddress.ip_address(name.split("%", 1)[0])
+            except ValueError:
+                raise socket.gaierror(socket.EAI_NONAME, "not resolved in tests") from None
+        return real(host, *args, **kwargs)  # type: ignore[arg-type]
+
+    socket.getaddrinfo = loopback_only  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        socket.getaddrinfo = real
 
 
 @pytest.fixture

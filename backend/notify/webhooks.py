@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import re
 import secrets
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from sqlalchemy import func, select, update
 
@@ -19,6 +22,9 @@ from backend.notify.models import WebhookDeliveryRow, WebhookRow
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
 OPEN_STATUSES = ("pending", "retrying")
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+_LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
+MAX_HOST = 253  # RFC 1035: a name of at most 253 characters in text form
+MAX_LABEL = 63  # and labels of at most 63
 
 
 class WebhookError(Exception):
@@ -75,6 +81,39 @@ def delivery_view(row: WebhookDeliveryRow) -> dict[str, Any]:
         "created_at": row.created_at.isoformat(),
         "delivered_at": _iso(row.delivered_at),
     }
+
+
+def check_webhook_host(url: str) -> str:
+    """The URL's host in ASCII (IDNA), or WebhookError if no resolver could be asked for it.
+
+    Why here: the resolver raises UnicodeError or ValueError (not a lookup failure) on a label over
+    63 characters, a name over 253, or a NUL, so such a host must be refused before resolving."""
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        raise WebhookError("the URL is not valid") from None
+    if not host:
+        raise WebhookError("the URL has no host")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        pass
+    else:
+        return host
+    try:
+        ascii_host = host.rstrip(".").encode("idna").decode("ascii")
+    except UnicodeError:
+        raise WebhookError(
+            f"the host is not a valid name (labels of 1-{MAX_LABEL} characters)"
+        ) from None
+    if not ascii_host or len(ascii_host) > MAX_HOST:
+        raise WebhookError(f"the host name must be 1-{MAX_HOST} characters long")
+    for label in ascii_host.split("."):
+        if len(label) > MAX_LABEL or not _LABEL.match(label):
+            raise WebhookError(
+                f"the host is not a valid name (labels of 1-{MAX_LABEL} letters, digits or '-')"
+            )
+    return ascii_host
 
 
 def parse_event_types(items: list[str]) -> list[str]:

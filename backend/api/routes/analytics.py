@@ -23,6 +23,7 @@ from backend.api.analytics_registry import (
 from backend.api.deps import BackendDep, ReadKey
 from backend.api.errors import ApiError
 from backend.api.routes.partner_api_schemas import ERRORS, HistoricalOut, MetricList
+from backend.api.schemas import aware_utc
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=ERRORS)
 
@@ -51,9 +52,7 @@ def _epoch(value: str | None, name: str) -> float | None:
         parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise ApiError(422, f"{name}: give unix seconds or an ISO-8601 time") from None
-    if parsed.tzinfo is None:
-        raise ApiError(422, f"{name}: needs a timezone (e.g. a trailing Z)")
-    return parsed.timestamp()
+    return aware_utc(parsed, name).timestamp()
 
 
 @router.get("/metrics", response_model=MetricList, summary="Metrics and whether they have data")

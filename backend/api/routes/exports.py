@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
@@ -20,6 +19,7 @@ from backend.api.routes.partner_api_schemas import (
     ExportList,
     ExportOut,
 )
+from backend.api.schemas import ObjectId, Offset, check_order, parse_time
 from backend.auth.service import KeyInfo
 from backend.auth.tiers import tier_for
 
@@ -28,18 +28,6 @@ router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=ERRORS)
 
 def _service(backend: Any) -> ExportService:
     return running_service(backend, "exports", ExportService)
-
-
-def _time(value: str | None, name: str) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
-    except ValueError:
-        raise ApiError(422, f"{name}: not an ISO-8601 time") from None
-    if parsed.tzinfo is None:
-        raise ApiError(422, f"{name}: needs a timezone (e.g. a trailing Z)")
-    return parsed.astimezone(UTC)
 
 
 def _may_see(caller: KeyInfo, row: ExportRow) -> bool:
@@ -89,6 +77,8 @@ async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendD
     if dataset is None or not dataset.visible_to(caller):
         known = ", ".join(d.name for d in datasets() if d.visible_to(caller))
         raise ApiError(404, f"no dataset {body.dataset!r}; known: {known}")
+    start, end = parse_time(body.start, "start"), parse_time(body.end, "end")
+    check_order(start, end)
     reason = dataset.unavailable(backend) if dataset.unavailable else None
     if reason is not None:
         raise ApiError(409, f"dataset {dataset.name} is unavailable: {reason}")
@@ -98,8 +88,8 @@ async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendD
             dataset=dataset,
             fmt=body.format,
             compress=body.gzip,
-            start=_time(body.start, "start"),
-            end=_time(body.end, "end"),
+            start=start,
+            end=end,
             backend=backend,
         )
     except ExportError as exc:
@@ -111,14 +101,16 @@ async def list_exports(
     caller: CurrentKey,
     backend: BackendDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await _service(backend).list(caller, limit=limit, offset=offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
 
 
 @router.get("/{export_id}", response_model=ExportOut, summary="An export's status")
-async def get_export(export_id: str, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def get_export(
+    export_id: ObjectId, caller: CurrentKey, backend: BackendDep
+) -> dict[str, Any]:
     return export_view(await _owned(backend, caller, export_id))
 
 
@@ -137,7 +129,7 @@ async def get_export(export_id: str, caller: CurrentKey, backend: BackendDep) ->
         }
     },
 )
-async def download(export_id: str, caller: CurrentKey, backend: BackendDep) -> Response:
+async def download(export_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> Response:
     row = await _owned(backend, caller, export_id)
     if row.status == "expired":
         raise ApiError(410, f"export {export_id} has expired; request a new one", code="gone")
@@ -155,6 +147,6 @@ async def download(export_id: str, caller: CurrentKey, backend: BackendDep) -> R
 
 
 @router.delete("/{export_id}", status_code=204, summary="Delete an export and its file")
-async def delete_export(export_id: str, caller: CurrentKey, backend: BackendDep) -> None:
+async def delete_export(export_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> None:
     row = await _owned(backend, caller, export_id)
     await _service(backend).delete(row)

@@ -31,11 +31,19 @@ from backend.api.routes.fleet_schemas import (
     MinerOut,
     Period,
 )
+from backend.api.schemas import (
+    COMMON_ERRORS,
+    ID_PATTERN,
+    MinerId,
+    ObjectId,
+    Offset,
+    RowId,
+)
 from backend.auth.service import KeyInfo
 from backend.fleet.commands import CommandError
 from backend.fleet.service import FleetService
 
-router = APIRouter(tags=["fleet"])
+router = APIRouter(tags=["fleet"], responses=COMMON_ERRORS)
 ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]
 SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm"}
 
@@ -70,14 +78,14 @@ async def fleet_summary(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
 async def list_miners(
     _key: ReadKey,
     backend: BackendDep,
-    site: str | None = None,
-    status: str | None = None,
-    model: str | None = None,
+    site: Annotated[str | None, Query(max_length=1000)] = None,
+    status: Annotated[str | None, Query(max_length=200)] = None,
+    model: Annotated[str | None, Query(max_length=1000)] = None,
     q: Annotated[str | None, Query(max_length=200)] = None,
-    sort: str = "id",
+    sort: Annotated[str, Query(max_length=40)] = "id",
     order: Annotated[str, Query(pattern="^(asc|desc)$")] = "asc",
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     fields: Annotated[str | None, Query(pattern="^(summary|full)$")] = None,
 ) -> JSONResponse:
     if sort not in SORTABLE:
@@ -123,7 +131,7 @@ def _sort_key(value: Any) -> Any:
 
 
 @router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
-async def get_miner(miner_id: str, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+async def get_miner(miner_id: MinerId, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
     miner = _fleet(backend).miner(miner_id)
     if miner is None:
         raise ApiError(404, f"no miner {miner_id!r}")
@@ -136,7 +144,7 @@ async def get_miner(miner_id: str, _key: ReadKey, backend: BackendDep) -> dict[s
     summary="Telemetry of one miner: raw samples for 1h, 5-minute rollups beyond",
 )
 async def miner_history(
-    miner_id: str, _key: ReadKey, backend: BackendDep, period: Period = "1h"
+    miner_id: MinerId, _key: ReadKey, backend: BackendDep, period: Period = "1h"
 ) -> dict[str, Any]:
     fleet = _fleet(backend)
     if fleet.state(miner_id) is None:
@@ -151,7 +159,7 @@ async def miner_history(
     responses={202: {"model": CommandOut, "description": "Queued for approval"}},
 )
 async def miner_command(
-    miner_id: str,
+    miner_id: MinerId,
     body: CommandRequest,
     key: ControlKey,
     backend: BackendDep,
@@ -201,7 +209,7 @@ async def list_commands(
     backend: BackendDep,
     state: CommandState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await _fleet(backend).commands.list(state, limit, offset)
     return {"items": items, "total": total}
@@ -213,7 +221,11 @@ async def list_commands(
     summary="Approve a pending command (by a key other than the requester's); it runs now",
 )
 async def approve_command(
-    command_id: str, body: DecisionRequest, key: ControlKey, backend: BackendDep, request: Request
+    command_id: ObjectId,
+    body: DecisionRequest,
+    key: ControlKey,
+    backend: BackendDep,
+    request: Request,
 ) -> dict[str, Any]:
     try:
         return await _fleet(backend).commands.approve(
@@ -229,7 +241,11 @@ async def approve_command(
     summary="Reject a pending command (by a key other than the requester's)",
 )
 async def reject_command(
-    command_id: str, body: DecisionRequest, key: ControlKey, backend: BackendDep, request: Request
+    command_id: ObjectId,
+    body: DecisionRequest,
+    key: ControlKey,
+    backend: BackendDep,
+    request: Request,
 ) -> dict[str, Any]:
     try:
         return await _fleet(backend).commands.reject(
@@ -244,9 +260,9 @@ async def list_alerts(
     _key: ReadKey,
     backend: BackendDep,
     state: AlertState | None = None,
-    miner_id: str | None = None,
+    miner_id: Annotated[str | None, Query(max_length=255, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await _fleet(backend).alerts(
         state=state, miner_id=miner_id, limit=limit, offset=offset
@@ -260,7 +276,7 @@ async def list_alerts(
     summary="Acknowledge a raised alert (it stays open until its condition clears)",
 )
 async def acknowledge_alert(
-    alert_id: int, key: ControlKey, backend: BackendDep, request: Request
+    alert_id: RowId, key: ControlKey, backend: BackendDep, request: Request
 ) -> dict[str, Any]:
     alert = await _fleet(backend).acknowledge(alert_id, actor=key.actor, source=_source(request))
     if alert is None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -165,7 +165,9 @@ class CommandRequest(BaseModel):
 
 
 class BulkCommandRequest(CommandRequest):
-    miner_ids: list[str] = Field(min_length=1, max_length=10_000)
+    miner_ids: list[Annotated[str, Field(min_length=1, max_length=255)]] = Field(
+        min_length=1, max_length=10_000
+    )
 
 
 class CommandOut(BaseModel):

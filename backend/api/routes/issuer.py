@@ -21,6 +21,7 @@ from backend.api.routes.issuer_schemas import (
     RetryIn,
     StartIn,
 )
+from backend.api.schemas import COMMON_ERRORS, MAX_ID, RowId, aware_utc, check_order
 from backend.auth.service import KeyInfo
 from backend.issuer import signer_protocol as proto
 from backend.issuer.errors import IssuerConfigError, IssuerError
@@ -31,7 +32,7 @@ from backend.issuer.store import dt_to_ms
 if TYPE_CHECKING:
     from backend.runtime import Backend
 
-router = APIRouter(prefix="/api/v1/issuer", tags=["issuer"])
+router = APIRouter(prefix="/api/v1/issuer", tags=["issuer"], responses=COMMON_ERRORS)
 ApproveKey = Annotated[KeyInfo, Depends(require("issuer:approve"))]
 
 
@@ -70,7 +71,7 @@ async def list_issues(
         list[str] | None, Query(description="filter; repeat or comma-separate")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    before_id: Annotated[int | None, Query(ge=1)] = None,
+    before_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
 ) -> dict[str, Any]:
     states = [s.strip() for item in state or [] for s in item.split(",") if s.strip()]
     unknown = sorted(set(states) - set(ALL_STATES))
@@ -82,7 +83,7 @@ async def list_issues(
 
 
 @router.get("/issues/{issue_id}", response_model=IssueDetailOut, summary="One issue and trades")
-async def issue_detail(issue_id: int, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+async def issue_detail(issue_id: RowId, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
     return await _guarded(_service(backend).issue_detail(issue_id))
 
 
@@ -90,7 +91,7 @@ async def issue_detail(issue_id: int, _key: ReadKey, backend: BackendDep) -> dic
     "/issues/{issue_id}/approve", response_model=IssueOut, summary="Approve an issue (semi-auto)"
 )
 async def approve(
-    issue_id: int, body: ApproveIn, key: ApproveKey, backend: BackendDep, request: Request
+    issue_id: RowId, body: ApproveIn, key: ApproveKey, backend: BackendDep, request: Request
 ) -> dict[str, Any]:
     """Audited with who (the key), when and why. 409 unless the issue awaits approval."""
     service = _service(backend)
@@ -103,7 +104,7 @@ async def approve(
 
 @router.post("/issues/{issue_id}/reject", response_model=IssueOut, summary="Reject an issue")
 async def reject(
-    issue_id: int, body: RejectIn, key: ApproveKey, backend: BackendDep, request: Request
+    issue_id: RowId, body: RejectIn, key: ApproveKey, backend: BackendDep, request: Request
 ) -> dict[str, Any]:
     """The trades stay attached to the rejected issue, so they are never issued later."""
     service = _service(backend)
@@ -116,7 +117,7 @@ async def reject(
 
 @router.post("/issues/{issue_id}/retry", response_model=IssueOut, summary="Retry a failed issue")
 async def retry(
-    issue_id: int, body: RetryIn, key: ApproveKey, backend: BackendDep, request: Request
+    issue_id: RowId, body: RetryIn, key: ApproveKey, backend: BackendDep, request: Request
 ) -> dict[str, Any]:
     """Resumes with the same signed tx when there is one; never picks a new sequence itself."""
     service = _service(backend)
@@ -144,10 +145,9 @@ async def reconciliation(
     end: Annotated[datetime | None, Query(description="ISO-8601; default now")] = None,
     live: Annotated[bool, Query(description="also sum Bitmart's own answer for the range")] = False,
 ) -> dict[str, Any]:
-    end = end or datetime.now(UTC)
-    start = start or end - timedelta(hours=24)
-    if start.tzinfo is None or end.tzinfo is None:
-        raise ApiError(400, "start and end need a timezone (e.g. a trailing Z)")
+    end = aware_utc(end, "end") if end is not None else datetime.now(UTC)
+    start = aware_utc(start, "start") if start is not None else end - timedelta(hours=24)
+    check_order(start, end)
     service = _service(backend)
     return await _guarded(service.reconciliation(dt_to_ms(start), dt_to_ms(end), live=live))
 

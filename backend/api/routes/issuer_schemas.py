@@ -3,9 +3,10 @@ JSON number, so no client ever parses an amount through a float."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 IssueStateName = Literal[
     "detected",
@@ -98,7 +99,27 @@ class StartIn(BaseModel):
     start: str = Field(
         description='"now" or an ISO-8601 time with timezone; only on the very first start',
         examples=["now", "2025-01-31T00:00:00Z"],
+        max_length=64,
     )
+
+    @field_validator("start")
+    @classmethod
+    def _start(cls, value: str) -> str:
+        """Refuse a time the cursor could not hold (outside 1970..9000 in UTC); the issuer itself
+        answers 400 for text that is not "now" or an ISO-8601 time with a timezone."""
+        try:
+            parsed = datetime.fromisoformat(value.strip())
+        except ValueError:
+            return value
+        if parsed.tzinfo is None or parsed.utcoffset() is None:
+            return value
+        try:
+            moved = parsed.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise ValueError("out of range") from None
+        if not 1970 <= moved.year < 9000:
+            raise ValueError("must lie between 1970 and 9000 (UTC)")
+        return value
 
 
 class CursorOut(BaseModel):

@@ -20,6 +20,7 @@ from backend.api.routes.partner_api_schemas import (
     LimitsOut,
     UsageList,
 )
+from backend.api.schemas import ID_PATTERN, ObjectId, Offset
 from backend.auth.partners import PartnerNotFound, Partners
 from backend.auth.service import KeyInfo, KeyRequestError
 from backend.auth.tiers import tier_for
@@ -48,9 +49,9 @@ async def list_keys(
     caller: CurrentKey,
     backend: BackendDep,
     include_revoked: bool = False,
-    owner_id: Annotated[str | None, Query(max_length=64)] = None,
+    owner_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     keys = await backend.auth.list_keys(include_revoked=include_revoked)
     keys = [k for k in keys if _visible(caller, k)]
@@ -114,7 +115,7 @@ async def create_key(
 
 
 @router.get("/keys/{key_id}", response_model=KeyDetail, summary="One key")
-async def get_key(key_id: str, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def get_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
     return (await _key(backend, caller, key_id)).to_dict()
 
 
@@ -124,7 +125,7 @@ async def get_key(key_id: str, caller: CurrentKey, backend: BackendDep) -> dict[
     summary="Change a key's mode (auto/semi_auto), tier, name or scopes; effective at once",
 )
 async def update_key(
-    key_id: str, body: KeyUpdate, caller: AdminKey, backend: BackendDep
+    key_id: ObjectId, body: KeyUpdate, caller: AdminKey, backend: BackendDep
 ) -> dict[str, Any]:
     current = await _key(backend, caller, key_id)
     if body.scopes and current.owner_type == "partner" and "admin" in body.scopes:
@@ -150,7 +151,7 @@ async def update_key(
     response_model=KeyDetail,
     summary="Revoke a key (admins: any; others: their own); it stops working at once",
 )
-async def revoke_key(key_id: str, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
     info = await _key(backend, caller, key_id)
     if not caller.has("admin") and caller.key_id != key_id:
         raise ApiError(403, "only admins may revoke other keys")
@@ -167,7 +168,7 @@ async def revoke_key(key_id: str, caller: CurrentKey, backend: BackendDep) -> di
     summary="The full key, decrypted for its owner (admins, or the key itself)",
 )
 async def reveal_key(
-    key_id: str, caller: CurrentKey, backend: BackendDep, response: Response
+    key_id: ObjectId, caller: CurrentKey, backend: BackendDep, response: Response
 ) -> dict[str, Any]:
     no_store(response)
     await _key(backend, caller, key_id)
@@ -185,7 +186,7 @@ async def reveal_key(
     "/keys/{key_id}/usage", response_model=UsageList, summary="Requests per hour of one key"
 )
 async def key_usage(
-    key_id: str,
+    key_id: ObjectId,
     caller: CurrentKey,
     backend: BackendDep,
     limit: Annotated[int, Query(ge=1, le=2000)] = 168,

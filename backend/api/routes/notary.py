@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Path, Query, Response
 
 from backend.api.deps import AdminKey, BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
@@ -15,11 +15,12 @@ from backend.api.routes.notary_schemas import (
     NotaryInfo,
     VerificationOut,
 )
+from backend.api.schemas import COMMON_ERRORS, Offset, RowId
 from backend.notary.cid import InvalidCid
 from backend.notary.ipfs_store import ContentCorrupt, ContentNotFound
 from backend.notary.service import NotaryService, NotaryUnavailable
 
-router = APIRouter(tags=["notary"])
+router = APIRouter(tags=["notary"], responses=COMMON_ERRORS)
 
 
 def _notary(backend: Any) -> NotaryService:
@@ -64,7 +65,7 @@ async def list_notarizations(
     _key: ReadKey,
     backend: BackendDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
     status: Annotated[str | None, Query(pattern="^(running|completed|failed)$")] = None,
 ) -> dict[str, Any]:
     try:
@@ -90,7 +91,7 @@ async def _get(backend: Any, notarization_id: int) -> dict[str, Any]:
     summary="One notarization with each step's state",
 )
 async def get_notarization(
-    notarization_id: int, _key: ReadKey, backend: BackendDep
+    notarization_id: RowId, _key: ReadKey, backend: BackendDep
 ) -> dict[str, Any]:
     return await _get(backend, notarization_id)
 
@@ -101,7 +102,7 @@ async def get_notarization(
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
-async def get_document(notarization_id: int, _key: ReadKey, backend: BackendDep) -> Response:
+async def get_document(notarization_id: RowId, _key: ReadKey, backend: BackendDep) -> Response:
     await _get(backend, notarization_id)
     document = await _notary(backend).document(notarization_id)
     if document is None:
@@ -115,7 +116,7 @@ async def get_document(notarization_id: int, _key: ReadKey, backend: BackendDep)
     summary="Fetch by CID, recompute the hash, recover the signer, check the anchor",
 )
 async def verify_notarization(
-    notarization_id: int, _key: ReadKey, backend: BackendDep
+    notarization_id: RowId, _key: ReadKey, backend: BackendDep
 ) -> dict[str, Any]:
     await _get(backend, notarization_id)
     result = await _notary(backend).verify(notarization_id)
@@ -130,7 +131,7 @@ async def verify_notarization(
     summary="Run a failed notarization again from the step that failed",
 )
 async def retry_notarization(
-    notarization_id: int, key: AdminKey, backend: BackendDep
+    notarization_id: RowId, key: AdminKey, backend: BackendDep
 ) -> dict[str, Any]:
     view = await _get(backend, notarization_id)
     if view["status"] != "failed":
@@ -144,10 +145,12 @@ async def retry_notarization(
     "/ipfs/{cid}",
     summary="Pinned bytes by CID from the local store (no key: CIDs are content hashes)",
     response_class=Response,
-    responses={200: {"content": {"application/json": {}}}, 404: {}},
+    responses={200: {"content": {"application/json": {}}}},
     tags=["notary"],
 )
-async def ipfs_content(cid: str, backend: BackendDep) -> Response:
+async def ipfs_content(
+    cid: Annotated[str, Path(min_length=1, max_length=128)], backend: BackendDep
+) -> Response:
     try:
         data = await _notary(backend).cat(cid)
     except InvalidCid:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
@@ -22,6 +22,7 @@ ERRORS: dict[int | str, dict[str, Any]] = {
         "model": ErrorResponse,
         "description": "Rate limit reached (see Retry-After) or address blocked after failures",
     },
+    503: {"model": ErrorResponse, "description": "The service behind this route is not running"},
 }
 
 
@@ -51,7 +52,9 @@ class KeyList(BaseModel):
 class KeyCreate(BaseModel):
     name: str = Field(min_length=1, max_length=120)
     owner_type: Literal["operator", "partner"] = "operator"
-    partner_id: str | None = Field(default=None, description="Required for partner keys")
+    partner_id: str | None = Field(
+        default=None, max_length=64, description="Required for partner keys"
+    )
     scopes: list[Scope] = Field(default_factory=lambda: ["read"], min_length=1)
     tier: TierName | None = Field(default=None, description="Default: operator, or the partner's")
     mode: Mode = "auto"
@@ -185,14 +188,18 @@ class PartnerKeyCreate(BaseModel):
 
 class WebhookCreate(BaseModel):
     url: str = Field(min_length=8, max_length=2000)
-    event_types: list[str] = Field(min_length=1, max_length=20)
+    event_types: list[Annotated[str, Field(max_length=64)]] = Field(min_length=1, max_length=20)
     description: str | None = Field(default=None, max_length=200)
-    partner_id: str | None = Field(default=None, description="Admins: the partner it belongs to")
+    partner_id: str | None = Field(
+        default=None, max_length=64, description="Admins: the partner it belongs to"
+    )
 
 
 class WebhookUpdate(BaseModel):
     url: str | None = Field(default=None, min_length=8, max_length=2000)
-    event_types: list[str] | None = Field(default=None, min_length=1, max_length=20)
+    event_types: list[Annotated[str, Field(max_length=64)]] | None = Field(
+        default=None, min_length=1, max_length=20
+    )
     description: str | None = Field(default=None, max_length=200)
     enabled: bool | None = Field(default=None, description="true re-enables a disabled endpoint")
 
@@ -267,8 +274,16 @@ class ExportCreate(BaseModel):
     dataset: str = Field(min_length=1, max_length=60)
     format: Literal["json", "csv"] = "json"
     gzip: bool = False
-    start: str | None = Field(default=None, description="ISO-8601 time (inclusive)")
-    end: str | None = Field(default=None, description="ISO-8601 time (exclusive)")
+    start: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO-8601 time with timezone (inclusive), 1970 to 9000; not after `end`",
+    )
+    end: str | None = Field(
+        default=None,
+        max_length=64,
+        description="ISO-8601 time with timezone (exclusive), 1970 to 9000",
+    )
 
 
 class ExportOut(BaseModel):

@@ -20,6 +20,7 @@ from backend.api.routes.partner_api_schemas import (
     PartnerSecret,
     PartnerUpdate,
 )
+from backend.api.schemas import ObjectId, Offset
 from backend.auth.partners import PartnerConflict, PartnerError, PartnerNotFound, Partners
 from backend.auth.tiers import tier_for
 
@@ -84,7 +85,7 @@ async def list_partners(
     backend: BackendDep,
     status: Annotated[str | None, Query(pattern="^(active|suspended|deleted)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await _partners(backend).list(status=status, limit=limit, offset=offset)
     return {"items": items, "total": total, "limit": limit, "offset": offset}
@@ -98,7 +99,9 @@ def _own_or_admin(caller: Any, partner_id: str) -> None:
 @router.get(
     "/{partner_id}", response_model=PartnerOut, summary="One partner (admins, or the partner)"
 )
-async def get_partner(partner_id: str, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def get_partner(
+    partner_id: ObjectId, caller: CurrentKey, backend: BackendDep
+) -> dict[str, Any]:
     _own_or_admin(caller, partner_id)
     return await _call(_partners(backend).get(partner_id))
 
@@ -109,7 +112,7 @@ async def get_partner(partner_id: str, caller: CurrentKey, backend: BackendDep) 
     summary="Update a partner; a new tier applies to all its keys at once",
 )
 async def update_partner(
-    partner_id: str, body: PartnerUpdate, caller: AdminKey, backend: BackendDep
+    partner_id: ObjectId, body: PartnerUpdate, caller: AdminKey, backend: BackendDep
 ) -> dict[str, Any]:
     return await _call(
         _partners(backend).update(partner_id, actor=caller.actor, **body.model_dump())
@@ -121,12 +124,16 @@ async def update_partner(
     response_model=PartnerOut,
     summary="Suspend a partner: its keys are refused at once, its webhooks paused",
 )
-async def suspend_partner(partner_id: str, caller: AdminKey, backend: BackendDep) -> dict[str, Any]:
+async def suspend_partner(
+    partner_id: ObjectId, caller: AdminKey, backend: BackendDep
+) -> dict[str, Any]:
     return await _call(_partners(backend).set_status(partner_id, "suspended", actor=caller.actor))
 
 
 @router.post("/{partner_id}/resume", response_model=PartnerOut, summary="Resume a partner")
-async def resume_partner(partner_id: str, caller: AdminKey, backend: BackendDep) -> dict[str, Any]:
+async def resume_partner(
+    partner_id: ObjectId, caller: AdminKey, backend: BackendDep
+) -> dict[str, Any]:
     return await _call(_partners(backend).set_status(partner_id, "active", actor=caller.actor))
 
 
@@ -135,7 +142,9 @@ async def resume_partner(partner_id: str, caller: AdminKey, backend: BackendDep)
     response_model=PartnerOut,
     summary="Delete a partner: its keys are revoked and its webhooks disabled for good",
 )
-async def delete_partner(partner_id: str, caller: AdminKey, backend: BackendDep) -> dict[str, Any]:
+async def delete_partner(
+    partner_id: ObjectId, caller: AdminKey, backend: BackendDep
+) -> dict[str, Any]:
     view = await _call(_partners(backend).set_status(partner_id, "deleted", actor=caller.actor))
     webhooks = _webhooks(backend)
     if webhooks is not None:
@@ -149,7 +158,7 @@ async def delete_partner(partner_id: str, caller: AdminKey, backend: BackendDep)
     summary="Rotate the partner's webhook signing secret (shown once)",
 )
 async def rotate_secret(
-    partner_id: str, caller: AdminKey, backend: BackendDep, response: Response
+    partner_id: ObjectId, caller: AdminKey, backend: BackendDep, response: Response
 ) -> dict[str, Any]:
     no_store(response)
     secret = await _call(_partners(backend).rotate_secret(partner_id, actor=caller.actor))
@@ -158,7 +167,7 @@ async def rotate_secret(
 
 @router.get("/{partner_id}/keys", response_model=KeyList, summary="The partner's keys")
 async def partner_keys(
-    partner_id: str,
+    partner_id: ObjectId,
     caller: CurrentKey,
     backend: BackendDep,
     include_revoked: bool = False,
@@ -181,7 +190,7 @@ async def partner_keys(
     summary="Issue another key to the partner (shown once)",
 )
 async def partner_new_key(
-    partner_id: str,
+    partner_id: ObjectId,
     body: PartnerKeyCreate,
     caller: AdminKey,
     backend: BackendDep,

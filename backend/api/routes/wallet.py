@@ -25,12 +25,13 @@ from backend.api.routes.wallet_schemas import (
     WalletNonceOut,
     WalletNonceRequest,
 )
+from backend.api.schemas import COMMON_ERRORS, ObjectId, Offset
 from backend.core.audit import record_audit
 from backend.wallet import login_page
 from backend.wallet.client_ip import client_ip
 from backend.wallet.service import Session, WalletError, WalletService
 
-router = APIRouter(tags=["wallet"])
+router = APIRouter(tags=["wallet"], responses=COMMON_ERRORS)
 
 SESSION_COOKIE = "hi_wallet_session"
 SESSION_HEADER = "x-wallet-session"
@@ -171,7 +172,9 @@ async def wallet_me(request: Request, backend: BackendDep) -> dict[str, Any]:
     response_model=RevealedKey,
     summary="The full API key, for the partner who owns it",
 )
-async def wallet_reveal_key(key_id: str, request: Request, backend: BackendDep) -> dict[str, str]:
+async def wallet_reveal_key(
+    key_id: ObjectId, request: Request, backend: BackendDep
+) -> dict[str, str]:
     wallet = _wallet(backend)
     session = await _session(request, wallet)
     if key_id not in {key.key_id for key in await _partner_keys(backend, session.address)}:
@@ -211,7 +214,7 @@ async def wallet_logins(
     outcome: Annotated[str | None, Query(pattern="^(ok|rejected|rate_limited)$")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in address/IP/place")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     items, total = await _wallet(backend).logins(
         address=address, outcome=outcome, query=q, limit=limit, offset=offset

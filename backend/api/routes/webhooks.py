@@ -23,11 +23,12 @@ from backend.api.routes.partner_api_schemas import (
     WebhookOut,
     WebhookUpdate,
 )
+from backend.api.schemas import ID_PATTERN, ObjectId, Offset
 from backend.auth.service import KeyInfo
 from backend.notify.events import EVENT_TYPES
 from backend.notify.service import WebhookService
 from backend.notify.targets import TargetRefused, check_target
-from backend.notify.webhooks import WebhookError, WebhookNotFound
+from backend.notify.webhooks import WebhookError, WebhookNotFound, check_webhook_host
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=ERRORS)
 
@@ -69,13 +70,16 @@ async def _owned(service: WebhookService, caller: KeyInfo, webhook_id: str) -> d
 async def _check_url(backend: Any, url: str) -> None:
     settings = backend.settings
     try:
+        check_webhook_host(url)
         await check_target(
             url,
             allow_private=settings.webhooks_allow_private,
             allow_http=settings.webhooks_allow_http,
         )
-    except TargetRefused as exc:
+    except (TargetRefused, WebhookError) as exc:
         raise ApiError(422, f"url: {exc}") from None
+    except (UnicodeError, ValueError):  # what the resolver refuses outright (defence in depth)
+        raise ApiError(422, "url: the host cannot be resolved") from None
 
 
 @router.get(
@@ -114,9 +118,9 @@ async def create_webhook(body: WebhookCreate, caller: CurrentKey, backend: Backe
 async def list_webhooks(
     caller: CurrentKey,
     backend: BackendDep,
-    partner_id: Annotated[str | None, Query(max_length=32)] = None,
+    partner_id: Annotated[str | None, Query(max_length=32, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     service = _service(backend)
     owner = partner_id if caller.has("admin") else _partner_of(caller, partner_id)
@@ -125,7 +129,7 @@ async def list_webhooks(
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook")
-async def get_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> dict:
+async def get_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict:
     return await _owned(_service(backend), caller, webhook_id)
 
 
@@ -135,7 +139,7 @@ async def get_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) 
     summary="Change a webhook's URL or event types, or enable/disable it",
 )
 async def update_webhook(
-    webhook_id: str, body: WebhookUpdate, caller: CurrentKey, backend: BackendDep
+    webhook_id: ObjectId, body: WebhookUpdate, caller: CurrentKey, backend: BackendDep
 ) -> dict[str, Any]:
     service = _service(backend)
     await _owned(service, caller, webhook_id)
@@ -155,7 +159,7 @@ async def update_webhook(
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook")
-async def delete_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> None:
+async def delete_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> None:
     service = _service(backend)
     await _owned(service, caller, webhook_id)
     await service.store.delete(webhook_id, actor=caller.actor)
@@ -167,7 +171,7 @@ async def delete_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDe
     status_code=202,
     summary="Queue a signed webhook.test event to this endpoint",
 )
-async def test_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep) -> dict:
+async def test_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict:
     service = _service(backend)
     view = await _owned(service, caller, webhook_id)
     if view["status"] != "active":
@@ -184,14 +188,14 @@ async def test_webhook(webhook_id: str, caller: CurrentKey, backend: BackendDep)
     summary="The delivery log of one webhook, newest first, with every attempt",
 )
 async def deliveries(
-    webhook_id: str,
+    webhook_id: ObjectId,
     caller: CurrentKey,
     backend: BackendDep,
     status: Annotated[
         str | None, Query(pattern="^(pending|retrying|delivered|failed|cancelled)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    offset: Offset = 0,
 ) -> dict[str, Any]:
     service = _service(backend)
     await _owned(service, caller, webhook_id)
