@@ -132,7 +132,6 @@ class WalletService:
         self.settings = context.settings
         self.clock = context.clock
         self.origin = siwe_origin(self.settings, self.settings.api_url)
-        self._settle_origin()
         self.trusted_proxies: tuple[Network, ...] = parse_networks(
             self.settings.wallet_trusted_proxies
         )
@@ -160,17 +159,6 @@ class WalletService:
     def bind_origin(self, listen_url: str) -> None:
         """The API's actual address, once its socket is bound (port 0 picks one at start)."""
         self.origin = siwe_origin(self.context.settings, listen_url)
-        self._settle_origin()
-
-    def _settle_origin(self) -> None:
-        """Write the resolved origin into this service's settings view.
-
-        The routes read `wallet_siwe_domain`/`wallet_siwe_uri` from here (and fall back on the
-        Host header only when they are unset), so once resolved they never consult the Host.
-        """
-        self.settings = self.context.settings.model_copy(
-            update={"wallet_siwe_domain": self.origin.domain, "wallet_siwe_uri": self.origin.uri}
-        )
 
     async def start(self) -> None:
         host = self.context.settings.api_host
@@ -220,15 +208,9 @@ class WalletService:
         wallet_address: object,
         *,
         ip: str,
-        domain: str | None = None,
-        uri: str | None = None,
     ) -> Issued:
-        """A fresh nonce and the exact message to sign, stored together.
-
-        `domain` and `uri` are what the caller saw in the request; they are not used: the message
-        always names the configured origin (see the module docstring).
-        """
-        del domain, uri
+        """A fresh nonce and the exact message to sign, stored together; the message names the
+        configured origin, whatever the request said (see the module docstring)."""
         domain, uri = self.origin.domain, self.origin.uri
         address = _address(wallet_address)
         self._limit("nonce", ip, address.lower())
@@ -271,14 +253,10 @@ class WalletService:
         nonce: object,
         ip: str,
         user_agent: str | None,
-        domain: str | None = None,
         message: object = None,
     ) -> tuple[str, Session]:
         """Check a signed SIWE message; returns (session token, session) or raises WalletError.
-
-        The message must name the configured domain; the request's `domain` is not used.
-        """
-        del domain
+        The message must name the configured domain."""
         shown = str(wallet_address)[:64] if isinstance(wallet_address, str) else None
         try:
             address = _address(wallet_address)

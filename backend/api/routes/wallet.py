@@ -1,14 +1,14 @@
 """Wallet logins (Sign-In with Ethereum): the original `/api/wallet/*` routes, the `/login`
 page, and the login log for operators.
 
-The SIWE domain is `wallet_siwe_domain` when configured, else the request's Host (fine on
-loopback; configure it behind a public name). The client IP is the socket peer unless the peer is
+Messages name the configured origin (`public_url`, else the API's own listen address; see
+`backend.wallet.service`), never the request's Host: a site relaying a login cannot get a message
+that names itself. The client IP is the socket peer unless the peer is
 in `wallet_trusted_proxies`, in which case X-Forwarded-For is read (right to left).
 """
 
 from __future__ import annotations
 
-import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request, Response
@@ -35,7 +35,6 @@ router = APIRouter(tags=["wallet"], responses=COMMON_ERRORS)
 
 SESSION_COOKIE = "hi_wallet_session"
 SESSION_HEADER = "x-wallet-session"
-_HOST_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$")
 PAGE_HEADERS = {
     "Content-Security-Policy": login_page.CSP,
     "X-Frame-Options": "DENY",
@@ -52,15 +51,6 @@ def _wallet(backend: Any) -> WalletService:
 def _ip(request: Request, wallet: WalletService) -> str:
     peer = request.client.host if request.client else None
     return client_ip(peer, request.headers.get("x-forwarded-for"), wallet.trusted_proxies)
-
-
-def _domain(request: Request, wallet: WalletService) -> str:
-    if wallet.settings.wallet_siwe_domain:
-        return wallet.settings.wallet_siwe_domain
-    host = request.headers.get("host", "")
-    if not _HOST_RE.match(host):
-        raise ApiError(400, "the Host header is not a valid host[:port]")
-    return host
 
 
 def _error(exc: WalletError) -> ApiError:
@@ -88,12 +78,8 @@ async def wallet_nonce(
     body: WalletNonceRequest, request: Request, backend: BackendDep
 ) -> dict[str, Any]:
     wallet = _wallet(backend)
-    domain = _domain(request, wallet)
-    uri = wallet.settings.wallet_siwe_uri or f"{request.url.scheme}://{domain}/login"
     try:
-        issued = await wallet.issue_nonce(
-            body.wallet_address, ip=_ip(request, wallet), domain=domain, uri=uri
-        )
+        issued = await wallet.issue_nonce(body.wallet_address, ip=_ip(request, wallet))
     except WalletError as exc:
         raise _error(exc) from None
     return {
@@ -123,7 +109,6 @@ async def wallet_login(
             nonce=body.nonce,
             message=body.message,
             ip=_ip(request, wallet),
-            domain=_domain(request, wallet),
             user_agent=request.headers.get("user-agent"),
         )
     except WalletError as exc:
@@ -134,8 +119,7 @@ async def wallet_login(
         token,
         max_age=max_age,
         path="/api/wallet",
-        secure=request.url.scheme == "https"
-        or (wallet.settings.wallet_siwe_uri or "").startswith("https://"),
+        secure=request.url.scheme == "https" or wallet.origin.uri.startswith("https://"),
         httponly=True,
         samesite="strict",
     )
