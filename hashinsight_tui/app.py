@@ -4,14 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import difflib
 import signal
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import ClassVar
 
 from textual import on
+from textual.actions import SkipAction
 from textual.app import App
 from textual.binding import Binding, BindingType
+from textual.dom import DOMNode
+from textual.keys import _normalize_key_list
 from textual.screen import ModalScreen
 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, HealthReport
@@ -73,6 +79,97 @@ class ConsoleOptions:
         return f"ConsoleOptions(url={self.url!r}, api_key=<hidden>)"
 
 
+# Keys the tables, lists and dialogs use to move around: remapping a binding onto one of them
+# would take it from every table.
+NAVIGATION_KEYS = frozenset(
+    [
+        "up",
+        "down",
+        "left",
+        "right",
+        "tab",
+        "shift+tab",
+        "enter",
+        "pageup",
+        "pagedown",
+        "home",
+        "end",
+    ]
+)
+
+
+def _console_nodes() -> Iterator[type[DOMNode]]:
+    """Every screen and widget class of the console (each one a scope of bindings)."""
+    seen: set[type] = set()
+    pending: list[type] = [DOMNode]
+    while pending:
+        cls = pending.pop()
+        for sub in cls.__subclasses__():
+            if sub not in seen:
+                seen.add(sub)
+                pending.append(sub)
+                if sub.__module__.startswith("hashinsight_tui."):
+                    yield sub
+
+
+def _keys(binding: Binding, keymap: Mapping[str, str]) -> set[str]:
+    keys = keymap.get(binding.id or "", binding.key)
+    return {key.strip() for key in _normalize_key_list(keys).split(",") if key.strip()}
+
+
+def keymap_problems(keymap: Mapping[str, str], source: str) -> list[str]:
+    """What is wrong with a `[console.keymap]`, one line each (empty: nothing): an id no binding
+    has, or a key that another binding of the same screen (or of the whole console) already
+    uses. Textual would drop such entries or the binding they collide with without a word."""
+    app_bindings = [b for _, b in HashInsightApp._merge_bindings() if b.id]
+    scopes: list[tuple[str, list[Binding]]] = [("everywhere", [])]
+    for cls in _console_nodes():
+        if cls is HashInsightApp:
+            continue
+        own = [b for _, b in cls._merge_bindings() if b.id]
+        if own:
+            where = getattr(cls, "SCREEN_TITLE", "") or cls.__name__
+            scopes.append((f"on {where}", own))
+    known = {b.id for _, bindings in scopes for b in bindings} | {b.id for b in app_bindings}
+    problems: list[str] = []
+    for binding_id, keys in keymap.items():
+        where = f"console.keymap.{binding_id} = {keys!r} (from {source})"
+        if binding_id not in known:
+            close = difflib.get_close_matches(binding_id, sorted(known), n=1)  # type: ignore[arg-type]
+            hint = f"did you mean {close[0]!r}?" if close else "press ? in the console for ids"
+            problems.append(f"settings: {where}: no binding has this id; {hint}")
+            continue
+        wanted = {key.strip() for key in _normalize_key_list(keys).split(",") if key.strip()}
+        if not wanted:
+            problems.append(f"settings: {where}: no key given")
+            continue
+        moving = sorted(wanted & NAVIGATION_KEYS)
+        if moving:
+            problems.append(
+                f"settings: {where}: {moving[0]} moves around tables and dialogs; pick another key"
+            )
+            continue
+        # Keys the binding has by default already share the console's deliberate layering
+        # (`?` also closes the help): only a newly chosen key can be taken from another binding.
+        default = {b.id: _keys(b, {}) for _, own in scopes for b in own + app_bindings}
+        new = wanted - default[binding_id]
+        for scope, own in scopes:
+            bindings = own + app_bindings
+            if binding_id not in {b.id for b in bindings}:
+                continue
+            taken = [b for b in bindings if b.id != binding_id and _keys(b, keymap) & new]
+            if taken:
+                other = taken[0]
+                key = sorted(_keys(other, keymap) & new)[0]
+                what = other.description or other.action
+                problems.append(
+                    f"settings: {where}: {key} is already {other.id} ({what}) {scope}; "
+                    "remap that one too or pick another key"
+                )
+                break
+    return problems
+
+
 class HashInsightApp(App[None]):
     TITLE = "HashInsight"
     CSS_PATH = "app.tcss"
@@ -87,6 +184,7 @@ class HashInsightApp(App[None]):
         Binding("colon", "prompt('command')", "Command", id="app.command"),
         Binding("slash", "prompt('filter')", "Filter", id="app.filter"),
         Binding("p", "toggle_pause", "Pause", id="app.pause"),
+        Binding("escape", "clear_filter", "Clear filter", show=False, id="app.clear_filter"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
 
@@ -97,6 +195,7 @@ class HashInsightApp(App[None]):
         self.store = Store(url=options.url)
         self.client: HashInsightClient | None = client
         self.paused = False
+        self.paused_data_at: float | None = None  # when the data frozen by the pause arrived
         self.force_read_only = options.read_only
         if options.keymap:
             self.set_keymap(dict(options.keymap))
@@ -227,7 +326,7 @@ class HashInsightApp(App[None]):
 
     def _apply_arguments(self, arguments: dict[str, str]) -> None:
         if isinstance(self.screen, BaseScreen):
-            self.screen.apply_arguments(arguments)
+            self.screen.set_arguments(arguments)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
@@ -237,8 +336,16 @@ class HashInsightApp(App[None]):
         if isinstance(self.screen, BaseScreen):
             self.screen.query_one(PromptLine).open(kind)
 
+    def action_clear_filter(self) -> None:
+        """`esc` on a screen: drop the filter in force, set by `/` or by `:screen key=value`."""
+        screen = self.screen
+        if not isinstance(screen, BaseScreen) or not screen.clear_filters():
+            raise SkipAction()
+
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
+        # The screen keeps showing what it had: its age counts from when that data arrived.
+        self.paused_data_at = (self.store.updated_at or time.time()) if self.paused else None
         self.notify("Live refresh paused" if self.paused else "Live refresh resumed")
         self.render_current()
         if not self.paused:
@@ -247,13 +354,13 @@ class HashInsightApp(App[None]):
     @on(PromptLine.PromptChanged)
     def _filter_changed(self, event: PromptLine.PromptChanged) -> None:
         if isinstance(self.screen, BaseScreen):
-            self.screen.apply_filter(event.value)
+            self.screen.set_filter(event.value)
 
     @on(PromptLine.PromptSubmitted)
     def _prompt_submitted(self, event: PromptLine.PromptSubmitted) -> None:
         if event.kind == "filter":
             if isinstance(self.screen, BaseScreen):
-                self.screen.apply_filter(event.value)
+                self.screen.set_filter(event.value)
             return
         self.run_command(event.value)
 

@@ -113,7 +113,9 @@ def build_parser() -> argparse.ArgumentParser:
         "rotate-key", help="a new notary signing key from the next start (backend stopped)"
     )
 
-    fleet = sub.add_parser("fleet", help="miner inventory: import labels, discover miners")
+    fleet = sub.add_parser(
+        "fleet", help="miner inventory: import labels, discover miners, control credentials"
+    )
     fleet_sub = fleet.add_subparsers(dest="fleet_command", metavar="ACTION", required=True)
     import_csv = fleet_sub.add_parser("import-csv", help="site/rack/position labels from a CSV")
     import_csv.add_argument("file", type=Path, help="columns: address,site,rack,position[,name]")
@@ -121,6 +123,23 @@ def build_parser() -> argparse.ArgumentParser:
     scan.add_argument("targets", nargs="+", metavar="CIDR", help="e.g. 10.0.1.0/24 10.0.2.7")
     scan.add_argument("--port", type=int, default=4028, help="API port (default 4028)")
     scan.add_argument("--add", action="store_true", help="add what answers to the inventory")
+    creds = fleet_sub.add_parser("credentials", help="control credentials per site or miner")
+    creds_sub = creds.add_subparsers(dest="credentials_command", metavar="ACTION", required=True)
+    creds_set = creds_sub.add_parser("set", help="store (the password is asked for, or stdin)")
+    creds_remove = creds_sub.add_parser("remove", help="remove; the factory default applies")
+    creds_sub.add_parser("list", help="stored credentials, masked, and the defaults")
+    for creds_parser in (creds_set, creds_remove):
+        where = creds_parser.add_mutually_exclusive_group(required=True)
+        where.add_argument("--site", help="every miner of this site")
+        where.add_argument("--miner", help="one miner (its id)")
+        creds_parser.add_argument(
+            "--kind", required=True, choices=("web", "luxos", "whatsminer", "braiins")
+        )
+    creds_set.add_argument("--user", help="login name (web: root by default)")
+    creds_set.add_argument("--port", type=int, help="the access's port (web: 80 by default)")
+    creds_set.add_argument(
+        "--no-password", action="store_true", help="store only the user and/or port"
+    )
 
     sim = sub.add_parser("sim", help="run the simulators alone and print their addresses")
     sim.add_argument("--miners", type=int, default=50, help="simulated miners")
@@ -142,6 +161,31 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
 
 
+def _fleet_credentials(settings: Settings, args: argparse.Namespace) -> int:
+    """`hashinsight fleet credentials set|list|remove` (backend/fleet/admin.py does the work)."""
+    from backend.fleet import admin
+
+    if args.credentials_command == "list":
+        return asyncio.run(admin.credentials_list(settings))
+    scope, target = ("site", args.site) if args.site else ("miner", args.miner)
+    if args.credentials_command == "remove":
+        return asyncio.run(
+            admin.credentials_remove(settings, scope=scope, target=target, kind=args.kind)
+        )
+    password = None if args.no_password else admin.read_password()
+    return asyncio.run(
+        admin.credentials_set(
+            settings,
+            scope=scope,
+            target=target,
+            kind=args.kind,
+            user=args.user,
+            port=args.port,
+            password=password,
+        )
+    )
+
+
 def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
     command = args.command or "console"
     if command == "config":
@@ -158,6 +202,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
         if args.fleet_command == "import-csv":
             return asyncio.run(admin.import_csv(settings, args.file))
+        if args.fleet_command == "credentials":
+            return _fleet_credentials(settings, args)
         return asyncio.run(admin.scan_network(settings, args.targets, args.port, args.add))
     if command == "console":
         return _console(settings, url=args.url if args.command else None, screen=_screen(args))
@@ -217,15 +263,30 @@ def _run_console(settings: Settings, target: object, screen: str) -> int:
     return app.return_code or 0
 
 
-def _console(settings: Settings, url: str | None, screen: str) -> int:
-    from hashinsight_tui.launcher import resolve_target
+def _need_terminal() -> None:
+    """The console draws on a terminal and reads its keys: without one it would spin on end of
+    input and ignore signals, so refuse at once (scripts use the API or `serve`)."""
+    for name, stream in (("input", sys.stdin), ("output", sys.stdout)):
+        if stream is None or not stream.isatty():
+            raise SettingsError(
+                f"console: standard {name} is not a terminal; run it in a terminal "
+                "(scripts: use the API, or `hashinsight serve` / `demo --headless`)"
+            )
 
+
+def _console(settings: Settings, url: str | None, screen: str) -> int:
+    from hashinsight_tui.launcher import check_console_settings, resolve_target
+
+    check_console_settings(settings)
+    _need_terminal()
     return _run_console(settings, resolve_target(settings, url), screen)
 
 
 def _demo(settings: Settings, *, headless: bool, port: int, screen: str) -> int:
     from hashinsight_tui.launcher import demo_settings, remove_demo_dir, start_embedded
 
+    if not headless:
+        _need_terminal()
     demo = demo_settings(settings, port)
     try:
         if not headless:

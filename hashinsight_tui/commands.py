@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
@@ -55,6 +56,66 @@ def parse_command(text: str, screens: list[str]) -> Command:
         else:
             arguments[key.lower()] = value
     return Command("go", matches[0], arguments)
+
+
+# Words of the command line besides the screen names, in the order completion offers them.
+COMMAND_WORDS = ("quit", "pause", "resume", "help", "theme")
+MAX_CANDIDATES = 12
+
+
+def complete_command(
+    text: str,
+    screens: Mapping[str, Mapping[str, tuple[str, ...]]],
+    themes: Iterable[str] = (),
+) -> list[str]:
+    """Whole-line completions of a `:` command being typed (`fle` -> `fleet`, `fleet st` ->
+    `fleet status=`, `fleet status=e` -> `fleet status=error`). `screens` maps each screen name
+    to its arguments and their known values, so completion never offers what the screen ignores."""
+    words = text.lstrip(":").split(" ")
+    if len(words) == 1:
+        head = words[0].lower()
+        names = [*screens, *COMMAND_WORDS]
+        return [name for name in names if name.startswith(head) and name != head][:MAX_CANDIDATES]
+    head = words[0].lower()
+    done = " ".join(words[:-1]) + " "
+    if head == "theme":
+        if len(words) != 2:
+            return []
+        return [done + t for t in sorted(themes) if t.startswith(words[1]) and t != words[1]][
+            :MAX_CANDIDATES
+        ]
+    matches = [name for name in screens if name.startswith(head)]
+    if head in screens:
+        matches = [head]
+    if len(matches) != 1:
+        return []
+    used = {word.partition("=")[0].lower() for word in words[1:-1]}
+    return [done + c for c in complete_argument(words[-1], screens[matches[0]], used)]
+
+
+def complete_argument(
+    word: str, arguments: Mapping[str, tuple[str, ...]], used: Iterable[str] = ()
+) -> list[str]:
+    """Completions of one `key=value` word: the keys first, then the values of a chosen key."""
+    key, sep, value = word.partition("=")
+    if not sep:
+        taken = set(used)
+        return [
+            f"{name}=" for name in arguments if name.startswith(key.lower()) and name not in taken
+        ][:MAX_CANDIDATES]
+    values = arguments.get(key.lower(), ())
+    return [f"{key}={v}" for v in values if v.startswith(value) and v != value][:MAX_CANDIDATES]
+
+
+def complete_filter(text: str, fields: Mapping[str, tuple[str, ...]]) -> list[str]:
+    """Completions of the `/` filter's last word, on screens whose filter knows `key=value`."""
+    if not fields or not text or text.endswith(" "):
+        return []
+    words = text.split(" ")
+    done = " ".join(words[:-1])
+    done = done + " " if done else ""
+    used = {word.partition("=")[0].lower() for word in words[:-1]}
+    return [done + c for c in complete_argument(words[-1], fields, used)]
 
 
 class ScreensProvider(Provider):

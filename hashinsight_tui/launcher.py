@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import httpx
 
 from backend.core.secrets import read_operator_token
 from backend.core.settings import Settings, SettingsError
 from backend.runtime import BackendThread
-from hashinsight_tui.app import ConsoleOptions
+from hashinsight_tui.app import ConsoleOptions, keymap_problems
 
 
 @dataclass
@@ -26,25 +28,52 @@ def backend_answers(url: str, timeout_s: float = 1.5) -> bool:
     try:
         response = httpx.get(url.rstrip("/") + "/healthz", timeout=timeout_s, trust_env=False)
         return response.status_code == 200 and response.json().get("status") == "ok"
-    except (httpx.HTTPError, ValueError):
+    except (httpx.HTTPError, httpx.InvalidURL, ValueError):
         return False
 
 
+def console_source(settings: Settings, name: str, environ: Mapping[str, str] | None = None) -> str:
+    """Where a `[console]` setting came from, for the one line that refuses it."""
+    env = os.environ if environ is None else environ
+    variable = f"HASHINSIGHT_CONSOLE__{name.upper()}"
+    return f"env {variable}" if env.get(variable) else str(settings.config_file)
+
+
+def check_url(url: str, where: str) -> str:
+    """An http(s) URL with a host, or a `SettingsError` naming `where` it came from."""
+    try:
+        parts = urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError as exc:
+        raise SettingsError(f"settings: {where}: not a URL ({exc})") from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise SettingsError(
+            f"settings: {where}: not an http(s) URL of a backend (e.g. http://backend.example:8765)"
+        )
+    return url.strip()
+
+
+def check_console_settings(settings: Settings, environ: Mapping[str, str] | None = None) -> None:
+    """Refuse console settings that would otherwise be ignored without a word."""
+    console = settings.console
+    if console.url:
+        source = console_source(settings, "url", environ)
+        check_url(console.url, f"console.url = {console.url!r} (from {source})")
+    if console.keymap:
+        problems = keymap_problems(console.keymap, console_source(settings, "keymap", environ))
+        if problems:
+            raise SettingsError(problems[0])
+
+
 def resolve_target(settings: Settings, url: str | None) -> Target:
-    """Attach to a running backend, or else start an embedded one on a loopback port."""
+    """The backend the operator named (`--url`, else `[console] url`), which must answer; with
+    none named, a running local backend, or else an embedded one on a loopback port."""
     token = read_operator_token(settings)
     configured_key = (
         settings.console.api_key.get_secret_value() if settings.console.api_key else None
     )
-    candidates = [u for u in (url, settings.console.url) if u]
-    if token and isinstance(token.get("url"), str):
-        candidates.append(str(token["url"]))
-    candidates.append(settings.api_url)
-    for candidate in dict.fromkeys(candidates):
-        if not backend_answers(candidate):
-            if candidate == url:
-                raise SettingsError(f"console: no HashInsight backend answers at {url}")
-            continue
+
+    def attach(candidate: str) -> Target:
         key = configured_key
         if key is None and token and token.get("url") == candidate:
             key = str(token["api_key"])
@@ -54,6 +83,26 @@ def resolve_target(settings: Settings, url: str | None) -> Target:
                 "HASHINSIGHT_CONSOLE__API_KEY or [console] api_key in the config file"
             )
         return Target(candidate, key)
+
+    if url or settings.console.url:
+        # Named explicitly: that backend or none. Falling back to another one (or to an embedded
+        # backend with its own empty data) would show the operator a different site.
+        if url:
+            where = f"--url {url!r}"
+            named = check_url(url, where)
+        else:
+            where = f"console.url (from {console_source(settings, 'url')})"
+            named = check_url(str(settings.console.url), where)
+        if not backend_answers(named):
+            raise SettingsError(f"console: no HashInsight backend answers at {named} ({where})")
+        return attach(named)
+    candidates = []
+    if token and isinstance(token.get("url"), str):
+        candidates.append(str(token["url"]))
+    candidates.append(settings.api_url)
+    for candidate in dict.fromkeys(candidates):
+        if backend_answers(candidate):
+            return attach(candidate)
     return start_embedded(settings.model_copy(update={"api_host": "127.0.0.1", "api_port": 0}))
 
 

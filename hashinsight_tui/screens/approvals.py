@@ -96,6 +96,7 @@ def _timestamp(iso: str | None) -> float:
 
 class ApprovalsScreen(BaseScreen):
     SCREEN_TITLE = "Approvals"
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"q": ()}
     CHANNELS: ClassVar[tuple[str, ...]] = ("issues",)
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"approve", "reject"})
     BINDINGS: ClassVar[list[Binding]] = [

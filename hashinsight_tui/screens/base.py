@@ -5,16 +5,38 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual.app import ComposeResult
+from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import DataTable, Footer
 
 from hashinsight_tui.client import HashInsightClient
+from hashinsight_tui.commands import complete_command, complete_filter
 from hashinsight_tui.store import Store
-from hashinsight_tui.widgets.command_line import PromptLine
+from hashinsight_tui.widgets.command_line import PromptBar, PromptLine
 from hashinsight_tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from hashinsight_tui.app import HashInsightApp
+
+
+def cursor_key(table: DataTable[Any]) -> str | None:
+    """The key of the row under the cursor: what "selected" means across a refill."""
+    if table.row_count == 0 or table.cursor_row < 0:
+        return None
+    row = min(table.cursor_row, table.row_count - 1)
+    return str(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
+
+
+def restore_cursor(table: DataTable[Any], key: str | None, row: int) -> None:
+    """After a refill, put the cursor back on the row `key` (rows above it may have come or
+    gone), else on the same place; never silently on another row when the key is still there."""
+    if table.row_count == 0:
+        return
+    keys = [str(k.value) for k in table.rows]
+    if key is not None and key in keys:
+        table.move_cursor(row=keys.index(key), animate=False)
+    else:
+        table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)
 
 
 class BaseScreen(Screen[None]):
@@ -25,6 +47,18 @@ class BaseScreen(Screen[None]):
     CHANNELS: ClassVar[tuple[str, ...]] = ()
     # Actions that change something: hidden and refused when the key is read-only.
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
+    # `:screen key=value` arguments this screen understands, with the values completion offers
+    # (empty: any value). `q` is the free-text filter every screen with rows takes.
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {}
+    # Which of those arguments filter rows: `esc` clears them, the status bar shows them.
+    FILTER_ARGUMENTS: ClassVar[tuple[str, ...]] = ("q",)
+    # `key=value` words the `/` filter itself understands (completed while typing).
+    FILTER_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {}
+
+    def __init__(self, name: str | None = None, id: str | None = None) -> None:
+        super().__init__(name=name, id=id)
+        # The filter in force as the operator set it (`q`: the `/` text), shown in the status bar.
+        self.filters: dict[str, str] = {}
 
     @property
     def hi_app(self) -> HashInsightApp:
@@ -33,7 +67,7 @@ class BaseScreen(Screen[None]):
     def compose(self) -> ComposeResult:
         yield StatusBar(id="status-bar")
         yield from self.compose_body()
-        yield PromptLine()
+        yield PromptBar()
         yield Footer()
 
     def compose_body(self) -> ComposeResult:
@@ -44,6 +78,7 @@ class BaseScreen(Screen[None]):
     def on_mount(self) -> None:
         # Textual calls this for every class in the MRO, after the composed children are mounted.
         self._view_ready = True
+        self.query_one(PromptLine).completer = self.complete
         self.hi_app.render_current()
 
     def on_screen_resume(self) -> None:
@@ -56,10 +91,22 @@ class BaseScreen(Screen[None]):
         """Called by the app, in one batch, when new data has been applied (or the clock ticks)."""
         if not self._view_ready or not self.is_attached:  # not mounted yet, or tearing down
             return
-        for bar in self.query(StatusBar):
-            bar.show(store, self.SCREEN_TITLE, paused, stale_after_s)
+        self.show_status(store, paused=paused, stale_after_s=stale_after_s)
         if not paused:
             self.refresh_view(store)
+
+    def show_status(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
+        # While paused the screen still shows the data of the moment of the pause.
+        shown_at = self.hi_app.paused_data_at if paused else store.updated_at
+        for bar in self.query(StatusBar):
+            bar.show(
+                store,
+                self.SCREEN_TITLE,
+                paused,
+                stale_after_s,
+                shown_at=shown_at,
+                filter_text=self.filter_summary(),
+            )
 
     async def fetch(self, client: HashInsightClient) -> dict[str, Any]:
         """REST snapshots this screen needs (name -> value). Runs in a worker: no widgets here."""
@@ -72,6 +119,58 @@ class BaseScreen(Screen[None]):
         """Live `/` filter; screens with rows override it."""
 
     def apply_arguments(self, arguments: dict[str, str]) -> None:
-        """`:screen key=value` arguments; screens with filters override it."""
-        if "q" in arguments:
-            self.apply_filter(arguments["q"])
+        """`:screen key=value` arguments; screens with filters override it. Like the status bar,
+        a command's arguments replace the filter in force (no `q`: no text filter)."""
+        self.apply_filter(arguments.get("q", ""))
+
+    def reset_filters(self) -> None:
+        """Drop every filter (`esc`); screens with filters beyond the text override it."""
+        self.apply_arguments({"q": ""})
+
+    # --- the filter in force, as the operator set it (the app calls these) ---------------------
+
+    def set_filter(self, text: str) -> None:
+        """The `/` text; filters set by a `:` command stay."""
+        self.filters = {k: v for k, v in self.filters.items() if k != "q"}
+        if text:
+            self.filters["q"] = text
+        self.apply_filter(text)
+        self._status_now()
+
+    def set_arguments(self, arguments: dict[str, str]) -> None:
+        """`:screen key=value`: its filter arguments replace the filter in force."""
+        self.filters = {
+            key: value for key, value in arguments.items() if key in self.FILTER_ARGUMENTS and value
+        }
+        self.apply_arguments(arguments)
+        self._status_now()
+
+    def clear_filters(self) -> bool:
+        """`esc` on the screen: False when no filter was in force (so the key can go on)."""
+        if not self.filters:
+            return False
+        self.filters = {}
+        self.reset_filters()
+        self._status_now()
+        return True
+
+    def filter_summary(self) -> str:
+        filters = self.filters
+        words = [f"{key}={value}" for key, value in filters.items() if key != "q"]
+        if filters.get("q"):
+            words.append(filters["q"])
+        return " ".join(words)
+
+    def _status_now(self) -> None:
+        app = self.hi_app
+        if self._view_ready and self.is_attached:
+            self.show_status(app.store, paused=app.paused, stale_after_s=app.stale_after_s)
+
+    def complete(self, kind: str, text: str) -> list[str]:
+        """Completions for the prompt line: commands and arguments, or this screen's fields."""
+        if kind == "filter":
+            return complete_filter(text, self.FILTER_FIELDS)
+        from hashinsight_tui.app import SCREENS
+
+        screens = {name: cls.ARGUMENTS for name, _, _, cls in SCREENS}
+        return complete_command(text, screens, self.app.available_themes)

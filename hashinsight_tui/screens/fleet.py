@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 from rich.text import Text
 from textual import on
+from textual.actions import SkipAction
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
@@ -23,7 +24,7 @@ from textual.widgets import ContentSwitcher, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient
-from hashinsight_tui.fleet_model import FILTER_KEYS, FleetModel, as_dict, page_items
+from hashinsight_tui.fleet_model import FILTER_KEYS, STATUSES, FleetModel, as_dict, page_items
 from hashinsight_tui.messages import SnapshotFailed, SnapshotsLoaded
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen
@@ -205,6 +206,17 @@ class FleetScreen(BaseScreen):
     """
     SCREEN_TITLE = "Fleet"
     CHANNELS: ClassVar[tuple[str, ...]] = ("miners", "alerts")
+    FILTER_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
+        key: STATUSES if key == "status" else () for key in FILTER_KEYS
+    }
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        **FILTER_FIELDS,
+        "sort": ("location", *COLUMN_KEYS),
+        "order": ("asc", "desc"),
+        "view": ("table", "grid"),
+        "q": (),
+    }
+    FILTER_ARGUMENTS: ClassVar[tuple[str, ...]] = ("q", *FILTER_KEYS)
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"restart", "switch_pool", "sleep", "wake", "acknowledge"}
     )
@@ -457,10 +469,11 @@ class FleetScreen(BaseScreen):
         self._show_note()
 
     def action_clear_selection(self) -> None:
-        if self.model.selected:
-            self.model.clear_selection()
-            self.active_view.refresh()
-            self._show_note()
+        if not self.model.selected:
+            raise SkipAction()  # nothing selected: esc goes on to clear the filter
+        self.model.clear_selection()
+        self.active_view.refresh()
+        self._show_note()
 
     @on(FleetView.Activated)
     def _activated(self, _event: FleetView.Activated) -> None:

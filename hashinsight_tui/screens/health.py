@@ -13,7 +13,7 @@ from textual.widgets import DataTable, Static
 
 from hashinsight_tui.client import ApiError, ConnectionLost, Integration
 from hashinsight_tui.format import age, latency, since, status_text
-from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
 from hashinsight_tui.screens.integration_detail import IntegrationDetailScreen
 from hashinsight_tui.store import Store
 
@@ -40,6 +40,12 @@ def _sort_value(item: Integration, column: str) -> Any:
 
 class HealthScreen(BaseScreen):
     SCREEN_TITLE = "Health"
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "status": tuple(STATUS_ORDER),
+        "sort": tuple(key for key, _ in COLUMNS),
+        "q": (),
+    }
+    FILTER_ARGUMENTS: ClassVar[tuple[str, ...]] = ("q", "status")
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"recheck"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "drill_down", "Details", id="health.details"),
@@ -53,6 +59,7 @@ class HealthScreen(BaseScreen):
         self.sort_column = "status"
         self.sort_reverse = False
         self.filter_text = ""
+        self.status_filter = ""
         self._rows: list[Integration] = []
 
     def compose_body(self) -> ComposeResult:
@@ -90,12 +97,15 @@ class HealthScreen(BaseScreen):
             item
             for item in store.integrations.values()
             if self.filter_text.lower() in f"{item.name} {item.kind} {item.status}".lower()
+            and (not self.status_filter or item.status == self.status_filter)
         ]
         rows.sort(key=lambda item: _sort_value(item, self.sort_column), reverse=self.sort_reverse)
         self._rows = rows
         self._fill(rows)
-        shown = f"{len(rows)} of {len(store.integrations)}" if self.filter_text else len(rows)
-        filt = f" · filter '{self.filter_text}'" if self.filter_text else ""
+        status = f"status={self.status_filter}" if self.status_filter else ""
+        active = f"{status} {self.filter_text}".strip()
+        shown = f"{len(rows)} of {len(store.integrations)}" if active else len(rows)
+        filt = f" · filter '{active}'" if active else ""
         arrow = "↓" if self.sort_reverse else "↑"
         note.update(
             Text(f"{shown} integrations · sorted by {self.sort_column} {arrow}{filt}", style="dim")
@@ -104,7 +114,7 @@ class HealthScreen(BaseScreen):
     def _fill(self, rows: list[Integration]) -> None:
         table = self.query_one(DataTable)
         cursor = table.cursor_row
-        selected = self._rows[cursor].name if 0 <= cursor < len(self._rows) else None
+        selected = cursor_key(table)
         with self.app.batch_update():
             table.clear()
             for item in rows:
@@ -118,19 +128,15 @@ class HealthScreen(BaseScreen):
                     Text(item.last_error or "", style="red", overflow="ellipsis"),
                     key=item.name,
                 )
-            if selected is not None:
-                names = [item.name for item in rows]
-                if selected in names:
-                    table.move_cursor(row=names.index(selected))
+            restore_cursor(table, selected, cursor)
 
     def apply_filter(self, text: str) -> None:
         self.filter_text = text
         self.refresh_view(self.hi_app.store)
 
     def apply_arguments(self, arguments: dict[str, str]) -> None:
+        self.status_filter = arguments.get("status", "").lower()
         super().apply_arguments(arguments)
-        if "status" in arguments:
-            self.apply_filter(arguments["status"])
         if "sort" in arguments and arguments["sort"] in dict(COLUMNS):
             self.sort_column = arguments["sort"]
             self.refresh_view(self.hi_app.store)

@@ -62,7 +62,8 @@ class HelpScreen(ModalScreen[None]):
                 + COMMAND_HELP
             )
             yield Static(
-                "\n[b]Conventions[/b]\n/ filters rows live · s sorts (S reverses) · "
+                "\n[b]Conventions[/b]\n/ filters rows live (esc clears it, and a filter set by "
+                "a : command) · tab completes in the : and / lines · s sorts (S reverses) · "
                 "enter drills down · esc goes back · p pauses refresh (the status bar then shows "
                 "how stale the data is) · destructive actions ask first, with Cancel focused."
             )

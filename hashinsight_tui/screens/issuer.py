@@ -187,6 +187,11 @@ class IssueDetailScreen(ModalScreen[None]):
 class IssuerScreen(BaseScreen):
     SCREEN_TITLE = "Issuer"
     CHANNELS: ClassVar[tuple[str, ...]] = ("issues",)
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "view": tuple(label for label, _ in VIEWS if " " not in label),
+        "state": tuple(dict.fromkeys(state for _, states in VIEWS for state in states)),
+        "q": (),
+    }
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"approve", "reject", "retry", "start"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("a", "approve", "Approve", id="issuer.approve"),

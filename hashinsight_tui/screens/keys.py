@@ -28,7 +28,7 @@ from hashinsight_tui.client import (
     Partner,
     Webhook,
 )
-from hashinsight_tui.screens.base import BaseScreen
+from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
@@ -49,6 +49,16 @@ DELIVERY_STYLES = {
 }
 
 
+# The tab whose selected row each action acts on: elsewhere the action is off (never on a row
+# of a hidden table).
+ACTION_TABS = {
+    "revoke": "tab-keys",
+    "toggle_mode": "tab-keys",
+    "suspend": "tab-partners",
+    "delete_partner": "tab-partners",
+}
+
+
 def when(iso: str | None) -> str:
     return f"{iso[:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
 
@@ -66,6 +76,7 @@ def styled(value: str, styles: Mapping[str, str]) -> Text:
 
 class KeysScreen(BaseScreen):
     SCREEN_TITLE = "API Keys"
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"q": ()}
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
         {"new_key", "revoke", "toggle_mode", "register", "suspend", "delete_partner"}
     )
@@ -178,7 +189,7 @@ class KeysScreen(BaseScreen):
             return
         rows = [k for k in keys if self._matches(k.key_id, k.name, k.owner_id, k.tier, k.mode)]
         self._keys = rows
-        cursor = table.cursor_row
+        cursor, selected = table.cursor_row, cursor_key(table)
         table.clear()
         for key in rows:
             table.add_row(
@@ -194,8 +205,7 @@ class KeysScreen(BaseScreen):
                 when(key.expires_at) if key.expires_at else "never",
                 key=key.key_id,
             )
-        if rows:
-            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        restore_cursor(table, selected, cursor)
         ro = " · read-only key: changes disabled" if self.hi_app.read_only else ""
         note.update(f"{len(rows)} keys{ro} · n new · m auto/semi-auto · d revoke · t next tab")
 
@@ -209,7 +219,7 @@ class KeysScreen(BaseScreen):
             return
         rows = [p for p in partners if self._matches(p.partner_id, p.name, p.tier, p.status)]
         self._partners = rows
-        cursor = table.cursor_row
+        cursor, selected = table.cursor_row, cursor_key(table)
         table.clear()
         for partner in rows:
             table.add_row(
@@ -222,8 +232,7 @@ class KeysScreen(BaseScreen):
                 when(partner.created_at),
                 key=partner.partner_id,
             )
-        if rows:
-            table.move_cursor(row=min(max(cursor, 0), len(rows) - 1))
+        restore_cursor(table, selected, cursor)
         note.update(f"{len(rows)} partners · a register · s suspend/resume · x delete")
 
     def _fill_webhooks(
@@ -239,7 +248,7 @@ class KeysScreen(BaseScreen):
             note.update(Text(f"{DASH} webhooks: {error or 'loading…'}", style="yellow"))
             return
         self._webhooks = webhooks
-        cursor = table.cursor_row
+        cursor, selected = table.cursor_row, cursor_key(table)
         table.clear()
         for hook in webhooks:
             table.add_row(
@@ -251,8 +260,7 @@ class KeysScreen(BaseScreen):
                 str(hook.consecutive_failures),
                 key=hook.webhook_id,
             )
-        if webhooks:
-            table.move_cursor(row=min(max(cursor, 0), len(webhooks) - 1))
+        restore_cursor(table, selected, cursor)
         log.clear()
         shown = deliveries[0] if deliveries else None
         for delivery in deliveries[1] if deliveries else []:
@@ -272,6 +280,17 @@ class KeysScreen(BaseScreen):
         self.refresh_view(self.hi_app.store)
 
     # --- actions --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        tab = ACTION_TABS.get(action)
+        if allowed and tab and self.query_one(TabbedContent).active != tab:
+            return None  # shown disabled: it would act on a row the operator cannot see
+        return allowed
+
+    @on(TabbedContent.TabActivated)
+    def _tab_changed(self, _event: TabbedContent.TabActivated) -> None:
+        self.refresh_bindings()
 
     def _current(self, table_id: str, rows: list[Any]) -> Any | None:
         table = self.query_one(table_id, DataTable)

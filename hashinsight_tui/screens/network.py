@@ -89,6 +89,7 @@ def difficulty_text(value: float) -> str:
 
 class NetworkScreen(BaseScreen):
     SCREEN_TITLE = "Network"
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"period": PERIODS}
     CHANNELS: ClassVar[tuple[str, ...]] = ("network", "blocks")
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("d", "period('3d')", "3 days", id="network.period_3d"),

@@ -155,6 +155,12 @@ class VerificationScreen(ModalScreen[None]):
 class NotaryScreen(BaseScreen):
     SCREEN_TITLE = "Notary & Wallets"
     CHANNELS: ClassVar[tuple[str, ...]] = ("notarizations", "wallet")
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
+        "outcome": tuple(o for o in OUTCOMES if o),
+        "tab": ("reports", "logins"),
+        "q": (),
+    }
+    FILTER_ARGUMENTS: ClassVar[tuple[str, ...]] = ("q", "outcome")
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"notarize", "retry"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("v", "verify", "Verify", id="notary.verify"),
@@ -399,8 +405,8 @@ class NotaryScreen(BaseScreen):
 
     def apply_arguments(self, arguments: dict[str, str]) -> None:
         super().apply_arguments(arguments)
-        if arguments.get("outcome") in OUTCOMES:
-            self.outcome = arguments["outcome"]
+        if arguments.get("outcome", "") in OUTCOMES:  # none given: no outcome filter
+            self.outcome = arguments.get("outcome", "")
             self.refresh_view(self.hi_app.store)
         if arguments.get("tab") in ("logins", "reports"):
             self.show_tab(f"tab-{arguments['tab']}")

@@ -90,6 +90,7 @@ def newest(
 
 class PricesScreen(BaseScreen):
     SCREEN_TITLE = "Prices"
+    ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"period": PERIODS}
     CHANNELS: ClassVar[tuple[str, ...]] = ("prices", "exchanges")
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("d", "period('1d')", "1 day", id="prices.period_1d"),

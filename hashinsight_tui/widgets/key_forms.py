@@ -6,10 +6,12 @@ from typing import Any, ClassVar
 
 from textual import on
 from textual.app import ComposeResult
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
+
+from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin
 
 SCOPES = ("read", "stream", "export", "fleet:control", "issuer:approve", "admin")
 KEY_TIERS = ("operator", "basic", "pro", "enterprise")
@@ -39,11 +41,11 @@ def parse_scopes(text: str) -> list[str]:
     return items
 
 
-class KeyFormScreen(ModalScreen[dict[str, Any] | None]):
+class KeyFormScreen(ButtonRowMixin, ModalScreen[dict[str, Any] | None]):
     """Name, scopes, tier, mode and expiry of a new operator key."""
 
     DEFAULT_CSS = FORM_CSS.format(name="KeyFormScreen")
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), *BUTTON_KEYS]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -103,11 +105,11 @@ class KeyFormScreen(ModalScreen[dict[str, Any] | None]):
         )
 
 
-class PartnerFormScreen(ModalScreen[dict[str, Any] | None]):
+class PartnerFormScreen(ButtonRowMixin, ModalScreen[dict[str, Any] | None]):
     """Register a partner: name, tier, integration type, website, contact."""
 
     DEFAULT_CSS = FORM_CSS.format(name="PartnerFormScreen")
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "cancel", "Cancel"), *BUTTON_KEYS]
 
     def compose(self) -> ComposeResult:
         with Vertical():
@@ -154,7 +156,7 @@ class PartnerFormScreen(ModalScreen[dict[str, Any] | None]):
         )
 
 
-class SecretShownScreen(ModalScreen[None]):
+class SecretShownScreen(ButtonRowMixin, ModalScreen[None]):
     """Secrets shown once, each with a copy button (the clipboard gets them, not the log)."""
 
     DEFAULT_CSS = """
@@ -167,7 +169,7 @@ class SecretShownScreen(ModalScreen[None]):
     SecretShownScreen Horizontal { height: auto; align-horizontal: right; }
     SecretShownScreen Button { margin-left: 1; }
     """
-    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "close", "Close")]
+    BINDINGS: ClassVar[list[BindingType]] = [Binding("escape", "close", "Close"), *BUTTON_KEYS]
 
     def __init__(self, title: str, secrets: list[tuple[str, str]]) -> None:
         super().__init__()

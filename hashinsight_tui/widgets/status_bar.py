@@ -1,6 +1,9 @@
-"""The top line: product, screen, connection state, backend URL, key, paused and stale markers."""
+"""The top line: product, screen, connection state, paused and stale markers, the filter in
+force, backend URL and key (what matters most first: a narrow terminal cuts the end)."""
 
 from __future__ import annotations
+
+import time
 
 from rich.text import Text
 from textual.widgets import Static
@@ -29,12 +32,33 @@ class StatusBar(Static):
     }
     """
 
-    def show(self, store: Store, screen_title: str, paused: bool, stale_after_s: float) -> None:
+    def show(
+        self,
+        store: Store,
+        screen_title: str,
+        paused: bool,
+        stale_after_s: float,
+        *,
+        shown_at: float | None = None,
+        filter_text: str = "",
+    ) -> None:
+        """`shown_at`: when the data on screen arrived (frozen at the pause while paused)."""
         symbol, colour = STATE_STYLE.get(store.state, ("?", "white"))
         line = Text.assemble(("HashInsight", "bold"), "  ", (screen_title, "bold cyan"), "  ")
         line.append(f"{symbol} {store.state}", style=colour)
         if store.state == "reconnecting" and store.retry_in_s:
             line.append(f" (retry {store.retry_in_s:.0f}s)", style=colour)
+        if paused:
+            line.append("  ⏸ paused", style="bold yellow")
+        data_age = None if shown_at is None else time.time() - shown_at
+        if data_age is not None and (
+            paused or store.state != "connected" or data_age > stale_after_s
+        ):
+            line.append(f"  stale {age(data_age)}", style="bold red")
+        if filter_text:
+            line.append("  filter ", style="bold")
+            line.append(filter_text, style="bold magenta")
+            line.append(" (esc clears)", style="dim")
         narrow = self.size.width and self.size.width < 100
         url = store.url.removeprefix("http://") if narrow else store.url
         line.append(f"  {url}", style="dim")
@@ -42,11 +66,4 @@ class StatusBar(Static):
             line.append(f"  key {store.key.name}", style="dim")
             if store.key.read_only:
                 line.append(" [read-only]", style="yellow")
-        if paused:
-            line.append("  ⏸ paused", style="bold yellow")
-        data_age = store.age_s()
-        if data_age is not None and (
-            paused or store.state != "connected" or data_age > stale_after_s
-        ):
-            line.append(f"  stale {age(data_age)}", style="bold red")
         self.update(line)

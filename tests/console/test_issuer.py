@@ -107,16 +107,15 @@ async def test_approve_and_reject_with_confirmation_and_audit(world: IssuerWorld
         await select_issue(app, pilot, 1)
         assert "a approve" in text(app, "#issuer-detail")
 
-        # Approve: a confirmation with an optional reason; Cancel has the focus.
+        # Approve: a confirmation with an optional reason, its field focused; esc decides nothing.
         await pilot.press("a")
-        await wait_for(lambda: isinstance(app.screen, DecisionScreen), pilot)
-        await pilot.press("enter")  # a stray enter presses Cancel: nothing is decided
+        await wait_for(lambda: isinstance(app.focused, Input), pilot)
+        await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, IssuerScreen), pilot)
         assert state_of(app, 1) == "awaiting_approval"
         await pilot.press("a")
-        await wait_for(lambda: isinstance(app.screen, DecisionScreen), pilot)
-        app.screen.query_one("#decision-reason", Input).value = "desk confirmed the sale"
-        await pilot.click("#confirm")
+        await wait_for(lambda: isinstance(app.focused, Input), pilot)
+        await pilot.press(*"desk confirmed the sale", "enter")  # typed into the reason
         await wait_for(lambda: state_of(app, 1) == "confirmed", pilot, 20)
         issue = world.thread.call(world.service.issue_detail(1))
         assert issue["decided_by"].startswith("key:")
