@@ -6,7 +6,10 @@ Measures, headless, on this machine:
      cell by cell (`update_cell`) and, as the naive screen does it, by clear + add_rows;
   2. repainting a 20,000-row table (the lines Textual renders for the visible region, and the
      whole refresh-to-frame cycle), against DataTable holding the same 20,000 rows;
-  3. loading 20,000 rows the first time.
+  3. loading 20,000 rows the first time;
+  4. what the console does each sweep since rows stay as of the last sweep: one `fleet.readings`
+     event (every polled miner as a compact row) merged with `FleetModel.apply_readings`, plus
+     the repaint of every visible row (their ages move on).
 
 Rows are synthetic miner objects in the API's summary shape (`fleet_api` contract): the numbers
 are the console's cost, not the poller's. Every figure is the median of `--repeat` runs; the
@@ -30,6 +33,7 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import DataTable
 
+from backend.fleet.poller import READING_FIELDS
 from hashinsight_tui.fleet_model import FleetModel
 from hashinsight_tui.widgets.fleet_grid import FleetGrid
 from hashinsight_tui.widgets.fleet_table import FleetTable, fit_columns
@@ -205,6 +209,22 @@ async def bench_line_widget(kind: str, rows: int, sweep: int, repeat: int) -> di
                 await pilot.pause()
             resorted.append(timer)
         results["apply_resort_and_repaint"] = median(resorted)
+        model.set_sort("location", desc=False)
+        widget.sync()
+        fields = READING_FIELDS
+        readings = []
+        for i in range(repeat):
+            batch = next_sweep(current, sweep, 2000.0 + 10.0 * i)
+            current = batch + current[sweep:]
+            rows = [[row["id"], *(row.get(name) for name in fields)] for row in batch]
+            stamp = batch[0]["polled_at"]
+            with Timer() as timer:
+                with app.batch_update():
+                    widget.sync(model.apply_readings(fields, rows, stamp))
+                    widget.refresh()
+                await pilot.pause()
+            readings.append(timer)
+        results["readings_and_repaint"] = median(readings)
     return results
 
 
@@ -297,6 +317,12 @@ async def main() -> None:
         )
     )
     print(line("apply + grid repaint", grid_sweep["apply_and_repaint"]))
+    print(
+        line(
+            "fleet.readings sweep + table repaint (console)",
+            table_sweep["readings_and_repaint"],
+        )
+    )
     print(
         line(
             "apply + re-sort by TH/s + table repaint",

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual import on
 from textual.actions import SkipAction
@@ -22,21 +22,25 @@ from textual.screen import ModalScreen
 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, HealthReport
 from hashinsight_tui.commands import ScreensProvider, parse_command
-from hashinsight_tui.connection import connection_loop
+from hashinsight_tui.connection import KeySource, connection_loop, token_file_source, use_key
 from hashinsight_tui.messages import (
+    AlertsLoaded,
     ConnectionChanged,
     HealthLoaded,
     KeyLoaded,
+    KeyNeeded,
     SnapshotFailed,
     SnapshotsLoaded,
     StreamBatch,
 )
+from hashinsight_tui.screens.alerts import AlertBoard, AlertsScreen
 from hashinsight_tui.screens.approvals import ApprovalsScreen
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.fleet import FleetScreen
 from hashinsight_tui.screens.health import HealthScreen
 from hashinsight_tui.screens.help import HelpScreen
 from hashinsight_tui.screens.issuer import IssuerScreen
+from hashinsight_tui.screens.key_prompt import KeyPromptScreen
 from hashinsight_tui.screens.keys import KeysScreen
 from hashinsight_tui.screens.network import NetworkScreen
 from hashinsight_tui.screens.notary import NotaryScreen
@@ -56,8 +60,10 @@ SCREENS: list[tuple[str, str, str, type[BaseScreen]]] = [
     ("issuer", "Issuer", "7", IssuerScreen),
     ("health", "Health", "8", HealthScreen),
     ("approvals", "Approvals", "9", ApprovalsScreen),
+    ("alerts", "Alerts", "0", AlertsScreen),
 ]
 SCREEN_NAMES = [name for name, *_ in SCREENS]
+MAX_COMMAND_UPDATES = 2000
 STREAM_CHANNELS = tuple(
     dict.fromkeys(["health", *[channel for *_, cls in SCREENS for channel in cls.CHANNELS]])
 )
@@ -74,6 +80,9 @@ class ConsoleOptions:
     keymap: tuple[tuple[str, str], ...] = ()
     read_only: bool = False
     start_screen: str = "health"
+    # The backend's local operator-token file when the key came from it: re-read when the key
+    # is refused (a restarted backend writes a new token there).
+    token_file: str | None = None
 
     def __repr__(self) -> str:
         return f"ConsoleOptions(url={self.url!r}, api_key=<hidden>)"
@@ -184,6 +193,7 @@ class HashInsightApp(App[None]):
         Binding("colon", "prompt('command')", "Command", id="app.command"),
         Binding("slash", "prompt('filter')", "Filter", id="app.filter"),
         Binding("p", "toggle_pause", "Pause", id="app.pause"),
+        Binding("ctrl+k", "enter_key", "Enter API key", show=False, id="app.enter_key"),
         Binding("escape", "clear_filter", "Clear filter", show=False, id="app.clear_filter"),
         Binding("q", "quit", "Quit", id="app.quit"),
     ]
@@ -197,6 +207,11 @@ class HashInsightApp(App[None]):
         self.paused = False
         self.paused_data_at: float | None = None  # when the data frozen by the pause arrived
         self.force_read_only = options.read_only
+        # The open alerts (status bar, Alerts screen) and fleet commands pushed on the stream
+        # (the approval queue), kept here so every screen reads the same, current answer.
+        self.alerts = AlertBoard()
+        self.command_updates: dict[str, dict[str, Any]] = {}
+        self._asking_key = False
         if options.keymap:
             self.set_keymap(dict(options.keymap))
 
@@ -220,18 +235,30 @@ class HashInsightApp(App[None]):
             self.client = HashInsightClient(self.options.url, self.options.api_key)
         start = self.options.start_screen if self.options.start_screen in self.MODES else "health"
         self.switch_mode(start)
+        self.start_connection()
+        self.set_interval(1.0, self.render_current, name="clock")
+        self.set_interval(self.options.refresh_s, self.fetch_active, name="snapshots")
+        if not self.is_headless:
+            self._install_exit_signals()
+
+    def start_connection(self) -> None:
+        """(Re)start the connection worker (exclusive: a running one is replaced)."""
+        assert self.client is not None
+        source: KeySource | None = None
+        if self.options.token_file:
+            source = token_file_source(self.options.token_file)
         self.run_worker(
             connection_loop(
-                self.client, self.post_message, self.options.refresh_s, STREAM_CHANNELS
+                self.client,
+                self.post_message,
+                self.options.refresh_s,
+                STREAM_CHANNELS,
+                key_source=source,
             ),
             name="connection",
             group="connection",
             exclusive=True,
         )
-        self.set_interval(1.0, self.render_current, name="clock")
-        self.set_interval(self.options.refresh_s, self.fetch_active, name="snapshots")
-        if not self.is_headless:
-            self._install_exit_signals()
 
     def _install_exit_signals(self) -> None:
         """Leave cleanly (terminal restored) when the SSH session or a supervisor ends us."""
@@ -298,8 +325,66 @@ class HashInsightApp(App[None]):
         self.render_current()
 
     def on_stream_batch(self, message: StreamBatch) -> None:
+        self.alerts.apply_events(message.events)
+        for event in message.events:
+            if event.event == "command.update" and "command_id" in event.data:
+                self.command_updates[str(event.data["command_id"])] = event.data
+        if len(self.command_updates) > MAX_COMMAND_UPDATES:  # the REST list has the rest
+            for command_id in list(self.command_updates)[: MAX_COMMAND_UPDATES // 2]:
+                del self.command_updates[command_id]
         self.store.apply(message.events)
         self.render_current()
+
+    def on_alerts_loaded(self, message: AlertsLoaded) -> None:
+        if message.items is None:
+            self.alerts.error = message.error
+        else:
+            self.alerts.load(message.items)
+        self.render_current()
+
+    def apply_alert(self, alert: dict[str, Any]) -> None:
+        """The answer to this console's own acknowledgement or silence: counted at once."""
+        self.alerts.apply(alert)
+        self.render_current()
+
+    def open_miner(self, miner_id: str) -> None:
+        """The miner detail screen of `miner_id`, over the Fleet screen (from any screen)."""
+        self.run_worker(self._open_miner(miner_id), group="drill", exclusive=True)
+
+    async def _open_miner(self, miner_id: str) -> None:
+        from hashinsight_tui.screens.fleet import FleetScreen
+        from hashinsight_tui.screens.miner_detail import MinerDetailScreen
+
+        while isinstance(self.screen, ModalScreen):
+            self.pop_screen()
+        await self.switch_mode("fleet")
+        fleet = self.screen
+        if isinstance(fleet, FleetScreen):
+            await self.push_screen(MinerDetailScreen(miner_id, fleet))
+            self.call_after_refresh(self.fetch_active)
+
+    def on_key_needed(self, message: KeyNeeded) -> None:
+        self.notify(
+            f"The backend refused this console's key ({message.reason}). Enter a new key (ctrl+k).",
+            severity="error",
+            timeout=10,
+        )
+        self.action_enter_key()
+
+    def action_enter_key(self) -> None:
+        """Ask for an API key and reconnect with it (a revoked or expired key, a new site)."""
+        if self._asking_key or self.client is None:
+            return
+        self._asking_key = True
+
+        def chosen(key: str | None) -> None:
+            self._asking_key = False
+            if key and self.client is not None:
+                use_key(self.client, key)
+                self.start_connection()
+
+        reason = self.store.detail if self.store.state == "unauthorized" else ""
+        self.push_screen(KeyPromptScreen(self.store.url, reason), chosen)
 
     def render_current(self) -> None:
         """Redraw the visible screen; nothing renders under a modal or on hidden screens."""

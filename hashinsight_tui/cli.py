@@ -243,7 +243,7 @@ def _screen(args: argparse.Namespace) -> str:
 def _config_show(settings: Settings) -> int:
     import json
 
-    print(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str))
+    print(json.dumps(settings.masked(), indent=2, sort_keys=True, default=str, ensure_ascii=False))
     return 0
 
 

@@ -76,6 +76,9 @@ class Integration:
     checks: int
     failures: int
     detail: str | None
+    # When it was last checked and how old a check may get (older backends: None).
+    last_check: float | None = None
+    stale_after_s: float | None = None
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Integration:
@@ -399,6 +402,30 @@ class HashInsightClient:
         body = {"miner_ids": list(miner_ids), "command": command, "params": params or {}}
         return await self.request("POST", "/api/v1/miners/commands", json=body)
 
+    async def fleet_credentials(self) -> dict[str, Any]:
+        """{"items": [{"scope", "target", "kind", "user", "password": "********"|None, "port",
+        ...}], "defaults": {kind: words}} (admin keys)."""
+        return await self.request("GET", "/api/v1/fleet/credentials")
+
+    async def set_fleet_credentials(
+        self,
+        scope: str,
+        target: str,
+        kind: str,
+        *,
+        user: str | None = None,
+        password: str | None = None,
+        port: int | None = None,
+    ) -> dict[str, Any]:
+        """Store control credentials for a site or a miner (admin keys); answered masked."""
+        body = {"scope": scope, "target": target, "kind": kind, "user": user}
+        body |= {"password": password, "port": port}
+        return await self.request("PUT", "/api/v1/fleet/credentials", json=body)
+
+    async def remove_fleet_credentials(self, scope: str, target: str, kind: str) -> None:
+        path = f"/api/v1/fleet/credentials/{_quote(scope)}/{_quote(kind)}"
+        await self.request("DELETE", path, params={"target": target})
+
     async def alerts(
         self,
         *,
@@ -416,6 +443,22 @@ class HashInsightClient:
 
     async def acknowledge_alert(self, alert_id: int) -> dict[str, Any]:
         return await self.request("POST", f"/api/v1/alerts/{int(alert_id)}/acknowledge")
+
+    async def silence_alert(self, alert_id: int, minutes: float, reason: str) -> dict[str, Any]:
+        """Silence an open alert for `minutes` (0 lifts the silence); the reason is audited."""
+        body = {"minutes": minutes, "reason": reason}
+        return await self.request("POST", f"/api/v1/alerts/{int(alert_id)}/silence", json=body)
+
+    async def alert_routing(self) -> dict[str, Any]:
+        """Where alerts go besides the consoles: email recipients and partner webhooks."""
+        return await self.request("GET", "/api/v1/alerts/routing")
+
+    async def open_alerts(self, *, limit: int = 1000) -> list[dict[str, Any]]:
+        """Every alert not cleared yet (raised and acknowledged), newest first."""
+        items: list[dict[str, Any]] = []
+        for state in ("raised", "acknowledged"):
+            items += (await self.alerts(state=state, limit=limit))["items"]
+        return sorted(items, key=lambda a: a.get("raised_at") or 0, reverse=True)
 
     async def fleet_commands(
         self, state: str | None = None, *, limit: int = 100, offset: int = 0

@@ -4,12 +4,17 @@ Widgets draw from it and never hold rows of their own, so 10,000 miners cost one
 sweep of updates is merged in one pass (`apply_updates`) that reports which rows changed. The
 visible order is rebuilt only when a change can move a row (a sorted or filtered field changed, or
 a miner appeared); otherwise only the changed rows need repainting.
+
+Rows stay as of the last sweep: the backend's deadbanded `miner.update` stream is for partners,
+and each sweep's `fleet.readings` (every polled miner as one compact row) is merged by
+`apply_readings`, which also stamps when each miner was last polled (`age_s`, `is_stale`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
@@ -17,7 +22,10 @@ from typing import Any
 Miner = dict[str, Any]
 
 STATUSES = ("online", "offline", "error", "sleeping")
-STATUS_ORDER = {"offline": 0, "error": 1, "sleeping": 2, "online": 3}
+STATUS_ORDER = {"offline": 0, "error": 1, "problem": 1, "sleeping": 2, "online": 3}
+# A row is stale once it is older than this many poll intervals.
+STALE_INTERVALS = 2.0
+DEFAULT_INTERVAL_S = 10.0
 # `:fleet key=value` filters the model understands; the rest of the words are free text.
 FILTER_KEYS = ("status", "site", "rack", "model", "firmware")
 # How a filter compares (case-insensitive): status whole; site and rack whole or by one word
@@ -35,6 +43,30 @@ def hashrate_pct(miner: Mapping[str, Any]) -> float | None:
     if now is None or not expected:
         return None
     return 100.0 * now / expected
+
+
+def problem(miner: Mapping[str, Any]) -> str | None:
+    """Why an `online` miner is in fact not working: it hashes nothing, or every pool is dead."""
+    if miner.get("status") != "online":
+        return None
+    rate = miner.get("hashrate_ths")
+    if rate is None:
+        rate = miner.get("hashrate_avg_ths")
+    if rate is not None and rate <= 0:
+        return "no hash"
+    total = miner.get("pools_total")
+    if total and not miner.get("pools_alive"):
+        return "no pool"
+    return None
+
+
+# What a problem state means, for the error column and the cursor line.
+PROBLEM_TEXT = {"no hash": "hashing nothing", "no pool": "every pool dead"}
+
+
+def shown_status(miner: Mapping[str, Any]) -> str:
+    """The status a person should read: `online` only when the miner really works."""
+    return problem(miner) or miner.get("status") or ""
 
 
 def fan_min(miner: Mapping[str, Any]) -> int | None:
@@ -70,7 +102,10 @@ def location_key(miner: Mapping[str, Any]) -> tuple[Any, ...]:
 
 # Sort keys that are not plain fields: how to compute them and which fields they read.
 DERIVED: dict[str, tuple[Callable[[Mapping[str, Any]], Any], tuple[str, ...]]] = {
-    "status": (lambda m: STATUS_ORDER.get(m.get("status") or "", 9), ("status",)),
+    "status": (
+        lambda m: STATUS_ORDER.get("problem" if problem(m) else m.get("status") or "", 9),
+        ("status", "hashrate_ths", "hashrate_avg_ths", "pools_alive", "pools_total"),
+    ),
     "hashrate_pct": (hashrate_pct, ("hashrate_ths", "hashrate_expected_ths")),
     "fan_min_rpm": (fan_min, ("fans_rpm",)),
     "location": (location_key, LOCATION_FIELDS),
@@ -116,6 +151,9 @@ class FleetModel:
         self._sources: dict[str, object] = {}  # the dict each row was last merged from
         self._haystack: dict[str, str] = {}  # lower-cased text per id, for the free-text filter
         self._location: dict[str, tuple[Any, ...]] = {}
+        self.seen_at: dict[str, float] = {}  # id -> when the last sweep that polled it ended
+        self._readings: dict[str, list[Any]] = {}  # id -> the last `fleet.readings` row merged
+        self.interval_s = DEFAULT_INTERVAL_S
 
     # --- data in ---------------------------------------------------------------------------
 
@@ -141,6 +179,8 @@ class FleetModel:
         self._sources = {k: v for k, v in self._sources.items() if k in fresh}
         self._haystack.clear()
         self._location.clear()
+        self._readings.clear()
+        self.seen_at = {k: v for k, v in self.seen_at.items() if k in fresh}
         self.selected &= fresh.keys()
         self.rebuild()
 
@@ -198,6 +238,73 @@ class FleetModel:
             self.rebuild()
         return changed
 
+    def apply_readings(
+        self, fields: Iterable[str], rows: Iterable[list[Any]], polled_at: float
+    ) -> set[str]:
+        """Merge one sweep's `fleet.readings` (rows of [id, *fields]); return the changed ids.
+
+        Every polled miner is stamped `polled_at` (its age restarts); a row equal to the last one
+        merged for that miner costs one list comparison. Unknown ids are left to the next full
+        load (their labels and model are not in a reading).
+        """
+        names = ("id", *fields)
+        miners, seen, last = self.miners, self.seen_at, self._readings
+        changed: set[str] = set()
+        watched = tuple(self._watched_fields().intersection(names))
+        reorder = self.sort_key == "age"
+        for row in rows:
+            miner_id = row[0]
+            old = miners.get(miner_id)
+            if old is None:
+                continue
+            if (old.get("polled_at") or 0.0) > polled_at:
+                continue  # a newer row already arrived (miner.update or a full load)
+            seen[miner_id] = polled_at
+            if last.get(miner_id) == row:
+                continue
+            last[miner_id] = row
+            merged = old.copy()
+            merged.update(zip(names, row, strict=False))
+            merged["polled_at"] = polled_at
+            miners[miner_id] = merged
+            changed.add(miner_id)
+            if not reorder and watched:
+                get, was = merged.get, old.get
+                for name in watched:
+                    if get(name) != was(name):
+                        reorder = True
+                        break
+        if changed and self._haystack:
+            for miner_id in changed:
+                self._haystack.pop(miner_id, None)
+        if reorder:
+            self.rebuild()
+        return changed
+
+    # --- freshness ------------------------------------------------------------------------------
+
+    def polled_at(self, miner_id: str) -> float | None:
+        """When the miner was last polled: its row's stamp or the last sweep that covered it."""
+        miner = self.miners.get(miner_id)
+        stamp = miner.get("polled_at") if miner is not None else None
+        seen = self.seen_at.get(miner_id)
+        if stamp is None or (seen is not None and seen > stamp):
+            return seen
+        return stamp
+
+    def age_s(self, miner_id: str, now: float | None = None) -> float | None:
+        stamp = self.polled_at(miner_id)
+        return None if stamp is None else max(0.0, (now or time.time()) - stamp)
+
+    @property
+    def stale_after_s(self) -> float:
+        return STALE_INTERVALS * self.interval_s
+
+    def is_stale(self, miner_id: str, now: float | None = None) -> bool:
+        """Older than two poll intervals: the row no longer says how the miner is now."""
+        age = self.age_s(miner_id, now)
+        return age is None or age > self.stale_after_s
+
     def _watched_fields(self) -> set[str]:
         """Fields whose change can move a row: the sort field and the filtered ones."""
         fields = set(DERIVED[self.sort_key][1]) if self.sort_key in DERIVED else {self.sort_key}
@@ -254,10 +361,13 @@ class FleetModel:
     def sort_value(self, miner_id: str, miner: Mapping[str, Any]) -> Any:
         if self.sort_key == "location":
             return self.location_of(miner_id)
+        if self.sort_key == "age":
+            stamp = self.polled_at(miner_id)
+            return None if stamp is None else -stamp  # youngest first, ascending
         derived = DERIVED.get(self.sort_key)
         value = derived[0](miner) if derived else miner.get(self.sort_key)
         if isinstance(value, str):
-            return value.lower()
+            return natural_key(value)  # 127.0.1.8 before 127.0.1.90, R2 before R10
         if isinstance(value, list):
             return len(value)
         return value

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from backend.core.secrets import read_operator_token
+from backend.core.secrets import operator_token_path, read_operator_token
 from backend.core.settings import Settings, SettingsError
 from backend.runtime import BackendThread
 from hashinsight_tui.app import ConsoleOptions, keymap_problems
@@ -22,6 +22,9 @@ class Target:
     url: str
     api_key: str
     embedded: BackendThread | None = None
+    # Set when the key is the backend's local operator token: the console re-reads this file
+    # when the key is refused, since a restarted backend writes a new token there.
+    token_file: Path | None = None
 
 
 def backend_answers(url: str, timeout_s: float = 1.5) -> bool:
@@ -76,7 +79,8 @@ def resolve_target(settings: Settings, url: str | None) -> Target:
     def attach(candidate: str) -> Target:
         key = configured_key
         if key is None and token and token.get("url") == candidate:
-            key = str(token["api_key"])
+            path = operator_token_path(settings)
+            return Target(candidate, str(token["api_key"]), token_file=path)
         if key is None:
             raise SettingsError(
                 f"console: a backend answers at {candidate} but no API key is configured; set "
@@ -162,6 +166,7 @@ def console_options(
         keymap=tuple(sorted(console.keymap.items())),
         read_only=console.read_only,
         start_screen=start_screen,
+        token_file=str(target.token_file) if target.token_file is not None else None,
     )
 
 

@@ -48,3 +48,18 @@ class StreamBatch(Message):
     """Events gathered over a short window, applied by the UI in one go."""
 
     events: list[StreamEvent]
+
+
+@dataclass
+class AlertsLoaded(Message):
+    """The open alerts from the REST list (None when the backend has none to give: `error`)."""
+
+    items: list[dict[str, Any]] | None
+    error: str = ""
+
+
+@dataclass
+class KeyNeeded(Message):
+    """The backend refused the console's key and there is no local token to fall back on."""
+
+    reason: str

@@ -11,6 +11,11 @@ from hashinsight_tui.client import HealthReport, Integration, KeyInfo, StreamEve
 
 RECENT_EVENTS_PER_CHANNEL = 500
 ENTITY_KEYS = ("id", "name", "key", "venue", "symbol")
+# Whole-sweep events (one row per miner): each one counts, so they are queued in order for the
+# screen that applies them instead of kept as "latest" or in the recent-events list, where a
+# quiet channel would keep hundreds of them (megabytes each at 10,000 miners) alive.
+BULK_EVENTS = frozenset({"fleet.readings"})
+BULK_QUEUE = 16
 
 
 def entity_key(event: StreamEvent) -> str:
@@ -39,6 +44,10 @@ class Store:
     recent: dict[str, deque[StreamEvent]] = field(default_factory=dict)
     updated_at: float | None = None
     events_applied: int = 0
+    # Bulk events in arrival order, numbered (`bulk_seq` is the newest number) so a screen
+    # applies each once; a screen that falls BULK_QUEUE behind reloads instead.
+    bulk: deque[tuple[int, StreamEvent]] = field(default_factory=lambda: deque(maxlen=BULK_QUEUE))
+    bulk_seq: int = 0
 
     def set_health(self, report: HealthReport) -> None:
         self.health = report
@@ -53,6 +62,11 @@ class Store:
 
     def apply(self, events: list[StreamEvent]) -> None:
         for event in events:
+            if event.event in BULK_EVENTS:
+                self.bulk_seq += 1
+                self.bulk.append((self.bulk_seq, event))
+                self.events_applied += 1
+                continue
             if event.channel == "health" and event.event == "health.update":
                 item = Integration.from_dict(event.data)
                 self.integrations[item.name] = item
@@ -66,6 +80,12 @@ class Store:
             if self.health is not None:
                 items = tuple(sorted(self.integrations.values(), key=lambda i: i.name))
                 self.health = replace(self.health, integrations=items)
+
+    def bulk_since(self, seq: int) -> tuple[list[StreamEvent], bool]:
+        """Bulk events numbered after `seq`, and whether any were already dropped."""
+        events = [event for number, event in self.bulk if number > seq]
+        dropped = bool(self.bulk) and self.bulk[0][0] > seq + 1
+        return events, dropped
 
     def age_s(self) -> float | None:
         return None if self.updated_at is None else time.time() - self.updated_at

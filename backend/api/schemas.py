@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import Path, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from backend.api.errors import ApiError
 
@@ -84,6 +84,13 @@ class IntegrationOut(BaseModel):
     checks: int
     failures: int
     detail: str | None
+    last_check: float | None = Field(
+        default=None, description="last success, failure or word of the component itself"
+    )
+    interval_s: float | None = Field(default=None, description="between checks")
+    stale_after_s: float | None = Field(
+        default=None, description="a check older than this is stale (null: not checked yet)"
+    )
 
 
 class BusStats(BaseModel):

@@ -1,17 +1,22 @@
-"""`hashinsight fleet ...`: import site/rack/position labels from a CSV, scan for miners.
+"""`hashinsight fleet ...`: import labels from a CSV, scan for miners, control credentials.
 
-Both work on the local database directly (like `hashinsight keys`); a running backend picks
-imported and discovered miners up at its next start.
+All work on the local database directly (like `hashinsight keys`); a running backend picks
+imported and discovered miners up at its next start, and credentials within seconds.
+Passwords are read from a prompt (or stdin when it is not a terminal), never from the command
+line, and never printed.
 """
 
 from __future__ import annotations
 
+import getpass
 import sys
 from pathlib import Path
+from typing import TextIO
 
 from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
 from backend.core.settings import Settings
+from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError, CredentialStore
 from backend.fleet.inventory import ScanReject, read_label_csv, scan
 from backend.fleet.poller import raise_fd_limit
 from backend.fleet.store import FleetStore
@@ -64,3 +69,83 @@ async def scan_network(settings: Settings, targets: list[str], port: int, add: b
             await db.close()
         print(f"{count} new miners added to the inventory", file=sys.stderr)
     return 0
+
+
+def read_password(stdin: TextIO | None = None) -> str:
+    """From a hidden prompt on a terminal, else the first line of stdin (scripts)."""
+    stream = stdin or sys.stdin
+    if stream.isatty():
+        return getpass.getpass("password: ")
+    return stream.readline().rstrip("\r\n")
+
+
+async def credentials_set(
+    settings: Settings,
+    *,
+    scope: str,
+    target: str,
+    kind: str,
+    user: str | None,
+    port: int | None,
+    password: str | None,
+) -> int:
+    """Exit status: 0 stored, 2 for a refused value (the reason on stderr, never the password)."""
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+        view = await CredentialStore(db, settings=settings).set(
+            scope=scope,
+            target=target,
+            kind=kind,
+            username=user,
+            password=password or None,
+            port=port,
+            actor="cli",
+            now=SYSTEM_CLOCK.now(),
+        )
+    except CredentialError as exc:
+        print(f"hashinsight: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+    print(f"stored {kind} credentials for {scope} {target}: {_line(view)}")
+    return 0
+
+
+async def credentials_list(settings: Settings) -> int:
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+        views = await CredentialStore(db, settings=settings).list()
+    finally:
+        await db.close()
+    for view in views:
+        print(f"{view['scope']:<6} {view['target']:<28} {view['kind']:<10} {_line(view)}")
+    for kind, (user, password) in FACTORY_DEFAULTS.items():
+        secret = "factory password" if password else "no password"
+        print(f"{'-':<6} {'(default)':<28} {kind:<10} user={user or '-'} {secret}")
+    return 0
+
+
+async def credentials_remove(settings: Settings, *, scope: str, target: str, kind: str) -> int:
+    db = Database(settings.effective_database_url)
+    try:
+        await db.upgrade()
+        removed = await CredentialStore(db, settings=settings).remove(
+            scope=scope, target=target, kind=kind, actor="cli"
+        )
+    except CredentialError as exc:
+        print(f"hashinsight: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        await db.close()
+    if not removed:
+        print(f"hashinsight: no {kind} credentials stored for {scope} {target}", file=sys.stderr)
+        return 1
+    print(f"removed {kind} credentials for {scope} {target} (the factory default applies)")
+    return 0
+
+
+def _line(view: dict[str, object]) -> str:
+    port = f" port={view['port']}" if view.get("port") else ""
+    return f"user={view.get('user') or '-'} password={view.get('password') or '-'}{port}"

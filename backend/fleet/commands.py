@@ -1,19 +1,23 @@
-"""Commands to miners: validate, queue for approval (semi-auto keys), run, audit.
+"""Commands to miners: validate, queue for approval (semi-auto keys), run, verify, audit.
 
 Every command is a row in ``fleet_commands`` from request to outcome, and every step writes
-an audit row in the same transaction. A refusal by the miner (access denied, command not
-supported by the firmware) is state ``refused`` with the reason in plain words; a miner that
-cannot be reached is ``failed``. Bulk commands run with bounded concurrency and give one
-result per miner, in the order asked.
+an audit row in the same transaction. Each miner's firmware has a driver
+(``backend/fleet/drivers``): an action its driver does not support is refused before anything
+is sent, with the reason. A refusal by the miner (wrong credentials, access denied, command not
+supported) is state ``refused`` in plain words; a miner that cannot be reached is ``failed``.
+After a command is sent the driver reads the effect back, and the row's ``verification`` says
+``verified: ...`` or ``sent, not verified: <why>``. Bulk commands run with bounded concurrency
+and give one result per miner, in the order asked.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import secrets
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import select
@@ -21,34 +25,29 @@ from sqlalchemy import select
 from backend.core.audit import record_audit
 from backend.core.clock import Clock
 from backend.core.db import Database
-from backend.fleet.client import CgminerClient, CgminerConnectionError
-from backend.fleet.codec import (
-    CODE_ACCESS_DENIED,
-    CODE_INVALID_COMMAND,
-    CgminerCommandError,
-    CgminerError,
+from backend.fleet.credentials import CredentialStore
+from backend.fleet.drivers import (
+    ACTIONS,
+    Capability,
+    ControlContext,
+    DriverRegistry,
+    MinerTarget,
+    Outcome,
 )
+from backend.fleet.drivers.antminer import WORK_MODES
+from backend.fleet.drivers.pending import UnidentifiedDriver
 from backend.fleet.models import FleetCommandRow
-from backend.fleet.normalize import FAMILY_WHATSMINER
 
 if TYPE_CHECKING:
     from backend.auth.service import KeyInfo
     from backend.fleet.poller import MinerState, Poller
 
-COMMANDS = (
-    "restart",
-    "switchpool",
-    "addpool",
-    "enablepool",
-    "disablepool",
-    "removepool",
-    "sleep",
-    "wake",
-    "fault_light",
-)
+COMMANDS = ACTIONS
+SETTABLE_MODES = tuple(m for m in WORK_MODES if m != "sleep")  # sleep has its own command
 POOL_COMMANDS = frozenset({"switchpool", "enablepool", "disablepool", "removepool"})
 STATES = ("sent", "succeeded", "failed", "pending_approval", "refused")
 MAX_BULK = 10_000
+log = logging.getLogger("hashinsight.fleet")
 MASK = "********"
 
 
@@ -59,12 +58,6 @@ class CommandError(Exception):
         super().__init__(message)
         self.status = status
         self.message = message
-
-
-@dataclass(frozen=True, slots=True)
-class Outcome:
-    state: str
-    result: str
 
 
 def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
@@ -92,6 +85,16 @@ def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
         if "://" not in str(url):
             raise CommandError(422, "params.url must look like stratum+tcp://host:port")
         return {"url": str(url).strip(), "user": str(user).strip(), "password": password}
+    if command == "work_mode":
+        mode = params.get("mode")
+        if mode not in SETTABLE_MODES:
+            raise CommandError(422, f"work_mode needs params.mode: {' or '.join(SETTABLE_MODES)}")
+        return {"mode": mode}
+    if command == "fault_light":
+        on = params.get("on", True)
+        if not isinstance(on, bool):
+            raise CommandError(422, "params.on must be true (blink) or false (off)")
+        return {"on": on}
     return {}
 
 
@@ -100,55 +103,56 @@ def public_params(params: dict[str, Any]) -> dict[str, Any]:
     return {k: (MASK if k == "password" else v) for k, v in params.items()}
 
 
-async def run_on_miner(
-    client: CgminerClient, family: str | None, command: str, params: dict[str, Any]
-) -> Outcome:
-    """Send one command to one miner and say what happened, in words for an operator."""
-    try:
-        if command == "restart":
-            await client.restart()
-            return Outcome("succeeded", "restarting: the miner is offline for a while")
-        if command in POOL_COMMANDS:
-            status = await client.privileged(command, params["pool"])
-        elif command == "addpool":
-            status = await client.add_pool(params["url"], params["user"], params["password"])
-        elif command in ("sleep", "wake"):
-            status = await client.set_sleep(command == "sleep")
-        else:  # fault_light: cgminer's ascidentify flashes the LED where the device can
-            status = await client.privileged("ascidentify", 0)
-    except CgminerCommandError as exc:
-        return _refusal(exc, family, command)
-    except CgminerConnectionError as exc:
-        return Outcome("failed", f"miner unreachable: {exc}")
-    except CgminerError as exc:
-        return Outcome("failed", str(exc))
-    return Outcome("succeeded", status.msg or "ok")
-
-
-def _refusal(exc: CgminerCommandError, family: str | None, command: str) -> Outcome:
-    if exc.code == CODE_ACCESS_DENIED:
-        if family == FAMILY_WHATSMINER:
-            return Outcome(
-                "refused",
-                "refused: Whatsminer takes privileged commands only through its encrypted "
-                "admin API, which is not supported",
-            )
-        return Outcome(
-            "refused",
-            "refused: access denied, the miner's API is read-only for this host "
-            "(allow it with --api-allow W:<this host>)",
-        )
-    if exc.code == CODE_INVALID_COMMAND:
-        return Outcome("refused", f"refused: {command} is not supported by this firmware")
-    return Outcome("failed", f"the miner answered with an error: {exc}")
-
-
 class FleetCommands:
-    def __init__(self, db: Database, poller: Poller, clock: Clock, concurrency: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        poller: Poller,
+        clock: Clock,
+        concurrency: int,
+        *,
+        context: ControlContext | None = None,
+        credentials: CredentialStore | None = None,
+    ) -> None:
         self.db = db
         self.poller = poller
         self.clock = clock
         self.concurrency = concurrency
+        self.context = context or ControlContext()
+        if credentials is not None:
+            self.context.credentials = credentials
+        self.drivers = DriverRegistry(self.context)
+
+    # ------------------------------------------------------------------ drivers
+
+    def target(self, miner_id: str) -> MinerTarget:
+        """The miner as the drivers see it, from the poller's identification."""
+        state: MinerState = self.poller.states[miner_id]
+        spec, snap = state.spec, state.snap
+        return MinerTarget(
+            miner_id=spec.id,
+            host=spec.host,
+            port=spec.port,
+            client=state.client,
+            site=spec.site,
+            family=state.family,
+            firmware=snap.firmware if snap is not None else None,
+            model=snap.model if snap is not None else None,
+            web_port=spec.web_port,
+        )
+
+    def capabilities(
+        self, miner_id: str, miner: dict[str, Any] | None = None
+    ) -> dict[str, Capability]:
+        """What this miner's firmware lets us do, with the reason for each action it does not.
+
+        ``miner`` (the API's miner object) identifies the firmware where this process does not
+        poll (an API-only instance).
+        """
+        target = self.target(miner_id)
+        if miner is not None and target.firmware is None and target.model is None:
+            target.firmware, target.model = miner.get("firmware"), miner.get("model")
+        return self.drivers.driver_for(target).capabilities(target)
 
     # ------------------------------------------------------------------ requests
 
@@ -175,13 +179,23 @@ class FleetCommands:
         pending = key.mode == "semi_auto"
         state = "pending_approval" if pending else "sent"
         now = self.clock.now()
+        refusals: dict[str, str] = {}
+        for miner_id in ids:  # never sent, never queued: the firmware cannot do it
+            target = self.target(miner_id)
+            driver = self.drivers.driver_for(target)
+            if pending and isinstance(driver, UnidentifiedDriver):
+                continue  # not polled yet: the approval runs it once the firmware is known
+            capability = driver.capabilities(target).get(command)
+            if capability is not None and not capability.supported:
+                refusals[miner_id] = f"refused: {capability.reason}"
         rows = [
             FleetCommandRow(
                 id=f"cmd_{secrets.token_hex(8)}",
                 miner_id=miner_id,
                 command=command,
                 params=json.dumps(clean),
-                state=state,
+                state="refused" if miner_id in refusals else state,
+                result=refusals.get(miner_id),
                 requested_by=key.actor,
                 requester_key_id=key.key_id,
                 source=source,
@@ -203,12 +217,21 @@ class FleetCommands:
                         "command_id": row.id,
                         "command": command,
                         "params": public_params(clean),
-                        "state": state,
+                        "state": row.state,
+                        **({"result": row.result} if row.result else {}),
                     },
                 )
-        if pending:
-            return [command_view(row) for row in rows]
-        return await self._execute(rows, actor=key.actor, source=source)
+        for row in rows:  # consoles show the approval queue from these, at once
+            if row.state == "pending_approval":
+                self.poller.bus.publish("miners", "command.update", command_view(row))
+        runnable = [row for row in rows if row.state == "sent"]
+        if runnable:
+            done = {
+                view["command_id"]: view
+                for view in await self._execute(runnable, actor=key.actor, source=source)
+            }
+            return [done.get(row.id) or command_view(row) for row in rows]
+        return [command_view(row) for row in rows]
 
     async def approve(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None
@@ -231,6 +254,7 @@ class FleetCommands:
                 detail={"command_id": command_id, "reason": reason},
             )
             row = stored
+        self.poller.bus.publish("miners", "command.update", command_view(row))  # decided
         if row.miner_id not in self.poller.states:
             return await self._finish(
                 row, Outcome("failed", "miner no longer in the fleet"), key.actor, source
@@ -258,6 +282,7 @@ class FleetCommands:
                 source=source,
                 detail={"command_id": command_id, "reason": reason},
             )
+        self.poller.bus.publish("miners", "command.update", command_view(row))  # decided
         return command_view(row)
 
     async def _pending(self, command_id: str, key: KeyInfo, verb: str) -> FleetCommandRow:
@@ -299,13 +324,7 @@ class FleetCommands:
 
         async def worker() -> None:
             for row in queue:
-                state: MinerState = self.poller.states[row.miner_id]
-                outcome = await run_on_miner(
-                    state.client, state.family, row.command, json.loads(row.params)
-                )
-                outcomes[row.id] = outcome
-                if outcome.state == "succeeded":
-                    self.poller.request_poll(row.miner_id)
+                outcomes[row.id] = await self._run_one(row)
 
         await asyncio.gather(*(worker() for _ in range(max(1, min(self.concurrency, len(rows))))))
         now = self.clock.now()
@@ -315,16 +334,47 @@ class FleetCommands:
                 stored = await session.get(FleetCommandRow, row.id)
                 assert stored is not None
                 stored.state, stored.result, stored.updated_at = outcome.state, outcome.result, now
+                stored.verification = outcome.verification
                 record_audit(
                     session,
                     actor=actor,
                     action="fleet.command.result",
                     target=row.miner_id,
                     source=source,
-                    detail={"command_id": row.id, "state": outcome.state, "result": outcome.result},
+                    detail={
+                        "command_id": row.id,
+                        "state": outcome.state,
+                        "result": outcome.result,
+                        "verification": outcome.verification,
+                    },
                 )
                 row.state, row.result = outcome.state, outcome.result
+                row.verification = outcome.verification
         return [command_view(row) for row in rows]
+
+    async def _run_one(self, row: FleetCommandRow) -> Outcome:
+        """Send through the miner's driver, then read the effect back."""
+        if row.miner_id not in self.poller.states:
+            return Outcome("failed", "miner no longer in the fleet")
+        target = self.target(row.miner_id)
+        driver = self.drivers.driver_for(target)
+        params = json.loads(row.params)
+        try:
+            outcome = await driver.run(target, row.command, params)
+        except Exception as exc:  # a driver bug must not lose the other miners' results
+            log.exception("fleet: %s driver failed on %s", driver.name, row.miner_id)
+            return Outcome(
+                "failed", f"internal error in the {driver.name} driver: {type(exc).__name__}"
+            )
+        if outcome.state != "succeeded":
+            return outcome
+        try:
+            verification = await driver.verify(target, row.command, params, outcome)
+        except Exception as exc:
+            log.exception("fleet: verifying %s on %s failed", row.command, row.miner_id)
+            verification = f"sent, not verified: read-back failed ({type(exc).__name__})"
+        self.poller.request_poll(row.miner_id)
+        return replace(outcome, verification=verification)
 
     async def _finish(
         self, row: FleetCommandRow, outcome: Outcome, actor: str, source: str | None
@@ -366,4 +416,6 @@ def command_view(row: FleetCommandRow) -> dict[str, Any]:
         "updated_at": row.updated_at.timestamp(),
         "decided_by": row.decided_by,
         "reason": row.reason,
+        "verified": None if row.verification is None else row.verification.startswith("verified"),
+        "verification": row.verification,
     }

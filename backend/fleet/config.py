@@ -19,6 +19,7 @@ class MinerEntry(BaseModel):
     site: str | None = Field(default=None, max_length=64)
     rack: str | None = Field(default=None, max_length=64)
     position: str | None = Field(default=None, max_length=64)
+    web_port: int | None = Field(default=None, ge=1, le=65535)  # control web UI (default 80)
 
 
 class FleetTable(BaseModel):
@@ -29,6 +30,7 @@ class FleetTable(BaseModel):
     miners: list[str | MinerEntry] = Field(default_factory=list)
     site: str | None = Field(default=None, max_length=64)
     port: int = Field(default=4028, ge=1, le=65535)
+    web_port: int | None = Field(default=None, ge=1, le=65535)
 
     @field_validator("miners", mode="before")
     @classmethod

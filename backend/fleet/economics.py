@@ -4,6 +4,10 @@
     cost_usd_day    = power_w / 1000 x 24 h x power_price_usd_kwh
     profit_usd_day  = revenue - cost
 
+A miner whose firmware reports no power (stock Antminer bmminer, plain CGMiner) has no cost of
+its own; the fleet's totals may estimate it from the model's nameplate power (`nameplate_w`),
+always counted and labelled apart from measured power.
+
 Hashprice comes from the chain service when one runs (``stats()["hashprice_usd_per_th_day"]``);
 without it revenue and profit are null, never a guess. The average hashrate is the basis
 when the miner reports one (the 5 s value is noise for money).
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -21,6 +26,26 @@ from backend.fleet.plausible import MAX_HASHRATE_THS, MAX_POWER_W, usable
 log = logging.getLogger("hashinsight.fleet")
 
 HASHPRICE_SERVICES = ("chain", "network", "market")
+# Manufacturers' stated wall power of common models (W), keyed by `model_key`. An estimate for a
+# miner that reports none; never shown as a measurement.
+NAMEPLATE_W: dict[str, float] = {
+    "s19": 3250.0,
+    "s19pro": 3250.0,
+    "s19jpro": 3068.0,
+    "s19jpro+": 3355.0,
+    "s19xp": 3010.0,
+    "s19kpro": 2760.0,
+    "s21": 3500.0,
+    "s21pro": 3510.0,
+    "t21": 3610.0,
+    "m30s": 3268.0,
+    "m30s+": 3400.0,
+    "m30s++": 3472.0,
+    "m31s": 3220.0,
+    "m50": 3276.0,
+    "m50s": 3306.0,
+}
+_MODEL_NOISE = re.compile(r"antminer|whatsminer|bitmain|microbt|\s+|v\d+$")
 Money = tuple[float | None, float | None, float | None]
 
 
@@ -40,6 +65,20 @@ def read_hashprice(services: Mapping[str, Any]) -> float | None:
         if isinstance(value, int | float) and value > 0 and math.isfinite(value):
             return float(value)
     return None
+
+
+def model_key(model: str | None) -> str:
+    """'Antminer S19 Pro' -> 's19pro', 'M31SV10' -> 'm31s': the maker and variant suffix go."""
+    return _MODEL_NOISE.sub("", (model or "").lower())
+
+
+def nameplate_w(model: str | None) -> float | None:
+    """The model's stated power in watts, or None when the model is not in the table."""
+    return NAMEPLATE_W.get(model_key(model)) if model else None
+
+
+def power_cost(power_w: float, power_price_usd_kwh: float) -> float:
+    return power_w / 1000.0 * 24.0 * power_price_usd_kwh
 
 
 def miner_money(
@@ -63,7 +102,7 @@ def miner_money(
     if status == "sleeping" and basis is None:
         basis = 0.0
     revenue = basis * hashprice if basis is not None and hashprice is not None else None
-    cost = power_w / 1000.0 * 24.0 * power_price_usd_kwh if power_w is not None else None
+    cost = power_cost(power_w, power_price_usd_kwh) if power_w is not None else None
     profit = revenue - cost if revenue is not None and cost is not None else None
     return _r(revenue), _r(cost), _r(profit)
 

@@ -41,6 +41,7 @@ class MinerSpec:
     site: str | None = None
     rack: str | None = None
     position: str | None = None
+    web_port: int | None = None  # the miner's web interface (control), when not 80
 
     @property
     def address(self) -> str:
@@ -138,12 +139,15 @@ def expand_entries(
     *,
     default_port: int = DEFAULT_PORT,
     site: str | None = None,
+    web_port: int | None = None,
 ) -> Iterator[MinerSpec]:
     """Specs for configured entries (a named entry must stand for exactly one miner)."""
     for entry in entries:
         if isinstance(entry, str):
             for host, port in parse_address(entry, default_port):
-                yield MinerSpec(id=miner_id(host, port), host=host, port=port, site=site)
+                yield MinerSpec(
+                    id=miner_id(host, port), host=host, port=port, site=site, web_port=web_port
+                )
             continue
         if isinstance(entry, dict):  # model_copy(update=...) does not validate overrides
             entry = MinerEntry.model_validate(entry)
@@ -159,6 +163,7 @@ def expand_entries(
                 site=entry.site or site,
                 rack=entry.rack,
                 position=entry.position,
+                web_port=entry.web_port or web_port,
             )
 
 
@@ -167,7 +172,9 @@ def configured_miners(settings: Settings) -> list[MinerSpec]:
     table: FleetTable = settings.fleet
     specs = [
         *expand_entries(settings.miners),
-        *expand_entries(table.miners, default_port=table.port, site=table.site),
+        *expand_entries(
+            table.miners, default_port=table.port, site=table.site, web_port=table.web_port
+        ),
     ]
     return dedupe(specs)
 

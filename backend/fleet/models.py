@@ -1,11 +1,21 @@
 """Fleet tables: the miners and their current state, telemetry (raw + 5-minute rollups),
-alerts and the command log."""
+alerts, the command log and the control credentials."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, Float, Index, Integer, String, Text, text
+from sqlalchemy import (
+    Boolean,
+    Float,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, UtcDateTime
@@ -113,3 +123,28 @@ class FleetCommandRow(Base):
     decided_by: Mapped[str | None] = mapped_column(String(120))
     decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     reason: Mapped[str | None] = mapped_column(Text)
+    # What the driver read back after sending: "verified: ..." or "sent, not verified: ...".
+    verification: Mapped[str | None] = mapped_column(Text)
+
+
+class FleetCredentialRow(Base):
+    """Control credentials for one site or one miner and one kind of access.
+
+    ``kind`` is the access path (``web``: stock Antminer CGI; ``luxos``: LuxOS session logon;
+    later ``whatsminer`` admin password, ``braiins`` gRPC login). The password is Fernet-encrypted
+    like API keys; ``port`` is the port that access uses (the Antminer web port, 80 on real
+    miners) and may be set without a password.
+    """
+
+    __tablename__ = "fleet_credentials"
+    __table_args__ = (UniqueConstraint("scope", "target", "kind", name="uq_fleet_credentials"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8))  # site | miner
+    target: Mapped[str] = mapped_column(String(200))  # the site name or the miner id
+    kind: Mapped[str] = mapped_column(String(16))
+    username: Mapped[str | None] = mapped_column(String(120))
+    secret_encrypted: Mapped[bytes | None] = mapped_column(LargeBinary)
+    port: Mapped[int | None] = mapped_column(Integer)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime)
+    updated_by: Mapped[str] = mapped_column(String(120))

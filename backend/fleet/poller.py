@@ -3,7 +3,13 @@
 One sweep = poll the due miners through a bounded pool of workers (no task per miner), then
 in one synchronous pass: economics, alert rules, change detection, telemetry rows; then ONE
 database transaction; then events (``miner.update`` for changed miners only, one
-``fleet.sweep``). The next sweep is armed after this one ends, so a slow sweep delays the
+``fleet.readings``, one ``fleet.sweep``).
+
+``miner.update`` is deadbanded (a reading must move a full step) so partners' streams stay
+quiet; ``fleet.readings`` is the truth of the sweep for consoles: every polled miner's
+changing readings as one compact row each (field names once, values in order), so a screen
+holds every row as of the last sweep without a request per miner and without a WebSocket
+message per miner. The next sweep is armed after this one ends, so a slow sweep delays the
 next instead of piling up. Unreachable miners back off exponentially (up to
 ``fleet_backoff_max_s``) so dead addresses do not eat the sweep's time budget.
 
@@ -52,6 +58,9 @@ from backend.fleet.totals import MinerFigures, fleet_totals
 log = logging.getLogger("hashinsight.fleet")
 
 CHANNEL = "miners"
+# Its own channel: 10,000 miners make ~1.5 MB a sweep, which a partner following `miners` (the
+# deadbanded updates) should not receive unless it asks for it.
+READINGS_CHANNEL = "readings"
 # A whole-fleet summary after each sweep. A collector of one shard publishes its partial summary
 # as SHARD_SWEEP instead: API instances add the shards up and publish FLEET_SWEEP themselves.
 FLEET_SWEEP = "fleet.sweep"
@@ -76,6 +85,35 @@ PLANS: dict[str, tuple[str, ...]] = {
     FAMILY_CGMINER: POLL_COMMANDS,
 }
 SUMMARY_OMITS = ("boards", "pools")
+READINGS = "fleet.readings"
+# A `fleet.readings` row: the id, then these values. What a sweep can change; labels, model and
+# firmware change rarely and come with `miner.update`. `pools_alive`/`pools_total` let a screen
+# show a miner whose every pool is dead as a problem without the pool list.
+READING_FIELDS = (
+    "status",
+    "hashrate_ths",
+    "hashrate_avg_ths",
+    "hashrate_expected_ths",
+    "power_w",
+    "efficiency_jth",
+    "temp_inlet_c",
+    "temp_outlet_c",
+    "temp_board_max_c",
+    "temp_chip_max_c",
+    "fans_rpm",
+    "accepted",
+    "rejected",
+    "hardware_errors",
+    "uptime_s",
+    "error",
+    "last_seen",
+    "revenue_usd_day",
+    "cost_usd_day",
+    "profit_usd_day",
+    "open_alerts",
+    "pools_alive",
+    "pools_total",
+)
 _UNRECORDED = MinerSnapshot.failed("suspect data")  # what history keeps of a suspect poll
 
 
@@ -95,6 +133,7 @@ class MinerState:
         "next_due",
         "polled_at",
         "prev_hw",
+        "reading",
         "snap",
         "spec",
     )
@@ -104,6 +143,9 @@ class MinerState:
         self.client = client
         self.family: str | None = None
         self.snap: MinerSnapshot | None = None
+        # This sweep's answer until the sweep is digested: readers (the API) never see a new
+        # reading labelled with the previous sweep's time.
+        self.reading: MinerSnapshot | None = None
         self.last_seen: float | None = None
         self.polled_at: float | None = None
         self.first_seen = now
@@ -241,7 +283,7 @@ class Poller:
         await self._poll_all(due)
         polled_at = self.clock.time()
         self.hashprice = read_hashprice(self._services())
-        batch, changed, alerts = self._digest(due, started, polled_at)
+        batch, changed, alerts, readings = self._digest(due, started, polled_at)
         if alerts.raised or alerts.cleared:
             self._queue_alert_rows(batch, alerts)
         ids = await self.store.write_sweep(batch, fences)
@@ -264,6 +306,17 @@ class Poller:
             self.bus.publish(ALERTS_CHANNEL, "alert.cleared", alert.to_dict())
         for state in changed:
             self.bus.publish(CHANNEL, "miner.update", self.miner_data(state, summary=True))
+        self.bus.publish(
+            READINGS_CHANNEL,
+            READINGS,
+            {
+                "sweep": self.sweeps,
+                "polled_at": polled_at,
+                "interval_s": self.interval_s,
+                "fields": READING_FIELDS,
+                "rows": readings,
+            },
+        )
         self.bus.publish(CHANNEL, self.sweep_event, summary)
         if self.mailer is not None:
             self.mailer.notify(alerts.raised, alerts.cleared)
@@ -274,7 +327,7 @@ class Poller:
 
         async def worker() -> None:
             for state in queue:
-                state.snap = await self._poll(state)
+                state.reading = await self._poll(state)
 
         workers = max(1, min(self.concurrency, len(due)))
         await asyncio.gather(*(worker() for _ in range(workers)))
@@ -307,18 +360,20 @@ class Poller:
 
     def _digest(
         self, due: list[MinerState], started: float, now: float
-    ) -> tuple[SweepWrite, list[MinerState], SweepAlerts]:
+    ) -> tuple[SweepWrite, list[MinerState], SweepAlerts, list[list[Any]]]:
         """Everything CPU-bound after the polls, in one pass over the polled miners."""
         batch = SweepWrite()
         changed: list[MinerState] = []
+        readings: list[list[Any]] = []
         alerts = SweepAlerts()
         now_dt = datetime.fromtimestamp(now, UTC)
         bucket = int(now // ROLLUP_S) * ROLLUP_S
         settings = self.settings
         price = settings.fleet_power_price_usd_kwh
         for state in due:
-            snap = state.snap
+            snap = state.reading
             assert snap is not None
+            state.snap, state.reading = snap, None
             status = snap.status
             state.polled_at = now
             suspect = is_suspect(snap.error)
@@ -361,7 +416,9 @@ class Poller:
             if row is not None:
                 batch.rollups.append(row)
             state.data = None
-            fingerprint = _fingerprint(snap, self.book.open_count(state.spec.id), state.money)
+            open_alerts = self.book.open_count(state.spec.id)
+            readings.append(_reading(state, snap, open_alerts))
+            fingerprint = _fingerprint(snap, open_alerts, state.money)
             if _changed(state.fingerprint, fingerprint):
                 state.fingerprint = fingerprint
                 changed.append(state)
@@ -375,7 +432,7 @@ class Poller:
                         "b_polled_at": now_dt,
                     }
                 )
-        return batch, changed, alerts
+        return batch, changed, alerts, readings
 
     def _queue_alert_rows(self, batch: SweepWrite, alerts: SweepAlerts) -> None:
         for alert in alerts.raised:
@@ -483,7 +540,10 @@ class Poller:
             self._summary["open_alerts"] = self.book.total_open()
             return self._summary
         summary = {
-            **fleet_totals(self._figures(state) for state in self.states.values()),
+            **fleet_totals(
+                (self._figures(state) for state in self.states.values()),
+                self.settings.fleet_power_price_usd_kwh,
+            ),
             "open_alerts": self.book.total_open(),
             "sweep": dict(self.last_sweep),
             "hashprice_usd_per_th_day": self.hashprice,
@@ -499,7 +559,8 @@ class Poller:
         if data is not None and state.snap is None:  # restored, not yet polled
             status = data["status"]
             rate, exp = data["hashrate_ths"], data["hashrate_expected_ths"]
-            return MinerFigures(status, state.spec.site, rate, exp, None, revenue, cost)
+            model = data.get("model")
+            return MinerFigures(status, state.spec.site, rate, exp, None, revenue, cost, model)
         snap = state.snap
         if snap is None:
             return MinerFigures(state.status, state.spec.site, None, None, None, revenue, cost)
@@ -512,6 +573,7 @@ class Poller:
             watts,
             revenue,
             cost,
+            snap.model,
         )
 
 
@@ -524,6 +586,42 @@ def _labels(spec: MinerSpec) -> dict[str, Any]:
 
 def _dt(stamp: float | None) -> datetime | None:
     return datetime.fromtimestamp(stamp, UTC) if stamp is not None else None
+
+
+def _round(value: float | None, digits: int) -> float | None:
+    return None if value is None else round(value, digits)
+
+
+def _reading(state: MinerState, snap: MinerSnapshot, open_alerts: int) -> list[Any]:
+    """One `fleet.readings` row (READING_FIELDS after the id), rounded to what is shown."""
+    revenue, cost, profit = state.money
+    pools = snap.pools
+    return [
+        state.spec.id,
+        snap.status,
+        _round(snap.hashrate_ths, 3),
+        _round(snap.hashrate_avg_ths, 3),
+        snap.hashrate_expected_ths,
+        _round(snap.power_w, 1),
+        _round(snap.efficiency_jth, 2),
+        _round(snap.temp_inlet_c, 1),
+        _round(snap.temp_outlet_c, 1),
+        _round(snap.temp_board_max_c, 1),
+        _round(snap.temp_chip_max_c, 1),
+        list(snap.fans_rpm),
+        snap.accepted,
+        snap.rejected,
+        snap.hardware_errors,
+        snap.uptime_s,
+        snap.error,
+        state.last_seen,
+        revenue,
+        cost,
+        profit,
+        open_alerts,
+        sum(1 for p in pools if p.status == "alive"),
+        len(pools),
+    ]
 
 
 Fingerprint = tuple[tuple[Any, ...], tuple[float | None, ...], tuple[float, ...]]

@@ -24,9 +24,11 @@ from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import Alert, AlertBook, RuleSet
 from backend.fleet.collector import ShardCollector
 from backend.fleet.commands import FleetCommands
+from backend.fleet.credentials import CredentialStore
+from backend.fleet.drivers import ControlContext
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
-from backend.fleet.poller import MinerState, Poller, raise_fd_limit
+from backend.fleet.poller import READINGS_CHANNEL, MinerState, Poller, raise_fd_limit
 from backend.fleet.report import fleet_section
 from backend.fleet.shard import FleetRole, HeartbeatStore, ShardSpec
 from backend.fleet.store import FleetStore
@@ -47,7 +49,9 @@ FD_HEADROOM = 1024
 
 class FleetService:
     name: ClassVar[str] = "fleet"
-    channels: ClassVar[frozenset[str]] = frozenset({MINERS_CHANNEL, ALERTS_CHANNEL})
+    channels: ClassVar[frozenset[str]] = frozenset(
+        {MINERS_CHANNEL, READINGS_CHANNEL, ALERTS_CHANNEL}
+    )
 
     def __init__(
         self,
@@ -75,8 +79,15 @@ class FleetService:
             mailer=self.mailer,
             services=services or dict,
         )
+        # Control credentials are Fernet-encrypted with the key of API keys (loaded on first use).
+        self.credentials = CredentialStore(context.db, settings=self.settings)
         self.commands = FleetCommands(
-            context.db, self.poller, self.clock, self.settings.fleet_command_concurrency
+            context.db,
+            self.poller,
+            self.clock,
+            self.settings.fleet_command_concurrency,
+            context=ControlContext(http=context.http.client),
+            credentials=self.credentials,
         )
         self._tasks: list[asyncio.Task[Any]] = []
         self.collector: ShardCollector | None = None

@@ -175,7 +175,7 @@ class FleetView:
 
     def summary(self) -> dict[str, Any]:
         return {
-            **fleet_totals(_figures(data) for data in self.data.values()),
+            **fleet_totals((_figures(data) for data in self.data.values()), self.power_price),
             "stale": len(self.stale & set(self.data)),
             "open_alerts": sum(int(data.get("open_alerts") or 0) for data in self.data.values()),
             "sweep": self._sweep(),
@@ -211,6 +211,7 @@ def _figures(data: Mapping[str, Any]) -> MinerFigures:
         data.get("power_w"),
         data.get("revenue_usd_day"),
         data.get("cost_usd_day"),
+        data.get("model"),
     )
 
 

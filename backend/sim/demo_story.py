@@ -25,16 +25,26 @@ async def queue_demo_approvals(auth: Any, fleet: Any) -> list[str]:
     )
     key = await auth.verify(full_key)
     online = await _online_miners(fleet)
-    if key is None or len(online) < 2:
+    # Only miners whose firmware takes the command (the others would be refused at once).
+    restartable = [m for m in online if _supports(fleet, m, "restart")]
+    switchable = [
+        m for m in online if _supports(fleet, m, "switchpool") and m not in restartable[:1]
+    ]
+    if key is None or not restartable or not switchable:
         log.info("demo: no approvals queued (fleet not polled yet)")
         return []
-    asks = (([online[0]], "restart", None), ([online[1]], "switchpool", {"pool": 1}))
+    asks = (([restartable[0]], "restart", None), ([switchable[0]], "switchpool", {"pool": 1}))
     ids: list[str] = []
     for miners, command, params in asks:
         for result in await fleet.commands.request(miners, command, params, key=key, source="demo"):
             ids.append(result["command_id"])
     log.info("demo: %d fleet commands wait for approval (screen 9)", len(ids))
     return ids
+
+
+def _supports(fleet: Any, miner_id: str, command: str) -> bool:
+    capability = fleet.commands.capabilities(miner_id).get(command)
+    return capability is not None and capability.supported
 
 
 async def _online_miners(fleet: Any) -> list[str]:

@@ -4,9 +4,15 @@ Each simulated miner is a real asyncio TCP server replaying the wire formats of 
 captured fixtures (``tests/data/captures/miners``): Antminer S19 Pro stock bmminer (with
 its ``}{`` STATS, ``Tenperature`` and ``Pool Stale%%`` quirks, NUL-terminated),
 Whatsminer btminer API v1.4 (sorted keys, bare-string STATUS with an object ``Msg`` for
-``get_*``, no joins of ``get_*``/``status``), upstream cgminer 4.11.1, and a Braiins
-OS (BOSer) flavour with ``fans``/``temps``/``tempctrl``/``devdetails``/``tunerstatus``
-shaped after Braiins' published cgminer-API structures.
+``get_*``, no joins of ``get_*``/``status``), upstream cgminer 4.11.1 (with ``devdetails``), a
+Braiins OS (BOSer) flavour with ``fans``/``temps``/``tempctrl``/``devdetails``/``tunerstatus``
+shaped after Braiins' published cgminer-API structures, and LuxOS on an Antminer (family
+``luxos``: session-guarded writes, ``backend/sim/luxos.py``).
+
+Control dialects live in their own modules: with ``web_port`` set, each stock Antminer also
+serves its web CGI with digest auth on its own address (``backend/sim/antminer_web.py``);
+Whatsminers take their encrypted admin API v2 on the RPC port and, with ``whatsminer_v3_port``
+set, serve API v3 on their own address (``backend/sim/whatsminer_api.py``).
 
 Addressing: by default every miner listens on its own loopback address at port 4028
 (127.0.1.1, 127.0.1.2, ...). Linux routes all of 127.0.0.0/8 to ``lo`` so this needs
@@ -45,10 +51,13 @@ from enum import StrEnum
 from functools import lru_cache, partial
 from typing import Any
 
+from backend.sim import luxos, whatsminer_api
+from backend.sim.antminer_web import AntminerWebServer
 from backend.sim.fleet_wire import Connection, Listener
 
 API_PORT = 4028
 FAMILIES = ("antminer", "whatsminer", "braiins", "cgminer")
+DIALECTS = (*FAMILIES, "luxos")  # LuxOS: an Antminer family miner with its own control
 DEFAULT_MIX: dict[str, float] = {
     "antminer": 0.5,
     "whatsminer": 0.25,
@@ -113,6 +122,10 @@ PROFILES: dict[str, ModelProfile] = {
         "braiins", "Antminer S19j Pro", 3, 126, 100.0, 3050, 4, 4200, 60, 68, 500
     ),
     "cgminer": ModelProfile("cgminer", None, 3, 63, 13.5, 1320, 2, 4800, 62, 75, 650),
+    # LuxOS runs on Antminer hardware and reports like bmminer: family antminer, own writes.
+    "luxos": ModelProfile(
+        "antminer", "Antminer S19j Pro", 3, 126, 104.0, 3068, 4, 4300, 60, 68, 500
+    ),
 }
 
 DESCRIPTIONS = {
@@ -217,11 +230,12 @@ class SimMiner:
         seed: int = 0,
     ) -> None:
         if family not in PROFILES:
-            raise ValueError(f"unknown family {family!r}; choose from {FAMILIES}")
+            raise ValueError(f"unknown family {family!r}; choose from {DIALECTS}")
         self.fleet = fleet
         self.index = index
-        self.family = family
         self.profile = PROFILES[family]
+        self.dialect = family  # how it is controlled: "luxos" is an Antminer with LuxOS
+        self.family = self.profile.family
         self.host = host
         self.port = port
         self.api_allow = api_allow
@@ -229,6 +243,13 @@ class SimMiner:
         self.faults: dict[Fault, dict[str, Any]] = {}
         self.sleeping = False
         self.restarting = False
+        self.work_mode = 0  # stock Antminer: 0 normal, 1 sleep, 3 low power
+        self.blinking = False
+        self.web: AntminerWebServer | None = None
+        self.lux = luxos.LuxosState() if family == "luxos" else None
+        is_wm = self.family == "whatsminer"
+        self.wm = whatsminer_api.WhatsminerState() if is_wm else None
+        self.wm_v3: whatsminer_api.WhatsminerV3Server | None = None
         self.requests: deque[str] = deque(maxlen=64)
         self._memo: dict[str, Any] | None = None
         self._rules = _parsed_rules(api_allow)
@@ -442,10 +463,34 @@ class SimMiner:
     async def start(self) -> None:
         if Fault.OFFLINE not in self.faults:
             await self._listen()
+        web_port = self.fleet.web_port
+        if web_port is not None and self.dialect == "antminer" and self.web is None:
+            self.web = AntminerWebServer(self, self.host, web_port)
+            await self.web.start()
+        v3_port = self.fleet.whatsminer_v3_port
+        if v3_port is not None and self.wm is not None and self.wm_v3 is None:
+            self.wm_v3 = whatsminer_api.WhatsminerV3Server(self, self.host, v3_port)
+            await self.wm_v3.start()
+
+    @property
+    def web_port(self) -> int | None:
+        """The port of this miner's web CGI (stock Antminers when the fleet serves them)."""
+        return self.web.port if self.web is not None else None
+
+    @property
+    def v3_port(self) -> int | None:
+        """The port of this Whatsminer's API v3 (when the fleet serves it)."""
+        return self.wm_v3.port if self.wm_v3 is not None else None
 
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
+        web, self.web = self.web, None
+        if web is not None:
+            await web.stop()
+        v3, self.wm_v3 = self.wm_v3, None
+        if v3 is not None:
+            await v3.stop()
         await self._stop_listening()
         for conn in list(self._conns):
             conn.close()
@@ -554,6 +599,10 @@ class SimMiner:
             if not isinstance(request, dict):
                 self.requests.append("<invalid json>")
                 return self._encode(self._error(23, "Invalid JSON"), True), None
+            if self.wm is not None:
+                answered = whatsminer_api.handle_v2(self, request)
+                if answered is not None:
+                    return answered
             command = request.get("command", request.get("cmd"))
             if not isinstance(command, str):
                 return self._encode(self._error(24, "Missing JSON 'command'"), True), None
@@ -566,6 +615,10 @@ class SimMiner:
         self.requests.append(command if param is None else f"{command}|{param}")
         if "+" in command:
             return self._joined(command, as_json), None
+        if self.lux is not None:
+            handled = luxos.handle(self, command, param)
+            if handled is not None:
+                return self._encode(handled[0], as_json), handled[1]
         report = self._report_table.get(command)
         if report is not None:
             return self._encode(report(), as_json, command), None
@@ -692,6 +745,8 @@ class SimMiner:
             "estats": self._stats,
             "config": self._config,
         }
+        if self.family == "cgminer":
+            extra["devdetails"] = self._cgminer_devdetails
         if self.family == "braiins":
             extra.update(
                 devdetails=self._devdetails,
@@ -703,6 +758,8 @@ class SimMiner:
         return {**common, **extra}
 
     def _version(self) -> dict[str, Any]:
+        if self.lux is not None:
+            return luxos.version(self)
         if self.family == "antminer":
             row = {
                 "BMMiner": "1.0.0",
@@ -729,6 +786,8 @@ class SimMiner:
             "OS": "Linux",
             "Hotplug": 5,
         }
+        if self.lux is not None:
+            row.update(luxos.config_extra(self))
         return {"STATUS": [self._ok(33, "CGMiner config")], "CONFIG": [row], "id": 1}
 
     def _summary(self) -> dict[str, Any]:
@@ -818,7 +877,7 @@ class SimMiner:
                     "Power": power,
                     "Power_RT": power + self.rng.randint(0, 15),
                     "Power Limit": 3500,
-                    "Power Mode": "Normal",
+                    "Power Mode": self.wm.power_mode if self.wm is not None else "Normal",
                     "Power Current": round(power / 13.1),
                     "Power Fanspeed": 9060,
                     "Factory GHS": int(self.profile.nominal_ths * 1000),
@@ -864,6 +923,8 @@ class SimMiner:
         return {"STATUS": [self._ok(70, "CGMiner stats")], "STATS": rows, "id": 1}
 
     def _antminer_stats_head(self) -> dict[str, Any]:
+        if self.lux is not None:
+            return luxos.stats_head(self)
         return {
             "BMMiner": "1.0.0",
             "Miner": "49.0.1.3",
@@ -1026,6 +1087,22 @@ class SimMiner:
                 row.update(Voltage=13.6, Frequency=self.profile.frequency)
                 row.update(Chips=self.chips_ok(b), Cores=self.chips_ok(b) * 8)
             rows.append(row)
+        return {"STATUS": [self._ok(69, "Device Details")], "DEVDETAILS": rows, "id": 1}
+
+    def _cgminer_devdetails(self) -> dict[str, Any]:
+        """Upstream cgminer 4.11's ``devdetails``: one row per device, these seven keys."""
+        rows = [
+            {
+                "DEVDETAILS": b,
+                "Name": "ANT",
+                "ID": b,
+                "Driver": "ants3",
+                "Kernel": "",
+                "Model": "",
+                "Device Path": "",
+            }
+            for b in range(self.profile.boards)
+        ]
         return {"STATUS": [self._ok(69, "Device Details")], "DEVDETAILS": rows, "id": 1}
 
     def _pools(self) -> dict[str, Any]:
@@ -1315,8 +1392,14 @@ class FleetSimulator:
         read_only: Sequence[int] = (),
         read_only_fraction: float = 0.0,
         shard: tuple[int, int] = (0, 1),
+        web_port: int | None = None,
+        whatsminer_v3_port: int | None = None,
     ) -> None:
         """``use_ports``: all miners on 127.0.0.1, port ``base_port + i`` (0 = ephemeral).
+
+        ``web_port``: stock Antminers also serve their web CGI on their own address at this
+        port (0 = an ephemeral port each; None = no web servers, the default for big fleets).
+        ``whatsminer_v3_port``: the same for the Whatsminers' API v3 (real miners: 4433).
 
         ``shard=(k, n)`` serves only the miners whose index is k modulo n (the others are
         drawn all the same, so n processes with k = 0..n-1 serve exactly the fleet one
@@ -1332,6 +1415,8 @@ class FleetSimulator:
         self.use_ports = use_ports
         self.speed = speed
         self.restart_downtime_s = restart_downtime_s
+        self.web_port = web_port
+        self.whatsminer_v3_port = whatsminer_v3_port
         self.miners: list[SimMiner] = []
         self._t0 = time.monotonic()
         self._started = False
@@ -1339,7 +1424,7 @@ class FleetSimulator:
         weights = dict(mix or DEFAULT_MIX)
         for name in weights:
             if name not in PROFILES:
-                raise ValueError(f"unknown family {name!r} in mix; choose from {FAMILIES}")
+                raise ValueError(f"unknown family {name!r} in mix; choose from {DIALECTS}")
         if use_ports:
             hosts = ["127.0.0.1"] * count
             ports = [base_port + i if base_port else 0 for i in range(count)]
@@ -1395,13 +1480,20 @@ class FleetSimulator:
     def describe(self) -> list[str]:
         """One line per miner served (the demo world's ``Simulator`` protocol)."""
         return [
-            f"miner {m.host}:{m.port}  {m.family:<10} {m.model or 'cgminer (no model)'}"
+            f"miner {m.host}:{m.port}  {m.dialect:<10} {m.model or 'cgminer (no model)'}"
+            + (f"  web :{m.web_port}" if m.web_port is not None else "")
+            + (f"  api v3 :{m.v3_port}" if m.v3_port is not None else "")
             for m in self.miners
         ]
 
     def settings_overrides(self) -> dict[str, Any]:
         """Settings pointing the product at this fleet (``Simulator`` protocol)."""
-        return {"miners": [f"{h}:{p}" for h, p in self.addresses]}
+        entries: list[Any] = []
+        for miner in self.miners:
+            address = f"{miner.host}:{miner.port}"
+            web = miner.web_port
+            entries.append(address if web is None else {"address": address, "web_port": web})
+        return {"miners": entries}
 
     async def __aenter__(self) -> FleetSimulator:
         await self.start()
@@ -1466,6 +1558,8 @@ async def _run(args: argparse.Namespace) -> None:
         restart_downtime_s=args.restart_downtime,
         read_only_fraction=args.read_only_fraction,
         shard=_parse_shard(args.shard),
+        web_port=args.web_port,
+        whatsminer_v3_port=args.whatsminer_v3_port,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1480,7 +1574,7 @@ async def _run(args: argparse.Namespace) -> None:
                 await by_index[index].set_fault(kind, **params)
         counts: dict[str, int] = {}
         for miner in sim.miners:
-            counts[miner.family] = counts.get(miner.family, 0) + 1
+            counts[miner.dialect] = counts.get(miner.dialect, 0) + 1
         if sim.miners:
             first, last = sim.miners[0], sim.miners[-1]
             span = f"{first.host}:{first.port} .. {last.host}:{last.port}"
@@ -1522,6 +1616,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     parser.add_argument(
         "--shard", default="0/1", help="K/N: serve miners with index K modulo N (N processes)"
+    )
+    parser.add_argument(
+        "--web-port",
+        type=int,
+        default=None,
+        help="stock Antminers also serve their web CGI on this port (0 = any free port)",
+    )
+    parser.add_argument(
+        "--whatsminer-v3-port",
+        type=int,
+        default=None,
+        help="Whatsminers also serve API v3 on this port (real: 4433; 0 = any free port)",
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until ^C)")
     parser.add_argument("--list", action="store_true", help="print every miner's address")

@@ -1,6 +1,9 @@
 """The demo's miner fleet: a few hundred simulated miners with labels and a few faults.
 
-Every miner has its own loopback address at port 4028, like a real site. Two demos (or a demo
+Every miner has its own loopback address at port 4028, like a real site; stock Antminers also
+serve their web CGI (digest auth, factory root/root) on that address at ``WEB_PORT`` (80 on a
+real site), so the demo console can restart, switch pools and sleep them with a verified
+effect, and LuxOS miners take the same commands through their sessions. Two demos (or a demo
 and a test run) on one machine would collide on those addresses, so the fleet moves to
 another 127.x block when its first choice is taken.
 """
@@ -27,6 +30,25 @@ DEMO_FAULTS: tuple[tuple[int, Fault, dict[str, Any]], ...] = (
 )
 READ_ONLY = (144,)  # answers privileged commands with "access denied" (--api-allow R:0/0)
 ATTEMPTS = 6
+WEB_PORT = 14080
+# A reboot keeps a miner dark for longer than one poll interval (10 s by default), so the
+# console sees it go offline and come back with a fresh uptime.
+RESTART_DOWNTIME_S = 25.0
+# Firmware by position, repeated: every kind the console meets, the controllable ones first
+# among the miners the demo's stories use (3: restart, 5: pool switch, 9: sleep; 144 is the
+# read-only cgminer).
+PATTERN = (
+    "antminer",
+    "whatsminer",
+    "braiins",
+    "antminer",
+    "cgminer",
+    "luxos",
+    "whatsminer",
+    "antminer",
+    "braiins",
+    "antminer",
+)
 
 
 class DemoFleet(FleetSimulator):
@@ -34,8 +56,11 @@ class DemoFleet(FleetSimulator):
         super().__init__(
             count,
             base_ip=_base(0),
+            families=PATTERN,
             read_only=[i for i in READ_ONLY if i < count],
             seed=20_240,
+            restart_downtime_s=RESTART_DOWNTIME_S,
+            web_port=WEB_PORT,
         )
 
     async def start(self) -> None:
@@ -57,6 +82,8 @@ class DemoFleet(FleetSimulator):
             self.miners, iter_loopback_addresses(base_ip, len(self.miners)), strict=False
         ):
             miner.host = host
+            if miner.web is not None:
+                miner.web.host = host
 
     def settings_overrides(self) -> dict[str, Any]:
         entries = []
@@ -68,6 +95,7 @@ class DemoFleet(FleetSimulator):
                     "site": "Site A" if rack % 2 == 0 else "Site B",
                     "rack": f"R{rack + 1:02d}",
                     "position": f"{miner.index % MINERS_PER_RACK + 1:02d}",
+                    **({"web_port": miner.web_port} if miner.web_port is not None else {}),
                 }
             )
         return {"miners": entries}

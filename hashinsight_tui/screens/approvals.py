@@ -3,11 +3,16 @@
 Fleet commands requested with a semi-automatic key and ndau issues awaiting approval are two
 queues in the backend; the person on call should not have to visit two screens to find what is
 waiting, nor guess which key may decide. Oldest first, because the oldest waits longest.
+
+Both queues are pushed: a new request or a decision taken on another console arrives on the
+stream (`command.update` on `miners`, `issue.update` / `approval.pending` on `issues`) and is
+merged over the last REST list at once, so two operators never decide the same item twice.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -69,6 +74,23 @@ def pending_commands(items: list[dict[str, Any]]) -> list[Pending]:
     return result
 
 
+def merge_commands(
+    rest: Iterable[dict[str, Any]], streamed: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """One entry per command id, REST or stream, whichever was updated last."""
+    rows: dict[str, dict[str, Any]] = {}
+    for item in [*rest, *streamed]:
+        command_id = item.get("command_id")
+        if command_id is None:
+            continue
+        current = rows.get(str(command_id))
+        if current is None or float(item.get("updated_at") or 0) >= float(
+            current.get("updated_at") or 0
+        ):
+            rows[str(command_id)] = item
+    return list(rows.values())
+
+
 def pending_issues(issues: list[IssueOut]) -> list[Pending]:
     return [
         Pending(
@@ -97,7 +119,7 @@ def _timestamp(iso: str | None) -> float:
 class ApprovalsScreen(BaseScreen):
     SCREEN_TITLE = "Approvals"
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"q": ()}
-    CHANNELS: ClassVar[tuple[str, ...]] = ("issues",)
+    CHANNELS: ClassVar[tuple[str, ...]] = ("issues", "miners")
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset({"approve", "reject"})
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("a", "approve", "Approve", id="approvals.approve"),
@@ -156,7 +178,10 @@ class ApprovalsScreen(BaseScreen):
     def pending(self, store: Store) -> list[Pending]:
         streamed = [d for d in store.latest.get("issues", {}).values() if "state" in d]
         issues = merge_issues(store.snapshots.get(SNAP_ISSUES) or [], streamed)
-        items = pending_commands(store.snapshots.get(SNAP_COMMANDS) or []) + pending_issues(issues)
+        commands = merge_commands(
+            store.snapshots.get(SNAP_COMMANDS) or [], self.hi_app.command_updates.values()
+        )
+        items = pending_commands(commands) + pending_issues(issues)
         return sorted(items, key=lambda p: (p.since, p.kind, p.ref))
 
     def refresh_view(self, store: Store) -> None:

@@ -106,6 +106,7 @@ class BaseScreen(Screen[None]):
                 stale_after_s,
                 shown_at=shown_at,
                 filter_text=self.filter_summary(),
+                alerts=self.hi_app.alerts.counts() if self.hi_app.alerts.loaded else None,
             )
 
     async def fetch(self, client: HashInsightClient) -> dict[str, Any]:

@@ -2,7 +2,12 @@
 
 Data: a REST snapshot (summary each refresh; the whole light miner list when the screen opens and
 every FULL_REFRESH_S as a consistency net) plus the `miners` stream, merged into one FleetModel
-in one batch per refresh. Widgets draw only what is on screen, so 10,000 miners stay responsive.
+in one batch per refresh. The stream's `miner.update` is deadbanded (for partners); each sweep's
+`fleet.readings` brings every polled miner's readings, so every row is as of the last sweep and
+shows its age. Widgets draw only what is on screen, so 10,000 miners stay responsive.
+
+Actions are offered only where the miner's firmware supports them (the detail's `capabilities`,
+when the backend states them); a command's outcome quotes the backend's verification.
 """
 
 from __future__ import annotations
@@ -24,7 +29,16 @@ from textual.widgets import ContentSwitcher, OptionList, Static
 from textual.widgets.option_list import Option
 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient
-from hashinsight_tui.fleet_model import FILTER_KEYS, STATUSES, FleetModel, as_dict, page_items
+from hashinsight_tui.fleet_model import (
+    FILTER_KEYS,
+    PROBLEM_TEXT,
+    STATUSES,
+    FleetModel,
+    as_dict,
+    page_items,
+    problem,
+    shown_status,
+)
 from hashinsight_tui.messages import SnapshotFailed, SnapshotsLoaded
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen
@@ -43,6 +57,7 @@ from hashinsight_tui.widgets.fleet_table import (
     COLUMNS,
     DASH,
     FleetTable,
+    fmt_duration,
     fmt_num,
     location_text,
 )
@@ -52,8 +67,10 @@ FULL_REFRESH_S = 300.0  # the stream carries changes; this is only a consistency
 RETRY_LOAD_S = 5.0
 PAGE_SIZE = 2500
 MAX_CONCURRENT_ACKS = 8
+MAX_CAPABILITY_CHECKS = 200  # a bigger bulk command is sent as is; each miner answers for itself
 COMMAND_LOG_LIMIT = 200
 SORT_LABELS = {column.key: column.label for column in COLUMNS} | {"location": "Location"}
+SORT_KEYS = tuple(dict.fromkeys(("location", *COLUMN_KEYS)))  # each column once
 # The commands the screen sends (each behind a confirmation), as people say them.
 COMMANDS: dict[str, str] = {
     "restart": "Restart",
@@ -87,12 +104,20 @@ def command_results(value: Any) -> list[dict[str, Any]]:
 
 
 def describe_results(verb: str, results: Sequence[Mapping[str, Any]]) -> tuple[str, str]:
-    """One notification for a bulk result: counts by state, and the first refusal's reason."""
+    """One notification for a bulk result: counts by state, what the backend verified (its own
+    words for one miner), and the first refusal's reason."""
     counts: dict[str, int] = {}
     for result in results:
         counts[str(result.get("state"))] = counts.get(str(result.get("state")), 0) + 1
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items())]
     text = f"{verb}: " + ", ".join(parts)
+    judged = [r for r in results if r.get("verified") is not None or r.get("verification")]
+    if len(results) == 1 and results[0].get("verification"):
+        text += f" — {results[0]['verification']}"
+    elif judged:
+        verified = sum(1 for r in judged if r.get("verified"))
+        text += f" ({verified} of {len(results)} verified)"
+    unverified = [r for r in judged if r.get("verified") is False]
     bad = [r for r in results if r.get("state") in ("failed", "refused")]
     if bad:
         text += f" — {bad[0].get('miner_id')}: {bad[0].get('result') or 'no reason given'}"
@@ -100,7 +125,25 @@ def describe_results(verb: str, results: Sequence[Mapping[str, Any]]) -> tuple[s
     if counts.get("pending_approval"):
         text += " (a second operator must approve)"
         return text, "warning"
+    if unverified:
+        return text, "warning"
     return text, "information"
+
+
+def unsupported(miner: Mapping[str, Any], command: str) -> str | None:
+    """Why the miner's firmware cannot take `command` (None: it can, or the backend does not
+    say, in which case the command is offered as before and the miner answers for itself)."""
+    capabilities = miner.get("capabilities")
+    if not isinstance(capabilities, Mapping):
+        return None
+    capability = capabilities.get(command)
+    if not isinstance(capability, Mapping) or capability.get("supported", True):
+        return None
+    return str(capability.get("reason") or "not supported by this firmware")
+
+
+def coverage_text(covered: int | None, base: int | None) -> str:
+    return "" if covered is None or base is None else f"{covered}/{base}"
 
 
 def newest_summary(store: Store) -> dict[str, Any] | None:
@@ -116,22 +159,30 @@ def newest_summary(store: Store) -> dict[str, Any] | None:
     return streamed if started(streamed) >= started(fetched) else fetched
 
 
-def miner_line(miner: Mapping[str, Any] | None) -> Text:
+def miner_line(
+    miner: Mapping[str, Any] | None, age: float | None = None, stale: bool = False
+) -> Text:
     """One line about the miner under the cursor (the grid shows no text of its own)."""
     if miner is None:
         return Text("no miner under the cursor", style="dim")
-    status = miner.get("status") or DASH
+    status = shown_status(miner) or DASH
     colour = {"online": "green", "offline": "red", "error": "magenta", "sleeping": "blue"}
     text = Text.assemble(
-        (f"● {status}", colour.get(status, "dim")),
+        (f"● {status}", colour.get(status, "bold red")),
         "  ",
         (str(miner.get("id")), "bold"),
         f"  {location_text(miner)}  {miner.get('model') or DASH}",
         f"  {fmt_num(miner.get('hashrate_ths'))} TH/s",
+        f"  {fmt_num(miner.get('power_w'), 0)} W",
         f"  chip {fmt_num(miner.get('temp_chip_max_c'), 0)}°",
     )
-    if miner.get("error"):
-        text.append(f"  {miner['error']}", style="red")
+    if age is not None:
+        text.append(f"  polled {fmt_duration(age)} ago", style="bold yellow" if stale else "dim")
+        if stale:
+            text.append(" (stale)", style="bold yellow")
+    reason = miner.get("error") or PROBLEM_TEXT.get(problem(miner) or "")
+    if reason:
+        text.append(f"  {reason}", style="red")
     return text
 
 
@@ -146,6 +197,7 @@ def grid_legend(mode: str) -> Text:
     for name, label in (
         ("online", "ok"),
         ("degraded", "<90%"),
+        ("problem", "no hash/pool"),
         ("offline", "offline"),
         ("error", "error"),
         ("sleeping", "asleep"),
@@ -194,6 +246,50 @@ class PoolPickerScreen(ModalScreen[int | None]):
         self.dismiss(None)
 
 
+class SortPickerScreen(ModalScreen[tuple[str, bool] | None]):
+    """Sort by any column, either way: one line per column and direction."""
+
+    DEFAULT_CSS = """
+    SortPickerScreen { align: center middle; }
+    SortPickerScreen > Vertical {
+        width: 40; max-width: 100%; height: auto; max-height: 90%;
+        border: thick $accent; background: $surface; padding: 0 1;
+    }
+    SortPickerScreen OptionList { height: auto; max-height: 20; }
+    """
+    BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
+
+    def __init__(self, current: str, desc: bool) -> None:
+        super().__init__()
+        self.current, self.desc = current, desc
+
+    def compose(self) -> ComposeResult:
+        options = []
+        for key in SORT_KEYS:
+            label = SORT_LABELS.get(key, key)
+            for desc in (False, True):
+                mark = " (now)" if (key, desc) == (self.current, self.desc) else ""
+                arrow = "▼ descending" if desc else "▲ ascending"
+                options.append(Option(f"{label:<10} {arrow}{mark}", id=f"{key}:{int(desc)}"))
+        with Vertical():
+            yield Static("Sort the fleet by")
+            yield OptionList(*options, id="sort-options")
+
+    def on_mount(self) -> None:
+        options = self.query_one(OptionList)
+        options.focus()
+        index = options.get_option_index(f"{self.current}:{int(self.desc)}")
+        options.highlighted = index
+
+    @on(OptionList.OptionSelected)
+    def _chosen(self, event: OptionList.OptionSelected) -> None:
+        key, _sep, desc = (event.option.id or "").rpartition(":")
+        self.dismiss((key, desc == "1"))
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class FleetScreen(BaseScreen):
     DEFAULT_CSS = """
     FleetScreen #fleet-views { height: 1fr; }
@@ -205,13 +301,13 @@ class FleetScreen(BaseScreen):
     FleetScreen #fleet-note { height: 1; padding: 0 1; }
     """
     SCREEN_TITLE = "Fleet"
-    CHANNELS: ClassVar[tuple[str, ...]] = ("miners", "alerts")
+    CHANNELS: ClassVar[tuple[str, ...]] = ("miners", "readings", "alerts")
     FILTER_FIELDS: ClassVar[dict[str, tuple[str, ...]]] = {
         key: STATUSES if key == "status" else () for key in FILTER_KEYS
     }
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
         **FILTER_FIELDS,
-        "sort": ("location", *COLUMN_KEYS),
+        "sort": SORT_KEYS,
         "order": ("asc", "desc"),
         "view": ("table", "grid"),
         "q": (),
@@ -222,19 +318,21 @@ class FleetScreen(BaseScreen):
     )
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("enter", "drill_down", "Details", id="fleet.details"),
-        Binding("v", "toggle_view", "Grid/Table", id="fleet.view"),
+        Binding("v", "toggle_view", "Grid/Table", show=False, id="fleet.view"),
         Binding("t", "toggle_colour", "Status/Temp", show=False, id="fleet.colour"),
         Binding("s", "sort_next", "Sort", id="fleet.sort"),
         Binding("S", "sort_reverse", "Reverse", show=False, id="fleet.sort_reverse"),
-        Binding("space", "toggle_select", "Select", id="fleet.select"),
+        Binding("O", "sort_pick", "Sort by…", show=False, id="fleet.sort_pick"),
+        Binding("space", "toggle_select", "Select", show=False, id="fleet.select"),
         Binding("a,ctrl+a", "select_all", "Select all", show=False, id="fleet.select_all"),
         Binding("escape", "clear_selection", "Clear", show=False, id="fleet.clear"),
         Binding("r", "restart", "Restart", id="fleet.restart"),
-        Binding("o", "switch_pool", "Pool", id="fleet.pool"),
-        Binding("z", "sleep", "Sleep", id="fleet.sleep"),
-        Binding("w", "wake", "Wake", id="fleet.wake"),
-        Binding("k", "acknowledge", "Ack alerts", id="fleet.ack"),
-        Binding("L", "toggle_log", "Log", id="fleet.log"),
+        # the rest is listed by `?`: a footer hint is never cut in half at 80 columns
+        Binding("o", "switch_pool", "Pool", show=False, id="fleet.pool"),
+        Binding("z", "sleep", "Sleep", show=False, id="fleet.sleep"),
+        Binding("w", "wake", "Wake", show=False, id="fleet.wake"),
+        Binding("k", "acknowledge", "Ack alerts", show=False, id="fleet.ack"),
+        Binding("L", "toggle_log", "Log", show=False, id="fleet.log"),
     ]
 
     def __init__(self) -> None:
@@ -248,6 +346,7 @@ class FleetScreen(BaseScreen):
         self._applied_snapshot: object = None
         self._next_full = 0.0
         self._loading = False
+        self._bulk_seq = 0  # the last `fleet.readings` applied (Store.bulk numbering)
         self.last_apply_s = 0.0  # time the last refresh spent merging data into the model
 
     # --- layout -----------------------------------------------------------------------------
@@ -340,9 +439,27 @@ class FleetScreen(BaseScreen):
         changed = self.model.apply_updates(
             m for m in store.latest.get("miners", {}).values() if "id" in m
         )
+        readings, dropped = store.bulk_since(self._bulk_seq)
+        self._bulk_seq = store.bulk_seq
+        if dropped:
+            self._next_full = 0.0  # sweeps were missed: reload every row at the next chance
+        for event in readings:
+            data = event.data
+            if data.get("interval_s"):
+                self.model.interval_s = float(data["interval_s"])
+            if data.get("polled_at") is not None:
+                changed |= self.model.apply_readings(
+                    data.get("fields") or (), data.get("rows") or (), float(data["polled_at"])
+                )
         self.last_apply_s = time.perf_counter() - started
-        self.query_one(FleetSummaryBar).show(newest_summary(store))
+        summary = newest_summary(store)
+        interval = ((summary or {}).get("sweep") or {}).get("interval_s")
+        if interval:
+            self.model.interval_s = float(interval)
+        self.query_one(FleetSummaryBar).show(summary)
         self._sync(changed if not full else frozenset())
+        if isinstance(self.active_view, FleetTable):
+            self.active_view.refresh()  # every visible row's age moves on
         if self.log_visible:
             self._show_log(store)
 
@@ -350,13 +467,15 @@ class FleetScreen(BaseScreen):
         view = self.active_view
         view.sync(changed)
         cursor = view.cursor_id
-        if cursor is not None and (cursor in changed or not changed):
-            self._show_cursor(cursor)
+        if cursor is not None:
+            self._show_cursor(cursor)  # its age moves on even when its readings do not
         self._show_note()
 
     def _show_cursor(self, miner_id: str | None) -> None:
         miner = self.model.get(miner_id) if miner_id else None
-        self.query_one("#fleet-cursor", Static).update(miner_line(miner))
+        age = self.model.age_s(miner_id) if miner_id else None
+        stale = miner_id is not None and self.model.is_stale(miner_id)
+        self.query_one("#fleet-cursor", Static).update(miner_line(miner, age, stale))
 
     def _show_note(self) -> None:
         model = self.model
@@ -401,22 +520,29 @@ class FleetScreen(BaseScreen):
         """`:fleet status=offline site=A model=S19 sort=temp_chip_max_c view=grid q=text`."""
         self.arg_filters = {k: v for k, v in arguments.items() if k in FILTER_KEYS}
         if "sort" in arguments:
-            if arguments["sort"] in (*COLUMN_KEYS, "location"):
+            if arguments["sort"] in SORT_KEYS:
                 desc = arguments.get("order", "asc").lower().startswith("desc")
                 self.model.sort_key, self.model.sort_desc = arguments["sort"], desc
             else:
-                known = ", ".join(("location", *COLUMN_KEYS))
+                known = ", ".join(SORT_KEYS)
                 self.notify(f"Cannot sort by {arguments['sort']!r}; try {known}", severity="error")
         if arguments.get("view") in ("grid", "table") and arguments["view"] != self.view:
             self.action_toggle_view()
         self.apply_filter(arguments.get("q", ""))
 
     def action_sort_next(self) -> None:
-        keys = ["location", *COLUMN_KEYS]
         current = self.model.sort_key
-        index = keys.index(current) if current in keys else -1
-        self.model.set_sort(keys[(index + 1) % len(keys)], desc=False)
+        index = SORT_KEYS.index(current) if current in SORT_KEYS else -1
+        self.model.set_sort(SORT_KEYS[(index + 1) % len(SORT_KEYS)], desc=False)
         self._sync()
+
+    def action_sort_pick(self) -> None:
+        def chosen(choice: tuple[str, bool] | None) -> None:
+            if choice is not None:
+                self.model.set_sort(choice[0], desc=choice[1])
+                self._sync()
+
+        self.app.push_screen(SortPickerScreen(self.model.sort_key, self.model.sort_desc), chosen)
 
     def action_sort_reverse(self) -> None:
         self.model.set_sort(self.model.sort_key, desc=not self.model.sort_desc)
@@ -508,13 +634,21 @@ class FleetScreen(BaseScreen):
         return False
 
     def request_command(
-        self, command: str, ids: list[str], params: dict[str, Any] | None = None
+        self,
+        command: str,
+        ids: list[str],
+        params: dict[str, Any] | None = None,
+        *,
+        checked: bool = False,
     ) -> None:
         """Ask (pool, then confirmation with Cancel focused), then send; results per miner."""
         if self._refuse_if_read_only():
             return
         if not ids:
             self.notify("No miner selected.", severity="warning")
+            return
+        if not checked:
+            self.run_worker(self._check_capabilities(command, ids, params), group="fleet-check")
             return
         if command == "switchpool" and params is None:
             self.run_worker(self._pick_pool(ids), group="fleet-pool", exclusive=True)
@@ -537,6 +671,38 @@ class FleetScreen(BaseScreen):
 
         self.app.push_screen(ConfirmScreen(question, verb.split()[0]), answered)
 
+    async def _check_capabilities(
+        self, command: str, ids: list[str], params: dict[str, Any] | None
+    ) -> None:
+        """Offer the command only to miners whose firmware supports it (as the backend says)."""
+        client = self.hi_app.client
+        assert client is not None
+        if len(ids) > MAX_CAPABILITY_CHECKS:
+            self.request_command(command, ids, params, checked=True)
+            return
+        gate = asyncio.Semaphore(MAX_CONCURRENT_ACKS)
+
+        async def why_not(miner_id: str) -> str | None:
+            async with gate:
+                try:
+                    return unsupported(as_dict(await client.miner(miner_id)), command)
+                except (ApiError, ConnectionLost):
+                    return None  # unknown: let the backend answer for this miner
+
+        reasons = await asyncio.gather(*(why_not(miner_id) for miner_id in ids))
+        refused = {miner_id: why for miner_id, why in zip(ids, reasons, strict=True) if why}
+        able = [miner_id for miner_id in ids if miner_id not in refused]
+        verb = COMMANDS[command]
+        if refused:
+            first, reason = next(iter(refused.items()))
+            who = first if len(refused) == 1 else f"{len(refused)} miners ({first}: …)"
+            self.notify(
+                f"{verb} is not available on {who}: {reason}",
+                severity="error" if not able else "warning",
+            )
+        if able:
+            self.request_command(command, able, params, checked=True)
+
     async def _pick_pool(self, ids: list[str]) -> None:
         client = self.hi_app.client
         assert client is not None
@@ -555,7 +721,7 @@ class FleetScreen(BaseScreen):
 
         def chosen(index: int | None) -> None:
             if index is not None:
-                self.request_command("switchpool", ids, {"pool": index})
+                self.request_command("switchpool", ids, {"pool": index}, checked=True)
 
         self.app.push_screen(PoolPickerScreen(title, pools), chosen)
 

@@ -1,7 +1,13 @@
-"""The Health screen: every integration's live status, latency, last success and last error."""
+"""The Health screen: every integration's live status, latency, last check, last success and last
+error, and the fleet's pollers with their last sweep.
+
+A status is only as good as its last check: an integration checked once and then never again is
+shown `stale` (its last check is older than the backend says checks of it should be), and one
+never checked is `unknown`, whatever it was registered as."""
 
 from __future__ import annotations
 
+import time
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -22,16 +28,36 @@ COLUMNS: list[tuple[str, str]] = [
     ("kind", "Kind"),
     ("status", "Status"),
     ("latency_ms", "Latency"),
-    ("last_success", "Last success"),
+    ("last_check", "Checked"),
     ("failures", "Failures/Checks"),
-    ("last_error", "Last error"),
+    ("last_error", "Last error / detail"),
+    ("last_success", "Last success"),
 ]
-STATUS_ORDER = {"down": 0, "degraded": 1, "unknown": 2, "ok": 3, "disabled": 4}
+STATUS_ORDER = {"down": 0, "degraded": 1, "stale": 2, "unknown": 3, "ok": 4, "disabled": 5}
+
+
+def shown_status(item: Integration, now: float | None = None) -> str:
+    """The status to believe: `unknown` until a check ran, `stale` once checks stopped coming."""
+    if item.status in ("disabled", "unknown"):
+        return item.status
+    if item.last_check is None and item.checks == 0 and item.last_success is None:
+        return "unknown"  # registered with a status, never checked (or an older backend)
+    after = item.stale_after_s
+    if item.last_check is not None and after is not None:
+        return "stale" if (now or time.time()) - item.last_check > after else item.status
+    return item.status
+
+
+def status_cell(item: Integration, now: float) -> Text:
+    shown = shown_status(item, now)
+    if shown == "stale":
+        return Text(f"{item.status} (stale)", style="bold yellow")
+    return status_text(shown)
 
 
 def _sort_value(item: Integration, column: str) -> Any:
     if column == "status":
-        return STATUS_ORDER.get(item.status, 9)
+        return STATUS_ORDER.get(shown_status(item), 9)
     value = getattr(item, column)
     if value is None:
         return (1, 0) if column != "name" else (1, "")
@@ -96,8 +122,8 @@ class HealthScreen(BaseScreen):
         rows = [
             item
             for item in store.integrations.values()
-            if self.filter_text.lower() in f"{item.name} {item.kind} {item.status}".lower()
-            and (not self.status_filter or item.status == self.status_filter)
+            if self.filter_text.lower() in f"{item.name} {item.kind} {shown_status(item)}".lower()
+            and (not self.status_filter or shown_status(item) == self.status_filter)
         ]
         rows.sort(key=lambda item: _sort_value(item, self.sort_column), reverse=self.sort_reverse)
         self._rows = rows
@@ -115,17 +141,19 @@ class HealthScreen(BaseScreen):
         table = self.query_one(DataTable)
         cursor = table.cursor_row
         selected = cursor_key(table)
+        now = time.time()
         with self.app.batch_update():
             table.clear()
             for item in rows:
                 table.add_row(
                     item.name,
                     item.kind,
-                    status_text(item.status),
+                    status_cell(item, now),
                     latency(item.latency_ms),
-                    since(item.last_success),
+                    since(item.last_check) if item.last_check is not None else "not yet",
                     f"{item.failures}/{item.checks}",
-                    Text(item.last_error or "", style="red", overflow="ellipsis"),
+                    _note(item),
+                    since(item.last_success) if item.checks else "—",
                     key=item.name,
                 )
             restore_cursor(table, selected, cursor)
@@ -179,3 +207,11 @@ class HealthScreen(BaseScreen):
             return
         self.hi_app.apply_health(report)
         self.notify(f"Health: {report.status}")
+
+
+def _note(item: Integration) -> Text:
+    """The last error while it is the latest news, else what the last check said."""
+    failing = item.last_error and (item.last_success or 0) <= (item.last_error_at or 0)
+    if failing or (item.last_error and not item.detail):
+        return Text(item.last_error or "", style="red", overflow="ellipsis")
+    return Text(item.detail or "", style="dim", overflow="ellipsis")

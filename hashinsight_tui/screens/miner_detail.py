@@ -2,7 +2,8 @@
 
 The live row (stream) and the REST detail are merged by `polled_at`, so the screen follows the
 miner between snapshots. Actions go through the Fleet screen, which owns confirmation and the
-command log.
+command log; an action the miner's firmware does not support (the detail's `capabilities`) is
+greyed in the footer and listed with the reason, never offered and then refused.
 """
 
 from __future__ import annotations
@@ -21,7 +22,14 @@ from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
 from hashinsight_tui.client import ApiError, HashInsightClient
-from hashinsight_tui.fleet_model import as_dict, hashrate_pct, page_items
+from hashinsight_tui.fleet_model import (
+    PROBLEM_TEXT,
+    as_dict,
+    hashrate_pct,
+    page_items,
+    problem,
+    shown_status,
+)
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.fleet_table import (
@@ -45,22 +53,27 @@ PERIOD_S = {"1h": 3600, "6h": 6 * 3600, "24h": 86_400, "7d": 7 * 86_400, "30d": 
 CHIP_OK, CHIP_FAILED, CHIP_UNKNOWN = "●", "✕", "·"
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 SNAP_COMMANDS = "fleet.commands"
+# The screen's actions and the commands they send (for the miner's `capabilities`).
+ACTION_COMMANDS = {
+    "restart": "restart",
+    "switch_pool": "switchpool",
+    "sleep": "sleep",
+    "wake": "wake",
+}
 
 
 def _val(value: Any, digits: int = 1, unit: str = "") -> str:
     return fmt_num(value, digits, unit) if isinstance(value, int | float) else DASH
 
 
-def chip_map(board: Mapping[str, Any], width: int = 60) -> Text:
+def chip_map(board: Mapping[str, Any], width: int = 60, expected: int | None = None) -> Text:
     """The board's chips as glyphs: ok, failed, then not answering (expected minus counted).
 
     Firmwares report chip counts, not which chip failed, so the map shows how many, not where.
+    `expected` stands in when the board itself states none (a dead board often does not).
     """
-    expected, ok, failed = (
-        board.get("chips_expected"),
-        board.get("chips_ok"),
-        board.get("chips_failed"),
-    )
+    ok, failed = board.get("chips_ok"), board.get("chips_failed")
+    expected = board.get("chips_expected") or expected
     if expected is None and ok is None:
         return Text("chip counts not reported by this firmware", style="dim")
     ok = ok or 0
@@ -141,10 +154,13 @@ def boards_view(boards: Sequence[Mapping[str, Any]] | None) -> Group | Text:
     if not boards:
         return Text("no hashboards reported", style="dim")
     parts: list[Text] = []
+    # a dead board tends to report no expected count: its siblings say what it should have
+    siblings = max((int(b.get("chips_expected") or 0) for b in boards), default=0) or None
     for board in boards:
         head = Text.assemble(
             (f"Board {board.get('index', DASH)}", "bold"),
-            f"  {_val(board.get('chips_ok'), 0)}/{_val(board.get('chips_expected'), 0)} chips ok",
+            "  ",
+            chips_text(board, siblings),
             ("  ", ""),
             (
                 f"{_val(board.get('chips_failed'), 0)} failed",
@@ -156,8 +172,21 @@ def boards_view(boards: Sequence[Mapping[str, Any]] | None) -> Group | Text:
             "  chip ",
             _temp(board.get("temp_chip_c")),
         )
-        parts += [head, chip_map(board)]
+        parts += [head, chip_map(board, expected=siblings)]
     return Group(*parts)
+
+
+def chips_text(board: Mapping[str, Any], siblings: int | None = None) -> Text:
+    """`114/114 chips ok`; a board with no working chip is a problem: `0/114 chips` in red."""
+    ok, expected = board.get("chips_ok"), board.get("chips_expected") or siblings
+    if ok is None:
+        return Text("chips not reported", style="dim")
+    of = _val(expected, 0) if expected else "?"
+    if ok == 0:
+        return Text(f"0/{of} chips — dead board", style="bold red")
+    if expected and ok < expected:
+        return Text(f"{ok}/{of} chips ok", style="yellow")
+    return Text(f"{ok}/{of} chips ok")
 
 
 def pools_view(pools: Sequence[Mapping[str, Any]] | None) -> Table | Text:
@@ -225,6 +254,27 @@ class MinerDetailScreen(BaseScreen):
         self.miner_id = miner_id
         self.fleet = fleet
         self.period = "1h"
+        self._refused: dict[str, str] = {}  # command -> why the firmware cannot take it
+
+    @staticmethod
+    def unsupported_actions(detail: Mapping[str, Any]) -> dict[str, str]:
+        """Commands the backend says this miner cannot take, with its reason (none stated:
+        none refused, the miner answers for itself)."""
+        capabilities = detail.get("capabilities")
+        if not isinstance(capabilities, Mapping):
+            return {}
+        refused = {}
+        for command in ACTION_COMMANDS.values():
+            capability = capabilities.get(command)
+            if isinstance(capability, Mapping) and not capability.get("supported", True):
+                refused[command] = str(capability.get("reason") or "not supported")
+        return refused
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        allowed = super().check_action(action, parameters)
+        if allowed and ACTION_COMMANDS.get(action) in self._refused:
+            return None  # shown greyed: the firmware cannot do it
+        return allowed
 
     @property
     def _key(self) -> str:
@@ -299,7 +349,7 @@ class MinerDetailScreen(BaseScreen):
             why = detail.get("missing") or "loading…"
             title.update(Text(f"{self.miner_id}: {why}", style="yellow"))
             return
-        status = str(miner.get("status") or DASH)
+        status = shown_status(miner) or DASH
         heading = Text.assemble(
             (f"● {status}", STATUS_STYLE.get(status, "dim")),
             "  ",
@@ -307,8 +357,18 @@ class MinerDetailScreen(BaseScreen):
             f"  {miner.get('model') or DASH} · {miner.get('firmware') or DASH}",
             f" · {location_text(miner)}",
         )
-        if miner.get("error"):
-            heading.append(f"\n{miner['error']}", style="red")
+        reason = miner.get("error") or PROBLEM_TEXT.get(problem(miner) or "")
+        if reason:
+            heading.append(f"\n{reason}", style="red")
+        refused = self.unsupported_actions(detail)
+        if refused:
+            heading.append("\nnot on this firmware: ", style="dim")
+            heading.append(
+                "; ".join(f"{command} ({why})" for command, why in refused.items()), style="dim"
+            )
+        if refused != self._refused:
+            self._refused = refused
+            self.refresh_bindings()  # grey out what the firmware cannot do
         title.update(heading)
         self.query_one("#miner-fields", Static).update(fields_table(miner))
         self.query_one("#miner-boards", Static).update(boards_view(detail.get("boards")))
@@ -433,4 +493,8 @@ def log_line(entry: Mapping[str, Any]) -> Text:
         f"  {entry.get('command') or DASH:<10} {entry.get('miner_id') or DASH:<20} ",
         (state.replace("_", " "), STATE_STYLE.get(state, "")),
         (f"  {entry.get('result')}" if entry.get("result") else "", "dim"),
+        (
+            f"  {entry.get('verification')}" if entry.get("verification") else "",
+            "green" if entry.get("verified") else "yellow",
+        ),
     )

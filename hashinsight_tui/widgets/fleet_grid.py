@@ -18,7 +18,7 @@ from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.strip import Strip
 
-from hashinsight_tui.fleet_model import FleetModel, Miner, hashrate_pct
+from hashinsight_tui.fleet_model import FleetModel, Miner, hashrate_pct, problem
 from hashinsight_tui.widgets.fleet_table import fmt_hashrate
 from hashinsight_tui.widgets.fleet_view import FleetView
 
@@ -32,6 +32,7 @@ NO_SITE = "(no site)"
 STATUS_COLOURS: dict[str, Style] = {
     "online": Style(color="green"),
     "degraded": Style(color="yellow"),  # online, but under 90 % of its expected hashrate
+    "problem": Style(color="red", bold=True),  # online, yet hashing nothing or every pool dead
     "offline": Style(color="red"),
     "error": Style(color="magenta"),
     "sleeping": Style(color="blue"),
@@ -53,6 +54,8 @@ _NO_TEMP = Style(color="grey37")
 def status_class(miner: Miner) -> str:
     status = miner.get("status")
     if status == "online":
+        if problem(miner):
+            return "problem"
         pct = hashrate_pct(miner)
         return "degraded" if pct is not None and pct < 90 else "online"
     return status if status in STATUS_COLOURS else "unknown"

@@ -1,7 +1,10 @@
 """The fleet summary bar: online/total, TH/s vs expected, kW, J/TH, profit/day, open alerts.
 
 Figures come from the backend's `/fleet/summary` (or its `fleet.sweep` event); whatever it does
-not know is shown as "—" with the reason, never as a made-up 0.
+not know is shown as "—" with the reason, never as a made-up 0. Power, J/TH and profit say how
+many miners they cover (the backend's `coverage`): most stock firmware reports no power, and a
+total over part of the fleet must never read as the whole fleet's. Nameplate estimates are
+marked `est.`.
 """
 
 from __future__ import annotations
@@ -39,18 +42,38 @@ def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) ->
         pct = f" ({100 * rate / expected:.1f}%)" if rate is not None else ""
         text.append(f" of {fmt_hashrate(expected)}{pct}", style="dim")
     text.append(*SEP)
+    coverage = summary.get("coverage") or {}
+    base = coverage.get("online")
+    measured, estimated = coverage.get("power_measured"), coverage.get("power_estimated") or 0
+    partial = base is not None and measured is not None and measured < base
     power = summary.get("power_kw")
-    text.append(f"{DASH if power is None else f'{power:,.1f}'} kW")
+    text.append(f"power {DASH if power is None else f'{power:,.1f}'} kW")
+    if base is not None and measured is not None:
+        text.append(f" {measured}/{base}", style="bold yellow" if partial else "dim")
+    est_kw = summary.get("power_estimated_kw")
+    if estimated and est_kw:
+        text.append(f" +{est_kw:,.1f} kW est. {estimated}", style="yellow")
     eff = summary.get("efficiency_jth")
     text.append(f" · {DASH if eff is None else f'{eff:.1f}'} J/TH")
+    if partial and eff is not None:
+        text.append(f" {measured}/{base}", style="bold yellow")
     text.append(*SEP)
     profit = summary.get("profit_usd_day")
+    hashprice = summary.get("hashprice_usd_per_th_day")
     if profit is None:
-        why = "no hashprice" if summary.get("hashprice_usd_per_th_day") is None else "unknown"
+        why = "no hashprice" if hashprice is None else "no miner reports power"
         text.append(f"profit {DASH} ({why})", style="dim")
     else:
         text.append("profit ")
         text.append(f"{fmt_usd(profit)}/day", style="green" if profit >= 0 else "bold red")
+        covered, earning = coverage.get("profit"), coverage.get("revenue")
+        if covered is not None and earning is not None:
+            short = covered < earning
+            text.append(f" {covered}/{earning}", style="bold yellow" if short else "dim")
+            if coverage.get("profit_estimated"):
+                text.append(f" ({coverage['profit_estimated']} est.)", style="yellow")
+    if hashprice is not None:
+        text.append(f" · ${hashprice * 1000:,.2f}/PH/day", style="dim")
     text.append(*SEP)
     alerts = summary.get("open_alerts")
     if alerts:

@@ -3,11 +3,15 @@
 Textual's DataTable measures and stores every cell, which takes seconds at thousands of rows; this
 widget keeps no rows of its own: `render_line` formats the one miner a screen line shows, so a
 repaint costs the same with 20 or 20,000 miners. Columns that do not fit the width are dropped by
-priority, so it stays readable at 80 columns.
+priority (status, miner, TH/s, chip temperature and age last), so it stays readable at 80
+columns; the spare width goes to the error text; the cursor line below the table shows the rest.
+A row older than two poll intervals is drawn dim with its age marked, so an old reading is never
+mistaken for the miner's state now.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -20,7 +24,15 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
 
-from hashinsight_tui.fleet_model import FleetModel, Miner, fan_min, hashrate_pct
+from hashinsight_tui.fleet_model import (
+    PROBLEM_TEXT,
+    FleetModel,
+    Miner,
+    fan_min,
+    hashrate_pct,
+    problem,
+    shown_status,
+)
 from hashinsight_tui.widgets.fleet_view import FleetView
 
 DASH = "—"
@@ -29,12 +41,15 @@ STATUS_STYLE: dict[str, Style] = {
     "offline": Style(color="red", bold=True),
     "error": Style(color="magenta", bold=True),
     "sleeping": Style(color="blue"),
+    "no hash": Style(color="red", bold=True),
+    "no pool": Style(color="red", bold=True),
 }
 RED = Style(color="red")
 YELLOW = Style(color="yellow")
 GREEN = Style(color="green")
 DIM = Style(dim=True)
 Cell = tuple[str, Style | None]
+MAKERS = ("antminer ", "whatsminer ", "avalon ", "bitmain ", "microbt ")
 
 
 # --- text for values: one place, shared by the summary bar and the detail screen -----------------
@@ -110,11 +125,15 @@ class Column:
     priority: int  # lower survives longer when the terminal is narrow
     cell: Callable[[Miner], Cell]
     right: bool = False
+    flex: bool = False  # takes the width no other column uses
+
+
+STATUS_WORDS = {"sleeping": "asleep"}  # one width for every word the column shows
 
 
 def _status(m: Miner) -> Cell:
-    status = m.get("status") or DASH
-    return f"● {status}", STATUS_STYLE.get(status, DIM)
+    status = shown_status(m) or DASH
+    return f"● {STATUS_WORDS.get(status, status)}", STATUS_STYLE.get(status, DIM)
 
 
 def _pct(m: Miner) -> Cell:
@@ -148,6 +167,22 @@ def _text(key: str) -> Callable[[Miner], Cell]:
     return cell
 
 
+def model_short(model: str | None) -> str | None:
+    """'Whatsminer M31SV10' -> 'M31SV10': the maker is plain from the model; the detail view and
+    the cursor line show the full name."""
+    if model is None:
+        return None
+    for maker in MAKERS:
+        if model.lower().startswith(maker):
+            return model[len(maker) :].strip() or model
+    return model
+
+
+def _model(m: Miner) -> Cell:
+    value = model_short(m.get("model"))
+    return (DASH, DIM) if value is None else (value, None)
+
+
 def _profit(m: Miner) -> Cell:
     value = m.get("profit_usd_day")
     if value is None:
@@ -173,36 +208,48 @@ def _uptime(m: Miner) -> Cell:
 
 
 def _error(m: Miner) -> Cell:
-    value = m.get("error")
+    value = m.get("error") or PROBLEM_TEXT.get(problem(m) or "")
     return ("", None) if not value else (str(value), RED)
 
 
+def _age(_m: Miner) -> Cell:
+    """Drawn by the table from the model's stamps (a row does not know the sweep's time)."""
+    return DASH, DIM
+
+
 COLUMNS: tuple[Column, ...] = (
-    Column("status", "Status", 10, 0, _status),
-    Column("id", "Miner", 18, 0, _text("id")),
-    Column("location", "Location", 13, 3, lambda m: (location_text(m), None)),
-    Column("model", "Model", 15, 3, _text("model")),
-    Column("hashrate_ths", "TH/s", 7, 1, _plain("hashrate_ths"), right=True),
-    Column("hashrate_pct", "%exp", 5, 1, _pct, right=True),
-    Column("power_w", "Watts", 6, 5, _plain("power_w", 0), right=True),
+    Column("status", "Status", 9, 0, _status),
+    Column("id", "Miner", 17, 0, _text("id")),
+    Column("location", "Location", 13, 5, lambda m: (location_text(m), None)),
+    Column("model", "Model", 11, 4, _model),
+    Column("hashrate_ths", "TH/s", 6, 1, _plain("hashrate_ths"), right=True),
+    Column("hashrate_pct", "%exp", 4, 1, _pct, right=True),
+    Column("power_w", "Watts", 5, 3, _plain("power_w", 0), right=True),
     Column("efficiency_jth", "J/TH", 5, 6, _plain("efficiency_jth"), right=True),
     Column("temp_chip_max_c", "Chip°", 5, 2, _temp("temp_chip_max_c"), right=True),
-    Column("temp_board_max_c", "Brd°", 4, 7, _temp("temp_board_max_c"), right=True),
+    Column("temp_board_max_c", "Brd°", 4, 8, _temp("temp_board_max_c"), right=True),
     Column("temp_inlet_c", "In°", 4, 8, _temp("temp_inlet_c"), right=True),
     Column("fan_min_rpm", "Fan", 6, 7, _fan, right=True),
-    Column("uptime_s", "Up", 5, 6, _uptime, right=True),
-    Column("profit_usd_day", "$/day", 8, 4, _profit, right=True),
-    Column("open_alerts", "Alr", 3, 2, _alerts, right=True),
+    Column("uptime_s", "Up", 5, 7, _uptime, right=True),
+    Column("profit_usd_day", "$/day", 8, 5, _profit, right=True),
+    Column("open_alerts", "Alr", 3, 5, _alerts, right=True),
+    Column("age", "Age", 4, 2, _age, right=True),
     Column("firmware", "Firmware", 14, 9, _text("firmware")),
-    Column("error", "Error", 16, 5, _error),
+    Column("error", "Error", 18, 3, _error, flex=True),
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
 MARK_WIDTH = 2  # selection mark before the first column
 MARK_STYLE = Style(color="cyan", bold=True)
+STALE_STYLE = Style(dim=True, italic=True)
 
 
 def fit_columns(width: int, sort_key: str | None = None) -> list[Column]:
     """The columns that fit `width`, kept by priority, shown in their declared order."""
+    return [column for column, _width in fit_widths(width, sort_key)]
+
+
+def fit_widths(width: int, sort_key: str | None = None) -> list[tuple[Column, int]]:
+    """`fit_columns` with each column's drawn width: the flexible one takes what is left."""
     chosen: set[str] = set()
     used = MARK_WIDTH
     ranked = sorted(COLUMNS, key=lambda c: (c.key != sort_key, c.priority))
@@ -211,7 +258,12 @@ def fit_columns(width: int, sort_key: str | None = None) -> list[Column]:
         if used + need <= width:
             chosen.add(column.key)
             used += need
-    return [column for column in COLUMNS if column.key in chosen]
+    spare = max(0, width - used)
+    return [
+        (column, column.width + (spare if column.flex else 0))
+        for column in COLUMNS
+        if column.key in chosen
+    ]
 
 
 def _pad(text: str, width: int, right: bool) -> str:
@@ -246,7 +298,7 @@ class FleetTable(FleetView["_Frame"]):
         super().__init__(model, id=id)
         self._cursor_row = 0
         self._version = -1
-        self._columns: list[Column] = []
+        self._columns: list[tuple[Column, int]] = []
         self._columns_for: tuple[int, str] = (-1, "")
 
     # --- model -> screen ------------------------------------------------------------------
@@ -327,20 +379,23 @@ class FleetTable(FleetView["_Frame"]):
 
     def column_at(self, x: int) -> Column | None:
         start = MARK_WIDTH
-        for column in self.columns():
-            if start <= x < start + column.width + 1:
+        for column, width in self.column_widths():
+            if start <= x < start + width + 1:
                 return column
-            start += column.width + 1
+            start += width + 1
         return None
 
     # --- drawing --------------------------------------------------------------------------
 
     def columns(self) -> list[Column]:
+        return [column for column, _width in self.column_widths()]
+
+    def column_widths(self) -> list[tuple[Column, int]]:
         width = self.scrollable_content_region.width
         wanted = (width, self.model.sort_key)
         if wanted != self._columns_for:
             self._columns_for = wanted
-            self._columns = fit_columns(width, self.model.sort_key)
+            self._columns = fit_widths(width, self.model.sort_key)
         return self._columns
 
     def _make_frame(self) -> _Frame:
@@ -351,7 +406,8 @@ class FleetTable(FleetView["_Frame"]):
             base=base,
             cursor=cursor,
             header=base + self.get_component_rich_style("fleet-table--header"),
-            columns=self.columns(),
+            columns=self.column_widths(),
+            now=time.time(),
         )
 
     def render_line(self, y: int) -> Strip:
@@ -364,21 +420,30 @@ class FleetTable(FleetView["_Frame"]):
         if row >= len(order):
             return Strip.blank(width, frame.base)
         miner_id = order[row]
-        miner = self.model.miners[miner_id]
+        model = self.model
+        miner = model.miners[miner_id]
         line_style = frame.cursor if row == self._cursor_row else frame.base
         combine = frame.combine
-        mark = "◆ " if miner_id in self.model.selected else "  "
+        age = model.age_s(miner_id, frame.now)
+        stale = age is None or age > model.stale_after_s
+        if stale and row != self._cursor_row:
+            line_style = combine(line_style, STALE_STYLE)
+        mark = "◆ " if miner_id in model.selected else "  "
         segments = [Segment(mark, combine(line_style, MARK_STYLE))]
         used = MARK_WIDTH
-        for column in frame.columns:
-            text, style = column.cell(miner)
+        for column, cell_width in frame.columns:
+            if column.key == "age":
+                text = fmt_duration(age) + ("!" if stale else "")
+                style: Style | None = YELLOW if stale else DIM
+            else:
+                text, style = column.cell(miner)
             segments.append(
                 Segment(
-                    _pad(text, column.width, column.right) + " ",
+                    _pad(text, cell_width, column.right) + " ",
                     combine(line_style, style) if style else line_style,
                 )
             )
-            used += column.width + 1
+            used += cell_width + 1
         if used < width:
             segments.append(Segment(" " * (width - used), line_style))
         return Strip(segments, max(width, used)).crop(0, width)
@@ -388,12 +453,12 @@ class FleetTable(FleetView["_Frame"]):
         segments = [Segment(" " * MARK_WIDTH, style)]
         used = MARK_WIDTH
         model = self.model
-        for column in frame.columns:
+        for column, width in frame.columns:
             label = column.label
             if column.key == model.sort_key:
                 label = ("▼" if model.sort_desc else "▲") + label
-            segments.append(Segment(_pad(label, column.width, column.right) + " ", style))
-            used += column.width + 1
+            segments.append(Segment(_pad(label, width, column.right) + " ", style))
+            used += width + 1
         if used < frame.width:
             segments.append(Segment(" " * (frame.width - used), style))
         return Strip(segments, max(frame.width, used)).crop(0, frame.width)
@@ -405,7 +470,8 @@ class _Frame:
     base: Style
     cursor: Style
     header: Style
-    columns: list[Column]
+    columns: list[tuple[Column, int]]
+    now: float
     combined: dict[tuple[Style, Style], Style] = field(default_factory=dict)
 
     def combine(self, line: Style, cell: Style) -> Style:

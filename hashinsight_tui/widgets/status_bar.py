@@ -1,5 +1,6 @@
-"""The top line: product, screen, connection state, paused and stale markers, the filter in
-force, backend URL and key (what matters most first: a narrow terminal cuts the end)."""
+"""The top line: product, screen, connection state, alerts waiting for someone, paused and stale
+markers, the filter in force, backend URL and key (what matters most first: a narrow terminal
+cuts the end)."""
 
 from __future__ import annotations
 
@@ -41,13 +42,23 @@ class StatusBar(Static):
         *,
         shown_at: float | None = None,
         filter_text: str = "",
+        alerts: tuple[int, int] | None = None,
     ) -> None:
-        """`shown_at`: when the data on screen arrived (frozen at the pause while paused)."""
+        """`shown_at`: when the data on screen arrived (frozen at the pause while paused);
+        `alerts`: (open alerts nobody acknowledged or silenced, of which critical)."""
         symbol, colour = STATE_STYLE.get(store.state, ("?", "white"))
         line = Text.assemble(("HashInsight", "bold"), "  ", (screen_title, "bold cyan"), "  ")
         line.append(f"{symbol} {store.state}", style=colour)
         if store.state == "reconnecting" and store.retry_in_s:
             line.append(f" (retry {store.retry_in_s:.0f}s)", style=colour)
+        if store.state == "unauthorized":
+            line.append("  ctrl+k: enter a key", style=colour)
+        if alerts is not None and alerts[0]:
+            waiting, critical = alerts
+            style = "bold red" if critical else "bold yellow"
+            line.append(f"  ⚠ {waiting} alert{'s' if waiting != 1 else ''}", style=style)
+            if critical:
+                line.append(f" ({critical} crit)", style=style)
         if paused:
             line.append("  ⏸ paused", style="bold yellow")
         data_age = None if shown_at is None else time.time() - shown_at

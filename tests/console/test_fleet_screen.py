@@ -423,3 +423,97 @@ async def test_acknowledge_the_alerts_of_a_miner(demo: Demo) -> None:
             acknowledged = await client.alerts(state="acknowledged", miner_id=miner_id)
         assert raised["items"] == [] and acknowledged["items"]
         await settle(app, pilot)
+
+
+async def test_every_row_follows_the_api_within_a_sweep_and_shows_its_age(demo: Demo) -> None:
+    app = console(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(app, pilot)
+        model = screen.model
+        async with HashInsightClient(demo.url, demo.operator_key) as client:
+            page = await client.miners(fields="summary", limit=500)
+        api = {m["id"]: m for m in page["items"]}
+        online = [i for i, m in api.items() if m["status"] == "online"]
+        # every row catches up with (or passes) what the API said, deadband or not
+        await wait_for(
+            lambda: all((model.polled_at(i) or 0) >= api[i]["polled_at"] for i in online),
+            pilot,
+            within_s=30,
+        )
+        # and what a row shows for a sweep is that sweep's reading, not an older published one
+        same = [i for i in online if model.miners[i].get("polled_at") == api[i]["polled_at"]]
+        for miner_id in same:  # (rounded to the thousandth in a `fleet.readings` row)
+            shown, told = model.miners[miner_id]["hashrate_ths"], api[miner_id]["hashrate_ths"]
+            assert abs(shown - told) < 0.001
+        table = screen.query_one(FleetTable)
+        assert "Age" in table.render_line(0).text
+        assert not any(model.is_stale(i) for i in online)
+        assert "polled" in str(screen.query_one("#fleet-cursor").render())
+        summary = str(screen.query_one(FleetSummaryBar).render())
+        assert "power" in summary
+        figures = screen.query_one(FleetSummaryBar).summary or {}
+        if figures.get("hashprice_usd_per_th_day") is not None:
+            assert "/PH/day" in summary
+        coverage = figures.get("coverage")
+        assert coverage and f"{coverage['power_measured']}/{coverage['online']}" in summary
+        await settle(app, pilot)
+
+
+async def test_sort_by_any_column_both_ways_and_footer_hints_whole_at_80x24(demo: Demo) -> None:
+    from textual.widgets import Footer
+
+    from hashinsight_tui.screens.fleet import SORT_KEYS, SortPickerScreen
+
+    app = console(demo)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = await loaded(app, pilot)
+        model = screen.model
+        seen = []
+        for _ in SORT_KEYS:
+            await pilot.press("s")
+            seen.append(model.sort_key)
+        assert sorted(seen) == sorted(SORT_KEYS)  # every column, each once
+        await pilot.press("O")
+        await wait_for(lambda: isinstance(app.screen, SortPickerScreen), pilot)
+        options = app.screen.query_one("#sort-options")
+        options.highlighted = options.get_option_index("id:1")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await wait_for(lambda: (model.sort_key, model.sort_desc) == ("id", True), pilot)
+        ips = [model.miners[i]["host"] for i in model.order]
+        assert ips == sorted(ips, key=lambda ip: tuple(int(p) for p in ip.split(".")), reverse=True)
+        footer = app.screen.query_one(Footer)
+        await pilot.pause()
+        keys = [w for w in footer.query("FooterKey") if w.display]
+        assert keys, "no footer hints"
+        assert all(w.region.right <= 80 for w in keys), [(str(w.render()), w.region) for w in keys]
+        await settle(app, pilot)
+
+
+async def test_an_action_the_firmware_cannot_do_is_not_offered(demo: Demo) -> None:
+    async with HashInsightClient(demo.url, demo.operator_key) as client:
+        page = await client.miners(fields="summary", limit=500)
+        refusing = None
+        for item in page["items"]:  # the demo mixes firmwares; some have no restart control yet
+            detail = await client.miner(item["id"])
+            capability = ((detail.get("capabilities") or {}).get("restart")) or {}
+            if capability.get("supported") is False:
+                refusing = item["id"]
+                break
+    assert refusing is not None, "the demo fleet should hold a miner whose firmware cannot restart"
+    app = console(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        await loaded(app, pilot)
+        await go_to_miner(app, pilot, refusing)
+        await pilot.press("r")
+        await wait_for(lambda: any("not available" in n for n in notifications(app)), pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        await pilot.press("enter")
+        await wait_for(lambda: isinstance(app.screen, MinerDetailScreen), pilot)
+        detail = app.screen
+        await wait_for(
+            lambda: "not on this firmware" in plain(detail.query_one("#miner-title").render()),
+            pilot,
+        )
+        assert detail.check_action("restart", ()) is None  # greyed in the footer
+        await pilot.press("escape")
+        await settle(app, pilot)

@@ -425,3 +425,206 @@ async def test_sparkline_widget_shows_range_or_why_not() -> None:
         rendered = str(spark.render())
         assert "now 105.0" in rendered and "max 110.0" in rendered
         assert any(0x2800 < ord(ch) <= 0x28FF for ch in rendered)
+
+
+# --- rows as of the last sweep, and their age -------------------------------------------------
+
+READING_FIELDS = ("status", "hashrate_ths", "temp_chip_max_c", "pools_alive", "pools_total")
+
+
+def test_readings_refresh_every_polled_row_even_below_any_deadband() -> None:
+    model = fleet(3)
+    rows = [
+        ["10.0.0.0:4028", "online", 100.2, 60.4, 1, 1],  # a move no deadband would publish
+        ["10.0.0.1:4028", "online", 101.0, 61.0, 1, 1],
+        ["10.0.0.9:4028", "online", 1.0, 1.0, 1, 1],  # unknown: waits for the full load
+    ]
+    changed = model.apply_readings(READING_FIELDS, rows, 1010.0)
+    assert changed == {"10.0.0.0:4028", "10.0.0.1:4028"}
+    assert model.miners["10.0.0.0:4028"]["hashrate_ths"] == 100.2
+    assert model.miners["10.0.0.0:4028"]["model"] == "Whatsminer M30S"  # labels kept
+    assert model.polled_at("10.0.0.1:4028") == 1010.0
+    assert model.polled_at("10.0.0.2:4028") == 1000.0  # not in this sweep: its own stamp
+    # the same sweep again changes nothing, yet restamps the age
+    assert model.apply_readings(READING_FIELDS, rows, 1020.0) == set()
+    assert model.polled_at("10.0.0.1:4028") == 1020.0
+    model.interval_s = 10.0
+    assert not model.is_stale("10.0.0.1:4028", now=1035.0)
+    assert model.is_stale("10.0.0.2:4028", now=1035.0)  # 35 s > two intervals
+
+
+async def test_a_row_older_than_two_sweeps_is_dim_and_says_its_age() -> None:
+    import time as _time
+
+    now = _time.time()
+    model = FleetModel()
+    model.replace_all([miner(0, polled_at=now), miner(1, polled_at=now - 120)])
+    model.interval_s = 10.0
+    app = WidgetApp(model, "table")
+    async with app.run_test(size=(120, 10)) as pilot:
+        table = app.query_one(FleetTable)
+        await pilot.pause()
+        assert "Age" in table.render_line(0).text
+        table.move_to("10.0.0.0:4028")
+        fresh, old = table.render_line(1), table.render_line(2)
+        assert "10.0.0.1:4028" in old.text and "2m!" in old.text
+        assert "!" not in fresh.text.split("4028", 1)[1].replace("0s", "")
+        assert all(seg.style is not None and seg.style.dim for seg in list(old)[1:4])
+        assert not any(seg.style is not None and seg.style.italic for seg in fresh)
+
+
+def test_store_queues_every_sweeps_readings_outside_latest_and_recent() -> None:
+    from hashinsight_tui.client import StreamEvent
+
+    store = Store()
+    events = [
+        StreamEvent("readings", "fleet.readings", {"sweep": n, "polled_at": n, "rows": []}, 0.0)
+        for n in range(1, 4)
+    ]
+    store.apply(events)
+    pending, dropped = store.bulk_since(1)
+    assert [e.data["sweep"] for e in pending] == [2, 3] and not dropped
+    assert "fleet.readings" not in store.latest.get("readings", {})
+    assert not store.recent.get("miners")
+    late = [StreamEvent("readings", "fleet.readings", {"sweep": n}, 0.0) for n in range(4, 40)]
+    store.apply(late)
+    assert store.bulk_since(3)[1]  # fell behind the queue: the screen reloads everything
+
+
+# --- problems are never green -------------------------------------------------------------------
+
+
+async def test_hashing_nothing_or_every_pool_dead_is_a_problem_in_table_and_grid() -> None:
+    model = FleetModel()
+    model.replace_all(
+        [
+            miner(0, hashrate_ths=0.0, hashrate_avg_ths=0.0),
+            miner(1, pools_alive=0, pools_total=3),
+            miner(2),
+        ]
+    )
+    green = Style(color="green")
+    assert cell_style(model.miners["10.0.0.0:4028"], "status") != green
+    assert cell_style(model.miners["10.0.0.1:4028"], "status") != green
+    assert cell_style(model.miners["10.0.0.2:4028"], "status") == green
+    app = WidgetApp(model, "table")
+    async with app.run_test(size=(120, 8)) as pilot:
+        table = app.query_one(FleetTable)
+        await pilot.pause()
+        rows = lines_of(table)[1:4]
+        text = {next(w for w in line.split() if w.endswith(":4028")): line for line in rows}
+        assert "● no hash" in text["10.0.0.0:4028"] and "hashing nothing" in text["10.0.0.0:4028"]
+        assert "● no pool" in text["10.0.0.1:4028"] and "every pool dead" in text["10.0.0.1:4028"]
+        assert "● online" in text["10.0.0.2:4028"]
+
+
+# --- sorting: any column, natural order -----------------------------------------------------------
+
+
+def test_ips_and_racks_sort_in_natural_order_both_ways() -> None:
+    model = FleetModel()
+    model.replace_all(
+        [
+            {"id": f"127.0.1.{n}:4028", "rack": f"R{n}", "polled_at": 1.0}
+            for n in (90, 8, 10, 100, 9)
+        ]
+    )
+    model.set_sort("id")
+    assert model.order == [f"127.0.1.{n}:4028" for n in (8, 9, 10, 90, 100)]
+    model.set_sort("id", desc=True)
+    assert model.order == [f"127.0.1.{n}:4028" for n in (100, 90, 10, 9, 8)]
+    model.set_sort("rack")
+    assert [model.miners[i]["rack"] for i in model.order] == ["R8", "R9", "R10", "R90", "R100"]
+
+
+def test_every_column_sorts_either_way() -> None:
+    from hashinsight_tui.screens.fleet import SORT_KEYS
+    from hashinsight_tui.widgets.fleet_table import COLUMN_KEYS
+
+    model = fleet(30)
+    assert set(COLUMN_KEYS) <= set(SORT_KEYS) and len(SORT_KEYS) == len(set(SORT_KEYS))
+    for key in SORT_KEYS:
+        for desc in (False, True):
+            model.set_sort(key, desc=desc)
+            assert sorted(model.order) == sorted(model.miners)
+    model.set_sort("profit_usd_day")
+
+
+# --- layouts that fit --------------------------------------------------------------------------
+
+
+def test_essential_columns_survive_80_and_120_columns() -> None:
+    from hashinsight_tui.widgets.fleet_table import fit_widths
+
+    at80 = {c.key for c in fit_columns(79)}
+    assert {"status", "id", "hashrate_ths", "temp_chip_max_c", "age", "power_w", "error"} <= at80
+    wide = dict((c.key, w) for c, w in fit_widths(119))
+    assert {"model", "power_w", "error", "age", "profit_usd_day"} <= set(wide)
+    assert wide["model"] >= len("M31SV10")  # the maker is left out in the table
+    assert wide["error"] >= len("connection refused")
+
+
+# --- honest totals, truthful actions ------------------------------------------------------------
+
+
+def test_summary_bar_states_power_and_profit_coverage() -> None:
+    summary = {
+        "total": 200,
+        "online": 190,
+        "hashrate_ths": 17400.0,
+        "hashrate_expected_ths": 18000.0,
+        "power_kw": 240.1,
+        "power_estimated_kw": 380.0,
+        "efficiency_jth": 39.6,
+        "profit_usd_day": 120.5,
+        "hashprice_usd_per_th_day": 0.0485,
+        "coverage": {
+            "online": 190,
+            "power_measured": 74,
+            "power_estimated": 116,
+            "revenue": 190,
+            "profit": 190,
+            "profit_estimated": 116,
+        },
+        "open_alerts": 0,
+    }
+    text = summary_text(summary, now=0.0).plain
+    assert "power 240.1 kW 74/190" in text and "+380.0 kW est. 116" in text
+    assert "39.6 J/TH 74/190" in text
+    assert "profit $120.50/day 190/190 (116 est.)" in text
+    assert "$48.50/PH/day" in text
+
+
+def test_dead_board_is_a_problem_and_verification_reaches_the_outcome() -> None:
+    from hashinsight_tui.screens.fleet import unsupported
+    from hashinsight_tui.screens.miner_detail import boards_view, log_line
+
+    boards = [
+        {"index": 0, "chips_expected": 63, "chips_ok": 63, "chips_failed": 0},
+        {"index": 1, "chips_expected": None, "chips_ok": 0, "chips_failed": 0},
+    ]
+    from rich.console import Console
+
+    console = Console(width=120, color_system=None)
+    with console.capture() as capture:
+        console.print(boards_view(boards))
+    out = capture.get()
+    assert "Board 1  0/63 chips — dead board" in out and "0/— chips ok" not in out
+
+    text, severity = describe_results(
+        "Switch pool on 1",
+        [{"state": "succeeded", "verified": True, "verification": "verified: active pool 2"}],
+    )
+    assert text.endswith("verified: active pool 2") and severity == "information"
+    text, severity = describe_results(
+        "Restart 1",
+        [{"state": "succeeded", "verified": False, "verification": "sent, not verified"}],
+    )
+    assert "sent, not verified" in text and severity == "warning"
+    entry = {"state": "succeeded", "command": "restart", "verification": "verified: uptime reset"}
+    assert "verified: uptime reset" in log_line(entry).plain
+
+    capabilities = {"restart": {"supported": False, "reason": "Whatsminer API refuses reboot"}}
+    assert unsupported({"capabilities": capabilities}, "restart") == "Whatsminer API refuses reboot"
+    assert unsupported({"capabilities": capabilities}, "sleep") is None
+    assert unsupported({}, "restart") is None  # an older backend: offered as before

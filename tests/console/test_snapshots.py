@@ -1,4 +1,4 @@
-"""SVG snapshots of every console screen, the help overlay and the 80x24 fleet layout.
+"""SVG snapshots of every console screen, the help overlay and the 80x24 fleet and alerts layouts.
 
 The real console runs on the recorded backend answers of `snapshot_world.py` (its own connection
 worker, fetches and parsing; the event stream stays silent), with the wall clock frozen at the
@@ -34,6 +34,7 @@ SHOWS: dict[str, tuple[str, ...]] = {
     "issuer": ("issuer.status", "issuer.issues", "issuer.recon"),
     "health": (),
     "approvals": ("approvals.commands", "approvals.issues"),
+    "alerts": ("alerts.routing",),
 }
 
 Answers = dict[str, dict[str, Any]]
@@ -112,3 +113,8 @@ def test_help_overlay(answers: Answers, snap_compare: Any) -> None:
 def test_fleet_at_80x24(answers: Answers, snap_compare: Any) -> None:
     app = console(answers, "fleet")
     assert snap_compare(app, terminal_size=NARROW, run_before=until_shown("fleet"))
+
+
+def test_alerts_at_80x24(answers: Answers, snap_compare: Any) -> None:
+    app = console(answers, "alerts")
+    assert snap_compare(app, terminal_size=NARROW, run_before=until_shown("alerts"))

@@ -10,7 +10,10 @@ from backend.core.clock import Clock
 from backend.core.db import Database
 from backend.core.settings import Settings
 from backend.fleet.alerts import AlertBook, RuleSet
+from backend.fleet.client import CgminerClient, poll
+from backend.fleet.drivers import ControlContext, MinerTarget
 from backend.fleet.inventory import MinerSpec
+from backend.fleet.normalize import detect_family
 from backend.fleet.poller import Poller
 from backend.fleet.store import FleetStore
 from backend.sim.fleet import FleetSimulator
@@ -24,7 +27,13 @@ FAST: dict[str, Any] = {
 
 def specs_for(sim: FleetSimulator) -> list[MinerSpec]:
     return [
-        MinerSpec(id=f"m{m.index}", host=m.host, port=m.port, site="A" if m.index % 2 else "B")
+        MinerSpec(
+            id=f"m{m.index}",
+            host=m.host,
+            port=m.port,
+            site="A" if m.index % 2 else "B",
+            web_port=m.web_port,
+        )
         for m in sim.miners
     ]
 
@@ -59,3 +68,32 @@ def drain(subscription: Subscription) -> list[Any]:
         if item is not None:
             events.append(item)
     return events
+
+
+async def identified(sim: FleetSimulator, index: int, *, timeout_s: float = 1.0) -> MinerTarget:
+    """The driver's view of simulated miner ``index`` after one poll identified it."""
+    miner = sim.miners[index]
+    client = CgminerClient(
+        miner.host, miner.port, connect_timeout=timeout_s, read_timeout=timeout_s
+    )
+    snap = await poll(miner.host, miner.port, client=client)
+    replies = await client.multi(("version", "summary", "stats"))
+    return MinerTarget(
+        miner_id=f"m{index}",
+        host=miner.host,
+        port=miner.port,
+        client=client,
+        site="A",
+        family=detect_family(replies),
+        firmware=snap.firmware,
+        model=snap.model,
+        web_port=miner.web_port,
+    )
+
+
+def quick_context(**overrides: Any) -> ControlContext:
+    """Short deadlines: a loaded 2-core machine still answers loopback within them."""
+    values: dict[str, Any] = {"web_timeout_s": 3.0, "verify_timeout_s": 5.0}
+    values["verify_interval_s"] = 0.1
+    values.update(overrides)
+    return ControlContext(**values)

@@ -233,3 +233,43 @@ async def test_undeliverable_email_is_a_health_fact(settings: Settings) -> None:
     await asyncio.wait_for(mailer.aclose(wait_s=5), 6)
     item = health.get("smtp")
     assert item is not None and item.status == "down" and item.last_error
+
+
+async def test_a_silence_is_audited_published_and_runs_out(
+    settings: Settings, db: Database
+) -> None:
+    from sqlalchemy import select
+
+    from backend.core.audit import AuditEntry
+    from backend.fleet.acks import SILENCED, silence, silence_fields, silences_for
+    from backend.fleet.models import FleetAlertRow
+
+    async with db.session() as session:
+        row = FleetAlertRow(
+            miner_id="m7",
+            rule="pools_dead",
+            severity="critical",
+            state="raised",
+            message="all 2 pools are dead or disabled",
+            value=None,
+            threshold=None,
+            raised_at=NOW,
+        )
+        session.add(row)
+    bus = EventBus()
+    events = bus.subscribe(["alerts"], maxsize=10)
+    answer = await silence(
+        db, bus, row.id, minutes=60, reason="pool incident", actor="key:a(ops)", now=NOW
+    )
+    assert answer is not None and answer["state"] == "raised"  # still open, only silenced
+    assert answer["silence_reason"] == "pool incident" and answer["silenced_by"] == "key:a(ops)"
+    assert answer["silenced_until"] == NOW.timestamp() + 3600
+    assert [e.type for e in drain(events)] == [SILENCED]
+    stored = (await silences_for(db, [row.id]))[row.id]
+    assert silence_fields(stored, NOW)["silence_reason"] == "pool incident"
+    later = datetime.fromtimestamp(NOW.timestamp() + 3601, UTC)
+    assert silence_fields(stored, later)["silenced_until"] is None  # ran out: counts again
+    async with db.session() as session:
+        audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.target == "m7")))
+    assert [a.action for a in audit] == ["fleet.alert.silence"]
+    assert await silence(db, bus, 999_999, minutes=5, reason="x", actor="a", now=NOW) is None

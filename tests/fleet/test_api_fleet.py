@@ -59,10 +59,13 @@ SUMMARY_KEYS = {
     "hashrate_ths",
     "hashrate_expected_ths",
     "power_kw",
+    "power_estimated_kw",
     "efficiency_jth",
     "revenue_usd_day",
     "cost_usd_day",
+    "cost_estimated_usd_day",
     "profit_usd_day",
+    "coverage",
     "open_alerts",
     "sweep",
     "sites",
@@ -77,7 +80,13 @@ SUMMARY_KEYS = {
 async def fleet_sim() -> AsyncIterator[FleetSimulator]:
     families = ["antminer", "whatsminer", "braiins", "cgminer", "antminer", "antminer"]
     async with FleetSimulator(
-        6, use_ports=True, families=families, read_only=[5], restart_downtime_s=0.6, seed=11
+        6,
+        use_ports=True,
+        families=families,
+        read_only=[5],
+        restart_downtime_s=0.6,
+        seed=11,
+        web_port=0,
     ) as sim:
         yield sim
 
@@ -90,6 +99,7 @@ def settings(settings: Settings, fleet_sim: FleetSimulator) -> Settings:
             "site": "North" if m.index < 3 else "South",
             "rack": "R1",
             "position": str(m.index),
+            **({"web_port": m.web_port} if m.web_port is not None else {}),
         }
         for m in fleet_sim.miners
     ]
@@ -162,6 +172,22 @@ async def test_summary_list_detail_and_history(
     ).json()
     assert detail["model"] == "Antminer S19 Pro" and len(detail["boards"]) == 3
     assert detail["rack"] == "R1" and detail["position"] == "0"
+    capabilities = detail["capabilities"]
+    assert capabilities["restart"] == {"supported": True, "reason": None}
+    assert capabilities["enablepool"]["supported"] is False
+    assert "per-pool enable" in capabilities["enablepool"]["reason"]
+    whatsminer = (
+        await call(backend, "GET", f"/api/v1/miners/{mid(fleet_sim, 1)}", operator_key)
+    ).json()
+    assert whatsminer["capabilities"]["restart"]["supported"] is True
+    assert whatsminer["capabilities"]["enablepool"]["supported"] is False
+    braiins = (
+        await call(backend, "GET", f"/api/v1/miners/{mid(fleet_sim, 2)}", operator_key)
+    ).json()
+    assert {c["supported"] for c in braiins["capabilities"].values()} == {False}
+    assert braiins["capabilities"]["restart"]["reason"].startswith(
+        "not supported yet for Braiins OS"
+    )
     assert (
         await call(backend, "GET", "/api/v1/miners/10.9.9.9:1", operator_key)
     ).status_code == 404
@@ -198,6 +224,7 @@ async def test_commands_bulk_and_scopes(
         json={"command": "restart"},
     )
     assert reply.status_code == 200 and reply.json()["state"] == "succeeded"
+    assert reply.json()["verified"] is True and "dark" in reply.json()["verification"]
     seen = []
     for _ in range(60):  # the miner goes offline, then comes back
         seen.append(
@@ -213,12 +240,13 @@ async def test_commands_bulk_and_scopes(
         "/api/v1/miners/commands",
         operator_key,
         json={
-            "miner_ids": [mid(fleet_sim, 4), mid(fleet_sim, 5)],
+            "miner_ids": [mid(fleet_sim, 4), mid(fleet_sim, 2)],
             "command": "switchpool",
             "params": {"pool": 2},
         },
     )
     assert [r["state"] for r in bulk.json()["results"]] == ["succeeded", "refused"]
+    assert bulk.json()["results"][1]["verified"] is None
     bad = await call(
         backend,
         "POST",
@@ -243,7 +271,7 @@ async def test_semi_auto_approval_through_the_sdk(
     _info, semi = await backend.auth.create_key(
         name="night shift", scopes=["read", "fleet:control"], mode="semi_auto"
     )
-    target = mid(fleet_sim, 2)
+    target = mid(fleet_sim, 4)
     response = await call(
         backend, "POST", f"/api/v1/miners/{target}/commands", semi, json={"command": "sleep"}
     )
@@ -255,7 +283,8 @@ async def test_semi_auto_approval_through_the_sdk(
             with pytest.raises(Exception, match="403"):
                 await own.approve_command(queue["items"][0]["command_id"], "self")
         done = await client.approve_command(queue["items"][0]["command_id"], "ok")
-        assert done["state"] == "succeeded" and fleet_sim.miners[2].sleeping
+        assert done["state"] == "succeeded" and fleet_sim.miners[4].sleeping
+        assert done["verified"] is True and "work mode is sleep" in done["verification"]
         assert (await client.fleet_summary())["total"] == 6
         assert (await client.miners(status="online", limit=1))["limit"] == 1
         assert (await client.miner(target))["id"] == target

@@ -1,4 +1,5 @@
-"""Commands against the simulator: results per miner, refusals, approvals and the audit trail."""
+"""Commands against the simulator: results per miner through each firmware's driver, refusals,
+approvals, verification and the audit trail."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.core.settings import Settings
 from backend.fleet.commands import CommandError, FleetCommands, validate
+from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
@@ -33,14 +35,16 @@ async def setup(
     settings: Settings, database: Database
 ) -> AsyncIterator[tuple[FleetSimulator, Poller, FleetCommands, Database]]:
     db = database
-    # m0 antminer, m1 whatsminer, m2 braiins, m3 cgminer, m4 antminer with a read-only API
+    # m0 antminer, m1 whatsminer, m2 braiins, m3 cgminer, m4 antminer with a read-only RPC
+    # (stock Antminers are controlled through their web CGI, so that does not matter)
     families = ["antminer", "whatsminer", "braiins", "cgminer", "antminer"]
     async with FleetSimulator(
-        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=30
+        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=30, web_port=0
     ) as sim:
         poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
         await poller.sweep()
-        yield sim, poller, FleetCommands(db, poller, ManualClock(), 4), db
+        context = ControlContext(verify_timeout_s=3.0, verify_interval_s=0.1)
+        yield sim, poller, FleetCommands(db, poller, ManualClock(), 4, context=context), db
 
 
 def test_validation_says_what_is_wrong() -> None:
@@ -62,14 +66,17 @@ async def test_bulk_gives_one_result_per_miner_in_order(
     )
     assert [r["miner_id"] for r in results] == ["m0", "m1", "m2", "m3", "m4"]
     states = [r["state"] for r in results]
-    assert states == ["succeeded", "refused", "succeeded", "succeeded", "refused"]
-    assert "Switching to pool 1" in results[0]["result"]
-    assert "Whatsminer" in results[1]["result"]
-    assert "access denied" in results[4]["result"]
-    assert sim.miners[0].active_pool() is sim.miners[0].pools[1]
+    assert states == ["succeeded", "succeeded", "refused", "succeeded", "succeeded"]
+    assert "switching to pool" in results[0]["result"]
+    assert results[0]["verified"] is True and "active pool" in results[0]["verification"]
+    assert results[1]["verified"] is True  # Whatsminer: through its encrypted API, read back
+    assert "not supported yet for Braiins OS" in results[2]["result"]
+    assert results[2]["verification"] is None and sim.miners[2].requests  # polled, never sent
+    assert not any("switchpool" in r for r in sim.miners[2].requests)
+    assert sim.miners[0].active_pool().url == "stratum+tcp://btc-backup.sim-pool.example:443"
     await poller.sweep()
     active = [p for p in poller.miner_data(poller.states["m0"])["pools"] if p["active"]]
-    assert active[0]["url"] == sim.miners[0].pools[1].url
+    assert active[0]["url"] == sim.miners[0].active_pool().url
 
 
 async def test_restart_unsupported_and_unreachable(
@@ -77,9 +84,9 @@ async def test_restart_unsupported_and_unreachable(
 ) -> None:
     _sim, _poller, commands, _db = setup
     [restart] = await commands.request(["m3"], "restart", {}, key=key("k1"))
-    assert restart["state"] == "succeeded"
-    [light] = await commands.request(["m0"], "fault_light", {}, key=key("k1"))
-    assert light["state"] == "refused" and "not supported" in light["result"]
+    assert restart["state"] == "succeeded" and restart["verified"] is True
+    [light] = await commands.request(["m0"], "enablepool", {"pool": 1}, key=key("k1"))
+    assert light["state"] == "refused" and "no per-pool enable switch" in light["result"]
     [again] = await commands.request(["m3"], "wake", {}, key=key("k1"))  # still restarting
     assert again["state"] == "failed" and again["result"].startswith("miner unreachable")
     with pytest.raises(CommandError) as info:
@@ -102,7 +109,7 @@ async def test_semi_auto_waits_for_another_key_and_everything_is_audited(
     with pytest.raises(CommandError) as info:
         await commands.approve(pending["command_id"], key=key("boss"), reason="twice")
     assert info.value.status == 409
-    [other] = await commands.request(["m2"], "restart", {}, key=key("semi", "semi_auto"))
+    [other] = await commands.request(["m3"], "restart", {}, key=key("semi", "semi_auto"))
     rejected = await commands.reject(other["command_id"], key=key("boss"), reason="not now")
     assert rejected["state"] == "refused" and "not now" in rejected["result"]
     queue, total = await commands.list("pending_approval", 10, 0)
@@ -119,8 +126,8 @@ async def test_addpool_password_is_masked_in_the_log(
 ) -> None:
     sim, _poller, commands, _db = setup
     params = {"url": "stratum+tcp://new.example:3333", "user": "acme.w1", "password": "s3cret"}
-    [result] = await commands.request(["m0"], "addpool", params, key=key("k1"))
+    [result] = await commands.request(["m3"], "addpool", params, key=key("k1"))
     assert result["state"] == "succeeded" and result["params"]["password"] == "********"
-    assert sim.miners[0].pools[-1].url == params["url"]
+    assert sim.miners[3].pools[-1].url == params["url"]
     items, _ = await commands.list(None, 10, 0)
     assert "s3cret" not in str(items)

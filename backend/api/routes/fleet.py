@@ -1,4 +1,5 @@
-"""Fleet routes: summary, miners (filter, sort, page), history, commands, approvals, alerts.
+"""Fleet routes: summary, miners (filter, sort, page), history, commands, approvals, alerts,
+control credentials (admin).
 
 Thin: everything is answered by the fleet service from memory (miners) or its store
 (history, alerts, command log). Lists of thousands of miners skip per-item model validation
@@ -11,11 +12,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 
-from backend.api.deps import BackendDep, ReadKey, require, running_service
+from backend.api.deps import AdminKey, BackendDep, ReadKey, require, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.fleet_schemas import (
-    AlertList,
     AlertOut,
     AlertState,
     BulkCommandOut,
@@ -24,6 +25,11 @@ from backend.api.routes.fleet_schemas import (
     CommandOut,
     CommandRequest,
     CommandState,
+    CredentialIn,
+    CredentialKind,
+    CredentialList,
+    CredentialOut,
+    CredentialScope,
     DecisionRequest,
     FleetSummary,
     MinerHistory,
@@ -40,12 +46,20 @@ from backend.api.schemas import (
     RowId,
 )
 from backend.auth.service import KeyInfo
+from backend.fleet.acks import (
+    MAX_SILENCE_MIN,
+    alert_webhooks,
+    silence,
+    silence_fields,
+    silences_for,
+)
 from backend.fleet.commands import CommandError
+from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
 from backend.fleet.service import FleetService
 
 router = APIRouter(tags=["fleet"], responses=COMMON_ERRORS)
 ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]
-SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm"}
+SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm", "capabilities"}
 
 
 def _fleet(backend: Any) -> FleetService:
@@ -132,10 +146,14 @@ def _sort_key(value: Any) -> Any:
 
 @router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
 async def get_miner(miner_id: MinerId, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    miner = _fleet(backend).miner(miner_id)
+    fleet = _fleet(backend)
+    miner = fleet.miner(miner_id)
     if miner is None:
         raise ApiError(404, f"no miner {miner_id!r}")
-    return miner
+    if fleet.state(miner_id) is None:
+        return miner
+    capabilities = fleet.commands.capabilities(miner_id, miner)
+    return {**miner, "capabilities": {k: c.to_dict() for k, c in capabilities.items()}}
 
 
 @router.get(
@@ -255,7 +273,49 @@ async def reject_command(
         raise ApiError(exc.status, exc.message) from None
 
 
-@router.get("/api/v1/alerts", response_model=AlertList, summary="Fleet alerts, newest first")
+class AlertView(AlertOut):
+    """An alert with where its miner is and the silence in force on it, if any."""
+
+    site: str | None = None
+    rack: str | None = None
+    position: str | None = None
+    silenced_until: float | None = None
+    silenced_by: str | None = None
+    silence_reason: str | None = None
+
+
+class AlertViewList(BaseModel):
+    items: list[AlertView]
+    total: int
+
+
+class SilenceRequest(BaseModel):
+    minutes: float = Field(ge=0, le=MAX_SILENCE_MIN, description="0 lifts the silence")
+    reason: str = Field(min_length=1, max_length=500)
+
+
+class AlertRouting(BaseModel):
+    """Where alerts go besides the consoles (configured elsewhere; shown, not changed here)."""
+
+    email_enabled: bool
+    email_recipients: int
+    email_min_severity: str
+    webhooks: int = Field(description="active partner webhooks that receive miner alerts")
+
+
+async def _alert_views(backend: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    fleet = _fleet(backend)
+    silences = await silences_for(backend.db, [int(item["id"]) for item in items])
+    now = fleet.clock.now()
+    views = []
+    for item in items:
+        miner = fleet.miner(item["miner_id"]) or {}
+        place = {key: miner.get(key) for key in ("site", "rack", "position")}
+        views.append({**item, **place, **silence_fields(silences.get(int(item["id"])), now)})
+    return views
+
+
+@router.get("/api/v1/alerts", response_model=AlertViewList, summary="Fleet alerts, newest first")
 async def list_alerts(
     _key: ReadKey,
     backend: BackendDep,
@@ -267,12 +327,28 @@ async def list_alerts(
     items, total = await _fleet(backend).alerts(
         state=state, miner_id=miner_id, limit=limit, offset=offset
     )
-    return {"items": items, "total": total}
+    return {"items": await _alert_views(backend, items), "total": total}
+
+
+@router.get(
+    "/api/v1/alerts/routing",
+    response_model=AlertRouting,
+    summary="Where alerts are sent: email recipients and partner webhooks",
+)
+async def alert_routing(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+    settings = backend.settings
+    mailer = _fleet(backend).mailer
+    return {
+        "email_enabled": bool(mailer is not None and mailer.enabled),
+        "email_recipients": len(mailer.recipients) if mailer is not None else 0,
+        "email_min_severity": settings.fleet_alert_email_min_severity,
+        "webhooks": await alert_webhooks(backend.db),
+    }
 
 
 @router.post(
     "/api/v1/alerts/{alert_id}/acknowledge",
-    response_model=AlertOut,
+    response_model=AlertView,
     summary="Acknowledge a raised alert (it stays open until its condition clears)",
 )
 async def acknowledge_alert(
@@ -281,4 +357,93 @@ async def acknowledge_alert(
     alert = await _fleet(backend).acknowledge(alert_id, actor=key.actor, source=_source(request))
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
-    return alert
+    return (await _alert_views(backend, [alert]))[0]
+
+
+@router.post(
+    "/api/v1/alerts/{alert_id}/silence",
+    response_model=AlertView,
+    summary="Silence an open alert for a while, with a reason (0 minutes lifts it; audited)",
+)
+async def silence_alert(
+    alert_id: RowId, body: SilenceRequest, key: ControlKey, backend: BackendDep, request: Request
+) -> dict[str, Any]:
+    fleet = _fleet(backend)
+    alert = await silence(
+        backend.db,
+        backend.bus,
+        alert_id,
+        minutes=body.minutes,
+        reason=body.reason,
+        actor=key.actor,
+        now=fleet.clock.now(),
+        source=_source(request),
+    )
+    if alert is None:
+        raise ApiError(404, f"no alert {alert_id}")
+    if alert["state"] == "cleared":
+        raise ApiError(409, f"alert {alert_id} is cleared: nothing to silence")
+    return (await _alert_views(backend, [alert]))[0]
+
+
+@router.get(
+    "/api/v1/fleet/credentials",
+    response_model=CredentialList,
+    summary="Control credentials per site and miner (passwords masked), and the defaults",
+)
+async def list_credentials(_key: AdminKey, backend: BackendDep) -> dict[str, Any]:
+    items = await _fleet(backend).credentials.list()
+    return {"items": items, "defaults": _defaults()}
+
+
+@router.put(
+    "/api/v1/fleet/credentials",
+    response_model=CredentialOut,
+    summary="Store control credentials for a site or a miner (the password is encrypted)",
+)
+async def set_credentials(
+    body: CredentialIn, key: AdminKey, backend: BackendDep, request: Request
+) -> dict[str, Any]:
+    fleet = _fleet(backend)
+    try:
+        return await fleet.credentials.set(
+            scope=body.scope,
+            target=body.target,
+            kind=body.kind,
+            username=body.user,
+            password=body.password,
+            port=body.port,
+            actor=key.actor,
+            now=fleet.clock.now(),
+            source=_source(request),
+        )
+    except CredentialError as exc:
+        raise ApiError(422, str(exc)) from None
+
+
+@router.delete(
+    "/api/v1/fleet/credentials/{scope}/{kind}",
+    status_code=204,
+    summary="Remove stored control credentials (the factory default applies again)",
+    description="Idempotent: answers 204 whether or not anything was stored.",
+)
+async def remove_credentials(
+    scope: CredentialScope,
+    kind: CredentialKind,
+    key: AdminKey,
+    backend: BackendDep,
+    request: Request,
+    target: Annotated[str, Query(min_length=1, max_length=200)],
+) -> None:
+    await _fleet(backend).credentials.remove(
+        scope=scope, target=target, kind=kind, actor=key.actor, source=_source(request)
+    )
+
+
+def _defaults() -> dict[str, str]:
+    words = {}
+    for kind, (user, password) in FACTORY_DEFAULTS.items():
+        login = f"user {user}" if user else "no user"
+        secret = "the factory password" if password else "no password"
+        words[kind] = f"factory default: {login}, {secret}"
+    return words

@@ -6,18 +6,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
+from backend.fleet.drivers.base import Action
+
 MinerStatus = Literal["online", "offline", "error", "sleeping"]
-CommandName = Literal[
-    "restart",
-    "switchpool",
-    "addpool",
-    "enablepool",
-    "disablepool",
-    "removepool",
-    "sleep",
-    "wake",
-    "fault_light",
-]
+CommandName = Action
 CommandState = Literal["sent", "succeeded", "failed", "pending_approval", "refused"]
 AlertState = Literal["raised", "acknowledged", "cleared"]
 Period = Literal["1h", "6h", "24h", "7d", "30d"]
@@ -42,6 +34,11 @@ class PoolOut(BaseModel):
     accepted: int | None
     rejected: int | None
     stale: int | None
+
+
+class CapabilityOut(BaseModel):
+    supported: bool
+    reason: str | None = None
 
 
 class MinerOut(BaseModel):
@@ -83,6 +80,11 @@ class MinerOut(BaseModel):
         default=False,
         description="True when no running collector covers this miner (API-only instances)",
     )
+    capabilities: dict[str, CapabilityOut] | None = Field(
+        default=None,
+        description="The miner detail only: each command and whether this miner's firmware "
+        "supports it (with the reason when not); an unsupported command is refused unsent",
+    )
 
 
 class MinerList(BaseModel):
@@ -119,6 +121,19 @@ class ShardOut(BaseModel):
     last_sweep_at: float | None
 
 
+class SummaryCoverage(BaseModel):
+    """How many miners each total covers (power is missing where the firmware reports none)."""
+
+    online: int = Field(description="Online miners: the base of power, J/TH and profit")
+    power_measured: int = Field(description="Online miners whose power is measured")
+    power_estimated: int = Field(
+        description="Online miners without measured power, estimated from model nameplate"
+    )
+    revenue: int = Field(description="Miners in revenue_usd_day")
+    profit: int = Field(description="Miners in profit_usd_day: revenue and a cost of their own")
+    profit_estimated: int = Field(description="Of those, miners whose cost is a nameplate estimate")
+
+
 class FleetSummary(BaseModel):
     total: int
     online: int
@@ -127,11 +142,20 @@ class FleetSummary(BaseModel):
     sleeping: int
     hashrate_ths: float | None
     hashrate_expected_ths: float | None
-    power_kw: float | None
-    efficiency_jth: float | None
+    power_kw: float | None = Field(description="Measured power of online miners")
+    power_estimated_kw: float = Field(
+        default=0.0, description="Nameplate power of online miners that report none"
+    )
+    efficiency_jth: float | None = Field(description="Over miners with measured power only")
     revenue_usd_day: float | None
-    cost_usd_day: float | None
-    profit_usd_day: float | None
+    cost_usd_day: float | None = Field(description="Cost of measured power")
+    cost_estimated_usd_day: float | None = Field(
+        default=None, description="Cost of nameplate-estimated power"
+    )
+    profit_usd_day: float | None = Field(
+        description="Revenue minus cost over the miners with a cost (coverage.profit)"
+    )
+    coverage: SummaryCoverage | None = None
     open_alerts: int
     sweep: SweepOut
     sites: list[SiteOut]
@@ -182,6 +206,15 @@ class CommandOut(BaseModel):
     updated_at: float
     decided_by: str | None
     reason: str | None
+    verified: bool | None = Field(
+        default=None,
+        description="After the command was sent: did reading the miner back show the effect "
+        "(null until it ran, or when it was not sent)",
+    )
+    verification: str | None = Field(
+        default=None,
+        description='"verified: <what was read back>" or "sent, not verified: <why>"',
+    )
 
 
 class BulkCommandOut(BaseModel):
@@ -215,3 +248,38 @@ class AlertOut(BaseModel):
 class AlertList(BaseModel):
     items: list[AlertOut]
     total: int
+
+
+CredentialKind = Literal["web", "luxos", "whatsminer", "braiins"]
+CredentialScope = Literal["site", "miner"]
+
+
+class CredentialIn(BaseModel):
+    """Control credentials for a site or a miner; the password is stored encrypted."""
+
+    scope: CredentialScope
+    target: str = Field(min_length=1, max_length=200, description="site name or miner id")
+    kind: CredentialKind
+    user: str | None = Field(default=None, min_length=1, max_length=120)
+    password: str | None = Field(default=None, min_length=1, max_length=256)
+    port: int | None = Field(
+        default=None, ge=1, le=65535, description="the access's port (web: 80 on real miners)"
+    )
+
+
+class CredentialOut(BaseModel):
+    scope: CredentialScope
+    target: str
+    kind: CredentialKind
+    user: str | None
+    password: str | None = Field(description='"********" when a password is stored; never shown')
+    port: int | None
+    updated_at: float
+    updated_by: str
+
+
+class CredentialList(BaseModel):
+    items: list[CredentialOut]
+    defaults: dict[str, str] = Field(
+        description="What is used where nothing is stored: each kind's factory default"
+    )

@@ -1,0 +1,22 @@
+"""Control drivers per firmware family, behind the one command path (``fleet/commands.py``)."""
+
+from backend.fleet.drivers.base import (
+    ACTIONS,
+    Capability,
+    ControlContext,
+    Driver,
+    MinerTarget,
+    Outcome,
+)
+from backend.fleet.drivers.registry import DriverRegistry, identify
+
+__all__ = [
+    "ACTIONS",
+    "Capability",
+    "ControlContext",
+    "Driver",
+    "DriverRegistry",
+    "MinerTarget",
+    "Outcome",
+    "identify",
+]

@@ -1,0 +1,316 @@
+"""The driver interface: what a firmware family can do, doing it, and reading the effect back.
+
+A driver never sends an action it does not list as supported: the command path asks
+``capabilities`` first and refuses with the reason. ``run`` sends and answers in an operator's
+words; ``verify`` reads back what changed (the active pool, the work mode, the miner going dark
+after a reboot) and says ``verified: ...`` or ``sent, not verified: <why>``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal, get_args
+
+from backend.fleet.client import CgminerClient, CgminerConnectionError
+from backend.fleet.codec import CgminerError, section_rows
+from backend.fleet.credentials import Credential, default_credential
+from backend.fleet.normalize import to_bool, to_float, to_int
+
+if TYPE_CHECKING:
+    import httpx
+
+    from backend.fleet.credentials import CredentialStore
+
+# The one list of control actions: the API's command names are this type.
+Action = Literal[
+    "restart",
+    "switchpool",
+    "addpool",
+    "enablepool",
+    "disablepool",
+    "removepool",
+    "sleep",
+    "wake",
+    "fault_light",
+    "work_mode",
+]
+ACTIONS: tuple[str, ...] = get_args(Action)
+REFUSAL_MEMORY_S = 300.0  # a wrong password is not tried again for this long
+
+
+@dataclass(frozen=True, slots=True)
+class Capability:
+    supported: bool
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return (
+            {"supported": True} if self.supported else {"supported": False, "reason": self.reason}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """``state``: succeeded | refused | failed; ``verification`` is set after ``verify``."""
+
+    state: str
+    result: str
+    verification: str | None = None
+    before: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+
+@dataclass(slots=True)
+class MinerTarget:
+    """One miner as the drivers see it: where, what firmware, and its RPC client."""
+
+    miner_id: str
+    host: str
+    port: int
+    client: CgminerClient
+    site: str | None = None
+    family: str | None = None
+    firmware: str | None = None
+    model: str | None = None
+    web_port: int | None = None  # from the inventory; a stored credential's port wins
+
+    @property
+    def label(self) -> str:
+        return self.miner_id
+
+
+@dataclass(slots=True)
+class ControlContext:
+    """What drivers share: credentials, the HTTP client, deadlines and remembered refusals."""
+
+    credentials: CredentialStore | None = None
+    http: httpx.AsyncClient | None = None
+    web_timeout_s: float = 5.0
+    verify_timeout_s: float = 8.0
+    verify_interval_s: float = 0.5
+    refusals: dict[tuple[str, str, str], float] = field(default_factory=dict)
+
+    async def credential(self, target: MinerTarget, kind: str) -> Credential:
+        if self.credentials is None:
+            return default_credential(kind)
+        return await self.credentials.resolve(target.miner_id, target.site, kind)
+
+    def refused_recently(self, target: MinerTarget, cred: Credential) -> bool:
+        key = (target.miner_id, cred.kind, cred.fingerprint)
+        until = self.refusals.get(key)
+        if until is None:
+            return False
+        if time.monotonic() >= until:
+            del self.refusals[key]
+            return False
+        return True
+
+    def remember_refusal(self, target: MinerTarget, cred: Credential) -> None:
+        if len(self.refusals) > 100_000:  # bounded: drop the expired ones first
+            now = time.monotonic()
+            self.refusals = {k: v for k, v in self.refusals.items() if v > now}
+        self.refusals[(target.miner_id, cred.kind, cred.fingerprint)] = (
+            time.monotonic() + REFUSAL_MEMORY_S
+        )
+
+
+class DriverError(Exception):
+    """A control call that gave no usable answer; ``state`` is how the command ends
+    (``refused``, ``failed``, ``timeout``) and ``message`` says why in an operator's words."""
+
+    def __init__(self, state: str, message: str) -> None:
+        super().__init__(message)
+        self.state = state
+        self.message = message
+
+
+class Driver:
+    """Base of every family's driver; subclasses fill ``supported`` and ``run``."""
+
+    name = "base"
+    label = "unknown firmware"
+
+    def __init__(self, context: ControlContext) -> None:
+        self.context = context
+
+    def capabilities(self, target: MinerTarget) -> dict[str, Capability]:
+        return dict.fromkeys(ACTIONS, Capability(False, f"not supported for {self.label}"))
+
+    async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
+        capability = self.capabilities(target).get(action)
+        reason = capability.reason if capability is not None else None
+        return Outcome("refused", f"refused: {reason or action + ' is not supported'}")
+
+    async def verify(
+        self, target: MinerTarget, action: str, params: dict[str, Any], outcome: Outcome
+    ) -> str:
+        return "sent, not verified: this firmware offers no way to read the effect back"
+
+
+def wrong_credentials(target: MinerTarget, cred: Credential) -> str:
+    what = "factory default " if cred.is_default else ""
+    return (
+        f"refused: wrong credentials for {target.label} ({cred.kind}, {what}user "
+        f"{cred.username or '-'} from {cred.source}); not tried again for "
+        f"{int(REFUSAL_MEMORY_S // 60)} min unless the credentials change "
+        "(hashinsight fleet credentials set)"
+    )
+
+
+# ---------------------------------------------------------------------- read-back over RPC
+
+
+@dataclass(frozen=True, slots=True)
+class PoolView:
+    index: int
+    url: str
+    status: str
+    priority: int | None
+    active: bool
+
+
+async def read_pools(client: CgminerClient) -> list[PoolView]:
+    """The miner's pools as its RPC ``pools`` reports them (bounded, validated rows)."""
+    reply = await client.command("pools")
+    rows = section_rows(reply, "POOLS")[:64]
+    pools: list[PoolView] = []
+    for position, row in enumerate(rows):
+        url = str(row.get("URL") or "")[:255]
+        index = to_int(row.get("POOL"))
+        pools.append(
+            PoolView(
+                index=index if index is not None else position,
+                url=url,
+                status=str(row.get("Status") or "").lower()[:32],
+                priority=to_int(row.get("Priority")),
+                active=bool(to_bool(row.get("Stratum Active"))),
+            )
+        )
+    if pools and not any(p.active for p in pools):  # no Stratum Active: the first usable one
+        usable = [p for p in pools if p.status == "alive" and p.priority is not None]
+        if usable:
+            best = min(usable, key=lambda p: p.priority or 0)
+            pools = [PoolView(p.index, p.url, p.status, p.priority, p is best) for p in pools]
+    return pools
+
+
+async def read_uptime(client: CgminerClient) -> int | None:
+    reply = await client.command("summary")
+    rows = section_rows(reply, "SUMMARY")
+    if not rows:
+        return None
+    value = to_float(rows[0].get("Elapsed"))
+    return int(value) if value is not None and 0 <= value < 1e10 else None
+
+
+async def wait_until(
+    context: ControlContext, check: Callable[[], Awaitable[str | None]], *, within: float | None
+) -> str | None:
+    """Call ``check`` until it returns a text (the evidence) or the deadline passes."""
+    deadline = time.monotonic() + (context.verify_timeout_s if within is None else within)
+    while True:
+        try:
+            found = await check()
+        except CgminerError:
+            found = None
+        if found is not None:
+            return found
+        if time.monotonic() + context.verify_interval_s > deadline:
+            return None
+        await asyncio.sleep(context.verify_interval_s)
+
+
+async def uptime_before(client: CgminerClient) -> dict[str, Any]:
+    """The uptime before a reboot, so a reset can be told from a miner that never went down."""
+    try:
+        return {"uptime_s": await read_uptime(client)}
+    except CgminerError:
+        return {}
+
+
+async def verify_reboot(context: ControlContext, target: MinerTarget, outcome: Outcome) -> str:
+    """Verified when the RPC goes dark or answers with a smaller uptime than before."""
+    before = outcome.before.get("uptime_s")
+
+    async def check() -> str | None:
+        try:
+            now = await read_uptime(target.client)
+        except CgminerConnectionError:
+            return "verified: the miner went dark (rebooting)"
+        if before is not None and now is not None and now < before:
+            return f"verified: uptime reset ({before}s -> {now}s)"
+        return None
+
+    found = await wait_until(context, check, within=None)
+    if found is not None:
+        return found
+    return (
+        f"sent, not verified: the miner kept answering without an uptime reset for "
+        f"{context.verify_timeout_s:g}s"
+    )
+
+
+async def verify_pools(
+    context: ControlContext,
+    target: MinerTarget,
+    action: str,
+    params: dict[str, Any],
+    outcome: Outcome,
+    *,
+    note: str = "",
+) -> str:
+    """Read ``pools`` back until the change shows (the switched-to pool active, ...)."""
+    url = outcome.before.get("url") or params.get("url")
+
+    def matches(pools: list[PoolView]) -> str | None:
+        by_url = [p for p in pools if url and p.url == url]
+        if action == "switchpool":
+            active = [p for p in pools if p.active]
+            if by_url and active and active[0].url == url:
+                return f"verified: pool {url} is the active pool"
+            if by_url and not active and by_url[0].priority == 0:
+                return f"verified: pool {url} is first in priority"
+            return None
+        if action == "addpool":
+            return f"verified: pool {url} is listed" if by_url else None
+        if action == "removepool":
+            return None if by_url else f"verified: pool {url} is no longer listed"
+        if action == "enablepool":
+            ok = by_url and by_url[0].status != "disabled"
+            return f"verified: pool {url} is enabled" if ok else None
+        if action == "disablepool":
+            ok = by_url and by_url[0].status == "disabled"
+            return f"verified: pool {url} is disabled" if ok else None
+        return None
+
+    if not url:
+        return "sent, not verified: the pool's URL was not known before the change"
+    last: list[str] = []
+
+    async def check() -> str | None:
+        pools = await read_pools(target.client)
+        last[:] = [p.url for p in pools if p.active]
+        return matches(pools)
+
+    found = await wait_until(context, check, within=None)
+    if found is not None:
+        return found
+    active = f"; active pool: {last[0]}" if last else ""
+    return (
+        f"sent, not verified: the miner's pools did not show the change within "
+        f"{context.verify_timeout_s:g}s{active}{note}"
+    )
+
+
+async def pool_url(client: CgminerClient, index: int) -> str | None:
+    """The URL of pool ``index`` before a change (the index shifts after a removal)."""
+    try:
+        pools = await read_pools(client)
+    except CgminerError:
+        return None
+    for pool in pools:
+        if pool.index == index:
+            return pool.url
+    return pools[index].url if 0 <= index < len(pools) else None

@@ -1,0 +1,157 @@
+"""LuxOS driver against the simulated LuxOS: sessions (ours, and one already active), writes
+read back, a logon password, the firmware refusing, timeouts and a miner that is not LuxOS."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+
+import pytest
+from cryptography.fernet import Fernet
+
+from backend.core.bus import EventBus
+from backend.core.clock import ManualClock
+from backend.core.db import Database
+from backend.core.settings import Settings
+from backend.fleet.commands import FleetCommands
+from backend.fleet.credentials import CredentialStore
+from backend.fleet.drivers import DriverRegistry
+from backend.fleet.drivers.luxos import LuxosDriver
+from backend.sim.fleet import Fault, FleetSimulator
+from tests.fleet.fleet_helpers import identified, make_poller, quick_context, specs_for
+
+NOW = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+async def sim() -> AsyncIterator[FleetSimulator]:
+    # m0 LuxOS on an Antminer, m1 plain cgminer
+    async with FleetSimulator(
+        2, use_ports=True, families=["luxos", "cgminer"], restart_downtime_s=3.0
+    ) as fleet:
+        yield fleet
+
+
+async def test_writes_carry_a_session_that_is_ended_and_are_read_back(
+    sim: FleetSimulator,
+) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    target = await identified(sim, 0)
+    assert target.firmware is not None and target.firmware.startswith("LUXminer")
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    assert isinstance(driver, LuxosDriver)
+    assert driver.capabilities(target)["work_mode"].supported is False
+
+    asleep = await driver.run(target, "sleep", {})
+    assert asleep.state == "succeeded" and miner.sleeping
+    assert await driver.verify(target, "sleep", {}, asleep) == (
+        "verified: the miner stopped hashing"
+    )
+    session = next(r for r in miner.requests if r.startswith("curtail|"))
+    assert session.endswith(",sleep") and len(session.split("|")[1].split(",")[0]) == 16
+    assert miner.lux.session_id is None  # logged off after the write
+
+    awake = await driver.run(target, "wake", {})
+    assert (await driver.verify(target, "wake", {}, awake)).startswith("verified: hashing again")
+    switched = await driver.run(target, "switchpool", {"pool": 1})
+    assert switched.state == "succeeded"
+    assert "is the active pool" in await driver.verify(target, "switchpool", {"pool": 1}, switched)
+    light = await driver.run(target, "fault_light", {"on": True})
+    assert await driver.verify(target, "fault_light", {"on": True}, light) == (
+        "verified: the red LED is blink"
+    )
+    reboot = await driver.run(target, "restart", {})
+    assert reboot.state == "succeeded" and "rebootdevice|" in miner.requests[-1]
+    assert (await driver.verify(target, "restart", {}, reboot)).startswith("verified:")
+
+
+async def test_a_session_already_active_is_used_and_left_open(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    miner.lux.session_id = "operator-at-desk"
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    outcome = await driver.run(target, "sleep", {})
+    assert outcome.state == "succeeded" and miner.sleeping
+    assert "(used the LuxOS session already active)" in outcome.result
+    assert "curtail|operator-at-desk,sleep" in miner.requests
+    assert miner.lux.session_id == "operator-at-desk"  # not ours to log off
+
+
+async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Database) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    miner.lux.password = "lux-secret"
+    store = CredentialStore(database, Fernet(Fernet.generate_key()))
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context(credentials=store)).driver_for(target)
+    refused = await driver.run(target, "sleep", {})
+    assert refused.state == "refused"
+    assert refused.result.startswith("refused: wrong credentials for m0 (luxos")
+    logons = sum(r.startswith("logon") for r in miner.requests)
+    again = await driver.run(target, "sleep", {})
+    assert again.state == "refused" and sum(r.startswith("logon") for r in miner.requests) == (
+        logons
+    )
+    await store.set(
+        scope="miner",
+        target="m0",
+        kind="luxos",
+        username="root",
+        password="lux-secret",
+        port=None,
+        actor="test",
+        now=NOW,
+    )
+    done = await driver.run(target, "sleep", {})
+    assert done.state == "succeeded" and miner.sleeping
+
+
+async def test_the_firmware_refusing_a_write(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    miner.lux.refuse = True
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    outcome = await driver.run(target, "sleep", {})
+    assert outcome.state == "refused"
+    assert outcome.result == (
+        "refused: the miner rejected curtail: curtail is disabled by the site policy"
+    )
+    assert miner.lux.session_id is None and not miner.sleeping
+
+
+async def test_a_hung_miner_costs_one_timeout(sim: FleetSimulator) -> None:
+    target = await identified(sim, 0, timeout_s=0.5)
+    await sim.miners[0].set_fault(Fault.HANG)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    started = time.monotonic()
+    outcome = await driver.run(target, "restart", {})
+    assert outcome.state == "failed" and "timeout" in outcome.result
+    assert time.monotonic() - started < 5.0
+
+
+async def test_a_miner_that_is_not_luxos_is_told_apart(sim: FleetSimulator) -> None:
+    target = await identified(sim, 1)
+    driver = LuxosDriver(quick_context())  # as if misidentified
+    outcome = await driver.run(target, "sleep", {})
+    assert outcome.state == "failed"
+    assert outcome.result == (
+        "unexpected reply: the miner does not know LuxOS's logon (not LuxOS?)"
+    )
+
+
+async def test_luxos_stays_identified_on_the_poller_s_joined_plan(
+    sim: FleetSimulator, settings: Settings, database: Database
+) -> None:
+    poller = make_poller(settings, database, EventBus(), ManualClock(), specs_for(sim))
+    await poller.sweep()
+    await poller.sweep()  # the second sweep asks the family's plan, without `version`
+    state = poller.states["m0"]
+    assert state.snap is not None and str(state.snap.firmware).startswith("LUXminer")
+    commands = FleetCommands(database, poller, ManualClock(), 2, context=quick_context())
+    assert commands.capabilities("m0")["work_mode"].reason == (
+        "not supported yet for LuxOS: tuning profiles (profileset) not implemented"
+    )
