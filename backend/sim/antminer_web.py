@@ -20,6 +20,8 @@ import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
+from backend.sim.side_server import SideServer
+
 if TYPE_CHECKING:
     from backend.sim.fleet import SimMiner
 
@@ -35,42 +37,21 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-class AntminerWebServer:
+class AntminerWebServer(SideServer):
     """One miner's web interface on its own address (real miners: port 80)."""
+
+    what = "web CGI"
 
     def __init__(
         self, miner: SimMiner, host: str, port: int, *, user: str = "root", password: str = "root"
     ) -> None:
-        self.miner = miner
-        self.host = host
-        self.port = port
+        super().__init__(miner, host, port)
         self.user = user
         self.password = password
         self.fault: str | None = None
         self.requests: list[str] = []  # "GET get_miner_conf" ..., bounded below
         self.unauthorized = 0  # 401s sent after a wrong password (not the first challenge)
         self._nonces: set[str] = set()
-        self._server: asyncio.Server | None = None
-        self._held: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        except OSError as exc:  # the fleet's start moves to another address block on this
-            raise RuntimeError(
-                f"cannot serve the web CGI on {self.host}:{self.port}: {exc}"
-            ) from exc
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        for writer in list(self._held):
-            writer.close()
-        if server is not None:
-            server.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await server.wait_closed()
 
     # ------------------------------------------------------------------ HTTP
 

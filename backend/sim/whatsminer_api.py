@@ -37,6 +37,7 @@ from backend.fleet.drivers.whatsminer_crypto import (
     v3_frame,
     v3_token,
 )
+from backend.sim.side_server import SideServer
 
 if TYPE_CHECKING:
     from backend.sim.fleet import SimMiner
@@ -187,35 +188,14 @@ def _dumps(reply: dict[str, Any]) -> bytes:
 # ---------------------------------------------------------------------- API v3 (port 4433)
 
 
-class WhatsminerV3Server:
+class WhatsminerV3Server(SideServer):
     """One miner's API v3 listener on its own address (real miners: port 4433)."""
 
+    what = "Whatsminer v3 API"
+
     def __init__(self, miner: SimMiner, host: str, port: int) -> None:
-        self.miner = miner
-        self.host = host
-        self.port = port
+        super().__init__(miner, host, port)
         self.requests: list[str] = []  # bounded below
-        self._server: asyncio.Server | None = None
-        self._held: set[asyncio.StreamWriter] = set()
-
-    async def start(self) -> None:
-        try:
-            self._server = await asyncio.start_server(self._handle, self.host, self.port)
-        except OSError as exc:
-            raise RuntimeError(
-                f"cannot serve the Whatsminer v3 API on {self.host}:{self.port}: {exc}"
-            ) from exc
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def stop(self) -> None:
-        server, self._server = self._server, None
-        for writer in list(self._held):
-            writer.close()
-        if server is not None:
-            server.close()
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(1.0):
-                    await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         from backend.sim.fleet import Fault

@@ -21,27 +21,14 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 
+from backend.fleet.alerts import RULES, SEVERITY_RANK  # the backend's own rule names
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, StreamEvent
 from hashinsight_tui.format import age
 from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
 from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin
 from hashinsight_tui.store import Store
 
-SEVERITY_RANK = {"critical": 2, "warning": 1, "info": 0}
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
-RULES = (
-    "offline",
-    "overheat",
-    "cold_inlet",
-    "hashrate_low",
-    "board_failure",
-    "fan_failure",
-    "pools_dead",
-    "wrong_pool",
-    "wrong_worker",
-    "reject_rate",
-    "hw_error_rate",
-)
 STATES = ("new", "acknowledged", "silenced")
 SORTS = ("severity", "age", "miner", "rule", "site")
 SNAP_HISTORY = "alerts.history"
