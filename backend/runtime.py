@@ -78,6 +78,7 @@ class Backend:
         self._initial_key_id: str | None = None  # still to be confirmed shown
         self.operator_token: str | None = None
         self.port: int | None = None
+        self._listen_sock: socket.socket | None = None  # bound first, served once all started
         self._stop_requested = asyncio.Event()
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: QuietUvicornServer | None = None
@@ -102,6 +103,11 @@ class Backend:
             self.sim_world = SimWorld()
             await self.sim_world.start()
             self.settings = self.settings.model_copy(update=self.sim_world.settings_overrides())
+        if self.mode != "collector":
+            # Claim the port before anything starts: a busy port stops a start that has
+            # touched nothing yet (no lease taken, no connection to cancel on the way out).
+            self._listen_sock = _bind(self.settings.api_host, self.settings.api_port)
+            self.port = self._listen_sock.getsockname()[1]
         ensure_dirs(self.settings)
         self.db = Database(self.settings.effective_database_url)
         await self.db.upgrade()
@@ -198,8 +204,8 @@ class Backend:
         write_operator_token(self.settings, self.url, token, expires)
 
     async def _start_api(self) -> None:
-        sock = _bind(self.settings.api_host, self.settings.api_port)
-        self.port = sock.getsockname()[1]
+        sock, self._listen_sock = self._listen_sock, None
+        assert sock is not None  # bound at the start of start()
         wallet = self.services_by_name.get("wallet")
         if isinstance(wallet, WalletService):  # Sign-In messages name the real bound address
             wallet.bind_origin(self.url)
@@ -262,6 +268,9 @@ class Backend:
         ends within a few seconds per step.
         """
         deadline = self.settings.shutdown_timeout_s
+        if self._listen_sock is not None:  # a start that failed before the API served
+            self._listen_sock.close()
+            self._listen_sock = None
         for task in self._tasks:
             task.cancel()
         await _bounded(

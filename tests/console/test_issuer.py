@@ -134,7 +134,7 @@ async def test_approve_and_reject_with_confirmation_and_audit(world: IssuerWorld
         assert "required" in str(app.screen.query_one("#decision-hint", Static).render())
         app.screen.query_one("#decision-reason", Input).value = "test trade"
         await pilot.click("#confirm")
-        await wait_for(lambda: state_of(app, 2) == "rejected", pilot, 10)
+        await wait_for(lambda: state_of(app, 2) == "rejected", pilot, 20)
         assert len(world.node.issue_txs()) == 1
 
         # Drill-down into the trades of the confirmed issue.

@@ -155,16 +155,22 @@ async def test_fleet_decisions_reach_the_other_console_pushed(world: World) -> N
 
 
 async def test_alert_acknowledgements_and_silences_reach_the_other_console(world: World) -> None:
-    miners = await polled_miners(world)
-    await world.fleet.miners[2].set_fault(Fault.OVERHEAT)
+    await polled_miners(world)
+    hot = world.fleet.miners[2]
+    hot_id = f"{hot.host}:{hot.port}"
+    await hot.set_fault(Fault.OVERHEAT)
     async with other_console(world) as other:
 
         def overheat() -> dict[str, Any] | None:
-            found = [a for a in other.board.open.values() if a.get("rule") == "overheat"]
+            found = [
+                a
+                for a in other.board.open.values()
+                if a.get("rule") == "overheat" and a.get("miner_id") == hot_id
+            ]  # a simulated miner may run hot by itself too
             return found[0] if found else None
 
         alert = await eventually(overheat, 30, what="the overheat alert pushed")
-        assert alert["miner_id"] == miners[2] and other.board.counts()[0] >= 1
+        assert other.board.counts()[0] >= 1
         waiting = other.board.counts()[0]
         async with HashInsightClient(world.thread.backend.url, world.operator) as operator:
             started = time.monotonic()
