@@ -139,13 +139,9 @@ class AntminerWebDriver(Driver):
     # ------------------------------------------------------------------ actions
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        if not self.capabilities(target)[action].supported:
-            return await super().run(target, action, params)
-        cred = await self.context.credential(target, self.kind)
-        if cred.error is not None:
-            return Outcome("refused", f"refused: {cred.error}")
-        if self.context.refused_recently(target, cred):
-            return Outcome("refused", wrong_credentials(target, cred))
+        cred = await self.admit(target, action)
+        if isinstance(cred, Outcome):
+            return cred
         try:
             return await self._run(target, cred, action, params)
         except WebError as exc:

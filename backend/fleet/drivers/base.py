@@ -138,10 +138,32 @@ class Driver:
     def capabilities(self, target: MinerTarget) -> dict[str, Capability]:
         return dict.fromkeys(ACTIONS, Capability(False, f"not supported for {self.label}"))
 
+    kind: str | None = None  # the credential kind its control path needs, if any
+
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
+        refusal = self.unsupported(target, action)
+        return refusal if refusal is not None else Outcome("refused", "refused: not supported")
+
+    def unsupported(self, target: MinerTarget, action: str) -> Outcome | None:
+        """The refusal for an action this firmware does not offer, or None."""
         capability = self.capabilities(target).get(action)
+        if capability is not None and capability.supported:
+            return None
         reason = capability.reason if capability is not None else None
         return Outcome("refused", f"refused: {reason or action + ' is not supported'}")
+
+    async def admit(self, target: MinerTarget, action: str) -> Credential | Outcome:
+        """The credential to act with, or why nothing is sent: the action is unsupported, the
+        stored credential cannot be read, or the miner refused this one a moment ago."""
+        refusal = self.unsupported(target, action)
+        if refusal is not None:
+            return refusal
+        cred = await self.context.credential(target, self.kind or "")
+        if cred.error is not None:
+            return Outcome("refused", f"refused: {cred.error}")
+        if self.context.refused_recently(target, cred):
+            return Outcome("refused", wrong_credentials(target, cred))
+        return cred
 
     async def verify(
         self, target: MinerTarget, action: str, params: dict[str, Any], outcome: Outcome

@@ -39,8 +39,9 @@ class CgminerRpcDriver(Driver):
         return caps
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        if not self.capabilities(target)[action].supported:
-            return await super().run(target, action, params)
+        unsupported = self.unsupported(target, action)
+        if unsupported is not None:
+            return unsupported
         client = target.client
         before: dict[str, Any] = {}
         try:
