@@ -11,7 +11,8 @@ Procedure (documented in docs/partner-api.md and docs/deploy.md):
   4. start the backend: every key keeps working, under the new secrets.
 
 Each key's clear value is recovered from its Fernet copy, so the pepper can change although keys are
-only stored hashed. Everything is rewritten in one transaction: a failure changes nothing.
+only stored hashed. Everything the Fernet key protects is re-encrypted (API keys, partner webhook
+secrets, miners' control passwords), in one transaction: a failure changes nothing.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from backend.core.secrets import (
     write_private_file,
 )
 from backend.core.settings import Settings, SettingsError, load_settings
+from backend.fleet.models import FleetCredentialRow
 
 
 class RotationError(Exception):
@@ -48,6 +50,7 @@ class RotationError(Exception):
 class RotationResult:
     keys: int
     partners: int
+    credentials: int
     pepper_rotated: bool
     fernet_rotated: bool
     new_pepper: bytes | None
@@ -56,6 +59,7 @@ class RotationResult:
     def __repr__(self) -> str:
         return (
             f"RotationResult(keys={self.keys}, partners={self.partners}, "
+            f"credentials={self.credentials}, "
             f"pepper={self.pepper_rotated}, fernet={self.fernet_rotated})"
         )
 
@@ -99,7 +103,7 @@ async def rotate_secrets(
             raise RotationError(f"a backend is running on this database ({names}): stop it first")
         staged = _stage_files(settings, secrets_dir, pepper_value if pepper else None, fernet_key)
         try:
-            keys, partners = await _rewrite(db, old, new, pepper)
+            keys, partners, credentials = await _rewrite(db, old, new, pepper)
         except BaseException:
             for path in staged:
                 path.unlink(missing_ok=True)
@@ -112,7 +116,7 @@ async def rotate_secrets(
             os.replace(live, live.with_name(live.name + ".old"))
         os.replace(path, live)
     return RotationResult(
-        keys, partners, pepper, fernet, pepper_value if pepper else None, fernet_key
+        keys, partners, credentials, pepper, fernet, pepper_value if pepper else None, fernet_key
     )
 
 
@@ -134,7 +138,7 @@ def _stage_files(
 
 async def _rewrite(
     db: Database, old: BackendSecrets, new: BackendSecrets, rehash: bool
-) -> tuple[int, int]:
+) -> tuple[int, int, int]:
     async with db.session() as session:
         rows = list(await session.scalars(select(ApiKeyRow)))
         for row in rows:
@@ -159,13 +163,34 @@ async def _rewrite(
                     f"partner {partner.partner_id}: its secret does not decrypt; nothing changed"
                 ) from None
             partner.secret_encrypted = new.fernet.encrypt(secret)
+        credentials = list(
+            await session.scalars(
+                select(FleetCredentialRow).where(FleetCredentialRow.secret_encrypted.is_not(None))
+            )
+        )
+        for credential in credentials:
+            assert credential.secret_encrypted is not None
+            try:
+                password = old.fernet.decrypt(credential.secret_encrypted)
+            except InvalidToken:
+                raise RotationError(
+                    f"the {credential.kind} credential of {credential.scope} "
+                    f"{credential.target} does not decrypt; nothing changed (remove or set it "
+                    "again with hashinsight fleet credentials)"
+                ) from None
+            credential.secret_encrypted = new.fernet.encrypt(password)
         record_audit(
             session,
             actor="rotate-secrets",
             action="secrets.rotate",
-            detail={"keys": len(rows), "partners": len(partners), "rehash": rehash},
+            detail={
+                "keys": len(rows),
+                "partners": len(partners),
+                "fleet_credentials": len(credentials),
+                "rehash": rehash,
+            },
         )
-    return len(rows), len(partners)
+    return len(rows), len(partners), len(credentials)
 
 
 def run(settings: Settings, *, pepper: bool, fernet: bool) -> int:
@@ -186,7 +211,10 @@ def run(settings: Settings, *, pepper: bool, fernet: bool) -> int:
     except RotationError as exc:
         print(f"rotate: {exc}", file=sys.stderr)
         return 2
-    print(f"rotated: {result.keys} keys, {result.partners} partners re-protected")
+    print(
+        f"rotated: {result.keys} keys, {result.partners} partners, "
+        f"{result.credentials} miner credentials re-protected"
+    )
     if result.pepper_rotated and settings.pepper is not None:
         print("now set HASHINSIGHT_PEPPER to the value of HASHINSIGHT_NEW_PEPPER")
     if result.fernet_rotated and settings.fernet_key is not None:

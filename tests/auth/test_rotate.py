@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from backend.auth.service import AuthService
 from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
 from backend.core.settings import load_settings
+from backend.fleet.credentials import CredentialStore
 from backend.runtime import Backend
 from hashinsight_tui import cli
 from tests.helpers import isolated_env
@@ -28,10 +30,21 @@ async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
     auth = AuthService(db, old)
     info, full = await auth.create_key(name="keep me")
     _view, _pinfo, pkey, secret = await Partners(db, auth).register(name="P")
+    await CredentialStore(db, old.fernet).set(
+        scope="site",
+        target="Site A",
+        kind="web",
+        username="root",
+        password="site-a-web-pass",
+        port=None,
+        actor="test",
+        now=datetime.now(UTC),
+    )
     await db.close()
 
     result = await rotate_secrets(settings, pepper=True, fernet=True)
-    assert result.keys == 2 and result.partners == 1 and "pepper" in repr(result)
+    assert result.keys == 2 and result.partners == 1 and result.credentials == 1
+    assert "pepper" in repr(result) and "site-a-web-pass" not in repr(result)
     new = load_backend_secrets(settings)
     assert new.pepper != old.pepper
     assert (settings.data_dir / "secrets" / "pepper.old").read_bytes().strip() == old.pepper
@@ -41,6 +54,11 @@ async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
         assert (await fresh.verify(full)) is not None and (await fresh.verify(pkey)) is not None
         assert await fresh.reveal(info.key_id) == full
         assert await Partners(db, fresh).signing_secret(_view["partner_id"]) == secret
+        # a miner's control password still reads under the new key, and not under the old
+        web = await CredentialStore(db, new.fernet).resolve("127.0.0.9:4028", "Site A", "web")
+        assert web.error is None and web.password == "site-a-web-pass"
+        gone = await CredentialStore(db, old.fernet).resolve("127.0.0.9:4028", "Site A", "web")
+        assert gone.password is None and gone.error is not None
         stale = AuthService(db, old)
         assert await stale.verify(full) is None  # the old pepper no longer verifies
     finally:
