@@ -123,6 +123,9 @@ class Settings(BaseModel):
     fleet_rollup_retention_d: float = Field(default=30.0, gt=0, le=3650)
     fleet_power_price_usd_kwh: float = Field(default=0.06, ge=0, le=100)
     fleet_command_concurrency: int = Field(default=32, ge=1, le=1000)
+    # After a restart we sent, the miner being dark is expected, not an outage: no offline alert
+    # for this long (a stock S19 takes 2-5 min to hash again); still dark after it, it alerts.
+    fleet_reboot_grace_s: float = Field(default=600.0, ge=0, le=3600)
     fleet_scan_concurrency: int = Field(default=256, ge=1, le=10_000)
     fleet_scan_timeout_s: float = Field(default=1.0, gt=0, le=60)
     fleet_alert_raise_sweeps: int = Field(default=2, ge=1, le=100)

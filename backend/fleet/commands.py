@@ -368,6 +368,8 @@ class FleetCommands:
             )
         if outcome.state != "succeeded":
             return outcome
+        if row.command == "restart":
+            self.poller.expect_reboot(row.miner_id, f"a restart by {row.requested_by}")
         try:
             verification = await driver.verify(target, row.command, params, outcome)
         except Exception as exc:

@@ -34,7 +34,7 @@ from backend.core.lease import Lease
 from backend.core.settings import Settings
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
-from backend.fleet.alerts import AlertBook, RuleSet, SweepAlerts
+from backend.fleet.alerts import AlertBook, Condition, RuleSet, SweepAlerts
 from backend.fleet.client import POLL_COMMANDS, CgminerClient, snapshot_for_error
 from backend.fleet.codec import CgminerError
 from backend.fleet.economics import miner_money, read_hashprice
@@ -195,6 +195,8 @@ class Poller:
             "interval_s": self.interval_s,
         }
         self.sweeps = 0
+        # miner id -> (wall time until which being dark is expected, what was sent)
+        self.rebooting: dict[str, tuple[float, str]] = {}
         self._summary: dict[str, Any] | None = None
         self._lock = asyncio.Lock()  # one sweep at a time, even when asked from outside
         # The leases a sweep's writes are fenced with (a sharded collector sets this); taken
@@ -261,6 +263,14 @@ class Poller:
                 log.exception("fleet sweep failed")
             elapsed = self.clock.monotonic() - started
             await asyncio.sleep(max(0.05, self.interval_s - elapsed))
+
+    def expect_reboot(self, miner_id: str, why: str) -> None:
+        """A restart was sent: while ``fleet_reboot_grace_s`` lasts, the miner going dark is
+        shown as rebooting and raises no offline alert; answering again ends the window."""
+        grace = self.settings.fleet_reboot_grace_s
+        if grace > 0 and miner_id in self.states:
+            self.rebooting[miner_id] = (self.clock.time() + grace, why)
+        self.request_poll(miner_id)
 
     def request_poll(self, miner_id: str) -> None:
         """Poll this miner at the next sweep even if it is backing off (after a command)."""
@@ -358,6 +368,25 @@ class Poller:
 
     # ------------------------------------------------------------------ after polling
 
+    def _rebooting(
+        self,
+        state: MinerState,
+        snap: MinerSnapshot,
+        now: float,
+        found: dict[str, Condition],
+        judged: frozenset[str],
+    ) -> tuple[dict[str, Condition], frozenset[str]]:
+        """Inside a reboot we asked for, dark is expected: say so and judge no offline rule."""
+        until, why = self.rebooting[state.spec.id]
+        if snap.status != "offline" or now >= until:
+            del self.rebooting[state.spec.id]  # back, or the window is over: judge it again
+            return found, judged
+        left = max(1, round(until - now))
+        snap.error = f"rebooting after {why}; offline alert held for {left}s more"
+        state.next_due = 0.0  # keep polling every sweep to see it come back
+        state.failures = 0
+        return {}, frozenset()
+
     def _digest(
         self, due: list[MinerState], started: float, now: float
     ) -> tuple[SweepWrite, list[MinerState], SweepAlerts, list[list[Any]]]:
@@ -388,6 +417,8 @@ class Poller:
                 )
                 state.next_due = started + delay - self.interval_s / 2
             found, judged = self.rules.evaluate(snap, state.prev_hw, now)
+            if self.rebooting and state.spec.id in self.rebooting:
+                found, judged = self._rebooting(state, snap, now, found, judged)
             if status == "online":
                 state.prev_hw = (now, snap.hardware_errors)
             self.book.observe(state.spec.id, found, judged, now_dt, alerts)
