@@ -441,8 +441,12 @@ class HashInsightClient:
             params["miner_id"] = miner_id
         return await self.request("GET", "/api/v1/alerts", params=params)
 
-    async def acknowledge_alert(self, alert_id: int) -> dict[str, Any]:
-        return await self.request("POST", f"/api/v1/alerts/{int(alert_id)}/acknowledge")
+    async def acknowledge_alert(self, alert_id: int, reason: str | None = None) -> dict[str, Any]:
+        """Acknowledge a raised alert; the optional reason (what is being done) is shown to
+        every console and audited."""
+        body = {"reason": reason} if reason else None
+        path = f"/api/v1/alerts/{int(alert_id)}/acknowledge"
+        return await self.request("POST", path, json=body)
 
     async def silence_alert(self, alert_id: int, minutes: float, reason: str) -> dict[str, Any]:
         """Silence an open alert for `minutes` (0 lifts the silence); the reason is audited."""

@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from backend.fleet.models import FleetAlertRow
 
 CHANNEL = "alerts"
+ACK_NOTE_MAX = 500
 SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
 RULES = (
     "offline",
@@ -70,6 +71,7 @@ class Alert:
     acknowledged_at: datetime | None = None
     acknowledged_by: str | None = None
     cleared_at: datetime | None = None
+    ack_note: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -84,6 +86,7 @@ class Alert:
             "raised_at": _ts(self.raised_at),
             "acknowledged_at": _ts(self.acknowledged_at),
             "acknowledged_by": self.acknowledged_by,
+            "ack_note": self.ack_note,
             "cleared_at": _ts(self.cleared_at),
         }
 
@@ -102,6 +105,7 @@ class Alert:
             acknowledged_at=row.acknowledged_at,
             acknowledged_by=row.acknowledged_by,
             cleared_at=row.cleared_at,
+            ack_note=row.ack_note,
         )
 
     @classmethod
@@ -122,7 +126,12 @@ class Alert:
             acknowledged_at=_dt(data.get("acknowledged_at")),
             acknowledged_by=data.get("acknowledged_by"),
             cleared_at=_dt(data.get("cleared_at")),
+            ack_note=_note(data.get("ack_note")),
         )
+
+
+def _note(value: Any) -> str | None:
+    return value[:ACK_NOTE_MAX] if isinstance(value, str) else None
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -421,3 +430,4 @@ class AlertBook:
             record.state = alert.state
             record.acknowledged_at = alert.acknowledged_at
             record.acknowledged_by = alert.acknowledged_by
+            record.ack_note = alert.ack_note

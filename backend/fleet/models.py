@@ -97,6 +97,7 @@ class FleetAlertRow(Base):
     raised_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
     acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
     acknowledged_by: Mapped[str | None] = mapped_column(String(120))
+    ack_note: Mapped[str | None] = mapped_column(Text)  # what the acknowledging operator said
     cleared_at: Mapped[datetime | None] = mapped_column(UtcDateTime)
 
 

@@ -302,10 +302,10 @@ class FleetService:
         return [Alert.from_row(row).to_dict() for row in rows], total
 
     async def acknowledge(
-        self, alert_id: int, *, actor: str, source: str | None = None
+        self, alert_id: int, *, actor: str, source: str | None = None, note: str | None = None
     ) -> dict[str, Any] | None:
         row = await self.store.acknowledge(
-            alert_id, actor=actor, now=self.clock.now(), source=source
+            alert_id, actor=actor, now=self.clock.now(), source=source, note=note
         )
         if row is None:
             return None

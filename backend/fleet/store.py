@@ -228,7 +228,13 @@ class FleetStore:
             return list((await session.scalars(query)).all()), total
 
     async def acknowledge(
-        self, alert_id: int, *, actor: str, now: datetime, source: str | None = None
+        self,
+        alert_id: int,
+        *,
+        actor: str,
+        now: datetime,
+        source: str | None = None,
+        note: str | None = None,
     ) -> FleetAlertRow | None:
         """raised -> acknowledged (audited); None if unknown; unchanged if not raised."""
         async with self.db.session() as session:
@@ -239,13 +245,14 @@ class FleetStore:
                 row.state = "acknowledged"
                 row.acknowledged_at = now
                 row.acknowledged_by = actor
+                row.ack_note = note
                 record_audit(
                     session,
                     actor=actor,
                     action="fleet.alert.acknowledge",
                     target=row.miner_id,
                     source=source,
-                    detail={"alert_id": row.id, "rule": row.rule},
+                    detail={"alert_id": row.id, "rule": row.rule, "note": note},
                 )
             return row
 

@@ -25,7 +25,7 @@ from backend.fleet.alerts import RULES, SEVERITY_RANK  # the backend's own rule 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, StreamEvent
 from hashinsight_tui.format import age
 from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
-from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin
+from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin, DecisionScreen
 from hashinsight_tui.store import Store
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -441,6 +441,8 @@ class AlertsScreen(BaseScreen):
             text.append(f"\nraised {age(now - float(raised))} ago", style="dim")
         if alert.get("acknowledged_by"):
             text.append(f" · acknowledged by {alert['acknowledged_by']}", style="dim")
+            if alert.get("ack_note"):
+                text.append(f": {alert['ack_note']}", style="dim")
         if silenced(alert, now):
             left = age(float(alert["silenced_until"]) - now)
             text.append(
@@ -537,8 +539,19 @@ class AlertsScreen(BaseScreen):
         if alert.get("state") == "acknowledged":
             self.notify(f"Alert {alert['id']} is acknowledged already")
             return
+        note = await self.app.push_screen_wait(
+            DecisionScreen(
+                f"Acknowledge alert {alert['id']}: {alert.get('rule')} on "
+                f"{alert.get('miner_id')}?\nWhat is being done about it (optional, shown to "
+                "every console)",
+                "Acknowledge",
+                need_reason=False,
+            )
+        )
+        if note is None:
+            return
         try:
-            answer = await client.acknowledge_alert(int(alert["id"]))
+            answer = await client.acknowledge_alert(int(alert["id"]), note or None)
         except (ApiError, ConnectionLost) as exc:
             self.notify(f"Alert {alert['id']} not acknowledged: {exc}", severity="error")
             return

@@ -18,6 +18,7 @@ from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.screens.alerts import AlertsScreen, SilenceScreen
+from hashinsight_tui.screens.confirm import DecisionScreen
 from hashinsight_tui.screens.miner_detail import MinerDetailScreen
 from hashinsight_tui.widgets.status_bar import StatusBar
 from tests.helpers import wait_for
@@ -108,8 +109,14 @@ async def test_alerts_are_readable_filtered_acknowledged_and_silenced(
 
         select(app, "overheat")
         await pilot.press("k")
+        await wait_for(lambda: isinstance(app.screen, DecisionScreen), pilot)
+        assert app.screen.focused is app.screen.query_one("#decision-reason", Input)
+        app.screen.query_one("#decision-reason", Input).value = "fans cleaned"
+        await pilot.press("enter")
         await wait_for(lambda: any("Acknowledged" in n for n in notifications(app)), pilot)
         await wait_for(lambda: by(app, "overheat")[6] == "acknowledged", pilot, 5)
+        select(app, "overheat")
+        await wait_for(lambda: "fans cleaned" in text(app, "#alerts-detail"), pilot)
         assert f"⚠ {waiting - 1} alert" in status(app) or waiting == 1
 
         select(app, "pools_dead")

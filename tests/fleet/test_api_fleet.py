@@ -325,17 +325,24 @@ async def test_alerts_acknowledge_and_websocket_channels(
         assert events["alert.raised"]["rule"] == "offline"
         assert set(events["fleet.sweep"]) == SUMMARY_KEYS - {"stale", "shards"}
         alert_id = events["alert.raised"]["id"]
-        acked = await call(backend, "POST", f"/api/v1/alerts/{alert_id}/acknowledge", operator_key)
+        path = f"/api/v1/alerts/{alert_id}/acknowledge"
+        long_note = await call(backend, "POST", path, operator_key, json={"reason": "x" * 501})
+        assert long_note.status_code == 422  # bounded, and nothing acknowledged
+        note = {"reason": "PSU swap, tech on site"}
+        acked = await call(backend, "POST", path, operator_key, json=note)
         assert acked.json()["state"] == "acknowledged" and acked.json()["acknowledged_by"]
+        assert acked.json()["ack_note"] == "PSU swap, tech on site"
         async with asyncio.timeout(5):
             while True:
                 frame = json.loads(await ws.recv())
                 if frame.get("event") == "alert.acknowledged":
                     assert frame["data"]["id"] == alert_id
+                    assert frame["data"]["ack_note"] == "PSU swap, tech on site"
                     break
     listing = (
         await call(backend, "GET", "/api/v1/alerts", operator_key, params={"state": "acknowledged"})
     ).json()
     assert listing["total"] == 1 and listing["items"][0]["miner_id"] == mid(fleet_sim, 3)
+    assert listing["items"][0]["ack_note"] == "PSU swap, tech on site"
     missing = await call(backend, "POST", "/api/v1/alerts/99999/acknowledge", operator_key)
     assert missing.status_code == 404

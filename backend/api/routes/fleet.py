@@ -53,6 +53,7 @@ from backend.fleet.acks import (
     silence_fields,
     silences_for,
 )
+from backend.fleet.alerts import ACK_NOTE_MAX
 from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
 from backend.fleet.service import FleetService
@@ -289,6 +290,15 @@ class AlertViewList(BaseModel):
     total: int
 
 
+class AcknowledgeRequest(BaseModel):
+    reason: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=ACK_NOTE_MAX,
+        description="what is being done about it; shown to every console and audited",
+    )
+
+
 class SilenceRequest(BaseModel):
     minutes: float = Field(ge=0, le=MAX_SILENCE_MIN, description="0 lifts the silence")
     reason: str = Field(min_length=1, max_length=500)
@@ -352,9 +362,16 @@ async def alert_routing(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
     summary="Acknowledge a raised alert (it stays open until its condition clears)",
 )
 async def acknowledge_alert(
-    alert_id: RowId, key: ControlKey, backend: BackendDep, request: Request
+    alert_id: RowId,
+    key: ControlKey,
+    backend: BackendDep,
+    request: Request,
+    body: AcknowledgeRequest | None = None,
 ) -> dict[str, Any]:
-    alert = await _fleet(backend).acknowledge(alert_id, actor=key.actor, source=_source(request))
+    note = body.reason.strip() or None if body is not None and body.reason else None
+    alert = await _fleet(backend).acknowledge(
+        alert_id, actor=key.actor, source=_source(request), note=note
+    )
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
     return (await _alert_views(backend, [alert]))[0]

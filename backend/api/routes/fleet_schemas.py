@@ -242,6 +242,9 @@ class AlertOut(BaseModel):
     raised_at: float
     acknowledged_at: float | None
     acknowledged_by: str | None
+    ack_note: str | None = Field(
+        default=None, description="what the acknowledging operator said is being done"
+    )
     cleared_at: float | None
 
 
