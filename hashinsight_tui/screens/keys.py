@@ -1,15 +1,18 @@
-"""The API Keys screen: keys, partners and webhook delivery logs, managed through the API.
+"""The API Keys screen: keys, partners, webhook delivery logs and miner logins, through the API.
 
 Keys: list (id, owner, scopes, tier, mode, created, last used, expiry), create (shown once,
 copyable), revoke with confirmation, switch auto/semi-auto. Partners: register (key and signing
 secret shown once), suspend/resume, delete with confirmation. Webhooks: endpoints and the delivery
-log of the selected one. Listing every key and partner needs an admin key; without one the screen
-shows the caller's own keys and says why the rest is missing.
+log of the selected one. Miner logins: the control credentials per site or miner (passwords
+masked, the factory default named where nothing is stored), set and removed here like from
+`hashinsight fleet credentials`. Listing every key and partner needs an admin key; without one
+the screen shows the caller's own keys and says why the rest is missing.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -31,12 +34,14 @@ from hashinsight_tui.client import (
 from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.credential_form import CredentialFormScreen
 from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
 
 SNAP_KEYS = "keys.keys"
 SNAP_PARTNERS = "keys.partners"
 SNAP_WEBHOOKS = "keys.webhooks"
 SNAP_DELIVERIES = "keys.deliveries"
+SNAP_CREDENTIALS = "keys.credentials"
 SNAP_ERRORS = "keys.errors"
 DASH = "—"
 STATE_STYLES = {"active": "green", "suspended": "yellow", "revoked": "red", "deleted": "red"}
@@ -56,7 +61,10 @@ ACTION_TABS = {
     "toggle_mode": "tab-keys",
     "suspend": "tab-partners",
     "delete_partner": "tab-partners",
+    "set_credential": "tab-credentials",
+    "remove_credential": "tab-credentials",
 }
+TAB_ORDER = ("tab-keys", "tab-partners", "tab-webhooks", "tab-credentials")
 
 
 def when(iso: str | None) -> str:
@@ -78,7 +86,16 @@ class KeysScreen(BaseScreen):
     SCREEN_TITLE = "API Keys"
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"q": ()}
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset(
-        {"new_key", "revoke", "toggle_mode", "register", "suspend", "delete_partner"}
+        {
+            "new_key",
+            "revoke",
+            "toggle_mode",
+            "register",
+            "suspend",
+            "delete_partner",
+            "set_credential",
+            "remove_credential",
+        }
     )
     BINDINGS: ClassVar[list[Binding]] = [
         Binding("n", "new_key", "New key", id="keys.new"),
@@ -87,6 +104,8 @@ class KeysScreen(BaseScreen):
         Binding("a", "register", "Add partner", id="keys.register"),
         Binding("s", "suspend", "Suspend/resume", show=False, id="keys.suspend"),
         Binding("x", "delete_partner", "Delete partner", show=False, id="keys.delete_partner"),
+        Binding("e", "set_credential", "Set login", show=False, id="keys.set_credential"),
+        Binding("r", "remove_credential", "Remove login", show=False, id="keys.remove_credential"),
         Binding("t", "next_tab", "Tab", id="keys.tab"),
     ]
     DEFAULT_CSS = """
@@ -104,6 +123,8 @@ class KeysScreen(BaseScreen):
         self._keys: list[ManagedKey] = []
         self._partners: list[Partner] = []
         self._webhooks: list[Webhook] = []
+        self._credentials: list[dict[str, Any]] = []
+        self._credential_kinds: list[str] = []
 
     def compose_body(self) -> ComposeResult:
         with TabbedContent(id="keys-tabs", initial="tab-keys"):
@@ -117,6 +138,9 @@ class KeysScreen(BaseScreen):
                 yield Static("", classes="note", id="webhooks-note")
                 yield DataTable(id="webhooks-table", cursor_type="row", zebra_stripes=True)
                 yield DataTable(id="deliveries-table", cursor_type="row", zebra_stripes=True)
+            with TabPane("Miner logins", id="tab-credentials"):
+                yield Static("", classes="note", id="credentials-note")
+                yield DataTable(id="credentials-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
         columns = {
@@ -135,6 +159,16 @@ class KeysScreen(BaseScreen):
             "#partners-table": ("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
             "#webhooks-table": ("ID", "Partner", "URL", "Events", "Status", "Fails"),
             "#deliveries-table": ("Created", "Event", "Status", "Tries", "HTTP", "Error"),
+            "#credentials-table": (
+                "Scope",
+                "Target",
+                "Kind",
+                "User",
+                "Password",
+                "Port",
+                "Updated",
+                "By",
+            ),
         }
         for selector, labels in columns.items():
             table = self.query_one(selector, DataTable)
@@ -165,6 +199,12 @@ class KeysScreen(BaseScreen):
                 values[SNAP_DELIVERIES] = (wanted, list(page.items))
         except (AuthError, ApiError) as exc:
             errors["webhooks"] = exc.message
+        try:
+            values[SNAP_CREDENTIALS] = await client.fleet_credentials()
+        except AuthError as exc:
+            errors["credentials"] = f"miner logins need an admin key ({exc.message})"
+        except ApiError as exc:
+            errors["credentials"] = exc.message
         values[SNAP_ERRORS] = errors
         return values
 
@@ -177,6 +217,7 @@ class KeysScreen(BaseScreen):
             store.snapshots.get(SNAP_DELIVERIES),
             errors.get("webhooks"),
         )
+        self._fill_credentials(store.snapshots.get(SNAP_CREDENTIALS), errors.get("credentials"))
 
     def _matches(self, *parts: object) -> bool:
         return self.filter_text.lower() in " ".join(str(p) for p in parts).lower()
@@ -275,6 +316,43 @@ class KeysScreen(BaseScreen):
         which = f"deliveries of {shown}" if shown else "no webhook selected"
         note.update(f"{len(webhooks)} webhooks · {which} (enter: show a webhook's log)")
 
+    def _fill_credentials(self, listing: Mapping[str, Any] | None, error: str | None) -> None:
+        note = self.query_one("#credentials-note", Static)
+        table = self.query_one("#credentials-table", DataTable)
+        if listing is None:
+            note.update(Text(f"{DASH} {error or 'loading…'}", style="yellow"))
+            table.clear()
+            self._credentials = []
+            return
+        defaults: Mapping[str, str] = listing.get("defaults") or {}
+        self._credential_kinds = list(defaults)
+        rows = [
+            c
+            for c in listing.get("items") or []
+            if self._matches(c.get("scope"), c.get("target"), c.get("kind"), c.get("user"))
+        ]
+        self._credentials = rows
+        cursor, selected = table.cursor_row, cursor_key(table)
+        table.clear()
+        for item in rows:
+            updated = item.get("updated_at")
+            table.add_row(
+                item.get("scope"),
+                item.get("target"),
+                item.get("kind"),
+                item.get("user") or Text("default", style="dim"),
+                item.get("password") or Text("default", style="dim"),
+                str(item.get("port") or DASH),
+                when(_iso(updated)),
+                item.get("updated_by") or DASH,
+                key=f"{item.get('scope')}/{item.get('target')}/{item.get('kind')}",
+            )
+        restore_cursor(table, selected, cursor)
+        fallback = " · ".join(f"{kind}: {words}" for kind, words in defaults.items())
+        note.update(
+            f"{len(rows)} stored · e set · r remove · elsewhere the factory default ({fallback})"
+        )
+
     def apply_filter(self, text: str) -> None:
         self.filter_text = text
         self.refresh_view(self.hi_app.store)
@@ -298,8 +376,7 @@ class KeysScreen(BaseScreen):
 
     def action_next_tab(self) -> None:
         tabs = self.query_one(TabbedContent)
-        order = ["tab-keys", "tab-partners", "tab-webhooks"]
-        tabs.active = order[(order.index(tabs.active) + 1) % len(order)]
+        tabs.active = TAB_ORDER[(TAB_ORDER.index(tabs.active) + 1) % len(TAB_ORDER)]
 
     @on(DataTable.RowSelected, "#webhooks-table")
     def _webhook_selected(self, event: DataTable.RowSelected) -> None:
@@ -407,3 +484,60 @@ class KeysScreen(BaseScreen):
             self.notify(f"Not deleted: {exc}", severity="error")
             return
         self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_set_credential(self) -> None:
+        """Store a login; starting from the selected row, so changing a password is one step."""
+        if self.hi_app.client is None:
+            return
+        if not self._credential_kinds:
+            self.notify("Miner logins are not loaded (an admin key is needed)", severity="warning")
+            return
+        row = self._current("#credentials-table", self._credentials) or {}
+        form = await self.app.push_screen_wait(
+            CredentialFormScreen(
+                self._credential_kinds,
+                scope=row.get("scope") or "site",
+                target=row.get("target") or "",
+                kind=row.get("kind"),
+                user=row.get("user"),
+                port=row.get("port"),
+            )
+        )
+        if not form:
+            return
+        scope, target, kind = form.pop("scope"), form.pop("target"), form.pop("kind")
+        try:
+            await self.hi_app.client.set_fleet_credentials(scope, target, kind, **form)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Login not stored: {exc}", severity="error")
+            return
+        self.notify(f"{kind} login stored for {scope} {target} (password encrypted)")
+        self.hi_app.fetch_active()
+
+    @work(exclusive=True, group="keys-action")
+    async def action_remove_credential(self) -> None:
+        row = self._current("#credentials-table", self._credentials)
+        if row is None or self.hi_app.client is None:
+            return
+        scope, target, kind = row["scope"], row["target"], row["kind"]
+        question = (
+            f"Remove the {kind} login of {scope} {target}? Its miners fall back to the site's "
+            "login or the factory default."
+        )
+        if not await self.app.push_screen_wait(ConfirmScreen(question, "Remove")):
+            return
+        try:
+            await self.hi_app.client.remove_fleet_credentials(scope, target, kind)
+        except (ApiError, ConnectionLost) as exc:
+            self.notify(f"Not removed: {exc}", severity="error")
+            return
+        self.notify(f"{kind} login of {scope} {target} removed")
+        self.hi_app.fetch_active()
+
+
+def _iso(epoch: object) -> str | None:
+    """Epoch seconds (as the API sends them) in the ISO form `when` shows."""
+    if not isinstance(epoch, int | float):
+        return None
+    return datetime.fromtimestamp(float(epoch), UTC).isoformat()

@@ -15,6 +15,7 @@ from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.screens.keys import KeysScreen
+from hashinsight_tui.widgets.credential_form import CredentialFormScreen
 from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
 from tests.api.conftest import FAST
 from tests.api.receiver import Receiver
@@ -158,3 +159,47 @@ async def _publish_moves(thread: BackendThread) -> None:
     thread.backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
     thread.backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
     await asyncio.sleep(0)
+
+
+async def test_miner_logins_are_set_masked_and_removed(live: BackendThread) -> None:
+    app = app_for(live)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: isinstance(app.screen, KeysScreen), pilot)
+        for _ in range(3):
+            await pilot.press("t")
+        await wait_for(
+            lambda: app.screen.query_one(TabbedContent).active == "tab-credentials", pilot
+        )
+        note = app.screen.query_one("#credentials-note")
+        await wait_for(lambda: "factory default" in str(note.render()), pilot)
+        assert "web: root/root" in str(note.render()) or "web:" in str(note.render())
+
+        await pilot.press("e")
+        await wait_for(lambda: isinstance(app.screen, CredentialFormScreen), pilot)
+        form = app.screen
+        assert form.focused is form.query_one("#cred-target", Input)
+        form.query_one("#cred-target", Input).value = "Site A"
+        form.query_one("#cred-user", Input).value = "root"
+        password = form.query_one("#cred-password", Input)
+        assert password.password  # typed masked
+        password.value = "s3cret-pass"
+        form.query_one("#cred-port", Input).value = "70000"
+        await pilot.click("#store")
+        assert "1-65535" in str(form.query_one("#cred-error").render())  # kept, nothing lost
+        form.query_one("#cred-port", Input).value = "8080"
+        await pilot.click("#store")
+        await wait_for(lambda: isinstance(app.screen, KeysScreen), pilot)
+        await wait_for(lambda: [r[1] for r in rows(app, "#credentials-table")] == ["Site A"], pilot)
+        [row] = rows(app, "#credentials-table")
+        assert row[:6] == ["site", "Site A", "web", "root", "********", "8080"]
+        assert "s3cret-pass" not in " ".join(" ".join(r) for r in rows(app, "#credentials-table"))
+
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        await pilot.click("#confirm")
+        await wait_for(lambda: isinstance(app.screen, KeysScreen), pilot)
+        await wait_for(lambda: rows(app, "#credentials-table") == [], pilot)
+    backend = live.backend
+    assert backend.initial_operator_key is not None
+    async with HashInsightClient(backend.url, backend.initial_operator_key) as client:
+        assert (await client.fleet_credentials())["items"] == []
