@@ -133,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
         where.add_argument("--site", help="every miner of this site")
         where.add_argument("--miner", help="one miner (its id)")
         creds_parser.add_argument(
-            "--kind", required=True, choices=("web", "luxos", "whatsminer", "braiins")
+            "--kind", required=True, choices=("web", "luxos", "whatsminer", "braiins", "vnish")
         )
     creds_set.add_argument("--user", help="login name (web: root by default)")
     creds_set.add_argument("--port", type=int, help="the access's port (web: 80 by default)")

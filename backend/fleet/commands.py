@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
@@ -44,6 +45,9 @@ if TYPE_CHECKING:
 
 COMMANDS = ACTIONS
 SETTABLE_MODES = tuple(m for m in WORK_MODES if m != "sleep")  # sleep has its own command
+# params.mode is also a tuning profile's name (LuxOS: "default", "475MHz"); the miner's driver
+# checks it against what that miner offers. No separators: it travels in a cgminer parameter.
+MODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 POOL_COMMANDS = frozenset({"switchpool", "enablepool", "disablepool", "removepool"})
 STATES = ("sent", "succeeded", "failed", "pending_approval", "refused")
 MAX_BULK = 10_000
@@ -87,8 +91,12 @@ def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
         return {"url": str(url).strip(), "user": str(user).strip(), "password": password}
     if command == "work_mode":
         mode = params.get("mode")
-        if mode not in SETTABLE_MODES:
-            raise CommandError(422, f"work_mode needs params.mode: {' or '.join(SETTABLE_MODES)}")
+        if not isinstance(mode, str) or not MODE_NAME.fullmatch(mode):
+            raise CommandError(
+                422,
+                f"work_mode needs params.mode: {' or '.join(SETTABLE_MODES)}, or a LuxOS "
+                "profile name (1-32 letters, digits, '.', '_', '-'; e.g. default, 475MHz)",
+            )
         return {"mode": mode}
     if command == "fault_light":
         on = params.get("on", True)
@@ -139,6 +147,7 @@ class FleetCommands:
             firmware=snap.firmware if snap is not None else None,
             model=snap.model if snap is not None else None,
             web_port=spec.web_port,
+            grpc_port=spec.grpc_port,
         )
 
     def capabilities(

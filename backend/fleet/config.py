@@ -20,6 +20,7 @@ class MinerEntry(BaseModel):
     rack: str | None = Field(default=None, max_length=64)
     position: str | None = Field(default=None, max_length=64)
     web_port: int | None = Field(default=None, ge=1, le=65535)  # control web UI (default 80)
+    grpc_port: int | None = Field(default=None, ge=1, le=65535)  # Braiins OS gRPC (50051)
 
 
 class FleetTable(BaseModel):

@@ -23,9 +23,8 @@ from backend.core.audit import record_audit
 from backend.core.db import Database
 from backend.fleet.models import FleetCredentialRow
 
-# Which accesses exist. whatsminer / braiins are accepted now so operators can store them ahead
-# of the drivers that will use them (part 2); their drivers report the actions unsupported.
-KINDS = ("web", "luxos", "whatsminer", "braiins")
+# Which accesses exist: one kind per control driver's login (``backend/fleet/drivers``).
+KINDS = ("web", "luxos", "whatsminer", "braiins", "vnish")
 SCOPES = ("site", "miner")
 MASK = "********"
 MAX_PASSWORD = 256
@@ -35,7 +34,8 @@ FACTORY_DEFAULTS: dict[str, tuple[str | None, str | None]] = {
     "web": ("root", "root"),  # stock Antminer's digest login
     "luxos": (None, None),  # LuxOS: logon without a password unless one was configured
     "whatsminer": ("admin", "admin"),
-    "braiins": ("root", None),
+    "braiins": ("root", None),  # Braiins OS gRPC Login: root without a password
+    "vnish": (None, "admin"),  # Vnish web API: a password only (its unlock screen)
 }
 
 

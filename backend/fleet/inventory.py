@@ -42,6 +42,7 @@ class MinerSpec:
     rack: str | None = None
     position: str | None = None
     web_port: int | None = None  # the miner's web interface (control), when not 80
+    grpc_port: int | None = None  # Braiins OS's gRPC API, when not 50051
 
     @property
     def address(self) -> str:
@@ -164,6 +165,7 @@ def expand_entries(
                 rack=entry.rack,
                 position=entry.position,
                 web_port=entry.web_port or web_port,
+                grpc_port=entry.grpc_port,
             )
 
 

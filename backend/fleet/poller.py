@@ -25,6 +25,7 @@ import logging
 import resource
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from contextlib import suppress
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -162,6 +163,14 @@ class MinerState:
         return self.snap.status if self.snap is not None else "offline"
 
 
+@dataclass(slots=True)
+class RebootWindow:
+    until: float  # wall time: dark after this is an outage again
+    why: str  # "a restart by <actor>"
+    sent_at: float
+    dark: bool = False  # seen dark (or half up) since: answering again ends the window
+
+
 class Poller:
     def __init__(
         self,
@@ -195,8 +204,8 @@ class Poller:
             "interval_s": self.interval_s,
         }
         self.sweeps = 0
-        # miner id -> (wall time until which being dark is expected, what was sent)
-        self.rebooting: dict[str, tuple[float, str]] = {}
+        # restarts we sent, by miner id: while one lasts, the miner being dark is expected
+        self.rebooting: dict[str, RebootWindow] = {}
         self._summary: dict[str, Any] | None = None
         self._lock = asyncio.Lock()  # one sweep at a time, even when asked from outside
         # The leases a sweep's writes are fenced with (a sharded collector sets this); taken
@@ -269,7 +278,8 @@ class Poller:
         shown as rebooting and raises no offline alert; answering again ends the window."""
         grace = self.settings.fleet_reboot_grace_s
         if grace > 0 and miner_id in self.states:
-            self.rebooting[miner_id] = (self.clock.time() + grace, why)
+            now = self.clock.time()
+            self.rebooting[miner_id] = RebootWindow(now + grace, why, now)
         self.request_poll(miner_id)
 
     def request_poll(self, miner_id: str) -> None:
@@ -377,12 +387,20 @@ class Poller:
         judged: frozenset[str],
     ) -> tuple[dict[str, Condition], frozenset[str]]:
         """Inside a reboot we asked for, dark is expected: say so and judge no offline rule."""
-        until, why = self.rebooting[state.spec.id]
-        if snap.status != "offline" or now >= until:
-            del self.rebooting[state.spec.id]  # back, or the window is over: judge it again
+        window = self.rebooting[state.spec.id]
+        if now >= window.until:
+            del self.rebooting[state.spec.id]  # the window is over: judge it as any other
             return found, judged
-        left = max(1, round(until - now))
-        snap.error = f"rebooting after {why}; offline alert held for {left}s more"
+        if snap.status in ("online", "sleeping"):
+            uptime = snap.uptime_s
+            booted = uptime is not None and uptime <= now - window.sent_at + self.interval_s
+            if window.dark or booted:
+                del self.rebooting[state.spec.id]  # back from the reboot
+            return found, judged  # (or not gone down yet: some firmwares wait a few seconds)
+        # dark, or half up (RPC answering before the hashboards): both are the reboot
+        window.dark = True
+        left = max(1, round(window.until - now))
+        snap.error = f"rebooting after {window.why}; offline alert held for {left}s more"
         state.next_due = 0.0  # keep polling every sweep to see it come back
         state.failures = 0
         return {}, frozenset()

@@ -3,8 +3,11 @@
 Serves what the control driver uses (``backend/fleet/drivers/antminer.py``) in the firmware's
 own shapes: ``get_miner_conf`` (``bitmain-work-mode`` as a string, three pool slots),
 ``set_miner_conf`` (``miner-mode`` written as a number or string; the whole configuration
-replaced), ``reboot``, ``blink`` / ``get_blink_status``, ``get_system_info``. Digest auth with
-realm ``antMiner Configuration`` and qop ``auth`` (a wrong password is a 401, every time).
+replaced), ``reboot``, ``blink`` / ``get_blink_status`` (``{"blink": bool}``),
+``get_system_info``; and the status pages the firmware's own UI reads: ``stats`` (per-chain
+hashrate, chips, PCB/chip/PIC sensors, serial; the same state as the RPC ``stats``) and
+``summary`` (hashrates and the rate/network/fans/temp status list). Digest auth with realm
+``antMiner Configuration`` and qop ``auth`` (a wrong password is a 401, every time).
 
 ``fault`` switches misbehaviour on for tests: ``hang`` (accepts, never answers), ``html`` (a
 different web server: HTML 404s), ``refuse`` (the firmware rejects every change).
@@ -12,23 +15,19 @@ different web server: HTML 404s), ``refuse`` (the firmware rejects every change)
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hashlib
 import json
 import re
 import secrets
 from typing import TYPE_CHECKING, Any
 
-from backend.sim.side_server import SideServer
+from backend.sim.http_server import SimRequest, SimResponse
+from backend.sim.side_server import Answer, HttpSideServer
 
 if TYPE_CHECKING:
     from backend.sim.fleet import SimMiner
 
 REALM = "antMiner Configuration"
-MAX_HEADER = 16 * 1024
-MAX_BODY = 64 * 1024
-READ_TIMEOUT_S = 10.0
 POOL_SLOTS = 3
 _PARAM = re.compile(r'(\w+)=(?:"([^"]*)"|([^,\s]*))')
 
@@ -37,10 +36,11 @@ def _md5(text: str) -> str:
     return hashlib.md5(text.encode(), usedforsecurity=False).hexdigest()
 
 
-class AntminerWebServer(SideServer):
+class AntminerWebServer(HttpSideServer):
     """One miner's web interface on its own address (real miners: port 80)."""
 
     what = "web CGI"
+    server = "lighttpd/1.4.32"
 
     def __init__(
         self, miner: SimMiner, host: str, port: int, *, user: str = "root", password: str = "root"
@@ -48,42 +48,18 @@ class AntminerWebServer(SideServer):
         super().__init__(miner, host, port)
         self.user = user
         self.password = password
-        self.fault: str | None = None
         self.requests: list[str] = []  # "GET get_miner_conf" ..., bounded below
         self.unauthorized = 0  # 401s sent after a wrong password (not the first challenge)
         self._nonces: set[str] = set()
 
     # ------------------------------------------------------------------ HTTP
 
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            if self.miner.restarting or not self.miner.listening:
-                return  # rebooting: the web interface is down with the rest
-            try:
-                async with asyncio.timeout(READ_TIMEOUT_S):
-                    head = await reader.readuntil(b"\r\n\r\n")
-                    method, path, headers = _parse_head(head)
-                    length = int(headers.get("content-length") or 0)
-                    if not 0 <= length <= MAX_BODY:
-                        return
-                    body = await reader.readexactly(length) if length else b""
-            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
-                return
-            if self.fault == "hang":
-                self._held.add(writer)
-                with contextlib.suppress(Exception):
-                    await reader.read()  # until the client gives up
-                return
-            status, extra, payload, after = self._route(method, path, headers, body)
-            writer.write(_response(status, extra, payload))
-            await writer.drain()
-            if after is not None:
-                after()
-        except (ConnectionError, TimeoutError):
-            pass
-        finally:
-            self._held.discard(writer)
-            writer.close()
+    def answer(self, request: SimRequest) -> Answer:
+        status, extra, payload, after = self._route(
+            request.method, request.path, request.headers, request.body
+        )
+        content_type = extra.pop("Content-Type", "application/json")
+        return SimResponse(status, payload, content_type, extra), after
 
     def _route(
         self, method: str, path: str, headers: dict[str, str], body: bytes
@@ -107,6 +83,8 @@ class AntminerWebServer(SideServer):
             "blink": self._blink,
             "get_blink_status": self._blink_status,
             "get_system_info": self._system_info,
+            "stats": self._stats,
+            "summary": self._summary,
         }.get(name)
         if handler is None:
             return 404, {"Content-Type": "text/html"}, b"<html>404 Not Found</html>", None
@@ -204,7 +182,82 @@ class AntminerWebServer(SideServer):
         return {"code": "B000" if self.miner.blinking else "B100"}, None
 
     def _blink_status(self, _body: bytes) -> tuple[dict[str, Any], None]:
-        return {"blinking": self.miner.blinking}, None
+        return {"blink": self.miner.blinking}, None
+
+    def _head(self, msg: str) -> dict[str, Any]:
+        miner = self.miner
+        return {
+            "STATUS": {"STATUS": "S", "when": miner._now(), "Msg": msg, "api_version": "1.0.0"},
+            "INFO": {
+                "miner_version": "49.0.1.3",
+                "CompileTime": "Tue Dec  6 16:12:30 CST 2022",
+                "type": miner.profile.model,
+            },
+        }
+
+    def _rates(self) -> dict[str, Any]:
+        miner = self.miner
+        avg_gh = round(miner.avg_ths() * 1000, 2)
+        return {
+            "elapsed": int(miner.uptime_s()),
+            "rate_5s": round(miner.current_ths() * 1000, 2),
+            "rate_30m": round(avg_gh * 1.0004, 2),
+            "rate_avg": avg_gh,
+            "rate_ideal": round(miner.profile.nominal_ths * miner.hash_scale * 1000, 2),
+            "rate_unit": "GH/s",
+        }
+
+    def _stats(self, _body: bytes) -> tuple[dict[str, Any], None]:
+        miner = self.miner
+        p = miner.profile
+        fans = miner.fan_speeds()
+        hw = miner.totals()[3]
+        chains = []
+        for b in range(p.boards):
+            pcb, chip, pic = miner.board_sensors(*miner.board_temps(b))
+            ok = miner.chips_ok(b)
+            chains.append(
+                {
+                    "index": b,
+                    "freq_avg": miner.freq_mhz,
+                    "rate_ideal": round(p.nominal_ths * miner.hash_scale * 1000 / p.boards, 2),
+                    "rate_real": round(miner.board_ths(b) * 1000, 2),
+                    "asic_num": ok,
+                    "asic": miner._chain_acs(b),
+                    "temp_pic": pic,
+                    "temp_pcb": pcb,
+                    "temp_chip": chip,
+                    "hw": hw // p.boards,
+                    "eeprom_loaded": True,
+                    "sn": f"JYZZYRRBDJHJE{miner.index % 10000:04d}{b}",
+                    "hwp": 0.0,
+                }
+            )
+        stats = {
+            **self._rates(),
+            "chain_num": p.boards,
+            "fan_num": p.fans,
+            "fan": fans,
+            "hwp_total": 0.0,
+            "miner-mode": miner.work_mode,
+            "freq-level": 100,
+            "chain": chains,
+        }
+        return {**self._head("stats"), "STATS": [stats]}, None
+
+    def _summary(self, _body: bytes) -> tuple[dict[str, Any], None]:
+        miner = self.miner
+        checks = [
+            {"type": kind, "status": "s", "code": 0, "msg": ""}
+            for kind in ("rate", "network", "fans", "temp")
+        ]
+        summary = {
+            **self._rates(),
+            "hw_all": miner.totals()[3],
+            "bestshare": 12904207043,
+            "status": checks,
+        }
+        return {**self._head("summary"), "SUMMARY": [summary]}, None
 
     def _system_info(self, _body: bytes) -> tuple[dict[str, Any], None]:
         miner = self.miner
@@ -239,24 +292,3 @@ def apply_pools(miner: SimMiner, entries: list[tuple[str, str, str]]) -> None:
         pool.user, pool.password, pool.priority, pool.enabled = user, password, priority, True
         pools.append(pool)
     miner.pools = pools
-
-
-def _parse_head(head: bytes) -> tuple[str, str, dict[str, str]]:
-    if len(head) > MAX_HEADER:
-        raise ValueError("header too large")
-    lines = head.decode("latin-1").split("\r\n")
-    method, path, _version = lines[0].split(" ", 2)
-    headers: dict[str, str] = {}
-    for line in lines[1:]:
-        name, sep, value = line.partition(":")
-        if sep:
-            headers[name.strip().lower()] = value.strip()
-    return method.upper(), path, headers
-
-
-def _response(status: int, headers: dict[str, str], body: bytes) -> bytes:
-    reason = {200: "OK", 401: "Unauthorized", 404: "Not Found"}.get(status, "Error")
-    lines = [f"HTTP/1.1 {status} {reason}", "Server: lighttpd/1.4.32"]
-    lines += [f"{k}: {v}" for k, v in headers.items()]
-    lines += [f"Content-Length: {len(body)}", "Connection: close", "", ""]
-    return "\r\n".join(lines).encode("latin-1") + body

@@ -12,7 +12,8 @@ shaped after Braiins' published cgminer-API structures, and LuxOS on an Antminer
 Control dialects live in their own modules: with ``web_port`` set, each stock Antminer also
 serves its web CGI with digest auth on its own address (``backend/sim/antminer_web.py``);
 Whatsminers take their encrypted admin API v2 on the RPC port and, with ``whatsminer_v3_port``
-set, serve API v3 on their own address (``backend/sim/whatsminer_api.py``).
+set, serve API v3 on their own address (``backend/sim/whatsminer_api.py``); Braiins OS miners,
+with ``braiins_grpc_port`` set, serve BOSer's gRPC API (``backend/sim/braiins_grpc.py``).
 
 Addressing: by default every miner listens on its own loopback address at port 4028
 (127.0.1.1, 127.0.1.2, ...). Linux routes all of 127.0.0.0/8 to ``lo`` so this needs
@@ -51,13 +52,14 @@ from enum import StrEnum
 from functools import lru_cache, partial
 from typing import Any
 
-from backend.sim import luxos, whatsminer_api
+from backend.sim import braiins_grpc, luxos, whatsminer_api
 from backend.sim.antminer_web import AntminerWebServer
 from backend.sim.fleet_wire import Connection, Listener
+from backend.sim.vnish_web import VnishWebServer
 
 API_PORT = 4028
 FAMILIES = ("antminer", "whatsminer", "braiins", "cgminer")
-DIALECTS = (*FAMILIES, "luxos")  # LuxOS: an Antminer family miner with its own control
+DIALECTS = (*FAMILIES, "luxos", "vnish")  # Antminer family miners with their own control
 DEFAULT_MIX: dict[str, float] = {
     "antminer": 0.5,
     "whatsminer": 0.25,
@@ -125,6 +127,10 @@ PROFILES: dict[str, ModelProfile] = {
     # LuxOS runs on Antminer hardware and reports like bmminer: family antminer, own writes.
     "luxos": ModelProfile(
         "antminer", "Antminer S19j Pro", 3, 126, 104.0, 3068, 4, 4300, 60, 68, 500
+    ),
+    # Vnish: bmminer's RPC naming the firmware in Type; control through its web API.
+    "vnish": ModelProfile(
+        "antminer", "Antminer S19j Pro (Vnish 1.2.6)", 3, 126, 100.0, 3050, 4, 4400, 60, 68, 500
     ),
 }
 
@@ -244,12 +250,19 @@ class SimMiner:
         self.sleeping = False
         self.restarting = False
         self.work_mode = 0  # stock Antminer: 0 normal, 1 sleep, 3 low power
+        # the tuning in force (a LuxOS profile): hashrate and power relative to nominal
+        self.hash_scale = 1.0
+        self.power_scale = 1.0
+        self.freq_mhz = self.profile.frequency
         self.blinking = False
-        self.web: AntminerWebServer | None = None
+        self.web: AntminerWebServer | VnishWebServer | None = None
         self.lux = luxos.LuxosState() if family == "luxos" else None
         is_wm = self.family == "whatsminer"
         self.wm = whatsminer_api.WhatsminerState() if is_wm else None
         self.wm_v3: whatsminer_api.WhatsminerV3Server | None = None
+        is_bos = self.family == "braiins"
+        self.bos = braiins_grpc.BosState(self.profile.power_w) if is_bos else None
+        self.bos_grpc: braiins_grpc.BraiinsGrpcServer | None = None
         self.requests: deque[str] = deque(maxlen=64)
         self._memo: dict[str, Any] | None = None
         self._rules = _parsed_rules(api_allow)
@@ -342,7 +355,7 @@ class SimMiner:
         return load
 
     def board_ths(self, board: int, *, jitter: bool = True) -> float:
-        base = self.profile.nominal_ths / self.profile.boards
+        base = self.profile.nominal_ths * self.hash_scale / self.profile.boards
         noise = self.rng.uniform(-0.035, 0.035) if jitter else 0.0
         return base * (1 + noise) * self._board_health(board) * self._load()
 
@@ -391,6 +404,13 @@ class SimMiner:
             chip_c += overheat["delta_c"]
         return round(board_c, 1), round(chip_c, 1)
 
+    @staticmethod
+    def board_sensors(board_c: float, chip_c: float) -> tuple[list[int], list[int], list[int]]:
+        """A board's four PCB, chip and PIC sensor readings (°C) as bmminer reports them."""
+        pcb = [board_c - 18, board_c - 16, board_c - 1, board_c]
+        chip = [int(t + chip_c - board_c) for t in pcb]
+        return [int(t) for t in pcb], chip, [int(t - 10) for t in pcb]
+
     def fan_speeds(self) -> list[int]:
         p = self.profile
         if Fault.OVERHEAT in self.faults:
@@ -404,9 +424,8 @@ class SimMiner:
             return 95.0
         healthy = sum(self._board_health(b) for b in range(self.profile.boards))
         ratio = healthy / self.profile.boards
-        return round(
-            self.profile.power_w * (0.1 + 0.9 * ratio * load) * self.rng.uniform(0.99, 1.01)
-        )
+        watts = self.profile.power_w * self.power_scale
+        return round(watts * (0.1 + 0.9 * ratio * load) * self.rng.uniform(0.99, 1.01))
 
     def chips_ok(self, board: int) -> int:
         failure = self.faults.get(Fault.BOARD_FAILURE)
@@ -467,10 +486,17 @@ class SimMiner:
         if web_port is not None and self.dialect == "antminer" and self.web is None:
             self.web = AntminerWebServer(self, self.host, web_port)
             await self.web.start()
+        if web_port is not None and self.dialect == "vnish" and self.web is None:
+            self.web = VnishWebServer(self, self.host, web_port)
+            await self.web.start()
         v3_port = self.fleet.whatsminer_v3_port
         if v3_port is not None and self.wm is not None and self.wm_v3 is None:
             self.wm_v3 = whatsminer_api.WhatsminerV3Server(self, self.host, v3_port)
             await self.wm_v3.start()
+        grpc_port = self.fleet.braiins_grpc_port
+        if grpc_port is not None and self.bos is not None and self.bos_grpc is None:
+            self.bos_grpc = braiins_grpc.BraiinsGrpcServer(self, self.host, grpc_port)
+            await self.bos_grpc.start()
 
     @property
     def web_port(self) -> int | None:
@@ -482,6 +508,11 @@ class SimMiner:
         """The port of this Whatsminer's API v3 (when the fleet serves it)."""
         return self.wm_v3.port if self.wm_v3 is not None else None
 
+    @property
+    def grpc_port(self) -> int | None:
+        """The port of this Braiins OS miner's gRPC API (when the fleet serves it)."""
+        return self.bos_grpc.port if self.bos_grpc is not None else None
+
     async def stop(self) -> None:
         for task in self._background:
             task.cancel()
@@ -491,6 +522,9 @@ class SimMiner:
         v3, self.wm_v3 = self.wm_v3, None
         if v3 is not None:
             await v3.stop()
+        bos, self.bos_grpc = self.bos_grpc, None
+        if bos is not None:
+            await bos.stop()
         await self._stop_listening()
         for conn in list(self._conns):
             conn.close()
@@ -755,11 +789,15 @@ class SimMiner:
                 tempctrl=self._bos_tempctrl,
                 tunerstatus=self._bos_tuner,
             )
+        if self.lux is not None:
+            extra.update(luxos.reports(self))
         return {**common, **extra}
 
     def _version(self) -> dict[str, Any]:
         if self.lux is not None:
             return luxos.version(self)
+        if self.dialect == "vnish":  # Vnish answers no version: its name is in STATS' Type
+            return self._invalid_command()
         if self.family == "antminer":
             row = {
                 "BMMiner": "1.0.0",
@@ -949,7 +987,7 @@ class SimMiner:
             "rate_30m": round(avg_gh * 1.0004, 2),
             "Mode": 2,
             "miner_count": p.boards,
-            "frequency": p.frequency,
+            "frequency": self.freq_mhz,
             "fan_num": p.fans,
         }
         row.update({f"fan{i + 1}": rpm for i, rpm in enumerate(fans)})
@@ -962,19 +1000,18 @@ class SimMiner:
             row[f"temp2_{b}"] = int(chip_c)
         for b in range(1, slots + 1):
             if b <= p.boards:
-                board_c, chip_c = temps[b - 1]
-                pcb = [board_c - 18, board_c - 16, board_c - 1, board_c]
-                row[f"temp_pcb{b}"] = "-".join(str(int(t)) for t in pcb)
-                row[f"temp_chip{b}"] = "-".join(str(int(t + chip_c - board_c)) for t in pcb)
-                row[f"temp_pic{b}"] = "-".join(str(int(t - 10)) for t in pcb)
+                pcb, chip, pic = self.board_sensors(*temps[b - 1])
+                row[f"temp_pcb{b}"] = "-".join(map(str, pcb))
+                row[f"temp_chip{b}"] = "-".join(map(str, chip))
+                row[f"temp_pic{b}"] = "-".join(map(str, pic))
             else:
                 for key in ("temp_pcb", "temp_chip", "temp_pic"):
                     row[f"{key}{b}"] = "0-0-0-0"
         row.update(
             {
-                "total_rateideal": round(p.nominal_ths * 1000, 1),
+                "total_rateideal": round(p.nominal_ths * self.hash_scale * 1000, 1),
                 "rate_unit": "GH",
-                "total_freqavg": p.frequency,
+                "total_freqavg": self.freq_mhz,
                 "total_acn": sum(p.chips_per_board for _ in range(p.boards)),
                 "total rate": avg_gh,
                 "temp_max": 0,
@@ -991,7 +1028,7 @@ class SimMiner:
         for b in range(1, slots + 1):
             row[f"chain_rate{b}"] = f"{rates[b - 1] * 1000:.2f}" if b <= p.boards else ""
         for b in range(1, slots + 1):
-            row[f"freq{b}"] = p.frequency if b <= p.boards else 0
+            row[f"freq{b}"] = self.freq_mhz if b <= p.boards else 0
         row.update(
             {"miner_version": "49.0.1.3", "miner_id": f"{0x8144D5CA79100000 + self.index:x}"}
         )
@@ -1154,6 +1191,8 @@ class SimMiner:
                 }
             )
             row["Pool Stale%%" if self.family == "antminer" else "Pool Stale%"] = 0.0
+            if self.lux is not None:
+                row["GROUP"] = 0  # LuxOS pools belong to a pool group (``groups``)
             rows.append(row)
         msg = f"{len(rows)} Pool(s)"
         return {"STATUS": [self._ok(7, msg)], "POOLS": rows, "id": 1}
@@ -1394,12 +1433,14 @@ class FleetSimulator:
         shard: tuple[int, int] = (0, 1),
         web_port: int | None = None,
         whatsminer_v3_port: int | None = None,
+        braiins_grpc_port: int | None = None,
     ) -> None:
         """``use_ports``: all miners on 127.0.0.1, port ``base_port + i`` (0 = ephemeral).
 
         ``web_port``: stock Antminers also serve their web CGI on their own address at this
         port (0 = an ephemeral port each; None = no web servers, the default for big fleets).
         ``whatsminer_v3_port``: the same for the Whatsminers' API v3 (real miners: 4433).
+        ``braiins_grpc_port``: the same for Braiins OS's gRPC API (real miners: 50051).
 
         ``shard=(k, n)`` serves only the miners whose index is k modulo n (the others are
         drawn all the same, so n processes with k = 0..n-1 serve exactly the fleet one
@@ -1417,6 +1458,7 @@ class FleetSimulator:
         self.restart_downtime_s = restart_downtime_s
         self.web_port = web_port
         self.whatsminer_v3_port = whatsminer_v3_port
+        self.braiins_grpc_port = braiins_grpc_port
         self.miners: list[SimMiner] = []
         self._t0 = time.monotonic()
         self._started = False
@@ -1483,6 +1525,7 @@ class FleetSimulator:
             f"miner {m.host}:{m.port}  {m.dialect:<10} {m.model or 'cgminer (no model)'}"
             + (f"  web :{m.web_port}" if m.web_port is not None else "")
             + (f"  api v3 :{m.v3_port}" if m.v3_port is not None else "")
+            + (f"  grpc :{m.grpc_port}" if m.grpc_port is not None else "")
             for m in self.miners
         ]
 
@@ -1491,8 +1534,9 @@ class FleetSimulator:
         entries: list[Any] = []
         for miner in self.miners:
             address = f"{miner.host}:{miner.port}"
-            web = miner.web_port
-            entries.append(address if web is None else {"address": address, "web_port": web})
+            ports = {"web_port": miner.web_port, "grpc_port": miner.grpc_port}
+            ports = {k: v for k, v in ports.items() if v is not None}
+            entries.append({"address": address, **ports} if ports else address)
         return {"miners": entries}
 
     async def __aenter__(self) -> FleetSimulator:
@@ -1560,6 +1604,7 @@ async def _run(args: argparse.Namespace) -> None:
         shard=_parse_shard(args.shard),
         web_port=args.web_port,
         whatsminer_v3_port=args.whatsminer_v3_port,
+        braiins_grpc_port=args.braiins_grpc_port,
     )
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -1628,6 +1673,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         type=int,
         default=None,
         help="Whatsminers also serve API v3 on this port (real: 4433; 0 = any free port)",
+    )
+    parser.add_argument(
+        "--braiins-grpc-port",
+        type=int,
+        default=None,
+        help="Braiins OS miners also serve their gRPC API on this port (real: 50051)",
     )
     parser.add_argument("--duration", type=float, default=0.0, help="seconds (0 = until ^C)")
     parser.add_argument("--list", action="store_true", help="print every miner's address")

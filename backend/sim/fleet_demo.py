@@ -3,9 +3,10 @@
 Every miner has its own loopback address at port 4028, like a real site; stock Antminers also
 serve their web CGI (digest auth, factory root/root) on that address at ``WEB_PORT`` (80 on a
 real site), so the demo console can restart, switch pools and sleep them with a verified
-effect, and LuxOS miners take the same commands through their sessions. Two demos (or a demo
-and a test run) on one machine would collide on those addresses, so the fleet moves to
-another 127.x block when its first choice is taken.
+effect, and LuxOS miners take the same commands through their sessions; Braiins OS miners serve
+their gRPC API at ``GRPC_PORT`` (50051 on a real site). Two demos (or a demo and a test run) on
+one machine would collide on those addresses, so the fleet moves to another 127.x block when its
+first choice is taken.
 """
 
 from __future__ import annotations
@@ -31,12 +32,13 @@ DEMO_FAULTS: tuple[tuple[int, Fault, dict[str, Any]], ...] = (
 READ_ONLY = (144,)  # answers privileged commands with "access denied" (--api-allow R:0/0)
 ATTEMPTS = 6
 WEB_PORT = 14080
+GRPC_PORT = 14051
 # A reboot keeps a miner dark for longer than one poll interval (10 s by default), so the
 # console sees it go offline and come back with a fresh uptime.
 RESTART_DOWNTIME_S = 25.0
-# Firmware by position, repeated: every kind the console meets, the controllable ones first
-# among the miners the demo's stories use (3: restart, 5: pool switch, 9: sleep; 144 is the
-# read-only cgminer).
+# Firmware by position, repeated: every kind the console meets (stock Antminer, Whatsminer,
+# Braiins OS, plain cgminer, LuxOS, Vnish), the controllable ones first among the miners the
+# demo's stories use (3: restart, 5: pool switch, 9: sleep; 144 is the read-only cgminer).
 PATTERN = (
     "antminer",
     "whatsminer",
@@ -45,7 +47,7 @@ PATTERN = (
     "cgminer",
     "luxos",
     "whatsminer",
-    "antminer",
+    "vnish",
     "braiins",
     "antminer",
 )
@@ -61,6 +63,7 @@ class DemoFleet(FleetSimulator):
             seed=20_240,
             restart_downtime_s=RESTART_DOWNTIME_S,
             web_port=WEB_PORT,
+            braiins_grpc_port=GRPC_PORT,
         )
 
     async def start(self) -> None:
@@ -96,6 +99,7 @@ class DemoFleet(FleetSimulator):
                     "rack": f"R{rack + 1:02d}",
                     "position": f"{miner.index % MINERS_PER_RACK + 1:02d}",
                     **({"web_port": miner.web_port} if miner.web_port is not None else {}),
+                    **({"grpc_port": miner.grpc_port} if miner.grpc_port is not None else {}),
                 }
             )
         return {"miners": entries}

@@ -37,6 +37,8 @@ MAX_BODY_BYTES = 1024 * 1024
 REASONS = {
     200: "OK",
     400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
     404: "Not Found",
     405: "Method Not Allowed",
     429: "Too Many Requests",
@@ -183,12 +185,12 @@ class LoopbackHttpServer:
             self._handlers.add(task)
         try:
             while True:
-                request = await _read_request(reader)
+                request = await read_request(reader)
                 if request is None:
                     return
                 response = await self._answer(request)
                 keep = request.headers.get("connection", "").lower() != "close"
-                writer.write(_encode(response, keep))
+                writer.write(encode_response(response, keep))
                 await writer.drain()
                 if not keep:
                     return
@@ -260,7 +262,9 @@ class LoopbackHttpServer:
         return SimResponse.json({"provider": self.name, "fault": self.fault})
 
 
-async def _read_request(reader: asyncio.StreamReader) -> SimRequest | None:
+async def read_request(reader: asyncio.StreamReader) -> SimRequest | None:
+    """One request off the stream (None at a clean end); ValueError when it is malformed or
+    over the bounds."""
     try:
         head = await reader.readuntil(b"\r\n\r\n")
     except asyncio.IncompleteReadError:
@@ -284,10 +288,11 @@ async def _read_request(reader: asyncio.StreamReader) -> SimRequest | None:
     return SimRequest(method, parts.path, dict(parse_qsl(parts.query)), headers, body)
 
 
-def _encode(response: SimResponse, keep_alive: bool) -> bytes:
+def encode_response(response: SimResponse, keep_alive: bool, server: str | None = None) -> bytes:
     reason = REASONS.get(response.status, "Unknown")
     head = [
         f"HTTP/1.1 {response.status} {reason}",
+        *([f"Server: {server}"] if server else []),
         f"Content-Type: {response.content_type}",
         f"Content-Length: {len(response.body)}",
         f"Connection: {'keep-alive' if keep_alive else 'close'}",

@@ -3,8 +3,15 @@
 LuxOS reports like bmminer (``stats``, ``pools`` ...) but writes need a session: ``logon``
 gives a SessionID (one session at a time: a second logon is refused while one is active, and
 ``session`` tells the active id), each write carries it as its first parameter, ``logoff``
-ends it. ``rebootdevice``, ``curtail`` (sleep / wakeup), ``ledset`` (red, blink / off) and the
-pool commands are served; a write without a valid session is refused.
+ends it. ``rebootdevice``, ``curtail`` (sleep / wakeup), ``ledset`` (red, blink / off),
+``profileset`` and the pool commands are served; a write without a valid session is refused.
+
+Its own reads: ``power`` (estimated watts), ``fans``, ``tempctrl``, ``groups`` (pool groups;
+each ``pools`` row names its ``GROUP``), ``profiles`` (the tuning profiles: ``default`` from the
+board's nameplate plus 25 MHz / 0.1 V steps down and up, named ``<MHz>MHz``), ``profileget|name``
+(one profile) and ``config`` (``Profile``: the active one). ``profileset|SID,name`` switches the
+whole machine, changing its hashrate and power (a number 0-3 before the name is the legacy
+board id and is skipped, as LuxOS does).
 """
 
 from __future__ import annotations
@@ -46,6 +53,7 @@ class LuxosState:
     password: str | None = None  # None: logon needs no credentials (the factory setting)
     user: str = "root"
     refuse: bool = False  # the firmware rejects every write (tests)
+    profile: str = "default"  # the active tuning profile
 
 
 def version(miner: SimMiner) -> dict[str, Any]:
@@ -65,7 +73,98 @@ def stats_head(miner: SimMiner) -> dict[str, Any]:
 
 def config_extra(miner: SimMiner) -> dict[str, Any]:
     state = miner.lux
-    return {"RedLed": state.red_led if state is not None else "off", "MACAddr": miner._mac()}
+    return {
+        "RedLed": state.red_led if state is not None else "off",
+        "MACAddr": miner._mac(),
+        "Profile": state.profile if state is not None else "default",
+    }
+
+
+# ---------------------------------------------------------------------- profiles
+
+STEPS_DOWN, STEPS_UP = 16, 8  # LuxOS generates 16 under- and 8 over-clocking profiles
+STEP_MHZ, STEP_V = 25, 0.1
+NAMEPLATE_V = 13.4
+
+
+def profile_table(miner: SimMiner) -> dict[str, dict[str, Any]]:
+    """This miner's profiles by name, in the order ``profiles`` lists them."""
+    p = miner.profile
+    table: dict[str, dict[str, Any]] = {}
+    for step in range(-STEPS_DOWN, STEPS_UP + 1):
+        mhz = p.frequency + step * STEP_MHZ
+        volts = round(NAMEPLATE_V + step * STEP_V, 2)
+        ratio = mhz / p.frequency
+        name = "default" if step == 0 else f"{mhz}MHz"
+        table[name] = {
+            "Profile Name": name,
+            "Frequency": mhz,
+            "Voltage": volts,
+            "Hashrate": round(p.nominal_ths * ratio, 2),
+            "Watts": round(p.power_w * ratio * (volts / NAMEPLATE_V) ** 2),
+            "IsTuned": False,
+            "IsDynamic": False,
+            "Step": str(step),
+        }
+    return table
+
+
+def apply_profile(miner: SimMiner, name: str) -> None:
+    """Run the machine at profile ``name``: its frequency, hashrate and power follow."""
+    row = profile_table(miner)[name]
+    if miner.lux is not None:
+        miner.lux.profile = name
+    miner.freq_mhz = row["Frequency"]
+    miner.hash_scale = row["Hashrate"] / miner.profile.nominal_ths
+    miner.power_scale = row["Watts"] / miner.profile.power_w
+
+
+# ---------------------------------------------------------------------- reads
+
+
+def reports(miner: SimMiner) -> dict[str, Callable[[], dict[str, Any]]]:
+    """LuxOS's own read commands (joinable with ``+`` like the cgminer ones)."""
+
+    def profiles() -> dict[str, Any]:
+        rows = list(profile_table(miner).values())
+        return {"STATUS": [_ok(miner, 320, "Profiles")], "PROFILES": rows, "id": 1}
+
+    def power() -> dict[str, Any]:
+        row = {"PSU": False, "Watts": miner.power_w()}  # estimated from the profile
+        return {"STATUS": [_ok(miner, 300, "Power")], "POWER": [row], "id": 1}
+
+    def fans() -> dict[str, Any]:
+        rpms = miner.fan_speeds()
+        speed = min(100, round(100 * max(rpms) / 6000))  # the PWM duty, in percent
+        rows = [{"ID": i, "RPM": rpm, "Speed": speed} for i, rpm in enumerate(rpms)]
+        ctrl = [{"MinFans": miner.profile.fans}]
+        return {"STATUS": [_ok(miner, 202, "Fans")], "FANS": rows, "FANCTRL": ctrl, "id": 1}
+
+    def tempctrl() -> dict[str, Any]:
+        row = {"Mode": "Auto", "Target": 75, "Hot": 85, "Dangerous": 95}
+        return {"STATUS": [_ok(miner, 200, "Temp control")], "TEMPCTRL": [row], "id": 1}
+
+    def groups() -> dict[str, Any]:
+        row = {"GROUP": 0, "Name": "Default", "Quota": 1, "Strategy": "Failover"}
+        return {"STATUS": [_ok(miner, 310, "Groups")], "GROUPS": [row], "id": 1}
+
+    return {
+        "profiles": profiles,
+        "power": power,
+        "fans": fans,
+        "tempctrl": tempctrl,
+        "groups": groups,
+    }
+
+
+def _profileget(miner: SimMiner, param: str | None) -> dict[str, Any]:
+    name = (param or "").split(",")[0].strip()
+    if not name:
+        return _error(miner, 323, "Missing profile name")
+    row = profile_table(miner).get(name)
+    if row is None:
+        return _error(miner, 324, f"Profile {name} not found")
+    return {"STATUS": [_ok(miner, 322, "Profile")], "PROFILE": [row], "id": 1}
 
 
 def handle(miner: SimMiner, command: str, param: str | None) -> Reply | None:
@@ -83,6 +182,8 @@ def handle(miner: SimMiner, command: str, param: str | None) -> Reply | None:
             return _error(miner, 401, "Invalid session id"), None
         state.session_id = None
         return {"STATUS": [_ok(miner, 12, "Session closed")], "id": 1}, None
+    if command == "profileget":
+        return _profileget(miner, param), None
     if command == "kill":
         state.session_id = None
         return {"STATUS": [_ok(miner, 13, "Session killed")], "id": 1}, None
@@ -129,10 +230,26 @@ def _write(miner: SimMiner, state: LuxosState, command: str, rest: str | None) -
         state.red_led = led
         miner.blinking = led != "off"
         return {"STATUS": [_ok(miner, 305, f"LED {color} {led}")], "id": 1}, None
+    if command == "profileset":
+        return _profileset(miner, rest), None
     if command in ("switchpool", "addpool", "removepool", "enablepool", "disablepool"):
         reply, after = miner._privileged(command, rest)  # the cgminer pool logic, once allowed
         return reply, after
     return miner._invalid_command(), None
+
+
+def _profileset(miner: SimMiner, rest: str | None) -> dict[str, Any]:
+    fields = [f.strip() for f in (rest or "").split(",")]
+    if len(fields) > 1 and fields[0].isdigit() and 0 <= int(fields[0]) <= 3:
+        fields = fields[1:]  # the legacy board id: profiles apply to the whole machine
+    name = fields[0] if fields else ""
+    if not name:
+        return _error(miner, 323, "Missing profile name")
+    if name not in profile_table(miner):
+        return _error(miner, 324, f"Profile {name} not found")
+    apply_profile(miner, name)
+    row = {"Board": 0, "FrequencyStep": 5, "Profile": name, "VoltageStep": 0.05}
+    return {"STATUS": [_ok(miner, 321, "Profile Set")], "PROFILE": [row], "id": 1}
 
 
 def _ok(miner: SimMiner, code: int, msg: str) -> dict[str, Any]:

@@ -1,11 +1,16 @@
 """A second listener of one simulated miner (its web CGI, its Whatsminer v3 API) on the miner's
-own address: start, stop, and the connections it holds open, in one place for every dialect."""
+own address: start, stop, and the connections it holds open, in one place for every dialect;
+`HttpSideServer` adds the HTTP exchange the miners' web servers share (one request per
+connection, dark while the miner reboots, a `hang` fault that accepts and never answers)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Callable
 from typing import TYPE_CHECKING
+
+from backend.sim.http_server import SimRequest, SimResponse, encode_response, read_request
 
 if TYPE_CHECKING:
     from backend.sim.fleet import SimMiner
@@ -42,4 +47,48 @@ class SideServer:
                     await server.wait_closed()
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        raise NotImplementedError
+
+
+READ_TIMEOUT_S = 10.0
+Answer = tuple[SimResponse, Callable[[], None] | None]  # the response, and what happens after
+
+
+class HttpSideServer(SideServer):
+    """Subclasses implement `answer`; `server` is the Server header the real firmware sends."""
+
+    server = ""
+
+    def __init__(self, miner: SimMiner, host: str, port: int) -> None:
+        super().__init__(miner, host, port)
+        self.fault: str | None = None  # "hang": accept and never answer (subclasses add more)
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            if self.miner.restarting or not self.miner.listening:
+                return  # rebooting: the web server is down with the rest of the miner
+            try:
+                async with asyncio.timeout(READ_TIMEOUT_S):
+                    request = await read_request(reader)
+            except (asyncio.IncompleteReadError, asyncio.LimitOverrunError, ValueError):
+                return
+            if request is None:
+                return
+            if self.fault == "hang":
+                self._held.add(writer)
+                with contextlib.suppress(Exception):
+                    await reader.read()  # until the client gives up
+                return
+            response, after = self.answer(request)
+            writer.write(encode_response(response, keep_alive=False, server=self.server))
+            await writer.drain()
+            if after is not None:
+                after()
+        except (ConnectionError, TimeoutError):
+            pass
+        finally:
+            self._held.discard(writer)
+            writer.close()
+
+    def answer(self, request: SimRequest) -> Answer:
         raise NotImplementedError

@@ -183,11 +183,15 @@ async def test_miner_logins_are_set_masked_and_removed(live: BackendThread) -> N
         password = form.query_one("#cred-password", Input)
         assert password.password  # typed masked
         password.value = "s3cret-pass"
-        form.query_one("#cred-port", Input).value = "70000"
-        await pilot.click("#store")
-        assert "1-65535" in str(form.query_one("#cred-error").render())  # kept, nothing lost
-        form.query_one("#cred-port", Input).value = "8080"
-        await pilot.click("#store")
+        port = form.query_one("#cred-port", Input)
+        port.value = "70000"
+        port.focus()
+        await pilot.press("enter")  # enter in any field stores, when every field is valid
+        await wait_for(lambda: "1-65535" in str(form.query_one("#cred-error").render()), pilot)
+        assert isinstance(app.screen, CredentialFormScreen)  # kept open, nothing lost
+        assert form.query_one("#cred-password", Input).value == "s3cret-pass"
+        port.value = "8080"
+        await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, KeysScreen), pilot)
         await wait_for(lambda: [r[1] for r in rows(app, "#credentials-table")] == ["Site A"], pilot)
         [row] = rows(app, "#credentials-table")

@@ -33,6 +33,7 @@ def specs_for(sim: FleetSimulator) -> list[MinerSpec]:
             port=m.port,
             site="A" if m.index % 2 else "B",
             web_port=m.web_port,
+            grpc_port=m.grpc_port,
         )
         for m in sim.miners
     ]
@@ -88,6 +89,7 @@ async def identified(sim: FleetSimulator, index: int, *, timeout_s: float = 1.0)
         firmware=snap.firmware,
         model=snap.model,
         web_port=miner.web_port,
+        grpc_port=miner.grpc_port,
     )
 
 

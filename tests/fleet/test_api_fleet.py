@@ -87,6 +87,7 @@ async def fleet_sim() -> AsyncIterator[FleetSimulator]:
         restart_downtime_s=0.6,
         seed=11,
         web_port=0,
+        braiins_grpc_port=0,
     ) as sim:
         yield sim
 
@@ -100,6 +101,7 @@ def settings(settings: Settings, fleet_sim: FleetSimulator) -> Settings:
             "rack": "R1",
             "position": str(m.index),
             **({"web_port": m.web_port} if m.web_port is not None else {}),
+            **({"grpc_port": m.grpc_port} if m.grpc_port is not None else {}),
         }
         for m in fleet_sim.miners
     ]
@@ -184,10 +186,7 @@ async def test_summary_list_detail_and_history(
     braiins = (
         await call(backend, "GET", f"/api/v1/miners/{mid(fleet_sim, 2)}", operator_key)
     ).json()
-    assert {c["supported"] for c in braiins["capabilities"].values()} == {False}
-    assert braiins["capabilities"]["restart"]["reason"].startswith(
-        "not supported yet for Braiins OS"
-    )
+    assert {c["supported"] for c in braiins["capabilities"].values()} == {True}  # gRPC API
     assert (
         await call(backend, "GET", "/api/v1/miners/10.9.9.9:1", operator_key)
     ).status_code == 404
@@ -234,6 +233,9 @@ async def test_commands_bulk_and_scopes(
             break
         await asyncio.sleep(0.1)
     assert "offline" in seen and seen[-1] == "online"
+    bos = fleet_sim.miners[2].bos
+    assert bos is not None
+    bos.password = "changed-on-site"  # the Braiins miner refuses the factory login
     bulk = await call(
         backend,
         "POST",
@@ -246,6 +248,7 @@ async def test_commands_bulk_and_scopes(
         },
     )
     assert [r["state"] for r in bulk.json()["results"]] == ["succeeded", "refused"]
+    assert "wrong credentials" in bulk.json()["results"][1]["result"]  # the Braiins login
     assert bulk.json()["results"][1]["verified"] is None
     bad = await call(
         backend,

@@ -39,7 +39,13 @@ async def setup(
     # (stock Antminers are controlled through their web CGI, so that does not matter)
     families = ["antminer", "whatsminer", "braiins", "cgminer", "antminer"]
     async with FleetSimulator(
-        5, use_ports=True, families=families, read_only=[4], restart_downtime_s=30, web_port=0
+        5,
+        use_ports=True,
+        families=families,
+        read_only=[4],
+        restart_downtime_s=30,
+        web_port=0,
+        braiins_grpc_port=0,
     ) as sim:
         poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
         await poller.sweep()
@@ -66,12 +72,12 @@ async def test_bulk_gives_one_result_per_miner_in_order(
     )
     assert [r["miner_id"] for r in results] == ["m0", "m1", "m2", "m3", "m4"]
     states = [r["state"] for r in results]
-    assert states == ["succeeded", "succeeded", "refused", "succeeded", "succeeded"]
+    assert states == ["succeeded"] * 5
     assert "switching to pool" in results[0]["result"]
     assert results[0]["verified"] is True and "active pool" in results[0]["verification"]
     assert results[1]["verified"] is True  # Whatsminer: through its encrypted API, read back
-    assert "not supported yet for Braiins OS" in results[2]["result"]
-    assert results[2]["verification"] is None and sim.miners[2].requests  # polled, never sent
+    assert results[2]["verified"] is True  # Braiins OS: through its gRPC API, read back
+    assert sim.miners[2].bos is not None and list(sim.miners[2].bos.calls) == ["UpdatePoolGroup"]
     assert not any("switchpool" in r for r in sim.miners[2].requests)
     assert sim.miners[0].active_pool().url == "stratum+tcp://btc-backup.sim-pool.example:443"
     await poller.sweep()

@@ -22,7 +22,7 @@ NOW = datetime(2026, 1, 1, tzinfo=UTC)
 
 @pytest.fixture
 async def sim() -> AsyncIterator[FleetSimulator]:
-    # m0 stock Antminer with a read-only RPC (the factory setting); m1 Braiins OS (no driver yet)
+    # m0 stock Antminer with a read-only RPC (the factory setting); m1 Braiins OS (gRPC, elsewhere)
     async with FleetSimulator(
         2,
         use_ports=True,
@@ -59,6 +59,11 @@ async def test_pools_sleep_light_and_reboot_through_the_cgi_are_read_back(
     assert await driver.verify(target, "sleep", {}, asleep) == "verified: work mode is sleep"
     low = await driver.run(target, "work_mode", {"mode": "low_power"})
     assert await driver.verify(target, "work_mode", {}, low) == "verified: work mode is low_power"
+    profile = await driver.run(target, "work_mode", {"mode": "475MHz"})  # a LuxOS profile name
+    assert profile.state == "refused" and profile.result == (
+        "refused: stock Antminer (web CGI) has no work mode '475MHz'; its modes: normal, low_power"
+    )
+    assert miner.work_mode == 3
     light = await driver.run(target, "fault_light", {"on": True})
     assert light.state == "succeeded" and miner.blinking
     assert "blinking" in await driver.verify(target, "fault_light", {"on": True}, light)
@@ -81,11 +86,8 @@ async def test_capabilities_are_honest_per_firmware(sim: FleetSimulator) -> None
     assert not caps["enablepool"].supported and "enable switch" in str(caps["enablepool"].reason)
     braiins = await identified(sim, 1)
     driver = registry.driver_for(braiins)
-    caps = driver.capabilities(braiins)
-    assert {c.supported for c in caps.values()} == {False}
-    assert str(caps["restart"].reason).startswith("not supported yet for Braiins OS")
-    refused = await driver.run(braiins, "restart", {})
-    assert refused.state == "refused" and "not supported yet" in refused.result
+    assert driver.name == "braiins"  # not the web CGI: its own driver (test_drivers_braiins.py)
+    assert {c.supported for c in driver.capabilities(braiins).values()} == {True}
 
 
 async def test_wrong_password_is_refused_once_and_remembered(

@@ -1,5 +1,6 @@
 """LuxOS driver against the simulated LuxOS: sessions (ours, and one already active), writes
-read back, a logon password, the firmware refusing, timeouts and a miner that is not LuxOS."""
+read back, a logon password, the firmware refusing, timeouts, tuning profiles as work modes and
+a miner that is not LuxOS."""
 
 from __future__ import annotations
 
@@ -14,9 +15,11 @@ from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.core.settings import Settings
-from backend.fleet.commands import FleetCommands
+from backend.fleet.codec import section_rows
+from backend.fleet.commands import CommandError, FleetCommands, validate
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import DriverRegistry
+from backend.fleet.drivers.base import MinerTarget, Outcome
 from backend.fleet.drivers.luxos import LuxosDriver
 from backend.sim.fleet import Fault, FleetSimulator
 from tests.fleet.fleet_helpers import identified, make_poller, quick_context, specs_for
@@ -42,7 +45,7 @@ async def test_writes_carry_a_session_that_is_ended_and_are_read_back(
     assert target.firmware is not None and target.firmware.startswith("LUXminer")
     driver = DriverRegistry(quick_context()).driver_for(target)
     assert isinstance(driver, LuxosDriver)
-    assert driver.capabilities(target)["work_mode"].supported is False
+    assert driver.capabilities(target)["work_mode"].supported is True
 
     asleep = await driver.run(target, "sleep", {})
     assert asleep.state == "succeeded" and miner.sleeping
@@ -152,6 +155,99 @@ async def test_luxos_stays_identified_on_the_poller_s_joined_plan(
     state = poller.states["m0"]
     assert state.snap is not None and str(state.snap.firmware).startswith("LUXminer")
     commands = FleetCommands(database, poller, ManualClock(), 2, context=quick_context())
-    assert commands.capabilities("m0")["work_mode"].reason == (
-        "not supported yet for LuxOS: tuning profiles (profileset) not implemented"
+    assert commands.capabilities("m0")["work_mode"].supported is True
+    assert commands.capabilities("m1")["work_mode"].supported is False  # plain cgminer
+
+
+# ---------------------------------------------------------------------- work modes (profiles)
+
+
+async def _hashrate_ghs(target: MinerTarget) -> float:
+    rows = section_rows(await target.client.command("summary"), "SUMMARY")
+    return float(rows[0]["GHS 5s"])
+
+
+async def _watts(target: MinerTarget) -> int:
+    return int(section_rows(await target.client.command("power"), "POWER")[0]["Watts"])
+
+
+async def test_a_profile_is_set_with_a_session_and_read_back(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    names = [
+        r["Profile Name"] for r in section_rows(await target.client.command("profiles"), "PROFILES")
+    ]
+    assert names[16] == "default" and "400MHz" in names and len(names) == 25
+    ghs, watts = await _hashrate_ghs(target), await _watts(target)
+
+    outcome = await driver.run(target, "work_mode", {"mode": "400MHz"})
+    assert outcome.state == "succeeded" and outcome.result == "profile 400MHz set"
+    assert await driver.verify(target, "work_mode", {"mode": "400MHz"}, outcome) == (
+        "verified: profile 400MHz is active"
     )
+    sent = next(r for r in miner.requests if r.startswith("profileset|"))
+    assert sent.endswith(",400MHz") and miner.lux.session_id is None  # logged off after
+    # 400 of 500 MHz: about 80 % of the hashrate, and less power
+    assert 0.7 * ghs < await _hashrate_ghs(target) < 0.9 * ghs
+    assert await _watts(target) < 0.85 * watts
+
+    back = await driver.run(target, "work_mode", {"mode": "normal"})  # normal = the nameplate
+    assert back.state == "succeeded" and back.result == "profile default set"
+    assert await driver.verify(target, "work_mode", {"mode": "normal"}, back) == (
+        "verified: profile default is active"
+    )
+
+
+async def test_a_profile_the_miner_lacks_is_refused_with_its_list(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    for mode in ("low_power", "9999MHz"):
+        outcome = await driver.run(target, "work_mode", {"mode": mode})
+        assert outcome.state == "refused"
+        assert outcome.result.startswith(
+            f"refused: m0 has no LuxOS profile '{mode}'; its profiles: "
+        )
+        assert "default" in outcome.result and "475MHz" in outcome.result
+    assert not any(r.startswith(("logon", "profileset")) for r in miner.requests)
+    # the command path refuses what cannot be a profile name before any driver runs
+    for bad in ("", "400MHz,red", "a|b", "x" * 33, 475, None):
+        with pytest.raises(CommandError) as err:
+            validate("work_mode", {"mode": bad})
+        assert err.value.status == 422
+    assert validate("work_mode", {"mode": "475MHz"}) == {"mode": "475MHz"}
+
+
+async def test_profileset_without_a_session_is_refused(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    target = await identified(sim, 0)
+    for param in ("400MHz", "not-a-session,400MHz"):
+        reply = await target.client.request("profileset", param)
+        assert reply["STATUS"][0]["STATUS"] == "E"
+        assert reply["STATUS"][0]["Msg"] == "Invalid session id"
+    assert miner.lux.profile == "default" and miner.freq_mhz == 500
+    miner.lux.refuse = True  # and the firmware refusing the write itself, session or not
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    outcome = await driver.run(target, "work_mode", {"mode": "400MHz"})
+    assert outcome.state == "refused"
+    assert outcome.result == (
+        "refused: the miner rejected profileset: profileset is disabled by the site policy"
+    )
+    assert miner.lux.profile == "default" and miner.lux.session_id is None
+
+
+async def test_a_hung_miner_costs_one_timeout_for_a_work_mode(sim: FleetSimulator) -> None:
+    target = await identified(sim, 0, timeout_s=0.5)
+    await sim.miners[0].set_fault(Fault.HANG)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    started = time.monotonic()
+    outcome = await driver.run(target, "work_mode", {"mode": "400MHz"})
+    assert outcome.state == "failed" and "timeout" in outcome.result
+    assert time.monotonic() - started < 5.0
+    verdict = await driver.verify(
+        target, "work_mode", {}, Outcome("succeeded", "", None, {"profile": "400MHz"})
+    )
+    assert verdict == "sent, not verified: config could not be read, not 400MHz"

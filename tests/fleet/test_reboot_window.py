@@ -94,3 +94,21 @@ async def test_without_a_restart_a_dark_miner_alerts_as_before(
         await poller.sweep()
     assert [alert.rule for alert in poller.book.open.values()] == ["offline"]
     assert "rebooting" not in (poller.miner_data(poller.states["m0"])["error"] or "")
+
+
+async def test_a_miner_that_answers_a_while_before_going_down_keeps_its_window(
+    fleet: tuple[FleetSimulator, Poller, FleetCommands, ManualClock],
+) -> None:
+    """Vnish reboots 3 s after answering, BOSer after its reply: a sweep in between sees the miner
+    still up with its old uptime, which must not end the window."""
+    sim, poller, _commands, clock = fleet
+    poller.expect_reboot("m0", "a restart by k1")
+    clock.advance(10)
+    await poller.sweep()  # still up, uptime not reset: not back from anything yet
+    assert "m0" in poller.rebooting
+    await sim.miners[0].stop()  # now it goes down
+    for _ in range(3):
+        clock.advance(10)
+        await poller.sweep()
+    assert poller.miner_data(poller.states["m0"])["error"].startswith("rebooting after")
+    assert poller.book.open_count("m0") == 0

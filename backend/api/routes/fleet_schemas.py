@@ -253,7 +253,7 @@ class AlertList(BaseModel):
     total: int
 
 
-CredentialKind = Literal["web", "luxos", "whatsminer", "braiins"]
+CredentialKind = Literal["web", "luxos", "whatsminer", "braiins", "vnish"]
 CredentialScope = Literal["site", "miner"]
 
 

@@ -14,7 +14,6 @@ never retried (the refusal is remembered for the miner until the credentials cha
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import httpx
@@ -28,18 +27,21 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    unknown_work_mode,
     uptime_before,
     verify_pools,
     verify_reboot,
     wait_until,
     wrong_credentials,
 )
+from backend.fleet.drivers.web import web_exchange
 
 REALM = "antMiner Configuration"
 POOL_SLOTS = 3
 MAX_WEB_REPLY = 64 * 1024  # real CGI replies are under 2 KiB
 WORK_MODES = {"normal": 0, "sleep": 1, "low_power": 3}
 MODE_NAMES = {v: k for k, v in WORK_MODES.items()}
+SETTABLE = ("normal", "low_power")  # sleep has its own command
 NO_ENABLE = (
     "stock Antminer's configuration has no per-pool enable switch "
     "(reorder with switchpool or remove the pool)"
@@ -75,45 +77,22 @@ class AntminerWebDriver(Driver):
         expect_reply: bool = True,
     ) -> dict[str, Any]:
         """One CGI call, bounded in time and size; the reply must be a JSON object."""
-        host = f"[{target.host}]" if ":" in target.host else target.host
         port = self._port(target, cred)
-        url = f"http://{host}:{port}/cgi-bin/{name}.cgi"
-        auth = httpx.DigestAuth(cred.username or "", cred.password or "")
-        timeout = self.context.web_timeout_s
         where = f"{target.host}:{port}"
-        own = self.context.http is None
-        client = self.context.http or httpx.AsyncClient(trust_env=False, follow_redirects=False)
-        sent = False
-        try:
-            async with asyncio.timeout(timeout):
-                method = "POST" if body is not None else "GET"
-                async with client.stream(
-                    method, url, auth=auth, json=body, timeout=httpx.Timeout(timeout)
-                ) as response:
-                    sent = True
-                    raw = bytearray()
-                    async for chunk in response.aiter_bytes():
-                        raw += chunk
-                        if len(raw) > MAX_WEB_REPLY:
-                            raise WebError("failed", f"web reply from {where} too large")
-                    status = response.status_code
-        except TimeoutError:
-            if sent or not expect_reply:
-                raise WebError("timeout", f"no reply from {where} within {timeout:g}s") from None
-            raise WebError(
-                "failed", f"web interface {where} did not answer within {timeout:g}s"
-            ) from None
-        except httpx.TimeoutException:
-            raise WebError("timeout", f"no reply from {where} within {timeout:g}s") from None
-        except httpx.ConnectError:
-            raise WebError("failed", f"web interface {where} unreachable") from None
-        except httpx.HTTPError as exc:
-            if not expect_reply:  # a reboot may drop the connection: that is the effect
-                raise WebError("timeout", f"{where} closed the connection") from None
-            raise WebError("failed", f"web interface {where}: {type(exc).__name__}") from None
-        finally:
-            if own:
-                await client.aclose()
+        reply = await web_exchange(
+            self.context,
+            target.host,
+            port,
+            "POST" if body is not None else "GET",
+            f"/cgi-bin/{name}.cgi",
+            service="web interface",
+            max_bytes=MAX_WEB_REPLY,
+            error=WebError,
+            auth=httpx.DigestAuth(cred.username or "", cred.password or ""),
+            json=body,
+            expect_reply=expect_reply,
+        )
+        status, raw = reply.status, reply.body
         if status == 401:
             self.context.remember_refusal(target, cred)
             raise WebError("refused", wrong_credentials(target, cred))
@@ -126,7 +105,7 @@ class AntminerWebDriver(Driver):
         if not raw.strip() and not expect_reply:
             return {}
         try:
-            data = loads(bytes(raw), max_bytes=MAX_WEB_REPLY, what=f"{name}.cgi reply")
+            data = loads(raw, max_bytes=MAX_WEB_REPLY, what=f"{name}.cgi reply")
         except UntrustedInputError as exc:
             raise WebError(
                 "failed",
@@ -142,6 +121,10 @@ class AntminerWebDriver(Driver):
         cred = await self.admit(target, action)
         if isinstance(cred, Outcome):
             return cred
+        if action == "work_mode":
+            refusal = unknown_work_mode(self.label, params.get("mode"), SETTABLE)
+            if refusal is not None:
+                return refusal
         try:
             return await self._run(target, cred, action, params)
         except WebError as exc:
@@ -259,7 +242,7 @@ class AntminerWebDriver(Driver):
                 status = await self.cgi(target, cred, "get_blink_status")
             except WebError as exc:
                 return f"sent, not verified: {exc.message}"
-            blinking = status.get("blinking", status.get("isBlinking"))
+            blinking = status.get("blink", status.get("blinking", status.get("isBlinking")))
             if isinstance(blinking, bool) and blinking == on:
                 return "verified: the fault light is " + ("blinking" if on else "off")
             return "sent, not verified: get_blink_status does not show the change"

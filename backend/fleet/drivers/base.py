@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
@@ -75,6 +75,7 @@ class MinerTarget:
     firmware: str | None = None
     model: str | None = None
     web_port: int | None = None  # from the inventory; a stored credential's port wins
+    grpc_port: int | None = None  # the same for Braiins OS's gRPC API
 
     @property
     def label(self) -> str:
@@ -178,6 +179,16 @@ def wrong_credentials(target: MinerTarget, cred: Credential) -> str:
         f"{cred.username or '-'} from {cred.source}); not tried again for "
         f"{int(REFUSAL_MEMORY_S // 60)} min unless the credentials change "
         "(hashinsight fleet credentials set)"
+    )
+
+
+def unknown_work_mode(label: str, mode: object, known: Sequence[str]) -> Outcome | None:
+    """The refusal, sent before anything reaches the miner, for a ``work_mode`` this firmware
+    does not have (``params.mode`` also carries LuxOS profile names); None when it has it."""
+    if isinstance(mode, str) and mode in known:
+        return None
+    return Outcome(
+        "refused", f"refused: {label} has no work mode {mode!r}; its modes: {', '.join(known)}"
     )
 
 

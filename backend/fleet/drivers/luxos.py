@@ -5,6 +5,11 @@
 ``logoff|SID`` ends it. LuxOS allows one session at a time: when another one is active, logon
 is refused and ``session`` tells the active id, which we use without logging it off (it is not
 ours). A session that expired between logon and write is renewed once, never in a loop.
+
+Work modes are LuxOS's tuning profiles: ``profiles`` lists them (``default`` is the board's
+nameplate, the others ``<MHz>MHz`` steps), ``profileset|SID,name`` switches the machine and
+``config`` names the active one (``Profile``). ``params.mode`` is a profile name, or ``normal``
+for ``default``; anything the miner does not list is refused with the list, before logon.
 """
 
 from __future__ import annotations
@@ -39,6 +44,9 @@ from backend.fleet.drivers.base import (
 from backend.fleet.drivers.cgminer import verify_devices_sleeping
 
 MAX_SESSION_ID = 128
+MAX_PROFILES = 256  # LuxOS generates 25 per machine; user profiles add a few
+MAX_PROFILE_NAME = 32
+NORMAL_PROFILE = "default"  # the nameplate profile: what ``normal`` means on LuxOS
 
 
 class LuxError(DriverError):
@@ -51,11 +59,7 @@ class LuxosDriver(Driver):
     kind = "luxos"
 
     def capabilities(self, target: MinerTarget) -> dict[str, Capability]:
-        caps = dict.fromkeys(ACTIONS, Capability(True))
-        caps["work_mode"] = Capability(
-            False, "not supported yet for LuxOS: tuning profiles (profileset) not implemented"
-        )
-        return caps
+        return dict.fromkeys(ACTIONS, Capability(True))
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
         cred = await self.admit(target, action)
@@ -70,6 +74,12 @@ class LuxosDriver(Driver):
                 before = {"url": await pool_url(client, params["pool"])}
             elif action == "addpool":
                 before = {"url": params["url"]}
+            elif action == "work_mode":
+                profile = await _profile_for(target, params.get("mode"))
+                if isinstance(profile, Outcome):
+                    return profile
+                params = {**params, "profile": profile}
+                before = {"profile": profile}
             command, args = _write(action, params)
             session_id, ours = await self._logon(target, cred)
             try:
@@ -85,7 +95,8 @@ class LuxosDriver(Driver):
         except CgminerError as exc:
             return Outcome("failed", f"unexpected reply: {exc}")
         note = "" if ours else " (used the LuxOS session already active)"
-        return Outcome("succeeded", f"{status.msg or 'ok'}{note}", None, before)
+        said = f"profile {before['profile']} set" if action == "work_mode" else status.msg
+        return Outcome("succeeded", f"{said or 'ok'}{note}", None, before)
 
     async def _logon(self, target: MinerTarget, cred: Credential) -> tuple[str, bool]:
         """A session id, and whether it is ours to log off."""
@@ -157,7 +168,23 @@ class LuxosDriver(Driver):
 
             found = await wait_until(self.context, led, within=None)
             return found or "sent, not verified: config does not show the LED change"
+        if action == "work_mode":
+            return await self._verify_profile(target, str(outcome.before.get("profile")))
         return await super().verify(target, action, params, outcome)
+
+    async def _verify_profile(self, target: MinerTarget, wanted: str) -> str:
+        seen: list[str] = []
+
+        async def active() -> str | None:
+            current = await active_profile(target)
+            seen[:] = [current or "none"]
+            return f"verified: profile {wanted} is active" if current == wanted else None
+
+        found = await wait_until(self.context, active, within=None)
+        if found:
+            return found
+        shown = f"still shows profile {seen[0]}" if seen else "could not be read"
+        return f"sent, not verified: config {shown}, not {wanted}"
 
 
 def _write(action: str, params: dict[str, Any]) -> tuple[str, list[str]]:
@@ -171,6 +198,8 @@ def _write(action: str, params: dict[str, Any]) -> tuple[str, list[str]]:
     if action == "addpool":
         fields = (params["url"], params["user"], params["password"])
         return "addpool", [escape_parameter(v) for v in fields]
+    if action == "work_mode":
+        return "profileset", [params["profile"]]
     return action, [str(int(params["pool"]))]
 
 
@@ -182,3 +211,39 @@ def _session_id(reply: dict[str, Any], command: str) -> str:
     if any(ch in value for ch in ",|\\\x00"):
         raise LuxError("failed", f"unexpected reply: {command} gave a malformed SessionID")
     return value.strip()
+
+
+async def read_profiles(target: MinerTarget) -> list[str]:
+    """The profile names ``profiles`` lists (bounded; names that could not travel back in a
+    parameter are left out)."""
+    rows = section_rows(await target.client.command("profiles"), "PROFILES")[:MAX_PROFILES]
+    names = []
+    for row in rows:
+        name = row.get("Profile Name")
+        ok = isinstance(name, str) and 0 < len(name) <= MAX_PROFILE_NAME
+        if ok and not any(ch in name for ch in ",|\\\x00"):
+            names.append(name)
+    return names
+
+
+async def active_profile(target: MinerTarget) -> str | None:
+    """The profile ``config`` says is in force, or None when it names none."""
+    rows = section_rows(await target.client.command("config"), "CONFIG")
+    value = rows[0].get("Profile") if rows else None
+    return value[:MAX_PROFILE_NAME] if isinstance(value, str) and value else None
+
+
+async def _profile_for(target: MinerTarget, mode: object) -> str | Outcome:
+    """The profile to set for ``params.mode``, or the refusal listing the miner's profiles."""
+    names = await read_profiles(target)
+    if not names:
+        raise LuxError("failed", "unexpected reply: profiles lists no tuning profile")
+    wanted = NORMAL_PROFILE if mode == "normal" else mode
+    if isinstance(wanted, str) and wanted in names:
+        return wanted
+    listed = ", ".join(names)
+    if len(listed) > 600:
+        listed = listed[:600].rsplit(", ", 1)[0] + ", ..."
+    return Outcome(
+        "refused", f"refused: {target.label} has no LuxOS profile {mode!r}; its profiles: {listed}"
+    )

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from backend.fleet.drivers.antminer import AntminerWebDriver
 from backend.fleet.drivers.base import ControlContext, Driver, MinerTarget
+from backend.fleet.drivers.braiins import BraiinsDriver
 from backend.fleet.drivers.cgminer import CgminerRpcDriver
 from backend.fleet.drivers.luxos import LuxosDriver
-from backend.fleet.drivers.pending import PendingDriver, UnidentifiedDriver
+from backend.fleet.drivers.pending import UnidentifiedDriver
+from backend.fleet.drivers.vnish import VnishDriver
 from backend.fleet.drivers.whatsminer import WhatsminerDriver
 from backend.fleet.normalize import (
     FAMILY_ANTMINER,
@@ -53,13 +55,9 @@ class DriverRegistry:
             DIALECT_CGMINER: CgminerRpcDriver(context),
             DIALECT_ANTMINER: AntminerWebDriver(context),
             DIALECT_LUXOS: LuxosDriver(context),
-            DIALECT_VNISH: PendingDriver(
-                context, "vnish", "Vnish", "web API (/api/v1 unlock token) not implemented"
-            ),
+            DIALECT_VNISH: VnishDriver(context),
             DIALECT_WHATSMINER: WhatsminerDriver(context),
-            DIALECT_BRAIINS: PendingDriver(
-                context, "braiins", "Braiins OS", "gRPC API not implemented"
-            ),
+            DIALECT_BRAIINS: BraiinsDriver(context),
             DIALECT_UNKNOWN: UnidentifiedDriver(context),
         }
 

@@ -39,6 +39,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    unknown_work_mode,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -326,6 +327,10 @@ class WhatsminerDriver(Driver):
         cred = await self.admit(target, action)
         if isinstance(cred, Outcome):
             return cred
+        if action == "work_mode":
+            refusal = unknown_work_mode(self.label, params.get("mode"), tuple(V2_MODES))
+            if refusal is not None:
+                return refusal
         try:
             api = await self._api(target, cred)
             if api == "v3":
