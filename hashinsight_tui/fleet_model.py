@@ -7,7 +7,11 @@ a miner appeared); otherwise only the changed rows need repainting.
 
 Rows stay as of the last sweep: the backend's deadbanded `miner.update` stream is for partners,
 and each sweep's `fleet.readings` (every polled miner as one compact row) is merged by
-`apply_readings`, which also stamps when each miner was last polled (`age_s`, `is_stale`).
+`apply_readings`, which also stamps when each miner was last polled (`age_s`, `is_stale`). A
+sweep of 10,000 rows must cost the console a few milliseconds, so a reading is compared whole
+with the last one (unchanged rows cost one list comparison) and kept as is until something reads
+that miner: `get` merges one row (the table asks only for the rows on screen), `miners` merges
+every pending row (the grid, a filter or a sort on a reading need them all).
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ EXACT_FILTERS = frozenset({"status"})
 WORD_FILTERS = frozenset({"site", "rack"})
 TEXT_FIELDS = ("id", "host", "site", "rack", "position", "model", "firmware", "status", "error")
 LOCATION_FIELDS = ("site", "rack", "position", "id")
+LOCATION_SET = frozenset(LOCATION_FIELDS)
 _DIGITS = re.compile(r"(\d+)")
 
 
@@ -139,7 +144,7 @@ class FleetModel:
     """Every miner the console knows, and the visible (filtered, sorted) order of their ids."""
 
     def __init__(self) -> None:
-        self.miners: dict[str, Miner] = {}
+        self._miners: dict[str, Miner] = {}
         self.order: list[str] = []  # visible ids, sorted
         self.index: dict[str, int] = {}  # id -> position in `order`
         self.selected: set[str] = set()
@@ -152,30 +157,66 @@ class FleetModel:
         self._haystack: dict[str, str] = {}  # lower-cased text per id, for the free-text filter
         self._location: dict[str, tuple[Any, ...]] = {}
         self.seen_at: dict[str, float] = {}  # id -> when the last sweep that polled it ended
-        self._readings: dict[str, list[Any]] = {}  # id -> the last `fleet.readings` row merged
+        self._readings: dict[str, list[Any]] = {}  # id -> the last `fleet.readings` row taken
+        self._pending: dict[str, list[Any]] = {}  # id -> a reading taken but not merged yet
+        self._pending_names: tuple[str, ...] = ()  # what the pending rows' values are
+        self._newest_at = 0.0  # the newest `polled_at` any row got from an update or a load
         self.interval_s = DEFAULT_INTERVAL_S
 
     # --- data in ---------------------------------------------------------------------------
 
     def __len__(self) -> int:
-        return len(self.miners)
+        return len(self._miners)
+
+    def __contains__(self, miner_id: object) -> bool:
+        return miner_id in self._miners
+
+    @property
+    def miners(self) -> dict[str, Miner]:
+        """Every row, with every reading taken so far merged in."""
+        if self._pending:
+            self._merge_pending()
+        return self._miners
 
     def get(self, miner_id: str) -> Miner | None:
-        return self.miners.get(miner_id)
+        """One row as of the last sweep (merging only its own pending reading)."""
+        if miner_id in self._pending:
+            self._merge_one(miner_id, self._pending.pop(miner_id))
+        return self._miners.get(miner_id)
+
+    def _merge_one(self, miner_id: str, row: list[Any]) -> None:
+        old = self._miners.get(miner_id)
+        if old is None:
+            return
+        merged = old.copy()  # rows are never mutated in place: a caller may hold the old one
+        merged.update(zip(self._pending_names, row, strict=False))
+        merged["polled_at"] = self.seen_at.get(miner_id, merged.get("polled_at"))
+        self._miners[miner_id] = merged
+
+    def _merge_pending(self) -> None:
+        pending, self._pending = self._pending, {}
+        for miner_id, row in pending.items():
+            self._merge_one(miner_id, row)
 
     def replace_all(self, items: Iterable[Mapping[str, Any]]) -> None:
         """A full snapshot: miners not in it are gone (and leave the selection)."""
         fresh: dict[str, Miner] = {}
+        miners = self.miners
+        newest = self._newest_at
         for item in items:
             miner_id = item.get("id")
             if miner_id is None:
                 continue
-            old = self.miners.get(miner_id)
+            old = miners.get(miner_id)
             if old is not None and _older(item, old):
                 fresh[miner_id] = old  # the stream already told us something newer
             else:
                 fresh[miner_id] = old | item if old is not None else dict(item)
-        self.miners = fresh
+                stamp = item.get("polled_at")
+                if stamp is not None and stamp > newest:
+                    newest = stamp
+        self._miners = fresh
+        self._newest_at = newest
         self._sources = {k: v for k, v in self._sources.items() if k in fresh}
         self._haystack.clear()
         self._location.clear()
@@ -192,7 +233,9 @@ class FleetModel:
         offered on every refresh.
         """
         changed: set[str] = set()
-        miners, sources, haystacks = self.miners, self._sources, self._haystack
+        miners, sources, haystacks = self._miners, self._sources, self._haystack
+        pending = self._pending
+        newest = self._newest_at
         by_location = self.sort_key == "location" or not self.filters.keys().isdisjoint(
             LOCATION_FIELDS
         )
@@ -204,13 +247,18 @@ class FleetModel:
             if miner_id is None or sources.get(miner_id) is item:
                 continue
             sources[miner_id] = item
+            if miner_id in pending:
+                self._merge_one(miner_id, pending.pop(miner_id))
             old = miners.get(miner_id)
+            new_at = item.get("polled_at")
+            if new_at is not None and new_at > newest:
+                newest = new_at
             if old is None:
                 miners[miner_id] = item if isinstance(item, dict) else dict(item)
                 added = True
                 changed.add(miner_id)
                 continue
-            new_at, old_at = item.get("polled_at"), old.get("polled_at")
+            old_at = old.get("polled_at")
             if new_at is not None and old_at is not None and new_at < old_at:
                 continue
             # A whole row (the usual case) is kept as is: rows are never mutated in place.
@@ -234,6 +282,7 @@ class FleetModel:
                     if get(name) != was(name):
                         reorder = True
                         break
+        self._newest_at = newest
         if added or reorder:
             self.rebuild()
         return changed
@@ -241,51 +290,70 @@ class FleetModel:
     def apply_readings(
         self, fields: Iterable[str], rows: Iterable[list[Any]], polled_at: float
     ) -> set[str]:
-        """Merge one sweep's `fleet.readings` (rows of [id, *fields]); return the changed ids.
+        """Take one sweep's `fleet.readings` (rows of [id, *fields]); return the changed ids.
 
         Every polled miner is stamped `polled_at` (its age restarts); a row equal to the last one
-        merged for that miner costs one list comparison. Unknown ids are left to the next full
-        load (their labels and model are not in a reading).
+        taken for that miner costs one list comparison, a changed one is kept until something
+        reads that miner. A reading older than what a miner already holds is ignored. Unknown
+        ids are left to the next full load (their labels and model are not in a reading).
         """
         names = ("id", *fields)
-        miners, seen, last = self.miners, self.seen_at, self._readings
-        changed: set[str] = set()
-        watched = tuple(self._watched_fields().intersection(names))
-        reorder = self.sort_key == "age"
-        for row in rows:
-            miner_id = row[0]
-            old = miners.get(miner_id)
-            if old is None:
-                continue
-            if (old.get("polled_at") or 0.0) > polled_at:
-                continue  # a newer row already arrived (miner.update or a full load)
-            seen[miner_id] = polled_at
-            if last.get(miner_id) == row:
-                continue
-            last[miner_id] = row
-            merged = old.copy()
-            merged.update(zip(names, row, strict=False))
-            merged["polled_at"] = polled_at
-            miners[miner_id] = merged
-            changed.add(miner_id)
-            if not reorder and watched:
-                get, was = merged.get, old.get
-                for name in watched:
-                    if get(name) != was(name):
-                        reorder = True
-                        break
-        if changed and self._haystack:
-            for miner_id in changed:
+        if names != self._pending_names:
+            if self._pending:
+                self._merge_pending()
+            self._pending_names = names
+        miners, last = self._miners, self._readings
+        if polled_at >= self._newest_at:  # the usual case: nothing newer than this sweep is held
+            taken = [row for row in rows if row[0] in miners]
+            self._newest_at = polled_at
+        else:
+            taken = [
+                row for row in rows if row[0] in miners and not self._holds_newer(row[0], polled_at)
+            ]
+        self.seen_at.update(dict.fromkeys([row[0] for row in taken], polled_at))
+        last_get = last.get
+        fresh = {row[0]: row for row in taken if last_get(row[0]) != row}
+        reorder = self.sort_key == "age" and bool(taken)
+        if fresh and not reorder:
+            watched = self._watched_fields()
+            positions = [i for i, name in enumerate(names) if i and name in watched]
+            reorder = bool(positions) and self._moves(fresh, positions)
+        last.update(fresh)
+        self._pending.update(fresh)
+        if fresh and not LOCATION_SET.isdisjoint(names[1:]):
+            for miner_id in fresh:
+                self._location.pop(miner_id, None)
+        if fresh and self._haystack:
+            for miner_id in fresh:
                 self._haystack.pop(miner_id, None)
         if reorder:
             self.rebuild()
-        return changed
+        return set(fresh)
+
+    def _holds_newer(self, miner_id: str, polled_at: float) -> bool:
+        """Whether a miner's row or a later sweep is newer than a reading stamped `polled_at`."""
+        stamp = self._miners[miner_id].get("polled_at") or 0.0
+        return stamp > polled_at or self.seen_at.get(miner_id, 0.0) > polled_at
+
+    def _moves(self, fresh: Mapping[str, list[Any]], positions: list[int]) -> bool:
+        """Whether any fresh reading changes a sorted or filtered value (so rows may move)."""
+        pending, miners, names = self._pending, self._miners, self._pending_names
+        for miner_id, row in fresh.items():
+            before = pending.get(miner_id)
+            if before is not None:
+                if any(row[i] != before[i] for i in positions):
+                    return True
+                continue
+            get = miners[miner_id].get
+            if any(row[i] != get(names[i]) for i in positions):
+                return True
+        return False
 
     # --- freshness ------------------------------------------------------------------------------
 
     def polled_at(self, miner_id: str) -> float | None:
         """When the miner was last polled: its row's stamp or the last sweep that covered it."""
-        miner = self.miners.get(miner_id)
+        miner = self._miners.get(miner_id)
         stamp = miner.get("polled_at") if miner is not None else None
         seen = self.seen_at.get(miner_id)
         if stamp is None or (seen is not None and seen > stamp):
@@ -355,7 +423,7 @@ class FleetModel:
         """The physical-order key of one miner (cached until the miner changes)."""
         key = self._location.get(miner_id)
         if key is None:
-            key = self._location[miner_id] = location_key(self.miners[miner_id])
+            key = self._location[miner_id] = location_key(self.get(miner_id) or {})
         return key
 
     def sort_value(self, miner_id: str, miner: Mapping[str, Any]) -> Any:
@@ -374,8 +442,11 @@ class FleetModel:
 
     def rebuild(self) -> None:
         """Recompute the visible order; missing values sort last in both directions."""
-        miners = self.miners
         filtering = bool(self.filters or self.text)
+        # Location and age come from labels and stamps, never from a pending reading.
+        miners = (
+            self.miners if filtering or self.sort_key not in ("location", "age") else self._miners
+        )
         present: list[tuple[Any, str]] = []
         missing: list[str] = []
         for miner_id, miner in miners.items():
@@ -402,7 +473,7 @@ class FleetModel:
         if miner_id in self.selected:
             self.selected.discard(miner_id)
             return False
-        if miner_id in self.miners:
+        if miner_id in self._miners:
             self.selected.add(miner_id)
             return True
         return False
@@ -424,7 +495,7 @@ class FleetModel:
         chosen = [miner_id for miner_id in self.order if miner_id in self.selected]
         if chosen:
             return chosen
-        return [cursor_id] if cursor_id is not None and cursor_id in self.miners else []
+        return [cursor_id] if cursor_id is not None and cursor_id in self._miners else []
 
     # --- figures for the screen ---------------------------------------------------------------
 

@@ -7,12 +7,13 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from textual.app import ComposeResult
 from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable, Footer
+from textual.widgets import DataTable
 
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.commands import complete_command, complete_filter
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.command_line import PromptBar, PromptLine
+from hashinsight_tui.widgets.key_footer import KeyFooter
 from hashinsight_tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class BaseScreen(Screen[None]):
         yield StatusBar(id="status-bar")
         yield from self.compose_body()
         yield PromptBar()
-        yield Footer()
+        yield KeyFooter()
 
     def compose_body(self) -> ComposeResult:
         raise NotImplementedError

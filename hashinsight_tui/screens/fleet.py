@@ -499,6 +499,13 @@ class FleetScreen(BaseScreen):
             active = f"{active} {model.text}".strip()
         if active:
             parts.append(f"filter '{active}'")
+        if self.view == "table":
+            table = self.query_one(FleetTable)
+            pages = len(table.column_pages())
+            if pages > 1:  # columns left out at this width are one key away
+                page = min(table.column_page, pages - 1) + 1
+                arrows = ("←" if page > 1 else "") + ("→" if page < pages else "")
+                parts.append(f"{arrows} columns {page}/{pages}")
         note = Text(" · ".join(parts), style="dim")
         if self.view == "grid":
             note.append("  ")
@@ -508,6 +515,10 @@ class FleetScreen(BaseScreen):
     @on(FleetView.CursorMoved)
     def _cursor_moved(self, event: FleetView.CursorMoved) -> None:
         self._show_cursor(event.miner_id)
+
+    @on(FleetTable.ColumnsMoved)
+    def _columns_moved(self, _event: FleetTable.ColumnsMoved) -> None:
+        self._show_note()
 
     # --- filter, sort, view -------------------------------------------------------------------
 

@@ -1,4 +1,8 @@
-"""`?`: the keys that work here and everywhere, and the command-line syntax."""
+"""`?`: the keys that work here and everywhere, and the command-line syntax.
+
+Keys are shown as they are in effect: a `[console.keymap]` entry replaces a binding's default
+key, so the help reads the app's keymap, and names each binding's id (what the keymap takes).
+"""
 
 from __future__ import annotations
 
@@ -35,12 +39,24 @@ class HelpScreen(ModalScreen[None]):
         super().__init__()
         self.for_screen = screen
 
+    def key_text(self, binding: Binding) -> str:
+        """The keys that run `binding` now: the keymap's, else the binding's own."""
+        keymap: dict[str, str] = getattr(self.app, "_keymap", {})
+        keys = keymap.get(binding.id, binding.key) if binding.id else binding.key
+        shown = [
+            self.app.get_key_display(Binding(key.strip(), binding.action))
+            for key in keys.split(",")
+            if key.strip()
+        ]
+        return " ".join(dict.fromkeys(shown))
+
     def compose(self) -> ComposeResult:
         keys = Table(
             title="Keys", title_justify="left", show_header=False, box=None, padding=(0, 2)
         )
         keys.add_column(style="bold cyan", no_wrap=True)
         keys.add_column()
+        keys.add_column(style="dim", no_wrap=True)
         seen: set[str] = set()
         for node in (self.for_screen, self.app):
             for binding in getattr(node, "BINDINGS", []):
@@ -49,8 +65,10 @@ class HelpScreen(ModalScreen[None]):
                 if binding.description in seen:
                     continue
                 seen.add(binding.description)
-                keys.add_row(self.app.get_key_display(binding), binding.description)
+                keys.add_row(self.key_text(binding), binding.description, binding.id or "")
         title = getattr(self.for_screen, "SCREEN_TITLE", "")
+        keys.caption = "right: the id a [console.keymap] entry remaps"
+        keys.caption_justify = "left"
         with VerticalScroll():
             yield Static(f"[b]Help — {title}[/b]   (esc closes)\n")
             yield Static(keys)
@@ -64,6 +82,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(
                 "\n[b]Conventions[/b]\n/ filters rows live (esc clears it, and a filter set by "
                 "a : command) · tab completes in the : and / lines · s sorts (S reverses) · "
-                "enter drills down · esc goes back · p pauses refresh (the status bar then shows "
+                "enter drills down · ← → show the columns a narrow table leaves out · "
+                "esc goes back · p pauses refresh (the status bar then shows "
                 "how stale the data is) · destructive actions ask first, with Cancel focused."
             )

@@ -19,11 +19,24 @@ from textual.widgets import Static
 from hashinsight_tui.widgets.fleet_table import DASH, fmt_duration, fmt_hashrate, fmt_usd
 
 SEP = ("  │  ", "dim")
+COMPACT_SEP = (" │ ", "dim")
+# Narrower than this the bar is terser; narrower than NARROW_BELOW it leaves out the hashprice
+# (a market figure the Network screen shows) and starts a line only between two figures, so at
+# 80 columns every fleet total fits its three lines whole.
+COMPACT_BELOW = 160
+NARROW_BELOW = 100
 
 
-def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) -> Text:
+def summary_text(
+    summary: Mapping[str, Any] | None, now: float | None = None, *, width: int | None = None
+) -> Text:
+    """The bar's text; `width` (the bar's inner width) makes it fit, None: the full text."""
     if not summary:
         return Text("Fleet summary: waiting for the backend…", style="yellow")
+    compact = width is not None and width < COMPACT_BELOW
+    narrow = width is not None and width < NARROW_BELOW
+    sep = COMPACT_SEP if compact else SEP
+    parts: list[Text] = []
     total, online = summary.get("total"), summary.get("online")
     text = Text()
     text.append("● ", style="green" if online == total else "yellow")
@@ -35,13 +48,19 @@ def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) ->
     for count, name, colour in problems:
         if count:
             text.append(f" · {count} {name}", style=colour)
-    text.append(*SEP)
+    parts.append(text)
+    text = Text()
     rate, expected = summary.get("hashrate_ths"), summary.get("hashrate_expected_ths")
     text.append(fmt_hashrate(rate), style="bold cyan")
-    if expected:
+    if expected and narrow and rate is not None:
+        text.append(f" ({100 * rate / expected:.1f}% of expected)", style="dim")
+    elif expected and compact and rate is not None:
+        text.append(f" {100 * rate / expected:.1f}% of {fmt_hashrate(expected)}", style="dim")
+    elif expected:
         pct = f" ({100 * rate / expected:.1f}%)" if rate is not None else ""
         text.append(f" of {fmt_hashrate(expected)}{pct}", style="dim")
-    text.append(*SEP)
+    parts.append(text)
+    text = Text()
     coverage = summary.get("coverage") or {}
     base = coverage.get("online")
     measured, estimated = coverage.get("power_measured"), coverage.get("power_estimated") or 0
@@ -57,7 +76,8 @@ def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) ->
     text.append(f" · {DASH if eff is None else f'{eff:.1f}'} J/TH")
     if partial and eff is not None:
         text.append(f" {measured}/{base}", style="bold yellow")
-    text.append(*SEP)
+    parts.append(text)
+    text = Text()
     profit = summary.get("profit_usd_day")
     hashprice = summary.get("hashprice_usd_per_th_day")
     if profit is None:
@@ -72,9 +92,10 @@ def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) ->
             text.append(f" {covered}/{earning}", style="bold yellow" if short else "dim")
             if coverage.get("profit_estimated"):
                 text.append(f" ({coverage['profit_estimated']} est.)", style="yellow")
-    if hashprice is not None:
+    if hashprice is not None and not narrow:
         text.append(f" · ${hashprice * 1000:,.2f}/PH/day", style="dim")
-    text.append(*SEP)
+    parts.append(text)
+    text = Text()
     alerts = summary.get("open_alerts")
     if alerts:
         text.append(f"⚠ {alerts} open alerts", style="bold yellow")
@@ -85,8 +106,28 @@ def summary_text(summary: Mapping[str, Any] | None, now: float | None = None) ->
     if started is not None:
         ago = fmt_duration((now or time.time()) - started)
         took = DASH if duration is None else f"{duration:.1f}s"
-        text.append(f"  │  sweep {took}, {ago} ago", style="dim")
-    return text
+        parts.append(text)
+        text = Text()
+        text.append(f"sweep {took}, {ago} ago", style="dim")
+    parts.append(text)
+    return _join(parts, sep, width if narrow else None)
+
+
+def _join(parts: list[Text], sep: tuple[str, str], width: int | None) -> Text:
+    """The figures with `sep` between them; with a `width`, a line breaks only between two."""
+    out = Text()
+    used = 0
+    for index, part in enumerate(parts):
+        if index:
+            if width is not None and used + len(sep[0]) + part.cell_len > width:
+                out.append("\n")
+                used = 0
+            else:
+                out.append(*sep)
+                used += len(sep[0])
+        out.append_text(part)
+        used += part.cell_len
+    return out
 
 
 def _int(value: Any) -> str:
@@ -97,7 +138,7 @@ class FleetSummaryBar(Static):
     DEFAULT_CSS = """
     FleetSummaryBar {
         height: auto;
-        max-height: 2;
+        max-height: 3;  /* every total whole at 80 columns */
         padding: 0 1;
         background: $boost;
     }
@@ -106,7 +147,13 @@ class FleetSummaryBar(Static):
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__("", id=id)
         self.summary: Mapping[str, Any] | None = None
+        self._width = 0
 
     def show(self, summary: Mapping[str, Any] | None) -> None:
         self.summary = summary
-        self.update(summary_text(summary))
+        self._width = self.app.size.width - 2  # the padding either side
+        self.update(summary_text(summary, width=self._width))
+
+    def on_resize(self) -> None:
+        if self._width != self.app.size.width - 2:
+            self.show(self.summary)

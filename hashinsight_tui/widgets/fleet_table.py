@@ -2,11 +2,12 @@
 
 Textual's DataTable measures and stores every cell, which takes seconds at thousands of rows; this
 widget keeps no rows of its own: `render_line` formats the one miner a screen line shows, so a
-repaint costs the same with 20 or 20,000 miners. Columns that do not fit the width are dropped by
-priority (status, miner, TH/s, chip temperature and age last), so it stays readable at 80
-columns; the spare width goes to the error text; the cursor line below the table shows the rest.
-A row older than two poll intervals is drawn dim with its age marked, so an old reading is never
-mistaken for the miner's state now.
+repaint costs the same with 20 or 20,000 miners. The columns that fit the width are chosen by
+priority: status, miner, TH/s, chip temperature, age and the error (why a miner is down) always,
+then the sorted column, then the rest; the error text takes the spare width and gives some up
+for an essential column at 80 columns. The columns left out are one `→` away: each further page
+of columns keeps status and miner on the left. A row older than two poll intervals is drawn dim
+with its age marked, so an old reading is never mistaken for the miner's state now.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from rich.cells import cell_len, set_cell_size
 from rich.segment import Segment
 from rich.style import Style
 from textual import events
+from textual.binding import Binding, BindingType
 from textual.geometry import Size
 from textual.message import Message
 from textual.strip import Strip
@@ -126,6 +128,7 @@ class Column:
     cell: Callable[[Miner], Cell]
     right: bool = False
     flex: bool = False  # takes the width no other column uses
+    min_width: int = 0  # how narrow a flexible column may get to make room for an essential one
 
 
 STATUS_WORDS = {"sleeping": "asleep"}  # one width for every word the column shows
@@ -217,27 +220,31 @@ def _age(_m: Miner) -> Cell:
     return DASH, DIM
 
 
+# Priority: lower survives longer when the terminal is narrow; up to ESSENTIAL always fits 80.
+ESSENTIAL = 1
 COLUMNS: tuple[Column, ...] = (
     Column("status", "Status", 9, 0, _status),
     Column("id", "Miner", 17, 0, _text("id")),
-    Column("location", "Location", 13, 5, lambda m: (location_text(m), None)),
+    Column("location", "Location", 13, 4, lambda m: (location_text(m), None)),
     Column("model", "Model", 11, 4, _model),
     Column("hashrate_ths", "TH/s", 6, 1, _plain("hashrate_ths"), right=True),
-    Column("hashrate_pct", "%exp", 4, 1, _pct, right=True),
+    Column("hashrate_pct", "%exp", 4, 2, _pct, right=True),
     Column("power_w", "Watts", 5, 3, _plain("power_w", 0), right=True),
     Column("efficiency_jth", "J/TH", 5, 6, _plain("efficiency_jth"), right=True),
-    Column("temp_chip_max_c", "Chip°", 5, 2, _temp("temp_chip_max_c"), right=True),
+    Column("temp_chip_max_c", "Chip°", 5, 1, _temp("temp_chip_max_c"), right=True),
     Column("temp_board_max_c", "Brd°", 4, 8, _temp("temp_board_max_c"), right=True),
     Column("temp_inlet_c", "In°", 4, 8, _temp("temp_inlet_c"), right=True),
     Column("fan_min_rpm", "Fan", 6, 7, _fan, right=True),
     Column("uptime_s", "Up", 5, 7, _uptime, right=True),
     Column("profit_usd_day", "$/day", 8, 5, _profit, right=True),
     Column("open_alerts", "Alr", 3, 5, _alerts, right=True),
-    Column("age", "Age", 4, 2, _age, right=True),
+    Column("age", "Age", 4, 1, _age, right=True),
     Column("firmware", "Firmware", 14, 9, _text("firmware")),
-    Column("error", "Error", 18, 3, _error, flex=True),
+    Column("error", "Error", 18, 1, _error, flex=True, min_width=12),
 )
 COLUMN_KEYS = tuple(column.key for column in COLUMNS)
+# Kept on the left of every page of columns: which miner a row is and how it is.
+FROZEN = frozenset({"status", "id"})
 MARK_WIDTH = 2  # selection mark before the first column
 MARK_STYLE = Style(color="cyan", bold=True)
 STALE_STYLE = Style(dim=True, italic=True)
@@ -248,22 +255,54 @@ def fit_columns(width: int, sort_key: str | None = None) -> list[Column]:
     return [column for column, _width in fit_widths(width, sort_key)]
 
 
-def fit_widths(width: int, sort_key: str | None = None) -> list[tuple[Column, int]]:
-    """`fit_columns` with each column's drawn width: the flexible one takes what is left."""
+def fit_widths(
+    width: int, sort_key: str | None = None, columns: Iterable[Column] = COLUMNS
+) -> list[tuple[Column, int]]:
+    """`fit_columns` with each column's drawn width: the essential columns first, then the
+    sorted one, then by priority. The flexible column takes what is left, and gives up width
+    (down to its minimum) when an essential or the sorted column would not fit otherwise."""
+    offered = list(columns)
     chosen: set[str] = set()
     used = MARK_WIDTH
-    ranked = sorted(COLUMNS, key=lambda c: (c.key != sort_key, c.priority))
+    flex_room = 0  # how much the chosen flexible column can still give up
+    shrunk = 0
+    ranked = sorted(offered, key=lambda c: (c.priority > ESSENTIAL, c.key != sort_key, c.priority))
     for column in ranked:
         need = column.width + 1
-        if used + need <= width:
-            chosen.add(column.key)
-            used += need
+        over = used + need - width
+        if over > 0:
+            if (column.priority > ESSENTIAL and column.key != sort_key) or over > flex_room:
+                continue
+            flex_room -= over
+            shrunk += over
+            used -= over
+        chosen.add(column.key)
+        used += need
+        if column.flex:
+            flex_room += max(0, column.width - column.min_width)
     spare = max(0, width - used)
     return [
-        (column, column.width + (spare if column.flex else 0))
-        for column in COLUMNS
+        (column, column.width + (spare - shrunk if column.flex else 0))
+        for column in offered
         if column.key in chosen
     ]
+
+
+def column_pages(width: int, sort_key: str | None = None) -> list[list[tuple[Column, int]]]:
+    """Every column, page by page: the first page is `fit_widths`, each further page holds the
+    frozen columns and as many of the ones not shown yet as fit, by priority."""
+    pages = [fit_widths(width, sort_key)]
+    shown = {column.key for column, _width in pages[0]}
+    frozen = [column for column in COLUMNS if column.key in FROZEN]
+    while len(shown) < len(COLUMNS):
+        rest = [c for c in COLUMNS if c.key not in shown]
+        page = fit_widths(width, sort_key, [c for c in COLUMNS if c in frozen or c in rest])
+        new = {column.key for column, _width in page} - shown
+        if not new:
+            break  # a column wider than the terminal: it stays out
+        pages.append(page)
+        shown |= new
+    return pages
 
 
 def _pad(text: str, width: int, right: bool) -> str:
@@ -289,16 +328,28 @@ class FleetTable(FleetView["_Frame"]):
     }
     """
     COMPONENT_CLASSES: ClassVar[set[str]] = {"fleet-table--header", "fleet-table--cursor"}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding("left", "move(-1,0)", "Columns left", show=False),
+        Binding("right", "move(1,0)", "More columns", show=False),
+    ]
 
     @dataclass
     class HeaderClicked(Message):
         key: str
 
+    @dataclass
+    class ColumnsMoved(Message):
+        """Another page of columns is shown (`page` of `pages`, from 0)."""
+
+        page: int
+        pages: int
+
     def __init__(self, model: FleetModel, *, id: str | None = None) -> None:
         super().__init__(model, id=id)
         self._cursor_row = 0
         self._version = -1
-        self._columns: list[tuple[Column, int]] = []
+        self.column_page = 0  # which page of columns is shown (`→` shows the ones left out)
+        self._pages: list[list[tuple[Column, int]]] = []
         self._columns_for: tuple[int, str] = (-1, "")
 
     # --- model -> screen ------------------------------------------------------------------
@@ -356,7 +407,14 @@ class FleetTable(FleetView["_Frame"]):
     # --- keys and mouse -------------------------------------------------------------------
 
     def action_move(self, dx: int, dy: int) -> None:
-        """Rows only: left and right mean nothing in a table."""
+        """Up and down move the cursor; left and right show another page of columns."""
+        if dx:
+            page = max(0, min(self.column_page + dx, len(self.column_pages()) - 1))
+            if page != self.column_page:
+                self.column_page = page
+                self.refresh()
+                self.post_message(self.ColumnsMoved(page, len(self.column_pages())))
+            return
         self._set_cursor(self._cursor_row + dy)
 
     def action_page(self, direction: int) -> None:
@@ -390,13 +448,18 @@ class FleetTable(FleetView["_Frame"]):
     def columns(self) -> list[Column]:
         return [column for column, _width in self.column_widths()]
 
-    def column_widths(self) -> list[tuple[Column, int]]:
+    def column_pages(self) -> list[list[tuple[Column, int]]]:
         width = self.scrollable_content_region.width
         wanted = (width, self.model.sort_key)
         if wanted != self._columns_for:
             self._columns_for = wanted
-            self._columns = fit_widths(width, self.model.sort_key)
-        return self._columns
+            self._pages = column_pages(width, self.model.sort_key)
+            self.column_page = 0  # a new width or sort: start again from the essentials
+        return self._pages
+
+    def column_widths(self) -> list[tuple[Column, int]]:
+        pages = self.column_pages()
+        return pages[min(self.column_page, len(pages) - 1)]
 
     def _make_frame(self) -> _Frame:
         base = self.rich_style
@@ -421,7 +484,7 @@ class FleetTable(FleetView["_Frame"]):
             return Strip.blank(width, frame.base)
         miner_id = order[row]
         model = self.model
-        miner = model.miners[miner_id]
+        miner = model.get(miner_id) or {}
         line_style = frame.cursor if row == self._cursor_row else frame.base
         combine = frame.combine
         age = model.age_s(miner_id, frame.now)
@@ -450,7 +513,10 @@ class FleetTable(FleetView["_Frame"]):
 
     def _header(self, frame: _Frame) -> Strip:
         style = frame.header
-        segments = [Segment(" " * MARK_WIDTH, style)]
+        pages = len(self.column_pages())
+        page = min(self.column_page, pages - 1)
+        mark = ("‹" if page > 0 else " ") + ("›" if page < pages - 1 else " ")
+        segments = [Segment(mark, style)]
         used = MARK_WIDTH
         model = self.model
         for column, width in frame.columns:

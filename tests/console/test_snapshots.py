@@ -1,4 +1,4 @@
-"""SVG snapshots of every console screen, the help overlay and the 80x24 fleet and alerts layouts.
+"""SVG snapshots of every console screen at 120x36 and at 80x24, and of the help overlay.
 
 The real console runs on the recorded backend answers of `snapshot_world.py` (its own connection
 worker, fetches and parsing; the event stream stays silent), with the wall clock frozen at the
@@ -110,11 +110,7 @@ def test_help_overlay(answers: Answers, snap_compare: Any) -> None:
     )
 
 
-def test_fleet_at_80x24(answers: Answers, snap_compare: Any) -> None:
-    app = console(answers, "fleet")
-    assert snap_compare(app, terminal_size=NARROW, run_before=until_shown("fleet"))
-
-
-def test_alerts_at_80x24(answers: Answers, snap_compare: Any) -> None:
-    app = console(answers, "alerts")
-    assert snap_compare(app, terminal_size=NARROW, run_before=until_shown("alerts"))
+@pytest.mark.parametrize("screen", SCREEN_NAMES)
+def test_screen_at_80x24(screen: str, answers: Answers, snap_compare: Any) -> None:
+    app = console(answers, screen)
+    assert snap_compare(app, terminal_size=NARROW, run_before=until_shown(screen))
