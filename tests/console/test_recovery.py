@@ -88,7 +88,12 @@ async def _revoke_and_replace(backend_thread: BackendThread) -> None:
     async with app.run_test(size=(120, 36)) as pilot:
         await wait_for(lambda: app.store.state == "connected", pilot, 30)
         backend_thread.call(backend.auth.revoke(info.key_id, actor="test"))
-        await wait_for(lambda: isinstance(app.screen, KeyPromptScreen), pilot, 30)
+        # pushed, and composed: its input and buttons are mounted a moment after the push
+        await wait_for(
+            lambda: isinstance(app.screen, KeyPromptScreen) and bool(app.screen.query("#confirm")),
+            pilot,
+            30,
+        )
         assert app.store.state == "unauthorized"
         prompt = app.screen
         prompt.query_one("#key-input", Input).value = fresh
