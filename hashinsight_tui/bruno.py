@@ -1,6 +1,8 @@
 """Bruno collections: parse `.bru` request files (HTTP and WebSocket) and environments.
 
-The console's Playground lists the collection's requests by folder and sends them; the same module
+The console's Playground lists the collection's requests by folder and sends them (the WebSocket
+requests live in a companion collection, `collections/hashinsight-websocket`, since the Bruno CLI
+runs only HTTP; `load_collections` joins the two); the same module
 writes the requests a collection is missing from the backend's OpenAPI spec
 (`python -m hashinsight_tui.bruno generate <collection dir> <openapi.json>`), never touching files
 that already exist.
@@ -331,6 +333,28 @@ def load_collection(root: Path) -> Collection:
     )
 
 
+def load_collections(roots: Iterable[Path]) -> Collection:
+    """Several collections as one: the HTTP collection and its WebSocket companion (kept apart
+    because the Bruno CLI cannot run WebSocket requests). Requests are joined, environments
+    merged by name; the name, root and auth come from the first."""
+    loaded = [load_collection(root) for root in roots]
+    if not loaded:
+        raise BrunoError("no collection given")
+    environments: dict[str, Environment] = {}
+    for collection in loaded:
+        for name, env in collection.environments.items():
+            known = environments.get(name)
+            if known is None:
+                environments[name] = env
+            else:
+                secrets = known.secrets + tuple(s for s in env.secrets if s not in known.secrets)
+                merged = {**env.variables, **known.variables}
+                environments[name] = Environment(name, merged, secrets)
+    first = loaded[0]
+    requests = tuple(r for collection in loaded for r in collection.requests)
+    return Collection(first.name, first.root, requests, environments, first.auth_token)
+
+
 def interpolate(text: str, variables: dict[str, str]) -> str:
     """Replace `{{name}}` with its value; unknown names are left as they are."""
     return _VAR_RE.sub(lambda m: variables.get(m.group(1), m.group(0)), text)
@@ -406,15 +430,21 @@ def request_text(
     body: Any = None,
     docs: str = "",
     auth: bool = True,
+    asserts: Iterable[tuple[str, str]] = (),
 ) -> str:
+    """One HTTP request in Bruno's layout. Enabled query params go in the URL as well as in
+    `params:query` (Bruno keeps the two in step; its CLI sends only the URL), and `asserts`
+    become an `assert` block so `bru run` checks the answer."""
     url_path = re.sub(r"\{(\w+)\}", r":\1", path)
+    query = list(query)
+    on = "&".join(f"{k}={v}" for k, v, enabled in query if enabled)
+    url_path += f"?{on}" if on else ""
     parts = [f"meta {{\n  name: {name}\n  type: http\n  seq: {seq}\n}}\n"]
     parts.append(
         f"{method.lower()} {{\n  url: {{{{baseUrl}}}}{url_path}\n"
         f"  body: {'json' if body is not None else 'none'}\n"
         f"  auth: {'bearer' if auth else 'none'}\n}}\n"
     )
-    query = list(query)
     if query:
         lines = "\n".join(f"  {'' if on else '~'}{k}: {v}" for k, v, on in query)
         parts.append(f"params:query {{\n{lines}\n}}\n")
@@ -426,6 +456,10 @@ def request_text(
         parts.append("auth:bearer {\n  token: {{apiKey}}\n}\n")
     if body is not None:
         parts.append(f"body:json {{\n{_indent(json.dumps(body, indent=2), 2)}\n}}\n")
+    asserts = list(asserts)
+    if asserts:
+        lines = "\n".join(f"  {expr}: {check}" for expr, check in asserts)
+        parts.append(f"assert {{\n{lines}\n}}\n")
     if docs:
         parts.append(f"docs {{\n{_indent(docs, 2)}\n}}\n")
     return "\n".join(parts)
@@ -453,6 +487,24 @@ def endpoints_of(spec: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
             if method in HTTP_METHODS:
                 out.append((method.upper(), path, operation))
     return out
+
+
+def expected_answer(operation: dict[str, Any], spec: dict[str, Any]) -> list[tuple[str, str]]:
+    """Assertions for the operation's success answer: its status and, for a JSON object, that
+    its first required field is there."""
+    codes = sorted(c for c in operation.get("responses", {}) if str(c).startswith("2"))
+    if not codes:
+        return []
+    checks = [("res.status", f"eq {codes[0]}")]
+    content = operation["responses"][codes[0]].get("content", {}).get("application/json", {})
+    schema = content.get("schema", {})
+    if "$ref" in schema:
+        name = schema["$ref"].rsplit("/", 1)[-1]
+        schema = spec.get("components", {}).get("schemas", {}).get(name, {})
+    required = schema.get("required") or []
+    if required:
+        checks.append((f"res.body.{required[0]}", "isDefined"))
+    return checks
 
 
 def generate(root: Path, spec: dict[str, Any]) -> list[Path]:
@@ -506,6 +558,7 @@ def generate(root: Path, spec: dict[str, Any]) -> list[Path]:
                 body=body,
                 docs=f"{method} {path}\n\n{operation.get('description') or name}".strip(),
                 auth=secured,
+                asserts=expected_answer(operation, spec),
             ),
             encoding="utf-8",
         )

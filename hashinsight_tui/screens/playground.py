@@ -2,8 +2,8 @@
 
 HTTP requests show status, headers, timing and pretty JSON; WebSocket requests connect, send their
 frames (auth first) and show every message that arrives until disconnected. The collection is read
-from `collections/hashinsight` (Bruno's own `.bru` format, both `http` and `ws` requests); keys
-are masked on screen and only put into a request when it is sent.
+from `collections/hashinsight` and `collections/hashinsight-websocket` (Bruno's own `.bru` format,
+`http` and `ws` requests); keys are masked on screen and only put into a request when it is sent.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from hashinsight_tui.bruno import (
     Collection,
     build_url,
     interpolate,
-    load_collection,
+    load_collections,
 )
 from hashinsight_tui.client import ConnectionLost
 from hashinsight_tui.screens.base import BaseScreen
@@ -42,6 +42,8 @@ from hashinsight_tui.widgets.playground_view import (
 )
 
 COLLECTION_DIR = Path(__file__).resolve().parents[2] / "collections" / "hashinsight"
+# WebSocket requests: a collection of their own for the Bruno app (its CLI runs HTTP only)
+WS_COLLECTION_DIR = COLLECTION_DIR.with_name("hashinsight-websocket")
 BODY_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 CONSOLE_KEY = "console"
 OTHER_KEY = "other"
@@ -67,6 +69,9 @@ class PlaygroundScreen(BaseScreen):
     def __init__(self, collection_dir: Path | None = None) -> None:
         super().__init__()
         self.collection_dir = collection_dir or COLLECTION_DIR
+        self.collection_dirs = (
+            (collection_dir,) if collection_dir else (COLLECTION_DIR, WS_COLLECTION_DIR)
+        )
         self.collection: Collection | None = None
         self.problem: str | None = None
         self.current: BrunoRequest | None = None
@@ -93,7 +98,7 @@ class PlaygroundScreen(BaseScreen):
 
     def on_mount(self) -> None:
         try:
-            self.collection = load_collection(self.collection_dir)
+            self.collection = load_collections(self.collection_dirs)
         except (BrunoError, OSError) as exc:
             self.problem = f"no Bruno collection at {self.collection_dir}: {exc}"
             self.query_one("#pg-title", Static).update(Text(f"— {self.problem}", style="yellow"))

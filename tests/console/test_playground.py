@@ -16,10 +16,15 @@ from hashinsight_tui.bruno import (
     BrunoError,
     build_url,
     load_collection,
+    load_collections,
     parse_environment,
     parse_request,
 )
-from hashinsight_tui.screens.playground import COLLECTION_DIR, PlaygroundScreen
+from hashinsight_tui.screens.playground import (
+    COLLECTION_DIR,
+    WS_COLLECTION_DIR,
+    PlaygroundScreen,
+)
 from tests.api.conftest import FAST
 from tests.helpers import isolated_env, wait_for
 
@@ -192,8 +197,11 @@ def test_the_repository_collection_covers_every_route_and_has_no_keys() -> None:
     assert {"Local", "Production"} <= set(collection.environments)
     assert "apiKey" in collection.environments["Local"].secrets
     assert not any("hsk_" in v for v in collection.environments["Local"].variables.values())
+    assert not [r for r in collection.requests if r.is_ws], "the Bruno CLI cannot run ws requests"
+    collection = load_collections([COLLECTION_DIR, WS_COLLECTION_DIR])
     ws = [r for r in collection.requests if r.is_ws]
     assert len(ws) >= 4 and all(r.ws_messages[0].name == "auth" for r in ws)
+    assert "apiKey" in collection.environments["Local"].secrets
     from backend.api.app import create_app
     from backend.runtime import Backend
     from tests.conftest import isolated_env as env
@@ -212,7 +220,7 @@ def test_the_repository_collection_covers_every_route_and_has_no_keys() -> None:
         "endpoints without a .bru request; run: python -m hashinsight_tui.bruno generate "
         f"collections/hashinsight <openapi.json> — missing: {missing}"
     )
-    for path in COLLECTION_DIR.rglob("*.bru"):
+    for path in [*COLLECTION_DIR.rglob("*.bru"), *WS_COLLECTION_DIR.rglob("*.bru")]:
         assert "hsk_" not in path.read_text() and "whsec_" not in path.read_text(), path
 
 
@@ -234,7 +242,9 @@ def log_text(app: HashInsightApp) -> str:
 def find(screen: PlaygroundScreen, method: str, url_end: str):  # type: ignore[no-untyped-def]
     assert screen.collection is not None
     return next(
-        r for r in screen.collection.requests if r.method == method and r.url.endswith(url_end)
+        r
+        for r in screen.collection.requests
+        if r.method == method and r.url.split("?")[0].endswith(url_end)
     )
 
 

@@ -226,7 +226,7 @@ class WebhookList(BaseModel):
     offset: int
 
 
-class AttemptOut(BaseModel):
+class DeliveryAttemptOut(BaseModel):
     at: str
     status_code: int | None
     error: str | None
@@ -245,7 +245,7 @@ class DeliveryOut(BaseModel):
     last_status_code: int | None
     last_error: str | None
     last_duration_ms: float | None
-    attempt_log: list[AttemptOut]
+    attempt_log: list[DeliveryAttemptOut]
     created_at: str
     delivered_at: str | None
 

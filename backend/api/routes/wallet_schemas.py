@@ -2,14 +2,36 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Callable
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from backend.api.schemas import KeyOut
 
 
+def required_in_spec(*names: str) -> Callable[[dict[str, Any]], None]:
+    """Mark fields required (and non-null) in the JSON schema while the model still accepts them
+    missing: the wallet service checks them itself so that a bad login answers 400 with its reason
+    and lands in the login log, but clients generated from the spec must always send them."""
+
+    def extra(schema: dict[str, Any]) -> None:
+        properties = schema["properties"]
+        for name in names:
+            prop = properties[name]
+            branches = [b for b in prop.pop("anyOf", ()) if b.get("type") != "null"]
+            if branches:
+                prop.update(branches[0])
+            prop.pop("default", None)
+        present = list(schema.get("required", ()))
+        schema["required"] = present + [n for n in names if n not in present]
+
+    return extra
+
+
 class WalletNonceRequest(BaseModel):
+    model_config = ConfigDict(json_schema_extra=required_in_spec("wallet_address"))
+
     wallet_address: str | None = Field(default=None, max_length=100, examples=["0xAb…"])
 
 
@@ -24,6 +46,10 @@ class WalletNonceOut(BaseModel):
 
 
 class WalletLoginRequest(BaseModel):
+    model_config = ConfigDict(
+        json_schema_extra=required_in_spec("wallet_address", "signature", "nonce")
+    )
+
     wallet_address: str | None = Field(default=None, max_length=100)
     signature: str | None = Field(default=None, max_length=200)
     nonce: str | None = Field(default=None, max_length=100)
