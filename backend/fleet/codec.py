@@ -22,7 +22,9 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, AnyStr
+
+import orjson
 
 from backend.core.untrusted import UntrustedInputError, check_bounds
 
@@ -226,6 +228,10 @@ def decode_reply(
         check_bounds(data, max_bytes=max_bytes, max_depth=MAX_REPLY_DEPTH, what="reply")
     except UntrustedInputError as exc:
         raise CgminerProtocolError(str(exc)) from None
+    if isinstance(data, bytes):
+        fast = _decode_strict(data)
+        if fast is not None:
+            return fast
     text = data.decode("utf-8", "replace") if isinstance(data, bytes | bytearray) else data
     text = text.strip("\x00 \t\r\n")
     if not text:
@@ -239,6 +245,33 @@ def decode_reply(
     if _BINARY.search(text, 0, SNIPPET_CHARS * 4):
         raise CgminerProtocolError("reply is binary data, not JSON or cgminer text")
     raise CgminerProtocolError("reply is neither JSON nor cgminer text", text)
+
+
+def _decode_strict(data: bytes) -> dict[str, Any] | None:
+    """The reply as the repairing path would read it, when orjson can: None otherwise.
+
+    Every healthy miner's reply is strict JSON (once Antminer's ``}{`` has its commas), which
+    orjson parses from the bytes in about half the time of ``json``, with no UTF-8 decode first.
+    Anything it refuses (NaN, raw control characters, bad UTF-8, lone surrogates, ``1e999``)
+    takes the repairing path, and so does any run of 19+ digits: orjson reads an integer past
+    64 bits as a float where ``json`` keeps it exact. Same input, same dict.
+    """
+    raw = data.strip(b"\x00 \t\r\n")
+    if raw[:1] not in (b"{", b"[") or _ZEROS_19 in raw.translate(_DIGITS_TO_ZERO):
+        return None
+    if b"}{" in raw and b"\\" not in raw:
+        raw = _comma_between_objects(raw)
+    try:
+        obj = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    if obj.__class__ is list and len(obj) == 1 and obj[0].__class__ is dict:
+        obj = obj[0]
+    return obj if obj.__class__ is dict else None
+
+
+_DIGITS_TO_ZERO = bytes.maketrans(b"0123456789", b"0" * 10)
+_ZEROS_19 = b"0" * 19
 
 
 def _decode_json(text: str) -> dict[str, Any]:
@@ -294,22 +327,25 @@ def _loads_missing_commas(text: str, attempts: int = 8) -> Any:
     return _DECODER.decode(text)
 
 
-def _comma_between_objects(text: str) -> str:
-    """Insert ``,`` into each ``}{`` outside strings (text known to hold no backslash)."""
-    parts: list[str] = []
+def _comma_between_objects(text: AnyStr) -> AnyStr:
+    """Insert ``,`` into each ``}{`` outside strings (text known to hold no backslash).
+
+    Works on text or on UTF-8 bytes alike (no multi-byte character contains a ``"`` byte)."""
+    pair, quote, comma = ("}{", '"', ",") if isinstance(text, str) else (b"}{", b'"', b",")
+    parts: list[AnyStr] = []
     start = quotes = counted = 0  # quotes before `counted`: one scan of the text in all
-    pos = text.find("}{")
+    pos = text.find(pair)  # type: ignore[arg-type]
     while pos != -1:
-        quotes += text.count('"', counted, pos)
+        quotes += text.count(quote, counted, pos)  # type: ignore[arg-type]
         counted = pos
         if quotes % 2 == 0:
             parts.append(text[start : pos + 1])
             start = pos + 1
-        pos = text.find("}{", pos + 1)
+        pos = text.find(pair, pos + 1)  # type: ignore[arg-type]
     if not parts:
         return text
     parts.append(text[start:])
-    return ",".join(parts)
+    return comma.join(parts)  # type: ignore[arg-type,return-value]
 
 
 # Non-finite numbers stay nan/inf (the C decoder's own handling of NaN, Infinity and

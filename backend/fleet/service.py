@@ -28,7 +28,7 @@ from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import ControlContext
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
-from backend.fleet.poller import READINGS_CHANNEL, MinerState, Poller, raise_fd_limit
+from backend.fleet.poller import READINGS_CHANNEL, MinerState, Poller, raise_fd_limit, tune_gc
 from backend.fleet.report import fleet_section
 from backend.fleet.shard import FleetRole, HeartbeatStore, ShardSpec
 from backend.fleet.store import FleetStore
@@ -144,6 +144,7 @@ class FleetService:
             log.info("fleet polling disabled (fleet_enabled is false)")
             return
         self._ensure_fd_limit()
+        tune_gc()
         if self.collector is not None:
             runner = self.collector.run()
             what = f"shard {self.collector.home.key}"

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import bindparam, delete, func, select, update
 
 from backend.core.audit import record_audit
@@ -289,4 +290,9 @@ def _weighted(a: float | None, wa: int, b: float | None, wb: int) -> float | Non
 
 
 def snapshot_json(data: dict[str, Any]) -> str:
-    return json.dumps(data, separators=(",", ":"))
+    """A miner's state as stored: orjson (a sixth of ``json``'s time: the first sweep stores
+    every miner); ``json`` for what orjson cannot write (an integer past 64 bits)."""
+    try:
+        return orjson.dumps(data).decode()
+    except TypeError:
+        return json.dumps(data, separators=(",", ":"))

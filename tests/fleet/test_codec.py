@@ -75,6 +75,28 @@ def test_every_fixture_decodes(miner_fixture_path: Path) -> None:
     assert status.when is not None and status.when > 1_700_000_000
 
 
+def test_every_fixture_reads_the_same_from_bytes_and_from_text(miner_fixture_path: Path) -> None:
+    """Bytes go through the strict fast parser, text through the repairing one: same reply."""
+    raw = miner_fixture_path.read_bytes()
+    assert decode_reply(raw) == decode_reply(raw.decode("utf-8", "replace"))
+
+
+@pytest.mark.parametrize(
+    "number", ["123456789012345678901234", "18446744073709551616", "-9223372036854775809"]
+)
+def test_integers_past_64_bits_stay_exact(number: str) -> None:
+    reply = decode_reply(f'{{"STATUS":"S","Accepted":{number}}}'.encode())
+    assert type(reply["Accepted"]) is int and reply["Accepted"] == int(number)
+
+
+def test_bytes_that_are_not_utf8_are_replaced_not_refused() -> None:
+    assert decode_reply(b'{"Msg":"caf\xe9","n":1}') == {"Msg": "caf\ufffd", "n": 1}
+
+
+def test_lone_surrogate_escape_is_kept() -> None:
+    assert decode_reply(b'{"Msg":"x\\ud800"}') == {"Msg": "x\ud800"}
+
+
 def test_fixture_inventory_is_known(miner_fixture_path: Path) -> None:
     """A new capture dropped into shared/ must get its expectations written here."""
     name = miner_fixture_path.name

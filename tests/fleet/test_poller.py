@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import itertools
 import time
 from collections.abc import AsyncIterator
@@ -13,7 +14,7 @@ from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.core.settings import Settings
-from backend.fleet.poller import PLANS
+from backend.fleet.poller import GC_YOUNG_THRESHOLD, PLANS, tune_gc
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
@@ -34,7 +35,10 @@ async def test_sweep_polls_every_family_and_learns_one_request_plans(
     assert {s.family for s in poller.states.values()} == set(FAMILIES)
     models = {poller.miner_data(s)["model"] for s in poller.states.values()}
     assert {"Antminer S19 Pro", "Whatsminer M31SV10", "Antminer S19j Pro"} <= models
-    for miner in sim.miners:
+    for miner in sim.miners:  # no join a Whatsminer refuses: its get_version goes alone
+        if miner.family == "whatsminer":
+            assert "get_version" in miner.requests
+            assert not any("get_" in r and "+" in r for r in miner.requests)
         miner.requests.clear()
     await poller.sweep()
     for miner in sim.miners:  # exactly one connection per miner, with its family's plan
@@ -150,3 +154,16 @@ async def test_summary_economics_use_hashprice_and_power_price(
     assert antminer["power_w"] is None and antminer["cost_usd_day"] is None  # never a made-up 0
     poller._services = dict
     assert (await poller.sweep())["revenue_usd_day"] is None  # no hashprice, no revenue
+
+
+def test_tune_gc_raises_the_young_threshold_and_never_lowers_one() -> None:
+    saved = gc.get_threshold()
+    try:
+        gc.set_threshold(700, 10, 10)
+        assert tune_gc() == (GC_YOUNG_THRESHOLD, 10, 10)
+        gc.set_threshold(GC_YOUNG_THRESHOLD * 5, 20, 30)
+        assert tune_gc() == (GC_YOUNG_THRESHOLD * 5, 20, 30)
+        gc.set_threshold(0)  # collection switched off on purpose stays off
+        assert tune_gc()[0] == 0
+    finally:
+        gc.set_threshold(*saved)
