@@ -559,11 +559,21 @@ def detect_family(replies: Mapping[str, Any] | Replies) -> str:
     return FAMILY_UNKNOWN
 
 
+def _firmware_in_type(text: str) -> tuple[str, str | None]:
+    """Aftermarket firmware names itself inside the model: "Antminer S19j Pro (Vnish 1.2.6)"
+    is model "Antminer S19j Pro" on firmware "Vnish 1.2.6"."""
+    match = _TYPE_FIRMWARE.fullmatch(text)
+    return (match.group(1), match.group(2)) if match else (text, None)
+
+
+_TYPE_FIRMWARE = re.compile(r"(.+?)\s*\(((?:vnish)\b[^()]*)\)\s*", re.IGNORECASE)
+
+
 def detect_model(r: Replies, family: str | None = None) -> str | None:
     family = family or detect_family(r)
     for row in (r.first("version", "VERSION"), *r.stats()[:1]):
         if row is not None and row.get("Type"):
-            return str(row.get("Type")).strip()
+            return _firmware_in_type(str(row.get("Type")).strip())[0]
     details = r.first("devdetails", "DEVDETAILS")
     model = str(details.get("Model") or "").strip() if details else ""
     if family == FAMILY_WHATSMINER:
@@ -583,6 +593,9 @@ def detect_firmware(r: Replies) -> str | None:
     for row in (r.first("version", "VERSION"), *r.stats()[:1]):
         if row is None:
             continue
+        named = _firmware_in_type(str(row.get("Type") or "").strip())[1]
+        if named is not None:
+            return named
         for name in _MINER_SOFTWARE:
             value = row.get(name)
             if value:

@@ -48,7 +48,8 @@ def vnish_web(sim: FleetSimulator) -> VnishWebServer:
 async def test_the_polled_identification_picks_the_vnish_driver(sim: FleetSimulator) -> None:
     miner = sim.miners[0]
     snap = await poll(miner.host, miner.port)
-    assert snap.model == "Antminer S19j Pro (Vnish 1.2.6)"
+    # the firmware names itself in STATS' Type: the model and the firmware are told apart
+    assert (snap.model, snap.firmware) == ("Antminer S19j Pro", "Vnish 1.2.6")
     target = await identified(sim, 0)
     assert target.family == "antminer"  # bmminer's RPC underneath
     assert identify(target.family, target.firmware, target.model) == DIALECT_VNISH
