@@ -23,6 +23,7 @@ import uvicorn
 from backend import __version__
 from backend.api.app import create_app
 from backend.api.exports import ExportService
+from backend.api.ws_wire import FanoutWebSocketProtocol
 from backend.auth.access import ApiAccessService
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
@@ -216,6 +217,7 @@ class Backend:
             lifespan="off",
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_timeout_s) - 1),
             ws_max_size=64 * 1024,
+            ws=FanoutWebSocketProtocol,  # event frames written once, to every client (api/ws.py)
             proxy_headers=False,  # notary & wallet: X-Forwarded-For only from trusted proxies
         )
         # Request lines only at debug level, and scrubbed like every other record.

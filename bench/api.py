@@ -1,15 +1,19 @@
 """Benchmark of the partner API: authenticated GETs per second and WebSocket fan-out.
 
-    python bench/api.py [--seconds 8] [--subscribers 1000] [--rate 20]
+    python bench/api.py [--seconds 8] [--ws 1000x50,5000x5] [--ws-only] [--repeat 3]
 
 The backend runs in its own process pinned to one core (the load generator on the other), with
 the production Argon2id profile. Phases:
   1. GET /api/v1/me with one key: the verification cache answers (cached path);
   2. the same with the positive cache disabled: one DB row + one Argon2id check per request
      (uncached path), which is what a flood of new or revoked keys costs;
-  3. WebSocket fan-out: N subscribers on `bench` (operator keys, 100 connections each), the backend
-     publishes `rate` events per second; reported: messages/s delivered and the bus-to-client delay
-     (p50/p95/p99/max, from the publish timestamp to the client's receive time, same host clock).
+  3. WebSocket fan-out: N subscribers on `bench` (operator keys, 100 connections each) in client
+     process(es) of their own on the load core (`ws_load.py`), the backend publishes `rate` events
+     per second then an end marker; reported: messages/s delivered, the bus-to-client delay
+     (p50/p95/p99/max, scheduled publish time to the client's receive time, same host clock),
+     the subscribers that fell behind (cut, no end marker, or the marker over 1 s late), events
+     per write, client and server CPU, and the p99 against the goal and the baseline.
+     `--ws-only` runs this phase alone.
 Loopback only; every phase is bounded in time and stops by itself.
 """
 
@@ -18,6 +22,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import importlib.util
 import json
 import multiprocessing as mp
 import os
@@ -25,6 +30,7 @@ import statistics
 import sys
 import tempfile
 import time
+from array import array
 from pathlib import Path
 from typing import Any
 
@@ -41,12 +47,21 @@ def _pin(core: int) -> None:
 # --- the server process -----------------------------------------------------------------------
 
 
-def server_main(conn: Any, data_dir: str) -> None:
+def use_loop(name: str) -> None:
+    """`uvloop` (if installed) or the standard asyncio loop, for this process."""
+    if name == "uvloop":
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+
+
+def server_main(conn: Any, data_dir: str, ws_keys: int = 10, loop: str = "asyncio") -> None:
     _pin(0)
-    asyncio.run(_server(conn, data_dir))
+    use_loop(loop)
+    asyncio.run(_server(conn, data_dir, ws_keys))
 
 
-async def _server(conn: Any, data_dir: str) -> None:
+async def _server(conn: Any, data_dir: str, ws_key_count: int) -> None:
     from backend.core.settings import load_settings
     from backend.runtime import Backend
 
@@ -67,7 +82,7 @@ async def _server(conn: Any, data_dir: str) -> None:
     await backend.start()
     backend.channels.add("bench")
     ws_keys = []
-    for n in range(10):
+    for n in range(ws_key_count):
         _info, key = await backend.auth.create_key(
             name=f"bench ws {n}", scopes=["read", "stream"], tier="operator"
         )
@@ -98,6 +113,12 @@ async def _server(conn: Any, data_dir: str) -> None:
                 sent = await _publish(backend, command["rate"], command["seconds"])
                 conn.send({"ok": True, "published": sent})
                 continue
+            elif command["op"] == "cpu":
+                stats = backend.bus.stats()
+                hub = getattr(backend._server.config.app.state, "ws_hub", None)
+                hub_stats = hub.stats() if hub is not None and hasattr(hub, "stats") else {}
+                conn.send({"cpu": time.process_time(), "dropped": stats["dropped"], **hub_stats})
+                continue
             elif command["op"] == "stop":
                 conn.send({"ok": True})
                 break
@@ -107,16 +128,19 @@ async def _server(conn: Any, data_dir: str) -> None:
 
 
 async def _publish(backend: Any, rate: float, seconds: float) -> int:
+    """`rate * seconds` events, each stamped with its scheduled time: a publisher held up by a
+    busy loop publishes late and that lateness counts in the measured delay."""
     interval = 1.0 / rate
-    deadline = time.monotonic() + seconds
-    n = 0
-    next_at = time.monotonic()
-    while time.monotonic() < deadline:
-        backend.bus.publish("bench", "bench.tick", {"n": n, "sent": time.time()})
-        n += 1
-        next_at += interval
-        await asyncio.sleep(max(0.0, next_at - time.monotonic()))
-    return n
+    count = round(rate * seconds)
+    started = time.time()
+    for n in range(count):
+        due = started + n * interval
+        await asyncio.sleep(max(0.0, due - time.time()))
+        backend.bus.publish("bench", "bench.tick", {"n": n, "sent": due})
+    # The end marker's lag, from its own scheduled time, is the backlog left at the end.
+    await asyncio.sleep(max(0.0, started + count * interval - time.time()))
+    backend.bus.publish("bench", "bench.end", {"n": count, "sent": started + count * interval})
+    return count
 
 
 # --- the load generator -----------------------------------------------------------------------
@@ -170,90 +194,182 @@ async def get_load(url: str, keys: list[str], seconds: float, concurrency: int) 
     }
 
 
-async def fanout(
-    url: str, keys: list[str], subscribers: int, conn: Any, rate: float, seconds: float
-) -> dict[str, float]:
-    import websockets
+BASELINE = {  # the figures before the fan-out rework (2026-11, same machine and bench phase)
+    (1000, 5.0): {"p50_ms": None, "p99_ms": 393.0},
+    (1000, 50.0): {"p50_ms": 2900.0, "p99_ms": 3800.0},
+}
+GOAL_P99_MS = {(1000, 50.0): 100.0, (5000, 5.0): 250.0}
+BEHIND_S = 1.0  # a subscriber whose end marker comes this late had fallen behind
 
-    ws_url = url.replace("http://", "ws://") + "/ws"
-    delays: list[float] = []
-    received = 0
-    last_at: float | None = None
-    closes: dict[str, int] = {}
 
-    async def subscriber(index: int, ready: asyncio.Event, go: asyncio.Event) -> None:
-        nonlocal received, last_at
-        key = keys[index // 100]
-        async with websockets.connect(ws_url, max_queue=None, open_timeout=60) as ws:
-            await ws.send(json.dumps({"type": "auth", "api_key": key}))
-            json.loads(await ws.recv())
-            await ws.send(json.dumps({"type": "subscribe", "channels": ["bench"]}))
-            json.loads(await ws.recv())
-            ready.set()
-            await go.wait()
-            try:
-                while True:
-                    message = json.loads(await asyncio.wait_for(ws.recv(), 3.0))
-                    if message.get("type") == "event":
-                        delays.append(time.time() - message["data"]["sent"])
-                        received += 1
-                        last_at = time.monotonic()
-            except TimeoutError:
-                closes["idle (all received)"] = closes.get("idle (all received)", 0) + 1
-            except websockets.ConnectionClosed as exc:
-                code = str(exc.rcvd.code if exc.rcvd else "no close frame")
-                closes[code] = closes.get(code, 0) + 1
+def fanout(
+    server: Any,
+    info: dict[str, Any],
+    subscribers: int,
+    rate: float,
+    seconds: float,
+    procs: int,
+    loop: str = "asyncio",
+) -> dict[str, Any]:
+    """N subscribers (in `procs` client processes on the load core) on `bench`; the backend
+    publishes `rate` events/s for `seconds`, then an end marker each subscriber waits for."""
+    from ws_load import client_main
 
-    go = asyncio.Event()
-    readies = [asyncio.Event() for _ in range(subscribers)]
-    tasks = []
-    for index in range(subscribers):
-        tasks.append(asyncio.create_task(subscriber(index, readies[index], go)))
-        if index % 50 == 49:
-            await asyncio.sleep(0.05)  # do not stampede the accept queue
-    await asyncio.wait_for(asyncio.gather(*(r.wait() for r in readies)), 120)
-    go.set()
-    started = time.monotonic()
-    loop = asyncio.get_running_loop()
-    await loop.run_in_executor(None, conn.send, {"op": "publish", "rate": rate, "seconds": seconds})
-    published = (await loop.run_in_executor(None, conn.recv))["published"]
-    await asyncio.gather(*tasks, return_exceptions=True)
-    elapsed = time.monotonic() - started
-    delays.sort()
+    ctx = mp.get_context("spawn")
+    keys = [info["ws_keys"][n // 100] for n in range(subscribers)]  # 100 connections per key
+    clients = []
+    for n in range(procs):
+        parent, child = ctx.Pipe()
+        share = keys[n::procs]
+        process = ctx.Process(
+            target=client_main,
+            args=(child, 1, info["url"], share, "bench", {}, loop),
+            daemon=True,
+        )
+        process.start()
+        child.close()
+        clients.append((process, parent))
+    try:
+        ready = [parent.recv() for _process, parent in clients]
+        not_ready = subscribers - sum(r["ready"] for r in ready)
+        if not_ready:
+            raise SystemExit(f"{not_ready} subscribers did not subscribe: {ready}")
+        server.send({"op": "cpu"})
+        before = server.recv()
+        for _process, parent in clients:
+            parent.send({"timeout": seconds + 60})
+        started = time.monotonic()
+        server.send({"op": "publish", "rate": rate, "seconds": seconds})
+        published = server.recv()["published"]
+        results = [parent.recv() for _process, parent in clients]
+        elapsed = time.monotonic() - started
+        server.send({"op": "cpu"})
+        after = server.recv()
+    finally:
+        for process, _parent in clients:
+            process.join(10)
+            if process.is_alive():
+                process.terminate()
+    delays = array("d")
+    end_lags = array("d")
+    endings: dict[str, int] = {}
+    for result in results:
+        delays.frombytes(result["delays"])
+        end_lags.frombytes(result["end_lags"])
+        for how, count in result["endings"].items():
+            endings[how] = endings.get(how, 0) + count
+    ordered = sorted(delays)
+    received = len(ordered)
+    expected = published * subscribers
 
     def pct(p: float) -> float:
-        return delays[min(len(delays) - 1, int(len(delays) * p))] * 1000 if delays else 0.0
+        return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000 if ordered else 0.0
 
-    return {
+    # Behind: cut or ended early, or still working through a backlog when the end marker came.
+    late = sum(1 for lag in end_lags if lag > BEHIND_S)
+    behind = subscribers - endings.get("all received", 0) + late
+    row: dict[str, Any] = {
         "subscribers": subscribers,
-        "events_asked_per_s": rate,
+        "events_per_s": rate,
         "events_published": published,
+        "messages_expected": expected,
         "messages_received": received,
-        "messages_expected": published * subscribers,
-        "messages_per_s": received / max(1e-9, (last_at or started) - started),
-        "delay_p50_ms": pct(0.50),
-        "delay_p95_ms": pct(0.95),
-        "delay_p99_ms": pct(0.99),
-        "delay_max_ms": delays[-1] * 1000 if delays else 0.0,
-        "elapsed_s": elapsed,
-        "mean_delay_ms": statistics.fmean(delays) * 1000 if delays else 0.0,
-        "subscriber_endings": closes,
+        "messages_missing": expected - received,
+        "delivered_msgs_per_s": round(received / elapsed, 1),
+        "p50_ms": round(pct(0.50), 1),
+        "p95_ms": round(pct(0.95), 1),
+        "p99_ms": round(pct(0.99), 1),
+        "max_ms": round(ordered[-1] * 1000, 1) if ordered else 0.0,
+        "fell_behind": behind,
+        "server_dropped": after["dropped"] - before["dropped"],
+        "subscriber_endings": endings,
+        "events_per_fanout": round(
+            (after.get("events", 0) - before.get("events", 0))
+            / max(1, after.get("fanouts", 0) - before.get("fanouts", 0)),
+            2,
+        ),
+        "writes_per_s": round((after.get("writes", 0) - before.get("writes", 0)) / elapsed),
+        "elapsed_s": round(elapsed, 2),
+        "client_cpu_s": round(sum(r["cpu_s"] for r in results), 2),
+        "client_cpu_pct": round(100 * sum(r["cpu_s"] for r in results) / elapsed, 1),
+        "server_cpu_s": round(after["cpu"] - before["cpu"], 2),
+        "server_cpu_pct": round(100 * (after["cpu"] - before["cpu"]) / elapsed, 1),
+        "client_procs": procs,
+        "client_loop": loop,
+        "load_avg_1m": round(os.getloadavg()[0], 2),
     }
+    goal = GOAL_P99_MS.get((subscribers, rate))
+    if goal is not None:
+        row["goal_p99_ms"] = goal
+        row["p99_vs_goal"] = round(row["p99_ms"] / goal, 2)  # below 1.0 meets the goal
+    base = BASELINE.get((subscribers, rate))
+    if base is not None:
+        row["baseline_p99_ms"] = base["p99_ms"]
+        row["p99_vs_baseline"] = round(row["p99_ms"] / base["p99_ms"], 3)
+    return row
+
+
+def ws_line(row: dict[str, Any]) -> str:
+    goal = f"  goal x{row['p99_vs_goal']}" if "p99_vs_goal" in row else ""
+    base = f"  vs baseline x{row['p99_vs_baseline']}" if "p99_vs_baseline" in row else ""
+    return (
+        f"{row['subscribers']} subs @ {row['events_per_s']:g} ev/s: "
+        f"{row['delivered_msgs_per_s']:,.0f} msg/s, p50/p95/p99/max "
+        f"{row['p50_ms']}/{row['p95_ms']}/{row['p99_ms']}/{row['max_ms']} ms, "
+        f"behind {row['fell_behind']}, missing {row['messages_missing']}, "
+        f"{row['events_per_fanout']} ev/write, "
+        f"client CPU {row['client_cpu_pct']}%, server CPU {row['server_cpu_pct']}%, "
+        f"load {row['load_avg_1m']:.2f}{goal}{base}"
+    )
+
+
+def parse_configs(text: str) -> list[tuple[int, float]]:
+    """`1000x50,5000x5` → [(1000, 50.0), (5000, 5.0)]: subscribers x events per second."""
+    configs = []
+    for item in text.split(","):
+        subscribers, rate = item.lower().split("x")
+        configs.append((int(subscribers), float(rate)))
+    return configs
+
+
+def spread(values: list[float]) -> str:
+    ordered = sorted(values)
+    return f"{ordered[0]:g} / {statistics.median(ordered):g} / {ordered[-1]:g}"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--subscribers", type=int, default=1000)
     parser.add_argument(
-        "--rates", default="5,50", help="events per second published, one fan-out run each"
+        "--ws",
+        default="1000x50,5000x5",
+        help="WebSocket runs as SUBSCRIBERSxEVENTS_PER_S, comma-separated",
+    )
+    parser.add_argument("--ws-only", action="store_true", help="skip the GET phases")
+    parser.add_argument("--repeat", type=int, default=1, help="runs of each WebSocket config")
+    parser.add_argument(
+        "--loop", choices=("asyncio", "uvloop"), default="asyncio", help="the backend's loop"
+    )
+    parser.add_argument(
+        "--client-loop",
+        choices=("asyncio", "uvloop"),
+        default="uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
+        help="the WebSocket clients' loop (uvloop, the default when installed, is cheaper)",
+    )
+    parser.add_argument(
+        "--client-procs", type=int, default=1, help="WebSocket client processes (load core)"
     )
     args = parser.parse_args()
+    configs = parse_configs(args.ws)
+    ws_keys = max(10, -(-max(n for n, _rate in configs) // 100))
     ctx = mp.get_context("spawn")
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
     with tempfile.TemporaryDirectory() as data_dir:
         parent, child = ctx.Pipe()
-        server = ctx.Process(target=server_main, args=(child, data_dir), daemon=True)
+        server = ctx.Process(
+            target=server_main, args=(child, data_dir, ws_keys, args.loop), daemon=True
+        )
         server.start()
         child.close()  # only the server holds that end now: its exit is seen as EOF
         try:
@@ -261,33 +377,49 @@ def main() -> int:
                 raise SystemExit("the backend process did not start within 180 s")
             info = parent.recv()
             _pin(1)
-            log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
-            log(f"backend up at {info['url']}; phase 1: cached GETs")
             results: dict[str, Any] = {"cpu_cores": os.cpu_count()}
-            results["get_cached"] = asyncio.run(
-                get_load(info["url"], [info["key"]], args.seconds, args.concurrency)
-            )
-            log(f"  {results['get_cached']}\nphase 2: uncached GETs (Argon2id per request)")
-            parent.send({"op": "uncached"})
-            parent.recv()
-            results["get_uncached_argon2"] = asyncio.run(
-                get_load(info["url"], info["get_keys"], args.seconds, args.concurrency)
-            )
-            log(f"  {results['get_uncached_argon2']}\nphase 3: {args.subscribers} subscribers")
-            parent.send({"op": "cached"})
-            parent.recv()
-            for rate in (float(r) for r in args.rates.split(",")):
-                log(f"  fan-out at {rate:g} events/s to {args.subscribers} subscribers")
-                results[f"ws_fanout_{rate:g}_per_s"] = asyncio.run(
-                    fanout(
-                        info["url"],
-                        info["ws_keys"],
-                        args.subscribers,
+            if not args.ws_only:
+                log(f"backend up at {info['url']}; phase 1: cached GETs")
+                results["get_cached"] = asyncio.run(
+                    get_load(info["url"], [info["key"]], args.seconds, args.concurrency)
+                )
+                log(f"  {results['get_cached']}\nphase 2: uncached GETs (Argon2id per request)")
+                parent.send({"op": "uncached"})
+                parent.recv()
+                results["get_uncached_argon2"] = asyncio.run(
+                    get_load(info["url"], info["get_keys"], args.seconds, args.concurrency)
+                )
+                log(f"  {results['get_uncached_argon2']}")
+                parent.send({"op": "cached"})
+                parent.recv()
+            log(f"phase 3: WebSocket fan-out (backend loop {args.loop})")
+            runs: dict[str, list[dict[str, Any]]] = {}
+            for repeat in range(args.repeat):
+                for subscribers, rate in configs:
+                    row = fanout(
                         parent,
+                        info,
+                        subscribers,
                         rate,
                         args.seconds,
+                        args.client_procs,
+                        args.client_loop,
                     )
-                )
+                    runs.setdefault(f"ws_{subscribers}x{rate:g}", []).append(row)
+                    log(f"  run {repeat + 1}: {ws_line(row)}")
+            results["ws_fanout"] = runs
+            if args.repeat > 1:
+                log("min / median / max over runs:")
+                for name, rows in runs.items():
+                    log(
+                        f"  {name}: p50 {spread([r['p50_ms'] for r in rows])} ms, "
+                        f"p99 {spread([r['p99_ms'] for r in rows])} ms, "
+                        f"max {spread([r['max_ms'] for r in rows])} ms, "
+                        f"behind {spread([r['fell_behind'] for r in rows])}, "
+                        f"client CPU {spread([r['client_cpu_pct'] for r in rows])}%, "
+                        f"server CPU {spread([r['server_cpu_pct'] for r in rows])}%, "
+                        f"load {spread([r['load_avg_1m'] for r in rows])}"
+                    )
             parent.send({"op": "stop"})
             with contextlib.suppress(EOFError):
                 parent.recv()

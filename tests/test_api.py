@@ -206,11 +206,11 @@ async def test_ws_slow_client_is_cut_with_4008(backend: Backend, operator_key: s
         await recv(ws)
         await ws.send(json.dumps({"type": "subscribe", "channels": ["health"]}))
         await recv(ws)
-        client = next(iter(backend.ws_clients))
-        assert client.subscription is not None
-        # Overflow this client's bounded queue faster than any socket can drain it.
+        # This client reads nothing while the flood goes out: 3x its queue of 8 KiB events is
+        # more than the socket buffers hold, so its transport backs up and its queue overflows.
+        pad = "x" * 8192
         for _ in range(backend.settings.ws_queue_size * 3):
-            backend.bus.publish("health", "health.update", {"name": "flood"})
+            backend.bus.publish("health", "health.update", {"name": "flood", "pad": pad})
         with pytest.raises(websockets.ConnectionClosed) as closed:
             while True:
                 await recv(ws)

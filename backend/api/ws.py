@@ -9,7 +9,9 @@ Protocol (JSON text frames; documented in docs/architecture.md):
   server → {"type": "event", "channel": ..., "event": ..., "data": {...}, "ts": ...}
   server → {"type": "heartbeat", "ts": ...} every few seconds of silence
   server → {"type": "error", "code": ..., "message": ...} for a bad frame (the connection stays)
-Each client has a bounded queue; a client too slow to drain it is closed with code 4008.
+Fan-out (`ws_fanout.py`): one bus subscription for every client; each event is encoded once and
+its frame bytes are written to each subscribed client's transport (`ws_wire.py`). A client whose
+transport falls behind queues at most `ws_queue_size` frames; past that it is closed with 4008.
 Tier limits: WebSocket access, open connections per key (across instances with Redis) and
 subscribed channels per key (summed over the key's connections on this instance) come from the
 key's tier; a connection over the limit is closed with
@@ -24,16 +26,17 @@ import contextlib
 import json
 import logging
 import time
-from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
 from backend.api.deps import QUERY_KEY_NAMES, access_service, bearer_token, verify_for
 from backend.api.errors import ApiError
+from backend.api.ws_fanout import Hub, Outbox
+from backend.api.ws_wire import FRAMES_EXTENSION, FrameWriter
 from backend.auth.service import KeyInfo
 from backend.auth.ws_slots import Slot
-from backend.core.bus import Event, Subscription, SubscriptionClosed
+from backend.core.bus import Event
 from backend.core.untrusted import UntrustedInputError, loads
 
 if TYPE_CHECKING:
@@ -50,21 +53,26 @@ CLOSE_POLICY = 1008
 CLOSE_UNSUPPORTED_DATA = 1003
 MAX_FRAME_BYTES = 64 * 1024
 MAX_BAD_FRAMES = 20
+CLOSE_WAIT_S = 5.0  # a client that does not take its close frame in this time is dropped
 
 
 class WsClient:
-    """One connected client: its key, its bus subscription and its filters."""
+    """One connected client: its key, its channels and filters, and its outbox of events."""
 
     def __init__(self, websocket: WebSocket, backend: Backend) -> None:
         self.ws = websocket
         self.backend = backend
         self.key: KeyInfo | None = None
-        self.subscription: Subscription | None = None
+        self.hub: Hub | None = None  # set once authenticated
+        self.channels: set[str] = set()
         self.filters: dict[str, dict[str, set[str]]] = {}
         self.bad_frames = 0
         self.slot: Slot | None = None  # this connection's place in its key's limit
         self.send_lock = asyncio.Lock()
-        self.last_sent = time.monotonic()
+        writer = websocket.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+        self.outbox = Outbox(
+            writer if isinstance(writer, FrameWriter) else None, backend.settings.ws_queue_size
+        )
 
     async def send(self, message: dict[str, Any]) -> None:
         await self.send_text(json.dumps(message, separators=(",", ":"), default=str))
@@ -72,7 +80,7 @@ class WsClient:
     async def send_text(self, text: str) -> None:
         async with self.send_lock:
             await self.ws.send_text(text)
-            self.last_sent = time.monotonic()
+            self.outbox.last_sent = time.monotonic()
 
     async def error(self, code: str, message: str) -> None:
         await self.send({"type": "error", "code": code, "message": message})
@@ -115,8 +123,8 @@ async def websocket_endpoint(websocket: WebSocket) -> None:
         pass  # the client went away, or we closed the socket ourselves
     finally:
         backend.ws_clients.discard(client)
-        if client.subscription is not None:
-            client.subscription.close()
+        if client.hub is not None and client.key is not None:
+            client.hub.remove(client.key.key_id, client)
         access = access_service(backend)
         if client.slot is not None and access is not None:
             await access.close_connection(client.slot)
@@ -188,10 +196,13 @@ async def _authenticate(client: WsClient, api_key: str) -> bool:
             )
             await _close(client, CLOSE_LIMIT, "too many connections for this key")
             return False
+    hub = _hub(client)
+    if hub.closed:
+        await _close(client, 1001, "server shutting down")
+        return False
     client.key = info
-    client.subscription = client.backend.bus.subscribe(
-        set(), maxsize=client.backend.settings.ws_queue_size, policy="cut", name=info.key_id
-    )
+    client.hub = hub
+    hub.add(info.key_id, client)
     await client.send(
         {
             "type": "auth_ok",
@@ -262,7 +273,8 @@ async def _parse_frame(client: WsClient, text: str) -> dict[str, Any] | None:
 
 async def _handle(client: WsClient, message: dict[str, Any]) -> None:
     kind = message["type"]
-    assert client.subscription is not None
+    hub, key = client.hub, client.key
+    assert hub is not None and key is not None
     if kind == "ping":
         await client.send({"type": "pong", "ts": time.time()})
     elif kind == "auth":
@@ -281,8 +293,7 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
             known = ", ".join(sorted(client.backend.channels))
             await client.error("unknown_channel", f"unknown channel {unknown[0]!r}; known: {known}")
             return
-        current = client.subscription.channels
-        assert current is not None
+        current = client.channels
         if kind == "subscribe":
             filters = message.get("filters", {})
             if not isinstance(filters, dict):
@@ -290,15 +301,7 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
                 return
             limit = _subscription_limit(client)
             if limit is not None:
-                others = sum(
-                    len(c.subscription.channels or ())
-                    for c in client.backend.ws_clients
-                    if c is not client
-                    and c.key
-                    and c.subscription is not None
-                    and client.key is not None
-                    and c.key.key_id == client.key.key_id
-                )
+                others = hub.channels_of_key(key.key_id, client)
                 wanted = len(current | set(channels))
                 if others + wanted > limit:
                     await client.error(
@@ -312,35 +315,27 @@ async def _handle(client: WsClient, message: dict[str, Any]) -> None:
                 for field, value in filters.items()
             }
             for channel in channels:
-                current.add(channel)
                 if parsed:
                     client.filters[channel] = parsed
                 else:
                     client.filters.pop(channel, None)
+            hub.subscribe(client, channels)
             await client.send({"type": "subscribed", "channels": sorted(current)})
         else:
-            for channel in channels:
-                current.discard(channel)
-                client.filters.pop(channel, None)
+            hub.unsubscribe(client, channels)
             await client.send({"type": "unsubscribed", "channels": sorted(current)})
     else:
         await client.error("unknown_type", f"unknown frame type {kind!r}")
 
 
-_ENCODED: OrderedDict[int, tuple[Event, str]] = OrderedDict()
-ENCODED_CACHE = 512
-
-
-def encode_event(event: Event) -> str:
-    """An event's frame, encoded once however many clients receive it (fan-out cost)."""
-    cached = _ENCODED.get(id(event))
-    if cached is not None and cached[0] is event:
-        return cached[1]
-    text = json.dumps({"type": "event", **event.to_dict()}, separators=(",", ":"), default=str)
-    _ENCODED[id(event)] = (event, text)
-    while len(_ENCODED) > ENCODED_CACHE:
-        _ENCODED.popitem(last=False)
-    return text
+def _hub(client: WsClient) -> Hub:
+    """The app's fan-out hub, started with the first authenticated client."""
+    state = client.ws.app.state
+    hub: Hub | None = getattr(state, "ws_hub", None)
+    if hub is None:
+        hub = Hub(client.backend.bus, client.backend.settings.ws_queue_size)
+        state.ws_hub = hub
+    return hub
 
 
 def _subscription_limit(client: WsClient) -> int | None:
@@ -351,27 +346,40 @@ def _subscription_limit(client: WsClient) -> int | None:
 
 
 async def _pump_events(client: WsClient) -> None:
-    assert client.subscription is not None
-    try:
-        while True:
-            event = await client.subscription.get()
-            if client.passes(event):
-                await client.send_text(encode_event(event))
-    except SubscriptionClosed:
-        if client.subscription.cut:
+    """Send what the hub queued for this client, and close it when cut or at shutdown."""
+    outbox = client.outbox
+    while True:
+        await outbox.wake.wait()
+        outbox.wake.clear()
+        if outbox.cut:
             await _close(client, CLOSE_TOO_SLOW, "client too slow: event queue overflowed")
-        else:
+            return
+        if outbox.shutting_down:
             await _close(client, 1001, "server shutting down")
+            return
+        if outbox.writer is not None:  # frame writes need no lock: each is one call
+            await outbox.flush(client.ws.send_text)
+        else:
+            async with client.send_lock:
+                await outbox.flush(client.ws.send_text)
 
 
 async def _heartbeat(client: WsClient) -> None:
     interval = client.backend.settings.ws_heartbeat_s
     while True:
         await asyncio.sleep(interval / 2)
-        if time.monotonic() - client.last_sent >= interval:
+        if time.monotonic() - client.outbox.last_sent >= interval:
             await client.send({"type": "heartbeat", "ts": time.time()})
 
 
 async def _close(client: WsClient, code: int, reason: str) -> None:
-    with contextlib.suppress(Exception):
-        await client.ws.close(code=code, reason=reason)
+    """Close with a code and reason; a client that does not drain its socket enough to take the
+    close frame within CLOSE_WAIT_S loses the connection instead."""
+    try:
+        async with asyncio.timeout(CLOSE_WAIT_S):
+            await client.ws.close(code=code, reason=reason)
+    except TimeoutError:
+        if client.outbox.writer is not None:
+            client.outbox.writer.abort()
+    except Exception:  # already closed, or the client went away
+        pass
