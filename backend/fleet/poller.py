@@ -421,6 +421,10 @@ class Poller:
         for state in due:
             snap = state.reading
             assert snap is not None
+            known = state.snap
+            if snap.model is None and known is not None and snap.status in ("offline", "error"):
+                # a miner that does not answer is still the model it was: identity, not a reading
+                snap.model, snap.firmware = known.model, snap.firmware or known.firmware
             state.snap, state.reading = snap, None
             status = snap.status
             state.polled_at = now

@@ -167,3 +167,21 @@ def test_tune_gc_raises_the_young_threshold_and_never_lowers_one() -> None:
         assert tune_gc()[0] == 0
     finally:
         gc.set_threshold(*saved)
+
+
+async def test_a_dark_miner_keeps_its_model_and_firmware_but_no_readings(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    clock = ManualClock()
+    poller = make_poller(settings, db, EventBus(), clock, specs_for(sim))
+    await poller.sweep()
+    index = next(m.index for m in sim.miners if m.family == "antminer")
+    state = poller.states[f"m{index}"]
+    before = poller.miner_data(state)
+    await sim.miners[index].set_fault(Fault.OFFLINE)
+    clock.advance(10)
+    await poller.sweep()
+    after = poller.miner_data(state)
+    assert after["status"] == "offline" and after["hashrate_ths"] is None
+    assert (after["model"], after["firmware"]) == (before["model"], before["firmware"])
+    assert after["model"] == "Antminer S19 Pro"

@@ -368,9 +368,9 @@ async def acknowledge_alert(
     request: Request,
     body: AcknowledgeRequest | None = None,
 ) -> dict[str, Any]:
-    note = body.reason.strip() or None if body is not None and body.reason else None
+    note = (body.reason or "").strip() if body is not None else ""
     alert = await _fleet(backend).acknowledge(
-        alert_id, actor=key.actor, source=_source(request), note=note
+        alert_id, actor=key.actor, source=_source(request), note=note or None
     )
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
