@@ -205,6 +205,28 @@ class FleetStore:
             rows = (await session.execute(query)).mappings().all()
         return _merge_buckets(rows) if rollups else [dict(row) for row in rows]
 
+    async def samples_since(self, since: datetime, limit: int = 200_000) -> list[dict[str, Any]]:
+        """Polls stored after ``since``, oldest first (a sweep's rows share one ``ts``): how an
+        instance that polls nothing follows the collectors' sweeps when no Redis carries them."""
+        table = SAMPLES
+        query = (
+            select(
+                table.c.miner_id,
+                table.c.ts,
+                table.c.status,
+                table.c.hashrate_ths,
+                table.c.power_w,
+                table.c.temp_board_max_c,
+                table.c.temp_chip_max_c,
+            )
+            .where(table.c.ts > since)
+            .order_by(table.c.ts, table.c.id)
+            .limit(limit)
+        )
+        async with self.db.session() as session:
+            rows = (await session.execute(query)).mappings().all()
+        return [dict(row) for row in rows]
+
     # ------------------------------------------------------------------ alerts
 
     async def open_alerts(self) -> list[FleetAlertRow]:

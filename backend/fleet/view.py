@@ -5,6 +5,11 @@ polls it), follows the `miner.update` events every collector publishes (they rea
 through the Redis bridge), and re-reads the database on a timer: often without Redis, rarely with
 it (only to heal missed events). The collectors' heartbeats say which shards are alive; the
 miners of a shard whose collector stopped are flagged `stale`.
+
+Without Redis the collectors' `fleet.readings` do not reach this process, and stored states are
+written only when a reading moved a full step; so on each re-read it also takes the polls stored
+since the last one (`fleet_samples`: status, hashrate, power, temperatures) and publishes them
+as `fleet.readings`, one event per collector sweep, for its consoles to stay as of the last sweep.
 """
 
 from __future__ import annotations
@@ -14,13 +19,21 @@ import contextlib
 import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 from backend.core.bus import Event, EventBus, SubscriptionClosed
 from backend.core.clock import Clock
 from backend.fleet.economics import read_hashprice
 from backend.fleet.inventory import MinerSpec
-from backend.fleet.poller import CHANNEL, FLEET_SWEEP, SHARD_SWEEP, SUMMARY_OMITS
+from backend.fleet.poller import (
+    CHANNEL,
+    FLEET_SWEEP,
+    READINGS,
+    READINGS_CHANNEL,
+    SHARD_SWEEP,
+    SUMMARY_OMITS,
+)
 from backend.fleet.shard import HeartbeatStore, stale_miner_ids
 from backend.fleet.store import FleetStore
 from backend.fleet.totals import MinerFigures, fleet_totals
@@ -28,6 +41,7 @@ from backend.fleet.totals import MinerFigures, fleet_totals
 log = logging.getLogger("hashinsight.fleet.view")
 
 LABEL_KEYS = ("site", "rack", "position")
+SAMPLE_FIELDS = ("status", "hashrate_ths", "power_w", "temp_board_max_c", "temp_chip_max_c")
 
 
 class FleetView:
@@ -59,6 +73,7 @@ class FleetView:
         self.shards: list[dict[str, Any]] = []
         self._placeholders: set[str] = set()  # never stored: the first stored state wins
         self._tasks: list[asyncio.Task[Any]] = []
+        self._samples_after: datetime | None = None  # the newest stored poll taken (no Redis)
 
     # ------------------------------------------------------------------ inventory and life
 
@@ -80,6 +95,7 @@ class FleetView:
         self._placeholders &= set(fresh)
 
     async def start(self) -> None:
+        self._samples_after = self.clock.now()  # follow sweeps from here: history is no reading
         await self.refresh(full=True)
         self._tasks = [asyncio.create_task(self._refresh_loop(), name="fleet-view-refresh")]
         if self.live:
@@ -108,12 +124,42 @@ class FleetView:
                     continue
                 if self._newer(miner_id, data, current):
                     current.update(data)
+        if full and not self.live and self._samples_after is not None:
+            await self._publish_samples()
         self.shards = beats
         spec_by_id = {spec.id: spec for spec in self.specs}
         self.stale = stale_miner_ids(self.specs, beats, self.clock.now(), self.stale_after_s)
         for miner_id, data in self.data.items():
             data.update(_labels(spec_by_id[miner_id]))
             data["stale"] = miner_id in self.stale
+
+    async def _publish_samples(self) -> None:
+        """The polls stored since the last re-read, as this process's `fleet.readings`."""
+        assert self._samples_after is not None
+        rows = await self.store.samples_since(self._samples_after)
+        sweeps: dict[datetime, list[list[Any]]] = {}
+        for row in rows:
+            miner_id = row["miner_id"]
+            current = self.data.get(miner_id)
+            if current is None:
+                continue
+            values = [row[name] for name in SAMPLE_FIELDS]
+            polled_at = row["ts"].timestamp()
+            if polled_at >= (current.get("polled_at") or 0.0):
+                current.update(zip(SAMPLE_FIELDS, values, strict=True))
+                current["polled_at"] = polled_at
+            sweeps.setdefault(row["ts"], []).append([miner_id, *values])
+        for ts, readings in sweeps.items():
+            data = {
+                "sweep": None,
+                "polled_at": ts.timestamp(),
+                "interval_s": self.interval_s,
+                "fields": SAMPLE_FIELDS,
+                "rows": readings,
+            }
+            self.bus.deliver_local(Event(READINGS_CHANNEL, READINGS, data))
+        if rows:
+            self._samples_after = max(self._samples_after, rows[-1]["ts"])
 
     async def _refresh_loop(self) -> None:
         beat_s = max(0.5, min(self.interval_s, 5.0))

@@ -19,7 +19,7 @@ from backend.fleet.shard import HeartbeatStore, parse_shard, shard_of, stale_min
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
 from backend.sim.fleet import FleetSimulator
-from tests.fleet.fleet_helpers import make_poller, specs_for
+from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
 
 @pytest.fixture
@@ -187,3 +187,64 @@ def test_migration_0008_matches_the_models(tmp_path: Path) -> None:
     finally:
         engine.dispose()
     assert [d for d in diff if "'leases'" in repr(d) or "fleet_collectors" in repr(d)] == []
+
+
+async def test_without_redis_the_view_publishes_each_collector_sweep_as_readings(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    """An API-only instance with no Redis gets no `fleet.readings` from the collectors, and
+    stored states move only by full steps: it takes the stored polls instead, so its consoles
+    stay as of the last sweep."""
+    clock = ManualClock()
+    specs = specs_for(sim)
+    store = FleetStore(db)
+    await store.ensure_miners(specs, "config", clock.now())
+    collector = ShardCollector(
+        db,
+        clock,
+        make_poller(settings, db, EventBus(), clock, []),
+        parse_shard("1/1"),
+        lease_ttl_s=10,
+        holder="h:1:a",
+    )
+    collector.set_inventory(specs)
+    placeholder_source = make_poller(settings, db, EventBus(), clock, specs)
+    bus = EventBus()
+    readings = bus.subscribe({"readings"}, maxsize=100, name="console")
+    view = FleetView(
+        store,
+        HeartbeatStore(db),
+        bus,
+        clock,
+        interval_s=1.0,
+        stale_after_s=10.0,
+        power_price=0.06,
+        live=False,
+    )
+    view.set_inventory(
+        specs, lambda spec: placeholder_source.miner_data(placeholder_source.states[spec.id])
+    )
+    view._samples_after = clock.now() - timedelta(seconds=1)  # what start() sets
+    clock.advance(1)
+    await collector._round()  # one sweep of the whole fleet, stored
+    await view.refresh(full=True)
+    [event] = drain(readings)
+    assert event.type == "fleet.readings"
+    assert event.data["fields"][:2] == ("status", "hashrate_ths")
+    assert {row[0] for row in event.data["rows"]} == {s.id for s in specs}
+    polled = {row[0]: row for row in event.data["rows"]}
+
+    clock.advance(1)  # the next sweep: readings move a little (no full step, no stored state)
+    await collector._round()
+    await view.refresh(full=True)
+    [second] = drain(readings)
+    assert second.data["polled_at"] > event.data["polled_at"]
+    assert {row[0] for row in second.data["rows"]} == set(polled)
+    miner = view.miner(specs[0].id)
+    assert miner is not None and miner["polled_at"] == second.data["polled_at"]
+    assert miner["hashrate_ths"] == next(
+        row[2] for row in second.data["rows"] if row[0] == specs[0].id
+    )
+    await view.refresh(full=True)  # nothing new stored: nothing published
+    assert drain(readings) == []
+    await collector.stop()
