@@ -156,4 +156,7 @@ async def test_usable_at_80_by_24(backend_thread: BackendThread) -> None:
         assert table.virtual_size.width <= table.size.width  # every column visible
         assert table.size.height >= 4
         detail = app.screen.query_one("#notary-detail", Static)
-        assert detail.size.height >= 5 and "hash" in text(app, "#notary-detail")
+        # the detail of the selected row is filled (and laid out) a refresh after the rows
+        await wait_for(lambda: "hash" in text(app, "#notary-detail"), pilot)
+        await pilot.pause()
+        assert detail.size.height >= 5
