@@ -8,6 +8,7 @@ keeps failing), and a good key is counted against its tier's rate limits.
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -15,8 +16,8 @@ from fastapi import Depends, Request
 
 from backend.api.errors import ApiError
 from backend.auth.access import ApiAccessService
-from backend.auth.service import KeyInfo
-from backend.wallet.client_ip import client_ip, parse_networks
+from backend.auth.service import ChecksBusy, KeyInfo
+from backend.wallet.client_ip import Network, client_ip, parse_networks
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
@@ -44,10 +45,18 @@ def access_service(backend: Backend) -> ApiAccessService | None:
     return service if isinstance(service, ApiAccessService) else None
 
 
+@functools.lru_cache(maxsize=8)
+def _trusted(text: str) -> tuple[Network, ...]:
+    """The parsed `api_trusted_proxies` (parsed once per distinct setting, not per request)."""
+    return parse_networks(text)
+
+
 def caller_address(connection: HTTPConnection, backend: Backend) -> str:
     """The client's address (X-Forwarded-For only from `api_trusted_proxies`)."""
     peer = connection.client.host if connection.client else None
-    trusted = parse_networks(backend.settings.api_trusted_proxies)
+    trusted = _trusted(backend.settings.api_trusted_proxies)
+    if not trusted:  # no proxy is trusted: the header is never read
+        return client_ip(peer, None, trusted)
     return client_ip(peer, connection.headers.get("x-forwarded-for"), trusted)
 
 
@@ -64,7 +73,18 @@ async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -
                 code="auth_blocked",
                 headers={"Retry-After": str(max(1, int(blocked + 0.999)))},
             )
-    info = await backend.auth.verify(token)
+    try:
+        if access is None or not backend.auth.needs_check(token):
+            info = await backend.auth.verify(token)
+        elif not access.throttle.begin_check(address):
+            raise _busy("from this address")
+        else:
+            try:
+                info = await backend.auth.verify(token)
+            finally:
+                access.throttle.end_check(address)
+    except ChecksBusy:
+        raise _busy("on this server") from None
     if access is not None:
         if info is None:
             delay = await access.auth_failed(address)
@@ -75,9 +95,20 @@ async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -
     return info
 
 
+def _busy(where: str) -> ApiError:
+    return ApiError(
+        429,
+        f"too many API key checks in progress {where}; try again shortly",
+        code="auth_busy",
+        headers={"Retry-After": "1"},
+    )
+
+
 async def current_key(request: Request) -> KeyInfo:
     """The verified key of the caller; a key is accepted only in `Authorization: Bearer`."""
-    if QUERY_KEY_NAMES & {name.lower() for name in request.query_params}:
+    if request.scope.get("query_string") and QUERY_KEY_NAMES & {
+        name.lower() for name in request.query_params
+    }:
         raise ApiError(
             400, "API keys are not accepted in the query string; use Authorization: Bearer"
         )

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from backend.auth.ratelimit import Decision
@@ -31,16 +30,25 @@ class RateLimitHeadersMiddleware:
             if message["type"] == "http.response.start":
                 decision = state.get("ratelimit")
                 if isinstance(decision, Decision):
-                    headers = MutableHeaders(scope=message)
-                    for name, value in decision.headers():
-                        if name not in headers:
-                            headers.append(name, value)
+                    _add_headers(message, decision)
                 key = state.get("key")
                 if isinstance(key, KeyInfo):
                     _count(scope, key, int(message["status"]))
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def _add_headers(message: Message, decision: Decision) -> None:
+    """Append the decision's headers as raw bytes, never replacing one the route already set
+    (a 429's own Retry-After, say): one pass over the response's headers, no header object."""
+    raw: list[tuple[bytes, bytes]] = list(message.get("headers", ()))
+    present = {name.lower() for name, _value in raw}
+    for name, value in decision.headers():
+        encoded = name.lower().encode("latin-1")
+        if encoded not in present:
+            raw.append((encoded, value.encode("latin-1")))
+    message["headers"] = raw
 
 
 def _count(scope: Scope, key: KeyInfo, status: int) -> None:

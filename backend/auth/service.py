@@ -12,6 +12,10 @@ refused by all of them at once. The cache TTL stays the backstop if such an even
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -40,6 +44,10 @@ TIERS = ("basic", "pro", "enterprise", "operator")
 MODES = ("auto", "semi_auto")
 LAST_USED_RESOLUTION_S = 60.0
 MAX_CONCURRENT_CHECKS = 4
+# Distinct keys being checked or waiting for a check, across all callers: past this, a new key
+# is answered "busy" at once rather than queued behind minutes of Argon2id work.
+MAX_QUEUED_CHECKS = 32
+ARGON2_NICE = 10  # the Argon2id threads' niceness, above the event loop's
 # Internal bus channel of key revocations and changes (no service declares it, so no WebSocket
 # client can subscribe to it); events carry only the public key id.
 KEYS_CHANNEL = "auth.keys"
@@ -49,6 +57,31 @@ KEY_CHANGED = "key.changed"
 # killed between creating and printing it shows the same key on its next start.
 SHOW_PENDING = "key.show_pending"
 SHOWN = "key.shown"
+
+
+_ARGON2_POOL: ThreadPoolExecutor | None = None
+
+
+def _argon2_pool() -> ThreadPoolExecutor:
+    """Argon2id checks get threads of their own, as many as may run at once: a flood of bad
+    keys never fills the loop's default executor that other work (exports, DNS) waits on."""
+    global _ARGON2_POOL
+    if _ARGON2_POOL is None:
+        _ARGON2_POOL = ThreadPoolExecutor(
+            MAX_CONCURRENT_CHECKS, thread_name_prefix="argon2", initializer=_lower_priority
+        )
+    return _ARGON2_POOL
+
+
+def _lower_priority() -> None:
+    """Linux schedules threads one by one: an Argon2id thread yields the CPU to the event loop
+    thread, so cached requests keep being answered while a flood of bad keys is checked."""
+    with contextlib.suppress(AttributeError, OSError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), ARGON2_NICE)
+
+
+class ChecksBusy(Exception):
+    """Too many keys are being checked already; the caller should try again shortly."""
 
 
 class KeyRequestError(Exception):
@@ -319,7 +352,8 @@ class AuthService:
             self._fingerprints_by_key_id.clear()
 
     async def verify(self, full_key: str) -> KeyInfo | None:
-        """The key's info if it is valid, unexpired and unrevoked; else None."""
+        """The key's info if it is valid, unexpired and unrevoked; else None. Raises
+        `ChecksBusy` when the key needs a check and too many are pending already."""
         self._apply_changes()
         fingerprint = cache_fingerprint(full_key)
         cached = self._good.get(fingerprint)
@@ -329,11 +363,23 @@ class AuthService:
         if self._bad.get(fingerprint):
             return None
         task = self._inflight.get(fingerprint)
+        if task is None and len(self._inflight) >= MAX_QUEUED_CHECKS:
+            raise ChecksBusy
         if task is None:  # the check runs as its own task: a cancelled caller cannot abort it
             task = asyncio.ensure_future(self._verify_uncached(full_key, fingerprint))
             self._inflight[fingerprint] = task
             task.add_done_callback(lambda _t: self._inflight.pop(fingerprint, None))
         return await asyncio.shield(task)
+
+    def needs_check(self, full_key: str) -> bool:
+        """Whether verifying this key would start a new database + Argon2id check (neither
+        cached, good or bad, nor already being checked)."""
+        self._apply_changes()
+        fingerprint = cache_fingerprint(full_key)
+        cached = self._good.get(fingerprint)
+        if cached is not None and self._usable(cached):
+            return False
+        return not self._bad.get(fingerprint) and fingerprint not in self._inflight
 
     async def _verify_uncached(self, full_key: str, fingerprint: str) -> KeyInfo | None:
         parsed = parse_key(full_key)
@@ -346,7 +392,8 @@ class AuthService:
                     row = await session.scalar(
                         select(ApiKeyRow).where(ApiKeyRow.key_id == parsed.key_id)
                     )
-            ok = row is not None and await asyncio.to_thread(
+            ok = row is not None and await asyncio.get_running_loop().run_in_executor(
+                _argon2_pool(),
                 verify_key_hash,
                 row.secret_hash,
                 full_key,

@@ -13,6 +13,10 @@ from backend.core.clock import SYSTEM_CLOCK, Clock
 
 MAX_ADDRESSES = 100_000
 FIRST_DELAY_S = 0.1
+# Key checks (one DB row + one Argon2id each) one address may have waiting or running at once.
+# Failures are counted when a check ends, so without this bound an address could queue any
+# number of checks before its first failure counts, and every other caller would wait behind them.
+MAX_PENDING_CHECKS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +34,7 @@ class AuthThrottle:
         self._clock = clock
         self._failures: OrderedDict[str, deque[float]] = OrderedDict()
         self._blocked: dict[str, float] = {}
+        self._pending: dict[str, int] = {}
         self.failures_total = 0
         self.blocks_total = 0
 
@@ -75,6 +80,19 @@ class AuthThrottle:
         self._blocked[address] = self._clock.monotonic() + seconds
         if counted:
             self.blocks_total += 1
+
+    def begin_check(self, address: str) -> bool:
+        """Admit one more key check from this address, or False when it has enough pending."""
+        pending = self._pending.get(address, 0)
+        if pending >= MAX_PENDING_CHECKS:
+            return False
+        self._pending[address] = pending + 1
+        return True
+
+    def end_check(self, address: str) -> None:
+        pending = self._pending.pop(address, 0) - 1
+        if pending > 0:
+            self._pending[address] = pending
 
     def success(self, address: str) -> None:
         """A good key from this address: forget its failures (a block stays)."""

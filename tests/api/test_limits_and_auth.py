@@ -86,6 +86,22 @@ async def test_failed_auth_is_slowed_then_blocked_and_counted_in_health(
     assert access.throttle.blocked_for("10.1.2.3") is None
 
 
+async def test_a_burst_of_bad_keys_queues_no_more_than_two_checks_per_address(
+    http: httpx.AsyncClient, operator_key: str
+) -> None:
+    assert (await http.get("/api/v1/me", headers=bearer(operator_key))).status_code == 200
+    key_id = operator_key.split("_")[1]  # a real key id: each guess costs an Argon2id check
+    guesses = [f"hsk_{key_id}_{n:064x}" for n in range(10)]
+    burst = [http.get("/api/v1/me", headers=bearer(guess)) for guess in guesses]
+    meanwhile = http.get("/api/v1/me", headers=bearer(operator_key))
+    *answers, real = await asyncio.gather(*burst, meanwhile)
+    codes = sorted(answer.status_code for answer in answers)
+    assert codes == [401, 401] + [429] * 8  # two checked, the rest refused at once
+    busy = next(answer for answer in answers if answer.status_code == 429)
+    assert busy.json()["error"]["code"] == "auth_busy" and busy.headers["retry-after"] == "1"
+    assert real.status_code == 200  # the cached key is answered beside the burst
+
+
 async def test_no_key_or_secret_reaches_the_logs(
     http: httpx.AsyncClient, operator_key: str, caplog: pytest.LogCaptureFixture
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import timedelta
 
@@ -127,3 +128,16 @@ async def test_a_burst_with_one_uncached_key_costs_one_check(
     assert all(r is not None for r in results) and len(calls) == 1
     bad = [f"hsk_{'a' * 12}_{n:064x}" for n in range(20)]
     assert await asyncio.gather(*(auth.verify(k) for k in bad)) == [None] * 20
+
+
+async def test_past_the_pending_checks_bound_new_keys_are_busy_not_queued(
+    auth: AuthService,
+) -> None:
+    info, good = await auth.create_key(name="console")
+    assert await auth.verify(good) is not None  # cached before the burst
+    guesses = [f"hsk_{info.key_id}_{n:064x}" for n in range(service.MAX_QUEUED_CHECKS + 4)]
+    answers = await asyncio.gather(*(auth.verify(g) for g in guesses), return_exceptions=True)
+    busy = [a for a in answers if isinstance(a, service.ChecksBusy)]
+    assert len(busy) == 4 and answers.count(None) == service.MAX_QUEUED_CHECKS
+    assert await auth.verify(good) is not None  # a cached key is never busy
+    assert await auth.verify(guesses[-1]) is None  # once the queue drains, checked again

@@ -29,3 +29,12 @@ def test_throttle_slows_then_blocks_then_forgets() -> None:
         throttle.failure("8.8.8.8")
     clock.advance(61)  # old failures leave the window
     assert throttle.failure("8.8.8.8") == 0.0
+
+
+def test_an_address_may_have_only_a_few_key_checks_pending() -> None:
+    throttle = AuthThrottle(ThrottlePolicy())
+    assert [throttle.begin_check("1.2.3.4") for _ in range(3)] == [True, True, False]
+    assert throttle.begin_check("5.6.7.8")  # the bound is per address
+    throttle.end_check("1.2.3.4")
+    assert throttle.begin_check("1.2.3.4")  # a finished check frees its place
+    assert not throttle.begin_check("1.2.3.4")
