@@ -29,13 +29,13 @@ from backend.core.db import Database
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     ControlContext,
     DriverRegistry,
     MinerTarget,
     Outcome,
 )
-from backend.fleet.drivers.antminer import WORK_MODES
 from backend.fleet.drivers.pending import UnidentifiedDriver
 from backend.fleet.models import FleetCommandRow
 
@@ -44,7 +44,6 @@ if TYPE_CHECKING:
     from backend.fleet.poller import MinerState, Poller
 
 COMMANDS = ACTIONS
-SETTABLE_MODES = tuple(m for m in WORK_MODES if m != "sleep")  # sleep has its own command
 # params.mode is also a tuning profile's name (LuxOS: "default", "475MHz"); the miner's driver
 # checks it against what that miner offers. No separators: it travels in a cgminer parameter.
 MODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
@@ -94,7 +93,7 @@ def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
         if not isinstance(mode, str) or not MODE_NAME.fullmatch(mode):
             raise CommandError(
                 422,
-                f"work_mode needs params.mode: {' or '.join(SETTABLE_MODES)}, or a LuxOS "
+                f"work_mode needs params.mode: {' or '.join(COMMON_WORK_MODES)}, or a LuxOS "
                 "profile name (1-32 letters, digits, '.', '_', '-'; e.g. default, 475MHz)",
             )
         return {"mode": mode}

@@ -124,6 +124,10 @@ async def test_sleep_light_preset_and_reboot_are_read_back(sim: FleetSimulator) 
     normal = await driver.run(target, "work_mode", {"mode": "normal"})
     check = await driver.verify(target, "work_mode", {"mode": "normal"}, normal)
     assert check == "verified: running preset disabled"
+    sent = len(web.requests)
+    profile = await driver.run(target, "work_mode", {"mode": "475MHz"})  # a LuxOS profile name
+    assert profile.state == "refused" and "its modes: normal, low_power" in profile.result
+    assert len(web.requests) == sent and web.running_preset == "disabled"  # nothing sent
 
     reboot = await driver.run(target, "restart", {})
     assert reboot.state == "succeeded" and reboot.result.startswith("rebooting in 3s")

@@ -2,6 +2,7 @@
 
 from backend.fleet.drivers.base import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     ControlContext,
     Driver,
@@ -12,6 +13,7 @@ from backend.fleet.drivers.registry import DriverRegistry, identify
 
 __all__ = [
     "ACTIONS",
+    "COMMON_WORK_MODES",
     "Capability",
     "ControlContext",
     "Driver",

@@ -22,12 +22,12 @@ from backend.core.untrusted import UntrustedInputError, loads
 from backend.fleet.credentials import DEFAULT_WEB_PORT, Credential
 from backend.fleet.drivers.base import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     Driver,
     DriverError,
     MinerTarget,
     Outcome,
-    unknown_work_mode,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -41,7 +41,6 @@ POOL_SLOTS = 3
 MAX_WEB_REPLY = 64 * 1024  # real CGI replies are under 2 KiB
 WORK_MODES = {"normal": 0, "sleep": 1, "low_power": 3}
 MODE_NAMES = {v: k for k, v in WORK_MODES.items()}
-SETTABLE = ("normal", "low_power")  # sleep has its own command
 NO_ENABLE = (
     "stock Antminer's configuration has no per-pool enable switch "
     "(reorder with switchpool or remove the pool)"
@@ -56,6 +55,7 @@ class AntminerWebDriver(Driver):
     name = "antminer-web"
     label = "stock Antminer (web CGI)"
     kind = "web"
+    work_modes = COMMON_WORK_MODES
 
     def capabilities(self, target: MinerTarget) -> dict[str, Capability]:
         caps = dict.fromkeys(ACTIONS, Capability(True))
@@ -118,19 +118,13 @@ class AntminerWebDriver(Driver):
     # ------------------------------------------------------------------ actions
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        cred = await self.admit(target, action)
+        cred = await self.admit(target, action, params)
         if isinstance(cred, Outcome):
             return cred
-        if action == "work_mode":
-            refusal = unknown_work_mode(self.label, params.get("mode"), SETTABLE)
-            if refusal is not None:
-                return refusal
         try:
             return await self._run(target, cred, action, params)
         except WebError as exc:
-            if exc.state == "timeout":
-                return Outcome("failed", f"miner did not answer: {exc.message}")
-            return Outcome(exc.state, exc.message)
+            return exc.outcome()
 
     async def _run(
         self, target: MinerTarget, cred: Credential, action: str, params: dict[str, Any]

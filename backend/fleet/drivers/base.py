@@ -38,6 +38,9 @@ Action = Literal[
     "work_mode",
 ]
 ACTIONS: tuple[str, ...] = get_args(Action)
+# The work modes firmwares with a power switch name alike (sleep has its own command); LuxOS
+# takes its tuning profiles' names instead.
+COMMON_WORK_MODES = ("normal", "low_power")
 REFUSAL_MEMORY_S = 300.0  # a wrong password is not tried again for this long
 
 
@@ -126,6 +129,12 @@ class DriverError(Exception):
         self.state = state
         self.message = message
 
+    def outcome(self) -> Outcome:
+        """The command's end: a timeout is a failure, said as the miner not answering."""
+        if self.state == "timeout":
+            return Outcome("failed", f"miner did not answer: {self.message}")
+        return Outcome(self.state, self.message)
+
 
 class Driver:
     """Base of every family's driver; subclasses fill ``supported`` and ``run``."""
@@ -140,6 +149,9 @@ class Driver:
         return dict.fromkeys(ACTIONS, Capability(False, f"not supported for {self.label}"))
 
     kind: str | None = None  # the credential kind its control path needs, if any
+    # The `params.mode` values `work_mode` takes, checked before anything is sent (empty: the
+    # driver checks the mode against what the miner itself lists).
+    work_modes: tuple[str, ...] = ()
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
         refusal = self.unsupported(target, action)
@@ -153,9 +165,12 @@ class Driver:
         reason = capability.reason if capability is not None else None
         return Outcome("refused", f"refused: {reason or action + ' is not supported'}")
 
-    async def admit(self, target: MinerTarget, action: str) -> Credential | Outcome:
+    async def admit(
+        self, target: MinerTarget, action: str, params: dict[str, Any]
+    ) -> Credential | Outcome:
         """The credential to act with, or why nothing is sent: the action is unsupported, the
-        stored credential cannot be read, or the miner refused this one a moment ago."""
+        stored credential cannot be read, the miner refused this one a moment ago, or the work
+        mode asked for is not one of ``work_modes``."""
         refusal = self.unsupported(target, action)
         if refusal is not None:
             return refusal
@@ -164,6 +179,10 @@ class Driver:
             return Outcome("refused", f"refused: {cred.error}")
         if self.context.refused_recently(target, cred):
             return Outcome("refused", wrong_credentials(target, cred))
+        if action == "work_mode" and self.work_modes:
+            refusal = unknown_work_mode(self.label, params.get("mode"), self.work_modes)
+            if refusal is not None:
+                return refusal
         return cred
 
     async def verify(

@@ -30,12 +30,12 @@ import grpc
 from backend.fleet.credentials import Credential
 from backend.fleet.drivers.base import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     Driver,
     DriverError,
     MinerTarget,
     Outcome,
-    unknown_work_mode,
     uptime_before,
     verify_reboot,
     wait_until,
@@ -47,7 +47,6 @@ from backend.fleet.drivers.bos_api import bos_v1_pb2_grpc as rpc
 DEFAULT_PORT = 50051
 MAX_MESSAGE = 1024 * 1024  # real replies are a few KiB
 LOW_POWER_SHARE = 0.75  # low power: this share of the default power target
-WORK_MODES = ("normal", "low_power")
 MAX_POOLS = 64
 _TOKEN = re.compile(r"[\x21-\x7e]{1,512}")  # printable ASCII: a valid metadata value
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
@@ -95,6 +94,7 @@ class BraiinsDriver(Driver):
     name = "braiins"
     label = "Braiins OS (gRPC API)"
     kind = "braiins"
+    work_modes = COMMON_WORK_MODES
 
     def capabilities(self, target: MinerTarget) -> dict[str, Capability]:
         return dict.fromkeys(ACTIONS, Capability(True))
@@ -141,17 +141,9 @@ class BraiinsDriver(Driver):
     # ------------------------------------------------------------------ actions
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        if not self.capabilities(target)[action].supported:
-            return await super().run(target, action, params)
-        cred = await self.context.credential(target, self.kind)
-        if cred.error is not None:
-            return Outcome("refused", f"refused: {cred.error}")
-        if self.context.refused_recently(target, cred):
-            return Outcome("refused", wrong_credentials(target, cred))
-        if action == "work_mode":
-            refusal = unknown_work_mode(self.label, params.get("mode"), WORK_MODES)
-            if refusal is not None:
-                return refusal
+        cred = await self.admit(target, action, params)
+        if isinstance(cred, Outcome):
+            return cred
         try:
             before: dict[str, Any] = {}
             if action == "restart":
@@ -159,7 +151,7 @@ class BraiinsDriver(Driver):
             async with self._session(target, cred) as session:
                 result = await self._send(session, action, params, before)
         except BosError as exc:
-            return Outcome(exc.state, exc.message)
+            return exc.outcome()
         return Outcome("succeeded", result, None, before)
 
     async def _send(

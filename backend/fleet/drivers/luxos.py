@@ -62,7 +62,7 @@ class LuxosDriver(Driver):
         return dict.fromkeys(ACTIONS, Capability(True))
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        cred = await self.admit(target, action)
+        cred = await self.admit(target, action, params)
         if isinstance(cred, Outcome):
             return cred
         client = target.client

@@ -23,6 +23,7 @@ from backend.core.untrusted import UntrustedInputError, loads
 from backend.fleet.credentials import DEFAULT_WEB_PORT, Credential
 from backend.fleet.drivers.base import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     ControlContext,
     Driver,
@@ -58,6 +59,7 @@ class VnishDriver(Driver):
     name = "vnish"
     label = "Vnish (web API)"
     kind = "vnish"
+    work_modes = COMMON_WORK_MODES
 
     def __init__(self, context: ControlContext) -> None:
         super().__init__(context)
@@ -225,15 +227,13 @@ class VnishDriver(Driver):
     # ------------------------------------------------------------------ actions
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        cred = await self.admit(target, action)
+        cred = await self.admit(target, action, params)
         if isinstance(cred, Outcome):
             return cred
         try:
             return await self._run(target, cred, action, params)
         except VnishError as exc:
-            if exc.state == "timeout":
-                return Outcome("failed", f"miner did not answer: {exc.message}")
-            return Outcome(exc.state, exc.message)
+            return exc.outcome()
 
     async def _run(
         self, target: MinerTarget, cred: Credential, action: str, params: dict[str, Any]

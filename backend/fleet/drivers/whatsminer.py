@@ -33,13 +33,13 @@ from backend.fleet.codec import section_rows
 from backend.fleet.credentials import Credential
 from backend.fleet.drivers.base import (
     ACTIONS,
+    COMMON_WORK_MODES,
     Capability,
     ControlContext,
     Driver,
     DriverError,
     MinerTarget,
     Outcome,
-    unknown_work_mode,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -91,6 +91,7 @@ class WhatsminerDriver(Driver):
     name = "whatsminer"
     label = "Whatsminer (btminer API)"
     kind = "whatsminer"
+    work_modes = COMMON_WORK_MODES
 
     def __init__(self, context: ControlContext) -> None:
         super().__init__(context)
@@ -324,20 +325,16 @@ class WhatsminerDriver(Driver):
     # ------------------------------------------------------------------ actions
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        cred = await self.admit(target, action)
+        cred = await self.admit(target, action, params)
         if isinstance(cred, Outcome):
             return cred
-        if action == "work_mode":
-            refusal = unknown_work_mode(self.label, params.get("mode"), tuple(V2_MODES))
-            if refusal is not None:
-                return refusal
         try:
             api = await self._api(target, cred)
             if api == "v3":
                 return await self._run_v3(target, cred, action, params)
             return await self._run_v2(target, cred, action, params)
         except WmError as exc:
-            return Outcome(exc.state, exc.message)
+            return exc.outcome()
 
     async def _run_v2(
         self, target: MinerTarget, cred: Credential, action: str, params: dict[str, Any]
