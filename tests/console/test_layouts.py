@@ -4,9 +4,6 @@ keys in effect when `[console.keymap]` remaps them."""
 
 from __future__ import annotations
 
-import os
-import time
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -20,29 +17,11 @@ from hashinsight_tui.screens.help import HelpScreen
 from hashinsight_tui.widgets.fleet_summary import FleetSummaryBar
 from hashinsight_tui.widgets.fleet_table import COLUMNS, FleetTable, column_pages, fit_widths
 from hashinsight_tui.widgets.key_footer import fitting
-from tests.console.snapshot_world import URL, load_recording, replay_client
+from tests.console.snapshot_world import URL, replay_client
 from tests.console.test_snapshots import until_shown
 
 SIZES = [(80, 24), (120, 36)]
 Answers = dict[str, dict[str, Any]]
-
-
-@pytest.fixture
-def answers() -> Iterator[Answers]:
-    captured_at, recorded = load_recording()
-    real_time, old_tz = time.time, os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    time.time = lambda: captured_at  # type: ignore[assignment]
-    try:
-        yield recorded
-    finally:
-        time.time = real_time  # type: ignore[assignment]
-        if old_tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
 
 
 def console(answers: Answers, screen: str, keymap: dict[str, str] | None = None) -> HashInsightApp:

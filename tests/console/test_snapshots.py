@@ -8,9 +8,8 @@ fails here; `pytest tests/console/test_snapshots.py --snapshot-update` accepts i
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -18,7 +17,7 @@ from textual.pilot import Pilot
 from textual.widgets import Input, TextArea
 
 from hashinsight_tui.app import SCREEN_NAMES, ConsoleOptions, HashInsightApp
-from tests.console.snapshot_world import URL, load_recording, replay_client
+from tests.console.snapshot_world import URL, replay_client
 
 SIZE = (120, 36)
 NARROW = (80, 24)
@@ -38,25 +37,6 @@ SHOWS: dict[str, tuple[str, ...]] = {
 }
 
 Answers = dict[str, dict[str, Any]]
-
-
-@pytest.fixture
-def answers() -> Iterator[Answers]:
-    """The recorded answers, with the wall clock stopped at the recording and TZ=UTC."""
-    captured_at, recorded = load_recording()
-    real_time, old_tz = time.time, os.environ.get("TZ")
-    os.environ["TZ"] = "UTC"
-    time.tzset()
-    time.time = lambda: captured_at  # type: ignore[assignment]
-    try:
-        yield recorded
-    finally:
-        time.time = real_time  # type: ignore[assignment]
-        if old_tz is None:
-            os.environ.pop("TZ", None)
-        else:
-            os.environ["TZ"] = old_tz
-        time.tzset()
 
 
 def console(answers: Answers, screen: str) -> HashInsightApp:
