@@ -22,9 +22,10 @@ import httpx
 import websockets
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-# The issuer's issues and trades are the API's own schemas: the console ships with the backend.
-from backend.api.routes.issuer_schemas import IssueDetailOut, IssueListOut, IssueOut
 from backend.core.untrusted import loads
+
+# The issuer's issues and trades are the API's own schemas: the console ships with the backend.
+from hashinsight_contract.issuer import IssueDetailOut, IssueListOut, IssueOut
 
 # A backend's answers are bounded like any input from the network: the largest real one (a
 # 10,000-miner page) is a few MiB.

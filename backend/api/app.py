@@ -26,7 +26,7 @@ from backend.api.routes import (
     wallet,
     webhooks,
 )
-from backend.api.schemas import ErrorResponse
+from hashinsight_contract.common import ErrorResponse
 
 if TYPE_CHECKING:
     from backend.runtime import Backend

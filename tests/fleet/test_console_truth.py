@@ -91,7 +91,7 @@ async def test_summary_api_states_power_coverage(settings: Settings, db: Databas
     async with FleetSimulator(8, use_ports=True, families=FAMILIES, seed=3) as sim:
         poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
         summary = await poller.sweep()
-    from backend.api.routes.fleet_schemas import FleetSummary
+    from hashinsight_contract.fleet import FleetSummary
 
     coverage = FleetSummary.model_validate(summary).coverage
     assert coverage is not None and coverage.online == summary["online"]

@@ -22,8 +22,8 @@ from backend.api.analytics_registry import (
 )
 from backend.api.deps import BackendDep, ReadKey
 from backend.api.errors import ApiError
-from backend.api.routes.partner_api_schemas import ERRORS, HistoricalOut, MetricList
-from backend.api.schemas import aware_utc
+from backend.api.params import aware_utc
+from hashinsight_contract.partners import ERRORS, HistoricalOut, MetricList
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=ERRORS)
 

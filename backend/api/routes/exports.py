@@ -12,16 +12,16 @@ from backend.api.errors import ApiError
 from backend.api.exports import ExportError, ExportService, download_name, export_view, media_type
 from backend.api.exports_models import ExportRow
 from backend.api.exports_registry import datasets, get_dataset
-from backend.api.routes.partner_api_schemas import (
+from backend.api.params import ObjectId, Offset, check_order, parse_time
+from backend.auth.service import KeyInfo
+from backend.auth.tiers import tier_for
+from hashinsight_contract.partners import (
     ERRORS,
     DatasetList,
     ExportCreate,
     ExportList,
     ExportOut,
 )
-from backend.api.schemas import ObjectId, Offset, check_order, parse_time
-from backend.auth.service import KeyInfo
-from backend.auth.tiers import tier_for
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=ERRORS)
 

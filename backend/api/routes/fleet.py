@@ -16,7 +16,27 @@ from pydantic import BaseModel, Field
 
 from backend.api.deps import AdminKey, BackendDep, ReadKey, require, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.fleet_schemas import (
+from backend.api.params import (
+    COMMON_ERRORS,
+    ID_PATTERN,
+    MinerId,
+    ObjectId,
+    Offset,
+    RowId,
+)
+from backend.auth.service import KeyInfo
+from backend.fleet.acks import (
+    MAX_SILENCE_MIN,
+    alert_webhooks,
+    silence,
+    silence_fields,
+    silences_for,
+)
+from backend.fleet.alerts import ACK_NOTE_MAX
+from backend.fleet.commands import CommandError
+from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
+from backend.fleet.service import FleetService
+from hashinsight_contract.fleet import (
     AlertOut,
     AlertState,
     BulkCommandOut,
@@ -37,26 +57,6 @@ from backend.api.routes.fleet_schemas import (
     MinerOut,
     Period,
 )
-from backend.api.schemas import (
-    COMMON_ERRORS,
-    ID_PATTERN,
-    MinerId,
-    ObjectId,
-    Offset,
-    RowId,
-)
-from backend.auth.service import KeyInfo
-from backend.fleet.acks import (
-    MAX_SILENCE_MIN,
-    alert_webhooks,
-    silence,
-    silence_fields,
-    silences_for,
-)
-from backend.fleet.alerts import ACK_NOTE_MAX
-from backend.fleet.commands import CommandError
-from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
-from backend.fleet.service import FleetService
 
 router = APIRouter(tags=["fleet"], responses=COMMON_ERRORS)
 ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from backend.api.deps import AdminKey, BackendDep, ReadKey
-from backend.api.schemas import HealthReport
+from hashinsight_contract.common import HealthReport
 
 router = APIRouter(tags=["health"])
 

@@ -10,7 +10,14 @@ from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
 from backend.api.deps import BackendDep, ReadKey, require, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.issuer_schemas import (
+from backend.api.params import COMMON_ERRORS, MAX_ID, RowId, aware_utc, check_order
+from backend.auth.service import KeyInfo
+from backend.issuer import signer_protocol as proto
+from backend.issuer.errors import IssuerConfigError, IssuerError
+from backend.issuer.service import DecisionConflict, IssueNotFound, IssuerService
+from backend.issuer.states import ALL_STATES
+from backend.issuer.store import dt_to_ms
+from hashinsight_contract.issuer import (
     ApproveIn,
     IssueDetailOut,
     IssueListOut,
@@ -21,13 +28,6 @@ from backend.api.routes.issuer_schemas import (
     RetryIn,
     StartIn,
 )
-from backend.api.schemas import COMMON_ERRORS, MAX_ID, RowId, aware_utc, check_order
-from backend.auth.service import KeyInfo
-from backend.issuer import signer_protocol as proto
-from backend.issuer.errors import IssuerConfigError, IssuerError
-from backend.issuer.service import DecisionConflict, IssueNotFound, IssuerService
-from backend.issuer.states import ALL_STATES
-from backend.issuer.store import dt_to_ms
 
 if TYPE_CHECKING:
     from backend.runtime import Backend

@@ -9,7 +9,12 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import AdminKey, BackendDep, CurrentKey, access_service, no_store
 from backend.api.errors import ApiError
-from backend.api.routes.partner_api_schemas import (
+from backend.api.params import ID_PATTERN, ObjectId, Offset
+from backend.auth.partners import PartnerNotFound, Partners
+from backend.auth.service import KeyInfo, KeyRequestError
+from backend.auth.tiers import tier_for
+from backend.core.audit import record_audit
+from hashinsight_contract.partners import (
     ERRORS,
     KeyCreate,
     KeyCreated,
@@ -20,11 +25,6 @@ from backend.api.routes.partner_api_schemas import (
     LimitsOut,
     UsageList,
 )
-from backend.api.schemas import ID_PATTERN, ObjectId, Offset
-from backend.auth.partners import PartnerNotFound, Partners
-from backend.auth.service import KeyInfo, KeyRequestError
-from backend.auth.tiers import tier_for
-from backend.core.audit import record_audit
 
 router = APIRouter(prefix="/api/v1", tags=["keys"], responses=ERRORS)
 

@@ -8,9 +8,9 @@ from fastapi import APIRouter, Query
 
 from backend.api.deps import BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.market_schemas import ExchangesOut, PriceCurrent, PriceHistory
-from backend.api.schemas import ErrorResponse
 from backend.market.service import MarketService, MarketUnavailable
+from hashinsight_contract.common import ErrorResponse
+from hashinsight_contract.market import ExchangesOut, PriceCurrent, PriceHistory
 
 router = APIRouter(tags=["market"])
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import APIRouter
 
 from backend.api.deps import CurrentKey
-from backend.api.schemas import KeyOut
+from hashinsight_contract.common import KeyOut
 
 router = APIRouter(prefix="/api/v1", tags=["keys"])
 

@@ -9,8 +9,8 @@ from fastapi import APIRouter, Query
 from backend.api.deps import BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
 from backend.api.routes.market import UNAVAILABLE
-from backend.api.routes.network_schemas import BlocksOut, HashrateHistory, NetworkStats
 from backend.chain.service import ChainService, ChainUnavailable
+from hashinsight_contract.network import BlocksOut, HashrateHistory, NetworkStats
 
 router = APIRouter(tags=["network"])
 

@@ -8,17 +8,17 @@ from fastapi import APIRouter, Path, Query, Response
 
 from backend.api.deps import AdminKey, BackendDep, ReadKey, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.notary_schemas import (
+from backend.api.params import COMMON_ERRORS, Offset, RowId
+from backend.notary.cid import InvalidCid
+from backend.notary.ipfs_store import ContentCorrupt, ContentNotFound
+from backend.notary.service import NotaryService, NotaryUnavailable
+from hashinsight_contract.notary import (
     NotarizationList,
     NotarizationOut,
     NotarizationRequest,
     NotaryInfo,
     VerificationOut,
 )
-from backend.api.schemas import COMMON_ERRORS, Offset, RowId
-from backend.notary.cid import InvalidCid
-from backend.notary.ipfs_store import ContentCorrupt, ContentNotFound
-from backend.notary.service import NotaryService, NotaryUnavailable
 
 router = APIRouter(tags=["notary"], responses=COMMON_ERRORS)
 

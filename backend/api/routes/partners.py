@@ -8,7 +8,10 @@ from fastapi import APIRouter, Query, Response
 
 from backend.api.deps import AdminKey, BackendDep, CurrentKey, no_store
 from backend.api.errors import ApiError
-from backend.api.routes.partner_api_schemas import (
+from backend.api.params import ObjectId, Offset
+from backend.auth.partners import PartnerConflict, PartnerError, PartnerNotFound, Partners
+from backend.auth.tiers import tier_for
+from hashinsight_contract.partners import (
     ERRORS,
     KeyCreated,
     KeyList,
@@ -20,9 +23,6 @@ from backend.api.routes.partner_api_schemas import (
     PartnerSecret,
     PartnerUpdate,
 )
-from backend.api.schemas import ObjectId, Offset
-from backend.auth.partners import PartnerConflict, PartnerError, PartnerNotFound, Partners
-from backend.auth.tiers import tier_for
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"], responses=ERRORS)
 

@@ -15,7 +15,12 @@ from fastapi import APIRouter, Query, Request, Response
 
 from backend.api.deps import AdminKey, BackendDep, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.wallet_schemas import (
+from backend.api.params import COMMON_ERRORS, ObjectId, Offset
+from backend.core.audit import record_audit
+from backend.wallet import login_page
+from backend.wallet.client_ip import client_ip
+from backend.wallet.service import Session, WalletError, WalletService
+from hashinsight_contract.wallet import (
     LogoutOut,
     RevealedKey,
     WalletLoginList,
@@ -25,11 +30,6 @@ from backend.api.routes.wallet_schemas import (
     WalletNonceOut,
     WalletNonceRequest,
 )
-from backend.api.schemas import COMMON_ERRORS, ObjectId, Offset
-from backend.core.audit import record_audit
-from backend.wallet import login_page
-from backend.wallet.client_ip import client_ip
-from backend.wallet.service import Session, WalletError, WalletService
 
 router = APIRouter(tags=["wallet"], responses=COMMON_ERRORS)
 

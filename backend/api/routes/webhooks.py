@@ -13,7 +13,13 @@ from fastapi import APIRouter, Query
 
 from backend.api.deps import BackendDep, CurrentKey, running_service
 from backend.api.errors import ApiError
-from backend.api.routes.partner_api_schemas import (
+from backend.api.params import ID_PATTERN, ObjectId, Offset
+from backend.auth.service import KeyInfo
+from backend.notify.events import EVENT_TYPES
+from backend.notify.service import WebhookService
+from backend.notify.targets import TargetRefused, check_target
+from backend.notify.webhooks import WebhookError, WebhookNotFound, check_webhook_host
+from hashinsight_contract.partners import (
     ERRORS,
     DeliveryList,
     DeliveryOut,
@@ -23,12 +29,6 @@ from backend.api.routes.partner_api_schemas import (
     WebhookOut,
     WebhookUpdate,
 )
-from backend.api.schemas import ID_PATTERN, ObjectId, Offset
-from backend.auth.service import KeyInfo
-from backend.notify.events import EVENT_TYPES
-from backend.notify.service import WebhookService
-from backend.notify.targets import TargetRefused, check_target
-from backend.notify.webhooks import WebhookError, WebhookNotFound, check_webhook_host
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=ERRORS)
 

@@ -12,31 +12,19 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, get_args
 
 from backend.fleet.client import CgminerClient, CgminerConnectionError
 from backend.fleet.codec import CgminerError, section_rows
 from backend.fleet.credentials import Credential, default_credential
 from backend.fleet.normalize import to_bool, to_float, to_int
+from hashinsight_contract.fleet import Action
 
 if TYPE_CHECKING:
     import httpx
 
     from backend.fleet.credentials import CredentialStore
 
-# The one list of control actions: the API's command names are this type.
-Action = Literal[
-    "restart",
-    "switchpool",
-    "addpool",
-    "enablepool",
-    "disablepool",
-    "removepool",
-    "sleep",
-    "wake",
-    "fault_light",
-    "work_mode",
-]
 ACTIONS: tuple[str, ...] = get_args(Action)
 # The work modes firmwares with a power switch name alike (sleep has its own command); LuxOS
 # takes its tuning profiles' names instead.

@@ -7,7 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from backend.api.schemas import KeyOut
+from hashinsight_contract.common import KeyOut
 
 
 def required_in_spec(*names: str) -> Callable[[dict[str, Any]], None]:

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from backend.api.schemas import ErrorResponse
+from hashinsight_contract.common import ErrorResponse
 
 Scope = Literal["read", "stream", "export", "fleet:control", "issuer:approve", "admin"]
 TierName = Literal["basic", "pro", "enterprise", "operator"]

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from backend.api.routes.market_schemas import AttemptOut, Freshness
+from hashinsight_contract.market import AttemptOut, Freshness
 
 
 class TipOut(Freshness):

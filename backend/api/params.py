@@ -1,14 +1,16 @@
-"""API schemas (separate from the database models), so the OpenAPI spec documents every shape."""
+"""Request parameters every router shares: bounds on ids, offsets and times, stated in the spec.
+
+The shapes themselves live in `hashinsight_contract`."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from fastapi import Path, Query
-from pydantic import BaseModel, Field
 
 from backend.api.errors import ApiError
+from hashinsight_contract.common import ErrorResponse
 
 # --- Bounds shared by every router, so the OpenAPI spec states what is accepted -----------------
 # Database ids are signed 64-bit integers on PostgreSQL and SQLite: anything larger can name no
@@ -58,71 +60,6 @@ def parse_time(value: str | None, name: str) -> datetime | None:
 def check_order(start: datetime | float | None, end: datetime | float | None) -> None:
     if start is not None and end is not None and start > end:  # type: ignore[operator]
         raise ApiError(422, "start must not be after end")
-
-
-Status = Literal["ok", "degraded", "down", "unknown", "disabled"]
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-
-
-class ErrorResponse(BaseModel):
-    error: ErrorDetail
-
-
-class IntegrationOut(BaseModel):
-    name: str
-    kind: str
-    target: str
-    status: Status
-    latency_ms: float | None
-    last_success: float | None
-    last_error: str | None
-    last_error_at: float | None
-    checks: int
-    failures: int
-    detail: str | None
-    last_check: float | None = Field(
-        default=None, description="last success, failure or word of the component itself"
-    )
-    interval_s: float | None = Field(default=None, description="between checks")
-    stale_after_s: float | None = Field(
-        default=None, description="a check older than this is stale (null: not checked yet)"
-    )
-
-
-class BusStats(BaseModel):
-    subscribers: int
-    published: int
-    dropped: int
-
-
-class HealthReport(BaseModel):
-    status: Status
-    version: str
-    started_at: float
-    uptime_s: float
-    mode: Literal["serve", "embedded", "demo"]
-    integrations: list[IntegrationOut]
-    bus: BusStats
-    websocket_clients: int
-
-
-class KeyOut(BaseModel):
-    key_id: str
-    name: str
-    owner_type: str
-    owner_id: str | None
-    scopes: list[str]
-    tier: str
-    mode: str
-    read_only: bool
-    created_at: str
-    expires_at: str | None
-    revoked_at: str | None
-    last_used_at: str | None
 
 
 # Error answers a router may give besides its own; documented so the spec lists every status.

@@ -6,8 +6,19 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
 
-from backend.fleet.drivers.base import Action
-
+# The one list of control actions: the API's command names are this type.
+Action = Literal[
+    "restart",
+    "switchpool",
+    "addpool",
+    "enablepool",
+    "disablepool",
+    "removepool",
+    "sleep",
+    "wake",
+    "fault_light",
+    "work_mode",
+]
 MinerStatus = Literal["online", "offline", "error", "sleeping"]
 CommandName = Action
 CommandState = Literal["sent", "succeeded", "failed", "pending_approval", "refused"]
