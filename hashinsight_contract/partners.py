@@ -55,7 +55,7 @@ class KeyCreate(BaseModel):
     partner_id: str | None = Field(
         default=None, max_length=64, description="Required for partner keys"
     )
-    scopes: list[Scope] = Field(default_factory=lambda: ["read"], min_length=1)
+    scopes: list[Scope] = Field(default_factory=lambda: list[Scope](["read"]), min_length=1)
     tier: TierName | None = Field(default=None, description="Default: operator, or the partner's")
     mode: Mode = "auto"
     expires_in_days: float | None = Field(default=None, gt=0, le=3650)
