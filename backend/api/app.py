@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 
 from backend import __version__
 from backend.api import ws
@@ -43,6 +44,10 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
 }
 
 
+def operation_id(route: APIRoute) -> str:
+    return route.name
+
+
 def create_app(backend: Backend) -> FastAPI:
     app = FastAPI(
         title="HashInsight API",
@@ -52,6 +57,9 @@ def create_app(backend: Backend) -> FastAPI:
         docs_url="/api/v1/docs",
         redoc_url=None,
         responses=ERROR_RESPONSES,
+        # Operation ids are the handlers' names (unique across the API, checked by a test), so a
+        # generated client calls `current_price`, not `current_price_api_v1_prices_current_get`.
+        generate_unique_id_function=operation_id,
     )
     app.state.backend = backend
     install_error_handlers(app)
