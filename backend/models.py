@@ -1,16 +1,14 @@
-"""Every table of every service, imported in one place so Alembic sees the whole schema."""
+"""Every table, imported in one place so Alembic sees the whole schema: the core's own (audit
+log, named leases) and those of each feature in `backend.registry`."""
 
-from backend.api.exports_models import ExportRow  # noqa: F401  (bulk export jobs)
-from backend.auth.models import ApiKeyRow
+import importlib
+
 from backend.core.audit import AuditEntry
 from backend.core.db import Base
-from backend.core.lease import LeaseRow  # noqa: F401  (named leases: issuer, notary, shards)
-from backend.fleet.models import FleetMinerRow  # noqa: F401  (all fleet tables)
-from backend.fleet.shard import FleetCollectorRow  # noqa: F401  (collector heartbeats)
-from backend.issuer.models import IssueRow  # noqa: F401  (all issuer tables)
-from backend.market.samples import MarketSampleRow  # noqa: F401  (recorded market history)
-from backend.notary.models import NotarizationRow  # noqa: F401  (notary tables)
-from backend.notify.models import WebhookRow  # noqa: F401  (webhooks; partners are in auth)
-from backend.wallet.models import WalletLoginRow  # noqa: F401  (all wallet tables)
+from backend.core.lease import LeaseRow
+from backend.registry import table_modules
 
-__all__ = ["ApiKeyRow", "AuditEntry", "Base"]
+for _module in table_modules():
+    importlib.import_module(_module)
+
+__all__ = ["AuditEntry", "Base", "LeaseRow"]

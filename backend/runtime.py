@@ -14,20 +14,19 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Awaitable, Coroutine
+from collections.abc import Awaitable, Coroutine, Mapping
 from datetime import timedelta
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, Protocol, TypeVar
 
 import uvicorn
+from fastapi import APIRouter
 
 from backend import __version__
 from backend.api.app import create_app
-from backend.api.exports import ExportService
+from backend.api.http_wire import http_protocol
 from backend.api.ws_wire import FanoutWebSocketProtocol
-from backend.auth.access import ApiAccessService
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
-from backend.chain.service import ChainService
 from backend.core.asgi import QuietUvicornServer
 from backend.core.bus import EventBus
 from backend.core.clock import SYSTEM_CLOCK
@@ -41,20 +40,28 @@ from backend.core.secrets import (
     write_operator_token,
 )
 from backend.core.service import Service, ServiceContext
-from backend.core.settings import Settings, ensure_dirs
-from backend.fleet.service import FleetService
 from backend.fleet.shard import FleetRole
-from backend.issuer.service import IssuerService
-from backend.market.service import MarketService
-from backend.notary.service import NotaryService
-from backend.notify.service import WebhookService
-from backend.sim.demo_story import run_demo_story
-from backend.sim.world import SimWorld
+from backend.registry import FEATURES, Feature, build_services
+from backend.settings import Settings, ensure_dirs
 from backend.wallet.service import WalletService
 
 log = logging.getLogger("hashinsight.backend")
 
 Mode = Literal["serve", "embedded", "demo", "collector"]
+
+
+class World(Protocol):
+    """What runs beside a backend, such as the demo's simulators: started before it (its
+    settings laid over the backend's), given the started backend, stopped after it. The runtime
+    knows no simulator; the demo command hands one in."""
+
+    async def start(self) -> Mapping[str, Any]: ...
+
+    def started(self, backend: Backend) -> Coroutine[Any, Any, None] | None: ...
+
+    async def stop(self) -> None: ...
+
+
 T = TypeVar("T")
 LOCAL_TOKEN_NAME = "local console token"
 INITIAL_KEY_NAME = "initial operator"
@@ -63,9 +70,17 @@ BASE_CHANNELS = frozenset({"health"})
 
 class Backend:
     def __init__(
-        self, settings: Settings, *, mode: Mode = "serve", fleet_role: FleetRole | None = None
+        self,
+        settings: Settings,
+        *,
+        mode: Mode = "serve",
+        fleet_role: FleetRole | None = None,
+        world: World | None = None,
+        features: tuple[Feature, ...] = FEATURES,
     ) -> None:
         self.settings = settings
+        self.world = world
+        self.features = features
         self.mode: Mode = mode
         self.fleet_role = fleet_role or FleetRole()
         if mode == "collector" and (self.fleet_role.shard is None or not self.fleet_role.collect):
@@ -84,13 +99,17 @@ class Backend:
         self._tasks: list[asyncio.Task[Any]] = []
         self._server: QuietUvicornServer | None = None
         self._server_task: asyncio.Task[Any] | None = None
-        self.sim_world: SimWorld | None = None
         self.services: list[Service] = []
         self.services_by_name: dict[str, Service] = {}
         self.redis_bridge: RedisBusBridge | None = None
         self.db: Database
         self.auth: AuthService
         self.http: HttpClientFactory
+
+    @property
+    def routers(self) -> list[APIRouter]:
+        """The API routes of this backend's features (the API adds its own: health, me, /ws)."""
+        return [router for feature in self.features for router in feature.routers]
 
     @property
     def url(self) -> str:
@@ -100,10 +119,8 @@ class Backend:
 
     async def start(self) -> None:
         """Open the database, run migrations, bootstrap keys, start services and the API."""
-        if self.mode == "demo":
-            self.sim_world = SimWorld()
-            await self.sim_world.start()
-            self.settings = self.settings.model_copy(update=self.sim_world.settings_overrides())
+        if self.world is not None:
+            self.settings = self.settings.model_copy(update=dict(await self.world.start()))
         if self.mode != "collector":
             # Claim the port before anything starts: a busy port stops a start that has
             # touched nothing yet (no lease taken, no connection to cancel on the way out).
@@ -138,7 +155,10 @@ class Backend:
             self.redis_bridge = RedisBusBridge(self.bus, self.settings.redis_url, self.health)
             await self.redis_bridge.start()
         self.services = build_services(
-            self.context, fleet_role=self.fleet_role, collector=self.mode == "collector"
+            self.context,
+            fleet_role=self.fleet_role,
+            collector=self.mode == "collector",
+            features=self.features,
         )
         self.services_by_name = {service.name: service for service in self.services}
         for service in self.services:
@@ -150,9 +170,9 @@ class Backend:
         if self.mode != "collector":
             await self._start_api()
             await self._issue_operator_token()
-        if self.mode == "demo" and "fleet" in self.services_by_name:
-            story = run_demo_story(self.auth, self.services_by_name["fleet"])
-            self._tasks.append(asyncio.create_task(story, name="demo-story"))
+        story = self.world.started(self) if self.world is not None else None
+        if story is not None:
+            self._tasks.append(asyncio.create_task(story, name="world"))
         await self.run_health_checks()
         self._tasks.append(asyncio.create_task(self._health_loop(), name="health-loop"))
         log.info("backend started in %s mode at %s", self.mode, self.url if self.port else "-")
@@ -218,6 +238,7 @@ class Backend:
             timeout_graceful_shutdown=max(1, int(self.settings.shutdown_timeout_s) - 1),
             ws_max_size=64 * 1024,
             ws=FanoutWebSocketProtocol,  # event frames written once, to every client (api/ws.py)
+            http=http_protocol(self.settings.api_http),  # httptools, head bounded as h11's
             proxy_headers=False,  # notary & wallet: X-Forwarded-For only from trusted proxies
         )
         # Request lines only at debug level, and scrubbed like every other record.
@@ -297,8 +318,8 @@ class Backend:
         if hasattr(self, "http"):
             await _bounded("http clients", self.http.aclose(), deadline)
         await _bounded("database", self.db.close(), deadline)
-        if self.sim_world is not None:
-            await _bounded("simulators", self.sim_world.stop(), deadline)
+        if self.world is not None:
+            await _bounded("world", self.world.stop(), deadline)
         log.info("backend stopped")
 
     async def run(self, ready: threading.Event | None = None) -> None:
@@ -325,39 +346,6 @@ async def _bounded(what: str, step: Awaitable[Any], seconds: float) -> bool:
         log.warning("%s did not stop cleanly: %s", what, task.exception())
         return False
     return True
-
-
-def build_services(
-    context: ServiceContext, *, fleet_role: FleetRole | None = None, collector: bool = False
-) -> list[Service]:
-    """Every service this backend runs, in start order (stopped in reverse).
-
-    A collector runs the fleet (its shard) and what the fleet reads (market and chain for the
-    hashprice); everything else belongs to the API instances. With several API instances on
-    one database the issuer and the notary scheduler run in one of them at a time (leases)."""
-    services: list[Service] = []
-
-    def by_name() -> dict[str, Service]:
-        """Lets a service read another after start (fleet economics read the hashprice...)."""
-        return {service.name: service for service in services}
-
-    market = MarketService(context)
-    fleet = FleetService(context, by_name, role=fleet_role)
-    if collector:
-        services += [market, ChainService(context, market), fleet]
-        return services
-    services += [
-        ApiAccessService(context),
-        market,
-        ChainService(context, market),
-        fleet,
-        NotaryService(context, by_name),
-        WalletService(context),
-        IssuerService(context),
-        WebhookService(context),
-        ExportService(context),
-    ]
-    return services
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -388,8 +376,10 @@ def _db_target(db: Database) -> str:
 class BackendThread:
     """An embedded backend in its own thread and event loop, for a console that found none."""
 
-    def __init__(self, settings: Settings, *, mode: Mode = "embedded") -> None:
-        self.backend = Backend(settings, mode=mode)
+    def __init__(
+        self, settings: Settings, *, mode: Mode = "embedded", world: World | None = None
+    ) -> None:
+        self.backend = Backend(settings, mode=mode, world=world)
         self._thread: threading.Thread | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._ready = threading.Event()

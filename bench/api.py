@@ -18,6 +18,14 @@ the production Argon2id profile. Phases:
      the subscribers that fell behind (cut, no end marker, or the marker over 1 s late), events
      per write, client and server CPU, and the p99 against the goal and the baseline.
      `--ws-only` runs this phase alone.
+  4. `--fleet-pages` (alone): `--miners` simulated miners (`backend.sim.fleet`, a process of
+     its own, the mix bench/fleet.py sweeps) in the backend's inventory, labelled by site and
+     rack, polled once by its real poller; then `/api/v1/miners?limit=100` sorted and filtered
+     several ways (`PAGE_VARIANTS`), each for `--seconds` at `--page-concurrency` connections:
+     req/s, p50/p95/p99 and the server's CPU per request, p95 against 30 ms.
+GET phases also print the server's CPU per request (what a shared machine moves least).
+`--http h11|httptools` picks the backend's parser; `--previous` puts back what the 2026-12-07
+HTTP round changed (see `use_previous`), so old and new run from one tree.
 Loopback only; every phase is bounded in time and stops by itself.
 """
 
@@ -59,15 +67,49 @@ def use_loop(name: str) -> None:
         asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
-def server_main(conn: Any, data_dir: str, ws_keys: int = 10, loop: str = "asyncio") -> None:
+def server_main(
+    conn: Any,
+    data_dir: str,
+    ws_keys: int = 10,
+    loop: str = "asyncio",
+    extra: dict[str, Any] | None = None,
+) -> None:
     _pin(0)
     use_loop(loop)
-    asyncio.run(_server(conn, data_dir, ws_keys))
+    extra = dict(extra or {})
+    if extra.pop("previous", False):
+        use_previous()
+    if extra.get("miners"):
+        from backend.sim.fleet import ensure_fd_limit
+
+        ensure_fd_limit(len(extra["miners"]) + 4096)
+    asyncio.run(_server(conn, data_dir, ws_keys, extra))
 
 
-async def _server(conn: Any, data_dir: str, ws_key_count: int) -> None:
-    from backend.core.settings import load_settings
+def use_previous() -> None:
+    """The API as it was before the 2026-12-07 HTTP round, for A/B in one tree: FastAPI's
+    per-request telemetry checks on, and `fields=summary` objects built per request (with
+    `--http h11`, the parser too)."""
+    from backend.api import app
+    from backend.fleet.poller import SUMMARY_OMITS
+    from backend.fleet.service import FleetService
+
+    app.NO_TELEMETRY = {}  # type: ignore[misc]
+
+    def miners(self: Any, *, summary: bool = False) -> list[dict[str, Any]]:
+        if summary:
+            return [
+                {k: v for k, v in self.poller.miner_data(s).items() if k not in SUMMARY_OMITS}
+                for s in self.poller.states.values()
+            ]
+        return [self.poller.miner_data(s) for s in self.poller.states.values()]
+
+    FleetService.miners = miners  # type: ignore[method-assign]
+
+
+async def _server(conn: Any, data_dir: str, ws_key_count: int, extra: dict[str, Any]) -> None:
     from backend.runtime import Backend
+    from backend.settings import load_settings
 
     env = {"HASHINSIGHT_DATA_DIR": data_dir, "HASHINSIGHT_CONFIG_DIR": data_dir, "HOME": data_dir}
     settings = load_settings(
@@ -80,6 +122,7 @@ async def _server(conn: Any, data_dir: str, ws_key_count: int) -> None:
             "ratelimit_operator_per_min": 10_000_000,
             "ratelimit_operator_per_hour": 100_000_000,
             "ws_queue_size": 10_000,
+            **extra,
         },
     )
     backend = Backend(settings, mode="serve")
@@ -123,12 +166,32 @@ async def _server(conn: Any, data_dir: str, ws_key_count: int) -> None:
                 hub_stats = hub.stats() if hub is not None and hasattr(hub, "stats") else {}
                 conn.send({"cpu": time.process_time(), "dropped": stats["dropped"], **hub_stats})
                 continue
+            elif command["op"] == "fleet_polled":
+                conn.send(await _fleet_polled(backend, command["timeout"]))
+                continue
             elif command["op"] == "stop":
                 conn.send({"ok": True})
                 break
             conn.send({"ok": True})
     finally:
         await backend.stop()
+
+
+async def _fleet_polled(backend: Any, within_s: float) -> dict[str, Any]:
+    """Wait until every miner has been polled once (the list then shows real readings)."""
+    poller = backend.services_by_name["fleet"].poller
+    started = time.monotonic()
+    while time.monotonic() - started < within_s:
+        states = list(poller.states.values())
+        polled = sum(1 for state in states if state.snap is not None)
+        if states and polled == len(states):
+            break
+        await asyncio.sleep(0.5)
+    statuses: dict[str, int] = {}
+    for state in poller.states.values():
+        status = state.snap.status if state.snap is not None else "not polled"
+        statuses[status] = statuses.get(status, 0) + 1
+    return {"miners": len(poller.states), "statuses": statuses, "s": time.monotonic() - started}
 
 
 async def _publish(backend: Any, rate: float, seconds: float) -> int:
@@ -201,6 +264,7 @@ async def get_load(
     latencies.sort()
     return {
         "requests_per_s": done / elapsed,
+        "requests": done + errors,
         "errors": errors,
         "p50_ms": latencies[len(latencies) // 2] * 1000 if latencies else 0.0,
         "p95_ms": latencies[int(len(latencies) * 0.95)] * 1000 if latencies else 0.0,
@@ -267,11 +331,34 @@ FLOOD_GOAL_P99_MS = 50.0
 
 
 def http_line(name: str, row: dict[str, Any]) -> str:
+    cpu = f", server CPU {row['server_cpu_ms_per_req']:.3f} ms/req" if "server_cpu_s" in row else ""
     return (
         f"{name}: {row['requests_per_s']:,.0f} req/s at {row['concurrency']} connections, "
         f"p50/p95/p99 {row['p50_ms']:.1f}/{row['p95_ms']:.1f}/{row['p99_ms']:.1f} ms, "
-        f"errors {row['errors']}, load {os.getloadavg()[0]:.2f}"
+        f"errors {row['errors']}{cpu}, load {os.getloadavg()[0]:.2f}"
     )
+
+
+def server_cpu(server: Any) -> float:
+    server.send({"op": "cpu"})
+    return float(server.recv()["cpu"])
+
+
+def timed_load(
+    server: Any,
+    url: str,
+    keys: list[str],
+    seconds: float,
+    concurrency: int,
+    path: str = "/api/v1/me",
+) -> dict[str, Any]:
+    """`get_load` plus the server's CPU seconds over it (per request: the figure a loaded,
+    shared machine moves least)."""
+    before = server_cpu(server)
+    row: dict[str, Any] = asyncio.run(get_load(url, keys, seconds, concurrency, path))
+    row["server_cpu_s"] = round(server_cpu(server) - before, 3)
+    row["server_cpu_ms_per_req"] = 1000 * row["server_cpu_s"] / max(1, row["requests"])
+    return row
 
 
 BASELINE = {  # the figures before the fan-out rework (2026-11, same machine and bench phase)
@@ -403,6 +490,105 @@ def ws_line(row: dict[str, Any]) -> str:
     )
 
 
+# Fleet list pages: the Fleet screen's and partners' paged list of a 10,000-miner fleet.
+PAGE_GOAL_P95_MS = 30.0
+PAGE_VARIANTS = (
+    ("by id", "limit=100"),
+    ("hashrate desc", "limit=100&sort=hashrate_ths&order=desc"),
+    ("online, hottest chip", "limit=100&status=online&sort=temp_chip_max_c&order=desc"),
+    ("one site, by power", "limit=100&site=Site%20B&sort=power_w"),
+    ("search, summary fields", "limit=100&q=r07&fields=summary&sort=efficiency_jth"),
+    ("last page, by model", "limit=100&offset=9900&sort=model&order=desc"),
+)
+MINERS_PER_RACK = 40
+
+
+def fleet_entries(count: int, base_ip: str) -> list[dict[str, str]]:
+    """The fleet's inventory as `miners` settings, labelled by site and rack like the demo's."""
+    from backend.sim.fleet import iter_loopback_addresses
+
+    entries = []
+    for n, host in enumerate(iter_loopback_addresses(base_ip, count)):
+        rack = n // MINERS_PER_RACK
+        entries.append(
+            {
+                "address": f"{host}:4028",
+                "site": "Site A" if rack % 2 == 0 else "Site B",
+                "rack": f"R{rack + 1:02d}",
+                "position": f"{n % MINERS_PER_RACK + 1:02d}",
+            }
+        )
+    return entries
+
+
+def fleet_pages(args: argparse.Namespace) -> dict[str, Any]:
+    """`--miners` simulated miners (`backend.sim.fleet`, its own process) polled by the backend
+    through its real poller, then each of `PAGE_VARIANTS` of `/api/v1/miners` for `--seconds`
+    at `--page-concurrency` connections. The poll interval is `--poll-interval` (an hour by
+    default: the pages are measured between sweeps, a sweep costs the server core seconds)."""
+    from fleet import BASE_IP, spawn_simulators
+
+    from backend.sim.fleet import ensure_fd_limit
+
+    log = lambda text: print(text, file=sys.stderr, flush=True)  # noqa: E731
+    ensure_fd_limit(args.miners + 4096)
+    simulators = spawn_simulators(args.miners, 1)
+    results: dict[str, Any] = {"cpu_cores": os.cpu_count(), "miners": args.miners, "pages": {}}
+    ctx = mp.get_context("spawn")
+    extra = {
+        "miners": fleet_entries(args.miners, BASE_IP),
+        "fleet_poll_interval_s": args.poll_interval,
+        "api_http": args.http,
+        "previous": args.previous,
+    }
+    try:
+        with tempfile.TemporaryDirectory() as data_dir:
+            parent, child = ctx.Pipe()
+            server = ctx.Process(
+                target=server_main, args=(child, data_dir, 0, args.loop, extra), daemon=True
+            )
+            server.start()
+            child.close()
+            try:
+                if not parent.poll(300):
+                    raise SystemExit("the backend process did not start within 300 s")
+                info = parent.recv()
+                _pin(1)
+                parent.send({"op": "fleet_polled", "timeout": 300})
+                polled = parent.recv()
+                results["polled"] = polled
+                log(
+                    f"backend up at {info['url']}: {polled['miners']:,} miners polled in "
+                    f"{polled['s']:.1f} s {polled['statuses']}"
+                )
+                for name, query in PAGE_VARIANTS:
+                    path = f"/api/v1/miners?{query}"
+                    row = timed_load(
+                        parent,
+                        info["url"],
+                        [info["key"]],
+                        args.seconds,
+                        args.page_concurrency,
+                        path,
+                    )
+                    row["query"] = query
+                    row["p95_vs_goal"] = round(row["p95_ms"] / PAGE_GOAL_P95_MS, 2)
+                    results["pages"][name] = row
+                    log(f"  {http_line(name, row)}  goal x{row['p95_vs_goal']} p95")
+                parent.send({"op": "stop"})
+                with contextlib.suppress(EOFError):
+                    parent.recv()
+            finally:
+                server.join(30)
+                if server.is_alive():
+                    server.terminate()
+    finally:
+        for process in simulators:
+            process.terminate()
+            process.wait(10)
+    return results
+
+
 def parse_configs(text: str) -> list[tuple[int, float]]:
     """`1000x50,5000x5` → [(1000, 50.0), (5000, 5.0)]: subscribers x events per second."""
     configs = []
@@ -442,7 +628,33 @@ def main() -> int:
     parser.add_argument(
         "--client-procs", type=int, default=1, help="WebSocket client processes (load core)"
     )
+    parser.add_argument(
+        "--http",
+        choices=("auto", "httptools", "h11"),
+        default="auto",
+        help="the backend's HTTP/1.1 parser (api_http)",
+    )
+    parser.add_argument(
+        "--previous",
+        action="store_true",
+        help="the API before the 2026-12-07 HTTP round (with --http h11), for A/B",
+    )
+    parser.add_argument(
+        "--fleet-pages",
+        action="store_true",
+        help="only the fleet list pages (/api/v1/miners) of a --miners fleet",
+    )
+    parser.add_argument("--miners", type=int, default=10_000, help="fleet size for --fleet-pages")
+    parser.add_argument(
+        "--page-concurrency", type=int, default=1, help="connections for --fleet-pages"
+    )
+    parser.add_argument(
+        "--poll-interval", type=float, default=3600.0, help="fleet poll interval, --fleet-pages"
+    )
     args = parser.parse_args()
+    if args.fleet_pages:
+        print(json.dumps(fleet_pages(args), indent=2))
+        return 0
     configs = parse_configs(args.ws)
     ws_keys = max(10, -(-max(n for n, _rate in configs) // 100))
     ctx = mp.get_context("spawn")
@@ -450,7 +662,15 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as data_dir:
         parent, child = ctx.Pipe()
         server = ctx.Process(
-            target=server_main, args=(child, data_dir, ws_keys, args.loop), daemon=True
+            target=server_main,
+            args=(
+                child,
+                data_dir,
+                ws_keys,
+                args.loop,
+                {"api_http": args.http, "previous": args.previous},
+            ),
+            daemon=True,
         )
         server.start()
         child.close()  # only the server holds that end now: its exit is seen as EOF
@@ -462,11 +682,11 @@ def main() -> int:
             results: dict[str, Any] = {"cpu_cores": os.cpu_count()}
             if not args.ws_only:
                 log(f"backend up at {info['url']}; phase 1: cached GETs")
-                results["get_cached"] = asyncio.run(
-                    get_load(info["url"], [info["key"]], args.seconds, args.concurrency)
+                results["get_cached"] = timed_load(
+                    parent, info["url"], [info["key"]], args.seconds, args.concurrency
                 )
                 log("  " + http_line("cached", results["get_cached"]))
-                wide = asyncio.run(get_load(info["url"], [info["key"]], args.seconds, 64))
+                wide = timed_load(parent, info["url"], [info["key"]], args.seconds, 64)
                 wide["rps_vs_goal"] = round(wide["requests_per_s"] / GET_GOAL_RPS, 2)
                 wide["p99_vs_goal"] = round(wide["p99_ms"] / GET_GOAL_P99_MS, 2)
                 wide["rps_vs_baseline"] = round(wide["requests_per_s"] / GET_BASELINE_RPS, 2)

@@ -95,7 +95,7 @@ def hosts(count: int) -> list[str]:
 async def worker_ours(count: int, concurrency: int) -> dict[str, Any]:
     from backend.fleet.client import CgminerClient, snapshot_for_error
     from backend.fleet.codec import CgminerError
-    from backend.fleet.normalize import normalize
+    from backend.fleet.shape_reader import read_snapshot as normalize
 
     clients = [CgminerClient(h, 4028) for h in hosts(count)]
     queue = iter(clients)
@@ -120,11 +120,11 @@ async def worker_poller(count: int, concurrency: int) -> dict[str, Any]:
     from backend.core.bus import EventBus
     from backend.core.clock import SYSTEM_CLOCK
     from backend.core.db import Database
-    from backend.core.settings import load_settings
     from backend.fleet.alerts import AlertBook, RuleSet
     from backend.fleet.inventory import MinerSpec
     from backend.fleet.poller import Poller, tune_gc
     from backend.fleet.store import FleetStore
+    from backend.settings import load_settings
 
     with tempfile.TemporaryDirectory() as tmp:
         env = {"XDG_CONFIG_HOME": f"{tmp}/c", "XDG_DATA_HOME": f"{tmp}/d", "HOME": tmp}
@@ -189,7 +189,7 @@ class CpuSplit:
         self.spent: dict[str, float] = {}
         self._wrap(client_module, "decode_reply", "decode")
         self._wrap(client_module, "joined_parts", "decode")
-        self._wrap(poller_module, "normalize", "normalise")
+        self._wrap(poller_module, "read_snapshot", "normalise")
         self._wrap(poller, "_digest", "digest")
         polls, write = poller._poll_all, poller.store.write_sweep
 
@@ -257,7 +257,7 @@ def worker_sequential(count: int) -> dict[str, Any]:
     import socket
 
     from backend.fleet.codec import decode_reply, split_joined
-    from backend.fleet.normalize import normalize
+    from backend.fleet.shape_reader import read_snapshot as normalize
 
     sample = hosts(min(count, SEQUENTIAL_SAMPLE))
     payload = json.dumps({"command": "+".join(COMMANDS)}).encode()
@@ -366,6 +366,7 @@ def sim_cpu(processes: list[subprocess.Popen[str]]) -> float:
 
 
 def main() -> int:
+    global BASE_IP
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default="1000,5000,10000")
     parser.add_argument("--concurrency", type=int, default=256)
@@ -374,10 +375,16 @@ def main() -> int:
     parser.add_argument("--sim-procs", type=int, default=1, help="simulator processes")
     parser.add_argument("--repeat", type=int, default=1, help="runs of each client per size")
     parser.add_argument(
+        "--base-ip",
+        default=BASE_IP,
+        help="first simulated miner's address (another bench may hold the default)",
+    )
+    parser.add_argument(
         "--worker", choices=["ours", "poller", "sequential"], help=argparse.SUPPRESS
     )
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    BASE_IP = args.base_ip
     if args.worker:
         run_worker(args.worker, args.count, args.concurrency)
         return 0
@@ -414,7 +421,7 @@ def main() -> int:
                     result, spent = measure(worker, simulators, python=args.pyasic_python)
             else:
                 worker = [__file__, "--worker", client, "--count", str(size)]
-                worker += ["--concurrency", str(args.concurrency)]
+                worker += ["--concurrency", str(args.concurrency), "--base-ip", BASE_IP]
                 result, spent = measure(worker, simulators)
             rows.append((size, client, result, spent))
             report(rows[-1])

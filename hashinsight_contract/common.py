@@ -69,3 +69,13 @@ class KeyOut(BaseModel):
     expires_at: str | None
     revoked_at: str | None
     last_used_at: str | None
+
+    def has(self, scope: str) -> bool:
+        """Whether this key may act within `scope` (admin holds every scope)."""
+        return scope in self.scopes or "admin" in self.scopes
+
+
+class Liveness(BaseModel):
+    """The liveness probe's answer: the process serves requests (nothing else is checked)."""
+
+    status: Literal["ok"]

@@ -23,6 +23,22 @@ MinerStatus = Literal["online", "offline", "error", "sleeping"]
 CommandName = Action
 CommandState = Literal["sent", "succeeded", "failed", "pending_approval", "refused"]
 AlertState = Literal["raised", "acknowledged", "cleared"]
+# The alert rules the fleet judges, and how severities rank (filters and sorting use both).
+SEVERITY_RANK: dict[str, int] = {"info": 0, "warning": 1, "critical": 2}
+RULES: tuple[str, ...] = (
+    "offline",
+    "overheat",
+    "cold_inlet",
+    "hashrate_low",
+    "board_failure",
+    "fan_failure",
+    "pools_dead",
+    "wrong_pool",
+    "wrong_worker",
+    "reject_rate",
+    "hw_error_rate",
+)
+
 Period = Literal["1h", "6h", "24h", "7d", "30d"]
 
 
@@ -297,3 +313,28 @@ class CredentialList(BaseModel):
     defaults: dict[str, str] = Field(
         description="What is used where nothing is stored: each kind's factory default"
     )
+
+
+class AlertView(AlertOut):
+    """An alert with where its miner is and the silence in force on it, if any."""
+
+    site: str | None = None
+    rack: str | None = None
+    position: str | None = None
+    silenced_until: float | None = None
+    silenced_by: str | None = None
+    silence_reason: str | None = None
+
+
+class AlertViewList(BaseModel):
+    items: list[AlertView]
+    total: int
+
+
+class AlertRouting(BaseModel):
+    """Where alerts go besides the consoles (configured elsewhere; shown, not changed here)."""
+
+    email_enabled: bool
+    email_recipients: int
+    email_min_severity: str
+    webhooks: int = Field(description="active partner webhooks that receive miner alerts")

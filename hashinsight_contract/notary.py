@@ -50,6 +50,10 @@ class NotarizationOut(BaseModel):
     block_hash: str | None
     document_size: int | None
 
+    def step_state(self, name: str) -> str:
+        """The state of step `name` ("pending" until the pipeline records it)."""
+        return next((step.state for step in self.steps if step.name == name), "pending")
+
 
 class NotarizationList(BaseModel):
     items: list[NotarizationOut]

@@ -41,6 +41,15 @@ class KeyDetail(BaseModel):
     last_used_at: str | None
     suspended_at: str | None = None
 
+    @property
+    def state(self) -> str:
+        """revoked, suspended or active, in that order of precedence."""
+        if self.revoked_at:
+            return "revoked"
+        if self.suspended_at:
+            return "suspended"
+        return "active"
+
 
 class KeyList(BaseModel):
     items: list[KeyDetail]
@@ -63,7 +72,7 @@ class KeyCreate(BaseModel):
 
 class KeyCreated(BaseModel):
     key: KeyDetail
-    api_key: str = Field(description="The full key: shown once, store it now")
+    api_key: str = Field(description="The full key: shown once, store it now", repr=False)
 
 
 class KeyUpdate(BaseModel):
@@ -75,7 +84,7 @@ class KeyUpdate(BaseModel):
 
 class KeyReveal(BaseModel):
     key_id: str
-    api_key: str
+    api_key: str = Field(repr=False)
 
 
 class UsageRow(BaseModel):
@@ -151,8 +160,10 @@ class PartnerRegistered(BaseModel):
     partner_id: str
     partner: PartnerOut
     key_id: str
-    api_key: str = Field(description="The partner's API key: shown once")
-    api_secret: str = Field(description="The webhook signing secret (whsec_…): shown once")
+    api_key: str = Field(description="The partner's API key: shown once", repr=False)
+    api_secret: str = Field(
+        description="The webhook signing secret (whsec_…): shown once", repr=False
+    )
     rate_limits: TierLimits
 
 
@@ -174,7 +185,7 @@ class PartnerUpdate(BaseModel):
 
 class PartnerSecret(BaseModel):
     partner_id: str
-    api_secret: str
+    api_secret: str = Field(repr=False)
 
 
 class PartnerKeyCreate(BaseModel):

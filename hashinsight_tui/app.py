@@ -206,6 +206,9 @@ class HashInsightApp(App[None]):
         self.client: HashInsightClient | None = client
         self.paused = False
         self.paused_data_at: float | None = None  # when the data frozen by the pause arrived
+        # The time ages on screen are shown at: moved on by the clock tick only, so every age
+        # changes in one repaint a second, whatever else redraws the screen in between.
+        self.clock_now = time.time()
         self.force_read_only = options.read_only
         # The open alerts (status bar, Alerts screen) and fleet commands pushed on the stream
         # (the approval queue), kept here so every screen reads the same, current answer.
@@ -236,7 +239,7 @@ class HashInsightApp(App[None]):
         start = self.options.start_screen if self.options.start_screen in self.MODES else "health"
         self.switch_mode(start)
         self.start_connection()
-        self.set_interval(1.0, self.render_current, name="clock")
+        self.set_interval(1.0, self.tick_clock, name="clock")
         self.set_interval(self.options.refresh_s, self.fetch_active, name="snapshots")
         if not self.is_headless:
             self._install_exit_signals()
@@ -385,6 +388,10 @@ class HashInsightApp(App[None]):
 
         reason = self.store.detail if self.store.state == "unauthorized" else ""
         self.push_screen(KeyPromptScreen(self.store.url, reason), chosen)
+
+    def tick_clock(self) -> None:
+        self.clock_now = time.time()
+        self.render_current()
 
     def render_current(self) -> None:
         """Redraw the visible screen; nothing renders under a modal or on hidden screens."""

@@ -23,6 +23,10 @@ from collections.abc import Callable, Iterable, Mapping
 from functools import lru_cache
 from typing import Any
 
+from pydantic import BaseModel
+
+from hashinsight_tui.store import later
+
 Miner = dict[str, Any]
 
 STATUSES = ("online", "offline", "error", "sleeping")
@@ -208,7 +212,7 @@ class FleetModel:
             if miner_id is None:
                 continue
             old = miners.get(miner_id)
-            if old is not None and _older(item, old):
+            if old is not None and not later(item.get("polled_at"), old.get("polled_at")):
                 fresh[miner_id] = old  # the stream already told us something newer
             else:
                 fresh[miner_id] = old | item if old is not None else dict(item)
@@ -258,8 +262,7 @@ class FleetModel:
                 added = True
                 changed.add(miner_id)
                 continue
-            old_at = old.get("polled_at")
-            if new_at is not None and old_at is not None and new_at < old_at:
+            if not later(new_at, old.get("polled_at")):
                 continue
             # A whole row (the usual case) is kept as is: rows are never mutated in place.
             merged = item if item.keys() >= old.keys() else old | item
@@ -510,20 +513,19 @@ class FleetModel:
         return result
 
 
-def _older(item: Mapping[str, Any], old: Mapping[str, Any]) -> bool:
-    new_at, old_at = item.get("polled_at"), old.get("polled_at")
-    return new_at is not None and old_at is not None and new_at < old_at
-
-
 # --- API values as plain dicts (the model keeps the API's JSON shape) ---------------------------
 
 
 def as_dict(value: Any) -> Any:
-    """A DTO (dataclass or `to_dict`) or a dict as a plain dict; lists element-wise."""
+    """A contract model, DTO (dataclass or `to_dict`) or dict as a plain dict; lists
+    element-wise. A model gives the fields its answer carried (a summary miner has no boards),
+    the same shape as the streamed events the fleet views merge it with."""
     if value is None or isinstance(value, dict):
         return value
     if isinstance(value, list | tuple):
         return [as_dict(item) for item in value]
+    if isinstance(value, BaseModel):
+        return value.model_dump(exclude_unset=True)
     to_dict = getattr(value, "to_dict", None)
     if callable(to_dict):
         return to_dict()

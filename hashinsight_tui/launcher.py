@@ -12,8 +12,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from backend.core.secrets import operator_token_path, read_operator_token
-from backend.core.settings import Settings, SettingsError
-from backend.runtime import BackendThread
+from backend.runtime import BackendThread, World
+from backend.settings import Settings, SettingsError
 from hashinsight_tui.app import ConsoleOptions, keymap_problems
 
 
@@ -110,8 +110,10 @@ def resolve_target(settings: Settings, url: str | None) -> Target:
     return start_embedded(settings.model_copy(update={"api_host": "127.0.0.1", "api_port": 0}))
 
 
-def start_embedded(settings: Settings, mode: str = "embedded") -> Target:
-    thread = BackendThread(settings, mode=mode)  # type: ignore[arg-type]
+def start_embedded(
+    settings: Settings, mode: str = "embedded", world: World | None = None
+) -> Target:
+    thread = BackendThread(settings, mode=mode, world=world)  # type: ignore[arg-type]
     backend = thread.start()
     assert backend.operator_token is not None
     return Target(backend.url, backend.operator_token, thread)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from backend.core.settings import Settings
+from backend.settings import Settings
+from backend.sim.demo_world import DemoWorld
 from hashinsight_tui.app import SCREENS, HashInsightApp
 from hashinsight_tui.launcher import (
     console_options,
@@ -22,7 +23,7 @@ async def write_screenshots(settings: Settings, out: Path) -> list[Path]:
     """Run the demo world, open every screen, wait for live data, save each as SVG."""
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
     demo = demo_settings(settings)
-    target = await asyncio.to_thread(start_embedded, demo, "demo")
+    target = await asyncio.to_thread(start_embedded, demo, "demo", DemoWorld())
     written: list[Path] = []
     try:
         app = HashInsightApp(console_options(settings, target))

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from backend.core.db import Database, run_migrations
-from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend, BackendThread
+from backend.settings import Settings, load_settings
+from backend.sim.demo_world import DemoWorld
 from tests.helpers import isolated_env, seed_migrated_database
 from tests.servers import create_pg_database, postgres_server, redis_server
 
@@ -73,7 +74,9 @@ def backend_thread(settings: Settings) -> Iterator[BackendThread]:
     """The demo world's backend in its own thread and loop, as the console embeds it.
 
     Demo mode points every provider at its loopback simulator, so they may all run."""
-    thread = BackendThread(settings.model_copy(update={"market_enabled": True}), mode="demo")
+    thread = BackendThread(
+        settings.model_copy(update={"market_enabled": True}), mode="demo", world=DemoWorld()
+    )
     thread.start()
     try:
         yield thread

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.secrets import operator_token_path, read_operator_token
-from backend.core.settings import load_settings
+from backend.settings import load_settings
 from hashinsight_tui.app import HashInsightApp
 from hashinsight_tui.launcher import console_options, resolve_target
 from tests.helpers import free_port, isolated_env, wait_for
@@ -20,7 +20,7 @@ from tests.helpers import free_port, isolated_env, wait_for
 
 def start_serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hashinsight_tui.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "hashinsight_cli", "serve", "--port", str(port)],
         env={"PATH": os.environ["PATH"], **env},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
@@ -96,7 +96,7 @@ def test_keys_cli_create_list_revoke(tmp_path: Path) -> None:
 
     def cli(*args: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
-            [sys.executable, "-m", "hashinsight_tui.cli", *args],
+            [sys.executable, "-m", "hashinsight_cli", *args],
             env=env,
             capture_output=True,
             text=True,

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.settings import SettingsError, ensure_dirs, load_settings
+from backend.settings import SettingsError, ensure_dirs, load_settings
 from tests.helpers import isolated_env
 
 
@@ -101,7 +101,7 @@ def test_masked_settings_hide_secrets(tmp_path: Path) -> None:
 def run_cli(tmp_path: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
     full_env = {"PATH": os.environ["PATH"], **isolated_env(tmp_path, **env)}
     return subprocess.run(
-        [sys.executable, "-m", "hashinsight_tui.cli", *args],
+        [sys.executable, "-m", "hashinsight_cli", *args],
         env=full_env,
         capture_output=True,
         text=True,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import inspect
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
@@ -12,21 +13,7 @@ from backend.api import ws
 from backend.api.body_limit import BodyLimitMiddleware
 from backend.api.errors import install_error_handlers
 from backend.api.ratelimit import RateLimitHeadersMiddleware
-from backend.api.routes import (
-    analytics,
-    exports,
-    fleet,
-    health,
-    issuer,
-    keys,
-    market,
-    me,
-    network,
-    notary,
-    partners,
-    wallet,
-    webhooks,
-)
+from backend.api.routes import health, me
 from hashinsight_contract.common import ErrorResponse
 
 if TYPE_CHECKING:
@@ -42,6 +29,17 @@ ERROR_RESPONSES: dict[int | str, dict[str, object]] = {
     401: {"model": ErrorResponse, "description": "Missing, invalid, expired or revoked key"},
     403: {"model": ErrorResponse, "description": "The key lacks the scope this route needs"},
 }
+
+
+# No OpenTelemetry here. FastAPI with native telemetry would otherwise look up the global
+# providers (reading the environment) on every request to learn that none is configured.
+NO_TELEMETRY: dict[str, bool] = {"tracing": False, "metrics": False, "logs": False}
+
+
+def telemetry_off() -> dict[str, Any]:
+    """FastAPI's `telemetry` argument turning it off, where this FastAPI has one."""
+    accepted = "telemetry" in inspect.signature(FastAPI.__init__).parameters
+    return {"telemetry": NO_TELEMETRY} if accepted and NO_TELEMETRY else {}
 
 
 def operation_id(route: APIRoute) -> str:
@@ -60,25 +58,11 @@ def create_app(backend: Backend) -> FastAPI:
         # Operation ids are the handlers' names (unique across the API, checked by a test), so a
         # generated client calls `current_price`, not `current_price_api_v1_prices_current_get`.
         generate_unique_id_function=operation_id,
+        **telemetry_off(),
     )
     app.state.backend = backend
     install_error_handlers(app)
-    routers = (
-        health.router,
-        me.router,
-        ws.router,
-        market.router,
-        network.router,
-        fleet.router,
-        notary.router,
-        wallet.router,
-        issuer.router,
-        keys.router,
-        partners.router,
-        webhooks.router,
-        exports.router,
-        analytics.router,
-    )
+    routers = (health.router, me.router, ws.router, *backend.routers)
     for router in routers:
         app.include_router(router)
     app.add_middleware(RateLimitHeadersMiddleware)

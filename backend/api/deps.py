@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from backend.api.errors import ApiError
 from backend.auth.access import ApiAccessService
 from backend.auth.service import ChecksBusy, KeyInfo
-from backend.wallet.client_ip import Network, client_ip, parse_networks
+from backend.core.client_ip import Network, client_ip, parse_networks
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
@@ -169,10 +169,27 @@ def no_store(response: Any) -> None:
 S = TypeVar("S")
 
 
-def running_service(backend: Any, name: str, kind: type[S]) -> S:
-    """The backend's service `name`, or a 503 saying it is not running in this backend (a
-    collector, a build without it, or a backend still starting)."""
-    service = backend.services_by_name.get(name)
-    if not isinstance(service, kind):
-        raise ApiError(503, f"the {name} service is not running in this backend")
-    return service
+def find_service(backend: Any, kind: type[S]) -> S | None:
+    """The backend's running service of type `kind`, if it runs one (looked up by type)."""
+    for candidate in backend.services_by_name.values():
+        if isinstance(candidate, kind):
+            return candidate
+    return None
+
+
+@functools.cache
+def service(kind: type[S]) -> Callable[[Request], Coroutine[Any, Any, S]]:
+    """A dependency answering the backend's running service of type `kind`, or a 503 saying it
+    is not running in this backend (a collector, a build without it, or a backend still
+    starting). Routes take `Annotated[FleetService, Depends(service(FleetService))]`; the
+    factory is cached, so each kind has one dependency and FastAPI resolves it once a request."""
+    name = getattr(kind, "name", kind.__name__)
+
+    async def _running(request: Request) -> S:
+        found = find_service(get_backend(request), kind)
+        if found is None:
+            raise ApiError(503, f"the {name} service is not running in this backend")
+        return found
+
+    _running.__name__ = f"{name}_service"
+    return _running

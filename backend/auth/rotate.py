@@ -38,8 +38,9 @@ from backend.core.secrets import (
     load_backend_secrets,
     write_private_file,
 )
-from backend.core.settings import Settings, SettingsError, load_settings
+from backend.core.settings import CoreSettings
 from backend.fleet.models import FleetCredentialRow
+from backend.settings import SettingsError, load_settings
 
 
 class RotationError(Exception):
@@ -65,7 +66,7 @@ class RotationResult:
 
 
 async def rotate_secrets(
-    settings: Settings,
+    settings: CoreSettings,
     *,
     pepper: bool,
     fernet: bool,
@@ -121,7 +122,7 @@ async def rotate_secrets(
 
 
 def _stage_files(
-    settings: Settings, secrets_dir: Path, pepper: bytes | None, fernet_key: bytes | None
+    settings: CoreSettings, secrets_dir: Path, pepper: bytes | None, fernet_key: bytes | None
 ) -> list[Path]:
     """Write new file-held secrets as `<name>.new` before touching the database."""
     staged: list[Path] = []
@@ -193,7 +194,7 @@ async def _rewrite(
     return len(rows), len(partners), len(credentials)
 
 
-def run(settings: Settings, *, pepper: bool, fernet: bool) -> int:
+def run(settings: CoreSettings, *, pepper: bool, fernet: bool) -> int:
     """The command: new values from HASHINSIGHT_NEW_PEPPER / HASHINSIGHT_NEW_FERNET_KEY or
     generated; prints what changed and what the operator must do next; exit 2 on refusal."""
     new_pepper = os.environ.get("HASHINSIGHT_NEW_PEPPER")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from backend.core.settings import Settings
+from backend.auth.settings import AuthSettings
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,7 +47,7 @@ DEFAULT_PARTNER_SCOPES: dict[str, tuple[str, ...]] = {
 }
 
 
-def tier_for(name: str, settings: Settings) -> Tier:
+def tier_for(name: str, settings: AuthSettings) -> Tier:
     """The limits of a tier by name; unknown names get the strictest partner tier."""
     if name == "operator":
         return Tier(

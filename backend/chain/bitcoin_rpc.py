@@ -18,7 +18,7 @@ from backend.chain.difficulty import estimate
 from backend.chain.models import RETARGET_INTERVAL, NetworkReading, NextAdjustment
 from backend.core.clock import Clock
 from backend.core.http import ProviderClient, ProviderError
-from backend.market.values import PayloadError, num, obj, rejected, seconds_epoch
+from backend.providers.values import PayloadError, num, obj, rejected, seconds_epoch
 
 NAME = "bitcoin_rpc"
 

@@ -14,18 +14,11 @@ from typing import Any
 
 from backend.chain.difficulty import estimate, next_retarget_height
 from backend.chain.models import FeeSample, NetworkReading, NextAdjustment
-from backend.core.clock import Clock
-from backend.core.http import ProviderClient
-from backend.market.values import PayloadError, num, obj, rejected, seconds_from_ms
+from backend.providers.blockchain_info import BlockchainInfoStats, stats_time
+from backend.providers.values import PayloadError, num, rejected
 
-NAME = "blockchain_info"
 GH = 1e9
 SATS_PER_BTC = 1e8
-
-
-def stats_time(stats: Mapping[str, Any], now: float) -> float:
-    where = "blockchain.info stats"
-    return min(seconds_from_ms(num(stats, "timestamp", where), f"{where}.timestamp"), now)
 
 
 def parse_network(stats: Mapping[str, Any]) -> NetworkReading:
@@ -69,27 +62,8 @@ def parse_block_count(text: str) -> int:
     return height
 
 
-class BlockchainInfoClient:
-    """One `/stats` answer is reused for `reuse_s`, so the several readings of one poll cost one
-    call."""
-
-    def __init__(self, provider: ProviderClient, clock: Clock, reuse_s: float = 5.0) -> None:
-        self.provider = provider
-        self.clock = clock
-        self.reuse_s = reuse_s
-        self._stats: tuple[float, Mapping[str, Any]] | None = None
-
-    async def stats(self) -> Mapping[str, Any]:
-        now = self.clock.monotonic()
-        if self._stats is not None and now - self._stats[0] < self.reuse_s:
-            return self._stats[1]
-        payload = await self.provider.get_json("/stats", params={"format": "json"})
-        try:
-            stats = obj(payload, "blockchain.info stats")
-        except PayloadError as exc:
-            raise rejected(self.provider, str(exc)) from None
-        self._stats = (now, stats)
-        return stats
+class BlockchainInfoClient(BlockchainInfoStats):
+    """The chain's readings from the shared `/stats` answer, and the block count."""
 
     async def network(self) -> tuple[NetworkReading, float]:
         stats = await self.stats()

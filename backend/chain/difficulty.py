@@ -9,7 +9,7 @@ time. (mempool.space computes the same from its own block data; we use its answe
 from __future__ import annotations
 
 from backend.chain.models import RETARGET_INTERVAL, TARGET_BLOCK_TIME_S, NextAdjustment
-from backend.market.values import PayloadError
+from backend.providers.values import PayloadError
 
 
 def next_retarget_height(tip_height: int) -> int:

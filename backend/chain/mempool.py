@@ -4,7 +4,7 @@ Wire facts (mempool.space API docs): `/v1/mining/hashrate/:period` gives hashrat
 timestamps in seconds; `/v1/difficulty-adjustment` mixes units: `estimatedRetargetDate`,
 `remainingTime` and `timeAvg` are milliseconds while `previousTime` is seconds;
 `/blocks/tip/height` is text/plain; `/v1/blocks` lists the last 15 blocks with an `extras` object
-whose `totalFees` and `reward` are satoshis; `/v1/prices` gives `{"time": s, "USD": ...}`.
+whose `totalFees` and `reward` are satoshis. (`/v1/prices` is read by `backend.market.mempool`.)
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from backend.chain.models import (
 )
 from backend.core.clock import Clock
 from backend.core.http import ProviderClient
-from backend.market.values import (
+from backend.providers.values import (
     PayloadError,
     num,
     obj,
@@ -179,6 +179,3 @@ class MempoolClient:
         except PayloadError as exc:
             raise rejected(self.provider, str(exc)) from None
         return sample, self.clock.time()
-
-    async def prices(self) -> Any:
-        return await self.provider.get_json("/v1/prices")

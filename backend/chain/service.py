@@ -1,6 +1,6 @@
 """The chain service: network stats, next difficulty adjustment, fees, blocks and hashprice.
 
-Each quantity has its own fallback chain (see `backend.market.fallback`), ordered by
+Each quantity has its own fallback chain (see `backend.providers.fallback`), ordered by
 `network_sources` (blockchain.info, mempool.space, the node when configured) except where one
 provider has the better instrument (mempool.space's difficulty-adjustment endpoint and per-block
 fees come first for those two). Publishes `network.update` on `network` after every network round
@@ -14,7 +14,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Protocol, TypeVar
 
 from backend.chain.bitcoin_rpc import BitcoinRpcClient, public_target, split_credentials
 from backend.chain.blockchain_info import BlockchainInfoClient
@@ -29,8 +29,8 @@ from backend.chain.models import BlockSummary, FeeSample, NetworkReading, NextAd
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
 from backend.core.shared_state import RedisSharedCache, RedisStore, open_shared_cache
-from backend.market.fallback import ChainResult, FallbackChain, Guard, Source
-from backend.market.guard import (
+from backend.providers.fallback import ChainResult, FallbackChain, Guard, Source
+from backend.providers.guard import (
     Anchor,
     GuardLimits,
     check_difficulty,
@@ -39,11 +39,10 @@ from backend.market.guard import (
     check_hashrate_vs_difficulty,
     check_tip,
 )
-from backend.market.history import HistoryCache
-from backend.market.leader import ProviderLeader, fresh_window_s
-from backend.market.polling import cancel_all, run_every
-from backend.market.service import MarketService
-from backend.market.values import PayloadError, Reading, Via, freshness, rejected
+from backend.providers.history import HistoryCache
+from backend.providers.leader import ProviderLeader, fresh_window_s
+from backend.providers.polling import cancel_all, run_every
+from backend.providers.values import PayloadError, Reading, Via, freshness, rejected
 
 T = TypeVar("T")
 log = logging.getLogger("hashinsight.chain")
@@ -56,11 +55,20 @@ class ChainUnavailable(Exception):
     """No value at all can be given (never fetched, or disabled); the message says why."""
 
 
+class PriceSource(Protocol):
+    """What the chain takes from the market service: its providers' lease and the BTC price
+    (a `Reading` of a quote with `price_usd`) for hashprice."""
+
+    leader: ProviderLeader
+
+    def price_reading(self) -> tuple[Reading[Any], Via] | None: ...
+
+
 class ChainService:
     name: ClassVar[str] = "chain"
     channels: ClassVar[frozenset[str]] = frozenset({"network", "blocks"})
 
-    def __init__(self, context: ServiceContext, market: MarketService | None = None) -> None:
+    def __init__(self, context: ServiceContext, market: PriceSource | None = None) -> None:
         settings = context.settings
         self.settings = settings
         self.bus = context.bus

@@ -17,7 +17,7 @@ from pathlib import Path
 from argon2 import PasswordHasher
 from cryptography.fernet import Fernet
 
-from backend.core.settings import Settings
+from backend.core.settings import CoreSettings
 
 
 class SecretFileError(Exception):
@@ -66,7 +66,7 @@ class BackendSecrets:
         return "BackendSecrets(<hidden>)"
 
 
-def load_backend_secrets(settings: Settings) -> BackendSecrets:
+def load_backend_secrets(settings: CoreSettings) -> BackendSecrets:
     secrets_dir = settings.data_dir / "secrets"
     if settings.pepper is not None:
         pepper = settings.pepper.get_secret_value().encode()
@@ -102,18 +102,18 @@ def _file_secret(path: Path, make: Callable[[], bytes]) -> bytes:
 # --- The local operator token: how a console of the same Unix user attaches without typing a key.
 
 
-def operator_token_path(settings: Settings) -> Path:
+def operator_token_path(settings: CoreSettings) -> Path:
     return settings.data_dir / "operator-token.json"
 
 
-def write_operator_token(settings: Settings, url: str, api_key: str, expires_at: float) -> Path:
+def write_operator_token(settings: CoreSettings, url: str, api_key: str, expires_at: float) -> Path:
     path = operator_token_path(settings)
     body = {"url": url, "api_key": api_key, "expires_at": expires_at, "pid": os.getpid()}
     write_private_file(path, json.dumps(body).encode())
     return path
 
 
-def read_operator_token(settings: Settings) -> dict[str, object] | None:
+def read_operator_token(settings: CoreSettings) -> dict[str, object] | None:
     """The token file's contents, or None when there is none or it is unusable."""
     try:
         data = json.loads(read_private_file(operator_token_path(settings)))
@@ -124,7 +124,7 @@ def read_operator_token(settings: Settings) -> dict[str, object] | None:
     return data
 
 
-def remove_operator_token(settings: Settings, api_key: str) -> None:
+def remove_operator_token(settings: CoreSettings, api_key: str) -> None:
     """Remove the token file if it still holds our token (another backend may have replaced it)."""
     current = read_operator_token(settings)
     if current and current.get("api_key") == api_key:

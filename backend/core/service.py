@@ -10,14 +10,14 @@ from backend.core.clock import Clock
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
-from backend.core.settings import Settings
+from backend.core.settings import CoreSettings
 
 
 @dataclass(frozen=True)
 class ServiceContext:
     """Everything a service may use from the core; services build nothing of this themselves."""
 
-    settings: Settings
+    settings: CoreSettings
     db: Database
     bus: EventBus
     health: HealthRegistry

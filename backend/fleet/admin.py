@@ -15,14 +15,14 @@ from typing import TextIO
 
 from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError, CredentialStore
 from backend.fleet.inventory import ScanReject, read_label_csv, scan
 from backend.fleet.poller import raise_fd_limit
+from backend.fleet.settings import FleetSettings
 from backend.fleet.store import FleetStore
 
 
-async def import_csv(settings: Settings, path: Path) -> int:
+async def import_csv(settings: FleetSettings, path: Path) -> int:
     """Exit status: 0 imported, 2 for a bad file (nothing imported, the line is named)."""
     try:
         rows = read_label_csv(path)
@@ -41,7 +41,7 @@ async def import_csv(settings: Settings, path: Path) -> int:
     return 0
 
 
-async def scan_network(settings: Settings, targets: list[str], port: int, add: bool) -> int:
+async def scan_network(settings: FleetSettings, targets: list[str], port: int, add: bool) -> int:
     raise_fd_limit(settings.fleet_scan_concurrency + 256)
     rejects: list[ScanReject] = []
     try:
@@ -80,7 +80,7 @@ def read_password(stdin: TextIO | None = None) -> str:
 
 
 async def credentials_set(
-    settings: Settings,
+    settings: FleetSettings,
     *,
     scope: str,
     target: str,
@@ -112,7 +112,7 @@ async def credentials_set(
     return 0
 
 
-async def credentials_list(settings: Settings) -> int:
+async def credentials_list(settings: FleetSettings) -> int:
     db = Database(settings.effective_database_url)
     try:
         await db.upgrade()
@@ -127,7 +127,7 @@ async def credentials_list(settings: Settings) -> int:
     return 0
 
 
-async def credentials_remove(settings: Settings, *, scope: str, target: str, kind: str) -> int:
+async def credentials_remove(settings: FleetSettings, *, scope: str, target: str, kind: str) -> int:
     db = Database(settings.effective_database_url)
     try:
         await db.upgrade()

@@ -15,18 +15,19 @@ from typing import TYPE_CHECKING, Any
 
 import aiosmtplib
 
-from backend.fleet.alerts import SEVERITY_RANK, Alert
+from backend.fleet.alerts import Alert
+from hashinsight_contract.fleet import SEVERITY_RANK
 
 if TYPE_CHECKING:
     from backend.core.health import HealthRegistry
-    from backend.core.settings import Settings
+    from backend.fleet.settings import FleetSettings
 
 log = logging.getLogger("hashinsight.fleet.email")
 HEALTH_NAME = "smtp"
 
 
 class AlertMailer:
-    def __init__(self, settings: Settings, health: HealthRegistry) -> None:
+    def __init__(self, settings: FleetSettings, health: HealthRegistry) -> None:
         self.settings = settings
         self.health = health
         self.recipients = [r.strip() for r in settings.fleet_alert_email_to.split(",") if r.strip()]

@@ -13,27 +13,14 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from backend.fleet.normalize import MinerSnapshot
+from hashinsight_contract.fleet import RULES
 
 if TYPE_CHECKING:
-    from backend.core.settings import Settings
     from backend.fleet.models import FleetAlertRow
+    from backend.fleet.settings import FleetSettings
 
 CHANNEL = "alerts"
 ACK_NOTE_MAX = 500
-SEVERITY_RANK = {"info": 0, "warning": 1, "critical": 2}
-RULES = (
-    "offline",
-    "overheat",
-    "cold_inlet",
-    "hashrate_low",
-    "board_failure",
-    "fan_failure",
-    "pools_dead",
-    "wrong_pool",
-    "wrong_worker",
-    "reject_rate",
-    "hw_error_rate",
-)
 # Rules judged while the miner answers but does not hash (sleeping).
 _SLEEPING_RULES = frozenset({"offline", "overheat", "cold_inlet"})
 DEFAULT_THRESHOLDS: dict[str, float] = {
@@ -157,7 +144,7 @@ class SweepAlerts:
 class RuleSet:
     """The rules with their configured thresholds; pure, so tests drive it directly."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: FleetSettings) -> None:
         self.hashrate_low_pct = settings.fleet_alert_hashrate_low_pct
         self.reject_pct = settings.fleet_alert_reject_pct
         self.hw_per_min = settings.fleet_alert_hw_errors_per_min

@@ -18,9 +18,9 @@ from collections.abc import Iterable, Sequence
 from contextlib import suppress
 from typing import Any
 
+from backend.core.miner_config import DEFAULT_PORT
 from backend.fleet import transport
 from backend.fleet.codec import (
-    DEFAULT_PORT,
     MAX_REPLY_BYTES,
     CgminerCommandError,
     CgminerError,
@@ -39,8 +39,8 @@ from backend.fleet.normalize import (
     MinerSnapshot,
     Replies,
     detect_family,
-    normalize,
 )
+from backend.fleet.shape_reader import read_snapshot
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 3.0
@@ -370,7 +370,7 @@ async def poll(
         # Extras are nice-to-have (fans, temps, firmware): a failure keeps the base data.
         with suppress(CgminerError):
             replies.update(await client.multi(extra))
-    return normalize(replies)
+    return read_snapshot(replies)
 
 
 def snapshot_for_error(exc: CgminerError) -> MinerSnapshot:

@@ -28,7 +28,6 @@ import orjson
 
 from backend.core.untrusted import UntrustedInputError, check_bounds
 
-DEFAULT_PORT = 4028
 # The one bound on a reply's size: the transport stops reading past it, the decoder refuses it.
 MAX_REPLY_BYTES = 1 << 20  # a full Antminer STATS is ~10 KiB; 1 MiB is generous
 # Replies nest 5 deep. 128 is far below the recursion limit, and above the count of opening

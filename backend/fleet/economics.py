@@ -19,9 +19,12 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from backend.fleet.plausible import MAX_HASHRATE_THS, MAX_POWER_W, usable
+
+if TYPE_CHECKING:
+    from backend.fleet.normalize import MinerSnapshot
 
 log = logging.getLogger("hashinsight.fleet")
 
@@ -105,6 +108,26 @@ def miner_money(
     cost = power_cost(power_w, power_price_usd_kwh) if power_w is not None else None
     profit = revenue - cost if revenue is not None and cost is not None else None
     return _r(revenue), _r(cost), _r(profit)
+
+
+class Prices:
+    """One sweep's prices, applied to each miner's reading (read once, not per miner)."""
+
+    __slots__ = ("hashprice", "power_price_usd_kwh")
+
+    def __init__(self, hashprice: float | None, power_price_usd_kwh: float) -> None:
+        self.hashprice = hashprice
+        self.power_price_usd_kwh = power_price_usd_kwh
+
+    def money(self, snap: MinerSnapshot) -> Money:
+        return miner_money(
+            snap.status,
+            snap.hashrate_ths,
+            snap.hashrate_avg_ths,
+            snap.power_w,
+            self.hashprice,
+            self.power_price_usd_kwh,
+        )
 
 
 def _r(value: float | None) -> float | None:

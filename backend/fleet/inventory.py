@@ -9,24 +9,23 @@ from __future__ import annotations
 
 import asyncio
 import csv
-import ipaddress
-import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from backend.fleet.codec import DEFAULT_PORT, CgminerError, CgminerProtocolError, parse_status
-from backend.fleet.config import FleetTable, MinerEntry
+from backend.core.miner_config import (
+    DEFAULT_PORT,
+    FleetTable,
+    MinerEntry,
+    parse_address,
+    parse_port,
+)
+from backend.fleet.codec import CgminerError, CgminerProtocolError, parse_status
 
 if TYPE_CHECKING:
-    from backend.core.settings import Settings
+    from backend.fleet.settings import FleetSettings as Settings
 
-MAX_RANGE_HOSTS = 65_536  # a /16; larger ranges are almost always a typo
-_HOSTNAME = re.compile(
-    r"^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$"
-)
-_DOTTED_NUMBERS = re.compile(r"^[\d.]+$")
 LABELS = ("site", "rack", "position")
 
 
@@ -51,84 +50,6 @@ class MinerSpec:
 
 def format_address(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
-
-
-def split_miner_text(text: str) -> list[str]:
-    """``"a, b/24  c:4029"`` -> ``["a", "b/24", "c:4029"]`` (commas, spaces or newlines)."""
-    return [part for part in re.split(r"[\s,;]+", text) if part]
-
-
-def parse_address(text: str, default_port: int = DEFAULT_PORT) -> list[tuple[str, int]]:
-    """Every (host, port) an address expression stands for; ValueError says what is wrong."""
-    raw = text.strip()
-    if not raw:
-        raise ValueError("empty miner address")
-    if "/" in raw:
-        return _expand_range(raw, default_port)
-    host, port = _split_host_port(raw, default_port)
-    if not _valid_host(host):
-        raise ValueError(f"{raw!r} is not an IP address, host name, host:port or CIDR range")
-    return [(host, port)]
-
-
-def _expand_range(raw: str, port: int) -> list[tuple[str, int]]:
-    spec, _, port_text = raw.partition("]:") if raw.startswith("[") else (raw, "", "")
-    spec = spec.lstrip("[")
-    if not port_text and raw.count(":") == 1 and "." in raw:  # 10.0.0.0/24:4029
-        spec, _, port_text = raw.rpartition(":")
-    if port_text:
-        port = _port(port_text, raw)
-    try:
-        network = ipaddress.ip_network(spec, strict=False)
-    except ValueError:
-        raise ValueError(f"{raw!r} is not a valid CIDR range") from None
-    if network.num_addresses > MAX_RANGE_HOSTS:
-        raise ValueError(f"{raw!r} has {network.num_addresses} addresses; the limit is a /16")
-    hosts = list(network.hosts()) if network.num_addresses > 2 else list(network)
-    return [(str(address), port) for address in hosts]
-
-
-def _split_host_port(raw: str, default_port: int) -> tuple[str, int]:
-    if raw.startswith("["):
-        host, sep, rest = raw[1:].partition("]")
-        if not sep:
-            raise ValueError(f"{raw!r}: missing ']' after an IPv6 address")
-        if rest and not rest.startswith(":"):
-            raise ValueError(f"{raw!r}: expected ]:port")
-        return host, _port(rest[1:], raw) if rest else default_port
-    if raw.count(":") > 1:  # a bare IPv6 literal
-        return raw, default_port
-    host, sep, port_text = raw.partition(":")
-    return host, _port(port_text, raw) if sep else default_port
-
-
-def _port(text: str, raw: str) -> int:
-    try:
-        port = int(text)
-    except ValueError:
-        raise ValueError(f"{raw!r}: port {text!r} is not a number") from None
-    if not 1 <= port <= 65535:
-        raise ValueError(f"{raw!r}: port {port} is out of range 1-65535")
-    return port
-
-
-def _valid_host(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:  # "10.0.0.300" is a mistyped address, not a host name
-        return bool(_HOSTNAME.match(host)) and not _DOTTED_NUMBERS.match(host)
-    return True
-
-
-def validate_entry(item: Any) -> None:
-    """Check one configured entry early, so a typo fails at start with the entry named."""
-    if isinstance(item, str):
-        parse_address(item)
-    elif isinstance(item, MinerEntry):
-        parse_address(item.address, item.port or DEFAULT_PORT)
-    elif isinstance(item, dict) and isinstance(item.get("address"), str):
-        port = item.get("port")
-        parse_address(item["address"], port if isinstance(port, int) else DEFAULT_PORT)
 
 
 def miner_id(host: str, port: int, name: str | None = None) -> str:
@@ -243,7 +164,7 @@ def read_label_csv(path: Path) -> list[LabelRow]:
 
 def _label_spec(values: dict[str, str]) -> MinerSpec:
     address = values.get("address") or values.get("host") or values.get("id") or ""
-    port = _port(values["port"], address) if values.get("port") else DEFAULT_PORT
+    port = parse_port(values["port"], address) if values.get("port") else DEFAULT_PORT
     targets = parse_address(address, port)
     if len(targets) != 1:
         raise ValueError(f"{address!r}: one miner per line (ranges are not labels)")

@@ -261,7 +261,7 @@ class Schema:
     own key (its first spelling, when two spellings normalise alike).
     """
 
-    __slots__ = ("derived", "key", "names")
+    __slots__ = ("derived", "key", "names", "reader")
 
     def __init__(self, keys: tuple[Any, ...]) -> None:
         self.key: dict[str, Any] = {}
@@ -269,6 +269,7 @@ class Schema:
             self.key.setdefault(_NORM[str(key)], key)
         self.names = tuple(self.key)
         self.derived: dict[str, Any] = {}
+        self.reader: Any = None  # shape_reader.RowKeys, built on first use
 
 
 _SCHEMAS: dict[tuple[Any, ...], Schema] = {}
@@ -799,7 +800,9 @@ def _is_synthetic_pool(url: str, user: Any) -> bool:
 
 
 def normalize(replies: Mapping[str, Any]) -> MinerSnapshot:
-    """Build a snapshot from ``{command: reply}`` (error parts are tolerated and ignored)."""
+    """Build a snapshot from ``{command: reply}`` (error parts are tolerated and ignored): any
+    reply, hostile ones included. The pollers call ``shape_reader.read_snapshot``, which reads a
+    sane reply faster and hands everything else to this."""
     r = Replies(replies)
     summary = r.first("summary", "SUMMARY")
     stats_rows = r.stats()
@@ -1016,3 +1019,4 @@ def _is_sleeping(r: Replies, snapshot: MinerSnapshot, devs: list[Row]) -> bool:
     if state is not None and to_bool(state.get("btmineroff")):
         return True
     return bool(devs) and all(to_bool(d.get("Enabled")) is False for d in devs)
+

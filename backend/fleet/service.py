@@ -27,6 +27,7 @@ from backend.fleet.commands import FleetCommands
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import ControlContext
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
+from backend.fleet.listing import SummaryCache
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
 from backend.fleet.poller import READINGS_CHANNEL, MinerState, Poller, raise_fd_limit, tune_gc
 from backend.fleet.report import fleet_section
@@ -92,6 +93,7 @@ class FleetService:
         self._tasks: list[asyncio.Task[Any]] = []
         self.collector: ShardCollector | None = None
         self.view: FleetView | None = None
+        self._summaries = SummaryCache()  # the list's `fields=summary` objects
         self.acks: AckFollower | None = None
         role = self.role
         if not role.collect:
@@ -252,7 +254,10 @@ class FleetService:
     def miners(self, *, summary: bool = False) -> list[dict[str, Any]]:
         if self.view is not None:
             return self.view.miners(summary=summary)
-        return [self.poller.miner_data(s, summary=summary) for s in self.poller.states.values()]
+        data = self.poller.miner_data
+        if summary:
+            return self._summaries.rows((i, data(s)) for i, s in self.poller.states.items())
+        return [data(state) for state in self.poller.states.values()]
 
     def miner(self, miner_id: str) -> dict[str, Any] | None:
         if self.view is not None:

@@ -26,13 +26,13 @@ from backend.core.bus import Event, EventBus, SubscriptionClosed
 from backend.core.clock import Clock
 from backend.fleet.economics import read_hashprice
 from backend.fleet.inventory import MinerSpec
+from backend.fleet.listing import summary_of
 from backend.fleet.poller import (
     CHANNEL,
     FLEET_SWEEP,
     READINGS,
     READINGS_CHANNEL,
     SHARD_SWEEP,
-    SUMMARY_OMITS,
 )
 from backend.fleet.shard import HeartbeatStore, stale_miner_ids
 from backend.fleet.store import FleetStore
@@ -214,7 +214,7 @@ class FleetView:
     def miners(self, *, summary: bool = False) -> list[dict[str, Any]]:
         if not summary:
             return list(self.data.values())
-        return [{k: v for k, v in d.items() if k not in SUMMARY_OMITS} for d in self.data.values()]
+        return [summary_of(data) for data in self.data.values()]  # objects change in place
 
     def miner(self, miner_id: str) -> dict[str, Any] | None:
         return self.data.get(miner_id)

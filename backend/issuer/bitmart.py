@@ -31,7 +31,7 @@ from backend.issuer.errors import (
     TradeDataError,
 )
 from backend.issuer.http_call import call
-from backend.issuer.ndau_tx import NdauAmountError, ndau_to_napu
+from backend.ndau.tx import NdauAmountError, ndau_to_napu
 
 log = logging.getLogger("hashinsight.issuer.bitmart")
 

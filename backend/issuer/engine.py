@@ -35,12 +35,12 @@ from backend.issuer.errors import (
 )
 from backend.issuer.lease import Lease
 from backend.issuer.models import IssueRow
-from backend.issuer.ndau_keys import verify
 from backend.issuer.ndau_node import NdauAccount, NdauNodeClient, NdauSupply
-from backend.issuer.ndau_tx import IssueTx
 from backend.issuer.signer_hub import SignerHub
 from backend.issuer.states import IssueState
 from backend.issuer.store import CHANNEL, Batch, IssueStore, StaleState, issue_to_dict
+from backend.ndau.keys import verify
+from backend.ndau.tx import IssueTx
 
 log = logging.getLogger("hashinsight.issuer.engine")
 S = IssueState

@@ -24,8 +24,8 @@ from urllib.parse import quote
 from backend.core.http import HttpClientFactory, ProviderError
 from backend.issuer.errors import NdauNodeError
 from backend.issuer.http_call import Answer, call
-from backend.issuer.ndau_keys import NdauKeyError, PublicKey
-from backend.issuer.ndau_tx import PREVALIDATE_PATH, SUBMIT_PATH, IssueTx
+from backend.ndau.keys import NdauKeyError, PublicKey
+from backend.ndau.tx import PREVALIDATE_PATH, SUBMIT_PATH, IssueTx
 
 RFE_SYSVAR = "ReleaseFromEndowmentAddress"
 CODE_OK = 0

@@ -16,14 +16,12 @@ from urllib.parse import urlsplit
 
 from backend.core.secrets import read_operator_token
 from backend.core.service import ServiceContext
-from backend.issuer import signer_protocol as proto
 from backend.issuer.apikey import BitmartApiKey, find_key_file, load_api_key
 from backend.issuer.bitmart import BitmartClient
 from backend.issuer.crash import CrashHook
 from backend.issuer.engine import EngineConfig, IssuerEngine
 from backend.issuer.errors import IssuerConfigError, IssuerError
 from backend.issuer.lease import Lease
-from backend.issuer.ndau_keys import NdauKeyError, PublicKey
 from backend.issuer.ndau_node import NdauNodeClient
 from backend.issuer.signer_hub import SignerHub
 from backend.issuer.states import ALL_STATES, PENDING, IssueState
@@ -38,6 +36,8 @@ from backend.issuer.store import (
     ndau_text,
     trade_to_dict,
 )
+from backend.ndau import signer_protocol as proto
+from backend.ndau.keys import NdauKeyError, PublicKey
 
 log = logging.getLogger("hashinsight.issuer")
 S = IssueState

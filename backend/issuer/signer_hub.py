@@ -18,10 +18,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from backend.issuer import signer_protocol as proto
 from backend.issuer.errors import SignerError, SignerRefused, SignerUnavailable
-from backend.issuer.ndau_keys import NdauKeyError, PublicKey, Signature, verify
-from backend.issuer.ndau_tx import IssueTx
+from backend.ndau import signer_protocol as proto
+from backend.ndau.keys import NdauKeyError, PublicKey, Signature, verify
+from backend.ndau.tx import IssueTx
 
 log = logging.getLogger("hashinsight.issuer.signer_hub")
 

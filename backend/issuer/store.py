@@ -19,8 +19,8 @@ from backend.core.db import Database
 from backend.issuer.bitmart import Trade
 from backend.issuer.lease import Lease
 from backend.issuer.models import IssuerCursorRow, IssueRow, IssueTradeRow
-from backend.issuer.ndau_tx import napu_to_ndau
 from backend.issuer.states import IN_FLIGHT, IssueState, can_move
+from backend.ndau.tx import napu_to_ndau
 
 CHANNEL = "issues"
 S = IssueState

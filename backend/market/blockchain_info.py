@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from backend.chain.blockchain_info import BlockchainInfoClient, stats_time
 from backend.market.models import PriceQuote
-from backend.market.values import PayloadError, num, opt_num, rejected
-
-NAME = "blockchain_info"
+from backend.providers.blockchain_info import BlockchainInfoStats, stats_time
+from backend.providers.values import PayloadError, num, opt_num, rejected
 
 
 def parse_price(stats: Mapping[str, Any]) -> PriceQuote:
@@ -25,7 +23,7 @@ def parse_price(stats: Mapping[str, Any]) -> PriceQuote:
     )
 
 
-async def current_price(client: BlockchainInfoClient) -> tuple[PriceQuote, float]:
+async def current_price(client: BlockchainInfoStats) -> tuple[PriceQuote, float]:
     stats = await client.stats()
     try:
         return parse_price(stats), stats_time(stats, client.clock.time())

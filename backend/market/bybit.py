@@ -13,7 +13,7 @@ from typing import Any
 
 from backend.core.http import ProviderClient
 from backend.market.models import VenueTicker
-from backend.market.values import PayloadError, num, obj, opt_num, rejected, seconds_from_ms
+from backend.providers.values import PayloadError, num, obj, opt_num, rejected, seconds_from_ms
 
 NAME = "bybit"
 CATEGORY = "spot"

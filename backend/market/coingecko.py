@@ -13,7 +13,7 @@ from typing import Any
 from backend.core.clock import Clock
 from backend.core.http import ProviderClient
 from backend.market.models import PricePoint, PriceQuote
-from backend.market.values import (
+from backend.providers.values import (
     PayloadError,
     num,
     obj,

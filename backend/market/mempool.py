@@ -7,9 +7,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from backend.chain.mempool import MempoolClient
+from backend.core.clock import Clock
+from backend.core.http import ProviderClient
 from backend.market.models import PriceQuote
-from backend.market.values import PayloadError, num, obj, rejected, seconds_epoch
+from backend.providers.values import PayloadError, num, obj, rejected, seconds_epoch
 
 NAME = "mempool"
 
@@ -22,7 +23,18 @@ def parse_prices(payload: Any, now: float) -> tuple[PriceQuote, float]:
     return quote, min(as_of, now)
 
 
-async def current_price(client: MempoolClient) -> tuple[PriceQuote, float]:
+class MempoolPriceClient:
+    """mempool.space for its price endpoint only (the chain has its own client for the rest)."""
+
+    def __init__(self, provider: ProviderClient, clock: Clock) -> None:
+        self.provider = provider
+        self.clock = clock
+
+    async def prices(self) -> Any:
+        return await self.provider.get_json("/v1/prices")
+
+
+async def current_price(client: MempoolPriceClient) -> tuple[PriceQuote, float]:
     payload = await client.prices()
     try:
         return parse_prices(payload, client.clock.time())

@@ -17,8 +17,6 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any, ClassVar
 
-from backend.chain.blockchain_info import BlockchainInfoClient
-from backend.chain.mempool import MempoolClient
 from backend.core.http import ProviderClient, ProviderError
 from backend.core.service import ServiceContext
 from backend.core.shared_state import RedisSharedCache, RedisStore, open_shared_cache
@@ -27,13 +25,14 @@ from backend.market import blockchain_info as bci_price
 from backend.market import mempool as mempool_price
 from backend.market.aggregate import VenueState, aggregate
 from backend.market.coingecko import API_KEY_HEADER, PERIOD_DAYS, CoinGeckoClient
-from backend.market.fallback import ChainResult, FallbackChain, Source
-from backend.market.guard import Anchor, GuardLimits, check_price
-from backend.market.history import HistoryCache
-from backend.market.leader import ProviderLeader, fresh_window_s
 from backend.market.models import PricePoint, PriceQuote, VenueTicker
-from backend.market.polling import cancel_all, run_every
-from backend.market.values import Reading, Via, freshness
+from backend.providers.blockchain_info import BlockchainInfoStats
+from backend.providers.fallback import ChainResult, FallbackChain, Source
+from backend.providers.guard import Anchor, GuardLimits, check_price
+from backend.providers.history import HistoryCache
+from backend.providers.leader import ProviderLeader, fresh_window_s
+from backend.providers.polling import cancel_all, run_every
+from backend.providers.values import Reading, Via, freshness
 
 log = logging.getLogger("hashinsight.market")
 
@@ -111,10 +110,10 @@ class MarketService:
             http.provider("coingecko", urls["coingecko"], headers=headers, retries=retries),
             self.clock,
         )
-        self.blockchain_info = BlockchainInfoClient(
+        self.blockchain_info = BlockchainInfoStats(
             http.provider("blockchain_info", urls["blockchain_info"], retries=retries), self.clock
         )
-        self.mempool = MempoolClient(
+        self.mempool = mempool_price.MempoolPriceClient(
             http.provider("mempool", urls["mempool"], retries=retries), self.clock
         )
         for name in VENUES:

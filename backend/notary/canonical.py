@@ -18,16 +18,24 @@ The rules, enough to recompute the bytes in any language:
   gives identical bytes.
 * ``None``/``bool``/``str``/``list``/``tuple``/``dict`` with ``str`` keys map as usual;
   anything else (bytes, datetime, sets, non-str keys, cycles) raises ``CanonicalJSONError``.
+
+The JCS serialization itself (key order, string escapes, ECMAScript numbers) is Trail of Bits'
+``rfc8785`` package; this module adds the Decimal extension, cycle detection and errors that
+name the offending path, and turns every library error into ``CanonicalJSONError``.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from decimal import Decimal
 from typing import Any
 
+import rfc8785
+
 MAX_SAFE_INTEGER = 2**53 - 1
+
+# What rfc8785 can raise for a value it refuses; UnicodeError covers lone surrogates in keys.
+_LIBRARY_ERRORS = (rfc8785.CanonicalizationError, UnicodeError, RecursionError)
 
 
 class CanonicalJSONError(ValueError):
@@ -36,95 +44,61 @@ class CanonicalJSONError(ValueError):
 
 def canonical_json(obj: Any) -> bytes:
     """Serialize ``obj`` to canonical (RFC 8785) JSON bytes."""
-    parts: list[str] = []
-    _encode(obj, parts, set(), "$")
-    text = "".join(parts)
+    plain = _plain(obj, set(), "$")
     try:
-        return text.encode("utf-8")
-    except UnicodeEncodeError as exc:
-        raise CanonicalJSONError(f"string is not valid Unicode (lone surrogate?): {exc}") from None
+        return rfc8785.dumps(plain)
+    except _LIBRARY_ERRORS as exc:
+        raise CanonicalJSONError(f"no canonical JSON form: {exc}") from None
 
 
-def _encode(obj: Any, out: list[str], active: set[int], path: str) -> None:
-    if obj is None:
-        out.append("null")
-    elif obj is True:
-        out.append("true")
-    elif obj is False:
-        out.append("false")
-    elif isinstance(obj, str):
-        out.append(json.dumps(obj, ensure_ascii=False))
-    elif isinstance(obj, int):
+def _plain(obj: Any, active: set[int], path: str) -> Any:
+    """Check ``obj`` against the rules (naming the path) and swap Decimals for their strings."""
+    if obj is None or isinstance(obj, bool):
+        return obj
+    if isinstance(obj, str):
+        return _check_unicode(obj, path)
+    if isinstance(obj, int):
         if abs(obj) > MAX_SAFE_INTEGER:
             raise CanonicalJSONError(f"{path}: integer outside ±(2**53-1); pass it as a string")
-        out.append(str(int(obj)))
-    elif isinstance(obj, float):
-        out.append(format_number(obj, path))
-    elif isinstance(obj, Decimal):
+        return obj
+    if isinstance(obj, float):
+        _check_finite(obj, path)
+        return obj
+    if isinstance(obj, Decimal):
         if not obj.is_finite():
             raise CanonicalJSONError(f"{path}: non-finite Decimal {obj}")
-        out.append(json.dumps(str(obj)))
-    elif isinstance(obj, dict | list | tuple):
-        if id(obj) in active:
-            raise CanonicalJSONError(f"{path}: circular reference")
-        active.add(id(obj))
-        if isinstance(obj, dict):
-            _encode_object(obj, out, active, path)
-        else:
-            out.append("[")
-            for i, item in enumerate(obj):
-                if i:
-                    out.append(",")
-                _encode(item, out, active, f"{path}[{i}]")
-            out.append("]")
-        active.discard(id(obj))
-    else:
+        return str(obj)
+    if not isinstance(obj, dict | list | tuple):
         raise CanonicalJSONError(f"{path}: {type(obj).__name__} is not a JSON type")
+    if id(obj) in active:
+        raise CanonicalJSONError(f"{path}: circular reference")
+    active.add(id(obj))
+    if isinstance(obj, dict):
+        for key in obj:
+            if not isinstance(key, str):
+                raise CanonicalJSONError(f"{path}: object key {key!r} is not a str")
+            _check_unicode(key, path)
+        result: Any = {key: _plain(value, active, f"{path}.{key}") for key, value in obj.items()}
+    else:
+        result = [_plain(item, active, f"{path}[{i}]") for i, item in enumerate(obj)]
+    active.discard(id(obj))
+    return result
 
 
-def _encode_object(obj: dict[Any, Any], out: list[str], active: set[int], path: str) -> None:
-    for key in obj:
-        if not isinstance(key, str):
-            raise CanonicalJSONError(f"{path}: object key {key!r} is not a str")
-    out.append("{")
-    for i, key in enumerate(sorted(obj, key=_utf16_key)):
-        if i:
-            out.append(",")
-        out.append(json.dumps(key, ensure_ascii=False))
-        out.append(":")
-        _encode(obj[key], out, active, f"{path}.{key}")
-    out.append("}")
+def _check_unicode(text: str, path: str) -> str:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise CanonicalJSONError(f"{path}: string is not valid Unicode (lone surrogate?)") from None
+    return text
 
 
-def _utf16_key(key: str) -> bytes:
-    # Big-endian UTF-16 bytes compare exactly like UTF-16 code units.
-    return key.encode("utf-16-be", "surrogatepass")
+def _check_finite(value: float, path: str) -> None:
+    if not math.isfinite(value):
+        raise CanonicalJSONError(f"{path}: {value} is not a finite number (NaN/Infinity)")
 
 
 def format_number(value: float, path: str = "$") -> str:
     """ECMAScript ``Number.prototype.toString`` for a finite double (RFC 8785 §3.2.2.3)."""
-    if not math.isfinite(value):
-        raise CanonicalJSONError(f"{path}: {value} is not a finite number (NaN/Infinity)")
-    if value == 0:
-        return "0"
-    sign = "-" if value < 0 else ""
-    # repr() gives the shortest round-trip digits, as ECMAScript requires.
-    mantissa, _, exp_text = repr(abs(value)).partition("e")
-    int_part, _, frac_part = mantissa.partition(".")
-    raw = int_part + frac_part
-    stripped = raw.lstrip("0")
-    digits = stripped.rstrip("0")
-    k = len(digits)
-    # value = 0.d1d2…dk × 10**n
-    n = len(int_part) + int(exp_text or 0) - (len(raw) - len(stripped))
-    if k <= n <= 21:
-        body = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        body = digits[:n] + "." + digits[n:]
-    elif -6 < n <= 0:
-        body = "0." + "0" * -n + digits
-    else:
-        exp = n - 1
-        head = digits if k == 1 else digits[0] + "." + digits[1:]
-        body = f"{head}e{'+' if exp > 0 else '-'}{abs(exp)}"
-    return sign + body
+    _check_finite(value, path)
+    return rfc8785.dumps(float(value)).decode("ascii")

@@ -12,7 +12,9 @@ leaves. Byte layout follows boxo (``ipld/merkledag/coding.go``, ``ipld/unixfs/un
 * Leaves are UnixFS ``File`` nodes (kubo's historical choice, kept for stable hashes); a file
   that fits one chunk is just that leaf; an empty file is a leaf with no Data field.
 
-Protobuf and base58/base32 are hand-rolled: the subset needed is small and fixed.
+base58btc is the ``base58`` package and base32 the standard library's. The dag-pb protobuf and
+the one multihash we use (sha2-256) are written here: dag-pb puts field 2 before field 1, which
+protobuf libraries do not do, and the multihash is a fixed two-byte prefix.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import base64
 import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
+
+import base58
 
 CHUNK_SIZE = 262_144
 MAX_LINKS = 174
@@ -31,8 +35,6 @@ UNIXFS_FILE = 2
 _SHA2_256 = 0x12
 _SHA2_256_LEN = 32
 _DAG_PB = 0x70
-_B58_ALPHABET = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
-_B58_INDEX = {c: i for i, c in enumerate(_B58_ALPHABET)}
 _V0_LEN = 46  # base58btc of the 34-byte sha2-256 multihash
 _V1_LEN = 59  # "b" + base32(0x01 0x70 + multihash)
 _B32_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz234567")
@@ -50,25 +52,16 @@ class MalformedBlock(ValueError):
 
 
 def base58btc_encode(raw: bytes) -> str:
-    n = int.from_bytes(raw, "big")
-    out = []
-    while n:
-        n, rem = divmod(n, 58)
-        out.append(_B58_ALPHABET[rem])
-    pad = len(raw) - len(raw.lstrip(b"\0"))
-    return "1" * pad + "".join(reversed(out))
+    return base58.b58encode(raw).decode("ascii")
 
 
 def base58btc_decode(text: str) -> bytes:
-    n = 0
-    for ch in text:
-        try:
-            n = n * 58 + _B58_INDEX[ch]
-        except KeyError:
-            raise InvalidCid(f"not base58btc: {ch!r}") from None
-    pad = len(text) - len(text.lstrip("1"))
-    body = n.to_bytes((n.bit_length() + 7) // 8, "big") if n else b""
-    return b"\0" * pad + body
+    if not text.isascii():
+        raise InvalidCid("not base58btc: non-ASCII text")
+    try:
+        return base58.b58decode(text)
+    except ValueError as exc:  # names the first character outside the alphabet
+        raise InvalidCid(f"not base58btc: {exc}") from None
 
 
 def _b32_encode(raw: bytes) -> str:

@@ -20,8 +20,8 @@ from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.core.lease import live_holders
 from backend.core.secrets import read_private_file, write_private_file
-from backend.core.settings import Settings
 from backend.notary.models import NotarizationRow
+from backend.notary.settings import NotarySettings
 from backend.notary.signing import NotaryKeyError, account_from_hex, key_file
 
 
@@ -33,7 +33,7 @@ class KeyRotation:
 
 
 async def rotate_notary_key(
-    settings: Settings, *, clock: Clock = SYSTEM_CLOCK, actor: str = "cli"
+    settings: NotarySettings, *, clock: Clock = SYSTEM_CLOCK, actor: str = "cli"
 ) -> KeyRotation:
     """Replace `secrets/notary.key` with a fresh key; NotaryKeyError says why it cannot."""
     if settings.blockchain_private_key is not None:

@@ -22,7 +22,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import is_hex_address, to_checksum_address
 
 from backend.core.secrets import SecretFileError, read_private_file, write_private_file
-from backend.core.settings import Settings
+from backend.notary.settings import NotarySettings
 
 KEY_FILE_NAME = "notary.key"
 
@@ -74,11 +74,11 @@ def checksum(address: str) -> str:
     return str(to_checksum_address(address))
 
 
-def key_file(settings: Settings) -> Path:
+def key_file(settings: NotarySettings) -> Path:
     return settings.data_dir / "secrets" / KEY_FILE_NAME
 
 
-def load_notary_key(settings: Settings) -> NotaryKey:
+def load_notary_key(settings: NotarySettings) -> NotaryKey:
     """The configured key, or the key file (generated on first use with 0600 permissions)."""
     if settings.blockchain_private_key is not None:
         secret = settings.blockchain_private_key.get_secret_value()

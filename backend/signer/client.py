@@ -21,9 +21,9 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
-from backend.issuer import signer_protocol as proto
-from backend.issuer.ndau_keys import PrivateKey, sign
-from backend.issuer.ndau_tx import IssueTx, IssueTxError
+from backend.ndau import signer_protocol as proto
+from backend.ndau.keys import PrivateKey, sign
+from backend.ndau.tx import IssueTx, IssueTxError
 from backend.signer.config import SignerConfig
 
 log = logging.getLogger("hashinsight.signer")

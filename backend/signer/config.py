@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from backend.issuer.ndau_keys import NdauKeyError, PrivateKey
+from backend.ndau.keys import NdauKeyError, PrivateKey
 
 KNOWN = {"name", "urls", "identity_key", "signing_keys", "max_qty_napu", "tx_types", "reconnect"}
 

@@ -25,7 +25,7 @@ from backend.sim.http_server import SimRequest, SimResponse
 from backend.sim.side_server import Answer, HttpSideServer
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner
+    from backend.sim.miner.server import SimMiner
 
 REALM = "antMiner Configuration"
 POOL_SLOTS = 3
@@ -283,7 +283,7 @@ def _ordered(miner: SimMiner) -> list[Any]:
 
 def apply_pools(miner: SimMiner, entries: list[tuple[str, str, str]]) -> None:
     """Replace the pool list in the given order, keeping the counters of pools that stay."""
-    from backend.sim.fleet import SimPool
+    from backend.sim.miner.pools import SimPool
 
     known = {p.url: p for p in miner.pools}
     pools = []

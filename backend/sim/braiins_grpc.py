@@ -31,7 +31,8 @@ from backend.fleet.drivers.bos_api import bos_v1_pb2 as pb
 from backend.fleet.drivers.bos_api import bos_v1_pb2_grpc as rpc
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner, SimPool
+    from backend.sim.miner.pools import SimPool
+    from backend.sim.miner.server import SimMiner
 
 MAX_MESSAGE = 1024 * 1024
 SESSION_S = 3600  # BOSer: a token expires after an hour without use
@@ -150,7 +151,7 @@ class _Api:
         return state
 
     async def gate(self, context: Any, method: str, *, auth: bool = True) -> None:
-        from backend.sim.fleet import Fault
+        from backend.sim.miner.faults import Fault
 
         miner = self.miner
         if Fault.HANG in miner.faults:
@@ -312,7 +313,7 @@ class _Pools(rpc.PoolServiceServicer):
     async def _replace(self, group: pb.PoolGroupConfiguration, context: Any) -> None:
         """The group's pools become the given list, in order; a known uid keeps its counters
         and, when no password is given, its password."""
-        from backend.sim.fleet import SimPool
+        from backend.sim.miner.pools import SimPool
 
         if not group.pools or len(group.pools) > MAX_POOLS:
             await context.abort(

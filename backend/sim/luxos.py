@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner
+    from backend.sim.miner.server import SimMiner
 
 LUXOS_VERSION = "2024.5.1.200003-6b0e6ae7"
 LUX_DESC = f"LUXminer {LUXOS_VERSION}"

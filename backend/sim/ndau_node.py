@@ -25,7 +25,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from backend.issuer.ndau_keys import (
+from backend.ndau.keys import (
     ALPHABET,
     Algorithm,
     PrivateKey,
@@ -34,7 +34,7 @@ from backend.issuer.ndau_keys import (
     generate_keypair,
     verify,
 )
-from backend.issuer.ndau_tx import NAPU_PER_NDAU, IssueTx, IssueTxError
+from backend.ndau.tx import NAPU_PER_NDAU, IssueTx, IssueTxError
 from backend.signer.config import render_signer_config, write_signer_config
 from backend.sim.bitmart import LoopbackAsgiServer
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from backend.sim.http_server import SimRequest, SimResponse, encode_response, read_request
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner
+    from backend.sim.miner.server import SimMiner
 
 
 class SideServer:

@@ -31,7 +31,7 @@ from backend.sim.http_server import SimRequest, SimResponse
 from backend.sim.side_server import Answer, HttpSideServer
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner
+    from backend.sim.miner.server import SimMiner
 
 FW_VERSION = "1.2.6"
 POOL_SLOTS = 3

@@ -40,7 +40,7 @@ from backend.fleet.drivers.whatsminer_crypto import (
 from backend.sim.side_server import SideServer
 
 if TYPE_CHECKING:
-    from backend.sim.fleet import SimMiner
+    from backend.sim.miner.server import SimMiner
 
 V2_API_VERSION = "2.0.5"
 V3_API_VERSION = "3.0.1"
@@ -163,7 +163,7 @@ def _command(
 
 
 def set_pools(miner: SimMiner, pools: list[tuple[str, str, str]]) -> None:
-    from backend.sim.fleet import SimPool
+    from backend.sim.miner.pools import SimPool
 
     miner.pools = [
         SimPool(url=url, user=user, password=password, priority=rank)
@@ -198,7 +198,7 @@ class WhatsminerV3Server(SideServer):
         self.requests: list[str] = []  # bounded below
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        from backend.sim.fleet import Fault
+        from backend.sim.miner.faults import Fault
 
         self._held.add(writer)
         try:

@@ -15,9 +15,9 @@ import asyncio
 from dataclasses import dataclass
 
 from backend.core.cache import TTLCache
+from backend.core.client_ip import is_public
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.http import HttpClientFactory, ProviderError, RateLimitedError
-from backend.wallet.client_ip import is_public
 from backend.wallet.ratelimit import SlidingWindow
 
 FIELDS = "status,message,country,countryCode,region,regionName,city,lat,lon,isp,query"

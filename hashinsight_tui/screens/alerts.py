@@ -21,12 +21,13 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 
-from backend.fleet.alerts import RULES, SEVERITY_RANK  # the backend's own rule names
+from hashinsight_contract.fleet import RULES, SEVERITY_RANK, AlertRouting
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, StreamEvent
-from hashinsight_tui.format import age
-from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
+from hashinsight_tui.format import DASH, age, ago
+from hashinsight_tui.screens.base import BaseScreen, fill_rows
 from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin, DecisionScreen
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.repaint import show
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
 STATES = ("new", "acknowledged", "silenced")
@@ -110,13 +111,13 @@ class AlertBoard:
 
 def location(alert: dict[str, Any]) -> str:
     parts = [str(alert[k]) for k in ("site", "rack", "position") if alert.get(k)]
-    return "/".join(parts) or "—"
+    return "/".join(parts) or DASH
 
 
 def reading(alert: dict[str, Any]) -> str:
     value, threshold = alert.get("value"), alert.get("threshold")
     if value is None:
-        return "—"
+        return DASH
     text = f"{float(value):g}"
     return f"{text} vs {float(threshold):g}" if threshold is not None else text
 
@@ -330,7 +331,7 @@ class AlertsScreen(BaseScreen):
             values[SNAP_ROUTING] = None
         if self.history:
             page = await client.alerts(state="cleared", limit=HISTORY_LIMIT)
-            values[SNAP_HISTORY] = page.get("items", [])
+            values[SNAP_HISTORY] = [alert.model_dump() for alert in page.items]
         return values
 
     def alerts(self, store: Store) -> list[dict[str, Any]]:
@@ -350,9 +351,8 @@ class AlertsScreen(BaseScreen):
         fields.update(typed)
         rows = [a for a in everything if matches(a, fields, needle, now)]
         rows.sort(key=sort_key(self.sort, now), reverse=self.reverse)
-        self.query_one("#alerts-summary", Static).update(
-            self._summary(store, everything, len(rows), now)
-        )
+        summary = self._summary(store, everything, len(rows), now)
+        show(self.query_one("#alerts-summary", Static), summary)
         # Redraw the table only when what it shows changed (ages move on the minute).
         drawn = (
             board.version,
@@ -370,26 +370,28 @@ class AlertsScreen(BaseScreen):
         self._show_detail()
 
     def _fill(self, rows: list[dict[str, Any]], now: float) -> None:
-        table = self.query_one("#alerts-table", DataTable)
-        selected, cursor = cursor_key(table), table.cursor_row
-        table.clear()
+        cells = []
         for alert in rows:
             severity = str(alert.get("severity") or "?")
             word = state_word(alert, now)
             since = alert.get("cleared_at") if self.history else alert.get("raised_at")
-            table.add_row(
-                Text(severity, style=SEVERITY_STYLE.get(severity, "")),
-                str(alert.get("miner_id")),
-                location(alert),
-                str(alert.get("rule")),
-                Text(str(alert.get("message") or ""), overflow="ellipsis"),
-                reading(alert),
-                Text(word, style="bold" if word == "new" else "dim"),
-                age(now - float(since)) if since else "—",
-                key=str(alert["id"]),
+            cells.append(
+                (
+                    str(alert["id"]),
+                    (
+                        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
+                        str(alert.get("miner_id")),
+                        location(alert),
+                        str(alert.get("rule")),
+                        Text(str(alert.get("message") or ""), overflow="ellipsis"),
+                        reading(alert),
+                        Text(word, style="bold" if word == "new" else "dim"),
+                        age(now - float(since)) if since else DASH,
+                    ),
+                )
             )
         self._rows = rows
-        restore_cursor(table, selected, cursor)
+        fill_rows(self.query_one("#alerts-table", DataTable), cells)
 
     def _summary(
         self, store: Store, everything: list[dict[str, Any]], shown: int, now: float
@@ -429,7 +431,7 @@ class AlertsScreen(BaseScreen):
         detail = self.query_one("#alerts-detail", Static)
         if alert is None:
             empty = "No cleared alerts yet." if self.history else "No open alerts."
-            detail.update(Text(empty, style="dim"))
+            show(detail, Text(empty, style="dim"))
             return
         now = time.time()
         text = Text()
@@ -438,7 +440,7 @@ class AlertsScreen(BaseScreen):
         text.append(str(alert.get("message") or ""))
         raised = alert.get("raised_at")
         if raised:
-            text.append(f"\nraised {age(now - float(raised))} ago", style="dim")
+            text.append(f"\nraised {ago(now - float(raised))}", style="dim")
         if alert.get("acknowledged_by"):
             text.append(f" · acknowledged by {alert['acknowledged_by']}", style="dim")
             if alert.get("ack_note"):
@@ -451,11 +453,11 @@ class AlertsScreen(BaseScreen):
                 style="yellow",
             )
         if alert.get("cleared_at"):
-            text.append(f" · cleared {age(now - float(alert['cleared_at']))} ago", style="dim")
+            text.append(f" · cleared {ago(now - float(alert['cleared_at']))}", style="dim")
         elif not self.hi_app.read_only:
             hint = "\nk acknowledge · z silence (with a reason) · enter the miner"
             text.append(hint, style="dim")
-        detail.update(text)
+        show(detail, text)
 
     def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
         self._show_detail()
@@ -555,7 +557,7 @@ class AlertsScreen(BaseScreen):
         except (ApiError, ConnectionLost) as exc:
             self.notify(f"Alert {alert['id']} not acknowledged: {exc}", severity="error")
             return
-        self.hi_app.apply_alert(answer)
+        self.hi_app.apply_alert(answer.model_dump())
         self.notify(f"Acknowledged alert {alert['id']} ({alert.get('rule')})")
 
     @work(exclusive=True, group="alerts-write")
@@ -579,22 +581,22 @@ class AlertsScreen(BaseScreen):
         except (ApiError, ConnectionLost) as exc:
             self.notify(f"Alert {alert['id']} not silenced: {exc}", severity="error")
             return
-        self.hi_app.apply_alert(result)
+        self.hi_app.apply_alert(result.model_dump())
         self.notify(f"Silenced alert {alert['id']} for {age(minutes * 60)}")
 
 
-def routing_line(routing: dict[str, Any] | None) -> str:
+def routing_line(routing: AlertRouting | None) -> str:
     """Where alerts go besides the consoles (configured in the settings and on webhooks)."""
-    if not routing:
+    if routing is None:
         return "Alerts go to: every console (email and webhook routing not known yet)"
     parts = ["every console"]
-    if routing.get("email_enabled"):
+    if routing.email_enabled:
         parts.append(
-            f"email to {routing.get('email_recipients')} recipient(s) "
-            f"({routing.get('email_min_severity')} and above)"
+            f"email to {routing.email_recipients} recipient(s) "
+            f"({routing.email_min_severity} and above)"
         )
     else:
         parts.append("no email (fleet_alert_email_to not set)")
-    hooks = int(routing.get("webhooks") or 0)
+    hooks = routing.webhooks
     parts.append(f"{hooks} partner webhook(s)" if hooks else "no partner webhooks")
     return "Alerts go to: " + " · ".join(parts)

@@ -23,11 +23,10 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, IssueOut
-from hashinsight_tui.format import age
+from hashinsight_tui.format import DASH, age, ndau
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
-from hashinsight_tui.screens.issuer import merge_issues, ndau
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, merge_by_id
 
 SNAP_COMMANDS = "approvals.commands"
 SNAP_ISSUES = "approvals.issues"
@@ -164,7 +163,7 @@ class ApprovalsScreen(BaseScreen):
         errors: dict[str, str] = {}
         try:
             page = await client.fleet_commands("pending_approval", limit=500)
-            values[SNAP_COMMANDS] = page.get("items", [])
+            values[SNAP_COMMANDS] = [command.model_dump() for command in page.items]
         except (ApiError, ConnectionLost) as exc:
             errors["fleet"] = str(exc)
         try:
@@ -177,7 +176,8 @@ class ApprovalsScreen(BaseScreen):
 
     def pending(self, store: Store) -> list[Pending]:
         streamed = [d for d in store.latest.get("issues", {}).values() if "state" in d]
-        issues = merge_issues(store.snapshots.get(SNAP_ISSUES) or [], streamed)
+        rest = store.snapshots.get(SNAP_ISSUES) or []
+        issues = merge_by_id(rest, streamed, IssueOut, lambda issue: issue.updated_at)
         commands = merge_commands(
             store.snapshots.get(SNAP_COMMANDS) or [], self.hi_app.command_updates.values()
         )
@@ -205,7 +205,7 @@ class ApprovalsScreen(BaseScreen):
                 item.what,
                 item.target,
                 Text(item.requested_by + (" (you)" if mine else ""), style="dim" if mine else ""),
-                age(now - item.since) if item.since else "—",
+                age(now - item.since) if item.since else DASH,
                 key=item.row_key,
             )
         self._rows = rows

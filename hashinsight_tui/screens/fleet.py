@@ -28,6 +28,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, OptionList, Static
 from textual.widgets.option_list import Option
 
+from hashinsight_contract.fleet import FleetSummary, PoolOut
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient
 from hashinsight_tui.fleet_model import (
     FILTER_KEYS,
@@ -39,6 +40,7 @@ from hashinsight_tui.fleet_model import (
     problem,
     shown_status,
 )
+from hashinsight_tui.format import DASH, ago
 from hashinsight_tui.messages import SnapshotFailed, SnapshotsLoaded
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen
@@ -48,20 +50,19 @@ from hashinsight_tui.screens.miner_detail import (
     log_line,
     merged_log,
 )
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.empty_state import EmptyState
 from hashinsight_tui.widgets.fleet_grid import STATUS_COLOURS, TEMP_BANDS, FleetGrid
 from hashinsight_tui.widgets.fleet_summary import FleetSummaryBar
 from hashinsight_tui.widgets.fleet_table import (
     COLUMN_KEYS,
     COLUMNS,
-    DASH,
     FleetTable,
-    fmt_duration,
     fmt_num,
     location_text,
 )
 from hashinsight_tui.widgets.fleet_view import FleetView
+from hashinsight_tui.widgets.repaint import show
 
 FULL_REFRESH_S = 300.0  # the stream carries changes; this is only a consistency net
 RETRY_LOAD_S = 5.0
@@ -148,15 +149,15 @@ def coverage_text(covered: int | None, base: int | None) -> str:
 
 def newest_summary(store: Store) -> dict[str, Any] | None:
     """The summary from the stream (`fleet.sweep`) or the REST snapshot, whichever is newer."""
-    streamed = store.latest.get("miners", {}).get("fleet.sweep")
-    fetched = store.snapshots.get(SNAP_SUMMARY)
-    if streamed is None or fetched is None:
-        return streamed or fetched
+    return newest(store, SNAP_SUMMARY, "miners", "fleet.sweep", _summary, _sweep_started)
 
-    def started(summary: Mapping[str, Any]) -> float:
-        return float((summary.get("sweep") or {}).get("started_at") or 0.0)
 
-    return streamed if started(streamed) >= started(fetched) else fetched
+def _summary(data: dict[str, Any]) -> dict[str, Any]:
+    return as_dict(FleetSummary.model_validate(data))
+
+
+def _sweep_started(summary: Mapping[str, Any]) -> Any:
+    return (summary.get("sweep") or {}).get("started_at")
 
 
 def miner_line(
@@ -177,7 +178,7 @@ def miner_line(
         f"  chip {fmt_num(miner.get('temp_chip_max_c'), 0)}°",
     )
     if age is not None:
-        text.append(f"  polled {fmt_duration(age)} ago", style="bold yellow" if stale else "dim")
+        text.append(f"  polled {ago(age)}", style="bold yellow" if stale else "dim")
         if stale:
             text.append(" (stale)", style="bold yellow")
     reason = miner.get("error") or PROBLEM_TEXT.get(problem(miner) or "")
@@ -219,7 +220,7 @@ class PoolPickerScreen(ModalScreen[int | None]):
     """
     BINDINGS: ClassVar[list[Binding]] = [Binding("escape", "cancel", "Cancel")]
 
-    def __init__(self, title: str, pools: Sequence[Mapping[str, Any]]) -> None:
+    def __init__(self, title: str, pools: Sequence[PoolOut]) -> None:
         super().__init__()
         self.title_text = title
         self.pools = list(pools)
@@ -227,9 +228,9 @@ class PoolPickerScreen(ModalScreen[int | None]):
     def compose(self) -> ComposeResult:
         options = []
         for index, pool in enumerate(self.pools):
-            active = " (active)" if pool.get("active") else ""
-            label = f"{index}: {pool.get('url') or DASH}  {pool.get('user') or ''}"
-            status = pool.get("status") or DASH
+            active = " (active)" if pool.active else ""
+            label = f"{index}: {pool.url or DASH}  {pool.user or ''}"
+            status = pool.status or DASH
             options.append(Option(f"{label}  [{status}]{active}", id=str(index)))
         with Vertical():
             yield Static(self.title_text)
@@ -344,6 +345,7 @@ class FleetScreen(BaseScreen):
         self.arg_filters: dict[str, str] = {}
         self.filter_text = ""
         self._applied_snapshot: object = None
+        self._arrived: tuple[int, float | None] = (-1, None)  # the store as last applied
         self._next_full = 0.0
         self._loading = False
         self._bulk_seq = 0  # the last `fleet.readings` applied (Store.bulk numbering)
@@ -364,7 +366,12 @@ class FleetScreen(BaseScreen):
     def on_mount(self) -> None:
         self.query_one("#fleet-empty").display = False
         self.query_one("#fleet-log").display = False
+        for view in self.query(FleetView):
+            view.clock = self._clock_now
         self.query_one(FleetTable).focus()
+
+    def _clock_now(self) -> float:
+        return self.hi_app.clock_now
 
     @property
     def active_view(self) -> FleetTable | FleetGrid:
@@ -429,8 +436,27 @@ class FleetScreen(BaseScreen):
             return
         empty.display, views.display = False, True
         self._maybe_load_all(store)
-        started = time.perf_counter()
         snapshot = store.snapshots.get(SNAP_MINERS)
+        arrived = (store.events_applied, store.updated_at)
+        changed: set[str] | frozenset[str] = frozenset()  # nothing arrived: only time moved on
+        if arrived != self._arrived or snapshot is not self._applied_snapshot:
+            self._arrived = arrived
+            changed = self._apply(store, snapshot)
+        summary = newest_summary(store)
+        interval = ((summary or {}).get("sweep") or {}).get("interval_s")
+        if interval:
+            self.model.interval_s = float(interval)
+        self.query_one(FleetSummaryBar).show(summary, self.hi_app.clock_now)
+        self._sync(changed)
+        if isinstance(self.active_view, FleetTable):
+            self.active_view.tick()  # the ages that moved on, and rows that just went stale
+        if self.log_visible:
+            self._show_log(store)
+
+    def _apply(self, store: Store, snapshot: list[dict[str, Any]] | None) -> frozenset[str]:
+        """Take what arrived since the last refresh (a reload, updates, sweeps' readings);
+        return the rows to repaint (none after a reload: the whole view repaints)."""
+        started = time.perf_counter()
         full = False
         if snapshot is not None and snapshot is not self._applied_snapshot:
             self._applied_snapshot = snapshot
@@ -452,16 +478,7 @@ class FleetScreen(BaseScreen):
                     data.get("fields") or (), data.get("rows") or (), float(data["polled_at"])
                 )
         self.last_apply_s = time.perf_counter() - started
-        summary = newest_summary(store)
-        interval = ((summary or {}).get("sweep") or {}).get("interval_s")
-        if interval:
-            self.model.interval_s = float(interval)
-        self.query_one(FleetSummaryBar).show(summary)
-        self._sync(changed if not full else frozenset())
-        if isinstance(self.active_view, FleetTable):
-            self.active_view.refresh()  # every visible row's age moves on
-        if self.log_visible:
-            self._show_log(store)
+        return frozenset() if full else frozenset(changed)
 
     def _sync(self, changed: set[str] | frozenset[str] = frozenset()) -> None:
         view = self.active_view
@@ -473,9 +490,10 @@ class FleetScreen(BaseScreen):
 
     def _show_cursor(self, miner_id: str | None) -> None:
         miner = self.model.get(miner_id) if miner_id else None
-        age = self.model.age_s(miner_id) if miner_id else None
-        stale = miner_id is not None and self.model.is_stale(miner_id)
-        self.query_one("#fleet-cursor", Static).update(miner_line(miner, age, stale))
+        now = self.hi_app.clock_now
+        age = self.model.age_s(miner_id, now) if miner_id else None
+        stale = miner_id is not None and self.model.is_stale(miner_id, now)
+        show(self.query_one("#fleet-cursor", Static), miner_line(miner, age, stale))
 
     def _show_note(self) -> None:
         model = self.model
@@ -510,7 +528,7 @@ class FleetScreen(BaseScreen):
         if self.view == "grid":
             note.append("  ")
             note.append_text(grid_legend(self.query_one(FleetGrid).mode))
-        self.query_one("#fleet-note", Static).update(note)
+        show(self.query_one("#fleet-note", Static), note)
 
     @on(FleetView.CursorMoved)
     def _cursor_moved(self, event: FleetView.CursorMoved) -> None:
@@ -718,11 +736,11 @@ class FleetScreen(BaseScreen):
         client = self.hi_app.client
         assert client is not None
         try:
-            miner = as_dict(await client.miner(ids[0]))
+            miner = await client.miner(ids[0])
         except (ApiError, ConnectionLost) as exc:
             self.notify(f"Cannot read {ids[0]}'s pools: {exc}", severity="error")
             return
-        pools = miner.get("pools") or []
+        pools = miner.pools or []
         if not pools:
             self.notify(f"{ids[0]} reports no pools.", severity="warning")
             return

@@ -18,10 +18,11 @@ from textual.containers import Horizontal
 from textual.widgets import DataTable, Static
 
 from hashinsight_tui.client import ApiError, ConnectionLost, Integration
-from hashinsight_tui.format import age, latency, since, status_text
-from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
+from hashinsight_tui.format import DASH, age, latency, since, status_text
+from hashinsight_tui.screens.base import BaseScreen, fill_rows
 from hashinsight_tui.screens.integration_detail import IntegrationDetailScreen
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.repaint import show
 
 COLUMNS: list[tuple[str, str]] = [
     ("name", "Integration"),
@@ -105,19 +106,20 @@ class HealthScreen(BaseScreen):
         backend = self.query_one("#health-backend", Static)
         note = self.query_one("#health-note", Static)
         if store.health is None:
-            overall.update(Text("waiting for the backend…", style="yellow"))
-            backend.update("")
-            note.update(store.detail)
+            show(overall, Text("waiting for the backend…", style="yellow"))
+            show(backend, "")
+            show(note, store.detail)
             return
         report = store.health
-        overall.update(Text.assemble("Overall ", status_text(report.status)))
-        backend.update(
+        show(overall, Text.assemble("Overall ", status_text(report.status)))
+        show(
+            backend,
             Text(
                 f"backend {report.version} · {report.mode} · up {age(report.uptime_s)} · "
-                f"bus {report.bus.get('published', 0)} events, {report.bus.get('dropped', 0)} "
+                f"bus {report.bus.published} events, {report.bus.dropped} "
                 f"dropped · {report.websocket_clients} stream clients",
                 style="dim",
-            )
+            ),
         )
         rows = [
             item
@@ -133,30 +135,31 @@ class HealthScreen(BaseScreen):
         shown = f"{len(rows)} of {len(store.integrations)}" if active else len(rows)
         filt = f" · filter '{active}'" if active else ""
         arrow = "↓" if self.sort_reverse else "↑"
-        note.update(
-            Text(f"{shown} integrations · sorted by {self.sort_column} {arrow}{filt}", style="dim")
+        show(
+            note,
+            Text(f"{shown} integrations · sorted by {self.sort_column} {arrow}{filt}", style="dim"),
         )
 
     def _fill(self, rows: list[Integration]) -> None:
-        table = self.query_one(DataTable)
-        cursor = table.cursor_row
-        selected = cursor_key(table)
-        now = time.time()
-        with self.app.batch_update():
-            table.clear()
-            for item in rows:
-                table.add_row(
+        now = self.hi_app.clock_now
+        cells = [
+            (
+                item.name,
+                (
                     item.name,
                     item.kind,
                     status_cell(item, now),
                     latency(item.latency_ms),
-                    since(item.last_check) if item.last_check is not None else "not yet",
+                    since(item.last_check, now) if item.last_check is not None else "not yet",
                     f"{item.failures}/{item.checks}",
                     _note(item),
-                    since(item.last_success) if item.checks else "—",
-                    key=item.name,
-                )
-            restore_cursor(table, selected, cursor)
+                    since(item.last_success, now) if item.checks else DASH,
+                ),
+            )
+            for item in rows
+        ]
+        with self.app.batch_update():
+            fill_rows(self.query_one(DataTable), cells)
 
     def apply_filter(self, text: str) -> None:
         self.filter_text = text

@@ -11,7 +11,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from hashinsight_tui.format import latency, since, status_text
+from hashinsight_tui.format import DASH, latency, since, status_text
 
 if TYPE_CHECKING:
     from hashinsight_tui.app import HashInsightApp
@@ -60,6 +60,6 @@ class IntegrationDetailScreen(ModalScreen[None]):
         table.add_row("Last success", since(item.last_success))
         table.add_row("Checks / failures", f"{item.checks} / {item.failures}")
         table.add_row("Last error", item.last_error or "none")
-        table.add_row("Last error at", since(item.last_error_at) if item.last_error_at else "—")
-        table.add_row("Detail", item.detail or "—")
+        table.add_row("Last error at", since(item.last_error_at) if item.last_error_at else DASH)
+        table.add_row("Detail", item.detail or DASH)
         body.update(table)

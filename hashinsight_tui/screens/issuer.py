@@ -8,11 +8,11 @@ the backend with who, when and why. Anything the backend did not say is "—" wi
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from datetime import datetime
-from decimal import Decimal, InvalidOperation
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import DataTable, Static
 
+from hashinsight_contract.issuer import Amount, SignerStatusOut
 from hashinsight_tui.client import (
     ApiError,
     ConnectionLost,
@@ -30,16 +31,15 @@ from hashinsight_tui.client import (
     IssuerStatus,
     Reconciliation,
 )
-from hashinsight_tui.format import since
+from hashinsight_tui.format import DASH, DAY_SECONDS, TIME_SECONDS, ndau, short, since, when
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, merge_by_id
 
 SNAP_STATUS = "issuer.status"
 SNAP_ISSUES = "issuer.issues"
 SNAP_RECON = "issuer.recon"
 SNAP_ERRORS = "issuer.errors"
-DASH = "—"
 APPROVE_SCOPE = "issuer:approve"
 STATE_STYLES = {
     "detected": "cyan",
@@ -64,46 +64,8 @@ VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
-def ndau(text: str | None) -> str:
-    """Exact ndau text with thousands separators ("12,500.00000000"); never via a float."""
-    if text is None:
-        return DASH
-    try:
-        return format(Decimal(text), ",f")
-    except InvalidOperation:
-        return text
-
-
-def amount(value: Mapping[str, str] | None) -> str:
-    return ndau(value.get("ndau")) if value else DASH
-
-
-def when(iso: str | None) -> str:
-    """`MM-DD HH:MM:SS` (UTC) from an ISO timestamp."""
-    return f"{iso[5:10]} {iso[11:19]}" if iso and len(iso) >= 19 else DASH
-
-
-def short(value: str | None, keep: int = 12) -> str:
-    if not value:
-        return DASH
-    return value if len(value) <= keep + 1 else f"{value[:keep]}…"
-
-
-def merge_issues(
-    rest: Iterable[Mapping[str, Any]], streamed: Iterable[Mapping[str, Any]]
-) -> list[IssueOut]:
-    """One row per issue id, REST or stream, whichever was updated last; newest id first."""
-    rows: dict[int, Mapping[str, Any]] = {}
-    for item in [*rest, *streamed]:
-        issue_id = item.get("id")
-        if not isinstance(issue_id, int) or "state" not in item:
-            continue
-        current = rows.get(issue_id)
-        if current is None or str(item.get("updated_at") or "") >= str(
-            current.get("updated_at") or ""
-        ):
-            rows[issue_id] = item
-    return [IssueOut.model_validate(dict(rows[k])) for k in sorted(rows, reverse=True)]
+def amount(value: Amount | None) -> str:
+    return ndau(value.ndau) if value else DASH
 
 
 def mark(ok: bool | None) -> Text:
@@ -141,7 +103,8 @@ class IssueDetailScreen(ModalScreen[None]):
         head.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
         head.append(f"  {ndau(issue.qty_ndau)} ndau = {issue.qty_napu} napu\n")
         head.append(
-            f"window {when(issue.window_start)} → {when(issue.window_end)} · "
+            f"window {when(issue.window_start, DAY_SECONDS)} → "
+            f"{when(issue.window_end, DAY_SECONDS)} · "
             f"{issue.trade_count} sell trades of {issue.symbol}\n"
         )
         head.append(
@@ -152,7 +115,7 @@ class IssueDetailScreen(ModalScreen[None]):
         head.append(f" · {len(signatures)} signature(s)")
         if issue.decided_by:
             head.append(
-                f"\ndecided by {issue.decided_by} at {when(issue.decided_at)}: "
+                f"\ndecided by {issue.decided_by} at {when(issue.decided_at, DAY_SECONDS)}: "
                 f"{issue.decision_reason or DASH}"
             )
         if issue.last_error:
@@ -174,7 +137,7 @@ class IssueDetailScreen(ModalScreen[None]):
             table.add_column(label, key=key)
         for trade in self.detail.trades:
             table.add_row(
-                when(trade.created_at),
+                when(trade.created_at, DAY_SECONDS),
                 trade.trade_id,
                 Text(trade.size, justify="right"),
                 trade.price,
@@ -266,7 +229,7 @@ class IssuerScreen(BaseScreen):
     def issues(self, store: Store) -> list[IssueOut]:
         rest = store.snapshots.get(SNAP_ISSUES) or []
         streamed = [data for data in store.latest.get("issues", {}).values() if "state" in data]
-        return merge_issues(rest, streamed)
+        return merge_by_id(rest, streamed, IssueOut, lambda issue: issue.updated_at)
 
     def refresh_view(self, store: Store) -> None:
         if not self.query_one("#issuer-table", DataTable).columns:
@@ -288,24 +251,22 @@ class IssuerScreen(BaseScreen):
         # 1: mode and lease
         text.append(f"Mode {status.mode} · {status.symbol} · lease: ")
         lease = status.lease
-        if lease.get("held_by_me"):
-            text.append(f"this backend (token {lease.get('token')})", style="green")
-        elif lease.get("holder"):
-            text.append(
-                f"{short(lease.get('holder'), 24)} until {when(lease.get('expires_at'))}",
-                style="yellow",
-            )
+        if lease.held_by_me:
+            text.append(f"this backend (token {lease.token})", style="green")
+        elif lease.holder:
+            until = when(lease.expires_at, DAY_SECONDS)
+            text.append(f"{short(lease.holder, 24)} until {until}", style="yellow")
         else:
             text.append(f"{DASH} nobody holds it", style="yellow")
         # 2: Bitmart and the cursor
         bitmart = status.bitmart
         text.append("\nBitmart ")
-        if bitmart.get("last_error"):
+        if bitmart.last_error:
             text.append_text(mark(False))
-            text.append(f" {bitmart['last_error']}", style="red")
-        elif bitmart.get("last_poll_ok_at"):
+            text.append(f" {bitmart.last_error}", style="red")
+        elif bitmart.last_poll_ok_at:
             text.append_text(mark(True))
-            text.append(f" polled {since(bitmart['last_poll_ok_at'])}")
+            text.append(f" polled {since(bitmart.last_poll_ok_at)}")
         else:
             text.append_text(mark(None))
             text.append(" not polled yet")
@@ -314,39 +275,34 @@ class IssuerScreen(BaseScreen):
                 " · no starting point yet (press s, or set ISSUER_START_AT)", style="bold yellow"
             )
         elif status.cursor:
-            text.append(f" · cursor {when(status.cursor.get('cursor_at'))}")
-        key_file = bitmart.get("key_file")
-        text.append(f" · key {key_file or DASH}", style="dim")
+            text.append(f" · cursor {when(status.cursor.cursor_at, DAY_SECONDS)}")
+        text.append(f" · key {bitmart.key_file or DASH}", style="dim")
         # 3: signer and node
         signer = self._signer(store, status)
         text.append("\nSigner ")
-        sessions = signer.get("sessions") or []
-        if signer.get("connected") and sessions:
+        if signer.connected and signer.sessions:
             text.append_text(mark(True))
-            names = ", ".join(str(s.get("name")) for s in sessions)
+            names = ", ".join(session.name for session in signer.sessions)
             text.append(f" {names}")
         else:
             text.append_text(mark(False))
             text.append(" none connected", style="red")
-            if signer.get("last_rejection"):
-                text.append(f" (last refused: {signer['last_rejection']})", style="dim")
+            if signer.last_rejection:
+                text.append(f" (last refused: {signer.last_rejection})", style="dim")
         node = status.node
         text.append(" · Node ")
-        text.append_text(
-            mark({"ok": True, "down": False, "degraded": False}.get(node.get("status")))
-        )
-        sequence = node.get("rfe_sequence")
+        text.append_text(mark({"ok": True, "down": False, "degraded": False}.get(node.status)))
+        sequence = node.rfe_sequence
         text.append(f" RFE seq {sequence if sequence is not None else DASH}")
-        text.append(f" · issuable {amount(node.get('issuable'))}")
+        text.append(f" · issuable {amount(node.issuable)}")
         # 4: totals
         totals = status.totals
         text.append(
-            f"\nSold {amount(totals.get('recorded_sales'))} · issued "
-            f"{amount(totals.get('issued'))} · pending {amount(totals.get('pending'))}"
+            f"\nSold {amount(totals.recorded_sales)} · issued "
+            f"{amount(totals.issued)} · pending {amount(totals.pending)}"
         )
-        rejected = totals.get("rejected") or {}
-        if rejected.get("napu") not in (None, "0"):
-            text.append(f" · rejected {amount(rejected)}")
+        if totals.rejected.napu != "0":
+            text.append(f" · rejected {amount(totals.rejected)}")
         text.append(" ndau")
         if status.awaiting_approval:
             text.append(f" · {status.awaiting_approval} awaiting", style="bold yellow")
@@ -364,7 +320,8 @@ class IssuerScreen(BaseScreen):
                 f"(Δ {amount(recon.difference)})"
             )
             if _lagging(recon):
-                text.append(f" · Bitmart scanned to {when(recon.scanned_until)}", style="yellow")
+                scanned = when(recon.scanned_until, DAY_SECONDS)
+                text.append(f" · Bitmart scanned to {scanned}", style="yellow")
         for line in [*status.problems, status.blocked, status.pipeline_error]:
             if line:
                 text.append(f"\n{line}", style="bold red")
@@ -374,12 +331,17 @@ class IssuerScreen(BaseScreen):
         return text
 
     @staticmethod
-    def _signer(store: Store, status: IssuerStatus) -> Mapping[str, Any]:
+    def _signer(store: Store, status: IssuerStatus) -> SignerStatusOut:
         """The freshest signer view: the REST status, or a later `issuer.signer` event."""
         snapshot_at = store.snapshot_at.get(SNAP_STATUS, 0.0)
         for event in reversed(store.recent.get("issues", ())):
             if event.event == "issuer.signer":
-                return event.data if event.ts > snapshot_at else status.signer
+                if event.ts <= snapshot_at:
+                    return status.signer
+                try:
+                    return SignerStatusOut.model_validate(event.data)
+                except ValidationError:
+                    return status.signer  # a malformed event never hides the REST view
         return status.signer
 
     @staticmethod
@@ -410,7 +372,7 @@ class IssuerScreen(BaseScreen):
                     Text(ndau(issue.qty_ndau), justify="right"),
                     str(issue.trade_count),
                     str(issue.sequence) if issue.sequence is not None else DASH,
-                    when(issue.created_at),
+                    when(issue.created_at, DAY_SECONDS),
                     _note(issue),
                     key=str(issue.id),
                 )
@@ -440,7 +402,7 @@ class IssuerScreen(BaseScreen):
         text.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
         text.append(
             f" · {ndau(issue.qty_ndau)} ndau · {issue.trade_count} trade(s) "
-            f"{when(issue.first_trade_at)}–{when(issue.last_trade_at)[6:]}\n"
+            f"{when(issue.first_trade_at, DAY_SECONDS)}–{when(issue.last_trade_at, TIME_SECONDS)}\n"
         )
         text.append(
             f"tx {issue.tx_hash or DASH} · seq {issue.sequence or DASH} · "
@@ -448,7 +410,8 @@ class IssuerScreen(BaseScreen):
         )
         if issue.decided_by:
             text.append(
-                f"\n{issue.decided_by} {when(issue.decided_at)}: {issue.decision_reason or DASH}",
+                f"\n{issue.decided_by} {when(issue.decided_at, DAY_SECONDS)}: "
+                f"{issue.decision_reason or DASH}",
                 style="dim",
             )
         if issue.last_error:
@@ -625,7 +588,8 @@ class IssuerScreen(BaseScreen):
             self.notify(f"Reconciliation failed: {exc}", severity="error")
             return
         unrecorded = amount(recon.unrecorded)
-        severity = "information" if (recon.unrecorded or {}).get("napu") == "0" else "warning"
+        unrecorded_napu = recon.unrecorded.napu if recon.unrecorded else None
+        severity = "information" if unrecorded_napu == "0" else "warning"
         self.notify(
             f"Bitmart {amount(recon.bitmart_sales)} · recorded {amount(recon.recorded_sales)} · "
             f"issued {amount(recon.issued)} · unrecorded {unrecorded} ndau",

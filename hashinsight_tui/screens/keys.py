@@ -11,7 +11,7 @@ the screen shows the caller's own keys and says why the rest is missing.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
@@ -21,6 +21,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from hashinsight_contract.fleet import CredentialList, CredentialOut
 from hashinsight_tui.client import (
     ApiError,
     AuthError,
@@ -31,6 +32,7 @@ from hashinsight_tui.client import (
     Partner,
     Webhook,
 )
+from hashinsight_tui.format import DASH, DATE_MINUTES, when
 from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.store import Store
@@ -43,7 +45,6 @@ SNAP_WEBHOOKS = "keys.webhooks"
 SNAP_DELIVERIES = "keys.deliveries"
 SNAP_CREDENTIALS = "keys.credentials"
 SNAP_ERRORS = "keys.errors"
-DASH = "—"
 STATE_STYLES = {"active": "green", "suspended": "yellow", "revoked": "red", "deleted": "red"}
 DELIVERY_STYLES = {
     "delivered": "green",
@@ -67,14 +68,10 @@ ACTION_TABS = {
 TAB_ORDER = ("tab-keys", "tab-partners", "tab-webhooks", "tab-credentials")
 
 
-def when(iso: str | None) -> str:
-    return f"{iso[:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
-
-
 ALL_SCOPES = frozenset({"read", "stream", "export", "fleet:control", "issuer:approve", "admin"})
 
 
-def scopes_text(scopes: tuple[str, ...]) -> str:
+def scopes_text(scopes: Sequence[str]) -> str:
     return "all" if set(scopes) >= ALL_SCOPES else " ".join(scopes)
 
 
@@ -123,7 +120,7 @@ class KeysScreen(BaseScreen):
         self._keys: list[ManagedKey] = []
         self._partners: list[Partner] = []
         self._webhooks: list[Webhook] = []
-        self._credentials: list[dict[str, Any]] = []
+        self._credentials: list[CredentialOut] = []
         self._credential_kinds: list[str] = []
 
     def compose_body(self) -> ComposeResult:
@@ -241,9 +238,9 @@ class KeysScreen(BaseScreen):
                 key.mode,
                 styled(key.state, STATE_STYLES),
                 scopes_text(key.scopes),
-                when(key.created_at),
-                when(key.last_used_at) if key.last_used_at else "never",
-                when(key.expires_at) if key.expires_at else "never",
+                when(key.created_at, DATE_MINUTES),
+                when(key.last_used_at, DATE_MINUTES) if key.last_used_at else "never",
+                when(key.expires_at, DATE_MINUTES) if key.expires_at else "never",
                 key=key.key_id,
             )
         restore_cursor(table, selected, cursor)
@@ -270,7 +267,7 @@ class KeysScreen(BaseScreen):
                 styled(partner.status, STATE_STYLES),
                 str(partner.active_keys if partner.active_keys is not None else DASH),
                 partner.integration_type or DASH,
-                when(partner.created_at),
+                when(partner.created_at, DATE_MINUTES),
                 key=partner.partner_id,
             )
         restore_cursor(table, selected, cursor)
@@ -306,7 +303,7 @@ class KeysScreen(BaseScreen):
         shown = deliveries[0] if deliveries else None
         for delivery in deliveries[1] if deliveries else []:
             log.add_row(
-                when(delivery.created_at),
+                when(delivery.created_at, DATE_MINUTES),
                 delivery.event_type,
                 styled(delivery.status, DELIVERY_STYLES),
                 str(delivery.attempts),
@@ -316,7 +313,7 @@ class KeysScreen(BaseScreen):
         which = f"deliveries of {shown}" if shown else "no webhook selected"
         note.update(f"{len(webhooks)} webhooks · {which} (enter: show a webhook's log)")
 
-    def _fill_credentials(self, listing: Mapping[str, Any] | None, error: str | None) -> None:
+    def _fill_credentials(self, listing: CredentialList | None, error: str | None) -> None:
         note = self.query_one("#credentials-note", Static)
         table = self.query_one("#credentials-table", DataTable)
         if listing is None:
@@ -324,28 +321,23 @@ class KeysScreen(BaseScreen):
             table.clear()
             self._credentials = []
             return
-        defaults: Mapping[str, str] = listing.get("defaults") or {}
+        defaults = listing.defaults
         self._credential_kinds = list(defaults)
-        rows = [
-            c
-            for c in listing.get("items") or []
-            if self._matches(c.get("scope"), c.get("target"), c.get("kind"), c.get("user"))
-        ]
+        rows = [c for c in listing.items if self._matches(c.scope, c.target, c.kind, c.user)]
         self._credentials = rows
         cursor, selected = table.cursor_row, cursor_key(table)
         table.clear()
         for item in rows:
-            updated = item.get("updated_at")
             table.add_row(
-                item.get("scope"),
-                item.get("target"),
-                item.get("kind"),
-                item.get("user") or Text("default", style="dim"),
-                item.get("password") or Text("default", style="dim"),
-                str(item.get("port") or DASH),
-                when(_iso(updated)),
-                item.get("updated_by") or DASH,
-                key=f"{item.get('scope')}/{item.get('target')}/{item.get('kind')}",
+                item.scope,
+                item.target,
+                item.kind,
+                item.user or Text("default", style="dim"),
+                item.password or Text("default", style="dim"),
+                str(item.port or DASH),
+                when(_iso(item.updated_at), DATE_MINUTES),
+                item.updated_by or DASH,
+                key=f"{item.scope}/{item.target}/{item.kind}",
             )
         restore_cursor(table, selected, cursor)
         fallback = " · ".join(f"{kind}: {words}" for kind, words in defaults.items())
@@ -493,15 +485,15 @@ class KeysScreen(BaseScreen):
         if not self._credential_kinds:
             self.notify("Miner logins are not loaded (an admin key is needed)", severity="warning")
             return
-        row = self._current("#credentials-table", self._credentials) or {}
+        row: CredentialOut | None = self._current("#credentials-table", self._credentials)
         form = await self.app.push_screen_wait(
             CredentialFormScreen(
                 self._credential_kinds,
-                scope=row.get("scope") or "site",
-                target=row.get("target") or "",
-                kind=row.get("kind"),
-                user=row.get("user"),
-                port=row.get("port"),
+                scope=row.scope if row else "site",
+                target=row.target if row else "",
+                kind=row.kind if row else None,
+                user=row.user if row else None,
+                port=row.port if row else None,
             )
         )
         if not form:
@@ -520,7 +512,7 @@ class KeysScreen(BaseScreen):
         row = self._current("#credentials-table", self._credentials)
         if row is None or self.hi_app.client is None:
             return
-        scope, target, kind = row["scope"], row["target"], row["kind"]
+        scope, target, kind = row.scope, row.target, row.kind
         question = (
             f"Remove the {kind} login of {scope} {target}? Its miners fall back to the site's "
             "login or the factory default."

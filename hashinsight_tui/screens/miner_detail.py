@@ -30,12 +30,11 @@ from hashinsight_tui.fleet_model import (
     problem,
     shown_status,
 )
+from hashinsight_tui.format import DASH, age, ago
 from hashinsight_tui.screens.base import BaseScreen
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, later
 from hashinsight_tui.widgets.fleet_table import (
-    DASH,
     STATUS_STYLE,
-    fmt_duration,
     fmt_hashrate,
     fmt_num,
     fmt_power,
@@ -105,7 +104,7 @@ def fields_table(miner: Mapping[str, Any]) -> Table:
         ("Board max", _temp(miner.get("temp_board_max_c"))),
         ("Chip max", _temp(miner.get("temp_chip_max_c"))),
         ("Fans", " ".join(f"{rpm:,}" for rpm in fans) + " rpm" if fans else DASH),
-        ("Uptime", fmt_duration(miner.get("uptime_s"))),
+        ("Uptime", age(miner.get("uptime_s"))),
         ("Accepted", _val(miner.get("accepted"), 0)),
         ("Rejected", _val(miner.get("rejected"), 0)),
         ("HW errors", _val(miner.get("hardware_errors"), 0)),
@@ -145,7 +144,7 @@ def _ago(ts: Any, now: Any) -> str:
     if not isinstance(ts, int | float):
         return DASH
     reference = now if isinstance(now, int | float) else time.time()
-    return f"{fmt_duration(max(0.0, float(reference) - ts))} ago" if reference >= ts else "now"
+    return ago(float(reference) - ts) if reference >= ts else "now"
 
 
 def boards_view(boards: Sequence[Mapping[str, Any]] | None) -> Group | Text:
@@ -335,7 +334,7 @@ class MinerDetailScreen(BaseScreen):
                 continue
             if newest is None:
                 newest = dict(candidate)
-            elif (candidate.get("polled_at") or 0) >= (newest.get("polled_at") or 0):
+            elif later(candidate.get("polled_at"), newest.get("polled_at")):
                 newest = newest | candidate
             else:
                 newest = candidate | newest
@@ -384,7 +383,7 @@ class MinerDetailScreen(BaseScreen):
             points = []  # a different period is on its way
         resolution = (history or {}).get("resolution_s")
         note = f" · {len(points)} points" + (
-            f" every {fmt_duration(resolution)}" if resolution else ""
+            f" every {age(resolution)}" if resolution else ""
         )
         header.update(f"History {self.period} (h changes){note if points else ''}")
         why = "loading…" if history is None else "no samples in this period"

@@ -10,34 +10,20 @@ from __future__ import annotations
 import time
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
-from hashinsight_tui.client import (
-    ApiError,
-    ChainBlock,
-    ChainBlocks,
-    HashInsightClient,
-    HashrateHistory,
-    NetworkStats,
-    SourcedValue,
-)
-from hashinsight_tui.format import age
+from hashinsight_contract.market import Freshness
+from hashinsight_contract.network import HashrateHistory, NetworkStats
+from hashinsight_tui.client import ApiError, ChainBlock, ChainBlocks, HashInsightClient
+from hashinsight_tui.format import DASH, age, local_age
 from hashinsight_tui.screens.base import BaseScreen
-from hashinsight_tui.screens.prices import newest
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.history_chart import HistoryChart
-from hashinsight_tui.widgets.sourced import (
-    DASH,
-    NETWORK_STALE_S,
-    PRICE_STALE_S,
-    local_age,
-    pct,
-    provenance,
-    usd,
-)
+from hashinsight_tui.widgets.sourced import NETWORK_STALE_S, PRICE_STALE_S, pct, provenance, usd
 
 SNAP_STATS = "network.stats"
 SNAP_BLOCKS = "network.blocks"
@@ -69,12 +55,15 @@ def merged_blocks(store: Store) -> list[ChainBlock]:
         by_height.update((b.height, b) for b in rest.blocks)
     for event in store.recent.get("blocks", ()):
         if event.event == "block.new":
-            block = ChainBlock.from_dict(event.data)
+            try:
+                block = ChainBlock.model_validate(event.data)
+            except ValidationError:
+                continue  # a malformed event never hides the blocks already known
             by_height[block.height] = block
     return [by_height[h] for h in sorted(by_height, reverse=True)[:MAX_BLOCKS]]
 
 
-def sourced(label: str, item: SourcedValue | None) -> Text:
+def sourced(label: str, item: Freshness | None) -> Text:
     if item is None:
         return Text(f"{label} {DASH}", style="dim")
     limit = PRICE_STALE_S if label == "price" else NETWORK_STALE_S
@@ -177,7 +166,14 @@ class NetworkScreen(BaseScreen):
         adjustment = self.query_one("#network-adjustment", Static)
         hashprice = self.query_one("#network-hashprice", Static)
         inputs = self.query_one("#network-hashprice-inputs", Static)
-        stats = newest(store, SNAP_STATS, "network", "network.update", NetworkStats.from_dict)
+        stats = newest(
+            store,
+            SNAP_STATS,
+            "network",
+            "network.update",
+            NetworkStats.model_validate,
+            lambda stats: stats.as_of,
+        )
         if stats is None:
             why = store.snapshots.get(f"{SNAP_STATS}.error") or "waiting for network stats"
             summary.update(Text(f"Network — {why}", style="yellow"))
@@ -204,9 +200,11 @@ class NetworkScreen(BaseScreen):
     def _draw_chart(self, store: Store) -> None:
         key = history_key(self.period)
         history = store.snapshots.get(key)
+        history = history if isinstance(history, HashrateHistory) else None
         self.query_one("#network-chart", HistoryChart).show(
             self.period,
-            history if isinstance(history, HashrateHistory) else None,
+            history,
+            [(point.t, point.hashrate_ehs) for point in history.points] if history else [],
             store.snapshots.get(f"{key}.error"),
         )
 

@@ -7,7 +7,7 @@ needs an admin key; without one the tab says so instead of showing anything.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -18,6 +18,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, DataTable, Static
 
+from hashinsight_contract.notary import NotaryInfo
 from hashinsight_tui.client import (
     ApiError,
     AuthError,
@@ -27,15 +28,15 @@ from hashinsight_tui.client import (
     Verification,
     WalletLogin,
 )
+from hashinsight_tui.format import DASH, DAY_MINUTES, short, when
 from hashinsight_tui.screens.base import BaseScreen
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, merge_by_id
 from hashinsight_tui.widgets.notary_checks import check_table, verdict
 
 SNAP_INFO = "notary.info"
 SNAP_LIST = "notary.list"
 SNAP_LOGINS = "notary.logins"
 SNAP_ERRORS = "notary.errors"
-DASH = "—"
 # console column -> pipeline step whose state it shows
 STATE_COLUMNS = (
     ("Signed", "sign"),
@@ -54,51 +55,26 @@ STATUS_STYLES = {"completed": "green", "running": "yellow", "failed": "bold red"
 OUTCOME_STYLES = {"ok": "green", "rejected": "red", "rate_limited": "yellow"}
 OUTCOMES = ("", "ok", "rejected", "rate_limited")
 TRIGGERS = {"manual": "manual", "schedule": "daily"}
-
-
-def short(value: str | None, head: int = 10, tail: int = 6) -> str:
-    if not value:
-        return DASH
-    return value if len(value) <= head + tail + 1 else f"{value[:head]}…{value[-tail:]}"
-
-
-def when(iso: str | None) -> str:
-    """`MM-DD HH:MM` (UTC) from an ISO timestamp."""
-    return f"{iso[5:10]} {iso[11:16]}" if iso and len(iso) >= 16 else DASH
-
-
-def merge_latest(
-    rest: Iterable[Mapping[str, Any]], streamed: Iterable[Mapping[str, Any]], stamp: str
-) -> list[dict[str, Any]]:
-    """One row per id: the REST snapshot or the streamed state, whichever is newer."""
-    rows: dict[Any, dict[str, Any]] = {}
-    for item in [*rest, *streamed]:
-        key = item.get("id")
-        if key is None:
-            continue
-        current = rows.get(key)
-        if current is None or str(item.get(stamp) or "") >= str(current.get(stamp) or ""):
-            rows[key] = dict(item)
-    return sorted(rows.values(), key=lambda row: row["id"], reverse=True)
+# What the wallet stream leaves out of a login (any stream key can subscribe).
+PRIVATE_LOGIN_FIELDS = ("ip", "user_agent", "isp", "lat", "lon")
 
 
 def notarizations(store: Store) -> list[Notarization]:
-    rest = store.snapshots.get(SNAP_LIST) or []
+    rest = store.snapshots.get(SNAP_LIST) or ()
     streamed = [data for data in store.latest.get("notarizations", {}).values() if "steps" in data]
-    return [Notarization.from_dict(row) for row in merge_latest(rest, streamed, "updated_at")]
+    return merge_by_id(rest, streamed, Notarization, lambda row: row.updated_at)
 
 
 def logins(store: Store) -> list[WalletLogin]:
-    rest = store.snapshots.get(SNAP_LOGINS) or []
+    rest: list[WalletLogin] = store.snapshots.get(SNAP_LOGINS) or []
     # streamed login events carry no IP: keep the REST copy's IP when it has one
-    by_id = {row["id"]: row for row in rest}
-    streamed = []
-    for data in store.latest.get("wallet", {}).values():
-        known = by_id.get(data.get("id"), {})
-        streamed.append({**known, **data, "_stamp": 1})
-    rows = merge_latest([{**row, "_stamp": 0} for row in rest], streamed, "_stamp")
-    fields = WalletLogin.__slots__  # type: ignore[attr-defined]
-    return [WalletLogin.from_dict({k: row.get(k) for k in fields}) for row in rows]
+    by_id = {row.id: row.model_dump() for row in rest}
+    unknown = dict.fromkeys(PRIVATE_LOGIN_FIELDS)
+    streamed = [
+        {**(by_id.get(data["id"], unknown) if isinstance(data.get("id"), int) else unknown), **data}
+        for data in store.latest.get("wallet", {}).values()
+    ]
+    return merge_by_id(rest, streamed, WalletLogin)  # no stamp: the later arrival wins
 
 
 def state_cell(state: str) -> Text:
@@ -230,14 +206,12 @@ class NotaryScreen(BaseScreen):
         values: dict[str, Any] = {}
         errors: dict[str, str] = {}
         try:
-            values[SNAP_INFO] = await client.request("GET", "/api/v1/notary")
-            page = await client.request("GET", "/api/v1/notarizations", params={"limit": 100})
-            values[SNAP_LIST] = page["items"]
+            values[SNAP_INFO] = await client.notary_info()
+            values[SNAP_LIST] = (await client.notarizations(limit=100)).items
         except ApiError as exc:
             errors["reports"] = exc.message
         try:
-            page = await client.request("GET", "/api/v1/wallet/logins", params={"limit": 200})
-            values[SNAP_LOGINS] = page["items"]
+            values[SNAP_LOGINS] = (await client.wallet_logins(limit=200)).items
         except AuthError as exc:
             errors["logins"] = f"the login log needs an admin key ({exc.message})"
         except ApiError as exc:
@@ -251,7 +225,7 @@ class NotaryScreen(BaseScreen):
         self._refresh_logins(store, errors.get("logins"))
 
     def _refresh_reports(self, store: Store, error: str | None) -> None:
-        info = store.snapshots.get(SNAP_INFO)
+        info: NotaryInfo | None = store.snapshots.get(SNAP_INFO)
         line = self.query_one("#notary-info", Static)
         if info is None:
             line.update(
@@ -259,9 +233,9 @@ class NotaryScreen(BaseScreen):
             )
         else:
             line.update(
-                f"signer {short(info.get('signer'), 6, 4)} · {info.get('chain') or DASH} chain · "
-                f"pins: {info.get('pin_provider')} · daily {info.get('schedule_utc')} UTC · "
-                f"{info.get('confirmations')} conf."
+                f"signer {short(info.signer, 6, 4)} · {info.chain or DASH} chain · "
+                f"pins: {info.pin_provider} · daily {info.schedule_utc} UTC · "
+                f"{info.confirmations} conf."
             )
         rows = [
             item
@@ -276,7 +250,7 @@ class NotaryScreen(BaseScreen):
             for item in rows:
                 table.add_row(
                     str(item.id),
-                    when(item.created_at),
+                    when(item.created_at, DAY_MINUTES),
                     TRIGGERS.get(item.trigger, item.trigger),
                     Text(item.status, style=STATUS_STYLES.get(item.status, "")),
                     *(state_cell(item.step_state(step)) for _, step in STATE_COLUMNS),
@@ -310,7 +284,8 @@ class NotaryScreen(BaseScreen):
             return
         text = Text()
         text.append(f"#{item.id} {item.status}", style=STATUS_STYLES.get(item.status, "bold"))
-        text.append(f"  period {when(item.period_start)} → {when(item.period_end)}\n")
+        period = f"{when(item.period_start, DAY_MINUTES)} → {when(item.period_end, DAY_MINUTES)}"
+        text.append(f"  period {period}\n")
         text.append(f"hash   {item.hash or DASH}\n")
         pin = f" ({item.pin_provider})" if item.pin_provider else ""
         text.append(f"CID    {item.cid or DASH}{pin}\n")
@@ -348,7 +323,7 @@ class NotaryScreen(BaseScreen):
             table.clear()
             for login in rows:
                 table.add_row(
-                    when(login.at),
+                    when(login.at, DAY_MINUTES),
                     Text(login.outcome, style=OUTCOME_STYLES.get(login.outcome, "")),
                     short(login.address, 8, 4),
                     login.ip or DASH,

@@ -8,8 +8,7 @@ after a provider outage is marked STALE in red; a missing one is "—" with the 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar
 
 from rich.text import Text
 from textual.app import ComposeResult
@@ -17,29 +16,14 @@ from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.widgets import DataTable, Digits, Static
 
-from hashinsight_tui.client import (
-    ApiError,
-    ExchangesView,
-    HashInsightClient,
-    PriceHistory,
-    PriceNow,
-    Venue,
-)
-from hashinsight_tui.format import age
+from hashinsight_contract.market import PriceHistory
+from hashinsight_tui.client import ApiError, ExchangesView, HashInsightClient, PriceNow, Venue
+from hashinsight_tui.format import DASH, age, local_age
 from hashinsight_tui.screens.base import BaseScreen
-from hashinsight_tui.store import Store
+from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.history_chart import HistoryChart
-from hashinsight_tui.widgets.sourced import (
-    DASH,
-    PRICE_STALE_S,
-    compact,
-    local_age,
-    pct,
-    provenance,
-    usd,
-)
+from hashinsight_tui.widgets.sourced import PRICE_STALE_S, compact, pct, provenance, usd
 
-T = TypeVar("T")
 SNAP_PRICE = "prices.current"
 SNAP_EXCHANGES = "prices.exchanges"
 PERIODS = ("1d", "7d", "30d")
@@ -59,33 +43,6 @@ VENUE_COLUMNS = (
 
 def history_key(period: str) -> str:
     return f"prices.history.{period}"
-
-
-def newest(
-    store: Store,
-    snapshot: str,
-    channel: str,
-    event: str,
-    parse: Callable[[dict[str, Any]], T],
-    stamp: str = "as_of",
-) -> T | None:
-    """The REST snapshot or the last streamed event, whichever is newer (`stamp`, then arrival)."""
-    candidates: list[tuple[float, float, T]] = []
-    rest = store.snapshots.get(snapshot)
-    if rest is not None:
-        at = store.snapshot_at.get(snapshot, 0.0)
-        candidates.append((getattr(rest, stamp, None) or 0.0, at, rest))
-    streamed = next((e for e in reversed(store.recent.get(channel, ())) if e.event == event), None)
-    if streamed is not None:
-        try:
-            value = parse(streamed.data)
-        except (KeyError, TypeError, ValueError):  # a malformed event never hides the snapshot
-            value = None
-        if value is not None:
-            candidates.append((streamed.data.get(stamp) or 0.0, streamed.ts, value))
-    if not candidates:
-        return None
-    return max(candidates, key=lambda c: (c[0], c[1]))[2]
 
 
 class PricesScreen(BaseScreen):
@@ -181,7 +138,9 @@ class PricesScreen(BaseScreen):
         change = self.query_one("#prices-change", Static)
         source = self.query_one("#prices-source", Static)
         fallback = self.query_one("#prices-fallback", Static)
-        price = newest(store, SNAP_PRICE, "prices", "price.tick", PriceNow.from_dict)
+        price = newest(
+            store, SNAP_PRICE, "prices", "price.tick", PriceNow.model_validate, lambda p: p.as_of
+        )
         if price is None:
             digits.update(DASH)
             why = store.snapshots.get(f"{SNAP_PRICE}.error") or "waiting for the first price"
@@ -216,9 +175,11 @@ class PricesScreen(BaseScreen):
     def _draw_chart(self, store: Store) -> None:
         key = history_key(self.period)
         history = store.snapshots.get(key)
+        history = history if isinstance(history, PriceHistory) else None
         self.query_one("#prices-chart", HistoryChart).show(
             self.period,
-            history if isinstance(history, PriceHistory) else None,
+            history,
+            [(point.t, point.price_usd) for point in history.points] if history else [],
             store.snapshots.get(f"{key}.error"),
         )
 
@@ -230,8 +191,8 @@ class PricesScreen(BaseScreen):
             SNAP_EXCHANGES,
             "exchanges",
             "exchanges.update",
-            ExchangesView.from_dict,
-            "checked_at",
+            ExchangesView.model_validate,
+            lambda view: view.checked_at,
         )
         if view is None:
             table.clear()
@@ -272,7 +233,6 @@ def _venue_cells(venue: Venue) -> list[Text | str]:
     elif venue.index_price_usd is not None:
         note = f"index {usd(venue.index_price_usd)}"
     seconds = local_age(venue.as_of)
-    when = age(seconds) if seconds is not None else DASH
     stale = seconds is not None and (venue.stale or seconds > PRICE_STALE_S)
     return [
         venue.venue,
@@ -282,7 +242,7 @@ def _venue_cells(venue: Venue) -> list[Text | str]:
         pct(venue.change_24h_pct),
         compact(venue.volume_24h_btc),
         compact(venue.volume_24h_quote),
-        Text(when, style="bold red" if stale else "dim"),
+        Text(age(seconds), style="bold red" if stale else "dim"),
         Text(note, style="red" if venue.error else "dim", overflow="ellipsis"),
     ]
 

@@ -19,6 +19,7 @@ from textual.geometry import Size
 from textual.strip import Strip
 
 from hashinsight_tui.fleet_model import FleetModel, Miner, hashrate_pct, problem
+from hashinsight_tui.format import DASH
 from hashinsight_tui.widgets.fleet_table import fmt_hashrate
 from hashinsight_tui.widgets.fleet_view import FleetView
 
@@ -26,7 +27,7 @@ LABEL_WIDTH = 8
 CELL_WIDTH = 2
 GLYPH = "■"
 SELECTED_GLYPH = "◆"
-NO_RACK = "—"
+NO_RACK = DASH
 NO_SITE = "(no site)"
 
 STATUS_COLOURS: dict[str, Style] = {
@@ -341,7 +342,7 @@ class FleetGrid(FleetView["_Frame"]):
 
     def _site_line(self, line: GridLine, frame: _Frame) -> Strip:
         stats = self.site_stats.get(line.label, SiteStats())
-        rate = fmt_hashrate(stats.hashrate_ths) if stats.hashrate_known else "—"
+        rate = fmt_hashrate(stats.hashrate_ths) if stats.hashrate_known else DASH
         text = f"{line.label} · {stats.online}/{stats.total} online · {rate}"
         return Strip([Segment(text[: frame.width].ljust(frame.width), frame.site)], frame.width)
 

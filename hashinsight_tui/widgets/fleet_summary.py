@@ -16,7 +16,9 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from hashinsight_tui.widgets.fleet_table import DASH, fmt_duration, fmt_hashrate, fmt_usd
+from hashinsight_tui.format import DASH, ago
+from hashinsight_tui.widgets.fleet_table import fmt_hashrate, fmt_usd
+from hashinsight_tui.widgets.repaint import show
 
 SEP = ("  │  ", "dim")
 COMPACT_SEP = (" │ ", "dim")
@@ -104,11 +106,11 @@ def summary_text(
     sweep = summary.get("sweep") or {}
     started, duration = sweep.get("started_at"), sweep.get("duration_s")
     if started is not None:
-        ago = fmt_duration((now or time.time()) - started)
+        polled = ago((now or time.time()) - started)
         took = DASH if duration is None else f"{duration:.1f}s"
         parts.append(text)
         text = Text()
-        text.append(f"sweep {took}, {ago} ago", style="dim")
+        text.append(f"sweep {took}, {polled}", style="dim")
     parts.append(text)
     return _join(parts, sep, width if narrow else None)
 
@@ -149,10 +151,10 @@ class FleetSummaryBar(Static):
         self.summary: Mapping[str, Any] | None = None
         self._width = 0
 
-    def show(self, summary: Mapping[str, Any] | None) -> None:
+    def show(self, summary: Mapping[str, Any] | None, now: float | None = None) -> None:
         self.summary = summary
         self._width = self.app.size.width - 2  # the padding either side
-        self.update(summary_text(summary, width=self._width))
+        show(self, summary_text(summary, now, width=self._width))
 
     def on_resize(self) -> None:
         if self._width != self.app.size.width - 2:

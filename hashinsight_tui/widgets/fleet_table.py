@@ -12,7 +12,6 @@ with its age marked, so an old reading is never mistaken for the miner's state n
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -22,7 +21,7 @@ from rich.segment import Segment
 from rich.style import Style
 from textual import events
 from textual.binding import Binding, BindingType
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.strip import Strip
 
@@ -35,9 +34,9 @@ from hashinsight_tui.fleet_model import (
     problem,
     shown_status,
 )
+from hashinsight_tui.format import DASH, age
 from hashinsight_tui.widgets.fleet_view import FleetView
 
-DASH = "—"
 STATUS_STYLE: dict[str, Style] = {
     "online": Style(color="green"),
     "offline": Style(color="red", bold=True),
@@ -86,19 +85,6 @@ def fmt_usd(value: float | None, *, signed: bool = False) -> str:
         return DASH
     sign = "-" if value < 0 else ("+" if signed and value > 0 else "")
     return f"{sign}${abs(value):,.2f}"
-
-
-def fmt_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return DASH
-    seconds = max(0.0, float(seconds))
-    if seconds < 60:
-        return f"{seconds:.0f}s"
-    if seconds < 3600:
-        return f"{seconds / 60:.0f}m"
-    if seconds < 86400:
-        return f"{seconds / 3600:.1f}h"
-    return f"{seconds / 86400:.1f}d"
 
 
 def temp_style(celsius: float | None) -> Style | None:
@@ -207,7 +193,7 @@ def _fan(m: Miner) -> Cell:
 
 def _uptime(m: Miner) -> Cell:
     value = m.get("uptime_s")
-    return fmt_duration(value), DIM if value is None else None
+    return age(value), DIM if value is None else None
 
 
 def _error(m: Miner) -> Cell:
@@ -305,6 +291,11 @@ def column_pages(width: int, sort_key: str | None = None) -> list[list[tuple[Col
     return pages
 
 
+def age_text(seconds: float | None, stale: bool) -> str:
+    """The Age cell: `7s`, or `25s!` once the row is stale."""
+    return age(seconds) + ("!" if stale else "")
+
+
 def _pad(text: str, width: int, right: bool) -> str:
     if (len(text) if text.isascii() else cell_len(text)) > width:
         return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
@@ -351,6 +342,8 @@ class FleetTable(FleetView["_Frame"]):
         self.column_page = 0  # which page of columns is shown (`→` shows the ones left out)
         self._pages: list[list[tuple[Column, int]]] = []
         self._columns_for: tuple[int, str] = (-1, "")
+        # What each body line last drew of the clock: line -> (row, miner, Age text, stale).
+        self._drawn_ages: dict[int, tuple[int, str, str, bool]] = {}
 
     # --- model -> screen ------------------------------------------------------------------
 
@@ -377,6 +370,37 @@ class FleetTable(FleetView["_Frame"]):
         for row in range(top, min(len(order), top + self.body_height)):
             if order[row] in changed:
                 self.refresh_line(row + 1)  # virtual y: the header is line 0
+
+    def tick(self, now: float | None = None) -> None:
+        """Repaint what the passing of time changed, nothing else: the Age cells whose text
+        moved on, and the whole line of a row that just went stale (its style changes)."""
+        now = self.clock() if now is None else now
+        model = self.model
+        order = model.order
+        top = int(self.scroll_offset.y)
+        ages: list[int] = []
+        for line, (row, miner_id, text, stale) in self._drawn_ages.items():
+            if row != top + line - 1 or row >= len(order) or order[row] != miner_id:
+                continue  # scrolled or reordered: that repaint redraws the line anyway
+            seconds = model.age_s(miner_id, now)
+            now_stale = seconds is None or seconds > model.stale_after_s
+            if now_stale != stale:
+                self.refresh_line(row + 1)
+            elif age_text(seconds, stale) != text:
+                ages.append(line)
+        span = self._age_span()
+        if ages and span is not None:
+            x, width = span
+            self.refresh(Region(x, min(ages), width, max(ages) - min(ages) + 1))
+
+    def _age_span(self) -> tuple[int, int] | None:
+        """Where the Age column is drawn (x, width), when the page of columns shown has it."""
+        x = MARK_WIDTH
+        for column, width in self.column_widths():
+            if column.key == "age":
+                return x, width
+            x += width + 1
+        return None
 
     def _set_cursor(self, row: int, *, scroll: bool = True) -> None:
         order = self.model.order
@@ -470,7 +494,7 @@ class FleetTable(FleetView["_Frame"]):
             cursor=cursor,
             header=base + self.get_component_rich_style("fleet-table--header"),
             columns=self.column_widths(),
-            now=time.time(),
+            now=self.clock(),
         )
 
     def render_line(self, y: int) -> Strip:
@@ -481,22 +505,25 @@ class FleetTable(FleetView["_Frame"]):
         row = int(self.scroll_offset.y) + y - 1
         order = self.model.order
         if row >= len(order):
+            self._drawn_ages.pop(y, None)
             return Strip.blank(width, frame.base)
         miner_id = order[row]
         model = self.model
         miner = model.get(miner_id) or {}
         line_style = frame.cursor if row == self._cursor_row else frame.base
         combine = frame.combine
-        age = model.age_s(miner_id, frame.now)
-        stale = age is None or age > model.stale_after_s
+        seconds = model.age_s(miner_id, frame.now)
+        stale = seconds is None or seconds > model.stale_after_s
         if stale and row != self._cursor_row:
             line_style = combine(line_style, STALE_STYLE)
+        shown_age = age_text(seconds, stale)
+        self._drawn_ages[y] = (row, miner_id, shown_age, stale)
         mark = "◆ " if miner_id in model.selected else "  "
         segments = [Segment(mark, combine(line_style, MARK_STYLE))]
         used = MARK_WIDTH
         for column, cell_width in frame.columns:
             if column.key == "age":
-                text = fmt_duration(age) + ("!" if stale else "")
+                text = shown_age
                 style: Style | None = YELLOW if stale else DIM
             else:
                 text, style = column.cell(miner)

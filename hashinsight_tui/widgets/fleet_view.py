@@ -8,6 +8,7 @@ Both are line-rendered ScrollViews over one FleetModel (Textual's DataTable is t
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -58,6 +59,7 @@ class FleetView(ScrollView, Generic[FrameT], can_focus=True):
         self.model = model
         self.cursor_id: str | None = None
         self.last_render_s = 0.0  # time spent formatting the last repaint's lines
+        self.clock: Callable[[], float] = time.time  # the time ages are drawn at
         self._frame: FrameT | None = None
 
     # --- cursor (subclasses know their geometry) ------------------------------------------

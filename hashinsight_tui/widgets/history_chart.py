@@ -16,10 +16,8 @@ LOADING = "loading history…"
 
 
 class SourcedHistory(Protocol):
-    """What the chart needs of a history DTO (`PriceHistory`, `HashrateHistory`)."""
+    """Where a history came from (`PriceHistory`, `HashrateHistory`): the chart's header."""
 
-    @property
-    def points(self) -> Sequence[Point]: ...
     @property
     def source(self) -> str: ...
     @property
@@ -31,8 +29,8 @@ class SourcedHistory(Protocol):
 
 
 class HistoryChart(LineChart):
-    """`show(period, history, error)`; `keys` is the hint for the period keys, `remark` a dim
-    word after the provenance (e.g. how the points were made)."""
+    """`show(period, history, points, error)`; `keys` is the hint for the period keys, `remark`
+    a dim word after the provenance (e.g. how the points were made)."""
 
     def __init__(
         self,
@@ -49,13 +47,19 @@ class HistoryChart(LineChart):
         self.keys = keys
         self.remark = remark
 
-    def show(self, period: str, history: SourcedHistory | None, error: str | None) -> None:
+    def show(
+        self,
+        period: str,
+        history: SourcedHistory | None,
+        points: Sequence[Point],
+        error: str | None,
+    ) -> None:
         title = Text.assemble((f"{self.label} {period}", "bold"), (f"  {self.keys}", "dim"))
-        if history is None or not history.points:
+        if history is None or not points:
             self.set_series([], title=title, note=error or LOADING)
             return
         title.append("  ")
         title.append_text(provenance(history.source, history.as_of, history.stale, history.via))
         if self.remark:
             title.append(f" {self.remark}", style="dim")
-        self.set_series(history.points, title=title)
+        self.set_series(points, title=title)

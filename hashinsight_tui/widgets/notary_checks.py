@@ -18,7 +18,7 @@ from hashinsight_tui.client import (
 )
 
 if TYPE_CHECKING:
-    from backend.core.settings import Settings
+    from backend.settings import Settings
 
 STEP_TITLES = {
     "pipeline": "Pipeline",

@@ -6,13 +6,9 @@ and a missing one is "—" with the reason next to it, never a zero.
 
 from __future__ import annotations
 
-import time
-
 from rich.text import Text
 
-from hashinsight_tui.format import age
-
-DASH = "—"
+from hashinsight_tui.format import DASH, ago, local_age
 
 
 def usd(value: float | None, decimals: int = 2) -> str:
@@ -37,10 +33,6 @@ def pct(value: float | None, decimals: int = 2) -> Text:
     return Text(f"{arrow} {value:+.{decimals}f}%", style=style)
 
 
-def local_age(as_of: float | None) -> float | None:
-    return None if as_of is None else max(0.0, time.time() - as_of)
-
-
 # Ages past which the console calls a value stale by itself (the backend's default limits), so a
 # value is not shown as fresh when the backend has stopped sending news.
 PRICE_STALE_S = 180.0
@@ -58,7 +50,7 @@ def provenance(
     if source is None or as_of is None:
         return Text(DASH, style="dim")
     seconds = local_age(as_of)
-    when = f"{age(seconds)} ago"
+    when = ago(seconds)
     if stale_after_s is not None and seconds is not None and seconds > stale_after_s:
         stale = True
     if via == "cache":

@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from hashinsight_tui.format import age
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.repaint import show
 
 STATE_STYLE = {
     "connected": ("●", "green"),
@@ -77,4 +78,4 @@ class StatusBar(Static):
             line.append(f"  key {store.key.name}", style="dim")
             if store.key.read_only:
                 line.append(" [read-only]", style="yellow")
-        self.update(line)
+        show(self, line)

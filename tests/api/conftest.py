@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
-from backend.core.settings import Settings, load_settings
 from backend.runtime import Backend
+from backend.settings import Settings, load_settings
 from tests.conftest import isolated_env
 
 FAST: dict[str, Any] = {

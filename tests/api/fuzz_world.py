@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from backend.core.settings import load_settings
 from backend.runtime import BackendThread
+from backend.settings import load_settings
 from backend.sim.world import SimWorld
 from tests.api.receiver import Receiver
 from tests.helpers import isolated_env

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.core.settings import load_settings
 from backend.runtime import BackendThread
+from backend.settings import load_settings
 from tests.api.conftest import FAST
 from tests.helpers import isolated_env
 

@@ -12,9 +12,9 @@ from datetime import timedelta
 import httpx
 import pytest
 
-from backend.api import exports as exports_module
-from backend.api.exports import ExportService
 from backend.core.audit import record_audit
+from backend.exports.service import ExportService
+from backend.exports.writer import FileWriter
 from backend.runtime import Backend
 from tests.api.conftest import bearer, register_partner
 
@@ -38,13 +38,13 @@ async def test_audit_export_streams_in_chunks_as_gzip_json_and_csv(
         for n in range(1200):
             record_audit(session, actor="test", action="test.row", target=str(n), detail={"n": n})
     writes: list[int] = []
-    original = exports_module._Writer.write
+    original = FileWriter.write
 
-    def counting(self: exports_module._Writer, data: bytes) -> None:
+    def counting(self: FileWriter, data: bytes) -> None:
         writes.append(len(data))
         original(self, data)
 
-    monkeypatch.setattr(exports_module._Writer, "write", counting)
+    monkeypatch.setattr(FileWriter, "write", counting)
     created = await http.post(
         "/api/v1/exports",
         json={"dataset": "audit_log", "format": "json", "gzip": True},
@@ -132,7 +132,7 @@ async def test_exports_expire_and_their_files_go(
     assert row is not None and service.path_of(row).is_file()
     from sqlalchemy import update
 
-    from backend.api.exports_models import ExportRow
+    from backend.exports.models import ExportRow
 
     async with backend.db.session() as session:
         await session.execute(

@@ -20,8 +20,8 @@ import orjson
 import pytest
 
 from backend.api.app import create_app
-from backend.core.settings import load_settings
 from backend.runtime import Backend, BackendThread
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 NAME_CHARS = set("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")

@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from backend.core.settings import load_settings
 from backend.runtime import INITIAL_KEY_NAME, Backend
+from backend.settings import load_settings
 from tests.helpers import free_port, isolated_env
 
 PREFIX = "Initial operator key (shown once, store it now): "
@@ -26,7 +26,7 @@ PREFIX = "Initial operator key (shown once, store it now): "
 KILLED_AFTER_CREATION = textwrap.dedent(
     """
     import asyncio, os, signal
-    from backend.core.settings import load_settings
+    from backend.settings import load_settings
     from backend.runtime import Backend
 
     async def main() -> None:
@@ -42,7 +42,7 @@ KILLED_AFTER_CREATION = textwrap.dedent(
 
 def _serve(env: dict[str, str], port: int) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, "-m", "hashinsight_tui.cli", "serve", "--port", str(port)],
+        [sys.executable, "-m", "hashinsight_cli", "serve", "--port", str(port)],
         env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

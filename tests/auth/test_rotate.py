@@ -14,10 +14,10 @@ from backend.auth.rotate import RotationError, rotate_secrets
 from backend.auth.service import AuthService
 from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
-from backend.core.settings import load_settings
 from backend.fleet.credentials import CredentialStore
 from backend.runtime import Backend
-from hashinsight_tui import cli
+from backend.settings import load_settings
+from hashinsight_cli import main as cli
 from tests.helpers import isolated_env
 
 

@@ -6,7 +6,8 @@ import pytest
 
 from backend.chain import bitcoin_rpc, blockchain_info, mempool
 from backend.chain.difficulty import estimate, next_retarget_height
-from backend.market.values import PayloadError
+from backend.providers.blockchain_info import stats_time
+from backend.providers.values import PayloadError
 from tests.market.support import fixture_json, fixture_text
 
 # The example answer of https://api.blockchain.info/stats in blockchain.com's API documentation.
@@ -42,7 +43,7 @@ def test_blockchain_info_stats_units() -> None:
     fees = blockchain_info.parse_fees(stats)
     assert fees.avg_fees_per_block_btc == pytest.approx(116.4843753 / 135)  # satoshis → BTC
     assert fees.blocks == 135
-    assert blockchain_info.stats_time(stats, 2e9) == pytest.approx(1557646525.0)  # ms → s
+    assert stats_time(stats, 2e9) == pytest.approx(1557646525.0)  # ms → s
 
 
 def test_blockchain_info_price_has_no_change() -> None:

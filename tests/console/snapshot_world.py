@@ -113,7 +113,7 @@ async def seed(client: HashInsightClient) -> None:
     partner = await client.register_partner(
         "Acme Explorer", integration_type="explorer", contact="ops@acme.example"
     )
-    kinds = [item["type"] for item in await client.webhook_event_types()][:2]
+    kinds = [item.type for item in (await client.webhook_event_types()).items][:2]
     webhook = await client.create_webhook(
         "https://127.0.0.1:9/hooks/hashinsight",
         kinds,
@@ -125,7 +125,8 @@ async def seed(client: HashInsightClient) -> None:
 
 async def record(out: Path = RECORDING) -> None:
     """Run the demo world, open every screen with a recording client, save what it answered."""
-    from backend.core.settings import load_settings
+    from backend.settings import load_settings
+    from backend.sim.demo_world import DemoWorld
     from hashinsight_tui.app import SCREENS, HashInsightApp
     from hashinsight_tui.launcher import console_options, demo_settings, start_embedded
     from tests.helpers import isolated_env
@@ -135,7 +136,7 @@ async def record(out: Path = RECORDING) -> None:
             Path(tmp), HASHINSIGHT_MARKET_ENABLED="true", HASHINSIGHT_WEBHOOKS_ALLOW_PRIVATE="true"
         )
         settings = demo_settings(load_settings(env))
-        target = await asyncio.to_thread(start_embedded, settings, "demo")
+        target = await asyncio.to_thread(start_embedded, settings, "demo", DemoWorld())
         answers: dict[str, dict[str, Any]] = {}
         try:
             async with HashInsightClient(target.url, target.api_key) as seeder:

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from textual.widgets import DataTable, Input, Static
 
-from backend.core.settings import Settings
 from backend.runtime import BackendThread
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import HashInsightClient
@@ -146,10 +146,10 @@ async def test_alerts_are_readable_filtered_acknowledged_and_silenced(
     token = backend.backend.operator_token
     assert token is not None
     async with HashInsightClient(backend.backend.url, token) as client:
-        items = (await client.alerts(state="raised"))["items"]
-    silenced = [a for a in items if a["rule"] == "pools_dead"]
-    assert silenced and silenced[0]["silence_reason"] == "pool provider incident"
-    assert silenced[0]["silenced_until"] is not None
+        items = (await client.alerts(state="raised")).items
+    silenced = [a for a in items if a.rule == "pools_dead"]
+    assert silenced and silenced[0].silence_reason == "pool provider incident"
+    assert silenced[0].silenced_until is not None
 
 
 def by(app: HashInsightApp, rule: str) -> list[str]:

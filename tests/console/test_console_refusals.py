@@ -26,7 +26,7 @@ def cli(
         folder = tmp_path / "config" / "hashinsight"
         folder.mkdir(parents=True, exist_ok=True)
         (folder / "config.toml").write_text(config)
-    command = [sys.executable, "-m", "hashinsight_tui.cli", *args]
+    command = [sys.executable, "-m", "hashinsight_cli", *args]
     if not tty:
         return subprocess.run(
             command,

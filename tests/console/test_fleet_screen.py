@@ -67,7 +67,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     out, err = tmp / "demo.out", tmp / "demo.err"
     with out.open("wb") as stdout, err.open("wb") as stderr:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hashinsight_tui.cli", "demo", "--headless"],
+            [sys.executable, "-m", "hashinsight_cli", "demo", "--headless"],
             stdout=stdout,
             stderr=stderr,
             stdin=subprocess.DEVNULL,
@@ -421,7 +421,7 @@ async def test_acknowledge_the_alerts_of_a_miner(demo: Demo) -> None:
         async with HashInsightClient(demo.url, demo.operator_key) as client:
             raised = await client.alerts(state="raised", miner_id=miner_id)
             acknowledged = await client.alerts(state="acknowledged", miner_id=miner_id)
-        assert raised["items"] == [] and acknowledged["items"]
+        assert raised.items == [] and acknowledged.items
         await settle(app, pilot)
 
 
@@ -432,19 +432,19 @@ async def test_every_row_follows_the_api_within_a_sweep_and_shows_its_age(demo: 
         model = screen.model
         async with HashInsightClient(demo.url, demo.operator_key) as client:
             page = await client.miners(fields="summary", limit=500)
-        api = {m["id"]: m for m in page["items"]}
-        online = [i for i, m in api.items() if m["status"] == "online"]
+        api = {m.id: m for m in page.items}
+        online = [i for i, m in api.items() if m.status == "online"]
         # every row catches up with (or passes) what the API said, deadband or not
         await wait_for(
-            lambda: all((model.polled_at(i) or 0) >= api[i]["polled_at"] for i in online),
+            lambda: all((model.polled_at(i) or 0) >= api[i].polled_at for i in online),
             pilot,
             within_s=30,
         )
         # and what a row shows for a sweep is that sweep's reading, not an older published one
-        same = [i for i in online if model.miners[i].get("polled_at") == api[i]["polled_at"]]
+        same = [i for i in online if model.miners[i].get("polled_at") == api[i].polled_at]
         for miner_id in same:  # (rounded to the thousandth in a `fleet.readings` row)
-            shown, told = model.miners[miner_id]["hashrate_ths"], api[miner_id]["hashrate_ths"]
-            assert abs(shown - told) < 0.001
+            shown, told = model.miners[miner_id]["hashrate_ths"], api[miner_id].hashrate_ths
+            assert told is not None and abs(shown - told) < 0.001
         table = screen.query_one(FleetTable)
         assert "Age" in table.render_line(0).text
         assert not any(model.is_stale(i) for i in online)
@@ -493,11 +493,11 @@ async def test_an_action_the_firmware_cannot_do_is_not_offered(demo: Demo) -> No
     async with HashInsightClient(demo.url, demo.operator_key) as client:
         page = await client.miners(fields="summary", limit=500)
         refusing = None
-        for item in page["items"]:  # the demo mixes firmwares; some have no restart control yet
-            detail = await client.miner(item["id"])
-            capability = ((detail.get("capabilities") or {}).get("restart")) or {}
-            if capability.get("supported") is False:
-                refusing = item["id"]
+        for item in page.items:  # the demo mixes firmwares; some have no restart control yet
+            detail = await client.miner(item.id)
+            capability = (detail.capabilities or {}).get("restart")
+            if capability is not None and capability.supported is False:
+                refusing = item.id
                 break
     assert refusing is not None, "the demo fleet should hold a miner whose firmware cannot restart"
     app = console(demo)

@@ -6,9 +6,10 @@ from typing import Any
 
 from rich.style import Style
 from textual.app import App, ComposeResult
+from textual.geometry import Region
 
 from hashinsight_tui.fleet_model import FleetModel, natural_key, page_items, parse_filter_words
-from hashinsight_tui.screens.fleet import describe_results, newest_summary
+from hashinsight_tui.screens.fleet import describe_results
 from hashinsight_tui.screens.miner_detail import chip_map, merged_log
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.fleet_grid import FleetGrid, cell_style, temp_colour
@@ -201,16 +202,6 @@ def test_summary_text_never_makes_up_numbers() -> None:
     assert "profit — (no hashprice)" in text
     assert "3 open alerts" in text
     assert "waiting" in summary_text(None).plain
-
-
-def test_newest_summary_prefers_the_later_sweep() -> None:
-    store = Store()
-    store.snapshots["fleet.summary"] = {"total": 1, "sweep": {"started_at": 10.0}}
-    assert newest_summary(store) == store.snapshots["fleet.summary"]
-    store.latest["miners"] = {"fleet.sweep": {"total": 2, "sweep": {"started_at": 20.0}}}
-    assert newest_summary(store)["total"] == 2  # type: ignore[index]
-    store.snapshots["fleet.summary"] = {"total": 3, "sweep": {"started_at": 30.0}}
-    assert newest_summary(store)["total"] == 3  # type: ignore[index]
 
 
 def test_describe_results_counts_states_and_names_a_refusal() -> None:
@@ -628,3 +619,42 @@ def test_dead_board_is_a_problem_and_verification_reaches_the_outcome() -> None:
     assert unsupported({"capabilities": capabilities}, "restart") == "Whatsminer API refuses reboot"
     assert unsupported({"capabilities": capabilities}, "sleep") is None
     assert unsupported({}, "restart") is None  # an older backend: offered as before
+
+
+async def test_a_clock_tick_repaints_only_the_ages_that_moved_on(monkeypatch: Any) -> None:
+    clock = [5003.2]
+    model = FleetModel()
+    model.replace_all(
+        [miner(0, polled_at=5000.0), miner(1, polled_at=4983.9), miner(2, polled_at=4000.0)]
+    )
+    model.interval_s = 10.0  # stale after 20 s
+    fresh, turning, old = (1 + model.index[miner(i)["id"]] for i in range(3))  # their lines
+    app = WidgetApp(model, "table")
+    async with app.run_test(size=(120, 8)) as pilot:
+        table = app.query_one(FleetTable)
+        table.clock = lambda: clock[0]
+        table.refresh()
+        await pilot.pause()
+        assert "3s" in table.render_line(fresh).text and "19s" in table.render_line(turning).text
+        refreshed: list[Region] = []
+        real = table.refresh
+
+        def spy(*regions: Region, **options: Any) -> Any:
+            refreshed.extend(regions)
+            return real(*regions, **options)
+
+        monkeypatch.setattr(table, "refresh", spy)
+        table.tick()
+        assert refreshed == []  # the same second: nothing on screen moved on
+        clock[0] = 5004.2
+        table.tick()
+        x, width = table._age_span()  # type: ignore[misc]
+        # 3s -> 4s: its Age cell only; 19s -> 20s! (now stale, dimmed): its whole line;
+        # 17m stays 17m: nothing.
+        assert sorted(refreshed) == sorted(
+            [Region(0, turning, table.size.width, 1), Region(x, fresh, width, 1)]
+        )
+        await pilot.pause()
+        assert "4s" in table.render_line(fresh).text
+        assert "20s!" in table.render_line(turning).text
+        assert "17m!" in table.render_line(old).text

@@ -13,8 +13,8 @@ from textual.widgets import DataTable
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.health import HealthRegistry
-from backend.core.settings import Settings
 from backend.runtime import BackendThread
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import Integration
@@ -26,19 +26,20 @@ def test_a_status_is_unknown_until_checked_and_stale_once_checks_stop() -> None:
     clock = ManualClock()
     registry = HealthRegistry(EventBus(), clock)
     registry.register("rpc", "rpc", "node")
-    item = Integration.from_dict(registry.get("rpc").to_dict())  # type: ignore[union-attr]
+    item = Integration.model_validate(registry.get("rpc").to_dict())  # type: ignore[union-attr]
     assert shown_status(item, clock.time()) == "unknown" and item.last_check is None
     for _ in range(4):  # checked every 60 s
         registry.success("rpc", 5.0)
         clock.advance(60)
-    item = Integration.from_dict(registry.get("rpc").to_dict())  # type: ignore[union-attr]
+    item = Integration.model_validate(registry.get("rpc").to_dict())  # type: ignore[union-attr]
     assert item.stale_after_s == pytest.approx(180, rel=0.05)
     assert shown_status(item, item.last_check) == "ok"  # type: ignore[arg-type]
     clock.advance(8 * 60)  # no check for 8 minutes
     assert shown_status(item, clock.time()) == "stale"
     # An item registered with a status but never checked (an older backend's `ok never 0/0`).
-    old = Integration.from_dict(
+    old = Integration.model_validate(
         {"name": "x", "kind": "k", "target": "t", "status": "ok", "checks": 0, "failures": 0}
+        | dict.fromkeys(["latency_ms", "last_success", "last_error", "last_error_at", "detail"])
     )
     assert shown_status(old) == "unknown"
 

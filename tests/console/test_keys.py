@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import DataTable, Input, Select, TabbedContent
 
-from backend.core.settings import load_settings
 from backend.runtime import BackendThread
+from backend.settings import load_settings
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.screens.confirm import ConfirmScreen
@@ -206,4 +206,4 @@ async def test_miner_logins_are_set_masked_and_removed(live: BackendThread) -> N
     backend = live.backend
     assert backend.initial_operator_key is not None
     async with HashInsightClient(backend.url, backend.initial_operator_key) as client:
-        assert (await client.fleet_credentials())["items"] == []
+        assert (await client.fleet_credentials()).items == []

@@ -10,7 +10,6 @@ import re
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import replace
 from typing import Any
 
 from textual.pilot import Pilot
@@ -195,7 +194,9 @@ async def test_after_a_dialog_keys_act_on_the_selected_row() -> None:
         await wait_for(lambda: isinstance(app.screen, KeyFormScreen), pilot)
         # meanwhile another operator creates a key that sorts above the chosen one
         keys = list(app.store.snapshots["keys.keys"])
-        newcomer = replace(_key_named(app, keys[0].name), key_id="aaaanewcomer", name="newcomer")
+        newcomer = _key_named(app, keys[0].name).model_copy(
+            update={"key_id": "aaaanewcomer", "name": "newcomer"}
+        )
         app.store.set_snapshots({"keys.keys": [newcomer, *keys]})
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, KeysScreen), pilot)

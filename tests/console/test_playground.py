@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from textual.widgets import RichLog, Select
 
-from backend.core.settings import load_settings
 from backend.runtime import BackendThread
+from backend.settings import load_settings
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.bruno import (
     BrunoError,

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from textual.message import Message
 
-from backend.core.settings import Settings
 from backend.runtime import BackendThread
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.app import STREAM_CHANNELS
 from hashinsight_tui.client import HashInsightClient
@@ -184,7 +184,7 @@ async def test_alert_acknowledgements_and_silences_reach_the_other_console(world
 
             started = time.monotonic()
             silenced = await operator.silence_alert(int(alert["id"]), 30, "fan swap at 9")
-            assert silenced["silenced_by"] and silenced["silence_reason"] == "fan swap at 9"
+            assert silenced.silenced_by and silenced.silence_reason == "fan swap at 9"
             await eventually(
                 lambda: other.board.open[int(alert["id"])].get("silence_reason") == "fan swap at 9",
                 PUSH_LIMIT_S,

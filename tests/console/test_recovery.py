@@ -13,8 +13,8 @@ import pytest
 from textual.widgets import Input
 
 from backend.core.secrets import read_operator_token
-from backend.core.settings import Settings, load_settings
 from backend.runtime import BackendThread
+from backend.settings import Settings, load_settings
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.launcher import console_options, resolve_target
 from hashinsight_tui.screens.key_prompt import KeyPromptScreen

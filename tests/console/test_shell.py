@@ -7,8 +7,8 @@ from pathlib import Path
 
 from textual.widgets import DataTable
 
-from backend.core.settings import load_settings
 from backend.runtime import BackendThread
+from backend.settings import load_settings
 from hashinsight_tui.app import SCREENS, ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.health import HealthScreen

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.settings import ConsoleSettings, Settings, SettingsError, load_settings, mask_url
+from backend.core.settings import ConsoleSettings, mask_url
+from backend.settings import Settings, SettingsError, load_settings
 from tests.helpers import isolated_env
 
 SECRET = "k3yS3cr3tZ"
@@ -61,7 +62,7 @@ def test_every_url_setting_is_found() -> None:
 def test_config_show_prints_no_url_secret(tmp_path: Path) -> None:
     env = _secret_urls(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "hashinsight_tui.cli", "config", "show"],
+        [sys.executable, "-m", "hashinsight_cli", "config", "show"],
         env={"PATH": os.environ["PATH"], **isolated_env(tmp_path, **env)},
         capture_output=True,
         text=True,

@@ -18,8 +18,8 @@ import pytest
 from fastapi import FastAPI
 
 from backend.core.logging import RedactingFilter, redact_record, scrub
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 KEY = "hsk_abcdef123456_" + "9f" * 32

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from backend.core.secrets import SecretFileError, load_backend_secrets, read_operator_token
-from backend.core.settings import load_settings
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 

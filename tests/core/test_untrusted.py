@@ -73,7 +73,7 @@ def test_decimal_mode_keeps_amounts_exact_and_is_bounded_too() -> None:
 def test_importing_the_backend_leaves_the_recursion_limit_at_the_default() -> None:
     """py_ecc and py-evm raise it at import; with 100,000 a deep document overflowed the C stack."""
     code = (
-        "import asyncio, sys, backend.runtime, web3, hashinsight_tui.cli\n"
+        "import asyncio, sys, backend.runtime, web3, hashinsight_cli.main\n"
         "from backend.notary.anchor import embedded_chain\n"
         "from backend.core.health import HealthRegistry\n"
         "from backend.core.bus import EventBus\n"

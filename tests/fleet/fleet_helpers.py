@@ -8,7 +8,6 @@ from typing import Any
 from backend.core.bus import EventBus, Subscription
 from backend.core.clock import Clock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.alerts import AlertBook, RuleSet
 from backend.fleet.client import CgminerClient, poll
 from backend.fleet.drivers import ControlContext, MinerTarget
@@ -16,6 +15,7 @@ from backend.fleet.inventory import MinerSpec
 from backend.fleet.normalize import detect_family
 from backend.fleet.poller import Poller
 from backend.fleet.store import FleetStore
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
 
 FAST: dict[str, Any] = {

@@ -15,10 +15,10 @@ from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
-from backend.core.settings import Settings
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import Alert, AlertBook, Condition, RuleSet, SweepAlerts
 from backend.fleet.normalize import Board, MinerSnapshot, Pool
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 

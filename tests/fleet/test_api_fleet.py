@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
-from backend.core.settings import Settings
 from backend.runtime import Backend
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.client import HashInsightClient
 
@@ -281,19 +281,19 @@ async def test_semi_auto_approval_through_the_sdk(
     assert response.status_code == 202 and response.json()["state"] == "pending_approval"
     async with HashInsightClient(backend.url, operator_key) as client:
         queue = await client.fleet_commands("pending_approval")
-        assert [c["miner_id"] for c in queue["items"]] == [target]
+        assert [c.miner_id for c in queue.items] == [target]
         async with HashInsightClient(backend.url, semi) as own:
             with pytest.raises(Exception, match="403"):
-                await own.approve_command(queue["items"][0]["command_id"], "self")
-        done = await client.approve_command(queue["items"][0]["command_id"], "ok")
-        assert done["state"] == "succeeded" and fleet_sim.miners[4].sleeping
-        assert done["verified"] is True and "work mode is sleep" in done["verification"]
-        assert (await client.fleet_summary())["total"] == 6
-        assert (await client.miners(status="online", limit=1))["limit"] == 1
-        assert (await client.miner(target))["id"] == target
-        assert (await client.miner_history(target, "1h"))["period"] == "1h"
+                await own.approve_command(queue.items[0].command_id, "self")
+        done = await client.approve_command(queue.items[0].command_id, "ok")
+        assert done.state == "succeeded" and fleet_sim.miners[4].sleeping
+        assert done.verified is True and "work mode is sleep" in (done.verification or "")
+        assert (await client.fleet_summary()).total == 6
+        assert (await client.miners(status="online", limit=1)).limit == 1
+        assert (await client.miner(target)).id == target
+        assert (await client.miner_history(target, "1h")).period == "1h"
         result = await client.bulk_command([target], "wake")
-        assert result["results"][0]["state"] == "succeeded"
+        assert result.results[0].state == "succeeded"
 
 
 async def test_alerts_acknowledge_and_websocket_channels(

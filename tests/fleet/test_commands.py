@@ -14,10 +14,10 @@ from backend.core.audit import AuditEntry
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.commands import CommandError, FleetCommands, validate
 from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
 

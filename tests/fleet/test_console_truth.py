@@ -8,9 +8,9 @@ from typing import Any
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.poller import READING_FIELDS, READINGS
 from backend.fleet.totals import MinerFigures, fleet_totals
+from backend.settings import Settings
 from backend.sim.fleet import FAMILIES, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 

@@ -18,12 +18,12 @@ from cryptography.fernet import Fernet
 from sqlalchemy import select
 
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.models import FleetCredentialRow
 from backend.runtime import Backend
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
-from hashinsight_tui import cli
+from hashinsight_cli import main as cli
 from tests.helpers import isolated_env
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,13 +14,13 @@ from cryptography.fernet import Fernet
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.codec import section_rows
 from backend.fleet.commands import CommandError, FleetCommands, validate
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import DriverRegistry
 from backend.fleet.drivers.base import MinerTarget, Outcome
 from backend.fleet.drivers.luxos import LuxosDriver
+from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from tests.fleet.fleet_helpers import identified, make_poller, quick_context, specs_for
 

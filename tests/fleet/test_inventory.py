@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.settings import SettingsError, load_settings
-from backend.fleet.inventory import configured_miners, parse_address, read_label_csv, scan
+from backend.core.miner_config import parse_address
+from backend.fleet.inventory import configured_miners, read_label_csv, scan
+from backend.settings import SettingsError, load_settings
 from backend.sim.fleet import FleetSimulator
 from tests.conftest import isolated_env
 

@@ -24,13 +24,13 @@ from sqlalchemy import select
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.admin import scan_network
 from backend.fleet.alerts import AlertBook, RuleSet
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.models import FleetSampleRow
 from backend.fleet.poller import Poller
 from backend.fleet.store import FleetStore
+from backend.settings import Settings
 from backend.sim.miner_zoo import MinerZoo, Variant
 from tests.helpers import eventually, free_port, isolated_env, seed_migrated_database
 
@@ -226,7 +226,7 @@ def start_serve(env: dict[str, str], port: int, logs: Path) -> subprocess.Popen[
     """Output to files, read while it runs (a pipe would need a reader off the zoo's loop)."""
     with (logs / "stdout").open("wb") as out, (logs / "stderr").open("wb") as err:
         return subprocess.Popen(
-            [sys.executable, "-m", "hashinsight_tui.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "hashinsight_cli", "serve", "--port", str(port)],
             env={"PATH": os.environ["PATH"], **env},
             stdout=out,
             stderr=err,

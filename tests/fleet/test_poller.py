@@ -13,8 +13,8 @@ import pytest
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.poller import GC_YOUNG_THRESHOLD, PLANS, tune_gc
+from backend.settings import Settings
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 

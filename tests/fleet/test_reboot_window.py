@@ -12,10 +12,10 @@ from backend.auth.service import KeyInfo
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.commands import FleetCommands
 from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
 

@@ -12,12 +12,12 @@ import pytest
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.collector import ShardCollector
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.shard import HeartbeatStore, parse_shard, shard_of, stale_miner_ids
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 

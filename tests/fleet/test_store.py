@@ -12,10 +12,10 @@ from backend.core.audit import AuditEntry
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.core.settings import Settings
 from backend.fleet.inventory import LabelRow, MinerSpec
 from backend.fleet.models import FleetMinerRow, FleetRollupRow, FleetSampleRow
 from backend.fleet.store import FleetStore, SweepWrite
+from backend.settings import Settings
 from backend.sim.fleet import FAMILIES, FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
 

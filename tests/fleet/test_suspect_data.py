@@ -12,7 +12,6 @@ from typing import Any
 
 import pytest
 
-from backend.core.settings import Settings
 from backend.fleet.alerts import RuleSet
 from backend.fleet.codec import (
     MAX_REPLY_BYTES,
@@ -25,6 +24,7 @@ from backend.fleet.economics import miner_money
 from backend.fleet.normalize import normalize, to_float, to_int
 from backend.fleet.plausible import SUSPECT_PREFIX, is_suspect
 from backend.fleet.totals import MinerFigures, fleet_totals
+from backend.settings import Settings
 
 OK = [{"STATUS": "S", "When": 1, "Code": 11, "Msg": "Summary", "Description": "cgminer 4.11.1"}]
 

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from backend.core.db import run_migrations
-from backend.core.settings import ensure_dirs, load_settings
 from backend.issuer.crash import ENV
+from backend.settings import ensure_dirs, load_settings
 from tests.helpers import isolated_env
 from tests.issuer.issuer_harness import start_issuer
 

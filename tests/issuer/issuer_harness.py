@@ -21,9 +21,9 @@ from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
 from backend.core.service import ServiceContext
-from backend.core.settings import Settings, ensure_dirs, load_settings
-from backend.issuer import signer_protocol as proto
 from backend.issuer.service import IssuerService
+from backend.ndau import signer_protocol as proto
+from backend.settings import Settings, ensure_dirs, load_settings
 from backend.signer.client import SigningService
 from backend.signer.config import load_signer_config
 from backend.sim.bitmart import BitmartSimulator, LoopbackAsgiServer

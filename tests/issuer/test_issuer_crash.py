@@ -24,7 +24,7 @@ from sqlalchemy import select
 from backend.core.db import Database
 from backend.issuer.crash import STEPS
 from backend.issuer.models import IssueRow, IssueTradeRow
-from backend.issuer.ndau_tx import ndau_to_napu
+from backend.ndau.tx import ndau_to_napu
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
 from tests.helpers import free_port

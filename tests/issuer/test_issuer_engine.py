@@ -16,8 +16,8 @@ from sqlalchemy import select, update
 
 from backend.core.audit import AuditEntry
 from backend.core.lease import LeaseRow
-from backend.issuer.ndau_tx import NAPU_PER_NDAU
 from backend.issuer.service import DecisionConflict
+from backend.ndau.tx import NAPU_PER_NDAU
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
 from tests.helpers import eventually
@@ -291,7 +291,7 @@ async def test_bad_signatures_fail_the_issue_until_an_operator_retries(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import backend.signer.client as signer_client
-    from backend.issuer.ndau_keys import Algorithm, generate_keypair, sign
+    from backend.ndau.keys import Algorithm, generate_keypair, sign
 
     _public, wrong = generate_keypair(Algorithm.ED25519)
     honest = signer_client.SigningService.sign_request

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from backend.issuer.ndau_keys import (
+from backend.ndau.keys import (
     ALPHABET,
     Algorithm,
     NdauKeyError,
@@ -223,6 +223,41 @@ def test_wrong_algorithm_is_a_clear_error() -> None:
     body = _b32encode(_add_checksum(b"\x92\x03\xc4\x21\x20" + bytes(32)))
     with pytest.raises(NdauKeyError, match="wrong algorithm: unsupported id 3"):
         PublicKey.from_text("npub" + body)
+
+
+_KEY_DATA = b"\x20" + bytes(32)  # 33 bytes: length byte, then a 32-byte key
+
+
+@pytest.mark.parametrize(
+    ("container", "message"),
+    [
+        (b"\x92\x01\xa1x", "data field is not msgpack bin"),  # str, not bin
+        (b"\x92\xc3\xc4\x21" + _KEY_DATA, "algorithm id is not an integer"),  # true
+        (b"\x92\x01\xc4\x21" + _KEY_DATA + b"\x00", "trailing bytes"),
+        (b"\x92\x01\xc4\x40" + _KEY_DATA, "ends early"),  # bin claims 64 bytes
+        (b"\x91\x01", "exactly \\[algorithm, data\\]"),
+        (b"\x81\xa1k\x01", "not an ndau \\[algorithm, data\\] container"),  # a map
+        (b"\xc1", "not an ndau \\[algorithm, data\\] container"),  # never-used msgpack byte
+        (b"\x91" * 2000 + b"\x01", "container"),  # absurd nesting
+    ],
+)
+def test_malformed_container_inside_valid_text_is_a_clear_error(
+    container: bytes, message: str
+) -> None:
+    text = "npub" + _b32encode(_add_checksum(container))
+    with pytest.raises(NdauKeyError, match=message):
+        PublicKey.from_text(text)
+
+
+def test_wider_msgpack_forms_decode_like_msgp() -> None:
+    # msgp's reader takes any integer width and bin 16/32; the key is the same either way.
+    plain = PublicKey.from_text(ED_NPUB)
+    key = bytes([len(plain.key)]) + plain.key
+    for container in (
+        b"\x92\xcc\x01\xc5\x00\x21" + key,
+        b"\xdc\x00\x02\xd0\x01\xc6\x00\x00\x00\x21" + key,
+    ):
+        assert PublicKey.from_text("npub" + _b32encode(_add_checksum(container))) == plain
 
 
 def test_wrong_key_length_inside_valid_text_is_rejected() -> None:

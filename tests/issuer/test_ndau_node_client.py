@@ -6,9 +6,9 @@ import pytest
 
 from backend.core.http import HttpClientFactory
 from backend.issuer.errors import NdauNodeError
-from backend.issuer.ndau_keys import Algorithm, generate_keypair
 from backend.issuer.ndau_node import NdauNodeClient
-from backend.issuer.ndau_tx import NAPU_PER_NDAU, IssueTx
+from backend.ndau.keys import Algorithm, generate_keypair
+from backend.ndau.tx import NAPU_PER_NDAU, IssueTx
 from backend.sim.ndau_node import NdauNodeSimulator
 
 

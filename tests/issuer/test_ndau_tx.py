@@ -6,8 +6,8 @@ from decimal import Decimal
 
 import pytest
 
-from backend.issuer.ndau_keys import Algorithm, PrivateKey, Signature, generate_keypair, verify
-from backend.issuer.ndau_tx import (
+from backend.ndau.keys import Algorithm, PrivateKey, Signature, generate_keypair, verify
+from backend.ndau.tx import (
     INT64_MAX,
     NAPU_PER_NDAU,
     SUBMIT_PATH,

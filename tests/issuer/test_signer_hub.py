@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import websockets
 
-from backend.issuer import signer_protocol as proto
 from backend.issuer.errors import SignerError, SignerRefused, SignerUnavailable
-from backend.issuer.ndau_keys import Algorithm, generate_keypair, sign, verify
-from backend.issuer.ndau_tx import IssueTx
+from backend.ndau import signer_protocol as proto
+from backend.ndau.keys import Algorithm, generate_keypair, sign, verify
+from backend.ndau.tx import IssueTx
 from backend.signer.client import SigningService, _RequestRefused
 from backend.signer.config import SignerConfigError, load_signer_config, parse_signer_config
 from backend.sim.bitmart import BitmartSimulator
@@ -232,7 +232,7 @@ async def test_hashinsight_signer_cli_dials_in_and_stops_on_sigterm(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hashinsight_tui.cli",
+        "hashinsight_cli",
         "signer",
         "-c",
         str(config),
@@ -256,7 +256,7 @@ async def test_hashinsight_signer_cli_dials_in_and_stops_on_sigterm(
 def test_hashinsight_signer_with_a_bad_config_exits_2(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from hashinsight_tui import cli
+    from hashinsight_cli import main as cli
 
     for name, value in isolated_env(tmp_path).items():
         monkeypatch.setenv(name, value)

@@ -21,8 +21,8 @@ from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
 from backend.core.service import ServiceContext
-from backend.core.settings import Settings, load_settings
 from backend.runtime import BackendThread
+from backend.settings import Settings, load_settings
 from backend.sim.markets import MarketSimulator
 from tests.helpers import seed_migrated_database
 

@@ -13,8 +13,8 @@ import httpx
 import pytest
 import websockets
 
-from backend.core.settings import Settings
 from backend.runtime import Backend
+from backend.settings import Settings
 from backend.sim.http_server import Fault
 from backend.sim.markets import MarketSimulator
 

@@ -6,8 +6,8 @@ import pytest
 
 from backend.core.clock import ManualClock
 from backend.core.http import ProviderError
-from backend.market.fallback import FallbackChain, Source
-from backend.market.values import Reading, freshness
+from backend.providers.fallback import FallbackChain, Source
+from backend.providers.values import Reading, freshness
 
 
 class Stub:

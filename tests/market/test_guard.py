@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from backend.market.guard import (
+from backend.providers.guard import (
     Anchor,
     GuardLimits,
     check_fees_per_block,

@@ -7,7 +7,7 @@ import pytest
 from backend.market import binance, bybit, deribit, okx
 from backend.market.coingecko import parse_market_chart, parse_simple_price
 from backend.market.mempool import parse_prices
-from backend.market.values import PayloadError
+from backend.providers.values import PayloadError
 from tests.market.support import fixture_json
 
 NOW = 1_800_000_000.0

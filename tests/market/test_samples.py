@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.market.samples import SampleRecorder
+from backend.providers.samples import SampleRecorder
 
 START = 1_700_000_000.0
 

@@ -135,6 +135,8 @@ def test_base58_roundtrip_and_leading_zeros() -> None:
         HELLO_V0[:-1],
         HELLO_V0 + "a",
         HELLO_V0.replace("T", "0", 1),  # '0' is not base58
+        HELLO_V0.replace("T", "é", 1),  # not ASCII
+        HELLO_V0[:-1] + " ",  # whitespace is not base58
         "QmT78zSuBmuS4z925WZfrqQ1qHaJ56DQaTfyMUF7F8ff5o\n",
         "zb2rhe5P4gXftAwvA4eXQ5HJwsER2owDyS9sKaQRRVQPn93bA",  # CIDv1 in base58, not accepted
         "bafkreifzjut3te2nhyekklss27nh3k72ysco7y32koao5eei66wof36n5e",  # raw codec

@@ -14,7 +14,7 @@ import websockets
 from backend.notary.canonical import canonical_json
 from backend.notary.keccak import keccak_hex
 from backend.runtime import Backend
-from hashinsight_tui.cli import main as cli_main
+from hashinsight_cli.main import main as cli_main
 
 
 def client(backend: Backend, key: str | None = None) -> httpx.AsyncClient:

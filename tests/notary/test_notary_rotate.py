@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 
 from backend.core.db import Database
-from backend.core.settings import Settings, load_settings
 from backend.notary.models import NotarizationRow
 from backend.notary.rotate import rotate_notary_key
 from backend.notary.signing import NotaryKeyError, key_file, load_notary_key
 from backend.runtime import Backend
-from hashinsight_tui import cli
+from backend.settings import Settings, load_settings
+from hashinsight_cli import main as cli
 from tests.helpers import isolated_env
 
 

@@ -11,7 +11,6 @@ from eth_account import Account
 from eth_account.messages import encode_defunct
 from pydantic import SecretStr
 
-from backend.core.settings import load_settings
 from backend.notary.keccak import hash_from_hex, keccak256, keccak_hex
 from backend.notary.signing import (
     NotaryKeyError,
@@ -19,6 +18,7 @@ from backend.notary.signing import (
     load_notary_key,
     recover_signer,
 )
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 from tests.notary.conftest import NOTARY_KEY, OTHER_KEY, make_key
 

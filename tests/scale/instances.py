@@ -11,9 +11,9 @@ from typing import Any
 
 from cryptography.fernet import Fernet
 
-from backend.core.settings import load_settings
 from backend.fleet.shard import FleetRole
 from backend.runtime import Backend, Mode
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 QUIET: dict[str, Any] = {  # nothing polls unless a test switches it on

@@ -12,8 +12,8 @@ import httpx
 from backend.auth.service import KEYS_CHANNEL
 from backend.core.bus import EventBus
 from backend.core.redis_bridge import RedisBusBridge
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from tests.helpers import eventually, isolated_env
 from tests.scale.instances import bearer, running, shared_settings
 
@@ -40,7 +40,7 @@ async def test_cli_revoke_is_refused_at_once_by_a_running_instance(
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "hashinsight_tui.cli",
+                "hashinsight_cli",
                 "keys",
                 "revoke",
                 info.key_id,

@@ -14,10 +14,10 @@ from sqlalchemy import func, select
 
 from backend.chain.service import ChainService
 from backend.fleet.shard import FleetRole, parse_shard
-from backend.market.leader import HEALTH_NAME
-from backend.market.polling import cancel_all
-from backend.market.samples import MarketSampleRow
 from backend.market.service import MarketService
+from backend.providers.leader import HEALTH_NAME
+from backend.providers.polling import cancel_all
+from backend.providers.samples import MarketSampleRow
 from backend.runtime import Backend
 from backend.sim.markets import MarketSimulator
 from tests.helpers import eventually

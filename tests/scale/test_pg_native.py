@@ -21,12 +21,12 @@ from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database, alembic_config
 from backend.core.lease import Lease, LeaseLost
-from backend.core.settings import Settings
 from backend.fleet.collector import ShardCollector
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.models import FleetAlertRow, FleetMinerRow, FleetRollupRow, FleetSampleRow
 from backend.fleet.shard import HeartbeatStore, parse_shard
 from backend.fleet.store import FleetStore, SweepWrite
+from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
 

@@ -11,8 +11,8 @@ from backend.auth.service import AuthService
 from backend.core.audit import recent_audit
 from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 

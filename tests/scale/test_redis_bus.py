@@ -8,8 +8,8 @@ from pathlib import Path
 
 import websockets
 
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 

@@ -29,8 +29,8 @@ from sqlalchemy import text
 from backend.auth.service import AuthService
 from backend.core.db import Database
 from backend.core.secrets import load_backend_secrets
-from backend.core.settings import load_settings
 from backend.fleet.shard import shard_of
+from backend.settings import load_settings
 from backend.sim.fleet import FleetSimulator
 from tests.helpers import eventually, free_port, isolated_env
 
@@ -68,7 +68,7 @@ async def spawn(name: str, args: list[str], env: dict[str, str], logs: Path) -> 
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hashinsight_tui.cli",
+        "hashinsight_cli",
         *args,
         env=env,
         cwd=ROOT,

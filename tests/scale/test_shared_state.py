@@ -294,8 +294,8 @@ async def test_an_instance_whose_providers_fail_serves_the_value_another_accepte
     caches: tuple[SharedCache, SharedCache],
 ) -> None:
     from backend.core.http import ProviderError
-    from backend.market.fallback import FallbackChain, Source
     from backend.market.models import PriceQuote
+    from backend.providers.fallback import FallbackChain, Source
 
     clock = ManualClock()
 

@@ -12,8 +12,8 @@ import httpx
 import pytest
 from cryptography.fernet import Fernet
 
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from tests.helpers import isolated_env
 
 PER_HOUR = 8  # an hour window: a boundary inside the test is all but impossible (and waited out)

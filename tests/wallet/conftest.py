@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from backend.core.settings import load_settings
 from backend.runtime import Backend
+from backend.settings import load_settings
 from backend.sim.ipapi import IpApiSimulator
 from tests.helpers import isolated_env
 

@@ -13,8 +13,8 @@ from typing import Any
 import pytest
 from sqlalchemy import update
 
-from backend.core.settings import SettingsError, load_settings
 from backend.runtime import Backend
+from backend.settings import SettingsError, load_settings
 from backend.wallet.models import WalletNonceRow
 from backend.wallet.siwe import parse
 from tests.helpers import isolated_env

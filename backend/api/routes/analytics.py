@@ -10,20 +10,15 @@ from __future__ import annotations
 import math
 import time
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query
 
-from backend.api.analytics_registry import (
-    KNOWN_METRICS,
-    MetricUnavailable,
-    get_source,
-    metrics,
-)
+from backend.analytics.registry import KNOWN_METRICS, MetricUnavailable, get_source, metrics
 from backend.api.deps import BackendDep, ReadKey
 from backend.api.errors import ApiError
 from backend.api.params import aware_utc
-from hashinsight_contract.partners import ERRORS, HistoricalOut, MetricList
+from hashinsight_contract.partners import ERRORS, HistoricalOut, MetricList, MetricOut, PointOut
 
 router = APIRouter(prefix="/api/v1/analytics", tags=["analytics"], responses=ERRORS)
 
@@ -56,7 +51,7 @@ def _epoch(value: str | None, name: str) -> float | None:
 
 
 @router.get("/metrics", response_model=MetricList, summary="Metrics and whether they have data")
-async def list_metrics(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
+async def list_metrics(_key: ReadKey, backend: BackendDep) -> MetricList:
     items = []
     for name in metrics():
         source = get_source(name)
@@ -69,15 +64,11 @@ async def list_metrics(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
             else source.unavailable(backend)
         )
         items.append(
-            {
-                "name": name,
-                "unit": unit,
-                "description": text,
-                "available": reason is None,
-                "reason": reason,
-            }
+            MetricOut(
+                name=name, unit=unit, description=text, available=reason is None, reason=reason
+            )
         )
-    return {"items": items}
+    return MetricList(items=items)
 
 
 @router.get(
@@ -92,7 +83,7 @@ async def historical(
     period: Literal["1h", "1d", "1w", "1m"] = "1d",
     start: Annotated[str | None, Query(max_length=40, description="unix s or ISO-8601")] = None,
     end: Annotated[str | None, Query(max_length=40, description="unix s or ISO-8601")] = None,
-) -> dict[str, Any]:
+) -> HistoricalOut:
     if metric not in metrics():
         raise ApiError(422, f"unknown metric {metric!r}; known: {', '.join(metrics())}")
     window, interval = PERIODS[period]
@@ -118,16 +109,17 @@ async def historical(
     for t, value in raw:
         buckets.setdefault(int(t // interval * interval), []).append(value)
     points = [
-        {"t": float(t), "value": sum(values) / len(values)} for t, values in sorted(buckets.items())
+        PointOut(t=float(t), value=sum(values) / len(values))
+        for t, values in sorted(buckets.items())
     ]
-    return {
-        "metric": metric,
-        "unit": source.unit,
-        "period": period,
-        "interval_s": interval,
-        "start": start_s,
-        "end": end_s,
-        "source": label,
-        "count": len(points),
-        "points": points,
-    }
+    return HistoricalOut(
+        metric=metric,
+        unit=source.unit,
+        period=period,
+        interval_s=interval,
+        start=start_s,
+        end=end_s,
+        source=label,
+        count=len(points),
+        points=points,
+    )

@@ -2,32 +2,31 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Query, Response
 from fastapi.responses import FileResponse
 
-from backend.api.deps import BackendDep, CurrentKey, ExportKey, running_service
+from backend.api.deps import BackendDep, CurrentKey, ExportKey, service
 from backend.api.errors import ApiError
-from backend.api.exports import ExportError, ExportService, download_name, export_view, media_type
-from backend.api.exports_models import ExportRow
-from backend.api.exports_registry import datasets, get_dataset
 from backend.api.params import ObjectId, Offset, check_order, parse_time
 from backend.auth.service import KeyInfo
 from backend.auth.tiers import tier_for
+from backend.exports.datasets import datasets, get_dataset
+from backend.exports.models import ExportRow
+from backend.exports.service import ExportError, ExportService
+from backend.exports.views import download_name, export_view, media_type
 from hashinsight_contract.partners import (
     ERRORS,
     DatasetList,
+    DatasetOut,
     ExportCreate,
     ExportList,
     ExportOut,
 )
 
 router = APIRouter(prefix="/api/v1/exports", tags=["exports"], responses=ERRORS)
-
-
-def _service(backend: Any) -> ExportService:
-    return running_service(backend, "exports", ExportService)
+Exports = Annotated[ExportService, Depends(service(ExportService))]
 
 
 def _may_see(caller: KeyInfo, row: ExportRow) -> bool:
@@ -36,30 +35,30 @@ def _may_see(caller: KeyInfo, row: ExportRow) -> bool:
     )
 
 
-async def _owned(backend: Any, caller: KeyInfo, export_id: str) -> ExportRow:
-    row = await _service(backend).get(export_id)
+async def _owned(exports: ExportService, caller: KeyInfo, export_id: str) -> ExportRow:
+    row = await exports.get(export_id)
     if row is None or not _may_see(caller, row):
         raise ApiError(404, f"no export {export_id}")
     return row
 
 
 @router.get("/datasets", response_model=DatasetList, summary="Datasets this key may export")
-async def list_datasets(caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def list_datasets(caller: CurrentKey, backend: BackendDep) -> DatasetList:
     items = []
     for dataset in datasets():
         if not dataset.visible_to(caller):
             continue
         reason = dataset.unavailable(backend) if dataset.unavailable else None
         items.append(
-            {
-                "name": dataset.name,
-                "description": dataset.description,
-                "columns": list(dataset.columns),
-                "available": reason is None,
-                "reason": reason,
-            }
+            DatasetOut(
+                name=dataset.name,
+                description=dataset.description,
+                columns=list(dataset.columns),
+                available=reason is None,
+                reason=reason,
+            )
         )
-    return {"items": items}
+    return DatasetList(items=items)
 
 
 @router.post(
@@ -68,7 +67,9 @@ async def list_datasets(caller: CurrentKey, backend: BackendDep) -> dict[str, An
     status_code=202,
     summary="Start a bulk export (export scope, and a tier with bulk export)",
 )
-async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendDep) -> dict:
+async def create_export(
+    body: ExportCreate, caller: ExportKey, backend: BackendDep, exports: Exports
+) -> ExportOut:
     if not tier_for(caller.tier, backend.settings).bulk_export:
         raise ApiError(
             403, f"the {caller.tier} tier does not include bulk export (enterprise does)"
@@ -83,7 +84,7 @@ async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendD
     if reason is not None:
         raise ApiError(409, f"dataset {dataset.name} is unavailable: {reason}")
     try:
-        return await _service(backend).create(
+        view = await exports.create(
             caller,
             dataset=dataset,
             fmt=body.format,
@@ -94,24 +95,25 @@ async def create_export(body: ExportCreate, caller: ExportKey, backend: BackendD
         )
     except ExportError as exc:
         raise ApiError(422, str(exc)) from None
+    return ExportOut.model_validate(view)
 
 
 @router.get("", response_model=ExportList, summary="Exports of this key's owner (admins: all)")
 async def list_exports(
     caller: CurrentKey,
-    backend: BackendDep,
+    exports: Exports,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    items, total = await _service(backend).list(caller, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+) -> ExportList:
+    items, total = await exports.list(caller, limit=limit, offset=offset)
+    return ExportList.model_validate(
+        {"items": items, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get("/{export_id}", response_model=ExportOut, summary="An export's status")
-async def get_export(
-    export_id: ObjectId, caller: CurrentKey, backend: BackendDep
-) -> dict[str, Any]:
-    return export_view(await _owned(backend, caller, export_id))
+async def get_export(export_id: ObjectId, caller: CurrentKey, exports: Exports) -> ExportOut:
+    return ExportOut.model_validate(export_view(await _owned(exports, caller, export_id)))
 
 
 @router.get(
@@ -129,13 +131,13 @@ async def get_export(
         }
     },
 )
-async def download(export_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> Response:
-    row = await _owned(backend, caller, export_id)
+async def download(export_id: ObjectId, caller: CurrentKey, exports: Exports) -> Response:
+    row = await _owned(exports, caller, export_id)
     if row.status == "expired":
         raise ApiError(410, f"export {export_id} has expired; request a new one", code="gone")
     if row.status != "completed":
         raise ApiError(409, f"export {export_id} is {row.status}, not completed yet")
-    path = _service(backend).path_of(row)
+    path = exports.path_of(row)
     if not path.is_file():
         raise ApiError(410, f"the file of export {export_id} is gone", code="gone")
     return FileResponse(
@@ -147,6 +149,6 @@ async def download(export_id: ObjectId, caller: CurrentKey, backend: BackendDep)
 
 
 @router.delete("/{export_id}", status_code=204, summary="Delete an export and its file")
-async def delete_export(export_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> None:
-    row = await _owned(backend, caller, export_id)
-    await _service(backend).delete(row)
+async def delete_export(export_id: ObjectId, caller: CurrentKey, exports: Exports) -> None:
+    row = await _owned(exports, caller, export_id)
+    await exports.delete(row)

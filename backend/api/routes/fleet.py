@@ -2,19 +2,19 @@
 control credentials (admin).
 
 Thin: everything is answered by the fleet service from memory (miners) or its store
-(history, alerts, command log). Lists of thousands of miners skip per-item model validation
-(they are built by the service in the documented shape) and go out as one JSON response.
+(history, alerts, command log). Every answer is its contract model; the miner list is
+validated and serialized by pydantic's core in one pass, and leaves out the fields a miner's
+entry does not carry (boards and pools under `fields=summary`, capabilities), as it always has.
 """
 
 from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from backend.api.deps import AdminKey, BackendDep, ReadKey, require, running_service
+from backend.api.deps import AdminKey, BackendDep, ReadKey, require, service
 from backend.api.errors import ApiError
 from backend.api.params import (
     COMMON_ERRORS,
@@ -37,8 +37,10 @@ from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
 from backend.fleet.service import FleetService
 from hashinsight_contract.fleet import (
-    AlertOut,
+    AlertRouting,
     AlertState,
+    AlertView,
+    AlertViewList,
     BulkCommandOut,
     BulkCommandRequest,
     CommandList,
@@ -60,11 +62,8 @@ from hashinsight_contract.fleet import (
 
 router = APIRouter(tags=["fleet"], responses=COMMON_ERRORS)
 ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]
+Fleet = Annotated[FleetService, Depends(service(FleetService))]
 SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm", "capabilities"}
-
-
-def _fleet(backend: Any) -> FleetService:
-    return running_service(backend, "fleet", FleetService)
 
 
 def _source(request: Request) -> str | None:
@@ -78,13 +77,14 @@ def _split(value: str | None) -> set[str] | None:
 
 
 @router.get("/api/v1/fleet/summary", response_model=FleetSummary, summary="The fleet at a glance")
-async def fleet_summary(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    return _fleet(backend).summary()
+async def fleet_summary(_key: ReadKey, fleet: Fleet) -> FleetSummary:
+    return FleetSummary.model_validate(fleet.summary())
 
 
 @router.get(
     "/api/v1/miners",
     response_model=MinerList,
+    response_model_exclude_unset=True,
     summary="Miners, filtered, sorted and paginated",
     description="Filters take comma-separated values; `q` searches id, host, model, firmware, "
     "labels and error text. `fields=summary` leaves out boards and pools. Missing values sort "
@@ -92,7 +92,7 @@ async def fleet_summary(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
 )
 async def list_miners(
     _key: ReadKey,
-    backend: BackendDep,
+    fleet: Fleet,
     site: Annotated[str | None, Query(max_length=1000)] = None,
     status: Annotated[str | None, Query(max_length=200)] = None,
     model: Annotated[str | None, Query(max_length=1000)] = None,
@@ -102,10 +102,9 @@ async def list_miners(
     limit: Annotated[int, Query(ge=1, le=10_000)] = 100,
     offset: Offset = 0,
     fields: Annotated[str | None, Query(pattern="^(summary|full)$")] = None,
-) -> JSONResponse:
+) -> MinerList:
     if sort not in SORTABLE:
         raise ApiError(422, f"cannot sort by {sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
-    fleet = _fleet(backend)
     items = fleet.miners(summary=fields == "summary")
     sites, statuses, models = _split(site), _split(status), _split(model)
     needle = q.strip().lower() if q and q.strip() else None
@@ -116,7 +115,9 @@ async def list_miners(
     present.sort(key=lambda m: _sort_key(m[sort]), reverse=order == "desc")
     ordered = present + missing
     page = ordered[offset : offset + limit]
-    return JSONResponse({"items": page, "total": len(ordered), "limit": limit, "offset": offset})
+    return MinerList.model_validate(
+        {"items": page, "total": len(ordered), "limit": limit, "offset": offset}
+    )
 
 
 def _matches(
@@ -146,15 +147,16 @@ def _sort_key(value: Any) -> Any:
 
 
 @router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
-async def get_miner(miner_id: MinerId, _key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    fleet = _fleet(backend)
+async def get_miner(miner_id: MinerId, _key: ReadKey, fleet: Fleet) -> MinerOut:
     miner = fleet.miner(miner_id)
     if miner is None:
         raise ApiError(404, f"no miner {miner_id!r}")
     if fleet.state(miner_id) is None:
-        return miner
+        return MinerOut.model_validate(miner)
     capabilities = fleet.commands.capabilities(miner_id, miner)
-    return {**miner, "capabilities": {k: c.to_dict() for k, c in capabilities.items()}}
+    return MinerOut.model_validate(
+        {**miner, "capabilities": {k: c.to_dict() for k, c in capabilities.items()}}
+    )
 
 
 @router.get(
@@ -163,12 +165,11 @@ async def get_miner(miner_id: MinerId, _key: ReadKey, backend: BackendDep) -> di
     summary="Telemetry of one miner: raw samples for 1h, 5-minute rollups beyond",
 )
 async def miner_history(
-    miner_id: MinerId, _key: ReadKey, backend: BackendDep, period: Period = "1h"
-) -> dict[str, Any]:
-    fleet = _fleet(backend)
+    miner_id: MinerId, _key: ReadKey, fleet: Fleet, period: Period = "1h"
+) -> MinerHistory:
     if fleet.state(miner_id) is None:
         raise ApiError(404, f"no miner {miner_id!r}")
-    return await fleet.history(miner_id, period)
+    return MinerHistory.model_validate(await fleet.history(miner_id, period))
 
 
 @router.post(
@@ -181,12 +182,14 @@ async def miner_command(
     miner_id: MinerId,
     body: CommandRequest,
     key: ControlKey,
-    backend: BackendDep,
+    fleet: Fleet,
     request: Request,
-) -> JSONResponse:
-    results = await _run(backend, [miner_id], body, key, request)
-    status = 202 if results[0]["state"] == "pending_approval" else 200
-    return JSONResponse(CommandOut(**results[0]).model_dump(mode="json"), status_code=status)
+    response: Response,
+) -> CommandOut:
+    result = CommandOut.model_validate((await _run(fleet, [miner_id], body, key, request))[0])
+    if result.state == "pending_approval":
+        response.status_code = 202
+    return result
 
 
 @router.post(
@@ -196,22 +199,25 @@ async def miner_command(
     responses={202: {"model": BulkCommandOut, "description": "Queued for approval"}},
 )
 async def bulk_command(
-    body: BulkCommandRequest, key: ControlKey, backend: BackendDep, request: Request
-) -> JSONResponse:
-    results = await _run(backend, body.miner_ids, body, key, request)
-    pending = all(r["state"] == "pending_approval" for r in results)
-    return JSONResponse({"results": results}, status_code=202 if pending else 200)
+    body: BulkCommandRequest, key: ControlKey, fleet: Fleet, request: Request, response: Response
+) -> BulkCommandOut:
+    answer = BulkCommandOut.model_validate(
+        {"results": await _run(fleet, body.miner_ids, body, key, request)}
+    )
+    if all(result.state == "pending_approval" for result in answer.results):
+        response.status_code = 202
+    return answer
 
 
 async def _run(
-    backend: Any,
+    fleet: FleetService,
     miner_ids: list[str],
     body: CommandRequest,
     key: KeyInfo,
     request: Request,
 ) -> list[dict[str, Any]]:
     try:
-        return await _fleet(backend).commands.request(
+        return await fleet.commands.request(
             miner_ids, body.command, body.params, key=key, source=_source(request)
         )
     except CommandError as exc:
@@ -225,13 +231,13 @@ async def _run(
 )
 async def list_commands(
     _key: ReadKey,
-    backend: BackendDep,
+    fleet: Fleet,
     state: CommandState | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    items, total = await _fleet(backend).commands.list(state, limit, offset)
-    return {"items": items, "total": total}
+) -> CommandList:
+    items, total = await fleet.commands.list(state, limit, offset)
+    return CommandList.model_validate({"items": items, "total": total})
 
 
 @router.post(
@@ -243,15 +249,16 @@ async def approve_command(
     command_id: ObjectId,
     body: DecisionRequest,
     key: ControlKey,
-    backend: BackendDep,
+    fleet: Fleet,
     request: Request,
-) -> dict[str, Any]:
+) -> CommandOut:
     try:
-        return await _fleet(backend).commands.approve(
+        view = await fleet.commands.approve(
             command_id, key=key, reason=body.reason, source=_source(request)
         )
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
+    return CommandOut.model_validate(view)
 
 
 @router.post(
@@ -263,31 +270,16 @@ async def reject_command(
     command_id: ObjectId,
     body: DecisionRequest,
     key: ControlKey,
-    backend: BackendDep,
+    fleet: Fleet,
     request: Request,
-) -> dict[str, Any]:
+) -> CommandOut:
     try:
-        return await _fleet(backend).commands.reject(
+        view = await fleet.commands.reject(
             command_id, key=key, reason=body.reason, source=_source(request)
         )
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
-
-
-class AlertView(AlertOut):
-    """An alert with where its miner is and the silence in force on it, if any."""
-
-    site: str | None = None
-    rack: str | None = None
-    position: str | None = None
-    silenced_until: float | None = None
-    silenced_by: str | None = None
-    silence_reason: str | None = None
-
-
-class AlertViewList(BaseModel):
-    items: list[AlertView]
-    total: int
+    return CommandOut.model_validate(view)
 
 
 class AcknowledgeRequest(BaseModel):
@@ -304,24 +296,17 @@ class SilenceRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-class AlertRouting(BaseModel):
-    """Where alerts go besides the consoles (configured elsewhere; shown, not changed here)."""
-
-    email_enabled: bool
-    email_recipients: int
-    email_min_severity: str
-    webhooks: int = Field(description="active partner webhooks that receive miner alerts")
-
-
-async def _alert_views(backend: Any, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    fleet = _fleet(backend)
+async def _alert_views(
+    backend: Any, fleet: FleetService, items: list[dict[str, Any]]
+) -> list[AlertView]:
     silences = await silences_for(backend.db, [int(item["id"]) for item in items])
     now = fleet.clock.now()
     views = []
     for item in items:
         miner = fleet.miner(item["miner_id"]) or {}
         place = {key: miner.get(key) for key in ("site", "rack", "position")}
-        views.append({**item, **place, **silence_fields(silences.get(int(item["id"])), now)})
+        silenced = silence_fields(silences.get(int(item["id"])), now)
+        views.append(AlertView.model_validate({**item, **place, **silenced}))
     return views
 
 
@@ -329,15 +314,14 @@ async def _alert_views(backend: Any, items: list[dict[str, Any]]) -> list[dict[s
 async def list_alerts(
     _key: ReadKey,
     backend: BackendDep,
+    fleet: Fleet,
     state: AlertState | None = None,
     miner_id: Annotated[str | None, Query(max_length=255, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    items, total = await _fleet(backend).alerts(
-        state=state, miner_id=miner_id, limit=limit, offset=offset
-    )
-    return {"items": await _alert_views(backend, items), "total": total}
+) -> AlertViewList:
+    items, total = await fleet.alerts(state=state, miner_id=miner_id, limit=limit, offset=offset)
+    return AlertViewList(items=await _alert_views(backend, fleet, items), total=total)
 
 
 @router.get(
@@ -345,15 +329,14 @@ async def list_alerts(
     response_model=AlertRouting,
     summary="Where alerts are sent: email recipients and partner webhooks",
 )
-async def alert_routing(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    settings = backend.settings
-    mailer = _fleet(backend).mailer
-    return {
-        "email_enabled": bool(mailer is not None and mailer.enabled),
-        "email_recipients": len(mailer.recipients) if mailer is not None else 0,
-        "email_min_severity": settings.fleet_alert_email_min_severity,
-        "webhooks": await alert_webhooks(backend.db),
-    }
+async def alert_routing(_key: ReadKey, backend: BackendDep, fleet: Fleet) -> AlertRouting:
+    mailer = fleet.mailer
+    return AlertRouting(
+        email_enabled=bool(mailer is not None and mailer.enabled),
+        email_recipients=len(mailer.recipients) if mailer is not None else 0,
+        email_min_severity=backend.settings.fleet_alert_email_min_severity,
+        webhooks=await alert_webhooks(backend.db),
+    )
 
 
 @router.post(
@@ -365,16 +348,17 @@ async def acknowledge_alert(
     alert_id: RowId,
     key: ControlKey,
     backend: BackendDep,
+    fleet: Fleet,
     request: Request,
     body: AcknowledgeRequest | None = None,
-) -> dict[str, Any]:
+) -> AlertView:
     note = (body.reason or "").strip() if body is not None else ""
-    alert = await _fleet(backend).acknowledge(
+    alert = await fleet.acknowledge(
         alert_id, actor=key.actor, source=_source(request), note=note or None
     )
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
-    return (await _alert_views(backend, [alert]))[0]
+    return (await _alert_views(backend, fleet, [alert]))[0]
 
 
 @router.post(
@@ -383,9 +367,13 @@ async def acknowledge_alert(
     summary="Silence an open alert for a while, with a reason (0 minutes lifts it; audited)",
 )
 async def silence_alert(
-    alert_id: RowId, body: SilenceRequest, key: ControlKey, backend: BackendDep, request: Request
-) -> dict[str, Any]:
-    fleet = _fleet(backend)
+    alert_id: RowId,
+    body: SilenceRequest,
+    key: ControlKey,
+    backend: BackendDep,
+    fleet: Fleet,
+    request: Request,
+) -> AlertView:
     alert = await silence(
         backend.db,
         backend.bus,
@@ -400,7 +388,7 @@ async def silence_alert(
         raise ApiError(404, f"no alert {alert_id}")
     if alert["state"] == "cleared":
         raise ApiError(409, f"alert {alert_id} is cleared: nothing to silence")
-    return (await _alert_views(backend, [alert]))[0]
+    return (await _alert_views(backend, fleet, [alert]))[0]
 
 
 @router.get(
@@ -408,9 +396,9 @@ async def silence_alert(
     response_model=CredentialList,
     summary="Control credentials per site and miner (passwords masked), and the defaults",
 )
-async def list_credentials(_key: AdminKey, backend: BackendDep) -> dict[str, Any]:
-    items = await _fleet(backend).credentials.list()
-    return {"items": items, "defaults": _defaults()}
+async def list_credentials(_key: AdminKey, fleet: Fleet) -> CredentialList:
+    items = await fleet.credentials.list()
+    return CredentialList.model_validate({"items": items, "defaults": _defaults()})
 
 
 @router.put(
@@ -419,11 +407,10 @@ async def list_credentials(_key: AdminKey, backend: BackendDep) -> dict[str, Any
     summary="Store control credentials for a site or a miner (the password is encrypted)",
 )
 async def set_credentials(
-    body: CredentialIn, key: AdminKey, backend: BackendDep, request: Request
-) -> dict[str, Any]:
-    fleet = _fleet(backend)
+    body: CredentialIn, key: AdminKey, fleet: Fleet, request: Request
+) -> CredentialOut:
     try:
-        return await fleet.credentials.set(
+        view = await fleet.credentials.set(
             scope=body.scope,
             target=body.target,
             kind=body.kind,
@@ -436,6 +423,7 @@ async def set_credentials(
         )
     except CredentialError as exc:
         raise ApiError(422, str(exc)) from None
+    return CredentialOut.model_validate(view)
 
 
 @router.delete(
@@ -448,11 +436,11 @@ async def remove_credentials(
     scope: CredentialScope,
     kind: CredentialKind,
     key: AdminKey,
-    backend: BackendDep,
+    fleet: Fleet,
     request: Request,
     target: Annotated[str, Query(min_length=1, max_length=200)],
 ) -> None:
-    await _fleet(backend).credentials.remove(
+    await fleet.credentials.remove(
         scope=scope, target=target, kind=kind, actor=key.actor, source=_source(request)
     )
 

@@ -23,6 +23,8 @@ from hashinsight_contract.partners import (
     KeyReveal,
     KeyUpdate,
     LimitsOut,
+    LimitWindow,
+    TierLimits,
     UsageList,
 )
 
@@ -52,18 +54,18 @@ async def list_keys(
     owner_id: Annotated[str | None, Query(max_length=64, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> KeyList:
     keys = await backend.auth.list_keys(include_revoked=include_revoked)
     keys = [k for k in keys if _visible(caller, k)]
     if owner_id is not None:
         keys = [k for k in keys if k.owner_id == owner_id]
     page = keys[offset : offset + limit]
-    return {
-        "items": [k.to_dict() for k in page],
-        "total": len(keys),
-        "limit": limit,
-        "offset": offset,
-    }
+    return KeyList(
+        items=[KeyDetail.model_validate(k.to_dict()) for k in page],
+        total=len(keys),
+        limit=limit,
+        offset=offset,
+    )
 
 
 @router.post(
@@ -74,7 +76,7 @@ async def list_keys(
 )
 async def create_key(
     body: KeyCreate, caller: AdminKey, backend: BackendDep, response: Response
-) -> dict[str, Any]:
+) -> KeyCreated:
     no_store(response)
     expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
     try:
@@ -111,12 +113,12 @@ async def create_key(
         raise ApiError(422, str(exc)) from None
     except PartnerNotFound as exc:
         raise ApiError(404, str(exc)) from None
-    return {"key": info.to_dict(), "api_key": full}
+    return KeyCreated(key=KeyDetail.model_validate(info.to_dict()), api_key=full)
 
 
 @router.get("/keys/{key_id}", response_model=KeyDetail, summary="One key")
-async def get_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
-    return (await _key(backend, caller, key_id)).to_dict()
+async def get_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> KeyDetail:
+    return KeyDetail.model_validate((await _key(backend, caller, key_id)).to_dict())
 
 
 @router.patch(
@@ -126,7 +128,7 @@ async def get_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> 
 )
 async def update_key(
     key_id: ObjectId, body: KeyUpdate, caller: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
+) -> KeyDetail:
     current = await _key(backend, caller, key_id)
     if body.scopes and current.owner_type == "partner" and "admin" in body.scopes:
         raise ApiError(422, "partner keys cannot hold the 'admin' scope")
@@ -143,7 +145,7 @@ async def update_key(
         raise ApiError(409, str(exc)) from None
     if info is None:
         raise ApiError(404, f"no key {key_id}")
-    return info.to_dict()
+    return KeyDetail.model_validate(info.to_dict())
 
 
 @router.delete(
@@ -151,7 +153,7 @@ async def update_key(
     response_model=KeyDetail,
     summary="Revoke a key (admins: any; others: their own); it stops working at once",
 )
-async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> KeyDetail:
     info = await _key(backend, caller, key_id)
     if not caller.has("admin") and caller.key_id != key_id:
         raise ApiError(403, "only admins may revoke other keys")
@@ -159,7 +161,7 @@ async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) 
         await backend.auth.revoke(key_id, actor=caller.actor)
     revoked = await backend.auth.get(key_id)
     assert revoked is not None
-    return revoked.to_dict()
+    return KeyDetail.model_validate(revoked.to_dict())
 
 
 @router.post(
@@ -169,7 +171,7 @@ async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) 
 )
 async def reveal_key(
     key_id: ObjectId, caller: CurrentKey, backend: BackendDep, response: Response
-) -> dict[str, Any]:
+) -> KeyReveal:
     no_store(response)
     await _key(backend, caller, key_id)
     if not caller.has("admin") and caller.key_id != key_id:
@@ -179,7 +181,7 @@ async def reveal_key(
         raise ApiError(409, f"key {key_id} is revoked")
     async with backend.db.session() as session:
         record_audit(session, actor=caller.actor, action="key.reveal", target=key_id)
-    return {"key_id": key_id, "api_key": full}
+    return KeyReveal(key_id=key_id, api_key=full)
 
 
 @router.get(
@@ -190,13 +192,13 @@ async def key_usage(
     caller: CurrentKey,
     backend: BackendDep,
     limit: Annotated[int, Query(ge=1, le=2000)] = 168,
-) -> dict[str, Any]:
+) -> UsageList:
     await _key(backend, caller, key_id)
     access = access_service(backend)
     if access is None:
         raise ApiError(503, "usage counting is not running in this backend")
     items = await access.usage.usage(key_ids=[key_id], limit=limit)
-    return {"items": items, "total": len(items)}
+    return UsageList.model_validate({"items": items, "total": len(items)})
 
 
 @router.get(
@@ -204,19 +206,21 @@ async def key_usage(
     response_model=LimitsOut,
     summary="The calling key's tier limits and what is left in each window",
 )
-async def my_limits(caller: CurrentKey, backend: BackendDep) -> dict[str, Any]:
+async def my_limits(caller: CurrentKey, backend: BackendDep) -> LimitsOut:
     tier = tier_for(caller.tier, backend.settings)
-    windows: list[dict[str, Any]] = []
+    windows: list[LimitWindow] = []
     access = access_service(backend)
     if access is not None and backend.settings.ratelimit_enabled:
         decision = await access.limiter.hit(caller.key_id, access.windows(caller), cost=0)
         windows = [
-            {
-                "name": s.window.name,
-                "limit": s.window.limit,
-                "remaining": s.remaining,
-                "reset": int(s.reset_at + 0.999),
-            }
+            LimitWindow(
+                name=s.window.name,
+                limit=s.window.limit,
+                remaining=s.remaining,
+                reset=int(s.reset_at + 0.999),
+            )
             for s in decision.states
         ]
-    return {"key_id": caller.key_id, "limits": tier.to_dict(), "windows": windows}
+    return LimitsOut(
+        key_id=caller.key_id, limits=TierLimits.model_validate(tier.to_dict()), windows=windows
+    )

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from backend.api.deps import BackendDep, ReadKey, running_service
-from backend.api.errors import ApiError
+from backend.api.deps import ReadKey, service
+from backend.api.unavailable import unavailable_as_503
 from backend.market.service import MarketService, MarketUnavailable
 from hashinsight_contract.common import ErrorResponse
 from hashinsight_contract.market import ExchangesOut, PriceCurrent, PriceHistory
@@ -16,10 +16,7 @@ router = APIRouter(tags=["market"])
 UNAVAILABLE: dict[int | str, dict[str, Any]] = {
     503: {"model": ErrorResponse, "description": "No value available yet (or market disabled)"}
 }
-
-
-def market_service(backend: Any) -> MarketService:
-    return running_service(backend, "market", MarketService)
+Market = Annotated[MarketService, Depends(service(MarketService))]
 
 
 @router.get(
@@ -28,11 +25,9 @@ def market_service(backend: Any) -> MarketService:
     responses=UNAVAILABLE,
     summary="BTC price now, with its source, age and the fallback round that produced it",
 )
-async def current_price(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    try:
-        return market_service(backend).current()
-    except MarketUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+async def current_price(_key: ReadKey, market: Market) -> PriceCurrent:
+    with unavailable_as_503(MarketUnavailable):
+        return PriceCurrent.model_validate(market.current())
 
 
 @router.get(
@@ -43,13 +38,11 @@ async def current_price(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
 )
 async def price_history(
     _key: ReadKey,
-    backend: BackendDep,
+    market: Market,
     period: Literal["1d", "7d", "30d"] = Query("1d", description="1d, 7d or 30d"),
-) -> dict[str, Any]:
-    try:
-        return await market_service(backend).history(period)
-    except MarketUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+) -> PriceHistory:
+    with unavailable_as_503(MarketUnavailable):
+        return PriceHistory.model_validate(await market.history(period))
 
 
 @router.get(
@@ -58,8 +51,6 @@ async def price_history(
     responses=UNAVAILABLE,
     summary="BTC on each exchange, and the aggregate (volume, VWAP, spread, completeness)",
 )
-async def exchanges(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    try:
-        return market_service(backend).exchanges()
-    except MarketUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+async def exchanges(_key: ReadKey, market: Market) -> ExchangesOut:
+    with unavailable_as_503(MarketUnavailable):
+        return ExchangesOut.model_validate(market.exchanges())

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter
 
 from backend.api.deps import CurrentKey
@@ -13,5 +11,5 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 
 @router.get("/me", response_model=KeyOut, summary="The key making this request")
-async def me(key: CurrentKey) -> dict[str, Any]:
-    return key.to_dict()
+async def me(key: CurrentKey) -> KeyOut:
+    return KeyOut.model_validate(key.to_dict())

@@ -2,21 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from backend.api.deps import BackendDep, ReadKey, running_service
-from backend.api.errors import ApiError
+from backend.api.deps import ReadKey, service
 from backend.api.routes.market import UNAVAILABLE
+from backend.api.unavailable import unavailable_as_503
 from backend.chain.service import ChainService, ChainUnavailable
 from hashinsight_contract.network import BlocksOut, HashrateHistory, NetworkStats
 
 router = APIRouter(tags=["network"])
-
-
-def chain_service(backend: Any) -> ChainService:
-    return running_service(backend, "chain", ChainService)
+Chain = Annotated[ChainService, Depends(service(ChainService))]
 
 
 @router.get(
@@ -25,11 +22,9 @@ def chain_service(backend: Any) -> ChainService:
     responses=UNAVAILABLE,
     summary="Hashrate, difficulty, tip, next adjustment and hashprice (with its inputs)",
 )
-async def network_stats(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    try:
-        return chain_service(backend).stats()
-    except ChainUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+async def network_stats(_key: ReadKey, chain: Chain) -> NetworkStats:
+    with unavailable_as_503(ChainUnavailable):
+        return NetworkStats.model_validate(chain.stats())
 
 
 @router.get(
@@ -38,11 +33,9 @@ async def network_stats(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
     responses=UNAVAILABLE,
     summary="The latest blocks (mempool.space), newest first",
 )
-async def latest_blocks(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    try:
-        return chain_service(backend).blocks()
-    except ChainUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+async def latest_blocks(_key: ReadKey, chain: Chain) -> BlocksOut:
+    with unavailable_as_503(ChainUnavailable):
+        return BlocksOut.model_validate(chain.blocks())
 
 
 @router.get(
@@ -53,10 +46,8 @@ async def latest_blocks(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
 )
 async def hashrate_history(
     _key: ReadKey,
-    backend: BackendDep,
+    chain: Chain,
     period: Literal["3d", "1w", "1m", "3m", "6m", "1y"] = Query("1m"),
-) -> dict[str, Any]:
-    try:
-        return await chain_service(backend).hashrate_history(period)
-    except ChainUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+) -> HashrateHistory:
+    with unavailable_as_503(ChainUnavailable):
+        return HashrateHistory.model_validate(await chain.hashrate_history(period))

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Path, Query, Response
+from fastapi import APIRouter, Depends, Path, Query, Response
 
-from backend.api.deps import AdminKey, BackendDep, ReadKey, running_service
+from backend.api.deps import AdminKey, ReadKey, service
 from backend.api.errors import ApiError
 from backend.api.params import COMMON_ERRORS, Offset, RowId
+from backend.api.unavailable import unavailable_as_503
 from backend.notary.cid import InvalidCid
 from backend.notary.ipfs_store import ContentCorrupt, ContentNotFound
 from backend.notary.service import NotaryService, NotaryUnavailable
@@ -21,26 +22,24 @@ from hashinsight_contract.notary import (
 )
 
 router = APIRouter(tags=["notary"], responses=COMMON_ERRORS)
-
-
-def _notary(backend: Any) -> NotaryService:
-    return running_service(backend, "notary", NotaryService)
+Notary = Annotated[NotaryService, Depends(service(NotaryService))]
 
 
 @router.get("/api/v1/notary", response_model=NotaryInfo, summary="How this backend notarizes")
-async def notary_info(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
-    notary = _notary(backend)
+async def notary_info(_key: ReadKey, notary: Notary) -> NotaryInfo:
     settings = notary.settings
-    return {
-        "enabled": settings.notary_enabled,
-        "signer": notary.signer,
-        "chain": notary.chain.kind if notary.chain else None,
-        "chain_target": notary.chain.target if notary.chain else None,
-        "pin_provider": "pinata" if notary.pinata else "local",
-        "schedule_utc": settings.notary_schedule_utc,
-        "period_hours": settings.notary_period_h,
-        "confirmations": settings.notary_confirmations,
-    }
+    return NotaryInfo.model_validate(
+        {
+            "enabled": settings.notary_enabled,
+            "signer": notary.signer,
+            "chain": notary.chain.kind if notary.chain else None,
+            "chain_target": notary.chain.target if notary.chain else None,
+            "pin_provider": "pinata" if notary.pinata else "local",
+            "schedule_utc": settings.notary_schedule_utc,
+            "period_hours": settings.notary_period_h,
+            "confirmations": settings.notary_confirmations,
+        }
+    )
 
 
 @router.post(
@@ -50,36 +49,31 @@ async def notary_info(_key: ReadKey, backend: BackendDep) -> dict[str, Any]:
     summary="Notarize a report now (the pipeline runs in the background)",
 )
 async def request_notarization(
-    key: AdminKey, backend: BackendDep, body: NotarizationRequest | None = None
-) -> dict[str, Any]:
-    try:
-        return await _notary(backend).request(
+    key: AdminKey, notary: Notary, body: NotarizationRequest | None = None
+) -> NotarizationOut:
+    with unavailable_as_503(NotaryUnavailable):
+        view = await notary.request(
             requested_by=key.actor, period_h=body.period_hours if body else None
         )
-    except NotaryUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+    return NotarizationOut.model_validate(view)
 
 
 @router.get("/api/v1/notarizations", response_model=NotarizationList, summary="Notarizations")
 async def list_notarizations(
     _key: ReadKey,
-    backend: BackendDep,
+    notary: Notary,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
     status: Annotated[str | None, Query(pattern="^(running|completed|failed)$")] = None,
-) -> dict[str, Any]:
-    try:
-        items, total = await _notary(backend).list(limit=limit, offset=offset, status=status)
-    except NotaryUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
-    return {"items": items, "total": total}
+) -> NotarizationList:
+    with unavailable_as_503(NotaryUnavailable):
+        items, total = await notary.list(limit=limit, offset=offset, status=status)
+    return NotarizationList.model_validate({"items": items, "total": total})
 
 
-async def _get(backend: Any, notarization_id: int) -> dict[str, Any]:
-    try:
-        view = await _notary(backend).get(notarization_id)
-    except NotaryUnavailable as exc:
-        raise ApiError(503, str(exc)) from None
+async def _get(notary: NotaryService, notarization_id: int) -> dict[str, Any]:
+    with unavailable_as_503(NotaryUnavailable):
+        view = await notary.get(notarization_id)
     if view is None:
         raise ApiError(404, f"no notarization {notarization_id}")
     return view
@@ -91,9 +85,9 @@ async def _get(backend: Any, notarization_id: int) -> dict[str, Any]:
     summary="One notarization with each step's state",
 )
 async def get_notarization(
-    notarization_id: RowId, _key: ReadKey, backend: BackendDep
-) -> dict[str, Any]:
-    return await _get(backend, notarization_id)
+    notarization_id: RowId, _key: ReadKey, notary: Notary
+) -> NotarizationOut:
+    return NotarizationOut.model_validate(await _get(notary, notarization_id))
 
 
 @router.get(
@@ -102,9 +96,9 @@ async def get_notarization(
     response_class=Response,
     responses={200: {"content": {"application/json": {}}}},
 )
-async def get_document(notarization_id: RowId, _key: ReadKey, backend: BackendDep) -> Response:
-    await _get(backend, notarization_id)
-    document = await _notary(backend).document(notarization_id)
+async def get_document(notarization_id: RowId, _key: ReadKey, notary: Notary) -> Response:
+    await _get(notary, notarization_id)
+    document = await notary.document(notarization_id)
     if document is None:
         raise ApiError(404, f"notarization {notarization_id} has no document yet")
     return Response(document, media_type="application/json")
@@ -116,13 +110,13 @@ async def get_document(notarization_id: RowId, _key: ReadKey, backend: BackendDe
     summary="Fetch by CID, recompute the hash, recover the signer, check the anchor",
 )
 async def verify_notarization(
-    notarization_id: RowId, _key: ReadKey, backend: BackendDep
-) -> dict[str, Any]:
-    await _get(backend, notarization_id)
-    result = await _notary(backend).verify(notarization_id)
+    notarization_id: RowId, _key: ReadKey, notary: Notary
+) -> VerificationOut:
+    await _get(notary, notarization_id)
+    result = await notary.verify(notarization_id)
     if result is None:
         raise ApiError(404, f"no notarization {notarization_id}")
-    return result.to_dict()
+    return VerificationOut.model_validate(result.to_dict())
 
 
 @router.post(
@@ -131,14 +125,14 @@ async def verify_notarization(
     summary="Run a failed notarization again from the step that failed",
 )
 async def retry_notarization(
-    notarization_id: RowId, key: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
-    view = await _get(backend, notarization_id)
+    notarization_id: RowId, key: AdminKey, notary: Notary
+) -> NotarizationOut:
+    view = await _get(notary, notarization_id)
     if view["status"] != "failed":
         raise ApiError(409, f"notarization {notarization_id} is {view['status']}, not failed")
-    result = await _notary(backend).retry(notarization_id, key.actor)
+    result = await notary.retry(notarization_id, key.actor)
     assert result is not None
-    return result
+    return NotarizationOut.model_validate(result)
 
 
 @router.get(
@@ -149,10 +143,10 @@ async def retry_notarization(
     tags=["notary"],
 )
 async def ipfs_content(
-    cid: Annotated[str, Path(min_length=1, max_length=128)], backend: BackendDep
+    cid: Annotated[str, Path(min_length=1, max_length=128)], notary: Notary
 ) -> Response:
     try:
-        data = await _notary(backend).cat(cid)
+        data = await notary.cat(cid)
     except InvalidCid:
         raise ApiError(400, "not a CIDv0/CIDv1 dag-pb sha2-256 CID") from None
     except ContentNotFound:

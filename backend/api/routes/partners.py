@@ -6,14 +6,16 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Response
 
-from backend.api.deps import AdminKey, BackendDep, CurrentKey, no_store
+from backend.api.deps import AdminKey, BackendDep, CurrentKey, find_service, no_store
 from backend.api.errors import ApiError
 from backend.api.params import ObjectId, Offset
 from backend.auth.partners import PartnerConflict, PartnerError, PartnerNotFound, Partners
 from backend.auth.tiers import tier_for
+from backend.notify.service import WebhookService
 from hashinsight_contract.partners import (
     ERRORS,
     KeyCreated,
+    KeyDetail,
     KeyList,
     PartnerKeyCreate,
     PartnerList,
@@ -22,6 +24,7 @@ from hashinsight_contract.partners import (
     PartnerRegistered,
     PartnerSecret,
     PartnerUpdate,
+    TierLimits,
 )
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"], responses=ERRORS)
@@ -29,10 +32,6 @@ router = APIRouter(prefix="/api/v1/partners", tags=["partners"], responses=ERROR
 
 def _partners(backend: Any) -> Partners:
     return Partners(backend.db, backend.auth)
-
-
-def _webhooks(backend: Any) -> Any:
-    return backend.services_by_name.get("webhooks")
 
 
 async def _call(coro: Any) -> Any:
@@ -54,7 +53,7 @@ async def _call(coro: Any) -> Any:
 )
 async def register(
     body: PartnerRegister, caller: AdminKey, backend: BackendDep, response: Response
-) -> dict[str, Any]:
+) -> PartnerRegistered:
     no_store(response)
     view, info, full_key, secret = await _call(
         _partners(backend).register(
@@ -69,14 +68,14 @@ async def register(
             actor=caller.actor,
         )
     )
-    return {
-        "partner_id": view["partner_id"],
-        "partner": view,
-        "key_id": info.key_id,
-        "api_key": full_key,
-        "api_secret": secret,
-        "rate_limits": tier_for(body.tier, backend.settings).to_dict(),
-    }
+    return PartnerRegistered(
+        partner_id=view["partner_id"],
+        partner=PartnerOut.model_validate(view),
+        key_id=info.key_id,
+        api_key=full_key,
+        api_secret=secret,
+        rate_limits=TierLimits.model_validate(tier_for(body.tier, backend.settings).to_dict()),
+    )
 
 
 @router.get("", response_model=PartnerList, summary="Partners")
@@ -86,9 +85,11 @@ async def list_partners(
     status: Annotated[str | None, Query(pattern="^(active|suspended|deleted)$")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
+) -> PartnerList:
     items, total = await _partners(backend).list(status=status, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return PartnerList.model_validate(
+        {"items": items, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 def _own_or_admin(caller: Any, partner_id: str) -> None:
@@ -99,11 +100,9 @@ def _own_or_admin(caller: Any, partner_id: str) -> None:
 @router.get(
     "/{partner_id}", response_model=PartnerOut, summary="One partner (admins, or the partner)"
 )
-async def get_partner(
-    partner_id: ObjectId, caller: CurrentKey, backend: BackendDep
-) -> dict[str, Any]:
+async def get_partner(partner_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> PartnerOut:
     _own_or_admin(caller, partner_id)
-    return await _call(_partners(backend).get(partner_id))
+    return PartnerOut.model_validate(await _call(_partners(backend).get(partner_id)))
 
 
 @router.patch(
@@ -113,10 +112,9 @@ async def get_partner(
 )
 async def update_partner(
     partner_id: ObjectId, body: PartnerUpdate, caller: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
-    return await _call(
-        _partners(backend).update(partner_id, actor=caller.actor, **body.model_dump())
-    )
+) -> PartnerOut:
+    updated = _partners(backend).update(partner_id, actor=caller.actor, **body.model_dump())
+    return PartnerOut.model_validate(await _call(updated))
 
 
 @router.post(
@@ -126,15 +124,15 @@ async def update_partner(
 )
 async def suspend_partner(
     partner_id: ObjectId, caller: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
-    return await _call(_partners(backend).set_status(partner_id, "suspended", actor=caller.actor))
+) -> PartnerOut:
+    suspended = _partners(backend).set_status(partner_id, "suspended", actor=caller.actor)
+    return PartnerOut.model_validate(await _call(suspended))
 
 
 @router.post("/{partner_id}/resume", response_model=PartnerOut, summary="Resume a partner")
-async def resume_partner(
-    partner_id: ObjectId, caller: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
-    return await _call(_partners(backend).set_status(partner_id, "active", actor=caller.actor))
+async def resume_partner(partner_id: ObjectId, caller: AdminKey, backend: BackendDep) -> PartnerOut:
+    resumed = _partners(backend).set_status(partner_id, "active", actor=caller.actor)
+    return PartnerOut.model_validate(await _call(resumed))
 
 
 @router.delete(
@@ -142,14 +140,12 @@ async def resume_partner(
     response_model=PartnerOut,
     summary="Delete a partner: its keys are revoked and its webhooks disabled for good",
 )
-async def delete_partner(
-    partner_id: ObjectId, caller: AdminKey, backend: BackendDep
-) -> dict[str, Any]:
+async def delete_partner(partner_id: ObjectId, caller: AdminKey, backend: BackendDep) -> PartnerOut:
     view = await _call(_partners(backend).set_status(partner_id, "deleted", actor=caller.actor))
-    webhooks = _webhooks(backend)
+    webhooks = find_service(backend, WebhookService)
     if webhooks is not None:
         await webhooks.store.disable_partner(partner_id, "partner deleted")
-    return view
+    return PartnerOut.model_validate(view)
 
 
 @router.post(
@@ -159,10 +155,10 @@ async def delete_partner(
 )
 async def rotate_secret(
     partner_id: ObjectId, caller: AdminKey, backend: BackendDep, response: Response
-) -> dict[str, Any]:
+) -> PartnerSecret:
     no_store(response)
     secret = await _call(_partners(backend).rotate_secret(partner_id, actor=caller.actor))
-    return {"partner_id": partner_id, "api_secret": secret}
+    return PartnerSecret(partner_id=partner_id, api_secret=secret)
 
 
 @router.get("/{partner_id}/keys", response_model=KeyList, summary="The partner's keys")
@@ -171,16 +167,16 @@ async def partner_keys(
     caller: CurrentKey,
     backend: BackendDep,
     include_revoked: bool = False,
-) -> dict[str, Any]:
+) -> KeyList:
     _own_or_admin(caller, partner_id)
     await _call(_partners(backend).get(partner_id))
     keys = await backend.auth.list_owner_keys(partner_id, include_revoked=include_revoked)
-    return {
-        "items": [k.to_dict() for k in keys],
-        "total": len(keys),
-        "limit": len(keys),
-        "offset": 0,
-    }
+    return KeyList(
+        items=[KeyDetail.model_validate(k.to_dict()) for k in keys],
+        total=len(keys),
+        limit=len(keys),
+        offset=0,
+    )
 
 
 @router.post(
@@ -195,7 +191,7 @@ async def partner_new_key(
     caller: AdminKey,
     backend: BackendDep,
     response: Response,
-) -> dict[str, Any]:
+) -> KeyCreated:
     no_store(response)
     info, full = await _call(
         _partners(backend).create_key(
@@ -206,4 +202,4 @@ async def partner_new_key(
             actor=caller.actor,
         )
     )
-    return {"key": info.to_dict(), "api_key": full}
+    return KeyCreated(key=KeyDetail.model_validate(info.to_dict()), api_key=full)

@@ -11,15 +11,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, Request, Response
+from fastapi import APIRouter, Depends, Query, Request, Response
 
-from backend.api.deps import AdminKey, BackendDep, running_service
+from backend.api.deps import AdminKey, BackendDep, service
 from backend.api.errors import ApiError
 from backend.api.params import COMMON_ERRORS, ObjectId, Offset
 from backend.core.audit import record_audit
+from backend.core.client_ip import client_ip
 from backend.wallet import login_page
-from backend.wallet.client_ip import client_ip
 from backend.wallet.service import Session, WalletError, WalletService
+from hashinsight_contract.common import KeyOut
 from hashinsight_contract.wallet import (
     LogoutOut,
     RevealedKey,
@@ -32,6 +33,7 @@ from hashinsight_contract.wallet import (
 )
 
 router = APIRouter(tags=["wallet"], responses=COMMON_ERRORS)
+Wallet = Annotated[WalletService, Depends(service(WalletService))]
 
 SESSION_COOKIE = "hi_wallet_session"
 SESSION_HEADER = "x-wallet-session"
@@ -42,10 +44,6 @@ PAGE_HEADERS = {
     "Referrer-Policy": "no-referrer",
     "Cache-Control": "no-store",
 }
-
-
-def _wallet(backend: Any) -> WalletService:
-    return running_service(backend, "wallet", WalletService)
 
 
 def _ip(request: Request, wallet: WalletService) -> str:
@@ -75,22 +73,21 @@ async def _session(request: Request, wallet: WalletService) -> Session:
     summary="A single-use nonce and the exact EIP-4361 message to sign",
 )
 async def wallet_nonce(
-    body: WalletNonceRequest, request: Request, backend: BackendDep
-) -> dict[str, Any]:
-    wallet = _wallet(backend)
+    body: WalletNonceRequest, request: Request, wallet: Wallet
+) -> WalletNonceOut:
     try:
         issued = await wallet.issue_nonce(body.wallet_address, ip=_ip(request, wallet))
     except WalletError as exc:
         raise _error(exc) from None
-    return {
-        "nonce": issued.nonce,
-        "message": issued.message,
-        "domain": issued.domain,
-        "uri": issued.uri,
-        "chain_id": issued.chain_id,
-        "issued_at": issued.issued_at,
-        "expires_at": issued.expires_at,
-    }
+    return WalletNonceOut(
+        nonce=issued.nonce,
+        message=issued.message,
+        domain=issued.domain,
+        uri=issued.uri,
+        chain_id=issued.chain_id,
+        issued_at=issued.issued_at,
+        expires_at=issued.expires_at,
+    )
 
 
 @router.post(
@@ -99,9 +96,8 @@ async def wallet_nonce(
     summary="Check the signed message and open a session",
 )
 async def wallet_login(
-    body: WalletLoginRequest, request: Request, response: Response, backend: BackendDep
-) -> dict[str, Any]:
-    wallet = _wallet(backend)
+    body: WalletLoginRequest, request: Request, response: Response, wallet: Wallet
+) -> WalletLoginOut:
     try:
         token, session = await wallet.login(
             wallet_address=body.wallet_address,
@@ -123,12 +119,12 @@ async def wallet_login(
         httponly=True,
         samesite="strict",
     )
-    return {
-        "ok": True,
-        "wallet_address": session.address,
-        "session_token": token,
-        "expires_at": session.expires_at.isoformat(),
-    }
+    return WalletLoginOut(
+        ok=True,
+        wallet_address=session.address,
+        session_token=token,
+        expires_at=session.expires_at.isoformat(),
+    )
 
 
 async def _partner_keys(backend: Any, address: str) -> list[Any]:
@@ -141,14 +137,14 @@ async def _partner_keys(backend: Any, address: str) -> list[Any]:
 
 
 @router.get("/api/wallet/me", response_model=WalletMe, summary="The signed-in wallet and its keys")
-async def wallet_me(request: Request, backend: BackendDep) -> dict[str, Any]:
-    session = await _session(request, _wallet(backend))
+async def wallet_me(request: Request, backend: BackendDep, wallet: Wallet) -> WalletMe:
+    session = await _session(request, wallet)
     keys = await _partner_keys(backend, session.address)
-    return {
-        "wallet_address": session.address,
-        "expires_at": session.expires_at.isoformat(),
-        "keys": [key.to_dict() for key in keys],
-    }
+    return WalletMe(
+        wallet_address=session.address,
+        expires_at=session.expires_at.isoformat(),
+        keys=[KeyOut.model_validate(key.to_dict()) for key in keys],
+    )
 
 
 @router.post(
@@ -157,9 +153,8 @@ async def wallet_me(request: Request, backend: BackendDep) -> dict[str, Any]:
     summary="The full API key, for the partner who owns it",
 )
 async def wallet_reveal_key(
-    key_id: ObjectId, request: Request, backend: BackendDep
-) -> dict[str, str]:
-    wallet = _wallet(backend)
+    key_id: ObjectId, request: Request, backend: BackendDep, wallet: Wallet
+) -> RevealedKey:
     session = await _session(request, wallet)
     if key_id not in {key.key_id for key in await _partner_keys(backend, session.address)}:
         raise ApiError(404, "no such key for this wallet")
@@ -174,16 +169,14 @@ async def wallet_reveal_key(
             target=key_id,
             source=_ip(request, wallet),
         )
-    return {"key_id": key_id, "api_key": full}
+    return RevealedKey(key_id=key_id, api_key=full)
 
 
 @router.post("/api/wallet/logout", response_model=LogoutOut, summary="End the wallet session")
-async def wallet_logout(
-    request: Request, response: Response, backend: BackendDep
-) -> dict[str, bool]:
-    done = await _wallet(backend).logout(_token(request))
+async def wallet_logout(request: Request, response: Response, wallet: Wallet) -> LogoutOut:
+    done = await wallet.logout(_token(request))
     response.delete_cookie(SESSION_COOKIE, path="/api/wallet")
-    return {"ok": done}
+    return LogoutOut(ok=done)
 
 
 @router.get(
@@ -193,17 +186,17 @@ async def wallet_logout(
 )
 async def wallet_logins(
     _key: AdminKey,
-    backend: BackendDep,
+    wallet: Wallet,
     address: Annotated[str | None, Query(max_length=64)] = None,
     outcome: Annotated[str | None, Query(pattern="^(ok|rejected|rate_limited)$")] = None,
     q: Annotated[str | None, Query(max_length=100, description="Text in address/IP/place")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    items, total = await _wallet(backend).logins(
+) -> WalletLoginList:
+    items, total = await wallet.logins(
         address=address, outcome=outcome, query=q, limit=limit, offset=offset
     )
-    return {"items": items, "total": total}
+    return WalletLoginList.model_validate({"items": items, "total": total})
 
 
 @router.get("/login", include_in_schema=False)

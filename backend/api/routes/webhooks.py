@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
 
-from backend.api.deps import BackendDep, CurrentKey, running_service
+from backend.api.deps import BackendDep, CurrentKey, service
 from backend.api.errors import ApiError
 from backend.api.params import ID_PATTERN, ObjectId, Offset
 from backend.auth.service import KeyInfo
@@ -24,6 +24,7 @@ from hashinsight_contract.partners import (
     DeliveryList,
     DeliveryOut,
     EventTypeList,
+    EventTypeOut,
     WebhookCreate,
     WebhookList,
     WebhookOut,
@@ -31,16 +32,13 @@ from hashinsight_contract.partners import (
 )
 
 router = APIRouter(prefix="/api/v1/webhooks", tags=["webhooks"], responses=ERRORS)
+Webhooks = Annotated[WebhookService, Depends(service(WebhookService))]
 
 SIGNATURE_NOTE = (
     "Standard Webhooks: headers webhook-id, webhook-timestamp (unix seconds) and "
     "webhook-signature 'v1,<base64 HMAC-SHA256 of \"<id>.<timestamp>.<raw body>\">' keyed with the "
     "base64-decoded part of your api_secret (whsec_…). Reject timestamps older than 5 minutes."
 )
-
-
-def _service(backend: Any) -> WebhookService:
-    return running_service(backend, "webhooks", WebhookService)
 
 
 def _partner_of(caller: KeyInfo, requested: str | None) -> str:
@@ -57,9 +55,9 @@ def _partner_of(caller: KeyInfo, requested: str | None) -> str:
     return caller.owner_id
 
 
-async def _owned(service: WebhookService, caller: KeyInfo, webhook_id: str) -> dict[str, Any]:
+async def _owned(webhooks: WebhookService, caller: KeyInfo, webhook_id: str) -> dict[str, Any]:
     try:
-        view = await service.store.get(webhook_id)
+        view = await webhooks.store.get(webhook_id)
     except WebhookNotFound as exc:
         raise ApiError(404, str(exc)) from None
     if not caller.has("admin") and view["partner_id"] != caller.owner_id:
@@ -87,20 +85,21 @@ async def _check_url(backend: Any, url: str) -> None:
     response_model=EventTypeList,
     summary="The event types a webhook can subscribe to, and how deliveries are signed",
 )
-async def event_types(_caller: CurrentKey) -> dict[str, Any]:
-    return {
-        "items": [{"type": name, "description": text} for name, text in EVENT_TYPES.items()],
-        "signature": SIGNATURE_NOTE,
-    }
+async def event_types(_caller: CurrentKey) -> EventTypeList:
+    return EventTypeList(
+        items=[EventTypeOut(type=name, description=text) for name, text in EVENT_TYPES.items()],
+        signature=SIGNATURE_NOTE,
+    )
 
 
 @router.post("", response_model=WebhookOut, status_code=201, summary="Register a webhook")
-async def create_webhook(body: WebhookCreate, caller: CurrentKey, backend: BackendDep) -> dict:
-    service = _service(backend)
+async def create_webhook(
+    body: WebhookCreate, caller: CurrentKey, backend: BackendDep, webhooks: Webhooks
+) -> WebhookOut:
     partner_id = _partner_of(caller, body.partner_id)
     await _check_url(backend, body.url)
     try:
-        return await service.store.create(
+        view = await webhooks.store.create(
             partner_id=partner_id,
             url=body.url,
             event_types=body.event_types,
@@ -112,25 +111,27 @@ async def create_webhook(body: WebhookCreate, caller: CurrentKey, backend: Backe
         raise ApiError(404, str(exc)) from None
     except WebhookError as exc:
         raise ApiError(422, str(exc)) from None
+    return WebhookOut.model_validate(view)
 
 
 @router.get("", response_model=WebhookList, summary="Webhooks (a partner's own; admins: all)")
 async def list_webhooks(
     caller: CurrentKey,
-    backend: BackendDep,
+    webhooks: Webhooks,
     partner_id: Annotated[str | None, Query(max_length=32, pattern=ID_PATTERN)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    service = _service(backend)
+) -> WebhookList:
     owner = partner_id if caller.has("admin") else _partner_of(caller, partner_id)
-    items, total = await service.store.list(partner_id=owner, limit=limit, offset=offset)
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    items, total = await webhooks.store.list(partner_id=owner, limit=limit, offset=offset)
+    return WebhookList.model_validate(
+        {"items": items, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook")
-async def get_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict:
-    return await _owned(_service(backend), caller, webhook_id)
+async def get_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Webhooks) -> WebhookOut:
+    return WebhookOut.model_validate(await _owned(webhooks, caller, webhook_id))
 
 
 @router.patch(
@@ -139,14 +140,17 @@ async def get_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: Backend
     summary="Change a webhook's URL or event types, or enable/disable it",
 )
 async def update_webhook(
-    webhook_id: ObjectId, body: WebhookUpdate, caller: CurrentKey, backend: BackendDep
-) -> dict[str, Any]:
-    service = _service(backend)
-    await _owned(service, caller, webhook_id)
+    webhook_id: ObjectId,
+    body: WebhookUpdate,
+    caller: CurrentKey,
+    backend: BackendDep,
+    webhooks: Webhooks,
+) -> WebhookOut:
+    await _owned(webhooks, caller, webhook_id)
     if body.url is not None:
         await _check_url(backend, body.url)
     try:
-        return await service.store.update(
+        view = await webhooks.store.update(
             webhook_id,
             actor=caller.actor,
             url=body.url,
@@ -156,13 +160,13 @@ async def update_webhook(
         )
     except WebhookError as exc:
         raise ApiError(422, str(exc)) from None
+    return WebhookOut.model_validate(view)
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook")
-async def delete_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> None:
-    service = _service(backend)
-    await _owned(service, caller, webhook_id)
-    await service.store.delete(webhook_id, actor=caller.actor)
+async def delete_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Webhooks) -> None:
+    await _owned(webhooks, caller, webhook_id)
+    await webhooks.store.delete(webhook_id, actor=caller.actor)
 
 
 @router.post(
@@ -171,15 +175,14 @@ async def delete_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: Back
     status_code=202,
     summary="Queue a signed webhook.test event to this endpoint",
 )
-async def test_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> dict:
-    service = _service(backend)
-    view = await _owned(service, caller, webhook_id)
+async def test_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Webhooks) -> DeliveryOut:
+    view = await _owned(webhooks, caller, webhook_id)
     if view["status"] != "active":
         raise ApiError(409, f"webhook {webhook_id} is disabled: {view['disabled_reason']}")
-    delivery_id = await service.send_test(webhook_id, view["partner_id"])
-    delivery = await service.store.delivery(delivery_id)
+    delivery_id = await webhooks.send_test(webhook_id, view["partner_id"])
+    delivery = await webhooks.store.delivery(delivery_id)
     assert delivery is not None
-    return delivery
+    return DeliveryOut.model_validate(delivery)
 
 
 @router.get(
@@ -190,16 +193,17 @@ async def test_webhook(webhook_id: ObjectId, caller: CurrentKey, backend: Backen
 async def deliveries(
     webhook_id: ObjectId,
     caller: CurrentKey,
-    backend: BackendDep,
+    webhooks: Webhooks,
     status: Annotated[
         str | None, Query(pattern="^(pending|retrying|delivered|failed|cancelled)$")
     ] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
-) -> dict[str, Any]:
-    service = _service(backend)
-    await _owned(service, caller, webhook_id)
-    items, total = await service.store.deliveries(
+) -> DeliveryList:
+    await _owned(webhooks, caller, webhook_id)
+    items, total = await webhooks.store.deliveries(
         webhook_id=webhook_id, status=status, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    return DeliveryList.model_validate(
+        {"items": items, "total": total, "limit": limit, "offset": offset}
+    )

@@ -1,0 +1,18 @@
+"""One way for a route to say "no answer yet": a service's own unavailable error becomes 503."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from backend.api.errors import ApiError
+
+
+@contextmanager
+def unavailable_as_503(*kinds: type[Exception]) -> Iterator[None]:
+    """Answer 503 with the error's own words when the service raises one of `kinds` (no value
+    fetched yet, provider down, feature disabled); every other error passes through."""
+    try:
+        yield
+    except kinds as exc:
+        raise ApiError(503, str(exc)) from None

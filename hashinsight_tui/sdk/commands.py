@@ -1,0 +1,43 @@
+"""Control commands to miners, the command log, and decisions on semi-automatic requests."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any
+
+from hashinsight_contract.fleet import BulkCommandOut, CommandList, CommandOut
+from hashinsight_tui.sdk.transport import ApiTransport, path_segment
+
+
+class CommandCalls(ApiTransport):
+    async def miner_command(
+        self, miner_id: str, command: str, params: dict[str, Any] | None = None
+    ) -> CommandOut:
+        """The command as recorded; state "pending_approval" for semi-auto keys."""
+        body = {"command": command, "params": params or {}}
+        path = f"/api/v1/miners/{path_segment(miner_id)}/commands"
+        return await self._get(CommandOut, "POST", path, json=body)
+
+    async def bulk_command(
+        self, miner_ids: Iterable[str], command: str, params: dict[str, Any] | None = None
+    ) -> BulkCommandOut:
+        """One result per miner, in the order given."""
+        body = {"miner_ids": list(miner_ids), "command": command, "params": params or {}}
+        return await self._get(BulkCommandOut, "POST", "/api/v1/miners/commands", json=body)
+
+    async def fleet_commands(
+        self, state: str | None = None, *, limit: int = 100, offset: int = 0
+    ) -> CommandList:
+        """The command log, newest first; state="pending_approval" is the approval queue."""
+        params: dict[str, Any] = {"limit": limit, "offset": offset}
+        if state is not None:
+            params["state"] = state
+        return await self._get(CommandList, "GET", "/api/v1/fleet/commands", params=params)
+
+    async def approve_command(self, command_id: str, reason: str) -> CommandOut:
+        path = f"/api/v1/fleet/commands/{path_segment(command_id)}/approve"
+        return await self._get(CommandOut, "POST", path, json={"reason": reason})
+
+    async def reject_command(self, command_id: str, reason: str) -> CommandOut:
+        path = f"/api/v1/fleet/commands/{path_segment(command_id)}/reject"
+        return await self._get(CommandOut, "POST", path, json={"reason": reason})
