@@ -1,4 +1,5 @@
-"""Miner summary objects (the API object without boards and pools) for the fleet list.
+"""The fleet list: miner summary objects (the API object without boards and pools) and the
+query that filters, sorts and pages them.
 
 The list's `fields=summary` page used to build a new summary dict per miner per request: at
 10,000 miners, tens of milliseconds before the first filter. The poller replaces a miner's API
@@ -8,7 +9,10 @@ object stays right for as long as that same object is current.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import heapq
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from backend.fleet.poller import SUMMARY_OMITS
@@ -44,3 +48,74 @@ class SummaryCache:
             rows.append(entry[1])
         self._by_id = fresh
         return rows
+
+
+# --------------------------------------------------------------------------- the list query
+
+SEARCHED = ("id", "host", "model", "firmware", "site", "rack", "position", "error")
+SEARCH_CACHE_MAX = 100_000  # distinct (id, labels, error) texts kept; cleared past this
+
+
+@dataclass(frozen=True)
+class MinerQuery:
+    """One page of the fleet list: filters (lower-cased sets), a search needle, a sort."""
+
+    sites: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    models: frozenset[str] | None = None
+    needle: str | None = None
+    sort: str = "id"
+    descending: bool = False
+    offset: int = 0
+    limit: int = 100
+
+
+class MinerLister:
+    """Filters, sorts and pages miner objects. The search text of a miner is kept by the values
+    it is made of, so a page of a 10,000-miner fleet joins no strings for miners unchanged since
+    the last search; only the first `offset + limit` miners in order are sorted out (top-k)."""
+
+    def __init__(self) -> None:
+        self._texts: dict[tuple[Any, ...], str] = {}
+
+    def page(self, items: list[Row], query: MinerQuery) -> tuple[list[Row], int]:
+        """The page and the number of miners that matched."""
+        if query.sites or query.statuses or query.models or query.needle:
+            items = [m for m in items if self._matches(m, query)]
+        sort = query.sort
+        present = [m for m in items if m.get(sort) is not None]
+        end = query.offset + query.limit
+        key = _sort_key(sort, present)
+        if end < len(present):
+            choose = heapq.nlargest if query.descending else heapq.nsmallest
+            ordered = choose(end, present, key=key)  # as sorted(...)[:end], stable
+        else:
+            present.sort(key=key, reverse=query.descending)
+            ordered = present + [m for m in items if m.get(sort) is None]
+        return ordered[query.offset : end], len(items)
+
+    def _matches(self, miner: Row, query: MinerQuery) -> bool:
+        if query.sites is not None and str(miner.get("site") or "").lower() not in query.sites:
+            return False
+        if query.statuses is not None and miner.get("status") not in query.statuses:
+            return False
+        if query.models is not None and str(miner.get("model") or "").lower() not in query.models:
+            return False
+        return query.needle is None or query.needle in self._text(miner)
+
+    def _text(self, miner: Row) -> str:
+        values = tuple(miner.get(name) for name in SEARCHED)
+        text = self._texts.get(values)
+        if text is None:
+            if len(self._texts) >= SEARCH_CACHE_MAX:
+                self._texts.clear()
+            text = self._texts[values] = " ".join(str(v or "") for v in values).lower()
+        return text
+
+
+def _sort_key(field: str, rows: list[Row]) -> Callable[[Row], Any]:
+    """Numbers as they are; anything else as text without case (a column that mixes the two,
+    which no miner object should, sorts as text rather than failing)."""
+    if all(isinstance(row[field], int | float) for row in rows):
+        return itemgetter(field)
+    return lambda row: str(row[field]).lower()

@@ -27,7 +27,7 @@ from backend.fleet.commands import FleetCommands
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import ControlContext
 from backend.fleet.inventory import MinerSpec, apply_labels, configured_miners, dedupe
-from backend.fleet.listing import SummaryCache
+from backend.fleet.listing import MinerLister, MinerQuery, SummaryCache
 from backend.fleet.poller import CHANNEL as MINERS_CHANNEL
 from backend.fleet.poller import READINGS_CHANNEL, MinerState, Poller, raise_fd_limit, tune_gc
 from backend.fleet.report import fleet_section
@@ -94,6 +94,7 @@ class FleetService:
         self.collector: ShardCollector | None = None
         self.view: FleetView | None = None
         self._summaries = SummaryCache()  # the list's `fields=summary` objects
+        self._lister = MinerLister()
         self.acks: AckFollower | None = None
         role = self.role
         if not role.collect:
@@ -258,6 +259,12 @@ class FleetService:
         if summary:
             return self._summaries.rows((i, data(s)) for i, s in self.poller.states.items())
         return [data(state) for state in self.poller.states.values()]
+
+    def miner_page(
+        self, query: MinerQuery, *, summary: bool = False
+    ) -> tuple[list[dict[str, Any]], int]:
+        """One page of the fleet list and how many miners matched its filters."""
+        return self._lister.page(self.miners(summary=summary), query)
 
     def miner(self, miner_id: str) -> dict[str, Any] | None:
         if self.view is not None:

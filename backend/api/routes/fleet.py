@@ -35,6 +35,7 @@ from backend.fleet.acks import (
 from backend.fleet.alerts import ACK_NOTE_MAX
 from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
+from backend.fleet.listing import MinerQuery
 from backend.fleet.service import FleetService
 from hashinsight_contract.fleet import (
     AlertRouting,
@@ -70,10 +71,10 @@ def _source(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-def _split(value: str | None) -> set[str] | None:
+def _split(value: str | None) -> frozenset[str] | None:
     if value is None or not value.strip():
         return None
-    return {part.strip().lower() for part in value.split(",") if part.strip()}
+    return frozenset(part.strip().lower() for part in value.split(",") if part.strip())
 
 
 @router.get("/api/v1/fleet/summary", response_model=FleetSummary, summary="The fleet at a glance")
@@ -105,45 +106,20 @@ async def list_miners(
 ) -> MinerList:
     if sort not in SORTABLE:
         raise ApiError(422, f"cannot sort by {sort!r}; sortable: {', '.join(sorted(SORTABLE))}")
-    items = fleet.miners(summary=fields == "summary")
-    sites, statuses, models = _split(site), _split(status), _split(model)
-    needle = q.strip().lower() if q and q.strip() else None
-    if sites or statuses or models or needle:
-        items = [m for m in items if _matches(m, sites, statuses, models, needle)]
-    present = [m for m in items if m.get(sort) is not None]
-    missing = [m for m in items if m.get(sort) is None]
-    present.sort(key=lambda m: _sort_key(m[sort]), reverse=order == "desc")
-    ordered = present + missing
-    page = ordered[offset : offset + limit]
-    return MinerList.model_validate(
-        {"items": page, "total": len(ordered), "limit": limit, "offset": offset}
+    query = MinerQuery(
+        sites=_split(site),
+        statuses=_split(status),
+        models=_split(model),
+        needle=q.strip().lower() if q and q.strip() else None,
+        sort=sort,
+        descending=order == "desc",
+        offset=offset,
+        limit=limit,
     )
-
-
-def _matches(
-    miner: dict[str, Any],
-    sites: set[str] | None,
-    statuses: set[str] | None,
-    models: set[str] | None,
-    needle: str | None,
-) -> bool:
-    if sites is not None and str(miner.get("site") or "").lower() not in sites:
-        return False
-    if statuses is not None and miner["status"] not in statuses:
-        return False
-    if models is not None and str(miner.get("model") or "").lower() not in models:
-        return False
-    if needle is not None:
-        text = " ".join(
-            str(miner.get(k) or "")
-            for k in ("id", "host", "model", "firmware", "site", "rack", "position", "error")
-        ).lower()
-        return needle in text
-    return True
-
-
-def _sort_key(value: Any) -> Any:
-    return value.lower() if isinstance(value, str) else value
+    page, total = fleet.miner_page(query, summary=fields == "summary")
+    return MinerList.model_validate(
+        {"items": page, "total": total, "limit": limit, "offset": offset}
+    )
 
 
 @router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
