@@ -23,7 +23,6 @@ from fastapi import APIRouter
 
 from backend import __version__
 from backend.api.app import create_app
-from backend.api.http_wire import http_protocol
 from backend.api.ws_wire import FanoutWebSocketProtocol
 from backend.auth.scopes import OPERATOR_SCOPES
 from backend.auth.service import AuthService
@@ -33,6 +32,7 @@ from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Database
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory
+from backend.core.http_wire import http_protocol
 from backend.core.redis_bridge import RedisBusBridge
 from backend.core.secrets import (
     load_backend_secrets,

@@ -15,6 +15,7 @@ from typing import Any
 
 import uvicorn
 
+from backend.core.http_wire import http_protocol
 from backend.core.logging import route_uvicorn_logs
 
 
@@ -56,7 +57,12 @@ class LoopbackAsgiServer:
         sock.setblocking(False)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
-            self._app, log_config=None, log_level=None, access_log=False, lifespan="off"
+            self._app,
+            log_config=None,
+            log_level=None,
+            access_log=False,
+            lifespan="off",
+            http=http_protocol(),  # the request head bounded, as the API's
         )
         self._server = QuietUvicornServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name=self._name)

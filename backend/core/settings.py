@@ -77,7 +77,7 @@ class CoreSettings(BaseModel):
     # Untrusted input (backend.core.untrusted): the largest request body the API reads (larger:
     # 413 before any parsing) and the deepest JSON nesting it parses (bodies, WebSocket frames).
     api_max_body_bytes: int = Field(default=1 << 20, ge=1024, le=1 << 30)
-    # The API's HTTP/1.1 parser: httptools when installed (auto), or h11 (backend.api.http_wire).
+    # The API's HTTP/1.1 parser: httptools when installed (auto), or h11 (backend.core.http_wire).
     api_http: Literal["auto", "httptools", "h11"] = "auto"
     json_max_depth: int = Field(default=64, ge=8, le=512)
     api_trusted_proxies: str = ""  # proxies whose X-Forwarded-For names the client (auth throttle)

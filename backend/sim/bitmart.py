@@ -33,6 +33,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from backend.core.asgi import QuietUvicornServer
+from backend.core.http_wire import http_protocol
 
 FIRST_TRADE_ID = 125_277_182_593_091_639
 TIMESTAMP_WINDOW_MS = 60_000
@@ -82,6 +83,7 @@ class LoopbackAsgiServer:
             lifespan="off",
             ws="auto" if self.websockets else "none",
             ws_max_size=64 * 1024,
+            http=http_protocol(),  # the request head bounded, as the API's
         )
         self._server = _QuietServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]))

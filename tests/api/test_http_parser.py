@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from backend.api.http_wire import DEFAULT_HEAD_LIMIT, http_protocol
+from backend.core.http_wire import DEFAULT_HEAD_LIMIT, http_protocol
 from backend.runtime import Backend
 from backend.settings import load_settings
 from tests.helpers import isolated_env

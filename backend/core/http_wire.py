@@ -1,4 +1,5 @@
-"""The API's HTTP/1.1 parser: httptools (llhttp, in C) when installed, h11 otherwise.
+"""The HTTP/1.1 parser of every server we run (the API, the simulators): httptools (llhttp, in
+C) when installed, h11 otherwise.
 
 h11 costs about a third of the server's CPU on a cached GET; httptools parses the same request
 several times faster. h11 refuses a request head (request line and headers) over uvicorn's
