@@ -17,7 +17,7 @@ from backend.api.routes import health, me
 from hashinsight_contract.common import ErrorResponse
 
 if TYPE_CHECKING:
-    from backend.runtime import Backend
+    from backend.api.host import ApiHost
 
 DESCRIPTION = """
 HashInsight's API for consoles and partners. Authenticate with `Authorization: Bearer <api key>`
@@ -46,7 +46,7 @@ def operation_id(route: APIRoute) -> str:
     return route.name
 
 
-def create_app(backend: Backend) -> FastAPI:
+def create_app(backend: ApiHost) -> FastAPI:
     app = FastAPI(
         title="HashInsight API",
         version=__version__,

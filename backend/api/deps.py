@@ -22,13 +22,14 @@ from backend.core.client_ip import Network, client_ip, parse_networks
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
 
-    from backend.runtime import Backend
+    from backend.api.host import ApiHost
 
 QUERY_KEY_NAMES = {"api_key", "apikey", "key", "token", "access_token"}
 
 
-def get_backend(request: Request) -> Backend:
-    return request.app.state.backend
+def get_backend(request: Request) -> ApiHost:
+    host: ApiHost = request.app.state.backend  # set by create_app
+    return host
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -40,7 +41,7 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip()
 
 
-def access_service(backend: Backend) -> ApiAccessService | None:
+def access_service(backend: ApiHost) -> ApiAccessService | None:
     service = backend.services_by_name.get("api_access")
     return service if isinstance(service, ApiAccessService) else None
 
@@ -51,7 +52,7 @@ def _trusted(text: str) -> tuple[Network, ...]:
     return parse_networks(text)
 
 
-def caller_address(connection: HTTPConnection, backend: Backend) -> str:
+def caller_address(connection: HTTPConnection, backend: ApiHost) -> str:
     """The client's address (X-Forwarded-For only from `api_trusted_proxies`)."""
     peer = connection.client.host if connection.client else None
     trusted = _trusted(backend.settings.api_trusted_proxies)
@@ -60,7 +61,7 @@ def caller_address(connection: HTTPConnection, backend: Backend) -> str:
     return client_ip(peer, connection.headers.get("x-forwarded-for"), trusted)
 
 
-async def verify_for(connection: HTTPConnection, backend: Backend, token: str) -> KeyInfo | None:
+async def verify_for(connection: HTTPConnection, backend: ApiHost, token: str) -> KeyInfo | None:
     """Verify a key on behalf of a client, with the failed-auth throttle around it."""
     access = access_service(backend)
     address = caller_address(connection, backend)
@@ -157,7 +158,7 @@ CurrentKey = Annotated[KeyInfo, Depends(current_key)]
 ReadKey = Annotated[KeyInfo, Depends(require("read"))]
 AdminKey = Annotated[KeyInfo, Depends(require("admin"))]
 ExportKey = Annotated[KeyInfo, Depends(require("export"))]
-BackendDep = Annotated["Backend", Depends(get_backend)]
+BackendDep = Annotated["ApiHost", Depends(get_backend)]
 
 
 def no_store(response: Any) -> None:

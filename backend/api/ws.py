@@ -40,7 +40,7 @@ from backend.core.bus import Event
 from backend.core.untrusted import UntrustedInputError, loads
 
 if TYPE_CHECKING:
-    from backend.runtime import Backend
+    from backend.api.host import ApiHost
 
 log = logging.getLogger("hashinsight.ws")
 router = APIRouter()
@@ -59,7 +59,7 @@ CLOSE_WAIT_S = 5.0  # a client that does not take its close frame in this time i
 class WsClient:
     """One connected client: its key, its channels and filters, and its outbox of events."""
 
-    def __init__(self, websocket: WebSocket, backend: Backend) -> None:
+    def __init__(self, websocket: WebSocket, backend: ApiHost) -> None:
         self.ws = websocket
         self.backend = backend
         self.key: KeyInfo | None = None
@@ -98,7 +98,7 @@ class WsClient:
 
 @router.websocket("/ws")
 async def websocket_endpoint(websocket: WebSocket) -> None:
-    backend: Backend = websocket.app.state.backend
+    backend: ApiHost = websocket.app.state.backend
     await websocket.accept()
     client = WsClient(websocket, backend)
     backend.ws_clients.add(client)

@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import OrderedDict, deque
 from dataclasses import dataclass
 
+from backend.core.backoff import exponential
 from backend.core.clock import SYSTEM_CLOCK, Clock
 
 MAX_ADDRESSES = 100_000
@@ -72,7 +73,7 @@ class AuthThrottle:
         over = count - self.policy.slow_after
         if over <= 0:
             return 0.0
-        return min(self.policy.slow_max_s, FIRST_DELAY_S * 2 ** (over - 1))
+        return exponential(over, base_s=FIRST_DELAY_S, cap_s=self.policy.slow_max_s)
 
     def block(self, address: str, seconds: float, *, counted: bool = True) -> None:
         """Block an address for `seconds`; `counted=False` mirrors a block set elsewhere (another

@@ -9,13 +9,13 @@ then one trial call decides whether it closes again.
 from __future__ import annotations
 
 import asyncio
-import random
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
 
 import httpx
 
+from backend.core.backoff import exponential
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.health import HealthRegistry
 from backend.core.untrusted import UntrustedInputError, loads
@@ -296,9 +296,8 @@ class HttpClientFactory:
         )
 
     def backoff(self, attempt: int) -> float:
-        """Exponential backoff with full jitter, capped at 10 s."""
-        ceiling = min(10.0, self.backoff_base_s * 2 ** (attempt - 1))
-        return random.uniform(ceiling / 2, ceiling)
+        """Exponential backoff with equal jitter (half the delay fixed), capped at 10 s."""
+        return exponential(attempt, base_s=self.backoff_base_s, cap_s=10.0, jitter="equal")
 
     async def aclose(self) -> None:
         await self.client.aclose()

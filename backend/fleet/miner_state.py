@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from backend.fleet.client import CgminerClient
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.normalize import MinerSnapshot
 
-if TYPE_CHECKING:
-    from backend.fleet.sweep_events import Fingerprint
+# What a published miner.update was made of: the values compared exactly, the readings compared
+# with a deadband, and their deadbands (sweep_events.fingerprint builds it).
+Fingerprint = tuple[tuple[Any, ...], tuple[float | None, ...], tuple[float, ...]]
 
 
 class MinerState:

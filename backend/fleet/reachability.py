@@ -12,6 +12,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol, TypeVar
 
+from backend.core.backoff import exponential
+
 
 class Scheduled(Protocol):
     failures: int
@@ -19,8 +21,6 @@ class Scheduled(Protocol):
 
 
 S = TypeVar("S", bound=Scheduled)
-# 0.2 s (the shortest interval) x 2 ** 40 is far past 86,400 s (the longest cap).
-MAX_DOUBLINGS = 40
 
 
 class Backoff:
@@ -31,10 +31,9 @@ class Backoff:
         self.max_s = max_s
 
     def delay(self, failures: int) -> float:
-        """Seconds from one unanswered poll to the next try, after ``failures`` in a row.
-        The doubling stops at ``MAX_DOUBLINGS``, long past any cap: a miner dead for days
-        counts past a thousand failures, and 2 ** 1024 is no float."""
-        return min(self.max_s, self.interval_s * 2.0 ** min(failures - 1, MAX_DOUBLINGS))
+        """Seconds from one unanswered poll to the next try, after ``failures`` in a row (a
+        miner dead for days counts past a thousand failures: the schedule stays at the cap)."""
+        return exponential(failures, base_s=self.interval_s, cap_s=self.max_s)
 
     def due(self, states: Iterable[S], now: float) -> list[S]:
         return [s for s in states if s.next_due <= now]

@@ -9,12 +9,10 @@ message per miner.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from backend.fleet.miner_state import Fingerprint, MinerState
 from backend.fleet.normalize import MinerSnapshot
-
-if TYPE_CHECKING:
-    from backend.fleet.miner_state import MinerState
 
 # Its own channel: 10,000 miners make ~1.5 MB a sweep, which a partner following `miners` (the
 # deadbanded updates) should not receive unless it asks for it.
@@ -48,8 +46,6 @@ READING_FIELDS = (
     "pools_alive",
     "pools_total",
 )
-
-Fingerprint = tuple[tuple[Any, ...], tuple[float | None, ...], tuple[float, ...]]
 
 
 class SweepEvents:

@@ -16,13 +16,13 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections import deque
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from backend.core.clock import Clock
 from backend.core.http import HttpClientFactory, ProviderError, RateLimitedError
+from backend.core.sliding_window import SlidingWindow
 from backend.issuer.apikey import BitmartApiKey
 from backend.issuer.errors import (
     BitmartAuthError,
@@ -44,6 +44,7 @@ RATE_LIMIT_WINDOW_S = 2.0
 PACING_SLACK_S = 0.2
 PACING_WINDOW_S = RATE_LIMIT_WINDOW_S + PACING_SLACK_S
 MAX_429_RETRIES = 4
+SENT = "sent"  # the one key of a client's window: every request counts against the API key
 OK_CODE = 1000
 
 AUTH_HINTS = {
@@ -87,7 +88,8 @@ class Trade:
 
 
 class RateLimiter:
-    """At most `calls` requests in any `window_s` seconds (a sliding window, per key)."""
+    """At most `calls` requests in any `window_s` seconds (one API key's sliding window): a
+    request waits its turn instead of being refused."""
 
     def __init__(
         self, clock: Clock, calls: int = RATE_LIMIT_CALLS, window_s: float = PACING_WINDOW_S
@@ -95,21 +97,17 @@ class RateLimiter:
         self.clock = clock
         self.calls = calls
         self.window_s = window_s
-        self._sent: deque[float] = deque()
+        self._window = SlidingWindow(calls, window_s, clock)
         self._lock = asyncio.Lock()
         self._blocked_until = 0.0
 
     async def acquire(self) -> None:
         async with self._lock:
             while True:
-                now = self.clock.monotonic()
-                while self._sent and now - self._sent[0] >= self.window_s:
-                    self._sent.popleft()
-                wait = self._blocked_until - now
-                if len(self._sent) >= self.calls:
-                    wait = max(wait, self.window_s - (now - self._sent[0]))
+                blocked = self._blocked_until - self.clock.monotonic()
+                wait = max(blocked, self._window.retry_after(SENT) or 0.0)
                 if wait <= 0:
-                    self._sent.append(now)
+                    self._window.hit(SENT)
                     return
                 await asyncio.sleep(wait)
 

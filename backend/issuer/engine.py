@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Literal
 
+from backend.core.backoff import exponential
 from backend.core.bus import EventBus
 from backend.core.clock import Clock
 from backend.issuer.bitmart import BitmartClient
@@ -276,7 +277,7 @@ class IssuerEngine:
         except (IssuerError, NdauNodeError) as exc:
             failures = self._failures.get(issue.id, 0) + 1
             self._failures[issue.id] = failures
-            delay = min(MAX_BACKOFF_S, 0.5 * 2 ** (failures - 1))
+            delay = exponential(failures, base_s=0.5, cap_s=MAX_BACKOFF_S)
             self._retry_at[issue.id] = self.clock.monotonic() + delay
             row = await self.store.note_error(self.lease, issue.id, str(exc))
             log.warning("issue %s: %s (retry in %.1fs)", issue.id, exc, delay)

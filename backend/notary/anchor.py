@@ -29,6 +29,7 @@ from web3.exceptions import TransactionNotFound
 from web3.providers.base import JSONBaseProvider
 from web3.types import RPCEndpoint, RPCResponse
 
+from backend.core.backoff import exponential
 from backend.core.health import HealthRegistry
 from backend.core.http import HttpClientFactory, ProviderClient, ProviderError
 from backend.core.untrusted import pin_recursion_limit
@@ -39,7 +40,8 @@ HEALTH_NAME = "evm-chain"
 EMBEDDED_FUNDING_WEI = 10 * 10**18
 MIN_BALANCE_WEI = 10**17
 DEFAULT_PRIORITY_FEE_WEI = 10**9
-POLL_S = 0.05
+POLL_S = 0.05  # the first wait between two polls of the chain, doubling up to POLL_MAX_S
+POLL_MAX_S = 2.0
 
 ChainKind = Literal["embedded", "rpc"]
 
@@ -292,15 +294,15 @@ class AnchorChain:
         """Poll for the receipt until `timeout_s`; ChainError when it does not come."""
         await self.info()
         deadline = time.monotonic() + timeout_s
-        delay = POLL_S
+        polls = 0
         while True:
             receipt = await self._call(lambda: self._receipt(tx_hash), "read receipt")
             if receipt is not None:
                 return receipt
             if time.monotonic() >= deadline:
                 raise ChainError(f"no receipt for {tx_hash} within {timeout_s:g}s")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            polls += 1
+            await asyncio.sleep(exponential(polls, base_s=POLL_S, cap_s=POLL_MAX_S))
 
     async def head(self) -> int:
         """The latest block number."""
@@ -311,7 +313,7 @@ class AnchorChain:
         """Wait until `block_number` has `wanted` confirmations (the embedded chain mines them)."""
         await self.info()
         deadline = time.monotonic() + timeout_s
-        delay = POLL_S
+        polls = 0
         while True:
             head = await self._call(lambda: int(self.w3.eth.block_number), "read head")
             have = head - block_number + 1
@@ -323,8 +325,8 @@ class AnchorChain:
                 continue
             if time.monotonic() >= deadline:
                 raise ChainError(f"block {block_number} has {have}/{wanted} confirmations")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 2.0)
+            polls += 1
+            await asyncio.sleep(exponential(polls, base_s=POLL_S, cap_s=POLL_MAX_S))
 
     def _mine(self, blocks: int) -> None:
         tester = getattr(self.w3.provider, "ethereum_tester", None)

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 from sqlalchemy import func, select
 
 from backend.core.audit import record_audit
+from backend.core.backoff import exponential
 from backend.core.lease import Lease
 from backend.core.service import ServiceContext
 from backend.notary.anchor import AnchorChain, embedded_chain, rpc_chain
@@ -168,7 +169,7 @@ class NotaryService:
                 view = await pipeline.run(notarization_id)
                 if view is None or view["status"] != "running":
                     return
-                delay = min(RETRY_MAX_S, self._retry_base_s * 2 ** max(0, view["attempts"] - 1))
+                delay = exponential(view["attempts"], base_s=self._retry_base_s, cap_s=RETRY_MAX_S)
                 await asyncio.sleep(delay)
         except Exception:  # never let one notarization take the service down
             log.exception("notarization %s: pipeline crashed", notarization_id)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,6 +20,7 @@ from typing import Any
 import websockets
 from websockets.asyncio.client import ClientConnection, connect
 
+from backend.core.backoff import exponential
 from backend.ndau import signer_protocol as proto
 from backend.ndau.keys import PrivateKey, sign
 from backend.ndau.tx import IssueTx, IssueTxError
@@ -128,10 +128,12 @@ class SigningService:
             else:
                 link.last_error = "hub address not known yet"
             failures += 1
-            delay = min(
-                self.config.reconnect_max_s, self.config.reconnect_min_s * 2 ** (failures - 1)
+            delay = exponential(
+                failures,
+                base_s=self.config.reconnect_min_s,
+                cap_s=self.config.reconnect_max_s,
+                jitter="equal",
             )
-            delay = random.uniform(delay / 2, delay)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stop.wait(), delay)
 

@@ -18,7 +18,7 @@ from backend.core.cache import TTLCache
 from backend.core.client_ip import is_public
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.http import HttpClientFactory, ProviderError, RateLimitedError
-from backend.wallet.ratelimit import SlidingWindow
+from backend.core.sliding_window import SlidingWindow
 
 FIELDS = "status,message,country,countryCode,region,regionName,city,lat,lon,isp,query"
 CACHE_TTL_S = 24 * 3600.0

@@ -38,10 +38,10 @@ from backend.core.audit import record_audit
 from backend.core.client_ip import Network, parse_networks
 from backend.core.secrets import read_private_file, write_private_file
 from backend.core.service import ServiceContext
+from backend.core.sliding_window import SlidingWindow
 from backend.notary.signing import checksum
 from backend.wallet.ipapi import Geo, IpApiClient
 from backend.wallet.models import WalletLoginRow, WalletNonceRow, WalletSessionRow
-from backend.wallet.ratelimit import SlidingWindow
 from backend.wallet.settings import WalletSettings as Settings
 from backend.wallet.siwe import SiweError, SiweMessage, new_nonce, parse, parse_time, rfc3339
 

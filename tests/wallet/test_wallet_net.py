@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from backend.core.client_ip import client_ip, is_public, parse_networks
 from backend.core.clock import ManualClock
-from backend.wallet.ratelimit import SlidingWindow
+from backend.core.sliding_window import SlidingWindow
 
 PROXIES = parse_networks("10.0.0.0/8, 127.0.0.1")
 

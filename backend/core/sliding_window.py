@@ -1,4 +1,8 @@
-"""Sliding-window rate limits in memory (per IP, per address), driven by the backend clock."""
+"""Sliding-window rate limits in memory, per key, driven by the backend clock.
+
+The one in-process "at most N in any W seconds" of the backend: the wallet's sign-in limits (per
+IP, per address) and the pacing of our own calls to rate-limited APIs (IP-API, Bitmart).
+"""
 
 from __future__ import annotations
 
