@@ -336,7 +336,8 @@ class HashInsightApp(App[None]):
             for command_id in list(self.command_updates)[: MAX_COMMAND_UPDATES // 2]:
                 del self.command_updates[command_id]
         self.store.apply(message.events)
-        self.render_current()
+        if not getattr(self.screen, "RENDER_ON_TICK", False):
+            self.render_current()
 
     def on_alerts_loaded(self, message: AlertsLoaded) -> None:
         if message.items is None:

@@ -87,6 +87,9 @@ class BaseScreen(Screen[None]):
     SCREEN_TITLE: ClassVar[str] = ""
     # Bus channels this screen follows live (subscribed once for the whole console).
     CHANNELS: ClassVar[tuple[str, ...]] = ()
+    # Redraw for streamed events at the next clock tick (once a second) instead of at once: for
+    # a screen whose rows change several times a second and show their own age anyway.
+    RENDER_ON_TICK: ClassVar[bool] = False
     # Actions that change something: hidden and refused when the key is read-only.
     WRITE_ACTIONS: ClassVar[frozenset[str]] = frozenset()
     # `:screen key=value` arguments this screen understands, with the values completion offers
