@@ -1,45 +1,30 @@
 """The backend's rooms, registered in one place: each feature's service, its API routes, its
 tables, and whether a collector runs it.
 
-A new feature is a folder under `backend/` (its service, models, settings block, routes under
-`backend/api/routes/`, a migration) and one `Feature` line below; its settings block is also
-named in `backend/settings.py`, where the composition stays spelled out so the type checker sees
-every key. The runtime builds and starts the services in this order (and stops them in reverse),
-the API mounts the routers, `backend.models` imports the tables for Alembic.
+A new feature is a folder under `backend/` (its service, models, settings block, `routes.py`, a
+migration) and one `Feature` line below; its settings block is also named in
+`backend/settings.py`, where the composition stays spelled out so the type checker sees every
+key. The runtime builds and starts the services in this order (and stops them in reverse), the
+API mounts the routers, `backend.models` imports the tables for Alembic.
+
+Importing this module is cheap on purpose: a builder imports its service when it is called and
+routers and tables are named by module, so Alembic (through `backend.models`) and a collector
+load the tables and the fleet, not the whole API.
 """
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
-from fastapi import APIRouter
-
-from backend.api.routes import (
-    analytics,
-    exports,
-    fleet,
-    issuer,
-    keys,
-    market,
-    network,
-    notary,
-    partners,
-    wallet,
-    webhooks,
-)
-from backend.auth.access import ApiAccessService
-from backend.chain.service import ChainService
 from backend.core.service import Service, ServiceContext
-from backend.exports.service import ExportService
-from backend.fleet.service import FleetService
-from backend.fleet.shard import FleetRole
-from backend.issuer.service import IssuerService
-from backend.market.service import MarketService
-from backend.notary.service import NotaryService
-from backend.notify.service import WebhookService
-from backend.wallet.service import WalletService
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter
+
+    from backend.fleet.shard import FleetRole
 
 S = TypeVar("S", bound=Service)
 
@@ -64,69 +49,125 @@ class Building:
 class Feature:
     name: str
     build: Callable[[Building], Service] | None = None
-    routers: tuple[APIRouter, ...] = ()
+    routes: tuple[str, ...] = ()  # modules with a `router`
     tables: tuple[str, ...] = ()  # modules defining its tables
     in_collector: bool = False  # a collector process polls the fleet and what it reads
+
+    def routers(self) -> list[APIRouter]:
+        return [importlib.import_module(module).router for module in self.routes]
+
+
+# --- builders: each imports its service only when a backend is built ----------------------------
+
+
+def _auth(b: Building) -> Service:
+    from backend.auth.access import ApiAccessService
+
+    return ApiAccessService(b.context)
+
+
+def _market(b: Building) -> Service:
+    from backend.market.service import MarketService
+
+    return MarketService(b.context)
+
+
+def _chain(b: Building) -> Service:
+    from backend.chain.service import ChainService
+    from backend.market.service import MarketService
+
+    return ChainService(b.context, b.one(MarketService))
+
+
+def _fleet(b: Building) -> Service:
+    from backend.fleet.service import FleetService
+
+    return FleetService(b.context, b.by_name, role=b.fleet_role)
+
+
+def _notary(b: Building) -> Service:
+    from backend.notary.service import NotaryService
+
+    return NotaryService(b.context, b.by_name)
+
+
+def _wallet(b: Building) -> Service:
+    from backend.wallet.service import WalletService
+
+    return WalletService(b.context)
+
+
+def _issuer(b: Building) -> Service:
+    from backend.issuer.service import IssuerService
+
+    return IssuerService(b.context)
+
+
+def _webhooks(b: Building) -> Service:
+    from backend.notify.service import WebhookService
+
+    return WebhookService(b.context)
+
+
+def _exports(b: Building) -> Service:
+    from backend.exports.service import ExportService
+
+    return ExportService(b.context)
 
 
 FEATURES: tuple[Feature, ...] = (
     Feature(
         "auth",
-        build=lambda b: ApiAccessService(b.context),
-        routers=(keys.router, partners.router),
+        build=_auth,
+        routes=("backend.api.routes.keys", "backend.api.routes.partners"),
         tables=("backend.auth.models",),
     ),
     Feature(
         "market",
-        build=lambda b: MarketService(b.context),
-        routers=(market.router,),
+        build=_market,
+        routes=("backend.market.routes",),
         tables=("backend.providers.samples",),
         in_collector=True,
     ),
-    Feature(
-        "chain",
-        build=lambda b: ChainService(b.context, b.one(MarketService)),
-        routers=(network.router,),
-        in_collector=True,
-    ),
+    Feature("chain", build=_chain, routes=("backend.chain.routes",), in_collector=True),
     Feature(
         "fleet",
-        build=lambda b: FleetService(b.context, b.by_name, role=b.fleet_role),
-        routers=(fleet.router,),
+        build=_fleet,
+        routes=("backend.fleet.routes",),
         tables=("backend.fleet.models", "backend.fleet.shard"),
         in_collector=True,
     ),
     Feature(
         "notary",
-        build=lambda b: NotaryService(b.context, b.by_name),
-        routers=(notary.router,),
+        build=_notary,
+        routes=("backend.notary.routes",),
         tables=("backend.notary.models",),
     ),
     Feature(
         "wallet",
-        build=lambda b: WalletService(b.context),
-        routers=(wallet.router,),
+        build=_wallet,
+        routes=("backend.wallet.routes",),
         tables=("backend.wallet.models",),
     ),
     Feature(
         "issuer",
-        build=lambda b: IssuerService(b.context),
-        routers=(issuer.router,),
+        build=_issuer,
+        routes=("backend.issuer.routes",),
         tables=("backend.issuer.models",),
     ),
     Feature(
         "webhooks",
-        build=lambda b: WebhookService(b.context),
-        routers=(webhooks.router,),
+        build=_webhooks,
+        routes=("backend.api.routes.webhooks",),
         tables=("backend.notify.models",),
     ),
     Feature(
         "exports",
-        build=lambda b: ExportService(b.context),
-        routers=(exports.router,),
+        build=_exports,
+        routes=("backend.exports.routes",),
         tables=("backend.exports.models",),
     ),
-    Feature("analytics", routers=(analytics.router,)),
+    Feature("analytics", routes=("backend.analytics.routes",)),
 )
 
 
@@ -142,15 +183,13 @@ def build_services(
     A collector runs the fleet (its shard) and what the fleet reads (market and chain for the
     hashprice); everything else belongs to the API instances. With several API instances on
     one database the issuer and the notary scheduler run in one of them at a time (leases)."""
+    from backend.fleet.shard import FleetRole
+
     building = Building(context, fleet_role or FleetRole())
     for feature in features:
         if feature.build is not None and (feature.in_collector or not collector):
             building.built.append(feature.build(building))
     return building.built
-
-
-def routers(features: tuple[Feature, ...] = FEATURES) -> list[APIRouter]:
-    return [router for feature in features for router in feature.routers]
 
 
 def table_modules(features: tuple[Feature, ...] = FEATURES) -> list[str]:

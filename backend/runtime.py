@@ -109,7 +109,7 @@ class Backend:
     @property
     def routers(self) -> list[APIRouter]:
         """The API routes of this backend's features (the API adds its own: health, me, /ws)."""
-        return [router for feature in self.features for router in feature.routers]
+        return [router for feature in self.features for router in feature.routers()]
 
     @property
     def url(self) -> str:

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from backend.api.errors import ApiError
+from hashinsight_contract.common import ErrorResponse
+
+# The 503 a route documents when its service may have no value yet.
+UNAVAILABLE: dict[int | str, dict[str, Any]] = {
+    503: {"model": ErrorResponse, "description": "No value available yet (or the service disabled)"}
+}
 
 
 @contextmanager

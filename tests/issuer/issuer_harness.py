@@ -83,7 +83,7 @@ def _api_app(service: IssuerService) -> Any:
     """The production router (status, issues, decisions and the /signer websocket)."""
     from fastapi import FastAPI
 
-    from backend.api.routes import issuer as issuer_routes
+    from backend.issuer import routes as issuer_routes
 
     app = FastAPI()
     app.include_router(issuer_routes.router)

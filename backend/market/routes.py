@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Depends, Query
 
 from backend.api.deps import ReadKey, service
-from backend.api.unavailable import unavailable_as_503
+from backend.api.unavailable import UNAVAILABLE, unavailable_as_503
 from backend.market.service import MarketService, MarketUnavailable
-from hashinsight_contract.common import ErrorResponse
 from hashinsight_contract.market import ExchangesOut, PriceCurrent, PriceHistory
 
 router = APIRouter(tags=["market"])
-UNAVAILABLE: dict[int | str, dict[str, Any]] = {
-    503: {"model": ErrorResponse, "description": "No value available yet (or market disabled)"}
-}
 Market = Annotated[MarketService, Depends(service(MarketService))]
 
 

@@ -7,8 +7,7 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Depends, Query
 
 from backend.api.deps import ReadKey, service
-from backend.api.routes.market import UNAVAILABLE
-from backend.api.unavailable import unavailable_as_503
+from backend.api.unavailable import UNAVAILABLE, unavailable_as_503
 from backend.chain.service import ChainService, ChainUnavailable
 from hashinsight_contract.network import BlocksOut, HashrateHistory, NetworkStats
 
