@@ -30,6 +30,24 @@ URL="$(sed -n 's/^HashInsight API: //p' "$WORK/demo.log")"
 KEY="$(sed -n 's/^Operator key: //p' "$WORK/demo.log")"
 [[ -n "$URL" && -n "$KEY" ]] || { echo "the demo printed no URL and key" >&2; exit 1; }
 
+# The collection approves one and rejects another of the two commands the demo's night shift
+# queues once its fleet has been polled (a few seconds after start): wait for them, as an
+# operator would wait for the approval queue to fill.
+python - "$URL" "$KEY" <<'PY' || exit 1
+import sys, time
+import httpx
+url, key = sys.argv[1], sys.argv[2]
+headers = {"Authorization": f"Bearer {key}"}
+params = {"state": "pending_approval", "limit": 10}
+deadline = time.monotonic() + 60
+while time.monotonic() < deadline:
+    page = httpx.get(f"{url}/api/v1/fleet/commands", params=params, headers=headers, timeout=5)
+    if page.status_code == 200 and len(page.json()["items"]) >= 2:
+        sys.exit(0)
+    time.sleep(0.5)
+sys.exit("the demo queued no commands for approval within 60 s")
+PY
+
 cd "$ROOT/collections/hashinsight"
 "$BRU" run --env Local --env-var "baseUrl=$URL" --env-var "apiKey=$KEY" \
   --env-var "webhookUrl=http://127.0.0.1:9/hashinsight" "$@"
