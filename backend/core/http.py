@@ -177,11 +177,11 @@ class ProviderClient:
             if response.status_code >= 400 and accept_4xx and response.status_code < 500:
                 return response
             if response.status_code >= 400:
-                error = ProviderError(
+                refused = ProviderError(
                     self.name, f"HTTP {response.status_code}", response.status_code
                 )
-                self._record_failure(error, latency_ms)
-                raise error
+                self._record_failure(refused, latency_ms)
+                raise refused
             self.breaker.record_success()
             self._factory.health.success(self.name, latency_ms)
             return response
@@ -303,18 +303,25 @@ class HttpClientFactory:
         await self.client.aclose()
 
 
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("Retry-After")
+def retry_after_seconds(value: str | None, now: float) -> float | None:
+    """A `Retry-After` header's wait in seconds, as given (delay-seconds, or an HTTP date less
+    `now`), unbounded; None when absent or unreadable. Callers apply their own bounds."""
     if not value:
         return None
     try:
-        seconds = float(value)
+        return float(value)
     except ValueError:
         try:
             when = parsedate_to_datetime(value)
         except (TypeError, ValueError):
             return None
-        seconds = when.timestamp() - SYSTEM_CLOCK.time()
+        return when.timestamp() - now
+
+
+def _retry_after(response: httpx.Response) -> float | None:
+    seconds = retry_after_seconds(response.headers.get("Retry-After"), SYSTEM_CLOCK.time())
+    if seconds is None:
+        return None
     return max(0.0, min(seconds, MAX_RETRY_AFTER_S))
 
 

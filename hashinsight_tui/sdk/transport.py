@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import time
 from dataclasses import dataclass, field
 from typing import Any, Self, TypeVar
 from urllib.parse import quote
@@ -17,6 +18,7 @@ from urllib.parse import quote
 import httpx
 from pydantic import BaseModel, ValidationError
 
+from backend.core.http import retry_after_seconds
 from backend.core.untrusted import loads
 
 # A backend's answers are bounded like any input from the network: the largest real one (a
@@ -248,12 +250,10 @@ class ApiTransport:
 
 
 def retry_after_s(value: str | None) -> float:
-    """A 429's `Retry-After` in seconds (1 when absent); a value that is not a sane number of
-    seconds (an HTTP date, "soon", NaN, negative) is taken as a wait too long to sit out."""
+    """A 429's `Retry-After` in seconds (1 when absent), read as the backend's HTTP client reads
+    it; one that cannot be read, or says a past time, NaN or a negative wait, is taken as a wait
+    too long to sit out."""
     if value is None:
         return 1.0
-    try:
-        wait = float(value)
-    except ValueError:
-        return math.inf
-    return wait if 0 <= wait < math.inf else math.inf
+    wait = retry_after_seconds(value, time.time())
+    return wait if wait is not None and 0 <= wait < math.inf else math.inf

@@ -3,7 +3,10 @@ that says where it went wrong (never a pydantic traceback, never the reply's val
 
 from __future__ import annotations
 
+import email.utils
 import json
+import math
+import time
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +25,7 @@ from hashinsight_tui.client import (
     InvalidAnswer,
 )
 from hashinsight_tui.fleet_model import page_items
+from hashinsight_tui.sdk.transport import retry_after_s
 
 HEALTH: dict[str, Any] = {
     "status": "ok",
@@ -197,6 +201,14 @@ async def test_a_rate_limit_with_a_retry_after_that_is_no_number_is_refused_plai
                 await client.delete_webhook("w1")
         assert refused.value.status == 429
         assert asked == ["DELETE /api/v1/webhooks/w1"]
+
+
+def test_retry_after_reads_seconds_and_http_dates_as_the_backend_client_does() -> None:
+    in_a_minute = email.utils.formatdate(time.time() + 60, usegmt=True)
+    assert retry_after_s(None) == 1.0
+    assert retry_after_s("2") == 2.0
+    assert 55 <= retry_after_s(in_a_minute) <= 60
+    assert retry_after_s("soon") == math.inf
 
 
 async def test_a_lost_read_is_asked_again_once_but_a_lost_write_is_not() -> None:
