@@ -6,6 +6,8 @@
 For each size, each client runs in a fresh process (so CPU seconds and peak RSS are its own)
 and sweeps the same simulated fleet once with ``summary+stats+pools`` per miner:
 
+- wire:        the exchange alone (connect, send, read the reply's bytes, close), nothing
+               decoded: the floor every client of this one-request-per-connection protocol pays
 - ours:        CgminerClient (one per miner) + normalize, bounded worker pool
 - poller:      the production Poller's warm sweep (family plans, alerts, economics, one DB
                write of every sample), i.e. what the backend does every 10 s
@@ -41,6 +43,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -92,28 +95,55 @@ def hosts(count: int) -> list[str]:
     return list(iter_loopback_addresses(BASE_IP, count))
 
 
-async def worker_ours(count: int, concurrency: int) -> dict[str, Any]:
-    from backend.fleet.client import CgminerClient, snapshot_for_error
-    from backend.fleet.codec import CgminerError
-    from backend.fleet.shape_reader import read_snapshot as normalize
+async def sweep_clients(
+    count: int, concurrency: int, answered: Callable[[Any], Awaitable[bool]]
+) -> dict[str, Any]:
+    """One sweep of ``count`` miners, ``concurrency`` at a time: ``answered(client)`` says
+    whether that miner answered."""
+    from backend.fleet.client import CgminerClient
 
-    clients = [CgminerClient(h, 4028) for h in hosts(count)]
-    queue = iter(clients)
+    queue = iter([CgminerClient(h, 4028) for h in hosts(count)])
     ok = 0
     ready()
 
     async def work() -> None:
         nonlocal ok
         for client in queue:
-            try:
-                snap = normalize(await client.multi(COMMANDS))
-            except CgminerError as exc:
-                snap = snapshot_for_error(exc)
-            ok += snap.status == "online"
+            if await answered(client):
+                ok += 1
 
     cpu0, t0 = time.process_time(), time.perf_counter()
     await asyncio.gather(*(work() for _ in range(min(concurrency, count))))
     return {"ok": ok, "wall": time.perf_counter() - t0, "cpu": time.process_time() - cpu0}
+
+
+async def worker_ours(count: int, concurrency: int) -> dict[str, Any]:
+    from backend.fleet.client import snapshot_for_error
+    from backend.fleet.codec import CgminerError
+    from backend.fleet.shape_reader import read_snapshot as normalize
+
+    async def online(client: Any) -> bool:
+        try:
+            snap = normalize(await client.multi(COMMANDS))
+        except CgminerError as exc:
+            snap = snapshot_for_error(exc)
+        return snap.status == "online"
+
+    return await sweep_clients(count, concurrency, online)
+
+
+async def worker_wire(count: int, concurrency: int) -> dict[str, Any]:
+    from backend.fleet.codec import CgminerError, encode_request, join_commands
+
+    payload = encode_request(join_commands(list(COMMANDS)), None)
+
+    async def replied(client: Any) -> bool:
+        try:
+            return bool(await client.request_raw(payload))
+        except CgminerError:
+            return False
+
+    return await sweep_clients(count, concurrency, replied)
 
 
 async def worker_poller(count: int, concurrency: int) -> dict[str, Any]:
@@ -290,7 +320,7 @@ def run_worker(kind: str, count: int, concurrency: int) -> None:
     if kind == "sequential":
         result = worker_sequential(count)
     else:
-        runner = worker_ours if kind == "ours" else worker_poller
+        runner = {"ours": worker_ours, "wire": worker_wire}.get(kind, worker_poller)
         result = asyncio.run(runner(count, concurrency))
     result["rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(json.dumps(result))
@@ -380,7 +410,7 @@ def main() -> int:
         help="first simulated miner's address (another bench may hold the default)",
     )
     parser.add_argument(
-        "--worker", choices=["ours", "poller", "sequential"], help=argparse.SUPPRESS
+        "--worker", choices=["wire", "ours", "poller", "sequential"], help=argparse.SUPPRESS
     )
     parser.add_argument("--count", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -517,6 +547,15 @@ def ratios(rows: list[tuple[int, str, dict[str, Any] | str, float]]) -> None:
                 f"{'':>8}pyasic's CPU per miner answered / the poller's = {spread(vs, 'x')}"
                 f"  (goal {GOAL_VS_PYASIC:.0f}x; pyasic "
                 f"{spread([per_miner_ms(p) for p in pyasic], ' ms')})"
+            )
+        wire = runs.get((size, "wire"))
+        if wire and pyasic:
+            floor = median([per_miner_ms(w) for w in wire])
+            budget = median([per_miner_ms(p) for p in pyasic]) / GOAL_VS_PYASIC
+            print(
+                f"{'':>8}the wire alone {floor:.3f} ms a miner: the {GOAL_VS_PYASIC:.0f}x goal "
+                f"({budget:.3f} ms) leaves {budget - floor:.3f} ms for decoding, normalising, "
+                f"the digest and the write (the poller spends {median(ms) - floor:.3f})"
             )
         if size == 10_000:
             base = BASELINE
