@@ -12,7 +12,7 @@ merged over the last REST list at once, so two operators never decide the same i
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -22,6 +22,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
+from hashinsight_contract.fleet import CommandOut
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, IssueOut
 from hashinsight_tui.format import DASH, age, ndau
 from hashinsight_tui.screens.base import BaseScreen
@@ -52,21 +53,20 @@ class Pending:
         return f"{self.kind}:{self.ref}"
 
 
-def pending_commands(items: list[dict[str, Any]]) -> list[Pending]:
+def pending_commands(commands: list[CommandOut]) -> list[Pending]:
     result = []
-    for item in items:
-        if item.get("state") != "pending_approval":
+    for command in commands:
+        if command.state != "pending_approval":
             continue
-        params = item.get("params") or {}
-        args = " ".join(f"{k}={v}" for k, v in sorted(params.items()))
+        args = " ".join(f"{k}={v}" for k, v in sorted(command.params.items()))
         result.append(
             Pending(
                 kind="fleet",
-                ref=str(item["command_id"]),
-                what=f"{item.get('command')} {args}".strip(),
-                target=str(item.get("miner_id")),
-                requested_by=str(item.get("requested_by") or "?"),
-                since=float(item.get("created_at") or 0),
+                ref=command.command_id,
+                what=f"{command.command} {args}".strip(),
+                target=command.miner_id,
+                requested_by=command.requested_by or "?",
+                since=command.created_at,
                 scope=FLEET_SCOPE,
             )
         )
@@ -74,20 +74,17 @@ def pending_commands(items: list[dict[str, Any]]) -> list[Pending]:
 
 
 def merge_commands(
-    rest: Iterable[dict[str, Any]], streamed: Iterable[dict[str, Any]]
-) -> list[dict[str, Any]]:
-    """One entry per command id, REST or stream, whichever was updated last."""
-    rows: dict[str, dict[str, Any]] = {}
-    for item in [*rest, *streamed]:
-        command_id = item.get("command_id")
-        if command_id is None:
-            continue
-        current = rows.get(str(command_id))
-        if current is None or float(item.get("updated_at") or 0) >= float(
-            current.get("updated_at") or 0
-        ):
-            rows[str(command_id)] = item
-    return list(rows.values())
+    rest: Iterable[CommandOut], streamed: Iterable[Mapping[str, Any]]
+) -> list[CommandOut]:
+    """One entry per command id, REST or stream, whichever was updated last; a streamed
+    update that does not fit the command model is skipped."""
+    return merge_by_id(
+        rest,
+        streamed,
+        CommandOut,
+        lambda command: command.updated_at,
+        lambda command: command.command_id,
+    )
 
 
 def pending_issues(issues: list[IssueOut]) -> list[Pending]:
@@ -163,12 +160,12 @@ class ApprovalsScreen(BaseScreen):
         errors: dict[str, str] = {}
         try:
             page = await client.fleet_commands("pending_approval", limit=500)
-            values[SNAP_COMMANDS] = [command.model_dump() for command in page.items]
+            values[SNAP_COMMANDS] = page.items
         except (ApiError, ConnectionLost) as exc:
             errors["fleet"] = str(exc)
         try:
             issues = await client.issuer_issues(["awaiting_approval"], limit=200)
-            values[SNAP_ISSUES] = [issue.model_dump() for issue in issues.issues]
+            values[SNAP_ISSUES] = issues.issues
         except (ApiError, ConnectionLost) as exc:
             errors["issuer"] = str(exc)
         values[SNAP_ERRORS] = errors
@@ -176,11 +173,10 @@ class ApprovalsScreen(BaseScreen):
 
     def pending(self, store: Store) -> list[Pending]:
         streamed = [d for d in store.latest.get("issues", {}).values() if "state" in d]
-        rest = store.snapshots.get(SNAP_ISSUES) or []
+        rest: list[IssueOut] = store.snapshots.get(SNAP_ISSUES) or []
         issues = merge_by_id(rest, streamed, IssueOut, lambda issue: issue.updated_at)
-        commands = merge_commands(
-            store.snapshots.get(SNAP_COMMANDS) or [], self.hi_app.command_updates.values()
-        )
+        queued: list[CommandOut] = store.snapshots.get(SNAP_COMMANDS) or []
+        commands = merge_commands(queued, self.hi_app.command_updates.values())
         items = pending_commands(commands) + pending_issues(issues)
         return sorted(items, key=lambda p: (p.since, p.kind, p.ref))
 

@@ -216,7 +216,7 @@ class IssuerScreen(BaseScreen):
             errors["status"] = str(exc)
         try:
             page = await client.issuer_issues(limit=200)
-            values[SNAP_ISSUES] = [issue.model_dump() for issue in page.issues]
+            values[SNAP_ISSUES] = page.issues
         except (ApiError, ConnectionLost) as exc:
             errors["issues"] = str(exc)
         try:
@@ -227,7 +227,7 @@ class IssuerScreen(BaseScreen):
         return values
 
     def issues(self, store: Store) -> list[IssueOut]:
-        rest = store.snapshots.get(SNAP_ISSUES) or []
+        rest: list[IssueOut] = store.snapshots.get(SNAP_ISSUES) or []
         streamed = [data for data in store.latest.get("issues", {}).values() if "state" in data]
         return merge_by_id(rest, streamed, IssueOut, lambda issue: issue.updated_at)
 

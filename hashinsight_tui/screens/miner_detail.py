@@ -21,6 +21,7 @@ from textual.binding import Binding
 from textual.containers import Vertical, VerticalScroll
 from textual.widgets import Static
 
+from hashinsight_contract.fleet import MinerHistory
 from hashinsight_tui.client import ApiError, HashInsightClient
 from hashinsight_tui.fleet_model import (
     PROBLEM_TEXT,
@@ -318,7 +319,7 @@ class MinerDetailScreen(BaseScreen):
             client.alerts(miner_id=self.miner_id),
             client.fleet_commands(None),
         )
-        values[f"{key}.history"] = as_dict(history)
+        values[f"{key}.history"] = history
         values[f"{key}.alerts"] = page_items(alerts)[0]
         values[SNAP_COMMANDS] = page_items(commands)[0]
         return values
@@ -376,18 +377,16 @@ class MinerDetailScreen(BaseScreen):
         self._show_alerts(store)
         self._show_commands(store)
 
-    def _show_history(self, history: Mapping[str, Any] | None) -> None:
+    def _show_history(self, history: MinerHistory | None) -> None:
         header = self.query_one("#miner-history-title", Static)
-        points = list((history or {}).get("points") or [])
-        if history is not None and history.get("period") != self.period:
+        points = history.points if history is not None else []
+        if history is not None and history.period != self.period:
             points = []  # a different period is on its way
-        resolution = (history or {}).get("resolution_s")
-        note = f" · {len(points)} points" + (
-            f" every {age(resolution)}" if resolution else ""
-        )
+        resolution = history.resolution_s if history is not None else None
+        note = f" · {len(points)} points" + (f" every {age(resolution)}" if resolution else "")
         header.update(f"History {self.period} (h changes){note if points else ''}")
         why = "loading…" if history is None else "no samples in this period"
-        times = [float(p.get("ts") or 0.0) for p in points]
+        times = [point.ts for point in points]
         end = max([time.time(), *times])
         span = (end - PERIOD_S[self.period], end)
         for chart_id, field in (
@@ -395,7 +394,7 @@ class MinerDetailScreen(BaseScreen):
             ("#chart-power", "power_w"),
             ("#chart-temp", "temp_chip_max_c"),
         ):
-            values = [p.get(field) for p in points]
+            values = [getattr(point, field) for point in points]
             note = (
                 why
                 if not points

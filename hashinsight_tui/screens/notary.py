@@ -67,14 +67,16 @@ def notarizations(store: Store) -> list[Notarization]:
 
 def logins(store: Store) -> list[WalletLogin]:
     rest: list[WalletLogin] = store.snapshots.get(SNAP_LOGINS) or []
-    # streamed login events carry no IP: keep the REST copy's IP when it has one
-    by_id = {row.id: row.model_dump() for row in rest}
-    unknown = dict.fromkeys(PRIVATE_LOGIN_FIELDS)
-    streamed = [
-        {**(by_id.get(data["id"], unknown) if isinstance(data.get("id"), int) else unknown), **data}
-        for data in store.latest.get("wallet", {}).values()
-    ]
+    by_id = {row.id: row for row in rest}
+    streamed = [with_private(data, by_id) for data in store.latest.get("wallet", {}).values()]
     return merge_by_id(rest, streamed, WalletLogin)  # no stamp: the later arrival wins
+
+
+def with_private(data: Mapping[str, Any], known: Mapping[int, WalletLogin]) -> dict[str, Any]:
+    """A streamed login completed with what the stream leaves out: the REST copy's IP and the
+    like when this console has one, else unknown; the login model then checks the whole."""
+    row = known.get(data["id"]) if isinstance(data.get("id"), int) else None
+    return {**{name: getattr(row, name, None) for name in PRIVATE_LOGIN_FIELDS}, **data}
 
 
 def state_cell(state: str) -> Text:
