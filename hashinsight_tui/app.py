@@ -20,6 +20,7 @@ from textual.dom import DOMNode
 from textual.keys import _normalize_key_list
 from textual.screen import ModalScreen
 
+from hashinsight_contract.fleet import AlertView
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, HealthReport
 from hashinsight_tui.commands import ScreensProvider, parse_command
 from hashinsight_tui.connection import KeySource, connection_loop, token_file_source, use_key
@@ -346,7 +347,7 @@ class HashInsightApp(App[None]):
             self.alerts.load(message.items)
         self.render_current()
 
-    def apply_alert(self, alert: dict[str, Any]) -> None:
+    def apply_alert(self, alert: AlertView) -> None:
         """The answer to this console's own acknowledgement or silence: counted at once."""
         self.alerts.apply(alert)
         self.render_current()

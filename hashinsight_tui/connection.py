@@ -127,7 +127,7 @@ async def connection_loop(
 async def _load_alerts(client: HashInsightClient, post: Callable[[Message], object]) -> None:
     """The open alerts, for the status bar and the Alerts screen (absent without a fleet)."""
     try:
-        post(AlertsLoaded([alert.model_dump() for alert in await client.open_alerts()]))
+        post(AlertsLoaded(await client.open_alerts()))
     except AuthError:
         raise
     except ApiError as exc:

@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from textual.message import Message
 
+from hashinsight_contract.fleet import AlertView
 from hashinsight_tui.client import HealthReport, KeyInfo, StreamEvent
 
 ConnectionState = Literal["connecting", "connected", "reconnecting", "unauthorized"]
@@ -54,7 +55,7 @@ class StreamBatch(Message):
 class AlertsLoaded(Message):
     """The open alerts from the REST list (None when the backend has none to give: `error`)."""
 
-    items: list[dict[str, Any]] | None
+    items: list[AlertView] | None
     error: str = ""
 
 

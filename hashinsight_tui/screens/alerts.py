@@ -10,9 +10,11 @@ stream and by the answers to this console's own acknowledgements, so the count f
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
+from pydantic import ValidationError
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -21,7 +23,7 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, DataTable, Input, Static
 
-from hashinsight_contract.fleet import RULES, SEVERITY_RANK, AlertRouting
+from hashinsight_contract.fleet import RULES, SEVERITY_RANK, AlertRouting, AlertView
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, StreamEvent
 from hashinsight_tui.format import DASH, age, ago
 from hashinsight_tui.screens.base import BaseScreen, fill_rows
@@ -41,62 +43,79 @@ SILENCE_CHOICES = "15m 1h 4h 12h 1d"
 # --- the model ------------------------------------------------------------------------------
 
 
-def silenced(alert: dict[str, Any], now: float | None = None) -> bool:
-    until = alert.get("silenced_until")
-    return until is not None and float(until) > (now or time.time())
+def silenced(alert: AlertView, now: float | None = None) -> bool:
+    until = alert.silenced_until
+    return until is not None and until > (now or time.time())
 
 
-def attention(alert: dict[str, Any], now: float | None = None) -> bool:
+def attention(alert: AlertView, now: float | None = None) -> bool:
     """Still waiting for someone: raised, not acknowledged, not silenced."""
-    return alert.get("state") == "raised" and not silenced(alert, now)
+    return alert.state == "raised" and not silenced(alert, now)
 
 
-def state_word(alert: dict[str, Any], now: float | None = None) -> str:
-    if alert.get("state") == "cleared":
+def state_word(alert: AlertView, now: float | None = None) -> str:
+    if alert.state == "cleared":
         return "cleared"
     if silenced(alert, now):
         return "silenced"
-    return "acknowledged" if alert.get("state") == "acknowledged" else "new"
+    return "acknowledged" if alert.state == "acknowledged" else "new"
+
+
+def merge(known: AlertView | None, update: Mapping[str, Any]) -> AlertView:
+    """`update` over what we knew of the alert: events carry it without its location or
+    silence, so a field an update leaves out or sends as None keeps the known value.
+    Raises ValidationError when the result is not an alert."""
+    if known is None:
+        return AlertView.model_validate(update)
+    fresh = {key: value for key, value in update.items() if value is not None}
+    return AlertView.model_validate({**known.model_dump(), **fresh})
 
 
 @dataclass
 class AlertBoard:
     """Open alerts by id, plus alerts cleared while this console watched (newest last)."""
 
-    open: dict[int, dict[str, Any]] = field(default_factory=dict)
-    cleared: dict[int, dict[str, Any]] = field(default_factory=dict)
+    open: dict[int, AlertView] = field(default_factory=dict)
+    cleared: dict[int, AlertView] = field(default_factory=dict)
     loaded: bool = False
     error: str = ""
     version: int = 0  # bumped on each change: screens redraw only when it moved
 
-    def load(self, items: list[dict[str, Any]]) -> None:
+    def load(self, items: list[AlertView]) -> None:
         """A fresh REST list of the open alerts replaces what the stream built up."""
-        self.open = {int(a["id"]): a for a in items if a.get("state") != "cleared"}
+        self.open = {a.id: a for a in items if a.state != "cleared"}
         for alert_id in self.open:
             self.cleared.pop(alert_id, None)
         self.loaded, self.error = True, ""
         self.version += 1
 
-    def apply(self, alert: dict[str, Any]) -> None:
-        """One alert's new state (a streamed event or the answer to our own action)."""
-        try:
-            alert_id = int(alert["id"])
-        except (KeyError, TypeError, ValueError):
-            return
-        known = self.open.get(alert_id) or self.cleared.get(alert_id) or {}
-        # Events carry the alert without its location or silence: keep what we knew.
-        merged = {**known, **{k: v for k, v in alert.items() if v is not None or k not in known}}
-        if merged.get("state") == "cleared":
+    def apply(self, alert: AlertView | Mapping[str, Any]) -> bool:
+        """One alert's new state (a streamed event or the answer to our own action); an
+        alert that does not fit the contract's shape is skipped (False)."""
+        if isinstance(alert, AlertView):  # an answer of the API is the whole alert, as it is now
+            alert_id, merged = alert.id, alert
+        elif isinstance(alert, Mapping):
+            try:
+                alert_id = int(alert["id"])
+                merged = merge(self.open.get(alert_id) or self.cleared.get(alert_id), alert)
+            except (KeyError, TypeError, ValueError, OverflowError, ValidationError):
+                return False
+        else:
+            return False
+        if merged.state == "cleared":
             self.open.pop(alert_id, None)
             self.cleared[alert_id] = merged
         else:
             self.open[alert_id] = merged
         self.version += 1
+        return True
 
     def apply_events(self, events: list[StreamEvent]) -> bool:
         before = self.version
         for event in events:
             if event.channel == "alerts" and event.event.startswith("alert."):
+                if not isinstance(event.data, Mapping):
+                    continue
                 data = dict(event.data)
                 if event.event == "alert.acknowledged" and data.get("state") == "raised":
                     data["state"] = "acknowledged"
@@ -106,20 +125,20 @@ class AlertBoard:
     def counts(self, now: float | None = None) -> tuple[int, int]:
         """(alerts waiting for someone, of which critical): what the status bar shows."""
         waiting = [a for a in self.open.values() if attention(a, now)]
-        return len(waiting), sum(1 for a in waiting if a.get("severity") == "critical")
+        return len(waiting), sum(1 for a in waiting if a.severity == "critical")
 
 
-def location(alert: dict[str, Any]) -> str:
-    parts = [str(alert[k]) for k in ("site", "rack", "position") if alert.get(k)]
+def location(alert: AlertView) -> str:
+    parts = [str(part) for part in (alert.site, alert.rack, alert.position) if part]
     return "/".join(parts) or DASH
 
 
-def reading(alert: dict[str, Any]) -> str:
-    value, threshold = alert.get("value"), alert.get("threshold")
+def reading(alert: AlertView) -> str:
+    value, threshold = alert.value, alert.threshold
     if value is None:
         return DASH
-    text = f"{float(value):g}"
-    return f"{text} vs {float(threshold):g}" if threshold is not None else text
+    text = f"{value:g}"
+    return f"{text} vs {threshold:g}" if threshold is not None else text
 
 
 def parse_filter(text: str, fields: tuple[str, ...]) -> tuple[dict[str, str], str]:
@@ -135,39 +154,40 @@ def parse_filter(text: str, fields: tuple[str, ...]) -> tuple[dict[str, str], st
     return found, " ".join(words).lower()
 
 
-def matches(alert: dict[str, Any], fields: dict[str, str], needle: str, now: float) -> bool:
+def matches(alert: AlertView, fields: dict[str, str], needle: str, now: float) -> bool:
     for key, value in fields.items():
         if key == "state":
             have = state_word(alert, now)
         elif key in ("site", "miner"):
-            have = str(alert.get("site" if key == "site" else "miner_id") or "").lower()
+            have = str((alert.site if key == "site" else alert.miner_id) or "").lower()
             if value not in have:
                 return False
             continue
         else:
-            have = str(alert.get(key) or "").lower()
+            have = str(getattr(alert, key, None) or "").lower()
         if have != value:
             return False
     if needle:
         hay = " ".join(
-            str(alert.get(k) or "") for k in ("miner_id", "rule", "message", "severity", "site")
+            str(part or "")
+            for part in (alert.miner_id, alert.rule, alert.message, alert.severity, alert.site)
         )
         return needle in f"{hay} {location(alert)}".lower()
     return True
 
 
 def sort_key(sort: str, now: float) -> Any:
-    def key(alert: dict[str, Any]) -> Any:
-        newest = -float(alert.get("raised_at") or 0)
-        sev = -SEVERITY_RANK.get(str(alert.get("severity")), 0)
+    def key(alert: AlertView) -> Any:
+        newest = -(alert.raised_at or 0.0)
+        sev = -SEVERITY_RANK.get(alert.severity, 0)
         # Alerts waiting for someone first, then acknowledged, then silenced ones.
         group = {"new": 0, "acknowledged": 1, "silenced": 2}.get(state_word(alert, now), 3)
         if sort == "age":
             return (newest, sev)
         if sort == "miner":
-            return (str(alert.get("miner_id")), sev, newest)
+            return (alert.miner_id, sev, newest)
         if sort == "rule":
-            return (str(alert.get("rule")), sev, newest)
+            return (alert.rule, sev, newest)
         if sort == "site":
             return (location(alert), sev, newest)
         return (group, sev, newest)
@@ -301,7 +321,7 @@ class AlertsScreen(BaseScreen):
         self.reverse = False
         self.filter_text = ""
         self.arg_filters: dict[str, str] = {}
-        self._rows: list[dict[str, Any]] = []
+        self._rows: list[AlertView] = []
         self._drawn: tuple[Any, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
@@ -331,14 +351,14 @@ class AlertsScreen(BaseScreen):
             values[SNAP_ROUTING] = None
         if self.history:
             page = await client.alerts(state="cleared", limit=HISTORY_LIMIT)
-            values[SNAP_HISTORY] = [alert.model_dump() for alert in page.items]
+            values[SNAP_HISTORY] = list(page.items)
         return values
 
-    def alerts(self, store: Store) -> list[dict[str, Any]]:
+    def alerts(self, store: Store) -> list[AlertView]:
         board = self.hi_app.alerts
         if not self.history:
             return list(board.open.values())
-        merged = {int(a["id"]): a for a in store.snapshots.get(SNAP_HISTORY) or []}
+        merged: dict[int, AlertView] = {a.id: a for a in store.snapshots.get(SNAP_HISTORY) or []}
         merged.update(board.cleared)
         return list(merged.values())
 
@@ -369,33 +389,30 @@ class AlertsScreen(BaseScreen):
             self._fill(rows, now)
         self._show_detail()
 
-    def _fill(self, rows: list[dict[str, Any]], now: float) -> None:
+    def _fill(self, rows: list[AlertView], now: float) -> None:
         cells = []
         for alert in rows:
-            severity = str(alert.get("severity") or "?")
             word = state_word(alert, now)
-            since = alert.get("cleared_at") if self.history else alert.get("raised_at")
+            since = alert.cleared_at if self.history else alert.raised_at
             cells.append(
                 (
-                    str(alert["id"]),
+                    str(alert.id),
                     (
-                        Text(severity, style=SEVERITY_STYLE.get(severity, "")),
-                        str(alert.get("miner_id")),
+                        Text(alert.severity, style=SEVERITY_STYLE.get(alert.severity, "")),
+                        alert.miner_id,
                         location(alert),
-                        str(alert.get("rule")),
-                        Text(str(alert.get("message") or ""), overflow="ellipsis"),
+                        alert.rule,
+                        Text(alert.message, overflow="ellipsis"),
                         reading(alert),
                         Text(word, style="bold" if word == "new" else "dim"),
-                        age(now - float(since)) if since else DASH,
+                        age(now - since) if since else DASH,
                     ),
                 )
             )
         self._rows = rows
         fill_rows(self.query_one("#alerts-table", DataTable), cells)
 
-    def _summary(
-        self, store: Store, everything: list[dict[str, Any]], shown: int, now: float
-    ) -> Text:
+    def _summary(self, store: Store, everything: list[AlertView], shown: int, now: float) -> Text:
         board = self.hi_app.alerts
         text = Text()
         if self.history:
@@ -420,7 +437,7 @@ class AlertsScreen(BaseScreen):
         text.append("\n" + routing_line(store.snapshots.get(SNAP_ROUTING)), style="dim")
         return text
 
-    def selected(self) -> dict[str, Any] | None:
+    def selected(self) -> AlertView | None:
         table = self.query_one("#alerts-table", DataTable)
         if not self._rows or not 0 <= table.cursor_row < len(self._rows):
             return None
@@ -435,25 +452,23 @@ class AlertsScreen(BaseScreen):
             return
         now = time.time()
         text = Text()
-        text.append(f"#{alert['id']} {alert.get('severity')} {alert.get('rule')} ", style="bold")
-        text.append(f"on {alert.get('miner_id')} ({location(alert)}): ")
-        text.append(str(alert.get("message") or ""))
-        raised = alert.get("raised_at")
-        if raised:
-            text.append(f"\nraised {ago(now - float(raised))}", style="dim")
-        if alert.get("acknowledged_by"):
-            text.append(f" · acknowledged by {alert['acknowledged_by']}", style="dim")
-            if alert.get("ack_note"):
-                text.append(f": {alert['ack_note']}", style="dim")
-        if silenced(alert, now):
-            left = age(float(alert["silenced_until"]) - now)
+        text.append(f"#{alert.id} {alert.severity} {alert.rule} ", style="bold")
+        text.append(f"on {alert.miner_id} ({location(alert)}): ")
+        text.append(alert.message)
+        if alert.raised_at:
+            text.append(f"\nraised {ago(now - alert.raised_at)}", style="dim")
+        if alert.acknowledged_by:
+            text.append(f" · acknowledged by {alert.acknowledged_by}", style="dim")
+            if alert.ack_note:
+                text.append(f": {alert.ack_note}", style="dim")
+        if alert.silenced_until is not None and silenced(alert, now):
+            left = age(alert.silenced_until - now)
             text.append(
-                f"\nsilenced for {left} more by {alert.get('silenced_by')}: "
-                f"{alert.get('silence_reason')}",
+                f"\nsilenced for {left} more by {alert.silenced_by}: {alert.silence_reason}",
                 style="yellow",
             )
-        if alert.get("cleared_at"):
-            text.append(f" · cleared {ago(now - float(alert['cleared_at']))}", style="dim")
+        if alert.cleared_at:
+            text.append(f" · cleared {ago(now - alert.cleared_at)}", style="dim")
         elif not self.hi_app.read_only:
             hint = "\nk acknowledge · z silence (with a reason) · enter the miner"
             text.append(hint, style="dim")
@@ -516,9 +531,9 @@ class AlertsScreen(BaseScreen):
     def action_open_miner(self) -> None:
         alert = self.selected()
         if alert is not None:
-            self.hi_app.open_miner(str(alert["miner_id"]))
+            self.hi_app.open_miner(alert.miner_id)
 
-    def _may_act(self, alert: dict[str, Any] | None) -> bool:
+    def _may_act(self, alert: AlertView | None) -> bool:
         if alert is None:
             self.notify("No alert selected", severity="warning")
             return False
@@ -526,8 +541,8 @@ class AlertsScreen(BaseScreen):
         if key is None or not key.has("fleet:control"):
             self.notify("Your key cannot do this: it needs fleet:control", severity="warning")
             return False
-        if alert.get("state") == "cleared":
-            self.notify(f"Alert {alert['id']} is cleared already", severity="warning")
+        if alert.state == "cleared":
+            self.notify(f"Alert {alert.id} is cleared already", severity="warning")
             return False
         return True
 
@@ -538,13 +553,13 @@ class AlertsScreen(BaseScreen):
         if client is None or not self._may_act(alert):
             return
         assert alert is not None
-        if alert.get("state") == "acknowledged":
-            self.notify(f"Alert {alert['id']} is acknowledged already")
+        if alert.state == "acknowledged":
+            self.notify(f"Alert {alert.id} is acknowledged already")
             return
         note = await self.app.push_screen_wait(
             DecisionScreen(
-                f"Acknowledge alert {alert['id']}: {alert.get('rule')} on "
-                f"{alert.get('miner_id')}?\nWhat is being done about it (optional, shown to "
+                f"Acknowledge alert {alert.id}: {alert.rule} on "
+                f"{alert.miner_id}?\nWhat is being done about it (optional, shown to "
                 "every console)",
                 "Acknowledge",
                 need_reason=False,
@@ -553,12 +568,12 @@ class AlertsScreen(BaseScreen):
         if note is None:
             return
         try:
-            answer = await client.acknowledge_alert(int(alert["id"]), note or None)
+            answer = await client.acknowledge_alert(alert.id, note or None)
         except (ApiError, ConnectionLost) as exc:
-            self.notify(f"Alert {alert['id']} not acknowledged: {exc}", severity="error")
+            self.notify(f"Alert {alert.id} not acknowledged: {exc}", severity="error")
             return
-        self.hi_app.apply_alert(answer.model_dump())
-        self.notify(f"Acknowledged alert {alert['id']} ({alert.get('rule')})")
+        self.hi_app.apply_alert(answer)
+        self.notify(f"Acknowledged alert {alert.id} ({alert.rule})")
 
     @work(exclusive=True, group="alerts-write")
     async def action_silence(self) -> None:
@@ -569,20 +584,19 @@ class AlertsScreen(BaseScreen):
         assert alert is not None
         answer = await self.app.push_screen_wait(
             SilenceScreen(
-                f"Silence alert {alert['id']}: {alert.get('rule')} on {alert.get('miner_id')}?\n"
-                f"{alert.get('message')}"
+                f"Silence alert {alert.id}: {alert.rule} on {alert.miner_id}?\n{alert.message}"
             )
         )
         if answer is None:
             return
         minutes, reason = answer
         try:
-            result = await client.silence_alert(int(alert["id"]), minutes, reason)
+            result = await client.silence_alert(alert.id, minutes, reason)
         except (ApiError, ConnectionLost) as exc:
-            self.notify(f"Alert {alert['id']} not silenced: {exc}", severity="error")
+            self.notify(f"Alert {alert.id} not silenced: {exc}", severity="error")
             return
-        self.hi_app.apply_alert(result.model_dump())
-        self.notify(f"Silenced alert {alert['id']} for {age(minutes * 60)}")
+        self.hi_app.apply_alert(result)
+        self.notify(f"Silenced alert {alert.id} for {age(minutes * 60)}")
 
 
 def routing_line(routing: AlertRouting | None) -> str:

@@ -18,6 +18,7 @@ from textual.message import Message
 from backend.runtime import BackendThread
 from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
+from hashinsight_contract.fleet import AlertView
 from hashinsight_tui.app import STREAM_CHANNELS
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.connection import connection_loop
@@ -161,11 +162,11 @@ async def test_alert_acknowledgements_and_silences_reach_the_other_console(world
     await hot.set_fault(Fault.OVERHEAT)
     async with other_console(world) as other:
 
-        def overheat() -> dict[str, Any] | None:
+        def overheat() -> AlertView | None:
             found = [
                 a
                 for a in other.board.open.values()
-                if a.get("rule") == "overheat" and a.get("miner_id") == hot_id
+                if a.rule == "overheat" and a.miner_id == hot_id
             ]  # a simulated miner may run hot by itself too
             return found[0] if found else None
 
@@ -174,19 +175,19 @@ async def test_alert_acknowledgements_and_silences_reach_the_other_console(world
         waiting = other.board.counts()[0]
         async with HashInsightClient(world.thread.backend.url, world.operator) as operator:
             started = time.monotonic()
-            await operator.acknowledge_alert(int(alert["id"]))
+            await operator.acknowledge_alert(int(alert.id))
             await eventually(
-                lambda: other.board.open[int(alert["id"])]["state"] == "acknowledged",
+                lambda: other.board.open[int(alert.id)].state == "acknowledged",
                 PUSH_LIMIT_S,
             )
             acked = time.monotonic() - started
             assert other.board.counts()[0] == waiting - 1
 
             started = time.monotonic()
-            silenced = await operator.silence_alert(int(alert["id"]), 30, "fan swap at 9")
+            silenced = await operator.silence_alert(int(alert.id), 30, "fan swap at 9")
             assert silenced.silenced_by and silenced.silence_reason == "fan swap at 9"
             await eventually(
-                lambda: other.board.open[int(alert["id"])].get("silence_reason") == "fan swap at 9",
+                lambda: other.board.open[int(alert.id)].silence_reason == "fan swap at 9",
                 PUSH_LIMIT_S,
             )
             muted = time.monotonic() - started
