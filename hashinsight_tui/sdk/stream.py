@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import websockets
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-from hashinsight_contract.events import parse_payload
+from hashinsight_contract.events import EventFrame, parse_payload
 from hashinsight_tui.sdk.transport import (
     ApiError,
     ApiTransport,
@@ -20,6 +21,8 @@ from hashinsight_tui.sdk.transport import (
     ConnectionLost,
     decode_answer,
 )
+
+log = logging.getLogger("hashinsight.sdk")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +76,15 @@ class StreamCalls(ApiTransport):
                     message = decode_answer(raw)
                     kind = message.get("type")
                     if kind == "event":
-                        yield StreamEvent(
-                            message["channel"], message["event"], message["data"], message["ts"]
-                        )
+                        try:
+                            frame = EventFrame.model_validate(message)
+                        except ValidationError as exc:
+                            # One frame that is not an event (a list for `data`, no channel)
+                            # is dropped: it must not end the stream or reach the reader.
+                            where = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
+                            log.warning("dropped a malformed event frame (%s)", where or "frame")
+                            continue
+                        yield StreamEvent(frame.channel, frame.event, frame.data, frame.ts)
                     elif kind == "error":
                         raise ApiError(
                             400, message.get("code", "error"), message.get("message", "")

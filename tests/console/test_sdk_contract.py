@@ -219,3 +219,34 @@ async def test_a_lost_read_is_asked_again_once_but_a_lost_write_is_not() -> None
         with pytest.raises(ConnectionLost, match=r"sdk\.test: ConnectError"):
             await client.delete_export("e1")
     assert asked == ["GET /api/v1/exports/datasets"] * 2 + ["DELETE /api/v1/exports/e1"]
+
+
+async def test_a_malformed_event_frame_is_dropped_and_the_stream_goes_on() -> None:
+    """A frame whose `data` is not an object (or that names no channel) would crash the
+    console's store: the SDK drops it and yields the next good event."""
+    import websockets
+
+    async def backend(ws: Any) -> None:
+        await ws.recv()  # auth
+        await ws.send(json.dumps({"type": "auth_ok", "key_id": "k", "scopes": [], "channels": []}))
+        await ws.recv()  # subscribe
+        good = {"type": "event", "channel": "prices", "event": "price.update", "ts": 1.0}
+        for bad in (
+            {**good, "data": ["not", "an", "object"]},
+            {key: value for key, value in good.items() if key != "channel"} | {"data": {}},
+            {**good, "data": {}, "ts": "yesterday"},
+        ):
+            await ws.send(json.dumps(bad))
+        await ws.send(json.dumps({**good, "data": {"usd": 97_000.0}}))
+        await ws.wait_closed()
+
+    async with websockets.serve(backend, "127.0.0.1", 0) as server:
+        port = server.sockets[0].getsockname()[1]
+        client = HashInsightClient(f"http://127.0.0.1:{port}", "hsk_test")
+        try:
+            events = client.stream(["prices"])
+            first = await anext(events)
+            await events.aclose()
+        finally:
+            await client.aclose()
+    assert (first.channel, first.event, first.data) == ("prices", "price.update", {"usd": 97_000.0})
