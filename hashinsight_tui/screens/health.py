@@ -15,13 +15,14 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from hashinsight_tui.client import ApiError, ConnectionLost, Integration
 from hashinsight_tui.format import DASH, age, latency, since, status_text
-from hashinsight_tui.screens.base import BaseScreen, fill_rows
+from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.integration_detail import IntegrationDetailScreen
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.line_table import LineTable, TableColumn
 from hashinsight_tui.widgets.repaint import show
 
 COLUMNS: list[tuple[str, str]] = [
@@ -33,6 +34,11 @@ COLUMNS: list[tuple[str, str]] = [
     ("failures", "Failures/Checks"),
     ("last_error", "Last error / detail"),
     ("last_success", "Last success"),
+]
+# The error or detail takes the width the others leave; the rest are as wide as their widest cell.
+TABLE_COLUMNS = [
+    TableColumn(key, label, flex=True, width=20) if key == "last_error" else TableColumn(key, label)
+    for key, label in COLUMNS
 ]
 STATUS_ORDER = {"down": 0, "degraded": 1, "stale": 2, "unknown": 3, "ok": 4, "disabled": 5}
 
@@ -68,7 +74,8 @@ def _sort_value(item: Integration, column: str) -> Any:
 class HealthScreen(BaseScreen):
     SCREEN_TITLE = "Health"
     # Every check and every sweep updates a row (several a second on a busy site); each row shows
-    # when it was last checked, so once a second is as true and costs a third of the CPU.
+    # when it was last checked, so once a second is as true and costs a third of the CPU. The
+    # table repaints only the cells whose text moved on: mostly the ages.
     RENDER_ON_TICK = True
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {
         "status": tuple(STATUS_ORDER),
@@ -90,18 +97,12 @@ class HealthScreen(BaseScreen):
         self.sort_reverse = False
         self.filter_text = ""
         self.status_filter = ""
-        self._rows: list[Integration] = []
 
     def compose_body(self) -> ComposeResult:
         with Horizontal(id="health-summary"):
             yield Static("", id="health-overall")
             yield Static("", id="health-backend")
-        table: DataTable[object] = DataTable(
-            id="health-table", cursor_type="row", zebra_stripes=True
-        )
-        for key, label in COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield LineTable(TABLE_COLUMNS, id="health-table")
         yield Static("", id="health-note")
 
     def refresh_view(self, store: Store) -> None:
@@ -131,7 +132,6 @@ class HealthScreen(BaseScreen):
             and (not self.status_filter or shown_status(item) == self.status_filter)
         ]
         rows.sort(key=lambda item: _sort_value(item, self.sort_column), reverse=self.sort_reverse)
-        self._rows = rows
         self._fill(rows)
         status = f"status={self.status_filter}" if self.status_filter else ""
         active = f"{status} {self.filter_text}".strip()
@@ -161,8 +161,9 @@ class HealthScreen(BaseScreen):
             )
             for item in rows
         ]
-        with self.app.batch_update():
-            fill_rows(self.query_one(DataTable), cells)
+        table = self.query_one(LineTable)
+        table.set_rows(cells)
+        table.show_sort(self.sort_column, self.sort_reverse)
 
     def apply_filter(self, text: str) -> None:
         self.filter_text = text
@@ -184,22 +185,22 @@ class HealthScreen(BaseScreen):
         self.sort_reverse = not self.sort_reverse
         self.refresh_view(self.hi_app.store)
 
-    @on(DataTable.HeaderSelected)
-    def _header(self, event: DataTable.HeaderSelected) -> None:
-        column = str(event.column_key.value)
+    @on(LineTable.HeaderClicked)
+    def _header(self, event: LineTable.HeaderClicked) -> None:
+        column = event.key
         if column == self.sort_column:
             self.sort_reverse = not self.sort_reverse
         self.sort_column = column
         self.refresh_view(self.hi_app.store)
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, _event: DataTable.RowSelected) -> None:
-        self.action_drill_down()
+    @on(LineTable.RowSelected)
+    def _row_selected(self, event: LineTable.RowSelected) -> None:
+        self.app.push_screen(IntegrationDetailScreen(event.key))
 
     def action_drill_down(self) -> None:
-        table = self.query_one(DataTable)
-        if 0 <= table.cursor_row < len(self._rows):
-            self.app.push_screen(IntegrationDetailScreen(self._rows[table.cursor_row].name))
+        name = self.query_one(LineTable).cursor_key
+        if name is not None:
+            self.app.push_screen(IntegrationDetailScreen(name))
 
     @work(exclusive=True, group="recheck")
     async def action_recheck(self) -> None:

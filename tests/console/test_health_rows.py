@@ -8,7 +8,6 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from textual.widgets import DataTable
 
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
@@ -19,6 +18,7 @@ from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import Integration
 from hashinsight_tui.screens.health import HealthScreen, shown_status
+from hashinsight_tui.widgets.line_table import LineTable
 from tests.helpers import wait_for
 
 
@@ -85,13 +85,11 @@ async def test_the_health_screen_has_the_poller_row_and_check_times(
     )
     async with app.run_test(size=(140, 36)) as pilot:
         await wait_for(lambda: isinstance(app.screen, HealthScreen), pilot)
-        table = app.screen.query_one(DataTable)
+        table = app.screen.query_one(LineTable)
 
         def row(name: str) -> list[str] | None:
-            keys = [str(k.value) for k in table.rows]
-            if name not in keys:
-                return None
-            return [str(c) for c in table.get_row_at(keys.index(name))]
+            cells = dict(table.rows).get(name)
+            return None if cells is None else [str(c) for c in cells]
 
         await wait_for(lambda: row("fleet-poller") is not None, pilot, 30)
         await wait_for(

@@ -24,6 +24,7 @@ from hashinsight_tui.screens.health import HealthScreen
 from hashinsight_tui.screens.keys import KeysScreen
 from hashinsight_tui.widgets.command_line import PromptLine
 from hashinsight_tui.widgets.key_forms import KeyFormScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from hashinsight_tui.widgets.status_bar import StatusBar
 from tests.console.snapshot_world import URL, load_recording, replay_client
 from tests.helpers import wait_for
@@ -60,7 +61,10 @@ def screen_lines(app: HashInsightApp) -> list[str]:
 
 
 def rows(app: HashInsightApp, selector: str = "DataTable") -> list[list[str]]:
-    table = app.screen.query_one(selector, DataTable)
+    table = app.screen.query_one(selector)
+    if isinstance(table, LineTable):
+        return [[str(cell) for cell in cells] for _key, cells in table.rows]
+    assert isinstance(table, DataTable)
     return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
 
 
@@ -97,16 +101,16 @@ async def test_filter_line_shows_what_is_typed_at_80x24() -> None:
 
 async def test_esc_clears_a_filter_set_by_a_command() -> None:
     async with console("health") as (app, pilot):
-        await wait_for(lambda: len(rows(app)) > 3, pilot)
-        everything = len(rows(app))
+        await wait_for(lambda: len(rows(app, "#health-table")) > 3, pilot)
+        everything = len(rows(app, "#health-table"))
         await pilot.press("colon", *"health status=down", "enter")
-        await wait_for(lambda: len(rows(app)) < everything, pilot)
-        assert all(row[2] == "down" for row in rows(app))
+        await wait_for(lambda: len(rows(app, "#health-table")) < everything, pilot)
+        assert all(row[2] == "down" for row in rows(app, "#health-table"))
         # the screen says which filter is in force, and how to drop it
         await wait_for(lambda: "filter status=down" in status_line(app), pilot)
         assert "esc clears" in status_line(app)
         await pilot.press("escape")
-        await wait_for(lambda: len(rows(app)) == everything, pilot)
+        await wait_for(lambda: len(rows(app, "#health-table")) == everything, pilot)
         assert "filter" not in status_line(app)
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from textual.widgets import DataTable
-
 from backend.runtime import BackendThread
 from backend.settings import load_settings
 from hashinsight_tui.app import SCREENS, ConsoleOptions, HashInsightApp
@@ -14,6 +12,7 @@ from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.health import HealthScreen
 from hashinsight_tui.screens.help import HelpScreen
 from hashinsight_tui.screens.placeholder import PendingCapabilityScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from hashinsight_tui.widgets.status_bar import StatusBar
 from tests.helpers import free_port, isolated_env, wait_for
 
@@ -32,8 +31,8 @@ def status_line(app: HashInsightApp) -> str:
 
 
 def table_rows(app: HashInsightApp) -> list[list[str]]:
-    table = app.screen.query_one(DataTable)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one(LineTable)
+    return [[str(cell) for cell in cells] for _key, cells in table.rows]
 
 
 async def test_every_screen_is_reachable_by_key(backend_thread: BackendThread) -> None:
@@ -97,7 +96,7 @@ async def test_drill_down_and_back(backend_thread: BackendThread) -> None:
     app = HashInsightApp(options(backend_thread, start_screen="health"))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: bool(table_rows(app)), pilot)
-        app.screen.query_one(DataTable).focus()
+        app.screen.query_one(LineTable).focus()
         await pilot.press("enter")
         await wait_for(lambda: type(app.screen).__name__ == "IntegrationDetailScreen", pilot)
         await pilot.press("escape")
