@@ -3,8 +3,9 @@ reconciliation, and the websocket the signing service dials into."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
 from fastapi import APIRouter, Depends, Query, Request, WebSocket
 
@@ -30,6 +31,7 @@ from hashinsight_contract.issuer import (
 )
 
 router = APIRouter(prefix="/api/v1/issuer", tags=["issuer"], responses=COMMON_ERRORS)
+T = TypeVar("T")
 ApproveKey = Annotated[KeyInfo, Depends(require("issuer:approve"))]
 Issuer = Annotated[IssuerService, Depends(service(IssuerService))]
 
@@ -38,7 +40,7 @@ def _source(request: Request) -> str | None:
     return request.client.host if request.client else None
 
 
-async def _guarded(work: Any) -> Any:
+async def _guarded(work: Awaitable[T]) -> T:
     try:
         return await work
     except IssueNotFound as exc:
@@ -54,7 +56,7 @@ async def _guarded(work: Any) -> Any:
 @router.get("/status", response_model=IssuerStatusOut, summary="Issuer status")
 async def status(_key: ReadKey, issuer: Issuer) -> IssuerStatusOut:
     """Bitmart poll, cursor, signer connection, node and RFE sequence, totals, lease holder."""
-    return IssuerStatusOut.model_validate(await issuer.status())
+    return await issuer.status()
 
 
 @router.get("/issues", response_model=IssueListOut, summary="Issues, newest first")
@@ -71,14 +73,12 @@ async def list_issues(
     unknown = sorted(set(states) - set(ALL_STATES))
     if unknown:
         raise ApiError(400, f"unknown state {unknown[0]!r}; known: {', '.join(ALL_STATES)}")
-    issues = await issuer.list_issues(states or None, limit, before_id)
-    next_before = issues[-1]["id"] if len(issues) == limit else None
-    return IssueListOut.model_validate({"issues": issues, "next_before_id": next_before})
+    return await issuer.list_issues(states or None, limit, before_id)
 
 
 @router.get("/issues/{issue_id}", response_model=IssueDetailOut, summary="One issue and trades")
 async def issue_detail(issue_id: RowId, _key: ReadKey, issuer: Issuer) -> IssueDetailOut:
-    return IssueDetailOut.model_validate(await _guarded(issuer.issue_detail(issue_id)))
+    return await _guarded(issuer.issue_detail(issue_id))
 
 
 @router.post(
@@ -91,7 +91,7 @@ async def approve(
     decided = issuer.decide(
         issue_id, approve=True, actor=key.actor, reason=body.reason, source=_source(request)
     )
-    return IssueOut.model_validate(await _guarded(decided))
+    return await _guarded(decided)
 
 
 @router.post("/issues/{issue_id}/reject", response_model=IssueOut, summary="Reject an issue")
@@ -102,7 +102,7 @@ async def reject(
     decided = issuer.decide(
         issue_id, approve=False, actor=key.actor, reason=body.reason, source=_source(request)
     )
-    return IssueOut.model_validate(await _guarded(decided))
+    return await _guarded(decided)
 
 
 @router.post("/issues/{issue_id}/retry", response_model=IssueOut, summary="Retry a failed issue")
@@ -111,7 +111,7 @@ async def retry(
 ) -> IssueOut:
     """Resumes with the same signed tx when there is one; never picks a new sequence itself."""
     retried = issuer.retry(issue_id, actor=key.actor, reason=body.reason, source=_source(request))
-    return IssueOut.model_validate(await _guarded(retried))
+    return await _guarded(retried)
 
 
 @router.post("/start", response_model=IssuerStatusOut, summary="Set the first starting point")
@@ -120,7 +120,7 @@ async def start(
 ) -> IssuerStatusOut:
     """Only once, on the very first start: from when on Bitmart sales are issued."""
     started = issuer.set_start(body.start, actor=key.actor, source=_source(request))
-    return IssuerStatusOut.model_validate(await _guarded(started))
+    return await _guarded(started)
 
 
 @router.get(
@@ -137,7 +137,7 @@ async def reconciliation(
     start = aware_utc(start, "start") if start is not None else end - timedelta(hours=24)
     check_order(start, end)
     summed = issuer.reconciliation(dt_to_ms(start), dt_to_ms(end), live=live)
-    return ReconciliationOut.model_validate(await _guarded(summed))
+    return await _guarded(summed)
 
 
 @router.websocket("/signer")

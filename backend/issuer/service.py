@@ -31,13 +31,27 @@ from backend.issuer.store import (
     IssueStore,
     StaleState,
     dt_to_ms,
-    issue_to_dict,
+    issue_out,
     ms_to_dt,
     ndau_text,
-    trade_to_dict,
+    trade_out,
 )
 from backend.ndau import signer_protocol as proto
 from backend.ndau.keys import NdauKeyError, PublicKey
+from hashinsight_contract.issuer import (
+    Amount,
+    BitmartStatusOut,
+    CountedAmount,
+    CursorOut,
+    IssueDetailOut,
+    IssueListOut,
+    IssueOut,
+    IssuerStatusOut,
+    LeaseOut,
+    NodeStatusOut,
+    ReconciliationOut,
+    TotalsOut,
+)
 
 log = logging.getLogger("hashinsight.issuer")
 S = IssueState
@@ -80,8 +94,14 @@ def parse_allow_list(text: str) -> list[PublicKey]:
     return keys
 
 
-def _amount(napu: int) -> dict[str, str]:
-    return {"napu": str(napu), "ndau": ndau_text(napu)}
+def amount(napu: int) -> Amount:
+    return Amount(napu=str(napu), ndau=ndau_text(napu))
+
+
+def counted(totals: dict[str, int]) -> CountedAmount:
+    """A store total ({"count", "napu"}) as an API amount with its count."""
+    napu = totals.get("napu", 0)
+    return CountedAmount(napu=str(napu), ndau=ndau_text(napu), count=totals.get("count", 0))
 
 
 class IssuerService:
@@ -254,11 +274,13 @@ class IssuerService:
         engine = getattr(self, "engine", None)
         if engine is not None:
             engine.retry_now()
-        self.context.bus.publish(CHANNEL, "issuer.signer", self.hub.status())
+        self.context.bus.publish(
+            CHANNEL, "issuer.signer", self.hub.status().model_dump(mode="json")
+        )
 
     # ------------------------------------------------------------------ API
 
-    async def status(self) -> dict[str, Any]:
+    async def status(self) -> IssuerStatusOut:
         clock = self.context.clock
         cursor = await self.store.cursor()
         lease = await self.lease.current()
@@ -268,92 +290,88 @@ class IssuerService:
         engine = self.engine
         rfe, supply = engine.rfe, engine.supply
         node_health = self.context.health.get("ndau-node")
-        totals = {
-            state: {
-                "count": by_state.get(state, {}).get("count", 0),
-                **_amount(by_state.get(state, {}).get("napu", 0)),
-            }
-            for state in ALL_STATES
-        }
         pending = sum(by_state.get(s, {}).get("napu", 0) for s in PENDING)
         sales = sum(v["napu"] for v in by_state.values())
-        return {
-            "enabled": self.enabled,
-            "configured": self.configured,
-            "running": self.running,
-            "problems": list(self.problems),
-            "mode": self.settings.issuer_mode,
-            "symbol": self.settings.issuer_symbol,
-            "needs_start": cursor is None,
-            "cursor": None
+        return IssuerStatusOut(
+            enabled=self.enabled,
+            configured=self.configured,
+            running=self.running,
+            problems=list(self.problems),
+            mode=self.settings.issuer_mode,
+            symbol=self.settings.issuer_symbol,
+            needs_start=cursor is None,
+            cursor=None
             if cursor is None
-            else {
-                "cursor_at": ms_to_dt(cursor.cursor_ms).isoformat(),
-                "started_from": ms_to_dt(cursor.started_from_ms).isoformat(),
-                "started_by": cursor.started_by,
-            },
-            "bitmart": {
-                "url": self.bitmart.base_url if self.bitmart else self.settings.bitmart_url,
-                "key_file": os.path.basename(self.key_file) if self.key_file else None,
-                "access_hint": self.key.access_hint if self.key else None,
-                "last_poll_at": engine.last_poll_at,
-                "last_poll_ok_at": engine.last_poll_ok_at,
-                "last_error": engine.last_poll_error,
-                "polls": engine.polls,
-            },
-            "signer": self.hub.status(),
-            "node": {
-                "url": self.settings.ndau_node_url,
-                "status": node_health.status if node_health else "unknown",
-                "last_error": engine.node_error
-                or (node_health.last_error if node_health else None),
-                "checked_at": engine.chain_checked_at,
-                "rfe_address": rfe.address if rfe else None,
-                "rfe_sequence": rfe.sequence if rfe else None,
-                "validation_keys": [k.to_text() for k in rfe.validation_keys] if rfe else [],
-                "total_released": _amount(supply.total_released_napu) if supply else None,
-                "total_issued": _amount(supply.total_issued_napu) if supply else None,
-                "issuable": _amount(supply.issuable_napu) if supply else None,
-            },
-            "lease": {
-                "me": self.lease.holder,
-                "held_by_me": self.lease.held,
-                "holder": lease.holder if lease else None,
-                "token": lease.token if lease else None,
-                "expires_at": lease.expires_at.isoformat() if lease else None,
-            },
-            "totals": {
-                "by_state": totals,
-                "recorded_sales": _amount(sales),
-                "issued": _amount(by_state.get(S.CONFIRMED, {}).get("napu", 0)),
-                "pending": _amount(pending),
-                "rejected": _amount(by_state.get(S.REJECTED, {}).get("napu", 0)),
-            },
-            "awaiting_approval": by_state.get(S.AWAITING_APPROVAL, {}).get("count", 0),
-            "overdue_approvals": overdue,
-            "blocked": engine.blocked,
-            "pipeline_error": engine.pipeline_error,
-        }
+            else CursorOut(
+                cursor_at=ms_to_dt(cursor.cursor_ms).isoformat(),
+                started_from=ms_to_dt(cursor.started_from_ms).isoformat(),
+                started_by=cursor.started_by,
+            ),
+            bitmart=BitmartStatusOut(
+                url=self.bitmart.base_url if self.bitmart else self.settings.bitmart_url,
+                key_file=os.path.basename(self.key_file) if self.key_file else None,
+                access_hint=self.key.access_hint if self.key else None,
+                last_poll_at=engine.last_poll_at,
+                last_poll_ok_at=engine.last_poll_ok_at,
+                last_error=engine.last_poll_error,
+                polls=engine.polls,
+            ),
+            signer=self.hub.status(),
+            node=NodeStatusOut(
+                url=self.settings.ndau_node_url,
+                status=node_health.status if node_health else "unknown",
+                last_error=engine.node_error or (node_health.last_error if node_health else None),
+                checked_at=engine.chain_checked_at,
+                rfe_address=rfe.address if rfe else None,
+                rfe_sequence=rfe.sequence if rfe else None,
+                validation_keys=[k.to_text() for k in rfe.validation_keys] if rfe else [],
+                total_released=amount(supply.total_released_napu) if supply else None,
+                total_issued=amount(supply.total_issued_napu) if supply else None,
+                issuable=amount(supply.issuable_napu) if supply else None,
+            ),
+            lease=LeaseOut(
+                me=self.lease.holder,
+                held_by_me=self.lease.held,
+                holder=lease.holder if lease else None,
+                token=lease.token if lease else None,
+                expires_at=lease.expires_at.isoformat() if lease else None,
+            ),
+            totals=TotalsOut(
+                by_state={state: counted(by_state.get(state, {})) for state in ALL_STATES},
+                recorded_sales=amount(sales),
+                issued=amount(by_state.get(S.CONFIRMED, {}).get("napu", 0)),
+                pending=amount(pending),
+                rejected=amount(by_state.get(S.REJECTED, {}).get("napu", 0)),
+            ),
+            awaiting_approval=by_state.get(S.AWAITING_APPROVAL, {}).get("count", 0),
+            overdue_approvals=overdue,
+            blocked=engine.blocked,
+            pipeline_error=engine.pipeline_error,
+        )
 
     async def list_issues(
         self, states: list[str] | None, limit: int, before_id: int | None
-    ) -> list[dict[str, Any]]:
+    ) -> IssueListOut:
+        """A page of issues, newest first; a full page says where the next (older) one starts."""
         rows = await self.store.list(states, limit, before_id)
-        return [issue_to_dict(row) for row in rows]
+        issues = [issue_out(row) for row in rows]
+        next_before = issues[-1].id if len(issues) == limit else None
+        return IssueListOut(issues=issues, next_before_id=next_before)
 
-    async def issue_detail(self, issue_id: int) -> dict[str, Any]:
+    async def issue_detail(self, issue_id: int) -> IssueDetailOut:
         row = await self.store.get(issue_id)
         if row is None:
             raise IssueNotFound(f"no issue {issue_id}")
         trades = await self.store.trades(issue_id)
-        detail = issue_to_dict(row)
-        detail["signed_tx"] = None if row.signed_tx is None else json.loads(row.signed_tx)
-        detail["trades"] = [trade_to_dict(t) for t in trades]
-        return detail
+        return IssueDetailOut(
+            **dict(issue_out(row)),
+            signed_tx=None if row.signed_tx is None else json.loads(row.signed_tx),
+            trades=[trade_out(t) for t in trades],
+        )
 
     async def decide(
         self, issue_id: int, *, approve: bool, actor: str, reason: str | None, source: str | None
-    ) -> dict[str, Any]:
+    ) -> IssueOut:
         target = S.APPROVED if approve else S.REJECTED
         if await self.store.get(issue_id) is None:
             raise IssueNotFound(f"no issue {issue_id}")
@@ -374,11 +392,11 @@ class IssuerService:
                 f"issue {issue_id} is {exc.current}, not awaiting approval"
             ) from None
         self.engine.retry_now()
-        return issue_to_dict(row)
+        return issue_out(row)
 
     async def retry(
         self, issue_id: int, *, actor: str, reason: str | None, source: str | None
-    ) -> dict[str, Any]:
+    ) -> IssueOut:
         row = await self.store.get(issue_id)
         if row is None:
             raise IssueNotFound(f"no issue {issue_id}")
@@ -400,9 +418,9 @@ class IssuerService:
         except StaleState as exc:
             raise DecisionConflict(f"issue {issue_id} is {exc.current}, not failed") from None
         self.engine.retry_now()
-        return issue_to_dict(row)
+        return issue_out(row)
 
-    async def set_start(self, value: str, *, actor: str, source: str | None) -> dict[str, Any]:
+    async def set_start(self, value: str, *, actor: str, source: str | None) -> IssuerStatusOut:
         start_ms = parse_start(value, self.context.clock.now())
         try:
             await self.store.create_cursor(start_ms, actor=actor, source=source)
@@ -418,11 +436,11 @@ class IssuerService:
         rows = await self.store.confirmed_between(start, end)
         return {
             "symbol": self.settings.issuer_symbol,
-            "issued": _amount(sum(row.qty_napu for row in rows)),
+            "issued": amount(sum(row.qty_napu for row in rows)).model_dump(),
             "issues": [
                 {
                     "id": row.id,
-                    "qty": _amount(row.qty_napu),
+                    "qty": amount(row.qty_napu).model_dump(),
                     "trades": row.trade_count,
                     "tx_hash": row.tx_hash,
                     "block_height": row.block_height,
@@ -432,7 +450,7 @@ class IssuerService:
             ],
         }
 
-    async def reconciliation(self, start_ms: int, end_ms: int, *, live: bool) -> dict[str, Any]:
+    async def reconciliation(self, start_ms: int, end_ms: int, *, live: bool) -> ReconciliationOut:
         if end_ms <= start_ms:
             raise IssuerConfigError("end must be after start")
         by_state = await self.store.trade_totals(start_ms, end_ms)
@@ -441,24 +459,8 @@ class IssuerService:
         recorded = sum(v["napu"] for v in by_state.values())
         issued = by_state.get(S.CONFIRMED, {}).get("napu", 0)
         rejected = by_state.get(S.REJECTED, {}).get("napu", 0)
-        result: dict[str, Any] = {
-            "start": ms_to_dt(start_ms).isoformat(),
-            "end": ms_to_dt(end_ms).isoformat(),
-            "started_from": ms_to_dt(cursor.started_from_ms).isoformat() if cursor else None,
-            "scanned_until": ms_to_dt(covered_until).isoformat() if covered_until else None,
-            "complete": covered_until is not None and covered_until >= end_ms,
-            "recorded_sales": _amount(recorded),
-            "trades": sum(v["count"] for v in by_state.values()),
-            "issued": _amount(issued),
-            "rejected": _amount(rejected),
-            "pending": _amount(recorded - issued - rejected),
-            "difference": _amount(recorded - issued),
-            "by_state": {
-                k: {"count": v["count"], **_amount(v["napu"])} for k, v in by_state.items()
-            },
-            "bitmart_sales": None,
-            "unrecorded": None,
-        }
+        bitmart_sales: Amount | None = None
+        unrecorded: Amount | None = None
         if live:
             if self.bitmart is None:
                 raise IssuerConfigError("Bitmart is not configured; cannot check live sales")
@@ -471,6 +473,21 @@ class IssuerService:
                 else []
             )
             live_total = sum(t.napu() for t in trades)
-            result["bitmart_sales"] = _amount(live_total)
-            result["unrecorded"] = _amount(live_total - recorded)
-        return result
+            bitmart_sales = amount(live_total)
+            unrecorded = amount(live_total - recorded)
+        return ReconciliationOut(
+            start=ms_to_dt(start_ms).isoformat(),
+            end=ms_to_dt(end_ms).isoformat(),
+            started_from=ms_to_dt(cursor.started_from_ms).isoformat() if cursor else None,
+            scanned_until=ms_to_dt(covered_until).isoformat() if covered_until else None,
+            complete=covered_until is not None and covered_until >= end_ms,
+            recorded_sales=amount(recorded),
+            trades=sum(v["count"] for v in by_state.values()),
+            issued=amount(issued),
+            rejected=amount(rejected),
+            pending=amount(recorded - issued - rejected),
+            difference=amount(recorded - issued),
+            by_state={k: counted(v) for k, v in by_state.items()},
+            bitmart_sales=bitmart_sales,
+            unrecorded=unrecorded,
+        )

@@ -22,6 +22,7 @@ from backend.issuer.errors import SignerError, SignerRefused, SignerUnavailable
 from backend.ndau import signer_protocol as proto
 from backend.ndau.keys import NdauKeyError, PublicKey, Signature, verify
 from backend.ndau.tx import IssueTx
+from hashinsight_contract.issuer import SignerSessionOut, SignerStatusOut
 
 log = logging.getLogger("hashinsight.issuer.signer_hub")
 
@@ -59,19 +60,19 @@ class SignerSession:
         async with self.send_lock:
             await self.conn.send_text(proto.encode(message))
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "session_id": self.session_id,
-            "name": self.name,
-            "identity": self.identity,
-            "keys": sorted(self.keys),
-            "remote": self.remote,
-            "connected_at": self.connected_at,
-            "last_seen": self.last_seen,
-            "served": self.served,
-            "failed": self.failed,
-            "pending": len(self.pending),
-        }
+    def status(self) -> SignerSessionOut:
+        return SignerSessionOut(
+            session_id=self.session_id,
+            name=self.name,
+            identity=self.identity,
+            keys=sorted(self.keys),
+            remote=self.remote,
+            connected_at=self.connected_at,
+            last_seen=self.last_seen,
+            served=self.served,
+            failed=self.failed,
+            pending=len(self.pending),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,14 +312,14 @@ class SignerHub:
     def connected(self) -> bool:
         return bool(self.sessions)
 
-    def status(self) -> dict[str, Any]:
-        return {
-            "connected": self.connected,
-            "allowed_identities": sorted(self.allowed),
-            "sessions": [s.to_dict() for s in self.sessions.values()],
-            "rejected": self.rejected,
-            "last_rejection": self.last_rejection,
-        }
+    def status(self) -> SignerStatusOut:
+        return SignerStatusOut(
+            connected=self.connected,
+            allowed_identities=sorted(self.allowed),
+            sessions=[s.status() for s in self.sessions.values()],
+            rejected=self.rejected,
+            last_rejection=self.last_rejection,
+        )
 
     def _changed(self) -> None:
         if self._on_change is not None:

@@ -21,6 +21,7 @@ from backend.issuer.lease import Lease
 from backend.issuer.models import IssuerCursorRow, IssueRow, IssueTradeRow
 from backend.issuer.states import IN_FLIGHT, IssueState, can_move
 from backend.ndau.tx import napu_to_ndau
+from hashinsight_contract.issuer import IssueOut, TradeOut
 
 CHANNEL = "issues"
 S = IssueState
@@ -56,52 +57,57 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value is not None else None
 
 
+def issue_out(row: IssueRow) -> IssueOut:
+    """The API shape of an issue: amounts as exact strings, never floats."""
+    return IssueOut(
+        id=row.id,
+        state=row.state,
+        mode=row.mode,
+        symbol=row.symbol,
+        qty_napu=str(row.qty_napu),
+        qty_ndau=ndau_text(row.qty_napu),
+        trade_count=row.trade_count,
+        window_start=ms_to_dt(row.window_start_ms).isoformat(),
+        window_end=ms_to_dt(row.window_end_ms).isoformat(),
+        first_trade_at=ms_to_dt(row.first_trade_ms).isoformat(),
+        last_trade_at=ms_to_dt(row.last_trade_ms).isoformat(),
+        sequence=row.sequence,
+        tx_hash=row.tx_hash,
+        block_height=row.block_height,
+        rfe_address=row.rfe_address,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+        decided_by=row.decided_by,
+        decided_at=_iso(row.decided_at),
+        decision_reason=row.decision_reason,
+        signing_at=_iso(row.signing_at),
+        signed_at=_iso(row.signed_at),
+        submitted_at=_iso(row.submitted_at),
+        confirmed_at=_iso(row.confirmed_at),
+        attempts=row.attempts,
+        resequenced=row.resequenced,
+        last_error=row.last_error,
+    )
+
+
 def issue_to_dict(row: IssueRow) -> dict[str, Any]:
-    """The API/event shape of an issue: amounts as exact strings, never floats."""
-    return {
-        "id": row.id,
-        "state": row.state,
-        "mode": row.mode,
-        "symbol": row.symbol,
-        "qty_napu": str(row.qty_napu),
-        "qty_ndau": ndau_text(row.qty_napu),
-        "trade_count": row.trade_count,
-        "window_start": _iso(ms_to_dt(row.window_start_ms)),
-        "window_end": _iso(ms_to_dt(row.window_end_ms)),
-        "first_trade_at": _iso(ms_to_dt(row.first_trade_ms)),
-        "last_trade_at": _iso(ms_to_dt(row.last_trade_ms)),
-        "sequence": row.sequence,
-        "tx_hash": row.tx_hash,
-        "block_height": row.block_height,
-        "rfe_address": row.rfe_address,
-        "created_at": _iso(row.created_at),
-        "updated_at": _iso(row.updated_at),
-        "decided_by": row.decided_by,
-        "decided_at": _iso(row.decided_at),
-        "decision_reason": row.decision_reason,
-        "signing_at": _iso(row.signing_at),
-        "signed_at": _iso(row.signed_at),
-        "submitted_at": _iso(row.submitted_at),
-        "confirmed_at": _iso(row.confirmed_at),
-        "attempts": row.attempts,
-        "resequenced": row.resequenced,
-        "last_error": row.last_error,
-    }
+    """The event shape of an issue (the `issues` channel): the API shape as plain JSON."""
+    return issue_out(row).model_dump(mode="json")
 
 
-def trade_to_dict(row: IssueTradeRow) -> dict[str, Any]:
-    return {
-        "trade_id": row.trade_id,
-        "order_id": row.order_id,
-        "symbol": row.symbol,
-        "side": row.side,
-        "price": row.price,
-        "size": row.size,
-        "notional": row.notional,
-        "qty_napu": str(row.qty_napu),
-        "created_at": _iso(ms_to_dt(row.create_time_ms)),
-        "create_time_ms": row.create_time_ms,
-    }
+def trade_out(row: IssueTradeRow) -> TradeOut:
+    return TradeOut(
+        trade_id=row.trade_id,
+        order_id=row.order_id,
+        symbol=row.symbol,
+        side=row.side,
+        price=row.price,
+        size=row.size,
+        notional=row.notional,
+        qty_napu=str(row.qty_napu),
+        created_at=ms_to_dt(row.create_time_ms).isoformat(),
+        create_time_ms=row.create_time_ms,
+    )
 
 
 @dataclass(frozen=True, slots=True)

@@ -40,6 +40,7 @@ from backend.notary.models import NotarizationRow
 from backend.notary.pinata import PinataClient, PinataError
 from backend.notary.report import build_report, iso
 from backend.notary.signing import NotaryKey
+from hashinsight_contract.notary import NotarizationOut, StepOut
 
 log = logging.getLogger("hashinsight.notary")
 
@@ -57,35 +58,35 @@ def new_steps() -> dict[str, dict[str, Any]]:
     return {name: {"state": "pending", "at": None, "detail": None, "error": None} for name in STEPS}
 
 
-def row_view(row: NotarizationRow) -> dict[str, Any]:
+def notarization_out(row: NotarizationRow) -> NotarizationOut:
     """The public shape of a notarization (API, bus, console); never the document body."""
     steps = json.loads(row.steps)
-    return {
-        "id": row.id,
-        "created_at": iso(row.created_at),
-        "updated_at": iso(row.updated_at),
-        "trigger": row.trigger,
-        "requested_by": row.requested_by,
-        "period_start": iso(row.period_start),
-        "period_end": iso(row.period_end),
-        "status": row.status,
-        "step": next((n for n in STEPS if steps[n]["state"] != "done"), None),
-        "steps": [{"name": name, **steps[name]} for name in STEPS],
-        "attempts": row.attempts,
-        "error": row.error,
-        "hash": row.hash_hex,
-        "signature": row.signature,
-        "signer": row.signer,
-        "cid": row.cid,
-        "pin_provider": row.pin_provider,
-        "pin_size": row.pin_size,
-        "chain": row.chain,
-        "chain_id": row.chain_id,
-        "tx_hash": row.tx_hash,
-        "block_number": row.block_number,
-        "block_hash": row.block_hash,
-        "document_size": len(row.document.encode()) if row.document else None,
-    }
+    return NotarizationOut(
+        id=row.id,
+        created_at=iso(row.created_at),
+        updated_at=iso(row.updated_at),
+        trigger=row.trigger,
+        requested_by=row.requested_by,
+        period_start=iso(row.period_start),
+        period_end=iso(row.period_end),
+        status=row.status,
+        step=next((n for n in STEPS if steps[n]["state"] != "done"), None),
+        steps=[StepOut(name=name, **steps[name]) for name in STEPS],
+        attempts=row.attempts,
+        error=row.error,
+        hash=row.hash_hex,
+        signature=row.signature,
+        signer=row.signer,
+        cid=row.cid,
+        pin_provider=row.pin_provider,
+        pin_size=row.pin_size,
+        chain=row.chain,
+        chain_id=row.chain_id,
+        tx_hash=row.tx_hash,
+        block_number=row.block_number,
+        block_hash=row.block_hash,
+        document_size=len(row.document.encode()) if row.document else None,
+    )
 
 
 StepHook = Callable[[int, str], Awaitable[None]]
@@ -130,7 +131,7 @@ class NotaryPipeline:
 
     async def create(
         self, *, trigger: str, requested_by: str, period_start: datetime, period_end: datetime
-    ) -> dict[str, Any]:
+    ) -> NotarizationOut:
         now = self.clock.now()
         async with self.db.session() as session:
             row = NotarizationRow(
@@ -153,9 +154,13 @@ class NotaryPipeline:
                 target=f"notarization:{row.id}",
                 detail={"trigger": trigger, "period": [iso(period_start), iso(period_end)]},
             )
-            view = row_view(row)
-        self.bus.publish(CHANNEL, EVENT, view)
+            view = notarization_out(row)
+        self._publish(view)
         return view
+
+    def _publish(self, view: NotarizationOut) -> None:
+        """The bus carries the same shape as the API, as plain JSON."""
+        self.bus.publish(CHANNEL, EVENT, view.model_dump(mode="json"))
 
     async def get_row(self, notarization_id: int) -> NotarizationRow | None:
         async with self.db.session() as session:
@@ -172,17 +177,17 @@ class NotaryPipeline:
 
     # --- running --------------------------------------------------------------------------
 
-    async def run(self, notarization_id: int) -> dict[str, Any] | None:
+    async def run(self, notarization_id: int) -> NotarizationOut | None:
         """Run the remaining steps; returns the final view (or None for an unknown id)."""
         async with self._locks.setdefault(notarization_id, asyncio.Lock()):
             return await self._run(notarization_id)
 
-    async def _run(self, notarization_id: int) -> dict[str, Any] | None:
+    async def _run(self, notarization_id: int) -> NotarizationOut | None:
         row = await self.get_row(notarization_id)
         if row is None:
             return None
         if row.status != "running":
-            return row_view(row)
+            return notarization_out(row)
         steps = json.loads(row.steps)
         for name in STEPS:
             if steps[name]["state"] == "done":
@@ -203,7 +208,7 @@ class NotaryPipeline:
 
     async def _mark(
         self, notarization_id: int, name: str, state: str, detail: str | None, **fields: Any
-    ) -> dict[str, Any]:
+    ) -> NotarizationOut:
         async with self.db.session() as session:
             row = await session.get(NotarizationRow, notarization_id)
             assert row is not None
@@ -230,13 +235,13 @@ class NotaryPipeline:
                         "hash": row.hash_hex,
                     },
                 )
-            view = row_view(row)
-        self.bus.publish(CHANNEL, EVENT, view)
+            view = notarization_out(row)
+        self._publish(view)
         return view
 
     async def _fail(
         self, notarization_id: int, name: str, error: str, *, permanent: bool
-    ) -> dict[str, Any]:
+    ) -> NotarizationOut:
         async with self.db.session() as session:
             row = await session.get(NotarizationRow, notarization_id)
             assert row is not None
@@ -261,12 +266,12 @@ class NotaryPipeline:
                     target=f"notarization:{notarization_id}",
                     detail={"step": name, "error": error[:300], "attempts": row.attempts},
                 )
-            view = row_view(row)
+            view = notarization_out(row)
         log.warning("notarization %s: step %s failed: %s", notarization_id, name, error)
-        self.bus.publish(CHANNEL, EVENT, view)
+        self._publish(view)
         return view
 
-    async def _complete(self, notarization_id: int) -> dict[str, Any]:
+    async def _complete(self, notarization_id: int) -> NotarizationOut:
         async with self.db.session() as session:
             row = await session.get(NotarizationRow, notarization_id)
             assert row is not None
@@ -280,8 +285,8 @@ class NotaryPipeline:
                 target=f"notarization:{notarization_id}",
                 detail={"hash": row.hash_hex, "cid": row.cid, "tx_hash": row.tx_hash},
             )
-            view = row_view(row)
-        self.bus.publish(CHANNEL, EVENT, view)
+            view = notarization_out(row)
+        self._publish(view)
         return view
 
     # --- the steps: each returns (detail, fields to persist) -------------------------------

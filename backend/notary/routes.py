@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Query, Response
 
@@ -27,19 +27,7 @@ Notary = Annotated[NotaryService, Depends(service(NotaryService))]
 
 @router.get("/api/v1/notary", response_model=NotaryInfo, summary="How this backend notarizes")
 async def notary_info(_key: ReadKey, notary: Notary) -> NotaryInfo:
-    settings = notary.settings
-    return NotaryInfo.model_validate(
-        {
-            "enabled": settings.notary_enabled,
-            "signer": notary.signer,
-            "chain": notary.chain.kind if notary.chain else None,
-            "chain_target": notary.chain.target if notary.chain else None,
-            "pin_provider": "pinata" if notary.pinata else "local",
-            "schedule_utc": settings.notary_schedule_utc,
-            "period_hours": settings.notary_period_h,
-            "confirmations": settings.notary_confirmations,
-        }
-    )
+    return notary.info()
 
 
 @router.post(
@@ -52,10 +40,9 @@ async def request_notarization(
     key: AdminKey, notary: Notary, body: NotarizationRequest | None = None
 ) -> NotarizationOut:
     with unavailable_as_503(NotaryUnavailable):
-        view = await notary.request(
+        return await notary.request(
             requested_by=key.actor, period_h=body.period_hours if body else None
         )
-    return NotarizationOut.model_validate(view)
 
 
 @router.get("/api/v1/notarizations", response_model=NotarizationList, summary="Notarizations")
@@ -67,11 +54,10 @@ async def list_notarizations(
     status: Annotated[str | None, Query(pattern="^(running|completed|failed)$")] = None,
 ) -> NotarizationList:
     with unavailable_as_503(NotaryUnavailable):
-        items, total = await notary.list(limit=limit, offset=offset, status=status)
-    return NotarizationList.model_validate({"items": items, "total": total})
+        return await notary.list(limit=limit, offset=offset, status=status)
 
 
-async def _get(notary: NotaryService, notarization_id: int) -> dict[str, Any]:
+async def _get(notary: NotaryService, notarization_id: int) -> NotarizationOut:
     with unavailable_as_503(NotaryUnavailable):
         view = await notary.get(notarization_id)
     if view is None:
@@ -87,7 +73,7 @@ async def _get(notary: NotaryService, notarization_id: int) -> dict[str, Any]:
 async def get_notarization(
     notarization_id: RowId, _key: ReadKey, notary: Notary
 ) -> NotarizationOut:
-    return NotarizationOut.model_validate(await _get(notary, notarization_id))
+    return await _get(notary, notarization_id)
 
 
 @router.get(
@@ -116,7 +102,7 @@ async def verify_notarization(
     result = await notary.verify(notarization_id)
     if result is None:
         raise ApiError(404, f"no notarization {notarization_id}")
-    return VerificationOut.model_validate(result.to_dict())
+    return result
 
 
 @router.post(
@@ -128,11 +114,11 @@ async def retry_notarization(
     notarization_id: RowId, key: AdminKey, notary: Notary
 ) -> NotarizationOut:
     view = await _get(notary, notarization_id)
-    if view["status"] != "failed":
-        raise ApiError(409, f"notarization {notarization_id} is {view['status']}, not failed")
+    if view.status != "failed":
+        raise ApiError(409, f"notarization {notarization_id} is {view.status}, not failed")
     result = await notary.retry(notarization_id, key.actor)
     assert result is not None
-    return NotarizationOut.model_validate(result)
+    return result
 
 
 @router.get(

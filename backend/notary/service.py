@@ -27,9 +27,16 @@ from backend.notary.cid import normalize_cid
 from backend.notary.ipfs_store import LocalIpfsStore
 from backend.notary.models import NotarizationRow
 from backend.notary.pinata import PinataClient
-from backend.notary.pipeline import CHANNEL, NotaryPipeline, StepHook, row_view
+from backend.notary.pipeline import CHANNEL, NotaryPipeline, StepHook, notarization_out
 from backend.notary.signing import NotaryKey, load_notary_key
-from backend.notary.verify import Verification, verify_notarization
+from backend.notary.verify import verify_notarization
+from hashinsight_contract.notary import (
+    CheckOut,
+    NotarizationList,
+    NotarizationOut,
+    NotaryInfo,
+    VerificationOut,
+)
 
 log = logging.getLogger("hashinsight.notary")
 
@@ -143,9 +150,23 @@ class NotaryService:
     def signer(self) -> str | None:
         return self.key.address if self.key else None
 
+    def info(self) -> NotaryInfo:
+        """How this backend notarizes: signer, anchor chain, pinning and schedule."""
+        settings = self.settings
+        return NotaryInfo(
+            enabled=settings.notary_enabled,
+            signer=self.signer,
+            chain=self.chain.kind if self.chain else None,
+            chain_target=self.chain.target if self.chain else None,
+            pin_provider="pinata" if self.pinata else "local",
+            schedule_utc=settings.notary_schedule_utc,
+            period_hours=settings.notary_period_h,
+            confirmations=settings.notary_confirmations,
+        )
+
     async def request(
         self, *, requested_by: str, period_h: float | None = None, trigger: str = "manual"
-    ) -> dict[str, Any]:
+    ) -> NotarizationOut:
         """Create a notarization of the last `period_h` hours and start its pipeline."""
         pipeline = self._ready()
         end = self.context.clock.now()
@@ -153,7 +174,7 @@ class NotaryService:
         view = await pipeline.create(
             trigger=trigger, requested_by=requested_by, period_start=start, period_end=end
         )
-        self.drive(view["id"])
+        self.drive(view.id)
         return view
 
     def drive(self, notarization_id: int) -> None:
@@ -167,33 +188,33 @@ class NotaryService:
         try:
             while True:
                 view = await pipeline.run(notarization_id)
-                if view is None or view["status"] != "running":
+                if view is None or view.status != "running":
                     return
-                delay = exponential(view["attempts"], base_s=self._retry_base_s, cap_s=RETRY_MAX_S)
+                delay = exponential(view.attempts, base_s=self._retry_base_s, cap_s=RETRY_MAX_S)
                 await asyncio.sleep(delay)
         except Exception:  # never let one notarization take the service down
             log.exception("notarization %s: pipeline crashed", notarization_id)
         finally:
             self._driving.discard(notarization_id)
 
-    async def wait(self, notarization_id: int, timeout_s: float = 30.0) -> dict[str, Any]:
-        """Wait until a notarization is no longer running (tests, CLI)."""
+    async def wait(self, notarization_id: int, timeout_s: float = 30.0) -> NotarizationOut | None:
+        """Wait until a notarization is no longer running (tests, CLI); None for an unknown id."""
         deadline = asyncio.get_running_loop().time() + timeout_s
         while True:
             view = await self.get(notarization_id)
-            if view is None or view["status"] != "running":
-                return view or {}
+            if view is None or view.status != "running":
+                return view
             if asyncio.get_running_loop().time() > deadline:
                 return view
             await asyncio.sleep(0.05)
 
-    async def get(self, notarization_id: int) -> dict[str, Any] | None:
+    async def get(self, notarization_id: int) -> NotarizationOut | None:
         row = await self._ready().get_row(notarization_id)
-        return row_view(row) if row else None
+        return notarization_out(row) if row else None
 
     async def list(
         self, *, limit: int = 50, offset: int = 0, status: str | None = None
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> NotarizationList:
         query = select(NotarizationRow)
         count = select(func.count()).select_from(NotarizationRow)
         if status:
@@ -204,13 +225,13 @@ class NotaryService:
             rows = await session.scalars(
                 query.order_by(NotarizationRow.id.desc()).limit(limit).offset(offset)
             )
-            return [row_view(row) for row in rows], total
+            return NotarizationList(items=[notarization_out(row) for row in rows], total=total)
 
     async def document(self, notarization_id: int) -> bytes | None:
         row = await self._ready().get_row(notarization_id)
         return row.document.encode("utf-8") if row and row.document else None
 
-    async def verify(self, notarization_id: int) -> Verification | None:
+    async def verify(self, notarization_id: int) -> VerificationOut | None:
         pipeline = self._ready()
         row = await pipeline.get_row(notarization_id)
         if row is None:
@@ -233,9 +254,14 @@ class NotaryService:
                 "failed_step": result.failed_step,
             },
         )
-        return result
+        return VerificationOut(
+            id=result.id,
+            ok=result.ok,
+            failed_step=result.failed_step,
+            checks=[CheckOut(step=c.step, ok=c.ok, detail=c.detail) for c in result.checks],
+        )
 
-    async def retry(self, notarization_id: int, actor: str) -> dict[str, Any] | None:
+    async def retry(self, notarization_id: int, actor: str) -> NotarizationOut | None:
         """Give a failed notarization another run from the step that failed."""
         pipeline = self._ready()
         async with self.context.db.session() as session:
@@ -251,7 +277,7 @@ class NotaryService:
                 )
         self.drive(notarization_id)
         row = await pipeline.get_row(notarization_id)
-        return row_view(row) if row else None
+        return notarization_out(row) if row else None
 
     async def cat(self, cid: str) -> bytes:
         """Bytes of the local store by CID (raises InvalidCid/ContentNotFound/ContentCorrupt)."""
@@ -314,7 +340,7 @@ class NotaryService:
         view = await pipeline.create(
             trigger="schedule", requested_by="scheduler", period_start=start, period_end=slot
         )
-        self.drive(view["id"])
+        self.drive(view.id)
 
 
 def last_slot(now: datetime, hhmm: str) -> datetime:

@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import dataclass, field
 
 from backend.notary.anchor import AnchorChain, ChainError
 from backend.notary.canonical import CanonicalJSONError, canonical_json
@@ -44,9 +43,6 @@ class Verification:
     ok: bool
     failed_step: str | None
     checks: list[Check] = field(default_factory=list)
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 async def verify_notarization(

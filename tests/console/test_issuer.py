@@ -118,8 +118,8 @@ async def test_approve_and_reject_with_confirmation_and_audit(world: IssuerWorld
         await pilot.press(*"desk confirmed the sale", "enter")  # typed into the reason
         await wait_for(lambda: state_of(app, 1) == "confirmed", pilot, 20)
         issue = world.thread.call(world.service.issue_detail(1))
-        assert issue["decided_by"].startswith("key:")
-        assert issue["decision_reason"] == "desk confirmed the sale"
+        assert issue.decided_by is not None and issue.decided_by.startswith("key:")
+        assert issue.decision_reason == "desk confirmed the sale"
         assert len(world.node.issue_txs()) == 1
 
         # Reject: the reason is required.

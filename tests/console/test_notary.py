@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -11,6 +9,7 @@ from textual.widgets import ContentSwitcher, DataTable, Static
 
 from backend.notary.service import NotaryService
 from backend.runtime import BackendThread
+from hashinsight_contract.notary import NotarizationOut
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.notary import NotaryScreen, VerificationScreen
 from tests.helpers import wait_for
@@ -35,13 +34,15 @@ def text(app: HashInsightApp, widget_id: str) -> str:
     return str(app.screen.query_one(widget_id, Static).render())
 
 
-def notarize(thread: BackendThread) -> dict[str, Any]:
+def notarize(thread: BackendThread) -> NotarizationOut:
     notary = thread.backend.services_by_name["notary"]
     assert isinstance(notary, NotaryService)
 
-    async def run() -> dict[str, Any]:
+    async def run() -> NotarizationOut:
         view = await notary.request(requested_by="test")
-        return await notary.wait(view["id"], 60)
+        done = await notary.wait(view.id, 60)
+        assert done is not None
+        return done
 
     return thread.call(run(), timeout=70)
 
@@ -67,24 +68,22 @@ def sign_in_attempts(thread: BackendThread) -> str:
 
 async def test_notarizations_show_their_steps_and_verify(backend_thread: BackendThread) -> None:
     done = notarize(backend_thread)
-    assert done["status"] == "completed", done
+    assert done.status == "completed", done
     app = HashInsightApp(options(backend_thread))
     async with app.run_test(size=SIZE) as pilot:
         await wait_for(lambda: isinstance(app.screen, NotaryScreen), pilot)
-        await wait_for(
-            lambda: any(r[0] == str(done["id"]) for r in rows(app, "#notary-table")), pilot
-        )
-        row = next(r for r in rows(app, "#notary-table") if r[0] == str(done["id"]))
+        await wait_for(lambda: any(r[0] == str(done.id) for r in rows(app, "#notary-table")), pilot)
+        row = next(r for r in rows(app, "#notary-table") if r[0] == str(done.id))
         assert row[3] == "completed" and row[4:8] == ["✓", "✓", "✓", "✓"]
-        assert row[8] == str(done["block_number"])
+        assert row[8] == str(done.block_number)
         detail = text(app, "#notary-detail")
-        assert done["hash"] in detail and done["cid"] in detail and done["tx_hash"] in detail
+        assert done.hash in detail and done.cid in detail and done.tx_hash in detail
         assert "pinata" in detail  # the demo world pins through the Pinata simulator
         assert "signer 0x" in text(app, "#notary-info")
         await pilot.press("v")
         await wait_for(lambda: isinstance(app.screen, VerificationScreen), pilot, 30)
         shown = str(app.screen.query_one("#verify-title", Static).render())
-        assert f"Notarization {done['id']}: VERIFIED" in shown
+        assert f"Notarization {done.id}: VERIFIED" in shown
         modal = app.screen
         assert isinstance(modal, VerificationScreen) and modal.result.ok
         assert [c.step for c in modal.result.checks] == ["pin", "hash", "sign", "anchor", "confirm"]

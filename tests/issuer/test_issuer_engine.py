@@ -20,6 +20,7 @@ from backend.issuer.service import DecisionConflict
 from backend.ndau.tx import NAPU_PER_NDAU
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
+from hashinsight_contract.issuer import Amount
 from tests.helpers import eventually
 from tests.issuer.issuer_harness import (
     RunningIssuer,
@@ -83,7 +84,8 @@ async def world(
 
 
 async def states(issuer: RunningIssuer) -> list[tuple[int, str]]:
-    return [(i["id"], i["state"]) for i in await issuer.service.list_issues(None, 100, None)]
+    page = await issuer.service.list_issues(None, 100, None)
+    return [(issue.id, issue.state) for issue in page.issues]
 
 
 async def wait_state(issuer: RunningIssuer, issue_id: int, state: str, within_s: float = 30) -> Any:
@@ -107,8 +109,9 @@ async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> N
     assert len(chain) == 1 and chain[0].data["qty"] == 375_000_000
     assert chain[0].tx_hash == row.tx_hash and row.sequence == 4171
     detail = await issuer.service.issue_detail(1)
-    assert [t["size"] for t in detail["trades"]] == ["1.25", "2.5"]
-    assert detail["signed_tx"]["sequence"] == 4171 and len(detail["signed_tx"]["signatures"]) == 2
+    assert [t.size for t in detail.trades] == ["1.25", "2.5"]
+    assert detail.signed_tx is not None
+    assert detail.signed_tx["sequence"] == 4171 and len(detail.signed_tx["signatures"]) == 2
     async with issuer.db.session() as session:
         actions = list(await session.scalars(select(AuditEntry.action).order_by(AuditEntry.id)))
     assert actions[-6:] == [
@@ -126,7 +129,7 @@ async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> N
             seen.append(event.data["state"])
     assert seen[-1] == "confirmed" and "signing" in seen
     status = await issuer.service.status()
-    assert status["totals"]["issued"] == {"napu": "375000000", "ndau": "3.75000000"}
+    assert status.totals.issued == Amount(napu="375000000", ndau="3.75000000")
     now = datetime.now(UTC)
     section = await issuer.service.notary_section(now - timedelta(hours=1), now)
     assert section["issued"] == {"napu": "375000000", "ndau": "3.75000000"}
@@ -135,8 +138,8 @@ async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> N
         now - timedelta(hours=2), now - timedelta(hours=1)
     )
     assert earlier["issued"]["napu"] == "0" and earlier["issues"] == []
-    assert status["signer"]["connected"] and status["lease"]["held_by_me"]
-    assert status["node"]["rfe_sequence"] in (4170, 4171)
+    assert status.signer.connected and status.lease.held_by_me
+    assert status.node.rfe_sequence in (4170, 4171)
 
 
 async def test_semi_auto_waits_for_a_decision(world: World) -> None:
@@ -148,8 +151,8 @@ async def test_semi_auto_waits_for_a_decision(world: World) -> None:
     decided = await issuer.service.decide(
         1, approve=True, actor="key:abc(ops)", reason="matches the desk log", source="127.0.0.1"
     )
-    assert decided["decided_by"] == "key:abc(ops)"
-    assert decided["decision_reason"] == "matches the desk log"
+    assert decided.decided_by == "key:abc(ops)"
+    assert decided.decision_reason == "matches the desk log"
     await wait_state(issuer, 1, "confirmed")
     with pytest.raises(DecisionConflict, match="not awaiting approval"):
         await issuer.service.decide(1, approve=False, actor="x", reason="late", source=None)
@@ -162,13 +165,13 @@ async def test_semi_auto_waits_for_a_decision(world: World) -> None:
     await wait_state(issuer, 3, "awaiting_approval")  # the rejected trades never come back
     assert len(world.node.issue_txs()) == 1
     detail = await issuer.service.issue_detail(3)
-    assert [t["size"] for t in detail["trades"]] == ["4"]
+    assert [t.size for t in detail.trades] == ["4"]
     recon = await issuer.service.reconciliation(0, int(time.time() * 1000) + 1, live=True)
-    assert recon["recorded_sales"]["napu"] == str(17 * NAPU_PER_NDAU)
-    assert recon["issued"]["napu"] == str(10 * NAPU_PER_NDAU)
-    assert recon["rejected"]["napu"] == str(3 * NAPU_PER_NDAU)
-    assert recon["pending"]["napu"] == str(4 * NAPU_PER_NDAU)
-    assert recon["unrecorded"]["napu"] == "0"
+    assert recon.recorded_sales.napu == str(17 * NAPU_PER_NDAU)
+    assert recon.issued.napu == str(10 * NAPU_PER_NDAU)
+    assert recon.rejected.napu == str(3 * NAPU_PER_NDAU)
+    assert recon.pending.napu == str(4 * NAPU_PER_NDAU)
+    assert recon.unrecorded is not None and recon.unrecorded.napu == "0"
 
 
 async def test_a_sale_listed_late_is_issued_once_and_history_before_the_start_never(
@@ -210,7 +213,7 @@ async def test_overdue_approval_raises_one_alert(world: World) -> None:
 
     event = await eventually(alerted, 20)
     assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
-    assert (await issuer.service.status())["overdue_approvals"] == 1
+    assert (await issuer.service.status()).overdue_approvals == 1
 
 
 async def test_signer_offline_then_back(world: World) -> None:
@@ -225,7 +228,7 @@ async def test_signer_offline_then_back(world: World) -> None:
     row = await eventually(errored, 20)
     assert "no signing service" in row.last_error
     status = await issuer.service.status()
-    assert not status["signer"]["connected"]
+    assert not status.signer.connected
     assert issuer.health.get("issuer-signer").status == "down"
     world.signer(issuer)
     row = await wait_state(issuer, 1, "confirmed")
@@ -316,7 +319,7 @@ async def test_bad_signatures_fail_the_issue_until_an_operator_retries(
     await wait_state(issuer, 2, "approved")
     monkeypatch.undo()
     retried = await issuer.service.retry(1, actor="key:ops", reason="signer fixed", source=None)
-    assert retried["state"] == "signing"
+    assert retried.state == "signing"
     await wait_state(issuer, 1, "confirmed")
     await wait_state(issuer, 2, "confirmed")
     assert [tx.data["sequence"] for tx in world.node.issue_txs()] == [4171, 4172]

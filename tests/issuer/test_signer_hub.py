@@ -82,7 +82,7 @@ async def test_only_allow_listed_identities_with_a_valid_challenge_signature_get
     assert answer["type"] == "welcome" and answer["session"]
     hub = issuer.service.hub
     await eventually(lambda: hub.connected, 30)
-    assert hub.rejected == 2 and hub.status()["sessions"][0]["name"] == "raw"
+    assert hub.rejected == 2 and hub.status().sessions[0].name == "raw"
     await ws.send(proto.encode({"type": "ping"}))
     assert json.loads(await ws.recv())["type"] == "pong"
     await ws.send("not json")

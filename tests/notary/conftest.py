@@ -22,6 +22,7 @@ from backend.notary.ipfs_store import LocalIpfsStore
 from backend.notary.pinata import PinataClient
 from backend.notary.pipeline import NotaryPipeline
 from backend.notary.signing import NotaryKey
+from hashinsight_contract.notary import NotarizationOut
 
 NOTARY_KEY = "0x" + "4c" * 32
 OTHER_KEY = "0x" + "7d" * 32
@@ -93,7 +94,7 @@ async def parts(tmp_path: Path, migrated_db: Path) -> AsyncIterator[Parts]:
         await db.close()
 
 
-async def notarize(pipeline: NotaryPipeline, hours: float = 1.0) -> dict[str, Any]:
+async def notarize(pipeline: NotaryPipeline, hours: float = 1.0) -> NotarizationOut:
     """Create a notarization of the last `hours` and run it to its end."""
     end = SYSTEM_CLOCK.now()
     view = await pipeline.create(
@@ -102,7 +103,7 @@ async def notarize(pipeline: NotaryPipeline, hours: float = 1.0) -> dict[str, An
         period_start=end - timedelta(hours=hours),
         period_end=end,
     )
-    result = await pipeline.run(view["id"])
+    result = await pipeline.run(view.id)
     assert result is not None
     return result
 

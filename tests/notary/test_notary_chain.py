@@ -51,8 +51,8 @@ async def test_full_pipeline_and_verification_on_the_rpc_chain(parts: Parts, nod
         node.fund(parts.key.address)
         pipeline = parts.pipeline(chain=chain, confirmations=1)
         view = await notarize(pipeline)
-        assert view["status"] == "completed" and view["chain"] == "rpc", view
-        row = await pipeline.get_row(view["id"])
+        assert view.status == "completed" and view.chain == "rpc", view
+        row = await pipeline.get_row(view.id)
         assert row is not None
         result = await verify_notarization(
             row, store=parts.store, pinata=None, chain=chain, confirmations=1

@@ -48,22 +48,22 @@ async def anchors_sent(parts: Parts) -> int:
 
 async def test_round_trip_signs_pins_anchors_and_verifies(parts: Parts) -> None:
     view = await notarize(parts.pipeline())
-    assert view["status"] == "completed", view
-    assert [s["state"] for s in view["steps"]] == ["done"] * len(STEPS)
-    row = await parts.pipeline().get_row(view["id"])
+    assert view.status == "completed", view
+    assert [s.state for s in view.steps] == ["done"] * len(STEPS)
+    row = await parts.pipeline().get_row(view.id)
     assert row is not None and row.document is not None
     # Anyone can recompute: the pinned bytes are the canonical document, its keccak the hash.
-    pinned = await parts.store.cat(view["cid"])
+    pinned = await parts.store.cat(view.cid)
     assert pinned == row.document.encode()
-    assert view["cid"] == cid_v0(pinned) and view["pin_provider"] == "local"
+    assert view.cid == cid_v0(pinned) and view.pin_provider == "local"
     assert canonical_json(json.loads(pinned)) == pinned
-    assert keccak_hex(pinned) == view["hash"]
-    assert recover_signer(hash_from_hex(view["hash"]), view["signature"]) == parts.key.address
-    tx = await parts.chain.transaction(view["tx_hash"])
-    assert tx is not None and tx.data == hash_from_hex(view["hash"])
+    assert keccak_hex(pinned) == view.hash
+    assert recover_signer(hash_from_hex(view.hash), view.signature) == parts.key.address
+    tx = await parts.chain.transaction(view.tx_hash)
+    assert tx is not None and tx.data == hash_from_hex(view.hash)
     assert tx.sender == parts.key.address and tx.receipt is not None
-    assert tx.receipt.block_number == view["block_number"]
-    result = await verify(parts, view["id"])
+    assert tx.receipt.block_number == view.block_number
+    result = await verify(parts, view.id)
     assert result.ok and result.failed_step is None
     assert [c.step for c in result.checks] == ["pin", "hash", "sign", "anchor", "confirm"]
     assert all(c.ok for c in result.checks)
@@ -84,7 +84,7 @@ async def test_report_takes_sections_from_services_and_never_invents_them(parts:
 
     parts.services.update(fleet=Fleet(), market=Broken(), other=object())
     view = await notarize(parts.pipeline())
-    row = await parts.pipeline().get_row(view["id"])
+    row = await parts.pipeline().get_row(view.id)
     assert row is not None and row.document is not None
     sections = json.loads(row.document)["sections"]
     assert sections["fleet"] == {
@@ -106,7 +106,7 @@ async def test_report_carries_the_audit_trail_of_its_period(parts: Parts) -> Non
     async with parts.db.session() as session:
         record_audit(session, actor="op", action="key.revoke", target="k1")
     view = await notarize(parts.pipeline())
-    row = await parts.pipeline().get_row(view["id"])
+    row = await parts.pipeline().get_row(view.id)
     assert row is not None and row.document is not None
     audit = json.loads(row.document)["audit"]
     # the notarization's own request row is written after its period ends
@@ -120,20 +120,20 @@ async def test_a_crash_after_any_step_resumes_where_it_stopped(parts: Parts, ste
     first = parts.pipeline(after_step=crash_after(step))
     with pytest.raises(Crash):
         await notarize(first)
-    view = {"id": 1}
-    row = await first.get_row(view["id"])
+    notarization_id = 1
+    row = await first.get_row(notarization_id)
     assert row is not None and row.status == "running"
     states = {name: s["state"] for name, s in json.loads(row.steps).items()}
     done = STEPS[: STEPS.index(step) + 1]
     assert all(states[name] == "done" for name in done)
     assert all(states[name] == "pending" for name in STEPS if name not in done)
-    assert await parts.pipeline().unfinished() == [view["id"]]
-    resumed = await parts.pipeline().run(view["id"])
-    assert resumed is not None and resumed["status"] == "completed", resumed
+    assert await parts.pipeline().unfinished() == [notarization_id]
+    resumed = await parts.pipeline().run(notarization_id)
+    assert resumed is not None and resumed.status == "completed", resumed
     assert row.document is not None  # built before the crash, and not rebuilt after it
-    assert resumed["hash"] == keccak_hex(row.document.encode())
+    assert resumed.hash == keccak_hex(row.document.encode())
     assert await anchors_sent(parts) == 1  # never a second anchor transaction
-    assert (await verify(parts, view["id"])).ok
+    assert (await verify(parts, notarization_id)).ok
 
 
 class FlakyChain:
@@ -169,8 +169,8 @@ async def test_a_crash_around_sending_the_anchor_sends_exactly_one(
     assert row is not None and row.tx_hash and row.anchor_raw_tx  # recorded before sending
     recorded = row.tx_hash
     resumed = await parts.pipeline().run(1)
-    assert resumed is not None and resumed["status"] == "completed", resumed
-    assert resumed["tx_hash"] == recorded
+    assert resumed is not None and resumed.status == "completed", resumed
+    assert resumed.tx_hash == recorded
     assert await anchors_sent(parts) == 1
     assert (await verify(parts, 1)).ok
 
@@ -184,7 +184,7 @@ async def test_an_embedded_chain_restart_before_sending_anchors_on_the_new_chain
     fresh = embedded_chain(parts.health, 15.0)
     try:
         resumed = await parts.pipeline(chain=fresh).run(1)
-        assert resumed is not None and resumed["status"] == "completed", resumed
+        assert resumed is not None and resumed.status == "completed", resumed
         assert (await verify(parts, 1, chain=fresh)).ok
         # on the old (still running) chain the anchor was never sent: verification says so
         old = await verify(parts, 1)
@@ -196,9 +196,9 @@ async def test_an_embedded_chain_restart_before_sending_anchors_on_the_new_chain
 
 async def test_tampered_content_fails_at_the_pin_step(parts: Parts) -> None:
     view = await notarize(parts.pipeline())
-    block = parts.store.block_path(view["cid"])
+    block = parts.store.block_path(view.cid)
     block.write_bytes(block.read_bytes().replace(b'"trigger":"manual"', b'"trigger":"forged"'))
-    result = await verify(parts, view["id"])
+    result = await verify(parts, view.id)
     assert not result.ok and result.failed_step == "pin"
     assert "does not match" in result.checks[0].detail
     assert result.checks[1].ok is None  # nothing to hash
@@ -207,11 +207,11 @@ async def test_tampered_content_fails_at_the_pin_step(parts: Parts) -> None:
 
 async def test_a_tampered_report_pinned_again_fails_at_the_hash_step(parts: Parts) -> None:
     view = await notarize(parts.pipeline())
-    document = json.loads(await parts.store.cat(view["cid"]))
+    document = json.loads(await parts.store.cat(view.cid))
     document["audit"]["count"] += 1  # rewrite history
     forged_cid = await parts.store.add(canonical_json(document))
-    await set_fields(parts, view["id"], cid=forged_cid)
-    result = await verify(parts, view["id"])
+    await set_fields(parts, view.id, cid=forged_cid)
+    result = await verify(parts, view.id)
     assert not result.ok and result.failed_step == "hash"
     assert result.checks[0].ok  # the forged bytes are honestly at their own CID
     assert "hashes to" in result.checks[1].detail
@@ -219,9 +219,9 @@ async def test_a_tampered_report_pinned_again_fails_at_the_hash_step(parts: Part
 
 async def test_a_wrong_signer_fails_at_the_sign_step(parts: Parts) -> None:
     view = await notarize(parts.pipeline())
-    forged = make_key(OTHER_KEY).sign_hash(hash_from_hex(view["hash"]))
-    await set_fields(parts, view["id"], signature=forged)
-    result = await verify(parts, view["id"])
+    forged = make_key(OTHER_KEY).sign_hash(hash_from_hex(view.hash))
+    await set_fields(parts, view.id, signature=forged)
+    result = await verify(parts, view.id)
     assert not result.ok and result.failed_step == "sign"
     assert make_key(OTHER_KEY).address in result.checks[2].detail
     assert result.checks[0].ok and result.checks[1].ok
@@ -230,12 +230,12 @@ async def test_a_wrong_signer_fails_at_the_sign_step(parts: Parts) -> None:
 async def test_a_wrong_anchor_fails_at_the_anchor_step(parts: Parts) -> None:
     first = await notarize(parts.pipeline())
     second = await notarize(parts.pipeline())
-    await set_fields(parts, first["id"], tx_hash=second["tx_hash"])
-    result = await verify(parts, first["id"])
+    await set_fields(parts, first.id, tx_hash=second.tx_hash)
+    result = await verify(parts, first.id)
     assert not result.ok and result.failed_step == "anchor"
     assert "not the hash" in result.checks[3].detail
-    await set_fields(parts, first["id"], tx_hash="0x" + "ab" * 32)
-    result = await verify(parts, first["id"])
+    await set_fields(parts, first.id, tx_hash="0x" + "ab" * 32)
+    result = await verify(parts, first.id)
     assert result.failed_step == "anchor" and "not found" in result.checks[3].detail
 
 
@@ -244,8 +244,8 @@ async def test_a_changed_notary_key_fails_the_sign_step_for_good(parts: Parts) -
     with pytest.raises(Crash):
         await notarize(first)
     view = await parts.pipeline(key=make_key(OTHER_KEY)).run(1)
-    assert view is not None and view["status"] == "failed"
-    assert view["steps"][2]["state"] == "failed" and "signer" in view["error"]
+    assert view is not None and view.status == "failed"
+    assert view.steps[2].state == "failed" and "signer" in view.error
 
 
 async def test_pinata_pins_and_verification_reads_the_gateway(parts: Parts) -> None:
@@ -261,18 +261,18 @@ async def test_pinata_pins_and_verification_reads_the_gateway(parts: Parts) -> N
     try:
         pinata = parts.pinata(sim.url, sim.jwt)
         view = await notarize(parts.pipeline(pinata=pinata))
-        assert view["status"] == "completed" and view["pin_provider"] == "pinata", view
-        row = await parts.pipeline().get_row(view["id"])
+        assert view.status == "completed" and view.pin_provider == "pinata", view
+        row = await parts.pipeline().get_row(view.id)
         assert row is not None and row.document is not None
-        stored = sim.pins[view["cid"]]
+        stored = sim.pins[view.cid]
         assert stored == js_stringify(json.loads(row.document)).encode()
         assert stored != row.document.encode()  # Pinata's bytes are not our canonical bytes...
-        assert view["cid"] == cid_v0(stored)
-        result = await verify(parts, view["id"], pinata=pinata)
+        assert view.cid == cid_v0(stored)
+        result = await verify(parts, view.id, pinata=pinata)
         assert result.ok, result  # ...yet they canonicalize back to the signed hash
         assert "Pinata gateway" in result.checks[0].detail
-        sim.pins[view["cid"]] = stored.replace(b'"trigger":"manual"', b'"trigger":"forged"')
-        tampered = await verify(parts, view["id"], pinata=pinata)
+        sim.pins[view.cid] = stored.replace(b'"trigger":"manual"', b'"trigger":"forged"')
+        tampered = await verify(parts, view.id, pinata=pinata)
         assert tampered.failed_step == "pin"
     finally:
         await sim.stop()
@@ -285,16 +285,16 @@ async def test_pinata_outage_is_retried_then_fails_after_max_attempts(parts: Par
         pipeline = parts.pipeline(pinata=parts.pinata(sim.url, sim.jwt))
         sim.fail_next = 3  # one run's worth of retries (the client retries twice)
         view = await notarize(pipeline)
-        assert view["status"] == "running" and view["steps"][3]["state"] == "retrying"
-        assert "HTTP 500" in view["error"] and view["attempts"] == 1
-        view = await pipeline.run(view["id"])  # Pinata is back
-        assert view is not None and view["status"] == "completed"
+        assert view.status == "running" and view.steps[3].state == "retrying"
+        assert "HTTP 500" in view.error and view.attempts == 1
+        view = await pipeline.run(view.id)  # Pinata is back
+        assert view is not None and view.status == "completed"
         sim.fail_next = 10_000
         broken = await notarize(pipeline)
         for _ in range(2):
-            broken = await pipeline.run(broken["id"]) or broken
-        assert broken["status"] == "failed" and broken["attempts"] == 3
-        assert broken["steps"][3]["state"] == "failed"
+            broken = await pipeline.run(broken.id) or broken
+        assert broken.status == "failed" and broken.attempts == 3
+        assert broken.steps[3].state == "failed"
     finally:
         await sim.stop()
 
@@ -304,6 +304,6 @@ async def test_a_wrong_pinata_jwt_is_reported_without_the_jwt(parts: Parts) -> N
     await sim.start()
     try:
         view = await notarize(parts.pipeline(pinata=parts.pinata(sim.url, "wrong-secret-jwt")))
-        assert "HTTP 401" in view["error"] and "wrong-secret-jwt" not in json.dumps(view)
+        assert "HTTP 401" in view.error and "wrong-secret-jwt" not in view.model_dump_json()
     finally:
         await sim.stop()
