@@ -44,6 +44,7 @@ from backend.fleet.shard import FleetRole
 from backend.registry import FEATURES, Feature, build_services
 from backend.settings import Settings, ensure_dirs
 from backend.wallet.service import WalletService
+from hashinsight_contract.common import BusStats, HealthReport, IntegrationOut
 
 log = logging.getLogger("hashinsight.backend")
 
@@ -266,17 +267,17 @@ class Backend:
             await asyncio.sleep(self.settings.health_check_interval_s)
             await self.run_health_checks()
 
-    def health_report(self) -> dict[str, Any]:
-        return {
-            "status": self.health.overall(),
-            "version": __version__,
-            "started_at": self.started_at,
-            "uptime_s": round(time.time() - self.started_at, 1),
-            "mode": self.mode,
-            "integrations": self.health.snapshot(),
-            "bus": self.bus.stats(),
-            "websocket_clients": len(self.ws_clients),
-        }
+    def health_report(self) -> HealthReport:
+        return HealthReport(
+            status=self.health.overall(),
+            version=__version__,
+            started_at=self.started_at,
+            uptime_s=round(time.time() - self.started_at, 1),
+            mode=self.mode,
+            integrations=[IntegrationOut(**item) for item in self.health.snapshot()],
+            bus=BusStats(**self.bus.stats()),
+            websocket_clients=len(self.ws_clients),
+        )
 
     def request_stop(self) -> None:
         self._stop_requested.set()

@@ -99,8 +99,8 @@ async def _btc_price(backend: Any, start: float, end: float) -> tuple[Points, st
         history = await service.history(period)
     except Exception as exc:  # the service says why (provider down, disabled...)
         raise MetricUnavailable(f"btc_price history: {exc}") from None
-    points = [(_seconds(float(p["t"])), float(p["price_usd"])) for p in history.get("points", [])]
-    return [p for p in points if start <= p[0] <= end], f"market/{history.get('source', period)}"
+    points = [(_seconds(p.t), p.price_usd) for p in history.points]
+    return [p for p in points if start <= p[0] <= end], f"market/{history.source}"
 
 
 def _chain_unavailable(backend: Any) -> str | None:
@@ -119,10 +119,8 @@ async def _network_hashrate(backend: Any, start: float, end: float) -> tuple[Poi
         history = await service.hashrate_history(period)
     except Exception as exc:
         raise MetricUnavailable(f"network_hashrate history: {exc}") from None
-    points = [
-        (_seconds(float(p["t"])), float(p["hashrate_ehs"])) for p in history.get("points", [])
-    ]
-    return [p for p in points if start <= p[0] <= end], f"chain/{history.get('source', period)}"
+    points = [(_seconds(p.t), p.hashrate_ehs) for p in history.points]
+    return [p for p in points if start <= p[0] <= end], f"chain/{history.source}"
 
 
 def _recorded(metric: str) -> Callable[[Any, float, float], Awaitable[tuple[Points, str]]]:

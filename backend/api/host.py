@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from backend.core.db import Database
     from backend.core.service import Service
     from backend.settings import Settings
+    from hashinsight_contract.common import HealthReport
 
 
 class ApiHost(Protocol):
@@ -31,6 +32,6 @@ class ApiHost(Protocol):
     @property
     def routers(self) -> list[APIRouter]: ...
 
-    def health_report(self) -> dict[str, Any]: ...
+    def health_report(self) -> HealthReport: ...
 
     async def run_health_checks(self) -> None: ...

@@ -23,7 +23,7 @@ Chain = Annotated[ChainService, Depends(service(ChainService))]
 )
 async def network_stats(_key: ReadKey, chain: Chain) -> NetworkStats:
     with unavailable_as_503(ChainUnavailable):
-        return NetworkStats.model_validate(chain.stats())
+        return chain.network_stats()
 
 
 @router.get(
@@ -34,7 +34,7 @@ async def network_stats(_key: ReadKey, chain: Chain) -> NetworkStats:
 )
 async def latest_blocks(_key: ReadKey, chain: Chain) -> BlocksOut:
     with unavailable_as_503(ChainUnavailable):
-        return BlocksOut.model_validate(chain.blocks())
+        return chain.blocks()
 
 
 @router.get(
@@ -49,4 +49,4 @@ async def hashrate_history(
     period: Literal["3d", "1w", "1m", "3m", "6m", "1y"] = Query("1m"),
 ) -> HashrateHistory:
     with unavailable_as_503(ChainUnavailable):
-        return HashrateHistory.model_validate(await chain.hashrate_history(period))
+        return await chain.hashrate_history(period)

@@ -43,6 +43,19 @@ from backend.providers.history import HistoryCache
 from backend.providers.leader import ProviderLeader, fresh_window_s
 from backend.providers.polling import cancel_all, run_every
 from backend.providers.values import PayloadError, Reading, Via, freshness, rejected
+from hashinsight_contract.market import AttemptOut, Freshness
+from hashinsight_contract.network import (
+    AdjustmentOut,
+    BlockOut,
+    BlocksOut,
+    FeesOut,
+    HashpriceOut,
+    HashrateHistory,
+    HashratePointOut,
+    InputOut,
+    NetworkStats,
+    TipOut,
+)
 
 T = TypeVar("T")
 log = logging.getLogger("hashinsight.chain")
@@ -242,7 +255,7 @@ class ChainService:
 
     # ------------------------------------------------------------------ polls
 
-    async def poll_network(self) -> dict[str, Any] | None:
+    async def poll_network(self) -> NetworkStats | None:
         assert self.stats_chain is not None
         if not self.leader.polls:
             return await self._follow_network()
@@ -250,39 +263,39 @@ class ChainService:
         for chain in (self.adjustment_chain, self.fees_chain):
             if chain is not None:
                 await chain.fetch()
-        try:
-            snapshot: dict[str, Any] | None = self.stats()
-        except ChainUnavailable:
-            snapshot = None
-        else:
-            self.bus.publish("network", "network.update", snapshot)
+        snapshot = self._stats_or_none()
+        if snapshot is not None:
+            self.bus.publish("network", "network.update", _as_dict(snapshot))
             await self._record(snapshot)
         for idle in (self.stats_chain, self.adjustment_chain, self.fees_chain, self.tip_chain):
             if idle is not None:
                 await idle.probe_idle(self.settings.fallback_probe_s)
         return snapshot
 
-    async def _follow_network(self) -> dict[str, Any] | None:
+    async def _follow_network(self) -> NetworkStats | None:
         """The polling process's values (it publishes the update; Redis brings it here)."""
         fresh = fresh_window_s(self.settings.network_poll_s)
         for chain in (self.stats_chain, self.adjustment_chain, self.fees_chain):
             if chain is not None:
                 await chain.follow(fresh)
+        return self._stats_or_none()
+
+    def _stats_or_none(self) -> NetworkStats | None:
         try:
-            return self.stats()
+            return self.network_stats()
         except ChainUnavailable:
             return None
 
-    async def _record(self, snapshot: dict[str, Any]) -> None:
-        if snapshot["via"] != "live":
+    async def _record(self, snapshot: NetworkStats) -> None:
+        if snapshot.via != "live":
             return  # a cached value is never recorded as a new sample
-        per_th = snapshot["hashprice_usd_per_th_day"]
+        per_th = snapshot.hashprice_usd_per_th_day
         values = {
-            "network_hashrate": snapshot["hashrate_ehs"],
-            "difficulty": snapshot["difficulty"],
+            "network_hashrate": snapshot.hashrate_ehs,
+            "difficulty": snapshot.difficulty,
             "hashprice": per_th * 1000 if per_th is not None else None,
         }
-        await self.recorder.record(values, snapshot["source"], snapshot["as_of"])
+        await self.recorder.record(values, snapshot.source, snapshot.as_of)
 
     async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
         """The report's chain section: difficulty, hashrate and hashprice over the period."""
@@ -385,6 +398,10 @@ class ChainService:
         return self.stats_chain
 
     def stats(self) -> dict[str, Any]:
+        """`network_stats` as the plain dict the bus carries and the fleet reads hashprice from."""
+        return _as_dict(self.network_stats())
+
+    def network_stats(self) -> NetworkStats:
         chain = self._require()
         result = chain.last_result
         if result.reading is None:
@@ -395,58 +412,64 @@ class ChainService:
         reading = result.reading
         tip = self._best_tip(reading, result.via, now)
         hashprice, why_not = self._hashprice(reading, result.via, tip, now)
-        return {
-            "hashrate_hs": reading.value.hashrate_hs,
-            "hashrate_ehs": reading.value.hashrate_hs / EH,
-            "difficulty": reading.value.difficulty,
-            "tip_height": tip["height"],
+        return NetworkStats(
+            hashrate_hs=reading.value.hashrate_hs,
+            hashrate_ehs=reading.value.hashrate_hs / EH,
+            difficulty=reading.value.difficulty,
+            tip_height=tip.height,
             **freshness(reading, result.via, now, stale_after),
-            "attempts": [a.to_dict() for a in result.attempts],
-            "fallback_order": [s.name for s in chain.sources],
-            "tip": tip,
-            "next_adjustment": self._adjustment(now),
-            "fees": self._fees(now),
-            "hashprice_usd_per_th_day": hashprice["usd_per_th_day"] if hashprice else None,
-            "hashprice": hashprice,
-            "hashprice_unavailable": why_not,
-        }
+            attempts=[AttemptOut(source=a.source, ok=a.ok, error=a.error) for a in result.attempts],
+            fallback_order=[s.name for s in chain.sources],
+            tip=tip,
+            next_adjustment=self._adjustment(now),
+            fees=self._fees(now),
+            hashprice_usd_per_th_day=hashprice.usd_per_th_day if hashprice else None,
+            hashprice=hashprice,
+            hashprice_unavailable=why_not,
+        )
 
-    def _best_tip(self, stats: Reading[NetworkReading], via: Via, now: float) -> dict[str, Any]:
+    def _best_tip(self, stats: Reading[NetworkReading], via: Via, now: float) -> TipOut:
         stale_after = self.settings.network_stale_after_s
-        best = {"height": stats.value.tip_height, **freshness(stats, via, now, stale_after)}
         tips = self.tip_chain.last_result if self.tip_chain else None
-        if tips is not None and tips.reading is not None and tips.reading.value > best["height"]:
-            fresh = freshness(tips.reading, tips.via, now, stale_after)
-            best = {"height": tips.reading.value, **fresh}
-        return best
+        best = tips.reading if tips is not None else None
+        if tips is not None and best is not None and best.value > stats.value.tip_height:
+            return TipOut(height=best.value, **freshness(best, tips.via, now, stale_after))
+        return TipOut(height=stats.value.tip_height, **freshness(stats, via, now, stale_after))
 
-    def _adjustment(self, now: float) -> dict[str, Any] | None:
+    def _adjustment(self, now: float) -> AdjustmentOut | None:
         if self.adjustment_chain is None:
             return None
         result = self.adjustment_chain.last_result
         if result.reading is None:
             return None
         stale_after = self.settings.network_stale_after_s
-        return {
-            **result.reading.value.to_dict(),
+        value = result.reading.value
+        return AdjustmentOut(
+            estimated_change_pct=value.estimated_change_pct,
+            remaining_blocks=value.remaining_blocks,
+            estimated_date=value.estimated_date,
+            next_retarget_height=value.next_retarget_height,
+            progress_pct=value.progress_pct,
+            avg_block_time_s=value.avg_block_time_s,
+            method=value.method,
             **freshness(result.reading, result.via, now, stale_after),
-        }
+        )
 
-    def _fees(self, now: float) -> dict[str, Any] | None:
+    def _fees(self, now: float) -> FeesOut | None:
         if self.fees_chain is None or self.fees_chain.last_result.reading is None:
             return None
         result = self.fees_chain.last_result
         assert result.reading is not None
         sample = result.reading.value
-        return {
-            "avg_fees_per_block_btc": sample.avg_fees_per_block_btc,
-            "blocks": sample.blocks,
+        return FeesOut(
+            avg_fees_per_block_btc=sample.avg_fees_per_block_btc,
+            blocks=sample.blocks,
             **freshness(result.reading, result.via, now, self.settings.network_stale_after_s),
-        }
+        )
 
     def _hashprice(
-        self, stats: Reading[NetworkReading], via: Via, tip: dict[str, Any], now: float
-    ) -> tuple[dict[str, Any] | None, str | None]:
+        self, stats: Reading[NetworkReading], via: Via, tip: TipOut, now: float
+    ) -> tuple[HashpriceOut | None, str | None]:
         """Hashprice with every input shown (value, source, age); None and why when impossible."""
         price = self.market.price_reading() if self.market is not None else None
         if price is None:
@@ -459,43 +482,44 @@ class ChainService:
         value = compute(
             price_reading.value.price_usd,
             stats.value.hashrate_hs,
-            int(tip["height"]),
-            fees["avg_fees_per_block_btc"],
+            tip.height,
+            fees.avg_fees_per_block_btc,
         )
         network_stale = self.settings.network_stale_after_s
         inputs = {
-            "price_usd": {
-                "value": price_reading.value.price_usd,
+            "price_usd": InputOut(
+                value=price_reading.value.price_usd,
                 **freshness(price_reading, price_via, now, self.settings.price_stale_after_s),
-            },
-            "network_hashrate_hs": {
-                "value": stats.value.hashrate_hs,
-                **freshness(stats, via, now, network_stale),
-            },
-            "tip_height": {"value": tip["height"], **_without(tip, "height")},
-            "avg_fees_per_block_btc": {"value": fees.pop("avg_fees_per_block_btc"), **fees},
+            ),
+            "network_hashrate_hs": InputOut(
+                value=stats.value.hashrate_hs, **freshness(stats, via, now, network_stale)
+            ),
+            "tip_height": InputOut(value=tip.height, **_fresh(tip)),
+            "avg_fees_per_block_btc": InputOut(
+                value=fees.avg_fees_per_block_btc, blocks=fees.blocks, **_fresh(fees)
+            ),
         }
-        return {
+        return HashpriceOut(
             **value.to_dict(),
-            "formula": FORMULA,
-            "inputs": inputs,
-            "source": "computed",
-            "as_of": min(item["as_of"] for item in inputs.values()),
-            "stale": any(item["stale"] for item in inputs.values()),
-        }, None
+            formula=FORMULA,
+            inputs=inputs,
+            source="computed",
+            as_of=min(item.as_of for item in inputs.values()),
+            stale=any(item.stale for item in inputs.values()),
+        ), None
 
-    def blocks(self) -> dict[str, Any]:
+    def blocks(self) -> BlocksOut:
         self._require()
         if self._blocks is None:
             raise ChainUnavailable(f"no blocks fetched yet: {self._blocks_error or 'waiting'}")
         now = self.clock.time()
-        return {
-            "blocks": [block.to_dict() for block in self._blocks.value],
+        return BlocksOut(
+            blocks=[BlockOut(**block.to_dict()) for block in self._blocks.value],
             **freshness(self._blocks, self._blocks_via, now, self.settings.network_stale_after_s),
-            "error": self._blocks_error,
-        }
+            error=self._blocks_error,
+        )
 
-    async def hashrate_history(self, period: str) -> dict[str, Any]:
+    async def hashrate_history(self, period: str) -> HashrateHistory:
         """Hashrate history from mempool.space, cached `history_cache_s`; on failure the cache,
         else our recorded samples."""
         self._require()
@@ -504,7 +528,7 @@ class ChainService:
         if self.mempool is None:
             raise ChainUnavailable("hashrate history needs mempool.space")
         reading, via, error = await self._hashrate.get(period)
-        return self._hashrate_dict(period, reading, via, error)
+        return self._hashrate_out(period, reading, via, error)
 
     async def _fetch_hashrate(self, period: str) -> Reading[list[tuple[float, float]]]:
         assert self.mempool is not None
@@ -524,21 +548,32 @@ class ChainService:
         points = [(t, ehs * EH) for t, ehs, _source in rows]
         return Reading(points, f"recorded ({rows[-1][2]})", rows[-1][0], now)
 
-    def _hashrate_dict(
+    def _hashrate_out(
         self, period: str, reading: Reading[list[tuple[float, float]]], via: Via, error: str | None
-    ) -> dict[str, Any]:
-        return {
-            "period": period,
-            "points": [
-                {"t": t, "hashrate_hs": h, "hashrate_ehs": h / EH} for t, h in reading.value
+    ) -> HashrateHistory:
+        return HashrateHistory(
+            period=period,
+            points=[
+                HashratePointOut(t=t, hashrate_hs=h, hashrate_ehs=h / EH) for t, h in reading.value
             ],
             **freshness(reading, via, self.clock.time(), 2 * 86400),
-            "error": error,
-        }
+            error=error,
+        )
 
 
-def _without(data: dict[str, Any], key: str) -> dict[str, Any]:
-    return {k: v for k, v in data.items() if k != key}
+def _fresh(value: Freshness) -> dict[str, Any]:
+    """Where a value came from and how old it is, to carry it over to another shape."""
+    return {name: getattr(value, name) for name in Freshness.model_fields}
+
+
+def _as_dict(stats: NetworkStats) -> dict[str, Any]:
+    """The payload of `network.update` (and what the fleet reads hashprice from): the fields that
+    were given, as plain JSON values. The contract types every hashprice input as a float; the
+    tip height input stays the integer it is, as the payload has always carried it."""
+    data = stats.model_dump(mode="json", exclude_unset=True)
+    if stats.hashprice is not None:
+        data["hashprice"]["inputs"]["tip_height"]["value"] = stats.tip.height
+    return data
 
 
 def _source(

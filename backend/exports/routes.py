@@ -84,7 +84,7 @@ async def create_export(
     if reason is not None:
         raise ApiError(409, f"dataset {dataset.name} is unavailable: {reason}")
     try:
-        view = await exports.create(
+        return await exports.create(
             caller,
             dataset=dataset,
             fmt=body.format,
@@ -95,7 +95,6 @@ async def create_export(
         )
     except ExportError as exc:
         raise ApiError(422, str(exc)) from None
-    return ExportOut.model_validate(view)
 
 
 @router.get("", response_model=ExportList, summary="Exports of this key's owner (admins: all)")
@@ -105,15 +104,12 @@ async def list_exports(
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     offset: Offset = 0,
 ) -> ExportList:
-    items, total = await exports.list(caller, limit=limit, offset=offset)
-    return ExportList.model_validate(
-        {"items": items, "total": total, "limit": limit, "offset": offset}
-    )
+    return await exports.list(caller, limit=limit, offset=offset)
 
 
 @router.get("/{export_id}", response_model=ExportOut, summary="An export's status")
 async def get_export(export_id: ObjectId, caller: CurrentKey, exports: Exports) -> ExportOut:
-    return ExportOut.model_validate(export_view(await _owned(exports, caller, export_id)))
+    return export_view(await _owned(exports, caller, export_id))
 
 
 @router.get(

@@ -28,6 +28,7 @@ from backend.exports.datasets import Dataset, DatasetContext, get_dataset
 from backend.exports.models import ExportRow
 from backend.exports.views import MEDIA_TYPES, export_view
 from backend.exports.writer import FileWriter, csv_cell
+from hashinsight_contract.partners import ExportList, ExportOut
 
 log = logging.getLogger("hashinsight.exports")
 
@@ -88,7 +89,7 @@ class ExportService:
         start: datetime | None,
         end: datetime | None,
         backend: Any,
-    ) -> dict[str, Any]:
+    ) -> ExportOut:
         if fmt not in MEDIA_TYPES:
             raise ExportError("format must be json or csv")
         if start is not None and end is not None and start >= end:
@@ -138,9 +139,7 @@ class ExportService:
         async with self.context.db.session() as session:
             return await session.scalar(select(ExportRow).where(ExportRow.export_id == export_id))
 
-    async def list(
-        self, key: KeyInfo, *, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    async def list(self, key: KeyInfo, *, limit: int, offset: int) -> ExportList:
         async with self.context.db.session() as session:
             query = select(ExportRow)
             count = select(func.count()).select_from(ExportRow)
@@ -155,7 +154,8 @@ class ExportService:
             rows = await session.scalars(
                 query.order_by(ExportRow.id.desc()).limit(limit).offset(offset)
             )
-            return [export_view(row) for row in rows], total
+            items = [export_view(row) for row in rows]
+            return ExportList(items=items, total=total, limit=limit, offset=offset)
 
     def path_of(self, row: ExportRow) -> Path:
         return self.dir / (row.filename or "")

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from backend.exports.models import ExportRow
+from hashinsight_contract.partners import ExportOut
 
 MEDIA_TYPES = {"json": "application/json", "csv": "text/csv; charset=utf-8"}
 
@@ -14,27 +14,27 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def export_view(row: ExportRow) -> dict[str, Any]:
+def export_view(row: ExportRow) -> ExportOut:
     base = f"/api/v1/exports/{row.export_id}"
-    return {
-        "export_id": row.export_id,
-        "dataset": row.dataset,
-        "format": row.format,
-        "gzip": row.gzip,
-        "start": _iso(row.start_at),
-        "end": _iso(row.end_at),
-        "status": row.status,
-        "rows": row.rows,
-        "size_bytes": row.size_bytes,
-        "estimated_size": row.estimated_size,
-        "error": row.error,
-        "created_at": row.created_at.isoformat(),
-        "started_at": _iso(row.started_at),
-        "completed_at": _iso(row.completed_at),
-        "expires_at": row.expires_at.isoformat(),
-        "status_url": base,
-        "download_url": f"{base}/download",
-    }
+    return ExportOut(
+        export_id=row.export_id,
+        dataset=row.dataset,
+        format=row.format,
+        gzip=row.gzip,
+        start=_iso(row.start_at),
+        end=_iso(row.end_at),
+        status=row.status,
+        rows=row.rows,
+        size_bytes=row.size_bytes,
+        estimated_size=row.estimated_size,
+        error=row.error,
+        created_at=row.created_at.isoformat(),
+        started_at=_iso(row.started_at),
+        completed_at=_iso(row.completed_at),
+        expires_at=row.expires_at.isoformat(),
+        status_url=base,
+        download_url=f"{base}/download",
+    )
 
 
 def media_type(row: ExportRow) -> str:

@@ -23,7 +23,7 @@ Market = Annotated[MarketService, Depends(service(MarketService))]
 )
 async def current_price(_key: ReadKey, market: Market) -> PriceCurrent:
     with unavailable_as_503(MarketUnavailable):
-        return PriceCurrent.model_validate(market.current())
+        return market.current()
 
 
 @router.get(
@@ -38,7 +38,7 @@ async def price_history(
     period: Literal["1d", "7d", "30d"] = Query("1d", description="1d, 7d or 30d"),
 ) -> PriceHistory:
     with unavailable_as_503(MarketUnavailable):
-        return PriceHistory.model_validate(await market.history(period))
+        return await market.history(period)
 
 
 @router.get(
@@ -49,4 +49,4 @@ async def price_history(
 )
 async def exchanges(_key: ReadKey, market: Market) -> ExchangesOut:
     with unavailable_as_503(MarketUnavailable):
-        return ExchangesOut.model_validate(market.exchanges())
+        return market.exchanges()

@@ -33,6 +33,13 @@ from backend.providers.history import HistoryCache
 from backend.providers.leader import ProviderLeader, fresh_window_s
 from backend.providers.polling import cancel_all, run_every
 from backend.providers.values import Reading, Via, freshness
+from hashinsight_contract.market import (
+    AttemptOut,
+    ExchangesOut,
+    PriceCurrent,
+    PriceHistory,
+    PricePointOut,
+)
 
 log = logging.getLogger("hashinsight.market")
 
@@ -194,7 +201,7 @@ class MarketService:
             return await self.price_chain.follow(fresh_window_s(self.settings.price_poll_s))
         result = await self.price_chain.fetch()
         if result.reading is not None:
-            self.bus.publish("prices", "price.tick", self._price_dict(result))
+            self.bus.publish("prices", "price.tick", self._price(result).model_dump(mode="json"))
             if result.via == "live":
                 reading = result.reading
                 values = {"btc_price": reading.value.price_usd}
@@ -208,30 +215,30 @@ class MarketService:
             return None
         return self.price_chain.last, self.price_chain.last_result.via
 
-    def current(self) -> dict[str, Any]:
+    def current(self) -> PriceCurrent:
         if self.price_chain is None:
             raise MarketUnavailable("market data is disabled (market_enabled is false)")
         result = self.price_chain.last_result
         if result.reading is None:
             why = result.errors() or "no price fetched yet"
             raise MarketUnavailable(f"no BTC price from any provider: {why}")
-        return self._price_dict(result)
+        return self._price(result)
 
-    def _price_dict(self, result: ChainResult[PriceQuote]) -> dict[str, Any]:
+    def _price(self, result: ChainResult[PriceQuote]) -> PriceCurrent:
         reading = result.reading
         assert reading is not None
         quote = reading.value
-        return {
-            "price_usd": quote.price_usd,
-            "change_24h_pct": quote.change_24h_pct,
-            "volume_24h_usd": quote.volume_24h_usd,
-            "market_cap_usd": quote.market_cap_usd,
+        return PriceCurrent(
+            price_usd=quote.price_usd,
+            change_24h_pct=quote.change_24h_pct,
+            volume_24h_usd=quote.volume_24h_usd,
+            market_cap_usd=quote.market_cap_usd,
             **freshness(reading, result.via, self.clock.time(), self.settings.price_stale_after_s),
-            "attempts": [a.to_dict() for a in result.attempts],
-            "fallback_order": list(self.settings.price_sources),
-        }
+            attempts=[AttemptOut(source=a.source, ok=a.ok, error=a.error) for a in result.attempts],
+            fallback_order=list(self.settings.price_sources),
+        )
 
-    async def history(self, period: str) -> dict[str, Any]:
+    async def history(self, period: str) -> PriceHistory:
         """Price history from CoinGecko, cached `history_cache_s`; on failure the cache (stale),
         else our recorded samples."""
         if period not in PERIOD_DAYS:
@@ -239,7 +246,7 @@ class MarketService:
         if self.coingecko is None:
             raise MarketUnavailable("market data is disabled (market_enabled is false)")
         reading, via, error = await self._history.get(period)
-        return self._history_dict(period, reading, via, error)
+        return self._history_out(period, reading, via, error)
 
     async def _fetch_history(self, period: str) -> Reading[list[PricePoint]]:
         assert self.coingecko is not None
@@ -256,16 +263,16 @@ class MarketService:
         points = [PricePoint(t, value) for t, value, _source in rows]
         return Reading(points, f"recorded ({rows[-1][2]})", rows[-1][0], now)
 
-    def _history_dict(
+    def _history_out(
         self, period: str, reading: Reading[list[PricePoint]], via: Via, error: str | None
-    ) -> dict[str, Any]:
+    ) -> PriceHistory:
         stale_after = max(self.settings.history_cache_s, self.settings.price_stale_after_s)
-        return {
-            "period": period,
-            "points": [{"t": p.t, "price_usd": p.price_usd} for p in reading.value],
+        return PriceHistory(
+            period=period,
+            points=[PricePointOut(t=p.t, price_usd=p.price_usd) for p in reading.value],
             **freshness(reading, via, self.clock.time(), stale_after + 3600),
-            "error": error,
-        }
+            error=error,
+        )
 
     async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
         """The report's market section: BTC price over the period, from our recorded samples."""
@@ -278,13 +285,13 @@ class MarketService:
 
     # ------------------------------------------------------------------ exchanges
 
-    async def poll_exchanges(self) -> dict[str, Any]:
+    async def poll_exchanges(self) -> ExchangesOut:
         if not self.leader.polls:
             await self._follow_exchanges()
             return self.exchanges()
         await asyncio.gather(*(self._poll_venue(name) for name in self.venues))
         snapshot = self.exchanges()
-        self.bus.publish("exchanges", "exchanges.update", snapshot)
+        self.bus.publish("exchanges", "exchanges.update", snapshot.model_dump(mode="json"))
         await self._share_exchanges()
         return snapshot
 
@@ -354,17 +361,17 @@ class MarketService:
         anchor = Anchor(last.price, ticker.venue, last.as_of) if last else None
         return check_price(ticker.price, anchor, self.clock.time(), self.limits)
 
-    def exchanges(self) -> dict[str, Any]:
+    def exchanges(self) -> ExchangesOut:
         if not self.enabled:
             raise MarketUnavailable("market data is disabled (market_enabled is false)")
         now = self.clock.time()
         stale_after = max(self.settings.price_stale_after_s, self.settings.exchanges_poll_s * 3)
         states = list(self.venues.values())
-        return {
-            "venues": [state.to_dict(now, stale_after) for state in states],
-            "aggregate": aggregate(states, now, stale_after),
-            "checked_at": max((s.checked_at or 0.0 for s in states), default=0.0) or None,
-        }
+        return ExchangesOut(
+            venues=[state.out(now, stale_after) for state in states],
+            aggregate=aggregate(states, now, stale_after),
+            checked_at=max((s.checked_at or 0.0 for s in states), default=0.0) or None,
+        )
 
 
 def _without_ticker(state: VenueState) -> dict[str, Any]:

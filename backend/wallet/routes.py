@@ -76,18 +76,9 @@ async def wallet_nonce(
     body: WalletNonceRequest, request: Request, wallet: Wallet
 ) -> WalletNonceOut:
     try:
-        issued = await wallet.issue_nonce(body.wallet_address, ip=_ip(request, wallet))
+        return await wallet.issue_nonce(body.wallet_address, ip=_ip(request, wallet))
     except WalletError as exc:
         raise _error(exc) from None
-    return WalletNonceOut(
-        nonce=issued.nonce,
-        message=issued.message,
-        domain=issued.domain,
-        uri=issued.uri,
-        chain_id=issued.chain_id,
-        issued_at=issued.issued_at,
-        expires_at=issued.expires_at,
-    )
 
 
 @router.post(
@@ -193,10 +184,9 @@ async def wallet_logins(
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
     offset: Offset = 0,
 ) -> WalletLoginList:
-    items, total = await wallet.logins(
+    return await wallet.logins(
         address=address, outcome=outcome, query=q, limit=limit, offset=offset
     )
-    return WalletLoginList.model_validate({"items": items, "total": total})
 
 
 @router.get("/login", include_in_schema=False)

@@ -44,6 +44,7 @@ from backend.wallet.ipapi import Geo, IpApiClient
 from backend.wallet.models import WalletLoginRow, WalletNonceRow, WalletSessionRow
 from backend.wallet.settings import WalletSettings as Settings
 from backend.wallet.siwe import SiweError, SiweMessage, new_nonce, parse, parse_time, rfc3339
+from hashinsight_contract.wallet import WalletLoginEntry, WalletLoginList, WalletNonceOut
 
 log = logging.getLogger("hashinsight.wallet")
 
@@ -61,17 +62,6 @@ class WalletError(Exception):
         self.status = status
         self.message = message
         self.retry_after = retry_after
-
-
-@dataclass(frozen=True, slots=True)
-class Issued:
-    nonce: str
-    message: str
-    domain: str
-    uri: str
-    chain_id: int
-    issued_at: str
-    expires_at: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,30 +87,33 @@ class Session:
     expires_at: datetime
 
 
-def login_view(row: WalletLoginRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "at": rfc3339(row.at),
-        "address": row.address,
-        "ip": row.ip,
-        "outcome": row.outcome,
-        "reason": row.reason,
-        "user_agent": row.user_agent,
-        "geo_status": row.geo_status,
-        "geo_detail": row.geo_detail,
-        "country": row.country,
-        "country_code": row.country_code,
-        "region": row.region,
-        "city": row.city,
-        "lat": row.lat,
-        "lon": row.lon,
-        "isp": row.isp,
-    }
+def login_view(row: WalletLoginRow) -> WalletLoginEntry:
+    return WalletLoginEntry(
+        id=row.id,
+        at=rfc3339(row.at),
+        address=row.address,
+        ip=row.ip,
+        outcome=row.outcome,
+        reason=row.reason,
+        user_agent=row.user_agent,
+        geo_status=row.geo_status,
+        geo_detail=row.geo_detail,
+        country=row.country,
+        country_code=row.country_code,
+        region=row.region,
+        city=row.city,
+        lat=row.lat,
+        lon=row.lon,
+        isp=row.isp,
+    )
 
 
-def _event(view: dict[str, Any]) -> dict[str, Any]:
+PRIVATE_FIELDS = frozenset({"ip", "user_agent", "isp", "lat", "lon"})
+
+
+def _event(view: WalletLoginEntry) -> dict[str, Any]:
     """What the bus carries: no IP, no user agent (any stream key can subscribe)."""
-    return {k: v for k, v in view.items() if k not in ("ip", "user_agent", "isp", "lat", "lon")}
+    return view.model_dump(mode="json", exclude=set(PRIVATE_FIELDS))
 
 
 class WalletService:
@@ -208,7 +201,7 @@ class WalletService:
         wallet_address: object,
         *,
         ip: str,
-    ) -> Issued:
+    ) -> WalletNonceOut:
         """A fresh nonce and the exact message to sign, stored together; the message names the
         configured origin, whatever the request said (see the module docstring)."""
         domain, uri = self.origin.domain, self.origin.uri
@@ -239,8 +232,14 @@ class WalletService:
                     ip=ip,
                 )
             )
-        return Issued(
-            message.nonce, text, domain, uri, message.chain_id, message.issued_at, rfc3339(expires)
+        return WalletNonceOut(
+            nonce=message.nonce,
+            message=text,
+            domain=domain,
+            uri=uri,
+            chain_id=message.chain_id,
+            issued_at=message.issued_at,
+            expires_at=rfc3339(expires),
         )
 
     # --- login ----------------------------------------------------------------------------
@@ -392,9 +391,9 @@ class WalletService:
         self.context.bus.publish(CHANNEL, "wallet.login", _event(view))
         if geo is None:
             try:
-                self._geo_queue.put_nowait((view["id"], ip))
+                self._geo_queue.put_nowait((view.id, ip))
             except asyncio.QueueFull:
-                await self._set_geo(view["id"], Geo("failed", "geolocation queue full"))
+                await self._set_geo(view.id, Geo("failed", "geolocation queue full"))
 
     async def _geo_worker(self) -> None:
         while True:
@@ -444,7 +443,7 @@ class WalletService:
         query: str | None = None,
         limit: int = 100,
         offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> WalletLoginList:
         filters = []
         if address:
             filters.append(WalletLoginRow.address == address.lower())
@@ -473,7 +472,7 @@ class WalletService:
                 .limit(limit)
                 .offset(offset)
             )
-            return [login_view(row) for row in rows], total
+            return WalletLoginList(items=[login_view(row) for row in rows], total=total)
 
 
 def _apply_geo(row: WalletLoginRow, geo: Geo) -> None:

@@ -137,8 +137,8 @@ async def test_new_blocks_are_published_on_the_blocks_channel(
     subscription = harness.bus.subscribe({"blocks"})
     await chain.poll_blocks()
     first = chain.blocks()
-    assert len(first["blocks"]) == 15 and first["blocks"][0]["height"] == sim.chain.tip_height
-    assert first["source"] == "mempool" and first["stale"] is False
+    assert len(first.blocks) == 15 and first.blocks[0].height == sim.chain.tip_height
+    assert first.source == "mempool" and first.stale is False
     with pytest.raises(TimeoutError):  # the first fetch is a snapshot, not news
         await asyncio.wait_for(subscription.get(), 0.05)
     mined = sim.chain.mine_block()
@@ -146,7 +146,7 @@ async def test_new_blocks_are_published_on_the_blocks_channel(
     event = await asyncio.wait_for(subscription.get(), 2)
     assert event.type == "block.new" and event.data["height"] == mined.height
     assert event.data["hash"] == mined.hash and event.data["total_fees_btc"] > 0
-    assert chain.blocks()["blocks"][0]["height"] == mined.height
+    assert chain.blocks().blocks[0].height == mined.height
 
 
 async def test_blocks_survive_a_mempool_outage_as_stale(
@@ -158,15 +158,15 @@ async def test_blocks_survive_a_mempool_outage_as_stale(
     sim.server("mempool").set_fault(Fault.HTTP_500)
     await chain.poll_blocks()  # the tip comes from blockchain.info; the block list cannot
     blocks = chain.blocks()
-    assert blocks["via"] == "cache" and blocks["stale"] is True
-    assert "HTTP 500" in (blocks["error"] or "")
+    assert blocks.via == "cache" and blocks.stale is True
+    assert "HTTP 500" in (blocks.error or "")
 
 
 async def test_hashrate_history_from_mempool(harness: Harness, sim: MarketSimulator) -> None:
     chain = ChainService(harness.context)
     history = await chain.hashrate_history("1m")
-    assert len(history["points"]) == 30 and history["source"] == "mempool"
-    assert 100 < history["points"][-1]["hashrate_ehs"] < 10_000
+    assert len(history.points) == 30 and history.source == "mempool"
+    assert 100 < history.points[-1].hashrate_ehs < 10_000
     with pytest.raises(ValueError):
         await chain.hashrate_history("5y")
     calls = len(sim.server("mempool").requests)
@@ -175,7 +175,7 @@ async def test_hashrate_history_from_mempool(harness: Harness, sim: MarketSimula
     sim.server("mempool").set_fault(Fault.HTTP_500)
     advance(harness, harness.context.settings.history_cache_s + 1)
     stale = await chain.hashrate_history("1m")
-    assert stale["via"] == "cache" and stale["stale"] is True and "HTTP 500" in stale["error"]
+    assert stale.via == "cache" and stale.stale is True and "HTTP 500" in stale.error
     with pytest.raises(ChainUnavailable, match="no hashrate history"):
         await chain.hashrate_history("3m")
 

@@ -46,29 +46,29 @@ async def test_price_falls_back_coingecko_blockchain_info_mempool_then_cache(
     result = await service.poll_price()
     assert result.reading is not None and result.reading.source == "coingecko"
     first = service.current()
-    assert first["stale"] is False and first["via"] == "live"
-    assert first["change_24h_pct"] is not None
+    assert first.stale is False and first.via == "live"
+    assert first.change_24h_pct is not None
 
     sim.server("coingecko").set_fault(Fault.HTTP_500)
     await service.poll_price()
     now = service.current()
-    assert now["source"] == "blockchain_info" and now["stale"] is False
-    assert now["change_24h_pct"] is None  # blockchain.info has none: unknown, not 0 %
-    assert "HTTP 500" in (now["attempts"][0]["error"] or "")
+    assert now.source == "blockchain_info" and now.stale is False
+    assert now.change_24h_pct is None  # blockchain.info has none: unknown, not 0 %
+    assert "HTTP 500" in (now.attempts[0].error or "")
 
     await down(sim, "blockchain_info")
     clock_of(harness).advance(10)  # rounds are seconds apart (blockchain.info /stats is reused 5 s)
     await service.poll_price()
-    assert service.current()["source"] == "mempool"
+    assert service.current().source == "mempool"
 
     sim.server("mempool").set_fault(Fault.MALFORMED)
     result = await service.poll_price()
     assert result.via == "cache"
     clock_of(harness).advance(100)
     cached = service.current()
-    assert cached["source"] == "mempool" and cached["stale"] is True and cached["via"] == "cache"
-    assert cached["age_s"] >= 100
-    assert [a["ok"] for a in cached["attempts"]] == [False, False, False]
+    assert cached.source == "mempool" and cached.stale is True and cached.via == "cache"
+    assert cached.age_s >= 100
+    assert [a.ok for a in cached.attempts] == [False, False, False]
     assert "HTTP 500" in harness.integration("coingecko")["last_error"]
     assert "not valid JSON" in harness.integration("mempool")["last_error"]
     assert harness.integration("blockchain_info")["status"] in ("degraded", "down")
@@ -91,17 +91,17 @@ async def test_429_retry_after_is_honoured(strict: Harness, sim: MarketSimulator
     coingecko.set_fault(Fault.HTTP_429, retry_after_s=30)
     await service.poll_price()
     price = service.current()
-    assert price["source"] == "blockchain_info"
-    assert "rate limited (HTTP 429), retry after 30s" in (price["attempts"][0]["error"] or "")
+    assert price.source == "blockchain_info"
+    assert "rate limited (HTTP 429), retry after 30s" in (price.attempts[0].error or "")
     coingecko.clear_fault()
     calls = len(coingecko.requests)
     await service.poll_price()
     await service.poll_price()
     assert len(coingecko.requests) == calls, "called again before Retry-After elapsed"
-    assert service.current()["source"] == "blockchain_info"
+    assert service.current().source == "blockchain_info"
     clock_of(strict).advance(31)
     await service.poll_price()
-    assert service.current()["source"] == "coingecko"
+    assert service.current().source == "coingecko"
     assert len(coingecko.requests) == calls + 1
 
 
@@ -137,8 +137,8 @@ async def test_slow_provider_times_out_and_the_next_one_answers(
     await service.poll_price()
     assert time.monotonic() - started < 2.0  # 0.5 s timeout, one retry
     price = service.current()
-    assert price["source"] == "blockchain_info"
-    assert "timeout" in (price["attempts"][0]["error"] or "")
+    assert price.source == "blockchain_info"
+    assert "timeout" in (price.attempts[0].error or "")
 
 
 async def test_absurd_price_is_rejected_logged_and_the_next_provider_used(
@@ -148,7 +148,7 @@ async def test_absurd_price_is_rejected_logged_and_the_next_provider_used(
     service = MarketService(harness.context)
     await service.poll_price()
     price = service.current()
-    assert price["source"] == "blockchain_info" and price["price_usd"] > 0
+    assert price.source == "blockchain_info" and price.price_usd > 0
     assert "absurd price rejected" in harness.integration("coingecko")["last_error"]
     assert any("rejected" in r.getMessage() for r in caplog.records)
 
@@ -178,18 +178,18 @@ async def test_price_tick_is_published_on_the_prices_channel(
 async def test_exchanges_aggregate_complete(harness: Harness, sim: MarketSimulator) -> None:
     service = MarketService(harness.context)
     snapshot = await service.poll_exchanges()
-    venues = {v["venue"]: v for v in snapshot["venues"]}
+    venues = {v.venue: v for v in snapshot.venues}
     assert set(venues) == {"okx", "binance", "deribit", "bybit"}
-    assert all(v["status"] == "ok" and v["stale"] is False for v in venues.values())
-    assert venues["deribit"]["quote"] == "USD" and venues["okx"]["quote"] == "USDT"
-    assert venues["deribit"]["index_price_usd"] is not None
-    aggregate = snapshot["aggregate"]
-    assert aggregate["completeness_pct"] == 100.0
-    prices = [v["price"] for v in venues.values()]
-    assert min(prices) <= aggregate["vwap_usd"] <= max(prices)
-    assert aggregate["spread_usd"] == pytest.approx(max(prices) - min(prices))
-    assert aggregate["total_volume_btc"] == pytest.approx(
-        sum(v["volume_24h_btc"] for v in venues.values())
+    assert all(v.status == "ok" and v.stale is False for v in venues.values())
+    assert venues["deribit"].quote == "USD" and venues["okx"].quote == "USDT"
+    assert venues["deribit"].index_price_usd is not None
+    aggregate = snapshot.aggregate
+    assert aggregate.completeness_pct == 100.0
+    prices = [v.price for v in venues.values()]
+    assert min(prices) <= aggregate.vwap_usd <= max(prices)
+    assert aggregate.spread_usd == pytest.approx(max(prices) - min(prices))
+    assert aggregate.total_volume_btc == pytest.approx(
+        sum(v.volume_24h_btc for v in venues.values())
     )
 
 
@@ -200,12 +200,12 @@ async def test_a_failing_venue_lowers_completeness_and_keeps_its_last_price_stal
     await service.poll_exchanges()
     sim.server("binance").set_fault(Fault.HTTP_500)
     snapshot = await service.poll_exchanges()
-    venues = {v["venue"]: v for v in snapshot["venues"]}
-    assert venues["binance"]["status"] == "error" and "HTTP 500" in venues["binance"]["error"]
-    assert venues["binance"]["price"] is not None and venues["binance"]["stale"] is True
-    aggregate = snapshot["aggregate"]
-    assert aggregate["completeness_pct"] == 75.0 and aggregate["venues_ok"] == 3
-    assert "binance" not in aggregate["venues_in_aggregate"]
+    venues = {v.venue: v for v in snapshot.venues}
+    assert venues["binance"].status == "error" and "HTTP 500" in venues["binance"].error
+    assert venues["binance"].price is not None and venues["binance"].stale is True
+    aggregate = snapshot.aggregate
+    assert aggregate.completeness_pct == 75.0 and aggregate.venues_ok == 3
+    assert "binance" not in aggregate.venues_in_aggregate
 
 
 async def test_venues_run_in_parallel_each_with_its_own_timeout(
@@ -217,11 +217,11 @@ async def test_venues_run_in_parallel_each_with_its_own_timeout(
     started = time.monotonic()
     snapshot = await service.poll_exchanges()
     assert time.monotonic() - started < 1.5
-    venues = {v["venue"]: v for v in snapshot["venues"]}
-    assert venues["okx"]["status"] == "error" and "timeout" in venues["okx"]["error"]
-    assert venues["bybit"]["status"] == "error" and "rejected" in venues["bybit"]["error"]
-    assert venues["binance"]["status"] == venues["deribit"]["status"] == "ok"
-    assert snapshot["aggregate"]["completeness_pct"] == 50.0
+    venues = {v.venue: v for v in snapshot.venues}
+    assert venues["okx"].status == "error" and "timeout" in venues["okx"].error
+    assert venues["bybit"].status == "error" and "rejected" in venues["bybit"].error
+    assert venues["binance"].status == venues["deribit"].status == "ok"
+    assert snapshot.aggregate.completeness_pct == 50.0
 
 
 @pytest.mark.parametrize(("period", "points"), [("1d", 289), ("7d", 169), ("30d", 721)])
@@ -229,10 +229,10 @@ async def test_history_periods(
     harness: Harness, sim: MarketSimulator, period: str, points: int
 ) -> None:
     history = await MarketService(harness.context).history(period)
-    assert history["period"] == period and len(history["points"]) == points
-    times = [p["t"] for p in history["points"]]
+    assert history.period == period and len(history.points) == points
+    times = [p.t for p in history.points]
     assert times == sorted(times) and times[-1] < 1e11  # seconds, not ms
-    assert history["source"] == "coingecko" and history["stale"] is False
+    assert history.source == "coingecko" and history.stale is False
 
 
 async def test_history_is_cached_then_served_stale_when_coingecko_fails(
@@ -247,7 +247,7 @@ async def test_history_is_cached_then_served_stale_when_coingecko_fails(
     coingecko.set_fault(Fault.HTTP_500)
     clock_of(harness).advance(harness.context.settings.history_cache_s + 1)
     stale = await service.history("1d")
-    assert stale["via"] == "cache" and stale["stale"] is True and "HTTP 500" in stale["error"]
+    assert stale.via == "cache" and stale.stale is True and "HTTP 500" in stale.error
     with pytest.raises(MarketUnavailable, match="no price history"):
         await service.history("7d")
     with pytest.raises(ValueError, match="period must be one of"):

@@ -50,8 +50,8 @@ async def test_ws_client_on_one_instance_sees_events_of_another(
             seen.append((await local.get()).data.get("name"))
         assert seen.count("echo-check") == 1
         report = api.health_report()
-        bus_item = next(i for i in report["integrations"] if i["name"] == "redis-bus")
-        assert bus_item["status"] == "ok"
+        bus_item = next(i for i in report.integrations if i.name == "redis-bus")
+        assert bus_item.status == "ok"
     finally:
         await api.stop()
         await collector.stop()

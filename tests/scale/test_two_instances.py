@@ -70,8 +70,8 @@ async def test_rate_limit_is_one_limit_across_instances(pair: tuple[Backend, Bac
         assert statuses == [200] * PER_HOUR + [429] * 2
         assert response.headers["X-RateLimit-Remaining"] == "0"
         assert int(response.headers["Retry-After"]) >= 1
-    item = next(i for i in b.health_report()["integrations"] if i["name"] == "redis-limits")
-    assert item["status"] == "ok"
+    item = next(i for i in b.health_report().integrations if i.name == "redis-limits")
+    assert item.status == "ok"
 
 
 async def test_key_revoked_on_one_instance_is_refused_by_the_other(

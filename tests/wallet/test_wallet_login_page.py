@@ -192,8 +192,8 @@ async def test_sign_in_with_the_browser_wallet_shows_the_partners_keys(
     assert revealed == full_key
     assert browser.errors == []  # no script error, nothing blocked by the CSP
     entries = await backend.services_by_name["wallet"].logins()  # type: ignore[attr-defined]
-    assert entries[0][0]["outcome"] == "ok"
-    assert "HeadlessChrome" in (entries[0][0]["user_agent"] or "")
+    assert entries.items[0].outcome == "ok"
+    assert "HeadlessChrome" in (entries.items[0].user_agent or "")
 
 
 async def test_without_a_wallet_the_page_says_so(backend: Backend, browser: Cdp) -> None:
