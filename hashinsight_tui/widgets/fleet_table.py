@@ -296,7 +296,7 @@ def age_text(seconds: float | None, stale: bool) -> str:
     return age(seconds) + ("!" if stale else "")
 
 
-def _pad(text: str, width: int, right: bool) -> str:
+def pad_cell(text: str, width: int, right: bool) -> str:
     if (len(text) if text.isascii() else cell_len(text)) > width:
         return set_cell_size(text, width - 1) + "…" if width > 1 else text[:width]
     return text.rjust(width) if right else text.ljust(width)
@@ -529,7 +529,7 @@ class FleetTable(FleetView["_Frame"]):
                 text, style = column.cell(miner)
             segments.append(
                 Segment(
-                    _pad(text, cell_width, column.right) + " ",
+                    pad_cell(text, cell_width, column.right) + " ",
                     combine(line_style, style) if style else line_style,
                 )
             )
@@ -550,7 +550,7 @@ class FleetTable(FleetView["_Frame"]):
             label = column.label
             if column.key == model.sort_key:
                 label = ("▼" if model.sort_desc else "▲") + label
-            segments.append(Segment(_pad(label, width, column.right) + " ", style))
+            segments.append(Segment(pad_cell(label, width, column.right) + " ", style))
             used += width + 1
         if used < frame.width:
             segments.append(Segment(" " * (frame.width - used), style))

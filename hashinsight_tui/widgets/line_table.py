@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hashinsight_tui.widgets.fleet_table import _pad
+from hashinsight_tui.widgets.fleet_table import pad_cell
 from hashinsight_tui.widgets.repaint import same
 
 Cell = str | Text
@@ -105,6 +105,13 @@ class LineTable(ScrollView, can_focus=True):
         """Enter, or a click on the row under the cursor."""
 
         key: str  # the row's key
+
+    @dataclass
+    class CursorMoved(Message):
+        """The cursor is on another row (keys, a click, or its row gone from new rows): for a
+        detail pane that follows the cursor."""
+
+        key: str | None  # the row's key; None when the table has no rows
 
     def __init__(
         self, columns: Sequence[TableColumn], *, zebra_stripes: bool = True, id: str | None = None
@@ -219,12 +226,16 @@ class LineTable(ScrollView, can_focus=True):
             self._set_cursor(row)
 
     def _set_cursor(self, row: int, *, scroll: bool = True) -> None:
-        old = self._cursor_row
+        old, old_key = self._cursor_row, self.cursor_key
         if not self._rows:
             self._cursor_row, self.cursor_key = 0, None
+            if old_key is not None:
+                self.post_message(self.CursorMoved(None))
             return
         self._cursor_row = max(0, min(row, len(self._rows) - 1))
         self.cursor_key = self._rows[self._cursor_row][0]
+        if self.cursor_key != old_key:
+            self.post_message(self.CursorMoved(self.cursor_key))
         if scroll:
             self._scroll_to_cursor()
         if old != self._cursor_row:
@@ -322,7 +333,8 @@ class LineTable(ScrollView, can_focus=True):
             style = base + self.get_component_rich_style("line-table--header")
             segments = [
                 Segment(
-                    " " * PAD + _pad(self._label(column), width, column.right) + " " * PAD, style
+                    " " * PAD + pad_cell(self._label(column), width, column.right) + " " * PAD,
+                    style,
                 )
                 for column, width in zip(self.columns, widths, strict=True)
             ]
@@ -341,7 +353,7 @@ class LineTable(ScrollView, can_focus=True):
             if isinstance(cell, Text):
                 segments.extend(self._text(cell, width, column.right, line))
             else:
-                segments.append(Segment(_pad(cell, width, column.right), line))
+                segments.append(Segment(pad_cell(cell, width, column.right), line))
             segments.append(Segment(" " * PAD, line))
         if row == self._cursor_row:  # over the cells' own colours, as a DataTable's cursor
             cursor = self.get_component_rich_style("line-table--cursor")

@@ -34,6 +34,7 @@ class TableApp(App[None]):
         super().__init__()
         self.selected: list[str] = []
         self.headers: list[str] = []
+        self.moved: list[str | None] = []
 
     def compose(self) -> ComposeResult:
         yield LineTable(COLUMNS)
@@ -43,6 +44,9 @@ class TableApp(App[None]):
 
     def on_line_table_header_clicked(self, event: LineTable.HeaderClicked) -> None:
         self.headers.append(event.key)
+
+    def on_line_table_cursor_moved(self, event: LineTable.CursorMoved) -> None:
+        self.moved.append(event.key)
 
 
 async def test_the_cursor_stays_on_its_row_when_rows_resort_and_enter_selects_it() -> None:
@@ -66,6 +70,20 @@ async def test_the_cursor_stays_on_its_row_when_rows_resort_and_enter_selects_it
         await pilot.press("enter")
         await wait_for(lambda: len(app.selected) == 2, pilot)
         assert app.selected[-1] == table.cursor_key
+
+
+async def test_a_detail_pane_hears_of_each_row_the_cursor_lands_on() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(LineTable)
+        table.focus()
+        table.set_rows(rows("alpha", "bravo", "charlie"))
+        await pilot.press("down", "down", "down")  # the last press stays on charlie: no news
+        table.set_rows(rows("charlie", "alpha"))  # re-sorted: still on charlie, no news
+        table.set_rows(rows("alpha"))  # charlie went away
+        table.set_rows([])
+        await wait_for(lambda: app.moved[-1:] == [None], pilot)
+        assert app.moved == ["alpha", "bravo", "charlie", "alpha", None]
 
 
 async def test_a_header_click_names_its_column() -> None:
