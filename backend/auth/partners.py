@@ -21,6 +21,7 @@ from backend.auth.tiers import DEFAULT_PARTNER_SCOPES, PARTNER_TIER_NAMES
 from backend.core.audit import record_audit
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
+from hashinsight_contract.partners import PartnerOut
 
 SECRET_PREFIX = "whsec_"
 STATUSES = ("active", "suspended", "deleted")
@@ -54,22 +55,22 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def partner_view(row: PartnerRow, key_count: int | None = None) -> dict[str, Any]:
-    return {
-        "partner_id": row.partner_id,
-        "name": row.name,
-        "description": row.description,
-        "website": row.website,
-        "contact": row.contact,
-        "integration_type": row.integration_type,
-        "tier": row.tier,
-        "status": row.status,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "suspended_at": _iso(row.suspended_at),
-        "deleted_at": _iso(row.deleted_at),
-        "active_keys": key_count,
-    }
+def partner_view(row: PartnerRow, key_count: int | None = None) -> PartnerOut:
+    return PartnerOut(
+        partner_id=row.partner_id,
+        name=row.name,
+        description=row.description,
+        website=row.website,
+        contact=row.contact,
+        integration_type=row.integration_type,
+        tier=row.tier,
+        status=row.status,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+        suspended_at=_iso(row.suspended_at),
+        deleted_at=_iso(row.deleted_at),
+        active_keys=key_count,
+    )
 
 
 class Partners:
@@ -91,7 +92,7 @@ class Partners:
         mode: str = "auto",
         actor: str = "system",
         source: str | None = None,
-    ) -> tuple[dict[str, Any], KeyInfo, str, str]:
+    ) -> tuple[PartnerOut, KeyInfo, str, str]:
         """(partner, key info, full key, signing secret); key and secret are shown once."""
         if tier not in PARTNER_TIER_NAMES:
             raise PartnerError(f"tier must be one of {', '.join(PARTNER_TIER_NAMES)}")
@@ -186,7 +187,7 @@ class Partners:
             raise PartnerNotFound(f"no partner {partner_id}")
         return row
 
-    async def get(self, partner_id: str) -> dict[str, Any]:
+    async def get(self, partner_id: str) -> PartnerOut:
         row = await self._row(partner_id)
         keys = await self._auth.list_owner_keys(partner_id)
         return partner_view(row, len(keys))
@@ -199,7 +200,7 @@ class Partners:
 
     async def list(
         self, *, status: str | None = None, limit: int = 50, offset: int = 0
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[PartnerOut], int]:
         async with self._db.session() as session:
             query = select(PartnerRow)
             count = select(func.count()).select_from(PartnerRow)
@@ -221,9 +222,7 @@ class Partners:
                 counts = {str(owner): int(n) for owner, n in result.all()}
         return [partner_view(row, counts.get(row.partner_id, 0)) for row in rows], total
 
-    async def update(
-        self, partner_id: str, *, actor: str = "system", **fields: Any
-    ) -> dict[str, Any]:
+    async def update(self, partner_id: str, *, actor: str = "system", **fields: Any) -> PartnerOut:
         """Change descriptive fields or the tier (the tier applies to every key at once)."""
         allowed = {"name", "description", "website", "contact", "integration_type", "tier"}
         values = {k: v for k, v in fields.items() if k in allowed and v is not None}
@@ -260,7 +259,9 @@ class Partners:
             self._auth.forget(key_id)
         return view
 
-    async def set_status(self, partner_id: str, status: str, *, actor: str = "system") -> dict:
+    async def set_status(
+        self, partner_id: str, status: str, *, actor: str = "system"
+    ) -> PartnerOut:
         """Suspend, resume (status active) or delete a partner; keys follow at once."""
         if status not in STATUSES:
             raise PartnerError(f"status must be one of {', '.join(STATUSES)}")

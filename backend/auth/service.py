@@ -38,6 +38,7 @@ from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.core.secrets import BackendSecrets
+from hashinsight_contract.partners import KeyDetail
 
 OWNER_TYPES = ("operator", "partner")
 TIERS = ("basic", "pro", "enterprise", "operator")
@@ -126,22 +127,31 @@ class KeyInfo:
     def same_owner(self, other: KeyInfo) -> bool:
         return self.owner_type == other.owner_type and self.owner_id == other.owner_id
 
+    def detail(self) -> KeyDetail:
+        """The key as the API shows it (never the secret)."""
+        return KeyDetail(
+            key_id=self.key_id,
+            name=self.name,
+            owner_type=self.owner_type,
+            owner_id=self.owner_id,
+            scopes=list(self.scopes),
+            tier=self.tier,
+            mode=self.mode,
+            read_only=self.read_only,
+            created_at=self.created_at.isoformat(),
+            expires_at=_iso(self.expires_at),
+            revoked_at=_iso(self.revoked_at),
+            last_used_at=_iso(self.last_used_at),
+            suspended_at=_iso(self.suspended_at),
+        )
+
     def to_dict(self) -> dict[str, Any]:
-        return {
-            "key_id": self.key_id,
-            "name": self.name,
-            "owner_type": self.owner_type,
-            "owner_id": self.owner_id,
-            "scopes": list(self.scopes),
-            "tier": self.tier,
-            "mode": self.mode,
-            "read_only": self.read_only,
-            "created_at": self.created_at.isoformat(),
-            "expires_at": self.expires_at.isoformat() if self.expires_at else None,
-            "revoked_at": self.revoked_at.isoformat() if self.revoked_at else None,
-            "last_used_at": self.last_used_at.isoformat() if self.last_used_at else None,
-            "suspended_at": self.suspended_at.isoformat() if self.suspended_at else None,
-        }
+        """The same as plain data (what `/me` and the wallet's key list validate)."""
+        return self.detail().model_dump()
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
 
 
 def _info(row: ApiKeyRow) -> KeyInfo:

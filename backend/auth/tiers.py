@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from backend.auth.settings import AuthSettings
+from hashinsight_contract.partners import TierLimits
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,16 +21,17 @@ class Tier:
     ws_subscriptions: int  # channels subscribed, summed over the key's connections
     bulk_export: bool
 
-    def to_dict(self) -> dict[str, object]:
-        return {
-            "tier": self.name,
-            "per_minute": self.per_minute,
-            "per_hour": self.per_hour,
-            "websocket": self.ws_connections > 0,
-            "ws_connections": self.ws_connections,
-            "ws_subscriptions": self.ws_subscriptions,
-            "bulk_export": self.bulk_export,
-        }
+    def limits(self) -> TierLimits:
+        """The tier as the API shows it."""
+        return TierLimits(
+            tier=self.name,
+            per_minute=self.per_minute,
+            per_hour=self.per_hour,
+            websocket=self.ws_connections > 0,
+            ws_connections=self.ws_connections,
+            ws_subscriptions=self.ws_subscriptions,
+            bulk_export=self.bulk_export,
+        )
 
 
 PARTNER_TIERS: dict[str, Tier] = {

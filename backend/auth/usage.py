@@ -11,6 +11,7 @@ from sqlalchemy import select
 from backend.auth.models import KeyUsageRow
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
+from hashinsight_contract.partners import UsageRow
 
 
 @dataclass(slots=True)
@@ -92,7 +93,7 @@ class UsageRecorder:
         key_ids: list[str] | None = None,
         since: datetime | None = None,
         limit: int = 500,
-    ) -> list[dict[str, Any]]:
+    ) -> list[UsageRow]:
         await self.flush()
         async with self._db.session() as session:
             query = select(KeyUsageRow).order_by(KeyUsageRow.hour.desc(), KeyUsageRow.key_id)
@@ -101,15 +102,21 @@ class UsageRecorder:
             if since is not None:
                 query = query.where(KeyUsageRow.hour >= since)
             rows = list(await session.scalars(query.limit(limit)))
-        return [usage_view(row) for row in rows]
+        return [usage_row(row) for row in rows]
+
+
+def usage_row(row: KeyUsageRow) -> UsageRow:
+    """One key's hour as the API shows it."""
+    return UsageRow(
+        key_id=row.key_id,
+        owner_id=row.owner_id,
+        hour=row.hour.isoformat(),
+        requests=row.requests,
+        errors=row.errors,
+        rate_limited=row.rate_limited,
+    )
 
 
 def usage_view(row: KeyUsageRow) -> dict[str, Any]:
-    return {
-        "key_id": row.key_id,
-        "owner_id": row.owner_id,
-        "hour": row.hour.isoformat(),
-        "requests": row.requests,
-        "errors": row.errors,
-        "rate_limited": row.rate_limited,
-    }
+    """The same hour as plain data (the usage export's rows)."""
+    return usage_row(row).model_dump()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -25,9 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.core.audit import record_audit
 from backend.core.bus import EventBus, Subscription, SubscriptionClosed
 from backend.core.db import Base, Database, UtcDateTime
-from backend.fleet.alerts import CHANNEL, Alert, AlertBook
+from backend.fleet.alerts import CHANNEL, Alert, AlertBook, _ts
 from backend.fleet.models import FleetAlertRow
 from backend.fleet.store import FleetStore
+from hashinsight_contract.fleet import AlertView
 
 log = logging.getLogger("hashinsight.fleet.acks")
 
@@ -131,6 +133,34 @@ def silence_fields(row: AlertSilenceRow | None, now: datetime) -> dict[str, Any]
     }
 
 
+def alert_view(
+    alert: Alert, place: Mapping[str, Any], row: AlertSilenceRow | None, now: datetime
+) -> AlertView:
+    """The alert as the API shows it: where its miner is, and the silence still in force."""
+    silenced = row is not None and row.until > now
+    return AlertView(
+        id=alert.id,
+        miner_id=alert.miner_id,
+        rule=alert.rule,
+        severity=alert.severity,
+        state=alert.state,
+        message=alert.message,
+        value=alert.value,
+        threshold=alert.threshold,
+        raised_at=alert.raised_at.timestamp(),
+        acknowledged_at=_ts(alert.acknowledged_at),
+        acknowledged_by=alert.acknowledged_by,
+        ack_note=alert.ack_note,
+        cleared_at=_ts(alert.cleared_at),
+        site=place.get("site"),
+        rack=place.get("rack"),
+        position=place.get("position"),
+        silenced_until=row.until.timestamp() if row is not None and silenced else None,
+        silenced_by=row.silenced_by if row is not None and silenced else None,
+        silence_reason=row.reason if row is not None and silenced else None,
+    )
+
+
 async def silences_for(db: Database, alert_ids: list[int]) -> dict[int, AlertSilenceRow]:
     """The silence rows of these alerts (expired ones too: the caller judges the time)."""
     if not alert_ids:
@@ -152,7 +182,7 @@ async def silence(
     actor: str,
     now: datetime,
     source: str | None = None,
-) -> dict[str, Any] | None:
+) -> Alert | None:
     """Silence an open alert for `minutes` (0 lifts a silence); audited and published.
 
     None if there is no such alert; a cleared alert is returned unchanged (nothing to silence).
@@ -181,10 +211,11 @@ async def silence(
                     "reason": reason,
                 },
             )
-        data = {**Alert.from_row(alert).to_dict(), **silence_fields(row, now)}
+        record = Alert.from_row(alert)
+        data = {**record.to_dict(), **silence_fields(row, now)}
     if alert.state != "cleared":
         bus.publish(CHANNEL, SILENCED, data)
-    return data
+    return record
 
 
 async def alert_webhooks(db: Database) -> int:

@@ -20,6 +20,7 @@ from backend.fleet.inventory import ScanReject, read_label_csv, scan
 from backend.fleet.poller import raise_fd_limit
 from backend.fleet.settings import FleetSettings
 from backend.fleet.store import FleetStore
+from hashinsight_contract.fleet import CredentialOut
 
 
 async def import_csv(settings: FleetSettings, path: Path) -> int:
@@ -120,7 +121,7 @@ async def credentials_list(settings: FleetSettings) -> int:
     finally:
         await db.close()
     for view in views:
-        print(f"{view['scope']:<6} {view['target']:<28} {view['kind']:<10} {_line(view)}")
+        print(f"{view.scope:<6} {view.target:<28} {view.kind:<10} {_line(view)}")
     for kind, (user, password) in FACTORY_DEFAULTS.items():
         secret = "factory password" if password else "no password"
         print(f"{'-':<6} {'(default)':<28} {kind:<10} user={user or '-'} {secret}")
@@ -146,6 +147,6 @@ async def credentials_remove(settings: FleetSettings, *, scope: str, target: str
     return 0
 
 
-def _line(view: dict[str, object]) -> str:
-    port = f" port={view['port']}" if view.get("port") else ""
-    return f"user={view.get('user') or '-'} password={view.get('password') or '-'}{port}"
+def _line(view: CredentialOut) -> str:
+    port = f" port={view.port}" if view.port else ""
+    return f"user={view.user or '-'} password={view.password or '-'}{port}"

@@ -38,6 +38,7 @@ from backend.fleet.drivers import (
 )
 from backend.fleet.drivers.pending import UnidentifiedDriver
 from backend.fleet.models import FleetCommandRow
+from hashinsight_contract.fleet import CommandOut
 
 if TYPE_CHECKING:
     from backend.auth.service import KeyInfo
@@ -172,7 +173,7 @@ class FleetCommands:
         *,
         key: KeyInfo,
         source: str | None = None,
-    ) -> list[dict[str, Any]]:
+    ) -> list[CommandOut]:
         """Create the command rows; run them now, or leave them for approval (semi_auto)."""
         clean = validate(command, params)
         ids = list(dict.fromkeys(miner_ids))
@@ -231,19 +232,19 @@ class FleetCommands:
                 )
         for row in rows:  # consoles show the approval queue from these, at once
             if row.state == "pending_approval":
-                self.poller.bus.publish("miners", "command.update", command_view(row))
+                self.poller.bus.publish("miners", "command.update", command_payload(row))
         runnable = [row for row in rows if row.state == "sent"]
         if runnable:
             done = {
-                view["command_id"]: view
+                view.command_id: view
                 for view in await self._execute(runnable, actor=key.actor, source=source)
             }
-            return [done.get(row.id) or command_view(row) for row in rows]
-        return [command_view(row) for row in rows]
+            return [done.get(row.id) or command_out(row) for row in rows]
+        return [command_out(row) for row in rows]
 
     async def approve(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None
-    ) -> dict[str, Any]:
+    ) -> CommandOut:
         row = await self._pending(command_id, key, "approve")
         now = self.clock.now()
         async with self.db.session() as session:
@@ -262,7 +263,7 @@ class FleetCommands:
                 detail={"command_id": command_id, "reason": reason},
             )
             row = stored
-        self.poller.bus.publish("miners", "command.update", command_view(row))  # decided
+        self.poller.bus.publish("miners", "command.update", command_payload(row))  # decided
         if row.miner_id not in self.poller.states:
             return await self._finish(
                 row, Outcome("failed", "miner no longer in the fleet"), key.actor, source
@@ -271,7 +272,7 @@ class FleetCommands:
 
     async def reject(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None
-    ) -> dict[str, Any]:
+    ) -> CommandOut:
         await self._pending(command_id, key, "reject")
         now = self.clock.now()
         async with self.db.session() as session:
@@ -290,8 +291,8 @@ class FleetCommands:
                 source=source,
                 detail={"command_id": command_id, "reason": reason},
             )
-        self.poller.bus.publish("miners", "command.update", command_view(row))  # decided
-        return command_view(row)
+        self.poller.bus.publish("miners", "command.update", command_payload(row))  # decided
+        return command_out(row)
 
     async def _pending(self, command_id: str, key: KeyInfo, verb: str) -> FleetCommandRow:
         async with self.db.session() as session:
@@ -308,7 +309,7 @@ class FleetCommands:
 
     async def list(
         self, state: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[CommandOut], int]:
         from sqlalchemy import func
 
         query = select(FleetCommandRow)
@@ -320,13 +321,13 @@ class FleetCommands:
         async with self.db.session() as session:
             total = int(await session.scalar(count) or 0)
             rows = (await session.scalars(query.offset(offset))).all()
-        return [command_view(row) for row in rows], total
+        return [command_out(row) for row in rows], total
 
     # ------------------------------------------------------------------ execution
 
     async def _execute(
         self, rows: list[FleetCommandRow], *, actor: str, source: str | None
-    ) -> list[dict[str, Any]]:
+    ) -> list[CommandOut]:
         outcomes: dict[str, Outcome] = {}
         queue = iter(rows)
 
@@ -358,7 +359,7 @@ class FleetCommands:
                 )
                 row.state, row.result = outcome.state, outcome.result
                 row.verification = outcome.verification
-        return [command_view(row) for row in rows]
+        return [command_out(row) for row in rows]
 
     async def _run_one(self, row: FleetCommandRow) -> Outcome:
         """Send through the miner's driver, then read the effect back."""
@@ -388,7 +389,7 @@ class FleetCommands:
 
     async def _finish(
         self, row: FleetCommandRow, outcome: Outcome, actor: str, source: str | None
-    ) -> dict[str, Any]:
+    ) -> CommandOut:
         async with self.db.session() as session:
             stored = await session.get(FleetCommandRow, row.id)
             assert stored is not None
@@ -405,27 +406,32 @@ class FleetCommands:
                 source=source,
                 detail={"command_id": row.id, "state": outcome.state, "result": outcome.result},
             )
-            return command_view(stored)
+            return command_out(stored)
 
 
-def command_view(row: FleetCommandRow) -> dict[str, Any]:
-    """A command as the API shows it (the contract's fields, then the log's extras)."""
+def command_out(row: FleetCommandRow) -> CommandOut:
+    """A command as the API shows it."""
     try:
         params = json.loads(row.params)
     except ValueError:
         params = {}
-    return {
-        "command_id": row.id,
-        "state": row.state,
-        "result": row.result,
-        "miner_id": row.miner_id,
-        "command": row.command,
-        "params": public_params(params),
-        "requested_by": row.requested_by,
-        "created_at": row.created_at.timestamp(),
-        "updated_at": row.updated_at.timestamp(),
-        "decided_by": row.decided_by,
-        "reason": row.reason,
-        "verified": None if row.verification is None else row.verification.startswith("verified"),
-        "verification": row.verification,
-    }
+    return CommandOut(
+        command_id=row.id,
+        state=row.state,
+        result=row.result,
+        miner_id=row.miner_id,
+        command=row.command,
+        params=public_params(params),
+        requested_by=row.requested_by,
+        created_at=row.created_at.timestamp(),
+        updated_at=row.updated_at.timestamp(),
+        decided_by=row.decided_by,
+        reason=row.reason,
+        verified=None if row.verification is None else row.verification.startswith("verified"),
+        verification=row.verification,
+    )
+
+
+def command_payload(row: FleetCommandRow) -> dict[str, Any]:
+    """A command as the consoles receive it on the bus: the API's shape, as plain data."""
+    return command_out(row).model_dump(mode="json")

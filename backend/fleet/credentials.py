@@ -22,6 +22,7 @@ from sqlalchemy import delete, select
 from backend.core.audit import record_audit
 from backend.core.db import Database
 from backend.fleet.models import FleetCredentialRow
+from hashinsight_contract.fleet import CredentialOut
 
 # Which accesses exist: one kind per control driver's login (``backend/fleet/drivers``).
 KINDS = ("web", "luxos", "whatsminer", "braiins", "vnish")
@@ -116,7 +117,7 @@ class CredentialStore:
         actor: str,
         now: datetime,
         source: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> CredentialOut:
         """Create or replace one credential; the audit row says who, never the secret."""
         _check(scope, target, kind)
         if password is not None and not 0 < len(password) <= MAX_PASSWORD:
@@ -178,7 +179,7 @@ class CredentialStore:
         self._cache = None
         return removed
 
-    async def list(self) -> list[dict[str, Any]]:
+    async def list(self) -> list[CredentialOut]:
         """Every stored credential, masked."""
         async with self.db.session() as session:
             rows = (
@@ -245,14 +246,14 @@ def _check(scope: str, target: str, kind: str) -> None:
         raise CredentialError(f"unknown kind {kind!r}; known: {', '.join(KINDS)}")
 
 
-def _view(row: FleetCredentialRow) -> dict[str, Any]:
-    return {
-        "scope": row.scope,
-        "target": row.target,
-        "kind": row.kind,
-        "user": row.username,
-        "password": MASK if row.secret_encrypted is not None else None,
-        "port": row.port,
-        "updated_at": row.updated_at.timestamp(),
-        "updated_by": row.updated_by,
-    }
+def _view(row: FleetCredentialRow) -> CredentialOut:
+    return CredentialOut(
+        scope=row.scope,
+        target=row.target,
+        kind=row.kind,
+        user=row.username,
+        password=MASK if row.secret_encrypted is not None else None,
+        port=row.port,
+        updated_at=row.updated_at.timestamp(),
+        updated_by=row.updated_by,
+    )

@@ -9,12 +9,12 @@ entry does not carry (boards and pools under `fields=summary`, capabilities), as
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
 from pydantic import BaseModel, Field
 
-from backend.api.deps import AdminKey, BackendDep, ReadKey, require, service
+from backend.api.deps import AdminKey, ReadKey, require, service
 from backend.api.errors import ApiError
 from backend.api.params import (
     COMMON_ERRORS,
@@ -25,13 +25,7 @@ from backend.api.params import (
     RowId,
 )
 from backend.auth.service import KeyInfo
-from backend.fleet.acks import (
-    MAX_SILENCE_MIN,
-    alert_webhooks,
-    silence,
-    silence_fields,
-    silences_for,
-)
+from backend.fleet.acks import MAX_SILENCE_MIN
 from backend.fleet.alerts import ACK_NOTE_MAX
 from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
@@ -79,7 +73,7 @@ def _split(value: str | None) -> frozenset[str] | None:
 
 @router.get("/api/v1/fleet/summary", response_model=FleetSummary, summary="The fleet at a glance")
 async def fleet_summary(_key: ReadKey, fleet: Fleet) -> FleetSummary:
-    return FleetSummary.model_validate(fleet.summary())
+    return fleet.summary()
 
 
 @router.get(
@@ -116,23 +110,15 @@ async def list_miners(
         offset=offset,
         limit=limit,
     )
-    page, total = fleet.miner_page(query, summary=fields == "summary")
-    return MinerList.model_validate(
-        {"items": page, "total": total, "limit": limit, "offset": offset}
-    )
+    return fleet.miner_list(query, summary=fields == "summary")
 
 
 @router.get("/api/v1/miners/{miner_id}", response_model=MinerOut, summary="One miner, in full")
 async def get_miner(miner_id: MinerId, _key: ReadKey, fleet: Fleet) -> MinerOut:
-    miner = fleet.miner(miner_id)
+    miner = fleet.miner_detail(miner_id)
     if miner is None:
         raise ApiError(404, f"no miner {miner_id!r}")
-    if fleet.state(miner_id) is None:
-        return MinerOut.model_validate(miner)
-    capabilities = fleet.commands.capabilities(miner_id, miner)
-    return MinerOut.model_validate(
-        {**miner, "capabilities": {k: c.to_dict() for k, c in capabilities.items()}}
-    )
+    return miner
 
 
 @router.get(
@@ -145,7 +131,7 @@ async def miner_history(
 ) -> MinerHistory:
     if fleet.state(miner_id) is None:
         raise ApiError(404, f"no miner {miner_id!r}")
-    return MinerHistory.model_validate(await fleet.history(miner_id, period))
+    return await fleet.history(miner_id, period)
 
 
 @router.post(
@@ -162,7 +148,7 @@ async def miner_command(
     request: Request,
     response: Response,
 ) -> CommandOut:
-    result = CommandOut.model_validate((await _run(fleet, [miner_id], body, key, request))[0])
+    result = (await _run(fleet, [miner_id], body, key, request))[0]
     if result.state == "pending_approval":
         response.status_code = 202
     return result
@@ -177,9 +163,7 @@ async def miner_command(
 async def bulk_command(
     body: BulkCommandRequest, key: ControlKey, fleet: Fleet, request: Request, response: Response
 ) -> BulkCommandOut:
-    answer = BulkCommandOut.model_validate(
-        {"results": await _run(fleet, body.miner_ids, body, key, request)}
-    )
+    answer = BulkCommandOut(results=await _run(fleet, body.miner_ids, body, key, request))
     if all(result.state == "pending_approval" for result in answer.results):
         response.status_code = 202
     return answer
@@ -191,7 +175,7 @@ async def _run(
     body: CommandRequest,
     key: KeyInfo,
     request: Request,
-) -> list[dict[str, Any]]:
+) -> list[CommandOut]:
     try:
         return await fleet.commands.request(
             miner_ids, body.command, body.params, key=key, source=_source(request)
@@ -213,7 +197,7 @@ async def list_commands(
     offset: Offset = 0,
 ) -> CommandList:
     items, total = await fleet.commands.list(state, limit, offset)
-    return CommandList.model_validate({"items": items, "total": total})
+    return CommandList(items=items, total=total)
 
 
 @router.post(
@@ -234,7 +218,7 @@ async def approve_command(
         )
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
-    return CommandOut.model_validate(view)
+    return view
 
 
 @router.post(
@@ -255,7 +239,7 @@ async def reject_command(
         )
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
-    return CommandOut.model_validate(view)
+    return view
 
 
 class AcknowledgeRequest(BaseModel):
@@ -272,24 +256,9 @@ class SilenceRequest(BaseModel):
     reason: str = Field(min_length=1, max_length=500)
 
 
-async def _alert_views(
-    backend: Any, fleet: FleetService, items: list[dict[str, Any]]
-) -> list[AlertView]:
-    silences = await silences_for(backend.db, [int(item["id"]) for item in items])
-    now = fleet.clock.now()
-    views = []
-    for item in items:
-        miner = fleet.miner(item["miner_id"]) or {}
-        place = {key: miner.get(key) for key in ("site", "rack", "position")}
-        silenced = silence_fields(silences.get(int(item["id"])), now)
-        views.append(AlertView.model_validate({**item, **place, **silenced}))
-    return views
-
-
 @router.get("/api/v1/alerts", response_model=AlertViewList, summary="Fleet alerts, newest first")
 async def list_alerts(
     _key: ReadKey,
-    backend: BackendDep,
     fleet: Fleet,
     state: AlertState | None = None,
     miner_id: Annotated[str | None, Query(max_length=255, pattern=ID_PATTERN)] = None,
@@ -297,7 +266,7 @@ async def list_alerts(
     offset: Offset = 0,
 ) -> AlertViewList:
     items, total = await fleet.alerts(state=state, miner_id=miner_id, limit=limit, offset=offset)
-    return AlertViewList(items=await _alert_views(backend, fleet, items), total=total)
+    return AlertViewList(items=items, total=total)
 
 
 @router.get(
@@ -305,14 +274,8 @@ async def list_alerts(
     response_model=AlertRouting,
     summary="Where alerts are sent: email recipients and partner webhooks",
 )
-async def alert_routing(_key: ReadKey, backend: BackendDep, fleet: Fleet) -> AlertRouting:
-    mailer = fleet.mailer
-    return AlertRouting(
-        email_enabled=bool(mailer is not None and mailer.enabled),
-        email_recipients=len(mailer.recipients) if mailer is not None else 0,
-        email_min_severity=backend.settings.fleet_alert_email_min_severity,
-        webhooks=await alert_webhooks(backend.db),
-    )
+async def alert_routing(_key: ReadKey, fleet: Fleet) -> AlertRouting:
+    return await fleet.alert_routing()
 
 
 @router.post(
@@ -323,7 +286,6 @@ async def alert_routing(_key: ReadKey, backend: BackendDep, fleet: Fleet) -> Ale
 async def acknowledge_alert(
     alert_id: RowId,
     key: ControlKey,
-    backend: BackendDep,
     fleet: Fleet,
     request: Request,
     body: AcknowledgeRequest | None = None,
@@ -334,7 +296,7 @@ async def acknowledge_alert(
     )
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
-    return (await _alert_views(backend, fleet, [alert]))[0]
+    return alert
 
 
 @router.post(
@@ -346,25 +308,21 @@ async def silence_alert(
     alert_id: RowId,
     body: SilenceRequest,
     key: ControlKey,
-    backend: BackendDep,
     fleet: Fleet,
     request: Request,
 ) -> AlertView:
-    alert = await silence(
-        backend.db,
-        backend.bus,
+    alert = await fleet.silence(
         alert_id,
         minutes=body.minutes,
         reason=body.reason,
         actor=key.actor,
-        now=fleet.clock.now(),
         source=_source(request),
     )
     if alert is None:
         raise ApiError(404, f"no alert {alert_id}")
-    if alert["state"] == "cleared":
+    if alert.state == "cleared":
         raise ApiError(409, f"alert {alert_id} is cleared: nothing to silence")
-    return (await _alert_views(backend, fleet, [alert]))[0]
+    return alert
 
 
 @router.get(
@@ -373,8 +331,7 @@ async def silence_alert(
     summary="Control credentials per site and miner (passwords masked), and the defaults",
 )
 async def list_credentials(_key: AdminKey, fleet: Fleet) -> CredentialList:
-    items = await fleet.credentials.list()
-    return CredentialList.model_validate({"items": items, "defaults": _defaults()})
+    return CredentialList(items=await fleet.credentials.list(), defaults=_defaults())
 
 
 @router.put(
@@ -399,7 +356,7 @@ async def set_credentials(
         )
     except CredentialError as exc:
         raise ApiError(422, str(exc)) from None
-    return CredentialOut.model_validate(view)
+    return view
 
 
 @router.delete(

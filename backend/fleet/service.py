@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from backend.core.service import ServiceContext
-from backend.fleet.acks import AckFollower
+from backend.fleet.acks import AckFollower, alert_view, alert_webhooks, silence, silences_for
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import Alert, AlertBook, RuleSet
@@ -34,6 +34,17 @@ from backend.fleet.report import fleet_section
 from backend.fleet.shard import FleetRole, HeartbeatStore, ShardSpec
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
+from hashinsight_contract.fleet import (
+    AlertRouting,
+    AlertView,
+    CapabilityOut,
+    FleetSummary,
+    HistoryPoint,
+    MinerHistory,
+    MinerList,
+    MinerOut,
+    Period,
+)
 
 log = logging.getLogger("hashinsight.fleet")
 
@@ -266,34 +277,59 @@ class FleetService:
         """One page of the fleet list and how many miners matched its filters."""
         return self._lister.page(self.miners(summary=summary), query)
 
+    def miner_list(self, query: MinerQuery, *, summary: bool = False) -> MinerList:
+        """One page of the fleet list as the API answers it (validated once, per request)."""
+        page, total = self.miner_page(query, summary=summary)
+        return MinerList.model_validate(
+            {"items": page, "total": total, "limit": query.limit, "offset": query.offset}
+        )
+
     def miner(self, miner_id: str) -> dict[str, Any] | None:
+        """The miner's API object as the poller keeps it (the list and the bus share it)."""
         if self.view is not None:
             return self.view.miner(miner_id)
         state = self.poller.states.get(miner_id)
         return self.poller.miner_data(state) if state is not None else None
 
-    def summary(self) -> dict[str, Any]:
-        if self.view is not None:
-            return self.view.summary()
-        return self.poller.summary()
+    def miner_detail(self, miner_id: str) -> MinerOut | None:
+        """One miner in full, with what its firmware lets us do where this process knows it."""
+        miner = self.miner(miner_id)
+        if miner is None:
+            return None
+        detail = MinerOut.model_validate(miner)
+        if self.state(miner_id) is not None:
+            capabilities = self.commands.capabilities(miner_id, miner)
+            detail.capabilities = {
+                name: CapabilityOut(supported=True)
+                if c.supported
+                else CapabilityOut(supported=False, reason=c.reason)
+                for name, c in capabilities.items()
+            }
+        return detail
 
-    async def history(self, miner_id: str, period: str) -> dict[str, Any]:
+    def summary(self) -> FleetSummary:
+        # The poller and the fleet view keep their totals as the `fleet.sweep` event's payload.
+        if self.view is not None:
+            return FleetSummary.model_validate(self.view.summary())
+        return FleetSummary.model_validate(self.poller.summary())
+
+    async def history(self, miner_id: str, period: Period) -> MinerHistory:
         seconds, rollups = PERIODS[period]
         since = self.clock.now() - timedelta(seconds=seconds)
         rows = await self.store.history(miner_id, since, rollups=rollups)
         points = [
-            {
-                "ts": row["ts"].timestamp(),
-                "hashrate_ths": row["hashrate_ths"],
-                "power_w": row["power_w"],
-                "temp_board_max_c": row["temp_board_max_c"],
-                "temp_chip_max_c": row["temp_chip_max_c"],
-                "status": row["status"],
-            }
+            HistoryPoint(
+                ts=row["ts"].timestamp(),
+                hashrate_ths=row["hashrate_ths"],
+                power_w=row["power_w"],
+                temp_board_max_c=row["temp_board_max_c"],
+                temp_chip_max_c=row["temp_chip_max_c"],
+                status=row["status"],
+            )
             for row in rows
         ]
         resolution = 300 if rollups else self.poller.interval_s
-        return {"id": miner_id, "period": period, "resolution_s": resolution, "points": points}
+        return MinerHistory(id=miner_id, period=period, resolution_s=resolution, points=points)
 
     async def notary_section(self, start: datetime, end: datetime) -> dict[str, Any]:
         """The report's fleet section: per miner and site totals measured over the period."""
@@ -308,15 +344,25 @@ class FleetService:
 
     async def alerts(
         self, *, state: str | None, miner_id: str | None, limit: int, offset: int
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[AlertView], int]:
         rows, total = await self.store.list_alerts(
             state=state, miner_id=miner_id, limit=limit, offset=offset
         )
-        return [Alert.from_row(row).to_dict() for row in rows], total
+        return await self.alert_views([Alert.from_row(row) for row in rows]), total
+
+    async def alert_views(self, alerts: list[Alert]) -> list[AlertView]:
+        """The alerts with where their miners are and the silences in force on them."""
+        silences = await silences_for(self.context.db, [alert.id for alert in alerts])
+        now = self.clock.now()
+        views = []
+        for alert in alerts:
+            place = self.miner(alert.miner_id) or {}
+            views.append(alert_view(alert, place, silences.get(alert.id), now))
+        return views
 
     async def acknowledge(
         self, alert_id: int, *, actor: str, source: str | None = None, note: str | None = None
-    ) -> dict[str, Any] | None:
+    ) -> AlertView | None:
         row = await self.store.acknowledge(
             alert_id, actor=actor, now=self.clock.now(), source=source, note=note
         )
@@ -326,4 +372,36 @@ class FleetService:
         if alert.state == "acknowledged" and alert.acknowledged_by == actor:
             self.book.acknowledged(alert)
             self.context.bus.publish(ALERTS_CHANNEL, "alert.acknowledged", alert.to_dict())
-        return alert.to_dict()
+        return (await self.alert_views([alert]))[0]
+
+    async def silence(
+        self,
+        alert_id: int,
+        *,
+        minutes: float,
+        reason: str,
+        actor: str,
+        source: str | None = None,
+    ) -> AlertView | None:
+        """Silence an open alert (0 minutes lifts it); a cleared one comes back unchanged."""
+        alert = await silence(
+            self.context.db,
+            self.context.bus,
+            alert_id,
+            minutes=minutes,
+            reason=reason,
+            actor=actor,
+            now=self.clock.now(),
+            source=source,
+        )
+        return None if alert is None else (await self.alert_views([alert]))[0]
+
+    async def alert_routing(self) -> AlertRouting:
+        """Where alerts go besides the consoles: email recipients and partner webhooks."""
+        mailer = self.mailer
+        return AlertRouting(
+            email_enabled=bool(mailer is not None and mailer.enabled),
+            email_recipients=len(mailer.recipients) if mailer is not None else 0,
+            email_min_severity=self.settings.fleet_alert_email_min_severity,
+            webhooks=await alert_webhooks(self.context.db),
+        )

@@ -18,6 +18,7 @@ from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.notify.events import EVENT_TYPES
 from backend.notify.models import WebhookDeliveryRow, WebhookRow
+from hashinsight_contract.partners import DeliveryAttemptOut, DeliveryOut, WebhookOut
 
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
 OPEN_STATUSES = ("pending", "retrying")
@@ -47,40 +48,43 @@ def _iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
-def webhook_view(row: WebhookRow) -> dict[str, Any]:
-    return {
-        "webhook_id": row.webhook_id,
-        "partner_id": row.partner_id,
-        "url": row.url,
-        "event_types": row.event_types.split(),
-        "description": row.description,
-        "status": row.status,
-        "disabled_reason": row.disabled_reason,
-        "consecutive_failures": row.consecutive_failures,
-        "created_at": row.created_at.isoformat(),
-        "updated_at": row.updated_at.isoformat(),
-        "last_success_at": _iso(row.last_success_at),
-        "last_failure_at": _iso(row.last_failure_at),
-    }
+def webhook_view(row: WebhookRow) -> WebhookOut:
+    return WebhookOut(
+        webhook_id=row.webhook_id,
+        partner_id=row.partner_id,
+        url=row.url,
+        event_types=row.event_types.split(),
+        description=row.description,
+        status=row.status,
+        disabled_reason=row.disabled_reason,
+        consecutive_failures=row.consecutive_failures,
+        created_at=row.created_at.isoformat(),
+        updated_at=row.updated_at.isoformat(),
+        last_success_at=_iso(row.last_success_at),
+        last_failure_at=_iso(row.last_failure_at),
+    )
 
 
-def delivery_view(row: WebhookDeliveryRow) -> dict[str, Any]:
-    return {
-        "id": row.id,
-        "webhook_id": row.webhook_id,
-        "partner_id": row.partner_id,
-        "message_id": row.message_id,
-        "event_type": row.event_type,
-        "status": row.status,
-        "attempts": row.attempts,
-        "next_attempt_at": _iso(row.next_attempt_at),
-        "last_status_code": row.last_status_code,
-        "last_error": row.last_error,
-        "last_duration_ms": row.last_duration_ms,
-        "attempt_log": json.loads(row.attempt_log or "[]"),
-        "created_at": row.created_at.isoformat(),
-        "delivered_at": _iso(row.delivered_at),
-    }
+def delivery_view(row: WebhookDeliveryRow) -> DeliveryOut:
+    return DeliveryOut(
+        id=row.id,
+        webhook_id=row.webhook_id,
+        partner_id=row.partner_id,
+        message_id=row.message_id,
+        event_type=row.event_type,
+        status=row.status,
+        attempts=row.attempts,
+        next_attempt_at=_iso(row.next_attempt_at),
+        last_status_code=row.last_status_code,
+        last_error=row.last_error,
+        last_duration_ms=row.last_duration_ms,
+        attempt_log=[
+            DeliveryAttemptOut.model_validate(entry)
+            for entry in json.loads(row.attempt_log or "[]")
+        ],
+        created_at=row.created_at.isoformat(),
+        delivered_at=_iso(row.delivered_at),
+    )
 
 
 def check_webhook_host(url: str) -> str:
@@ -144,7 +148,7 @@ class WebhookStore:
         description: str | None,
         actor: str,
         max_per_partner: int,
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         types = parse_event_types(event_types)
         now = self._clock.now()
         async with self._db.session() as session:
@@ -185,7 +189,7 @@ class WebhookStore:
         self.version += 1
         return view
 
-    async def get(self, webhook_id: str) -> dict[str, Any]:
+    async def get(self, webhook_id: str) -> WebhookOut:
         async with self._db.session() as session:
             row = await session.scalar(
                 select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
@@ -196,7 +200,7 @@ class WebhookStore:
 
     async def list(
         self, *, partner_id: str | None = None, limit: int = 50, offset: int = 0
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[WebhookOut], int]:
         async with self._db.session() as session:
             query = select(WebhookRow)
             count = select(func.count()).select_from(WebhookRow)
@@ -216,7 +220,7 @@ class WebhookStore:
         event_types: list[str] | None = None,
         description: str | None = None,
         enabled: bool | None = None,
-    ) -> dict[str, Any]:
+    ) -> WebhookOut:
         async with self._db.session() as session:
             row = await session.scalar(
                 select(WebhookRow).where(WebhookRow.webhook_id == webhook_id)
@@ -376,7 +380,7 @@ class WebhookStore:
         retry_in_s: float | None,
         disable_reason: str | None,
         disable_after: int,
-    ) -> dict[str, Any] | None:
+    ) -> DeliveryOut | None:
         """Store one attempt's outcome; move the delivery and its endpoint on. Returns the view."""
         now = self._clock.now()
         async with self._db.session() as session:
@@ -454,7 +458,7 @@ class WebhookStore:
         status: str | None = None,
         limit: int = 50,
         offset: int = 0,
-    ) -> tuple[list[dict[str, Any]], int]:
+    ) -> tuple[list[DeliveryOut], int]:
         async with self._db.session() as session:
             query = select(WebhookDeliveryRow)
             count = select(func.count()).select_from(WebhookDeliveryRow)
@@ -472,7 +476,7 @@ class WebhookStore:
             )
             return [delivery_view(row) for row in rows], total
 
-    async def delivery(self, delivery_id: int) -> dict[str, Any] | None:
+    async def delivery(self, delivery_id: int) -> DeliveryOut | None:
         async with self._db.session() as session:
             row = await session.get(WebhookDeliveryRow, delivery_id)
             return delivery_view(row) if row else None

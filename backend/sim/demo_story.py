@@ -37,7 +37,7 @@ async def queue_demo_approvals(auth: Any, fleet: Any) -> list[str]:
     ids: list[str] = []
     for miners, command, params in asks:
         for result in await fleet.commands.request(miners, command, params, key=key, source="demo"):
-            ids.append(result["command_id"])
+            ids.append(result.command_id)
     log.info("demo: %d fleet commands wait for approval (screen 9)", len(ids))
     return ids
 

@@ -53,7 +53,7 @@ async def test_rotation_rehashes_and_reencrypts(tmp_path: Path) -> None:
         fresh = AuthService(db, new)
         assert (await fresh.verify(full)) is not None and (await fresh.verify(pkey)) is not None
         assert await fresh.reveal(info.key_id) == full
-        assert await Partners(db, fresh).signing_secret(_view["partner_id"]) == secret
+        assert await Partners(db, fresh).signing_secret(_view.partner_id) == secret
         # a miner's control password still reads under the new key, and not under the old
         web = await CredentialStore(db, new.fernet).resolve("127.0.0.9:4028", "Site A", "web")
         assert web.error is None and web.password == "site-a-web-pass"

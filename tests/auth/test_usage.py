@@ -21,12 +21,12 @@ async def test_concurrent_flushes_and_instances_add_to_one_row_per_hour(db: Data
     clock.advance(3600)
     instances[0].record("k1", "p1", 500)
     rows = await instances[0].usage()
-    by_slot = {(row["key_id"], row["hour"]): row for row in rows}
+    by_slot = {(row.key_id, row.hour): row for row in rows}
     assert len(rows) == 3
-    first_hour = min(row["hour"] for row in rows)
+    first_hour = min(row.hour for row in rows)
     k1 = by_slot[("k1", first_hour)]
-    assert (k1["requests"], k1["errors"], k1["rate_limited"]) == (24, 0, 12)
+    assert (k1.requests, k1.errors, k1.rate_limited) == (24, 0, 12)
     k2 = by_slot[("k2", first_hour)]
-    assert (k2["requests"], k2["errors"], k2["owner_id"]) == (12, 12, None)
-    later = [row for row in rows if row["hour"] != first_hour]
-    assert [(r["key_id"], r["requests"], r["errors"]) for r in later] == [("k1", 1, 1)]
+    assert (k2.requests, k2.errors, k2.owner_id) == (12, 12, None)
+    later = [row for row in rows if row.hour != first_hour]
+    assert [(r.key_id, r.requests, r.errors) for r in later] == [("k1", 1, 1)]

@@ -241,7 +241,7 @@ async def test_a_silence_is_audited_published_and_runs_out(
     from sqlalchemy import select
 
     from backend.core.audit import AuditEntry
-    from backend.fleet.acks import SILENCED, silence, silence_fields, silences_for
+    from backend.fleet.acks import SILENCED, alert_view, silence, silence_fields, silences_for
     from backend.fleet.models import FleetAlertRow
 
     async with db.session() as session:
@@ -261,14 +261,19 @@ async def test_a_silence_is_audited_published_and_runs_out(
     answer = await silence(
         db, bus, row.id, minutes=60, reason="pool incident", actor="key:a(ops)", now=NOW
     )
-    assert answer is not None and answer["state"] == "raised"  # still open, only silenced
-    assert answer["silence_reason"] == "pool incident" and answer["silenced_by"] == "key:a(ops)"
-    assert answer["silenced_until"] == NOW.timestamp() + 3600
-    assert [e.type for e in drain(events)] == [SILENCED]
+    assert answer is not None and answer.state == "raised"  # still open, only silenced
+    [event] = drain(events)
+    assert event.type == SILENCED and event.data["state"] == "raised"
+    assert event.data["silence_reason"] == "pool incident"
+    assert event.data["silenced_by"] == "key:a(ops)"
+    assert event.data["silenced_until"] == NOW.timestamp() + 3600
     stored = (await silences_for(db, [row.id]))[row.id]
     assert silence_fields(stored, NOW)["silence_reason"] == "pool incident"
+    view = alert_view(answer, {"site": "S1"}, stored, NOW)
+    assert view.silence_reason == "pool incident" and view.site == "S1"
     later = datetime.fromtimestamp(NOW.timestamp() + 3601, UTC)
     assert silence_fields(stored, later)["silenced_until"] is None  # ran out: counts again
+    assert alert_view(answer, {}, stored, later).silenced_until is None
     async with db.session() as session:
         audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.target == "m7")))
     assert [a.action for a in audit] == ["fleet.alert.silence"]

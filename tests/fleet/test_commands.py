@@ -70,13 +70,13 @@ async def test_bulk_gives_one_result_per_miner_in_order(
     results = await commands.request(
         ["m0", "m1", "m2", "m3", "m4"], "switchpool", {"pool": 1}, key=key("k1")
     )
-    assert [r["miner_id"] for r in results] == ["m0", "m1", "m2", "m3", "m4"]
-    states = [r["state"] for r in results]
+    assert [r.miner_id for r in results] == ["m0", "m1", "m2", "m3", "m4"]
+    states = [r.state for r in results]
     assert states == ["succeeded"] * 5
-    assert "switching to pool" in results[0]["result"]
-    assert results[0]["verified"] is True and "active pool" in results[0]["verification"]
-    assert results[1]["verified"] is True  # Whatsminer: through its encrypted API, read back
-    assert results[2]["verified"] is True  # Braiins OS: through its gRPC API, read back
+    assert "switching to pool" in results[0].result
+    assert results[0].verified is True and "active pool" in results[0].verification
+    assert results[1].verified is True  # Whatsminer: through its encrypted API, read back
+    assert results[2].verified is True  # Braiins OS: through its gRPC API, read back
     assert sim.miners[2].bos is not None and list(sim.miners[2].bos.calls) == ["UpdatePoolGroup"]
     assert not any("switchpool" in r for r in sim.miners[2].requests)
     assert sim.miners[0].active_pool().url == "stratum+tcp://btc-backup.sim-pool.example:443"
@@ -90,11 +90,11 @@ async def test_restart_unsupported_and_unreachable(
 ) -> None:
     _sim, _poller, commands, _db = setup
     [restart] = await commands.request(["m3"], "restart", {}, key=key("k1"))
-    assert restart["state"] == "succeeded" and restart["verified"] is True
+    assert restart.state == "succeeded" and restart.verified is True
     [light] = await commands.request(["m0"], "enablepool", {"pool": 1}, key=key("k1"))
-    assert light["state"] == "refused" and "no per-pool enable switch" in light["result"]
+    assert light.state == "refused" and "no per-pool enable switch" in light.result
     [again] = await commands.request(["m3"], "wake", {}, key=key("k1"))  # still restarting
-    assert again["state"] == "failed" and again["result"].startswith("miner unreachable")
+    assert again.state == "failed" and again.result.startswith("miner unreachable")
     with pytest.raises(CommandError) as info:
         await commands.request(["nope"], "restart", {}, key=key("k1"))
     assert info.value.status == 404
@@ -105,19 +105,19 @@ async def test_semi_auto_waits_for_another_key_and_everything_is_audited(
 ) -> None:
     sim, _poller, commands, db = setup
     [pending] = await commands.request(["m0"], "sleep", {}, key=key("semi", "semi_auto"))
-    assert pending["state"] == "pending_approval" and not sim.miners[0].sleeping
+    assert pending.state == "pending_approval" and not sim.miners[0].sleeping
     with pytest.raises(CommandError) as info:
-        await commands.approve(pending["command_id"], key=key("semi"), reason="me")
+        await commands.approve(pending.command_id, key=key("semi"), reason="me")
     assert info.value.status == 403
-    done = await commands.approve(pending["command_id"], key=key("boss"), reason="night tariff")
-    assert done["state"] == "succeeded" and sim.miners[0].sleeping
-    assert done["decided_by"] == key("boss").actor
+    done = await commands.approve(pending.command_id, key=key("boss"), reason="night tariff")
+    assert done.state == "succeeded" and sim.miners[0].sleeping
+    assert done.decided_by == key("boss").actor
     with pytest.raises(CommandError) as info:
-        await commands.approve(pending["command_id"], key=key("boss"), reason="twice")
+        await commands.approve(pending.command_id, key=key("boss"), reason="twice")
     assert info.value.status == 409
     [other] = await commands.request(["m3"], "restart", {}, key=key("semi", "semi_auto"))
-    rejected = await commands.reject(other["command_id"], key=key("boss"), reason="not now")
-    assert rejected["state"] == "refused" and "not now" in rejected["result"]
+    rejected = await commands.reject(other.command_id, key=key("boss"), reason="not now")
+    assert rejected.state == "refused" and "not now" in rejected.result
     queue, total = await commands.list("pending_approval", 10, 0)
     assert queue == [] and total == 0
     async with db.session() as session:
@@ -133,7 +133,7 @@ async def test_addpool_password_is_masked_in_the_log(
     sim, _poller, commands, _db = setup
     params = {"url": "stratum+tcp://new.example:3333", "user": "acme.w1", "password": "s3cret"}
     [result] = await commands.request(["m3"], "addpool", params, key=key("k1"))
-    assert result["state"] == "succeeded" and result["params"]["password"] == "********"
+    assert result.state == "succeeded" and result.params["password"] == "********"
     assert sim.miners[3].pools[-1].url == params["url"]
     items, _ = await commands.list(None, 10, 0)
     assert "s3cret" not in str(items)

@@ -122,7 +122,7 @@ async def test_wrong_password_is_refused_once_and_remembered(
     fixed = await driver.run(target, "sleep", {})
     assert fixed.state == "succeeded" and sim.miners[0].sleeping
     listed = await store.list()
-    assert listed[0]["password"] == "********" and "changed-on-site" not in str(listed)
+    assert listed[0].password == "********" and "changed-on-site" not in str(listed)
 
 
 async def test_the_firmware_refusing_a_change(sim: FleetSimulator) -> None:

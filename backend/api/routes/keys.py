@@ -24,7 +24,6 @@ from hashinsight_contract.partners import (
     KeyUpdate,
     LimitsOut,
     LimitWindow,
-    TierLimits,
     UsageList,
 )
 
@@ -61,7 +60,7 @@ async def list_keys(
         keys = [k for k in keys if k.owner_id == owner_id]
     page = keys[offset : offset + limit]
     return KeyList(
-        items=[KeyDetail.model_validate(k.to_dict()) for k in page],
+        items=[k.detail() for k in page],
         total=len(keys),
         limit=limit,
         offset=offset,
@@ -85,8 +84,8 @@ async def create_key(
                 raise ApiError(422, "partner keys need a partner_id")
             partners = Partners(backend.db, backend.auth)
             partner = await partners.get(body.partner_id)
-            if partner["status"] != "active":
-                raise ApiError(409, f"partner {body.partner_id} is {partner['status']}")
+            if partner.status != "active":
+                raise ApiError(409, f"partner {body.partner_id} is {partner.status}")
             if "admin" in body.scopes:
                 raise ApiError(422, "partner keys cannot hold the 'admin' scope")
             info, full = await backend.auth.create_key(
@@ -94,7 +93,7 @@ async def create_key(
                 owner_type="partner",
                 owner_id=body.partner_id,
                 scopes=list(body.scopes),
-                tier=body.tier or partner["tier"],
+                tier=body.tier or partner.tier,
                 mode=body.mode,
                 expires_in=expires,
                 actor=caller.actor,
@@ -113,12 +112,12 @@ async def create_key(
         raise ApiError(422, str(exc)) from None
     except PartnerNotFound as exc:
         raise ApiError(404, str(exc)) from None
-    return KeyCreated(key=KeyDetail.model_validate(info.to_dict()), api_key=full)
+    return KeyCreated(key=info.detail(), api_key=full)
 
 
 @router.get("/keys/{key_id}", response_model=KeyDetail, summary="One key")
 async def get_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> KeyDetail:
-    return KeyDetail.model_validate((await _key(backend, caller, key_id)).to_dict())
+    return (await _key(backend, caller, key_id)).detail()
 
 
 @router.patch(
@@ -145,7 +144,7 @@ async def update_key(
         raise ApiError(409, str(exc)) from None
     if info is None:
         raise ApiError(404, f"no key {key_id}")
-    return KeyDetail.model_validate(info.to_dict())
+    return info.detail()
 
 
 @router.delete(
@@ -161,7 +160,7 @@ async def revoke_key(key_id: ObjectId, caller: CurrentKey, backend: BackendDep) 
         await backend.auth.revoke(key_id, actor=caller.actor)
     revoked = await backend.auth.get(key_id)
     assert revoked is not None
-    return KeyDetail.model_validate(revoked.to_dict())
+    return revoked.detail()
 
 
 @router.post(
@@ -198,7 +197,7 @@ async def key_usage(
     if access is None:
         raise ApiError(503, "usage counting is not running in this backend")
     items = await access.usage.usage(key_ids=[key_id], limit=limit)
-    return UsageList.model_validate({"items": items, "total": len(items)})
+    return UsageList(items=items, total=len(items))
 
 
 @router.get(
@@ -221,6 +220,4 @@ async def my_limits(caller: CurrentKey, backend: BackendDep) -> LimitsOut:
             )
             for s in decision.states
         ]
-    return LimitsOut(
-        key_id=caller.key_id, limits=TierLimits.model_validate(tier.to_dict()), windows=windows
-    )
+    return LimitsOut(key_id=caller.key_id, limits=tier.limits(), windows=windows)

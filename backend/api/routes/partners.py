@@ -15,7 +15,6 @@ from backend.notify.service import WebhookService
 from hashinsight_contract.partners import (
     ERRORS,
     KeyCreated,
-    KeyDetail,
     KeyList,
     PartnerKeyCreate,
     PartnerList,
@@ -24,7 +23,6 @@ from hashinsight_contract.partners import (
     PartnerRegistered,
     PartnerSecret,
     PartnerUpdate,
-    TierLimits,
 )
 
 router = APIRouter(prefix="/api/v1/partners", tags=["partners"], responses=ERRORS)
@@ -69,12 +67,12 @@ async def register(
         )
     )
     return PartnerRegistered(
-        partner_id=view["partner_id"],
-        partner=PartnerOut.model_validate(view),
+        partner_id=view.partner_id,
+        partner=view,
         key_id=info.key_id,
         api_key=full_key,
         api_secret=secret,
-        rate_limits=TierLimits.model_validate(tier_for(body.tier, backend.settings).to_dict()),
+        rate_limits=tier_for(body.tier, backend.settings).limits(),
     )
 
 
@@ -87,9 +85,7 @@ async def list_partners(
     offset: Offset = 0,
 ) -> PartnerList:
     items, total = await _partners(backend).list(status=status, limit=limit, offset=offset)
-    return PartnerList.model_validate(
-        {"items": items, "total": total, "limit": limit, "offset": offset}
-    )
+    return PartnerList(items=items, total=total, limit=limit, offset=offset)
 
 
 def _own_or_admin(caller: Any, partner_id: str) -> None:
@@ -102,7 +98,8 @@ def _own_or_admin(caller: Any, partner_id: str) -> None:
 )
 async def get_partner(partner_id: ObjectId, caller: CurrentKey, backend: BackendDep) -> PartnerOut:
     _own_or_admin(caller, partner_id)
-    return PartnerOut.model_validate(await _call(_partners(backend).get(partner_id)))
+    partner: PartnerOut = await _call(_partners(backend).get(partner_id))
+    return partner
 
 
 @router.patch(
@@ -114,7 +111,8 @@ async def update_partner(
     partner_id: ObjectId, body: PartnerUpdate, caller: AdminKey, backend: BackendDep
 ) -> PartnerOut:
     updated = _partners(backend).update(partner_id, actor=caller.actor, **body.model_dump())
-    return PartnerOut.model_validate(await _call(updated))
+    partner: PartnerOut = await _call(updated)
+    return partner
 
 
 @router.post(
@@ -126,13 +124,15 @@ async def suspend_partner(
     partner_id: ObjectId, caller: AdminKey, backend: BackendDep
 ) -> PartnerOut:
     suspended = _partners(backend).set_status(partner_id, "suspended", actor=caller.actor)
-    return PartnerOut.model_validate(await _call(suspended))
+    partner: PartnerOut = await _call(suspended)
+    return partner
 
 
 @router.post("/{partner_id}/resume", response_model=PartnerOut, summary="Resume a partner")
 async def resume_partner(partner_id: ObjectId, caller: AdminKey, backend: BackendDep) -> PartnerOut:
     resumed = _partners(backend).set_status(partner_id, "active", actor=caller.actor)
-    return PartnerOut.model_validate(await _call(resumed))
+    partner: PartnerOut = await _call(resumed)
+    return partner
 
 
 @router.delete(
@@ -141,11 +141,13 @@ async def resume_partner(partner_id: ObjectId, caller: AdminKey, backend: Backen
     summary="Delete a partner: its keys are revoked and its webhooks disabled for good",
 )
 async def delete_partner(partner_id: ObjectId, caller: AdminKey, backend: BackendDep) -> PartnerOut:
-    view = await _call(_partners(backend).set_status(partner_id, "deleted", actor=caller.actor))
+    view: PartnerOut = await _call(
+        _partners(backend).set_status(partner_id, "deleted", actor=caller.actor)
+    )
     webhooks = find_service(backend, WebhookService)
     if webhooks is not None:
         await webhooks.store.disable_partner(partner_id, "partner deleted")
-    return PartnerOut.model_validate(view)
+    return view
 
 
 @router.post(
@@ -172,7 +174,7 @@ async def partner_keys(
     await _call(_partners(backend).get(partner_id))
     keys = await backend.auth.list_owner_keys(partner_id, include_revoked=include_revoked)
     return KeyList(
-        items=[KeyDetail.model_validate(k.to_dict()) for k in keys],
+        items=[k.detail() for k in keys],
         total=len(keys),
         limit=len(keys),
         offset=0,
@@ -202,4 +204,4 @@ async def partner_new_key(
             actor=caller.actor,
         )
     )
-    return KeyCreated(key=KeyDetail.model_validate(info.to_dict()), api_key=full)
+    return KeyCreated(key=info.detail(), api_key=full)

@@ -55,12 +55,12 @@ def _partner_of(caller: KeyInfo, requested: str | None) -> str:
     return caller.owner_id
 
 
-async def _owned(webhooks: WebhookService, caller: KeyInfo, webhook_id: str) -> dict[str, Any]:
+async def _owned(webhooks: WebhookService, caller: KeyInfo, webhook_id: str) -> WebhookOut:
     try:
         view = await webhooks.store.get(webhook_id)
     except WebhookNotFound as exc:
         raise ApiError(404, str(exc)) from None
-    if not caller.has("admin") and view["partner_id"] != caller.owner_id:
+    if not caller.has("admin") and view.partner_id != caller.owner_id:
         raise ApiError(404, f"no webhook {webhook_id}")
     return view
 
@@ -111,7 +111,7 @@ async def create_webhook(
         raise ApiError(404, str(exc)) from None
     except WebhookError as exc:
         raise ApiError(422, str(exc)) from None
-    return WebhookOut.model_validate(view)
+    return view
 
 
 @router.get("", response_model=WebhookList, summary="Webhooks (a partner's own; admins: all)")
@@ -124,14 +124,12 @@ async def list_webhooks(
 ) -> WebhookList:
     owner = partner_id if caller.has("admin") else _partner_of(caller, partner_id)
     items, total = await webhooks.store.list(partner_id=owner, limit=limit, offset=offset)
-    return WebhookList.model_validate(
-        {"items": items, "total": total, "limit": limit, "offset": offset}
-    )
+    return WebhookList(items=items, total=total, limit=limit, offset=offset)
 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, summary="One webhook")
 async def get_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Webhooks) -> WebhookOut:
-    return WebhookOut.model_validate(await _owned(webhooks, caller, webhook_id))
+    return await _owned(webhooks, caller, webhook_id)
 
 
 @router.patch(
@@ -160,7 +158,7 @@ async def update_webhook(
         )
     except WebhookError as exc:
         raise ApiError(422, str(exc)) from None
-    return WebhookOut.model_validate(view)
+    return view
 
 
 @router.delete("/{webhook_id}", status_code=204, summary="Delete a webhook")
@@ -177,12 +175,12 @@ async def delete_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Web
 )
 async def test_webhook(webhook_id: ObjectId, caller: CurrentKey, webhooks: Webhooks) -> DeliveryOut:
     view = await _owned(webhooks, caller, webhook_id)
-    if view["status"] != "active":
-        raise ApiError(409, f"webhook {webhook_id} is disabled: {view['disabled_reason']}")
-    delivery_id = await webhooks.send_test(webhook_id, view["partner_id"])
+    if view.status != "active":
+        raise ApiError(409, f"webhook {webhook_id} is disabled: {view.disabled_reason}")
+    delivery_id = await webhooks.send_test(webhook_id, view.partner_id)
     delivery = await webhooks.store.delivery(delivery_id)
     assert delivery is not None
-    return DeliveryOut.model_validate(delivery)
+    return delivery
 
 
 @router.get(
@@ -204,6 +202,4 @@ async def deliveries(
     items, total = await webhooks.store.deliveries(
         webhook_id=webhook_id, status=status, limit=limit, offset=offset
     )
-    return DeliveryList.model_validate(
-        {"items": items, "total": total, "limit": limit, "offset": offset}
-    )
+    return DeliveryList(items=items, total=total, limit=limit, offset=offset)
