@@ -38,6 +38,7 @@ from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.core.secrets import BackendSecrets
+from hashinsight_contract.common import KeyOut
 from hashinsight_contract.partners import KeyDetail
 
 OWNER_TYPES = ("operator", "partner")
@@ -145,9 +146,10 @@ class KeyInfo:
             suspended_at=_iso(self.suspended_at),
         )
 
-    def to_dict(self) -> dict[str, Any]:
-        """The same as plain data (what `/me` and the wallet's key list validate)."""
-        return self.detail().model_dump()
+    def out(self) -> KeyOut:
+        """The key as `/me` and the wallet's key list show it (the detail without suspension)."""
+        detail = self.detail()
+        return KeyOut(**{name: getattr(detail, name) for name in KeyOut.model_fields})
 
 
 def _iso(value: datetime | None) -> str | None:

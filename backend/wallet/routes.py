@@ -20,7 +20,6 @@ from backend.core.audit import record_audit
 from backend.core.client_ip import client_ip
 from backend.wallet import login_page
 from backend.wallet.service import Session, WalletError, WalletService
-from hashinsight_contract.common import KeyOut
 from hashinsight_contract.wallet import (
     LogoutOut,
     RevealedKey,
@@ -134,7 +133,7 @@ async def wallet_me(request: Request, backend: BackendDep, wallet: Wallet) -> Wa
     return WalletMe(
         wallet_address=session.address,
         expires_at=session.expires_at.isoformat(),
-        keys=[KeyOut.model_validate(key.to_dict()) for key in keys],
+        keys=[key.out() for key in keys],
     )
 
 

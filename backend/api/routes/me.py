@@ -12,4 +12,4 @@ router = APIRouter(prefix="/api/v1", tags=["keys"])
 
 @router.get("/me", response_model=KeyOut, summary="The key making this request")
 async def me(key: CurrentKey) -> KeyOut:
-    return KeyOut.model_validate(key.to_dict())
+    return key.out()
