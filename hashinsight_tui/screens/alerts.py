@@ -21,14 +21,15 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Button, DataTable, Input, Static
+from textual.widgets import Button, Input, Static
 
 from hashinsight_contract.fleet import RULES, SEVERITY_RANK, AlertRouting, AlertView
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, StreamEvent
 from hashinsight_tui.format import DASH, age, ago
-from hashinsight_tui.screens.base import BaseScreen, fill_rows
+from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import BUTTON_KEYS, ButtonRowMixin, DecisionScreen
 from hashinsight_tui.store import Store
+from hashinsight_tui.widgets.line_table import LineTable, TableColumn
 from hashinsight_tui.widgets.repaint import show
 
 SEVERITY_STYLE = {"critical": "bold red", "warning": "yellow", "info": "cyan"}
@@ -38,6 +39,16 @@ SNAP_HISTORY = "alerts.history"
 SNAP_ROUTING = "alerts.routing"
 HISTORY_LIMIT = 200
 SILENCE_CHOICES = "15m 1h 4h 12h 1d"
+COLUMNS = [
+    TableColumn("severity", "Sev"),
+    TableColumn("miner", "Miner"),
+    TableColumn("where", "Where"),
+    TableColumn("rule", "Rule"),
+    TableColumn("message", "Message"),
+    TableColumn("reading", "Value vs limit"),
+    TableColumn("state", "State"),
+    TableColumn("age", "Age"),
+]
 
 
 # --- the model ------------------------------------------------------------------------------
@@ -321,24 +332,12 @@ class AlertsScreen(BaseScreen):
         self.reverse = False
         self.filter_text = ""
         self.arg_filters: dict[str, str] = {}
-        self._rows: list[AlertView] = []
+        self._rows: dict[str, AlertView] = {}  # by row key, as shown
         self._drawn: tuple[Any, ...] | None = None
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("— waiting for the backend…", style="dim"), id="alerts-summary")
-        table: DataTable[Any] = DataTable(id="alerts-table", cursor_type="row", zebra_stripes=True)
-        for key, label in (
-            ("severity", "Sev"),
-            ("miner", "Miner"),
-            ("where", "Where"),
-            ("rule", "Rule"),
-            ("message", "Message"),
-            ("reading", "Value vs limit"),
-            ("state", "State"),
-            ("age", "Age"),
-        ):
-            table.add_column(label, key=key)
-        yield table
+        yield LineTable(COLUMNS, id="alerts-table")
         yield Static("", id="alerts-detail")
 
     # --- data ------------------------------------------------------------------------------
@@ -409,8 +408,8 @@ class AlertsScreen(BaseScreen):
                     ),
                 )
             )
-        self._rows = rows
-        fill_rows(self.query_one("#alerts-table", DataTable), cells)
+        self._rows = {str(alert.id): alert for alert in rows}
+        self.query_one("#alerts-table", LineTable).set_rows(cells)
 
     def _summary(self, store: Store, everything: list[AlertView], shown: int, now: float) -> Text:
         board = self.hi_app.alerts
@@ -438,10 +437,8 @@ class AlertsScreen(BaseScreen):
         return text
 
     def selected(self) -> AlertView | None:
-        table = self.query_one("#alerts-table", DataTable)
-        if not self._rows or not 0 <= table.cursor_row < len(self._rows):
-            return None
-        return self._rows[table.cursor_row]
+        key = self.query_one("#alerts-table", LineTable).cursor_key
+        return self._rows.get(key) if key is not None else None
 
     def _show_detail(self) -> None:
         alert = self.selected()
@@ -474,11 +471,12 @@ class AlertsScreen(BaseScreen):
             text.append(hint, style="dim")
         show(detail, text)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.CursorMoved, "#alerts-table")
+    def _cursor_moved(self, _event: LineTable.CursorMoved) -> None:
         self._show_detail()
 
-    @on(DataTable.RowSelected)
-    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+    @on(LineTable.RowSelected, "#alerts-table")
+    def _row_selected(self, _event: LineTable.RowSelected) -> None:
         self.action_open_miner()
 
     # --- filters and sorting -----------------------------------------------------------------

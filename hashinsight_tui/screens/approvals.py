@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual import work
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from hashinsight_contract.fleet import CommandOut
 from hashinsight_tui.client import ApiError, ConnectionLost, HashInsightClient, IssueOut
@@ -28,12 +28,22 @@ from hashinsight_tui.format import DASH, age, ndau
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
 from hashinsight_tui.store import Store, merge_by_id
+from hashinsight_tui.widgets.line_table import LineTable, TableColumn
+from hashinsight_tui.widgets.repaint import show
 
 SNAP_COMMANDS = "approvals.commands"
 SNAP_ISSUES = "approvals.issues"
 SNAP_ERRORS = "approvals.errors"
 FLEET_SCOPE = "fleet:control"
 ISSUER_SCOPE = "issuer:approve"
+COLUMNS = [
+    TableColumn("kind", "Queue"),
+    TableColumn("ref", "Id"),
+    TableColumn("what", "Action"),
+    TableColumn("target", "On"),
+    TableColumn("by", "Requested by"),
+    TableColumn("waiting", "Waiting"),
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,25 +143,12 @@ class ApprovalsScreen(BaseScreen):
     def __init__(self) -> None:
         super().__init__()
         self.filter_text = ""
-        self._rows: list[Pending] = []
+        self._rows: dict[str, Pending] = {}  # by row key, as shown
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text("— waiting for the backend…", style="dim"), id="approvals-summary")
-        yield DataTable(id="approvals-table", cursor_type="row", zebra_stripes=True)
+        yield LineTable(COLUMNS, sortable=False, id="approvals-table")  # always oldest first
         yield Static("", id="approvals-detail")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#approvals-table", DataTable)
-        for key, label in (
-            ("kind", "Queue"),
-            ("ref", "Id"),
-            ("what", "Action"),
-            ("target", "On"),
-            ("by", "Requested by"),
-            ("waiting", "Waiting"),
-        ):
-            table.add_column(label, key=key)
-        self.refresh_view(self.hi_app.store)
 
     # --- data ------------------------------------------------------------------------------
 
@@ -181,32 +178,36 @@ class ApprovalsScreen(BaseScreen):
         return sorted(items, key=lambda p: (p.since, p.kind, p.ref))
 
     def refresh_view(self, store: Store) -> None:
-        table = self.query_one("#approvals-table", DataTable)
-        if not table.columns:
-            return
         everything = self.pending(store)
         needle = self.filter_text.lower()
         rows = [p for p in everything if not needle or needle in _haystack(p)]
-        self.query_one("#approvals-summary", Static).update(
-            self._summary(store, everything, len(rows))
+        show(
+            self.query_one("#approvals-summary", Static),
+            self._summary(store, everything, len(rows)),
         )
-        selected = self.selected()
         now = time.time()
-        table.clear()
+        cells = []
         for item in rows:
             mine = self._mine(item)
-            table.add_row(
-                Text(item.kind, style="cyan" if item.kind == "fleet" else "magenta"),
-                item.ref,
-                item.what,
-                item.target,
-                Text(item.requested_by + (" (you)" if mine else ""), style="dim" if mine else ""),
-                age(now - item.since) if item.since else DASH,
-                key=item.row_key,
+            cells.append(
+                (
+                    item.row_key,
+                    (
+                        Text(item.kind, style="cyan" if item.kind == "fleet" else "magenta"),
+                        item.ref,
+                        item.what,
+                        item.target,
+                        Text(
+                            item.requested_by + (" (you)" if mine else ""),
+                            style="dim" if mine else "",
+                        ),
+                        age(now - item.since) if item.since else DASH,
+                    ),
+                )
             )
-        self._rows = rows
-        if selected is not None and any(r.row_key == selected.row_key for r in rows):
-            table.move_cursor(row=table.get_row_index(selected.row_key))
+        self._rows = {item.row_key: item for item in rows}
+        # The cursor stays on the item it was on while that item is still shown.
+        self.query_one("#approvals-table", LineTable).set_rows(cells)
         self._show_detail()
 
     def _summary(self, store: Store, everything: list[Pending], shown: int) -> Text:
@@ -234,16 +235,14 @@ class ApprovalsScreen(BaseScreen):
         return key is not None and item.requested_by.startswith(f"key:{key.key_id}(")
 
     def selected(self) -> Pending | None:
-        table = self.query_one("#approvals-table", DataTable)
-        if not self._rows or table.cursor_row is None or table.cursor_row >= len(self._rows):
-            return None
-        return self._rows[table.cursor_row]
+        key = self.query_one("#approvals-table", LineTable).cursor_key
+        return self._rows.get(key) if key is not None else None
 
     def _show_detail(self) -> None:
         item = self.selected()
         detail = self.query_one("#approvals-detail", Static)
         if item is None:
-            detail.update(Text("Nothing is waiting for a decision.", style="dim"))
+            show(detail, Text("Nothing is waiting for a decision.", style="dim"))
             return
         text = Text()
         text.append(f"{item.kind} {item.ref}: ", style="bold")
@@ -255,10 +254,15 @@ class ApprovalsScreen(BaseScreen):
             text.append(f" · deciding needs the {item.scope} scope", style="yellow")
         else:
             text.append(" · a approve · x reject (the reason is audited)", style="dim")
-        detail.update(text)
+        show(detail, text)
 
-    def on_data_table_row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.CursorMoved, "#approvals-table")
+    def _cursor_moved(self, _event: LineTable.CursorMoved) -> None:
         self._show_detail()
+
+    @on(LineTable.RowSelected, "#approvals-table")
+    def _row_selected(self, _event: LineTable.RowSelected) -> None:
+        self.action_open()
 
     def apply_filter(self, text: str) -> None:
         self.filter_text = text

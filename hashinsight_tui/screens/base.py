@@ -2,83 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
-from weakref import WeakKeyDictionary
 
-from rich.cells import cell_len
-from rich.text import Text
 from textual.app import ComposeResult
-from textual.coordinate import Coordinate
 from textual.screen import Screen
-from textual.widgets import DataTable
 
 from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.commands import complete_command, complete_filter
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.command_line import PromptBar, PromptLine
 from hashinsight_tui.widgets.key_footer import KeyFooter
-from hashinsight_tui.widgets.repaint import same
 from hashinsight_tui.widgets.status_bar import StatusBar
 
 if TYPE_CHECKING:
     from hashinsight_tui.app import HashInsightApp
-
-
-def cursor_key(table: DataTable[Any]) -> str | None:
-    """The key of the row under the cursor: what "selected" means across a refill."""
-    if table.row_count == 0 or table.cursor_row < 0:
-        return None
-    row = min(table.cursor_row, table.row_count - 1)
-    return str(table.coordinate_to_cell_key(Coordinate(row, 0)).row_key.value)
-
-
-def restore_cursor(table: DataTable[Any], key: str | None, row: int) -> None:
-    """After a refill, put the cursor back on the row `key` (rows above it may have come or
-    gone), else on the same place; never silently on another row when the key is still there."""
-    if table.row_count == 0:
-        return
-    keys = [str(k.value) for k in table.rows]
-    if key is not None and key in keys:
-        table.move_cursor(row=keys.index(key), animate=False)
-    else:
-        table.move_cursor(row=min(max(row, 0), table.row_count - 1), animate=False)
-
-
-# The column widths each table had measured when `fill_rows` last refilled it.
-_MEASURED: WeakKeyDictionary[DataTable[Any], list[int]] = WeakKeyDictionary()
-
-
-def fill_rows(table: DataTable[Any], rows: Sequence[tuple[str, Sequence[Any]]]) -> None:
-    """Show `rows` (key, cells) in `table`. The same rows in the same order: only the cells
-    whose value changed are rewritten (a refill would repaint and re-measure the whole table
-    every second); otherwise a refill that keeps the cursor on its row.
-
-    A table measures its cells after they were drawn, and keeps lines drawn before at the old
-    widths: once its columns were measured wider, it is refilled (that redraws every line)."""
-    widths = [column.content_width for column in table.ordered_columns]
-    shown = [str(row.key.value) for row in table.ordered_rows]
-    if shown == [key for key, _cells in rows] and _MEASURED.get(table) == widths:
-        columns = list(table.columns.items())
-        for key, cells in rows:
-            for (column, info), old, new in zip(columns, table.get_row(key), cells, strict=False):
-                if not same(old, new):
-                    wider = _width(new) > info.content_width  # re-measured only when wider
-                    table.update_cell(key, column, new, update_width=wider)
-        return
-    _MEASURED[table] = widths
-    cursor, selected = table.cursor_row, cursor_key(table)
-    table.clear()
-    for key, cells in rows:
-        table.add_row(*cells, key=key)
-    restore_cursor(table, selected, cursor)
-
-
-def _width(cell: Any) -> float:
-    """A cell's width on screen (text), or infinity when only the table can measure it."""
-    if isinstance(cell, Text):
-        return cell.cell_len
-    return cell_len(cell) if isinstance(cell, str) else float("inf")
 
 
 class BaseScreen(Screen[None]):

@@ -19,7 +19,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from hashinsight_contract.issuer import Amount, SignerStatusOut
 from hashinsight_tui.client import (
@@ -35,6 +35,8 @@ from hashinsight_tui.format import DASH, DAY_SECONDS, TIME_SECONDS, ndau, short,
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
 from hashinsight_tui.store import Store, merge_by_id
+from hashinsight_tui.widgets.line_table import LineTable, TableColumn
+from hashinsight_tui.widgets.repaint import show
 
 SNAP_STATUS = "issuer.status"
 SNAP_ISSUES = "issuer.issues"
@@ -61,6 +63,22 @@ VIEWS: tuple[tuple[str, tuple[str, ...]], ...] = (
     ("failed", ("failed",)),
     ("confirmed", ("confirmed",)),
     ("rejected", ("rejected",)),
+)
+ISSUE_COLUMNS = (
+    TableColumn("id", "#"),
+    TableColumn("state", "State"),
+    TableColumn("ndau", "ndau", right=True),
+    TableColumn("trades", "Trades"),
+    TableColumn("seq", "Seq"),
+    TableColumn("created", "Created (UTC)"),
+    TableColumn("note", "Note", flex=True),  # the last error or decision takes what is left
+)
+TRADE_COLUMNS = (
+    TableColumn("time", "Time (UTC)"),
+    TableColumn("trade", "Trade id"),
+    TableColumn("size", "Size (ndau)", right=True),
+    TableColumn("price", "Price"),
+    TableColumn("napu", "napu", right=True),
 )
 
 
@@ -122,29 +140,31 @@ class IssueDetailScreen(ModalScreen[None]):
             head.append(f"\nlast error: {issue.last_error}", style="red")
         with Vertical():
             yield Static(head, id="issue-head")
-            yield DataTable(id="issue-trades", cursor_type="row", zebra_stripes=True)
+            yield LineTable(TRADE_COLUMNS, sortable=False, id="issue-trades")
             yield Static("Esc to close", id="issue-hint")
 
     def on_mount(self) -> None:
-        table = self.query_one("#issue-trades", DataTable)
-        for key, label in (
-            ("time", "Time (UTC)"),
-            ("trade", "Trade id"),
-            ("size", "Size (ndau)"),
-            ("price", "Price"),
-            ("napu", "napu"),
-        ):
-            table.add_column(label, key=key)
-        for trade in self.detail.trades:
-            table.add_row(
-                when(trade.created_at, DAY_SECONDS),
-                trade.trade_id,
-                Text(trade.size, justify="right"),
-                trade.price,
-                Text(trade.qty_napu, justify="right"),
-                key=trade.trade_id,
-            )
+        table = self.query_one("#issue-trades", LineTable)
+        table.set_rows(
+            [
+                (
+                    trade.trade_id,
+                    (
+                        when(trade.created_at, DAY_SECONDS),
+                        trade.trade_id,
+                        trade.size,
+                        trade.price,
+                        trade.qty_napu,
+                    ),
+                )
+                for trade in self.detail.trades
+            ]
+        )
         table.focus()
+
+    @on(LineTable.RowSelected, "#issue-trades")
+    def _close(self, _event: LineTable.RowSelected) -> None:
+        self.dismiss()  # enter closes, as the footer says, with the cursor in the trades
 
 
 class IssuerScreen(BaseScreen):
@@ -177,26 +197,13 @@ class IssuerScreen(BaseScreen):
         super().__init__()
         self.filter_text = ""
         self.view = 0
-        self._rows: list[IssueOut] = []
+        self._rows: dict[str, IssueOut] = {}  # the issues in the table, by row key
+        self._empty = _empty_note(0, "", None)  # what the detail says when no row is selected
 
     def compose_body(self) -> ComposeResult:
         yield Static(Text(f"{DASH} waiting for the backend…", style="dim"), id="issuer-status")
-        yield DataTable(id="issuer-table", cursor_type="row", zebra_stripes=True)
+        yield LineTable(ISSUE_COLUMNS, sortable=False, id="issuer-table")
         yield Static("", id="issuer-detail")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#issuer-table", DataTable)
-        for key, label in (
-            ("id", "#"),
-            ("state", "State"),
-            ("ndau", "ndau"),
-            ("trades", "Trades"),
-            ("seq", "Seq"),
-            ("created", "Created (UTC)"),
-            ("note", "Note"),
-        ):
-            table.add_column(label, key=key)
-        self.refresh_view(self.hi_app.store)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in self.WRITE_ACTIONS:
@@ -232,10 +239,10 @@ class IssuerScreen(BaseScreen):
         return merge_by_id(rest, streamed, IssueOut, lambda issue: issue.updated_at)
 
     def refresh_view(self, store: Store) -> None:
-        if not self.query_one("#issuer-table", DataTable).columns:
+        if not self._view_ready:
             return  # not mounted yet: the first render follows on_mount
         errors: Mapping[str, str] = store.snapshots.get(SNAP_ERRORS) or {}
-        self.query_one("#issuer-status", Static).update(self._status_text(store, errors))
+        show(self.query_one("#issuer-status", Static), self._status_text(store, errors))
         self._refresh_table(store, errors.get("issues"))
 
     def _status_text(self, store: Store, errors: Mapping[str, str]) -> Text:
@@ -266,7 +273,8 @@ class IssuerScreen(BaseScreen):
             text.append(f" {bitmart.last_error}", style="red")
         elif bitmart.last_poll_ok_at:
             text.append_text(mark(True))
-            text.append(f" polled {since(bitmart.last_poll_ok_at)}")
+            # by the console's clock: the age moves on once a second, not with each event
+            text.append(f" polled {since(bitmart.last_poll_ok_at, self.hi_app.clock_now)}")
         else:
             text.append_text(mark(None))
             text.append(" not polled yet")
@@ -360,42 +368,36 @@ class IssuerScreen(BaseScreen):
             for issue in everything
             if (not states or issue.state in states) and (not needle or needle in _haystack(issue))
         ]
-        table = self.query_one("#issuer-table", DataTable)
-        selected = self.selected()
-        self._rows = rows
-        with self.app.batch_update():
-            table.clear()
-            for issue in rows:
-                table.add_row(
+        self._rows = {str(issue.id): issue for issue in rows}
+        self.query_one("#issuer-table", LineTable).set_rows(
+            [
+                (
                     str(issue.id),
-                    Text(issue.state, style=STATE_STYLES.get(issue.state, "")),
-                    Text(ndau(issue.qty_ndau), justify="right"),
-                    str(issue.trade_count),
-                    str(issue.sequence) if issue.sequence is not None else DASH,
-                    when(issue.created_at, DAY_SECONDS),
-                    _note(issue),
-                    key=str(issue.id),
+                    (
+                        str(issue.id),
+                        Text(issue.state, style=STATE_STYLES.get(issue.state, "")),
+                        ndau(issue.qty_ndau),
+                        str(issue.trade_count),
+                        str(issue.sequence) if issue.sequence is not None else DASH,
+                        when(issue.created_at, DAY_SECONDS),
+                        _note(issue),
+                    ),
                 )
-            if selected is not None and selected.id in [r.id for r in rows]:
-                table.move_cursor(row=[r.id for r in rows].index(selected.id))
-        self._show_detail(len(everything), label, error)
+                for issue in rows
+            ]
+        )
+        self._empty = _empty_note(len(everything), label, error)
+        self._show_detail()
 
     def selected(self) -> IssueOut | None:
-        row = self.query_one("#issuer-table", DataTable).cursor_row
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        key = self.query_one("#issuer-table", LineTable).cursor_key
+        return self._rows.get(key) if key is not None else None
 
-    def _show_detail(self, total: int | None = None, view: str = "", error: str | None = None):
+    def _show_detail(self) -> None:
         detail = self.query_one("#issuer-detail", Static)
         issue = self.selected()
         if issue is None:
-            if error and total == 0:
-                detail.update(Text(f"{DASH} issues unavailable: {error}", style="yellow"))
-            elif total:
-                detail.update(Text(f"No issues in view '{view}' (f changes the view)", style="dim"))
-            else:
-                detail.update(
-                    Text("No issues yet: sales on Bitmart become issues here.", style="dim")
-                )
+            show(detail, self._empty)
             return
         text = Text()
         text.append(f"#{issue.id} ", style="bold")
@@ -418,14 +420,14 @@ class IssuerScreen(BaseScreen):
             text.append(f"\nerror: {issue.last_error}", style="red")
         if issue.state == "awaiting_approval" and not self.hi_app.read_only:
             text.append("\na approve · x reject · enter trades", style="bold yellow")
-        detail.update(text)
+        show(detail, text)
 
-    @on(DataTable.RowHighlighted, "#issuer-table")
-    def _highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.CursorMoved, "#issuer-table")
+    def _highlighted(self, _event: LineTable.CursorMoved) -> None:
         self._show_detail()
 
-    @on(DataTable.RowSelected, "#issuer-table")
-    def _selected(self, _event: DataTable.RowSelected) -> None:
+    @on(LineTable.RowSelected, "#issuer-table")
+    def _selected(self, _event: LineTable.RowSelected) -> None:
         self.action_details()
 
     # --- filters ---------------------------------------------------------------------------
@@ -608,6 +610,15 @@ def _lagging(recon: Reconciliation, slack_s: float = 600.0) -> bool:
     except ValueError:
         return False
     return (end - scanned).total_seconds() > slack_s
+
+
+def _empty_note(total: int, view: str, error: str | None) -> Text:
+    """Why no issue is selected: none could be read, none in this view, or none at all."""
+    if error and total == 0:
+        return Text(f"{DASH} issues unavailable: {error}", style="yellow")
+    if total:
+        return Text(f"No issues in view '{view}' (f changes the view)", style="dim")
+    return Text("No issues yet: sales on Bitmart become issues here.", style="dim")
 
 
 def _haystack(issue: IssueOut) -> str:

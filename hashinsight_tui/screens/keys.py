@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static, TabbedContent, TabPane
+from textual.widgets import Static, TabbedContent, TabPane
 
 from hashinsight_contract.fleet import CredentialList, CredentialOut
 from hashinsight_tui.client import (
@@ -33,11 +33,13 @@ from hashinsight_tui.client import (
     Webhook,
 )
 from hashinsight_tui.format import DASH, DATE_MINUTES, when
-from hashinsight_tui.screens.base import BaseScreen, cursor_key, restore_cursor
+from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.store import Store
 from hashinsight_tui.widgets.credential_form import CredentialFormScreen
 from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
+from hashinsight_tui.widgets.line_table import Cell, LineTable, TableColumn
+from hashinsight_tui.widgets.repaint import show
 
 SNAP_KEYS = "keys.keys"
 SNAP_PARTNERS = "keys.partners"
@@ -66,6 +68,28 @@ ACTION_TABS = {
     "remove_credential": "tab-credentials",
 }
 TAB_ORDER = ("tab-keys", "tab-partners", "tab-webhooks", "tab-credentials")
+
+
+def _columns(*labels: str) -> tuple[TableColumn, ...]:
+    return tuple(TableColumn(label.lower(), label) for label in labels)
+
+
+COLUMNS: dict[str, tuple[TableColumn, ...]] = {
+    "keys-table": _columns(
+        "ID", "Name", "Owner", "Tier", "Mode", "State", "Scopes", "Created", "Last used", "Expires"
+    ),
+    "partners-table": _columns("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
+    "webhooks-table": _columns("ID", "Partner", "URL", "Events", "Status", "Fails"),
+    "deliveries-table": _columns("Created", "Event", "Status", "Tries", "HTTP", "Error"),
+    "credentials-table": _columns(
+        "Scope", "Target", "Kind", "User", "Password", "Port", "Updated", "By"
+    ),
+}
+
+
+def _table(name: str) -> LineTable:
+    """One of the screen's tables (none sorts: no room kept for a sort mark)."""
+    return LineTable(COLUMNS[name], sortable=False, id=name)
 
 
 ALL_SCOPES = frozenset({"read", "stream", "export", "fleet:control", "issuer:approve", "admin"})
@@ -109,7 +133,7 @@ class KeysScreen(BaseScreen):
     KeysScreen #keys-tabs { height: 1fr; }
     KeysScreen TabPane { padding: 0; }
     KeysScreen .note { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
-    KeysScreen DataTable { height: 1fr; }
+    KeysScreen LineTable { height: 1fr; }
     KeysScreen #deliveries-table { height: 1fr; border-top: hkey $panel; }
     """
 
@@ -127,50 +151,17 @@ class KeysScreen(BaseScreen):
         with TabbedContent(id="keys-tabs", initial="tab-keys"):
             with TabPane("Keys", id="tab-keys"):
                 yield Static("", classes="note", id="keys-note")
-                yield DataTable(id="keys-table", cursor_type="row", zebra_stripes=True)
+                yield _table("keys-table")
             with TabPane("Partners", id="tab-partners"):
                 yield Static("", classes="note", id="partners-note")
-                yield DataTable(id="partners-table", cursor_type="row", zebra_stripes=True)
+                yield _table("partners-table")
             with TabPane("Webhooks", id="tab-webhooks"):
                 yield Static("", classes="note", id="webhooks-note")
-                yield DataTable(id="webhooks-table", cursor_type="row", zebra_stripes=True)
-                yield DataTable(id="deliveries-table", cursor_type="row", zebra_stripes=True)
+                yield _table("webhooks-table")
+                yield _table("deliveries-table")
             with TabPane("Miner logins", id="tab-credentials"):
                 yield Static("", classes="note", id="credentials-note")
-                yield DataTable(id="credentials-table", cursor_type="row", zebra_stripes=True)
-
-    def on_mount(self) -> None:
-        columns = {
-            "#keys-table": (
-                "ID",
-                "Name",
-                "Owner",
-                "Tier",
-                "Mode",
-                "State",
-                "Scopes",
-                "Created",
-                "Last used",
-                "Expires",
-            ),
-            "#partners-table": ("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
-            "#webhooks-table": ("ID", "Partner", "URL", "Events", "Status", "Fails"),
-            "#deliveries-table": ("Created", "Event", "Status", "Tries", "HTTP", "Error"),
-            "#credentials-table": (
-                "Scope",
-                "Target",
-                "Kind",
-                "User",
-                "Password",
-                "Port",
-                "Updated",
-                "By",
-            ),
-        }
-        for selector, labels in columns.items():
-            table = self.query_one(selector, DataTable)
-            for label in labels:
-                table.add_column(label, key=label.lower())
+                yield _table("credentials-table")
 
     # --- data (worker: no widgets here) ---------------------------------------------------------
 
@@ -221,57 +212,29 @@ class KeysScreen(BaseScreen):
 
     def _fill_keys(self, keys: list[ManagedKey] | None, error: str | None) -> None:
         note = self.query_one("#keys-note", Static)
-        table = self.query_one("#keys-table", DataTable)
         if keys is None:
-            note.update(Text(f"{DASH} keys: {error or 'loading…'}", style="yellow"))
+            show(note, Text(f"{DASH} keys: {error or 'loading…'}", style="yellow"))
             return
         rows = [k for k in keys if self._matches(k.key_id, k.name, k.owner_id, k.tier, k.mode)]
         self._keys = rows
-        cursor, selected = table.cursor_row, cursor_key(table)
-        table.clear()
-        for key in rows:
-            table.add_row(
-                key.key_id,
-                key.name,
-                key.owner_id or key.owner_type,
-                key.tier,
-                key.mode,
-                styled(key.state, STATE_STYLES),
-                scopes_text(key.scopes),
-                when(key.created_at, DATE_MINUTES),
-                when(key.last_used_at, DATE_MINUTES) if key.last_used_at else "never",
-                when(key.expires_at, DATE_MINUTES) if key.expires_at else "never",
-                key=key.key_id,
-            )
-        restore_cursor(table, selected, cursor)
+        self.query_one("#keys-table", LineTable).set_rows(
+            [(key.key_id, _key_cells(key)) for key in rows]
+        )
         ro = " · read-only key: changes disabled" if self.hi_app.read_only else ""
-        note.update(f"{len(rows)} keys{ro} · n new · m auto/semi-auto · d revoke · t next tab")
+        show(note, f"{len(rows)} keys{ro} · n new · m auto/semi-auto · d revoke · t next tab")
 
     def _fill_partners(self, partners: list[Partner] | None, error: str | None) -> None:
         note = self.query_one("#partners-note", Static)
-        table = self.query_one("#partners-table", DataTable)
+        table = self.query_one("#partners-table", LineTable)
         if partners is None:
-            note.update(Text(f"{DASH} {error or 'loading…'}", style="yellow"))
-            table.clear()
+            show(note, Text(f"{DASH} {error or 'loading…'}", style="yellow"))
+            table.set_rows([])
             self._partners = []
             return
         rows = [p for p in partners if self._matches(p.partner_id, p.name, p.tier, p.status)]
         self._partners = rows
-        cursor, selected = table.cursor_row, cursor_key(table)
-        table.clear()
-        for partner in rows:
-            table.add_row(
-                partner.partner_id,
-                partner.name,
-                partner.tier,
-                styled(partner.status, STATE_STYLES),
-                str(partner.active_keys if partner.active_keys is not None else DASH),
-                partner.integration_type or DASH,
-                when(partner.created_at, DATE_MINUTES),
-                key=partner.partner_id,
-            )
-        restore_cursor(table, selected, cursor)
-        note.update(f"{len(rows)} partners · a register · s suspend/resume · x delete")
+        table.set_rows([(partner.partner_id, _partner_cells(partner)) for partner in rows])
+        show(note, f"{len(rows)} partners · a register · s suspend/resume · x delete")
 
     def _fill_webhooks(
         self,
@@ -280,69 +243,37 @@ class KeysScreen(BaseScreen):
         error: str | None,
     ) -> None:
         note = self.query_one("#webhooks-note", Static)
-        table = self.query_one("#webhooks-table", DataTable)
-        log = self.query_one("#deliveries-table", DataTable)
         if webhooks is None:
-            note.update(Text(f"{DASH} webhooks: {error or 'loading…'}", style="yellow"))
+            show(note, Text(f"{DASH} webhooks: {error or 'loading…'}", style="yellow"))
             return
         self._webhooks = webhooks
-        cursor, selected = table.cursor_row, cursor_key(table)
-        table.clear()
-        for hook in webhooks:
-            table.add_row(
-                hook.webhook_id,
-                hook.partner_id,
-                Text(hook.url, overflow="ellipsis", no_wrap=True),
-                ", ".join(hook.event_types),
-                styled(hook.status, {"active": "green", "disabled": "red"}),
-                str(hook.consecutive_failures),
-                key=hook.webhook_id,
-            )
-        restore_cursor(table, selected, cursor)
-        log.clear()
-        shown = deliveries[0] if deliveries else None
-        for delivery in deliveries[1] if deliveries else []:
-            log.add_row(
-                when(delivery.created_at, DATE_MINUTES),
-                delivery.event_type,
-                styled(delivery.status, DELIVERY_STYLES),
-                str(delivery.attempts),
-                str(delivery.last_status_code or DASH),
-                Text(delivery.last_error or "", style="red", overflow="ellipsis"),
-            )
+        self.query_one("#webhooks-table", LineTable).set_rows(
+            [(hook.webhook_id, _webhook_cells(hook)) for hook in webhooks]
+        )
+        shown, log = deliveries if deliveries else (None, [])
+        self.query_one("#deliveries-table", LineTable).set_rows(
+            [(str(item.id), _delivery_cells(item)) for item in log]
+        )
         which = f"deliveries of {shown}" if shown else "no webhook selected"
-        note.update(f"{len(webhooks)} webhooks · {which} (enter: show a webhook's log)")
+        show(note, f"{len(webhooks)} webhooks · {which} (enter: show a webhook's log)")
 
     def _fill_credentials(self, listing: CredentialList | None, error: str | None) -> None:
         note = self.query_one("#credentials-note", Static)
-        table = self.query_one("#credentials-table", DataTable)
+        table = self.query_one("#credentials-table", LineTable)
         if listing is None:
-            note.update(Text(f"{DASH} {error or 'loading…'}", style="yellow"))
-            table.clear()
+            show(note, Text(f"{DASH} {error or 'loading…'}", style="yellow"))
+            table.set_rows([])
             self._credentials = []
             return
         defaults = listing.defaults
         self._credential_kinds = list(defaults)
         rows = [c for c in listing.items if self._matches(c.scope, c.target, c.kind, c.user)]
         self._credentials = rows
-        cursor, selected = table.cursor_row, cursor_key(table)
-        table.clear()
-        for item in rows:
-            table.add_row(
-                item.scope,
-                item.target,
-                item.kind,
-                item.user or Text("default", style="dim"),
-                item.password or Text("default", style="dim"),
-                str(item.port or DASH),
-                when(_iso(item.updated_at), DATE_MINUTES),
-                item.updated_by or DASH,
-                key=f"{item.scope}/{item.target}/{item.kind}",
-            )
-        restore_cursor(table, selected, cursor)
+        table.set_rows([(f"{c.scope}/{c.target}/{c.kind}", _credential_cells(c)) for c in rows])
         fallback = " · ".join(f"{kind}: {words}" for kind, words in defaults.items())
-        note.update(
-            f"{len(rows)} stored · e set · r remove · elsewhere the factory default ({fallback})"
+        show(
+            note,
+            f"{len(rows)} stored · e set · r remove · elsewhere the factory default ({fallback})",
         )
 
     def apply_filter(self, text: str) -> None:
@@ -363,16 +294,19 @@ class KeysScreen(BaseScreen):
         self.refresh_bindings()
 
     def _current(self, table_id: str, rows: list[Any]) -> Any | None:
-        table = self.query_one(table_id, DataTable)
+        """The item of the row under the cursor (`rows` is what the table was filled with)."""
+        table = self.query_one(table_id, LineTable)
+        if table.cursor_key is None:
+            return None
         return rows[table.cursor_row] if 0 <= table.cursor_row < len(rows) else None
 
     def action_next_tab(self) -> None:
         tabs = self.query_one(TabbedContent)
         tabs.active = TAB_ORDER[(TAB_ORDER.index(tabs.active) + 1) % len(TAB_ORDER)]
 
-    @on(DataTable.RowSelected, "#webhooks-table")
-    def _webhook_selected(self, event: DataTable.RowSelected) -> None:
-        self.selected_webhook = str(event.row_key.value)
+    @on(LineTable.RowSelected, "#webhooks-table")
+    def _webhook_selected(self, event: LineTable.RowSelected) -> None:
+        self.selected_webhook = event.key
         self.hi_app.fetch_active()
 
     @work(exclusive=True, group="keys-action")
@@ -526,6 +460,68 @@ class KeysScreen(BaseScreen):
             return
         self.notify(f"{kind} login of {scope} {target} removed")
         self.hi_app.fetch_active()
+
+
+def _key_cells(key: ManagedKey) -> tuple[Cell, ...]:
+    return (
+        key.key_id,
+        key.name,
+        key.owner_id or key.owner_type,
+        key.tier,
+        key.mode,
+        styled(key.state, STATE_STYLES),
+        scopes_text(key.scopes),
+        when(key.created_at, DATE_MINUTES),
+        when(key.last_used_at, DATE_MINUTES) if key.last_used_at else "never",
+        when(key.expires_at, DATE_MINUTES) if key.expires_at else "never",
+    )
+
+
+def _partner_cells(partner: Partner) -> tuple[Cell, ...]:
+    return (
+        partner.partner_id,
+        partner.name,
+        partner.tier,
+        styled(partner.status, STATE_STYLES),
+        str(partner.active_keys if partner.active_keys is not None else DASH),
+        partner.integration_type or DASH,
+        when(partner.created_at, DATE_MINUTES),
+    )
+
+
+def _webhook_cells(hook: Webhook) -> tuple[Cell, ...]:
+    return (
+        hook.webhook_id,
+        hook.partner_id,
+        Text(hook.url, overflow="ellipsis", no_wrap=True),
+        ", ".join(hook.event_types),
+        styled(hook.status, {"active": "green", "disabled": "red"}),
+        str(hook.consecutive_failures),
+    )
+
+
+def _delivery_cells(delivery: Delivery) -> tuple[Cell, ...]:
+    return (
+        when(delivery.created_at, DATE_MINUTES),
+        delivery.event_type,
+        styled(delivery.status, DELIVERY_STYLES),
+        str(delivery.attempts),
+        str(delivery.last_status_code or DASH),
+        Text(delivery.last_error or "", style="red", overflow="ellipsis"),
+    )
+
+
+def _credential_cells(item: CredentialOut) -> tuple[Cell, ...]:
+    return (
+        item.scope,
+        item.target,
+        item.kind,
+        item.user or Text("default", style="dim"),
+        item.password or Text("default", style="dim"),
+        str(item.port or DASH),
+        when(_iso(item.updated_at), DATE_MINUTES),
+        item.updated_by or DASH,
+    )
 
 
 def _iso(epoch: object) -> str | None:

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from hashinsight_contract.market import Freshness
 from hashinsight_contract.network import HashrateHistory, NetworkStats
@@ -23,6 +23,8 @@ from hashinsight_tui.format import DASH, age, local_age
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.history_chart import HistoryChart
+from hashinsight_tui.widgets.line_table import Cell, LineTable, TableColumn
+from hashinsight_tui.widgets.repaint import show
 from hashinsight_tui.widgets.sourced import NETWORK_STALE_S, PRICE_STALE_S, pct, provenance, usd
 
 SNAP_STATS = "network.stats"
@@ -32,14 +34,14 @@ KEY_PERIODS = {"d": "3d", "w": "1w", "m": "1m"}
 HISTORY_REFRESH_S = 300.0
 MAX_BLOCKS = 15
 BLOCK_COLUMNS = (
-    ("height", "Height"),
-    ("age", "Age"),
-    ("txs", "Txs"),
-    ("size", "Size"),
-    ("fees", "Fees BTC"),
-    ("reward", "Reward BTC"),
-    ("median", "Med sat/vB"),
-    ("pool", "Pool"),
+    TableColumn("height", "Height"),
+    TableColumn("age", "Age"),
+    TableColumn("txs", "Txs"),
+    TableColumn("size", "Size"),
+    TableColumn("fees", "Fees BTC"),
+    TableColumn("reward", "Reward BTC"),
+    TableColumn("median", "Med sat/vB"),
+    TableColumn("pool", "Pool"),
 )
 
 
@@ -78,6 +80,9 @@ def difficulty_text(value: float) -> str:
 
 class NetworkScreen(BaseScreen):
     SCREEN_TITLE = "Network"
+    # Every figure shows its age, so the clock redraws the screen once a second anyway; a streamed
+    # batch (the console's stream carries every screen's channels) waits for that tick.
+    RENDER_ON_TICK = True
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"period": PERIODS}
     CHANNELS: ClassVar[tuple[str, ...]] = ("network", "blocks")
     BINDINGS: ClassVar[list[Binding]] = [
@@ -123,12 +128,7 @@ class NetworkScreen(BaseScreen):
             style="magenta",
             id="network-chart",
         )
-        table: DataTable[object] = DataTable(
-            id="network-blocks", cursor_type="row", zebra_stripes=True
-        )
-        for key, label in BLOCK_COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield LineTable(BLOCK_COLUMNS, sortable=False, id="network-blocks")
 
     # ------------------------------------------------------------------ data (worker)
 
@@ -176,9 +176,9 @@ class NetworkScreen(BaseScreen):
         )
         if stats is None:
             why = store.snapshots.get(f"{SNAP_STATS}.error") or "waiting for network stats"
-            summary.update(Text(f"Network — {why}", style="yellow"))
+            show(summary, Text(f"Network — {why}", style="yellow"))
             for widget in (adjustment, hashprice, inputs):
-                widget.update("")
+                show(widget, "")
             return
         line = Text.assemble(
             ("Hashrate ", "bold"),
@@ -192,10 +192,10 @@ class NetworkScreen(BaseScreen):
         )
         if stats.tip.source != stats.source:
             line.append_text(Text(f" (tip: {stats.tip.source})", style="dim"))
-        summary.update(line)
-        adjustment.update(_adjustment_text(stats))
-        hashprice.update(_hashprice_text(stats))
-        inputs.update(_inputs_text(stats))
+        show(summary, line)
+        show(adjustment, _adjustment_text(stats))
+        show(hashprice, _hashprice_text(stats))
+        show(inputs, _inputs_text(stats))
 
     def _draw_chart(self, store: Store) -> None:
         key = history_key(self.period)
@@ -209,18 +209,10 @@ class NetworkScreen(BaseScreen):
         )
 
     def _draw_blocks(self, store: Store) -> None:
-        table = self.query_one("#network-blocks", DataTable)
         blocks = merged_blocks(store)
-        rest = store.snapshots.get(SNAP_BLOCKS)
-        with self.app.batch_update():
-            table.clear()
-            for block in blocks:
-                table.add_row(*_block_cells(block), key=str(block.height))
-        if not blocks:
-            why = store.snapshots.get(f"{SNAP_BLOCKS}.error") or "waiting for blocks"
-            table.border_title = f"Latest blocks — {why}"
-        elif isinstance(rest, ChainBlocks):
-            table.border_title = provenance(rest.source, rest.as_of, rest.stale, rest.via).plain
+        self.query_one("#network-blocks", LineTable).set_rows(
+            [(str(block.height), _block_cells(block)) for block in blocks]
+        )
 
     # ------------------------------------------------------------------ actions
 
@@ -300,12 +292,12 @@ def _inputs_text(stats: NetworkStats) -> Text:
     return line
 
 
-def _block_cells(block: ChainBlock) -> list[Text | str]:
+def _block_cells(block: ChainBlock) -> tuple[Cell, ...]:
     def maybe(value: float | None, fmt: str) -> str:
         return DASH if value is None else format(value, fmt)
 
     size = DASH if block.size_bytes is None else f"{block.size_bytes / 1e6:.2f} MB"
-    return [
+    return (
         Text(f"{block.height:,}", style="bold"),
         age(local_age(block.timestamp)),
         maybe(block.tx_count, ","),
@@ -314,4 +306,4 @@ def _block_cells(block: ChainBlock) -> list[Text | str]:
         maybe(block.reward_btc, ".4f"),
         maybe(block.median_fee_rate, ".1f"),
         block.pool or DASH,
-    ]
+    )

@@ -16,7 +16,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import ContentSwitcher, DataTable, Static
+from textual.widgets import ContentSwitcher, Static
 
 from hashinsight_contract.notary import NotaryInfo
 from hashinsight_tui.client import (
@@ -31,7 +31,9 @@ from hashinsight_tui.client import (
 from hashinsight_tui.format import DASH, DAY_MINUTES, short, when
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store, merge_by_id
+from hashinsight_tui.widgets.line_table import LineTable, TableColumn
 from hashinsight_tui.widgets.notary_checks import check_table, verdict
+from hashinsight_tui.widgets.repaint import show
 
 SNAP_INFO = "notary.info"
 SNAP_LIST = "notary.list"
@@ -55,6 +57,22 @@ STATUS_STYLES = {"completed": "green", "running": "yellow", "failed": "bold red"
 OUTCOME_STYLES = {"ok": "green", "rejected": "red", "rate_limited": "yellow"}
 OUTCOMES = ("", "ok", "rejected", "rate_limited")
 TRIGGERS = {"manual": "manual", "schedule": "daily"}
+NOTARY_COLUMNS = (
+    TableColumn("id", "ID"),
+    TableColumn("created", "Created"),
+    TableColumn("trigger", "By"),
+    TableColumn("status", "Status"),
+    *(TableColumn(step, label) for label, step in STATE_COLUMNS),
+    TableColumn("block", "Block"),
+)
+LOGIN_COLUMNS = (
+    TableColumn("at", "Time (UTC)"),
+    TableColumn("outcome", "Outcome"),
+    TableColumn("address", "Address"),
+    TableColumn("ip", "IP"),
+    TableColumn("location", "Location"),
+    TableColumn("reason", "Reason"),
+)
 # What the wallet stream leaves out of a login (any stream key can subscribe).
 PRIVATE_LOGIN_FIELDS = ("ip", "user_agent", "isp", "lat", "lon")
 
@@ -79,9 +97,10 @@ def with_private(data: Mapping[str, Any], known: Mapping[int, WalletLogin]) -> d
     return {**{name: getattr(row, name, None) for name in PRIVATE_LOGIN_FIELDS}, **data}
 
 
-def state_cell(state: str) -> Text:
+def state_cell(state: str, width: int) -> Text:
+    """A step's mark centred under its label (`width`, the label's: the column's width)."""
     mark, style = STATE_MARKS.get(state, ("?", "dim"))
-    return Text(mark, style=style, justify="center")
+    return Text(mark.center(width), style=style)
 
 
 def location(login: WalletLogin) -> str:
@@ -167,40 +186,20 @@ class NotaryScreen(BaseScreen):
         self.filter_text = ""
         self.outcome = ""
         self.verifications: dict[int, Verification] = {}
-        self._rows: list[Notarization] = []
-        self._logins: list[WalletLogin] = []
+        self._rows: dict[str, Notarization] = {}  # the rows of each table, by row key
+        self._logins: dict[str, WalletLogin] = {}
 
     def compose_body(self) -> ComposeResult:
         yield Static(self._tabs_line(), id="notary-tabline")
         with ContentSwitcher(id="notary-tabs", initial="tab-reports"):
             with Vertical(id="tab-reports"):
                 yield Static("", id="notary-info")
-                yield DataTable(id="notary-table", cursor_type="row", zebra_stripes=True)
+                yield LineTable(NOTARY_COLUMNS, sortable=False, id="notary-table")
                 yield Static("", id="notary-detail")
             with Vertical(id="tab-logins"):
                 yield Static("", id="logins-info")
-                yield DataTable(id="logins-table", cursor_type="row", zebra_stripes=True)
+                yield LineTable(LOGIN_COLUMNS, sortable=False, id="logins-table")
                 yield Static("", id="login-detail")
-
-    def on_mount(self) -> None:
-        table = self.query_one("#notary-table", DataTable)
-        table.add_column("ID", key="id")
-        table.add_column("Created", key="created")
-        table.add_column("By", key="trigger")
-        table.add_column("Status", key="status")
-        for label, step in STATE_COLUMNS:
-            table.add_column(label, key=step)
-        table.add_column("Block", key="block")
-        logins_table = self.query_one("#logins-table", DataTable)
-        for key, label in (
-            ("at", "Time (UTC)"),
-            ("outcome", "Outcome"),
-            ("address", "Address"),
-            ("ip", "IP"),
-            ("location", "Location"),
-            ("reason", "Reason"),
-        ):
-            logins_table.add_column(label, key=key)
 
     # --- data ------------------------------------------------------------------------------
 
@@ -230,37 +229,40 @@ class NotaryScreen(BaseScreen):
         info: NotaryInfo | None = store.snapshots.get(SNAP_INFO)
         line = self.query_one("#notary-info", Static)
         if info is None:
-            line.update(
-                Text(f"{DASH} notary: {error or 'waiting for the backend…'}", style="yellow")
-            )
+            waiting = error or "waiting for the backend…"
+            show(line, Text(f"{DASH} notary: {waiting}", style="yellow"))
         else:
-            line.update(
+            show(
+                line,
                 f"signer {short(info.signer, 6, 4)} · {info.chain or DASH} chain · "
                 f"pins: {info.pin_provider} · daily {info.schedule_utc} UTC · "
-                f"{info.confirmations} conf."
+                f"{info.confirmations} conf.",
             )
         rows = [
             item
             for item in notarizations(store)
             if not self.filter_text or self.filter_text.lower() in self._haystack(item)
         ]
-        self._rows = rows
-        table = self.query_one("#notary-table", DataTable)
-        selected = self.selected()
-        with self.app.batch_update():
-            table.clear()
-            for item in rows:
-                table.add_row(
+        self._rows = {str(item.id): item for item in rows}
+        self.query_one("#notary-table", LineTable).set_rows(
+            [
+                (
                     str(item.id),
-                    when(item.created_at, DAY_MINUTES),
-                    TRIGGERS.get(item.trigger, item.trigger),
-                    Text(item.status, style=STATUS_STYLES.get(item.status, "")),
-                    *(state_cell(item.step_state(step)) for _, step in STATE_COLUMNS),
-                    str(item.block_number) if item.block_number is not None else DASH,
-                    key=str(item.id),
+                    (
+                        str(item.id),
+                        when(item.created_at, DAY_MINUTES),
+                        TRIGGERS.get(item.trigger, item.trigger),
+                        Text(item.status, style=STATUS_STYLES.get(item.status, "")),
+                        *(
+                            state_cell(item.step_state(step), len(label))
+                            for label, step in STATE_COLUMNS
+                        ),
+                        str(item.block_number) if item.block_number is not None else DASH,
+                    ),
                 )
-            if selected is not None and selected.id in [r.id for r in rows]:
-                table.move_cursor(row=[r.id for r in rows].index(selected.id))
+                for item in rows
+            ]
+        )
         self._show_detail()
 
     @staticmethod
@@ -272,9 +274,8 @@ class NotaryScreen(BaseScreen):
         )
 
     def selected(self) -> Notarization | None:
-        table = self.query_one("#notary-table", DataTable)
-        row = table.cursor_row
-        return self._rows[row] if 0 <= row < len(self._rows) else None
+        key = self.query_one("#notary-table", LineTable).cursor_key
+        return self._rows.get(key) if key is not None else None
 
     def _show_detail(self) -> None:
         detail = self.query_one("#notary-detail", Static)
@@ -282,7 +283,7 @@ class NotaryScreen(BaseScreen):
         if item is None:
             reason = "none match the filter" if self.filter_text else "none yet"
             hint = "" if self.hi_app.read_only else " — press n to notarize now"
-            detail.update(Text(f"No notarizations: {reason}{hint}", style="dim"))
+            show(detail, Text(f"No notarizations: {reason}{hint}", style="dim"))
             return
         text = Text()
         text.append(f"#{item.id} {item.status}", style=STATUS_STYLES.get(item.status, "bold"))
@@ -302,15 +303,16 @@ class NotaryScreen(BaseScreen):
             for check in result.checks:
                 mark, style = verdict(check.ok)
                 text.append(f"{check.step} {mark.strip()}  ", style=style)
-        detail.update(text)
+        show(detail, text)
 
     def _refresh_logins(self, store: Store, error: str | None) -> None:
         info = self.query_one("#logins-info", Static)
-        table = self.query_one("#logins-table", DataTable)
+        table = self.query_one("#logins-table", LineTable)
         if SNAP_LOGINS not in store.snapshots:
-            table.clear()
-            self._logins = []
-            info.update(Text(f"{DASH} {error or 'waiting for the backend…'}", style="yellow"))
+            table.set_rows([])
+            self._logins = {}
+            show(info, Text(f"{DASH} {error or 'waiting for the backend…'}", style="yellow"))
+            self._show_login()  # nothing: the line above says why there is no log
             return
         everything = logins(store)
         needle = self.filter_text.lower()
@@ -320,41 +322,49 @@ class NotaryScreen(BaseScreen):
             if (not self.outcome or login.outcome == self.outcome)
             and (not needle or needle in self._login_haystack(login))
         ]
-        self._logins = rows
-        with self.app.batch_update():
-            table.clear()
-            for login in rows:
-                table.add_row(
-                    when(login.at, DAY_MINUTES),
-                    Text(login.outcome, style=OUTCOME_STYLES.get(login.outcome, "")),
-                    short(login.address, 8, 4),
-                    login.ip or DASH,
-                    location(login),
-                    Text(login.reason or "", style="dim", overflow="ellipsis"),
-                    key=str(login.id),
+        self._logins = {str(login.id): login for login in rows}
+        table.set_rows(
+            [
+                (
+                    str(login.id),
+                    (
+                        when(login.at, DAY_MINUTES),
+                        Text(login.outcome, style=OUTCOME_STYLES.get(login.outcome, "")),
+                        short(login.address, 8, 4),
+                        login.ip or DASH,
+                        location(login),
+                        Text(login.reason or "", style="dim", overflow="ellipsis"),
+                    ),
                 )
+                for login in rows
+            ]
+        )
         self._show_login()
         shown = f"{len(rows)} of {len(everything)}" if len(rows) != len(everything) else len(rows)
         filters = [f"outcome {self.outcome}"] if self.outcome else []
         if self.filter_text:
             filters.append(f"'{self.filter_text}'")
         suffix = f" · filter {', '.join(filters)}" if filters else ""
-        info.update(f"{shown} login attempts (newest first) · o: outcome · /: search{suffix}")
+        show(info, f"{shown} login attempts (newest first) · o: outcome · /: search{suffix}")
 
     def _show_login(self) -> None:
         detail = self.query_one("#login-detail", Static)
-        row = self.query_one("#logins-table", DataTable).cursor_row
-        if not 0 <= row < len(self._logins):
-            detail.update(
+        key = self.query_one("#logins-table", LineTable).cursor_key
+        login = self._logins.get(key) if key is not None else None
+        if login is None and SNAP_LOGINS not in self.hi_app.store.snapshots:
+            show(detail, "")
+            return
+        if login is None:
+            show(
+                detail,
                 Text(
                     "No login attempts match."
                     if self.filter_text or self.outcome
                     else "No wallet login attempts yet.",
                     style="dim",
-                )
+                ),
             )
             return
-        login = self._logins[row]
         text = Text(f"{login.address or DASH}  ", style="bold")
         text.append(login.outcome, style=OUTCOME_STYLES.get(login.outcome, ""))
         if login.reason:
@@ -363,10 +373,10 @@ class NotaryScreen(BaseScreen):
         text.append(f"\n{login.ip or DASH} · {place}", style="dim")
         if login.isp:
             text.append(f" · {login.isp}", style="dim")
-        detail.update(text)
+        show(detail, text)
 
-    @on(DataTable.RowHighlighted, "#logins-table")
-    def _login_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.CursorMoved, "#logins-table")
+    def _login_highlighted(self, _event: LineTable.CursorMoved) -> None:
         self._show_login()
 
     @staticmethod
@@ -404,7 +414,7 @@ class NotaryScreen(BaseScreen):
         self.query_one(ContentSwitcher).current = tab_id
         self.query_one("#notary-tabline", Static).update(self._tabs_line(tab_id))
         table_id = "#notary-table" if tab_id == "tab-reports" else "#logins-table"
-        self.query_one(table_id, DataTable).focus()
+        self.query_one(table_id, LineTable).focus()
 
     def action_switch_tab(self) -> None:
         self.show_tab("tab-logins" if self.active_tab == "tab-reports" else "tab-reports")
@@ -414,12 +424,12 @@ class NotaryScreen(BaseScreen):
         self.show_tab("tab-logins")
         self.refresh_view(self.hi_app.store)
 
-    @on(DataTable.RowHighlighted, "#notary-table")
-    def _row_highlighted(self, _event: DataTable.RowHighlighted) -> None:
+    @on(LineTable.CursorMoved, "#notary-table")
+    def _row_highlighted(self, _event: LineTable.CursorMoved) -> None:
         self._show_detail()
 
-    @on(DataTable.RowSelected, "#notary-table")
-    def _row_selected(self, _event: DataTable.RowSelected) -> None:
+    @on(LineTable.RowSelected, "#notary-table")
+    def _row_selected(self, _event: LineTable.RowSelected) -> None:
         self.action_verify()
 
     # --- actions --------------------------------------------------------------------------

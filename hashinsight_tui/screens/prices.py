@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.widgets import DataTable, Digits, Static
+from textual.widgets import Digits, Static
 
 from hashinsight_contract.market import PriceHistory
 from hashinsight_tui.client import ApiError, ExchangesView, HashInsightClient, PriceNow, Venue
@@ -22,6 +22,8 @@ from hashinsight_tui.format import DASH, age, local_age
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.history_chart import HistoryChart
+from hashinsight_tui.widgets.line_table import Cell, LineTable, TableColumn
+from hashinsight_tui.widgets.repaint import show
 from hashinsight_tui.widgets.sourced import PRICE_STALE_S, compact, pct, provenance, usd
 
 SNAP_PRICE = "prices.current"
@@ -29,15 +31,15 @@ SNAP_EXCHANGES = "prices.exchanges"
 PERIODS = ("1d", "7d", "30d")
 HISTORY_REFRESH_S = 60.0
 VENUE_COLUMNS = (
-    ("venue", "Venue"),
-    ("status", "Status"),
-    ("price", "Price"),
-    ("quote", "Quote"),
-    ("change", "24h"),
-    ("volume_btc", "Vol BTC"),
-    ("volume_quote", "Vol quote"),
-    ("age", "Age"),
-    ("note", "Note"),
+    TableColumn("venue", "Venue"),
+    TableColumn("status", "Status"),
+    TableColumn("price", "Price"),
+    TableColumn("quote", "Quote"),
+    TableColumn("change", "24h"),
+    TableColumn("volume_btc", "Vol BTC"),
+    TableColumn("volume_quote", "Vol quote"),
+    TableColumn("age", "Age"),
+    TableColumn("note", "Note"),
 )
 
 
@@ -47,6 +49,9 @@ def history_key(period: str) -> str:
 
 class PricesScreen(BaseScreen):
     SCREEN_TITLE = "Prices"
+    # Every figure shows its age, so the clock redraws the screen once a second anyway; a streamed
+    # batch (the console's stream carries every screen's channels) waits for that tick.
+    RENDER_ON_TICK = True
     ARGUMENTS: ClassVar[dict[str, tuple[str, ...]]] = {"period": PERIODS}
     CHANNELS: ClassVar[tuple[str, ...]] = ("prices", "exchanges")
     BINDINGS: ClassVar[list[Binding]] = [
@@ -96,12 +101,7 @@ class PricesScreen(BaseScreen):
                 yield Static("", id="prices-source")
                 yield Static("", id="prices-fallback")
         yield HistoryChart(label="BTC/USD", keys="[d] 1d [w] 7d [m] 30d", id="prices-chart")
-        table: DataTable[object] = DataTable(
-            id="prices-venues", cursor_type="row", zebra_stripes=True
-        )
-        for key, label in VENUE_COLUMNS:
-            table.add_column(label, key=key)
-        yield table
+        yield LineTable(VENUE_COLUMNS, sortable=False, id="prices-venues")
         yield Static("", id="prices-aggregate")
 
     # ------------------------------------------------------------------ data (worker)
@@ -142,24 +142,25 @@ class PricesScreen(BaseScreen):
             store, SNAP_PRICE, "prices", "price.tick", PriceNow.model_validate, lambda p: p.as_of
         )
         if price is None:
-            digits.update(DASH)
+            _show_digits(digits, DASH)
             why = store.snapshots.get(f"{SNAP_PRICE}.error") or "waiting for the first price"
-            change.update(Text(f"BTC/USD — {why}", style="yellow"))
-            source.update("")
-            fallback.update("")
+            show(change, Text(f"BTC/USD — {why}", style="yellow"))
+            show(source, "")
+            show(fallback, "")
             return
-        digits.update(f"{price.price_usd:,.2f}")
+        _show_digits(digits, f"{price.price_usd:,.2f}")
         line = Text.assemble(("BTC/USD ", "bold"), pct(price.change_24h_pct), " 24h")
         if price.change_24h_pct is None:
             line.append(f" (not given by {price.source})", style="dim")
         line.append(f"  vol {compact(price.volume_24h_usd, '$')}", style="")
         line.append(f"  mcap {compact(price.market_cap_usd, '$')}", style="")
-        change.update(line)
-        source.update(
+        show(change, line)
+        show(
+            source,
             Text.assemble(
                 "source ",
                 provenance(price.source, price.as_of, price.stale, price.via, PRICE_STALE_S),
-            )
+            ),
         )
         failed = [a for a in price.attempts if not a.ok]
         if failed:
@@ -167,10 +168,10 @@ class PricesScreen(BaseScreen):
             note = f"fallback: {first.source} failed ({(first.error or '').split(': ', 1)[-1]})"
             if len(failed) > 1:
                 note += f" +{len(failed) - 1} more"
-            fallback.update(Text(note, style="yellow"))
+            show(fallback, Text(note, style="yellow"))
         else:
             order = " → ".join(price.fallback_order)
-            fallback.update(Text(f"order {order}", style="dim"))
+            show(fallback, Text(f"order {order}", style="dim"))
 
     def _draw_chart(self, store: Store) -> None:
         key = history_key(self.period)
@@ -184,7 +185,7 @@ class PricesScreen(BaseScreen):
         )
 
     def _draw_exchanges(self, store: Store) -> None:
-        table = self.query_one("#prices-venues", DataTable)
+        table = self.query_one("#prices-venues", LineTable)
         aggregate_line = self.query_one("#prices-aggregate", Static)
         view = newest(
             store,
@@ -195,15 +196,12 @@ class PricesScreen(BaseScreen):
             lambda view: view.checked_at,
         )
         if view is None:
-            table.clear()
+            table.set_rows([])
             why = store.snapshots.get(f"{SNAP_EXCHANGES}.error") or "waiting for the exchanges"
-            aggregate_line.update(Text(f"Exchanges — {why}", style="yellow"))
+            show(aggregate_line, Text(f"Exchanges — {why}", style="yellow"))
             return
-        with self.app.batch_update():
-            table.clear()
-            for venue in view.venues:
-                table.add_row(*_venue_cells(venue), key=venue.venue)
-        aggregate_line.update(_aggregate_text(view))
+        table.set_rows([(venue.venue, _venue_cells(venue)) for venue in view.venues])
+        show(aggregate_line, _aggregate_text(view))
 
     # ------------------------------------------------------------------ actions
 
@@ -219,7 +217,7 @@ class PricesScreen(BaseScreen):
             self.action_period(arguments["period"])
 
 
-def _venue_cells(venue: Venue) -> list[Text | str]:
+def _venue_cells(venue: Venue) -> tuple[Cell, ...]:
     ok = venue.status == "ok"
     status = Text(venue.status, style="green" if ok else "bold red")
     price_style = "dim" if venue.stale else ""  # a failed venue's last good price
@@ -234,7 +232,7 @@ def _venue_cells(venue: Venue) -> list[Text | str]:
         note = f"index {usd(venue.index_price_usd)}"
     seconds = local_age(venue.as_of)
     stale = seconds is not None and (venue.stale or seconds > PRICE_STALE_S)
-    return [
+    return (
         venue.venue,
         status,
         price,
@@ -244,7 +242,13 @@ def _venue_cells(venue: Venue) -> list[Text | str]:
         compact(venue.volume_24h_quote),
         Text(age(seconds), style="bold red" if stale else "dim"),
         Text(note, style="red" if venue.error else "dim", overflow="ellipsis"),
-    ]
+    )
+
+
+def _show_digits(digits: Digits, value: str) -> None:
+    """Digits repaint (and may lay out) on every update: only when the price moved."""
+    if digits.value != value:
+        digits.update(value)
 
 
 def _aggregate_text(view: ExchangesView) -> Text:

@@ -2,6 +2,9 @@
 
 Points are placed by their time, not their index, so a gap in the data is a gap on the chart; an
 empty series shows why there is nothing instead of a flat line at zero.
+
+Screens hand the chart its series on every clock tick; the same points repaint nothing, and a
+new title alone (its age moved on) repaints the title line and reuses the plotted lines.
 """
 
 from __future__ import annotations
@@ -10,8 +13,14 @@ import itertools
 import time
 from collections.abc import Sequence
 
+from rich.style import Style
 from rich.text import Text
+from textual.geometry import Region
+from textual.strip import Strip
+from textual.visual import Visual, visualize
 from textual.widget import Widget
+
+from hashinsight_tui.widgets.repaint import same
 
 BRAILLE_BASE = 0x2800
 # dot bit of a braille cell by (column 0/1, row 0..3 from the top)
@@ -108,24 +117,65 @@ class LineChart(Widget):
         self.points: list[Point] = []
         self.title: Text | str = ""
         self.note = "waiting for data"
+        # The lines under the title as drawn, for the size and look they were drawn at: kept
+        # until the points change.
+        self._plot: tuple[tuple[object, ...], list[Strip]] | None = None
 
     def set_series(
         self, points: Sequence[Point], *, title: Text | str = "", note: str = ""
     ) -> None:
-        self.points = sorted(points)
-        self.title = title
-        self.note = note
-        self.refresh()
+        points = sorted(points)
+        if points != self.points or note != self.note:
+            self.points, self.title, self.note = points, title, note
+            self._plot = None
+            self.refresh()
+        elif not same(self.title, title):
+            self.title = title
+            self.refresh(Region(0, 0, self.size.width, 1))
 
     def render(self) -> Text:
         width = max(1, self.size.width)
         height = max(1, self.size.height)
+        head = self._head(width)
+        plot = self._plot_text(width, height, head.style) if self.points else None
+        if plot is not None:
+            head.append("\n")
+            head.append_text(plot)
+        return head
+
+    def render_line(self, y: int) -> Strip:
+        """The title line formatted afresh, the plot under it only when its points or size
+        changed (the same lines `render` gives)."""
+        if self.text_selection is not None:  # selected text is marked over the whole render
+            return super().render_line(y)
+        width = max(1, self.size.width)
+        height = max(1, self.size.height)
+        style = self.visual_style
+        head = self._head(width)
+        if y == 0:
+            return self._strips(head, width, 1)[0]
+        key = (width, height, style, head.style)
+        if self._plot is None or self._plot[0] != key:
+            plot = self._plot_text(width, height, head.style) if self.points else None
+            self._plot = (key, [] if plot is None else self._strips(plot, width, height - 1))
+        strips = self._plot[1]
+        return strips[y - 1] if y <= len(strips) else Strip.blank(width, style.rich_style)
+
+    def _strips(self, text: Text, width: int, height: int) -> list[Strip]:
+        strips = Visual.to_strips(self, visualize(self, text), width, height, self.visual_style)
+        return strips or [Strip.blank(width, self.visual_style.rich_style)]
+
+    def _head(self, width: int) -> Text:
+        """The title line; with no points, why there are none."""
         head = self.title.copy() if isinstance(self.title, Text) else Text(self.title, style="bold")
         if not self.points:
             head.append(f"  — {self.note or 'no data'}", style="dim")
-            head.truncate(width)
-            return head
         head.truncate(width)
+        return head
+
+    def _plot_text(self, width: int, height: int, base: str | Style) -> Text | None:
+        """The value axis, the dots and the time axis under the title, in the title's base
+        style (None: no room for them)."""
         rows = height - 2  # title line, time axis line
         values = [v for _t, v in self.points]
         lo, hi = min(values), max(values)
@@ -133,9 +183,9 @@ class LineChart(Widget):
         label_width = max(len(label) for label in labels) + 1
         plot_width = width - label_width
         if rows < 1 or plot_width < 4:
-            return head
+            return None
         lines = braille_plot(columns(self.points, plot_width * 2), plot_width, rows, lo, hi)
-        text = head
+        text = Text(style=base)
         for index, line in enumerate(lines):
             label = ""
             if index == 0:
@@ -144,7 +194,8 @@ class LineChart(Widget):
                 label = labels[1]
             elif index == rows // 2 and rows >= 5:
                 label = axis_label((lo + hi) / 2, self.unit)
-            text.append("\n")
+            if index:
+                text.append("\n")
             text.append(label.rjust(label_width - 1) + "┤", style="dim")
             text.append(line, style=self.chart_style)
         start, end = self.points[0][0], self.points[-1][0]

@@ -11,7 +11,7 @@ visible lines, with the header and cursor styles of the fleet table.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 from rich.cells import cell_len
@@ -40,6 +40,18 @@ class TableColumn:
     width: int = 0  # at least this wide; grows to its widest cell (measured again on new rows)
     right: bool = False
     flex: bool = False  # takes the width the other columns leave (at least `width`)
+
+
+@dataclass
+class TableMessage(Message):
+    """A message of a LineTable: its `control` is the table, so a screen with two tables can
+    hear one of them with `@on(LineTable.RowSelected, "#id")`."""
+
+    table: LineTable | None = field(default=None, kw_only=True, repr=False, compare=False)
+
+    @property
+    def control(self) -> LineTable | None:
+        return self.table
 
 
 def _cell(cells: Sequence[Cell], i: int) -> Cell:
@@ -97,27 +109,33 @@ class LineTable(ScrollView, can_focus=True):
     ]
 
     @dataclass
-    class HeaderClicked(Message):
+    class HeaderClicked(TableMessage):
         key: str  # the column's key
 
     @dataclass
-    class RowSelected(Message):
+    class RowSelected(TableMessage):
         """Enter, or a click on the row under the cursor."""
 
         key: str  # the row's key
 
     @dataclass
-    class CursorMoved(Message):
+    class CursorMoved(TableMessage):
         """The cursor is on another row (keys, a click, or its row gone from new rows): for a
         detail pane that follows the cursor."""
 
         key: str | None  # the row's key; None when the table has no rows
 
     def __init__(
-        self, columns: Sequence[TableColumn], *, zebra_stripes: bool = True, id: str | None = None
+        self,
+        columns: Sequence[TableColumn],
+        *,
+        zebra_stripes: bool = True,
+        sortable: bool = True,  # False: no room kept in the header for a sort mark
+        id: str | None = None,
     ) -> None:
         super().__init__(id=id)
         self.columns = tuple(columns)
+        self.sortable = sortable
         self.zebra_stripes = zebra_stripes
         self._rows: list[Row] = []
         self._index: dict[str, int] = {}
@@ -178,7 +196,8 @@ class LineTable(ScrollView, can_focus=True):
         self._repaint_cells(changed)
 
     def _least_widths(self) -> list[int]:
-        return [max(column.width, cell_len(column.label) + 1) for column in self.columns]
+        mark = 1 if self.sortable else 0
+        return [max(column.width, cell_len(column.label) + mark) for column in self.columns]
 
     def _grow(self, rows: Iterable[Sequence[Cell]]) -> bool:
         """Widen the columns to their widest cell; whether any grew (every line moves)."""
@@ -230,12 +249,12 @@ class LineTable(ScrollView, can_focus=True):
         if not self._rows:
             self._cursor_row, self.cursor_key = 0, None
             if old_key is not None:
-                self.post_message(self.CursorMoved(None))
+                self.post_message(self.CursorMoved(None, table=self))
             return
         self._cursor_row = max(0, min(row, len(self._rows) - 1))
         self.cursor_key = self._rows[self._cursor_row][0]
         if self.cursor_key != old_key:
-            self.post_message(self.CursorMoved(self.cursor_key))
+            self.post_message(self.CursorMoved(self.cursor_key, table=self))
         if scroll:
             self._scroll_to_cursor()
         if old != self._cursor_row:
@@ -261,13 +280,13 @@ class LineTable(ScrollView, can_focus=True):
 
     def action_select(self) -> None:
         if self.cursor_key is not None:
-            self.post_message(self.RowSelected(self.cursor_key))
+            self.post_message(self.RowSelected(self.cursor_key, table=self))
 
     def on_click(self, event: events.Click) -> None:
         if event.y == 0:
             column = self.column_at(event.x + int(self.scroll_offset.x))
             if column is not None:
-                self.post_message(self.HeaderClicked(column.key))
+                self.post_message(self.HeaderClicked(column.key, table=self))
             return
         row = int(self.scroll_offset.y) + event.y - 1
         if 0 <= row < len(self._rows):

@@ -142,11 +142,12 @@ class Sparkline(Widget):
         times: Sequence[float] | None = None,
         span: tuple[float, float] | None = None,
     ) -> None:
-        """Values, optionally with their timestamps and the time span the chart covers."""
-        self.values = list(values)
-        self.times = list(times) if times is not None else None
-        self.span = span
-        self.note = note
+        """Values, optionally with their timestamps and the time span the chart covers; the
+        same series again (a screen redrawn by the clock) repaints nothing."""
+        series = (list(values), list(times) if times is not None else None, span, note)
+        if series == (self.values, self.times, self.span, self.note):
+            return
+        self.values, self.times, self.span, self.note = series
         self.refresh()
 
     def _points(self, count: int) -> list[float | None]:

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from textual.widgets import DataTable
-
 from hashinsight_contract.fleet import AlertOut
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import StreamEvent
 from hashinsight_tui.messages import StreamBatch
 from hashinsight_tui.screens.alerts import AlertsScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from hashinsight_tui.widgets.status_bar import StatusBar
 from tests.console.snapshot_world import URL, replay_client
 from tests.helpers import wait_for
@@ -30,13 +29,12 @@ def console(answers: dict[str, dict[str, Any]]) -> HashInsightApp:
 
 
 def row(app: HashInsightApp, alert_id: int) -> list[str]:
-    table = app.screen.query_one("#alerts-table", DataTable)
-    return [str(cell) for cell in table.get_row(str(alert_id))]
+    return rows(app)[str(alert_id)]
 
 
 def rows(app: HashInsightApp) -> dict[str, list[str]]:
-    table = app.screen.query_one("#alerts-table", DataTable)
-    return {str(key.value): row(app, int(str(key.value))) for key in table.rows}
+    table = app.screen.query_one("#alerts-table", LineTable)
+    return {key: [str(cell) for cell in cells] for key, cells in table.rows}
 
 
 def status(app: HashInsightApp) -> str:

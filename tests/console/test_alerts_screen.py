@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from backend.runtime import BackendThread
 from backend.settings import Settings
@@ -20,6 +20,7 @@ from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.screens.alerts import AlertsScreen, SilenceScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
 from hashinsight_tui.screens.miner_detail import MinerDetailScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from hashinsight_tui.widgets.status_bar import StatusBar
 from tests.helpers import wait_for
 
@@ -56,8 +57,8 @@ def console(thread: BackendThread) -> HashInsightApp:
 
 
 def rows(app: HashInsightApp) -> list[list[str]]:
-    table = app.screen.query_one("#alerts-table", DataTable)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one("#alerts-table", LineTable)
+    return [[str(cell) for cell in cells] for _key, cells in table.rows]
 
 
 def status(app: HashInsightApp) -> str:
@@ -73,8 +74,8 @@ def notifications(app: HashInsightApp) -> list[str]:
 
 
 def select(app: HashInsightApp, rule: str) -> None:
-    table = app.screen.query_one("#alerts-table", DataTable)
-    table.move_cursor(row=[r[3] for r in rows(app)].index(rule))
+    table = app.screen.query_one("#alerts-table", LineTable)
+    table.move_to(table.rows[[r[3] for r in rows(app)].index(rule)][0])
 
 
 async def settle(app: HashInsightApp, pilot: Any) -> None:
@@ -137,7 +138,7 @@ async def test_alerts_are_readable_filtered_acknowledged_and_silenced(
 
         select(app, "overheat")
         miner = by(app, "overheat")[1]
-        app.screen.query_one("#alerts-table", DataTable).focus()
+        app.screen.query_one("#alerts-table", LineTable).focus()
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, MinerDetailScreen), pilot, 10)
         assert app.screen.miner_id == miner  # type: ignore[attr-defined]

@@ -9,10 +9,11 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from backend.runtime import BackendThread
 from backend.sim.bitmart import BitmartSimulator
@@ -21,6 +22,8 @@ from backend.sim.ndau_node import NdauNodeSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.approvals import ApprovalsScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
+from hashinsight_tui.widgets.line_table import LineTable
+from tests.console.snapshot_world import URL, replay_client
 from tests.helpers import wait_for
 from tests.issuer.issuer_harness import SignerRunner, issuer_settings, start_signer
 
@@ -79,8 +82,8 @@ def console(world: World, key: str) -> HashInsightApp:
 
 
 def rows(app: HashInsightApp) -> list[list[str]]:
-    table = app.screen.query_one("#approvals-table", DataTable)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one("#approvals-table", LineTable)
+    return [[str(cell) for cell in cells] for _key, cells in table.rows]
 
 
 def notifications(app: HashInsightApp) -> list[str]:
@@ -136,8 +139,8 @@ async def test_one_queue_for_fleet_commands_and_issues_with_audited_decisions(
         summary = str(app.screen.query_one("#approvals-summary", Static).render())
         assert "2 waiting" in summary and "fleet:control, issuer:approve" in summary
 
-        table = app.screen.query_one("#approvals-table", DataTable)
-        table.move_cursor(row=[r[0] for r in rows(app)].index("fleet"))
+        table = app.screen.query_one("#approvals-table", LineTable)
+        table.move_to(table.rows[[r[0] for r in rows(app)].index("fleet")][0])
         await decide(app, pilot, "a", "rack 3 verified by phone")
         await wait_for(lambda: any("approved" in n for n in notifications(app)), pilot)
         await wait_for(lambda: [r[0] for r in rows(app)] == ["issuer"], pilot)
@@ -186,3 +189,28 @@ async def test_the_demo_has_night_shift_requests_waiting(backend_thread: Backend
         await wait_for(lambda: len(rows(app)) == 2, pilot, 60)
         assert {r[2] for r in rows(app)} == {"restart", "switchpool pool=1"}
         assert all(r[0] == "fleet" and r[4].endswith("(night shift (demo))") for r in rows(app))
+
+
+async def test_the_detail_follows_the_cursor_and_enter_opens_the_row_under_it(
+    answers: dict[str, dict[str, Any]],
+) -> None:
+    options = ConsoleOptions(
+        url=URL, api_key="hsk_snapshot", refresh_s=3600.0, start_screen="approvals"
+    )
+    app = HashInsightApp(options, client=replay_client(answers))
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: len(rows(app)) == 2, pilot)
+        screen = app.screen
+        table = screen.query_one("#approvals-table", LineTable)
+        second = rows(app)[1]
+
+        def detail() -> str:
+            return str(screen.query_one("#approvals-detail", Static).render())
+
+        assert rows(app)[0][1] in detail()
+        table.focus()
+        await pilot.press("down")
+        await wait_for(lambda: second[1] in detail(), pilot)
+        await pilot.press("enter")  # the footer's "enter Open", with the table focused
+        await wait_for(lambda: app.current_mode == "fleet", pilot)
+        await wait_for(lambda: app.screen.filters == {"q": second[3]}, pilot)  # type: ignore[attr-defined]

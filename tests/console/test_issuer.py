@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Static
+from textual.widgets import Input, Static
 
 from backend.issuer.service import IssuerService
 from backend.runtime import BackendThread
@@ -19,6 +19,8 @@ from backend.sim.ndau_node import NdauNodeSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.confirm import DecisionScreen
 from hashinsight_tui.screens.issuer import IssueDetailScreen, IssuerScreen
+from hashinsight_tui.widgets.line_table import LineTable
+from tests.console.test_operator_trust import console
 from tests.helpers import wait_for
 from tests.issuer.issuer_harness import SignerRunner, issuer_settings, start_signer
 
@@ -68,8 +70,8 @@ def options(thread: BackendThread, key: str | None = None) -> ConsoleOptions:
 
 
 def rows(app: HashInsightApp) -> list[list[str]]:
-    table = app.screen.query_one("#issuer-table", DataTable)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one("#issuer-table", LineTable)
+    return [[str(cell) for cell in cells] for _key, cells in table.rows]
 
 
 def state_of(app: HashInsightApp, issue_id: int) -> str | None:
@@ -87,10 +89,10 @@ def sell(world: IssuerWorld, size: str) -> None:
 
 
 async def select_issue(app: HashInsightApp, pilot: object, issue_id: int) -> None:
-    table = app.screen.query_one("#issuer-table", DataTable)
+    table = app.screen.query_one("#issuer-table", LineTable)
     table.focus()
-    index = next(i for i, r in enumerate(rows(app)) if r[0] == str(issue_id))
-    table.move_cursor(row=index)
+    table.move_to(str(issue_id))
+    assert table.cursor_key == str(issue_id)
     await pilot.pause()  # type: ignore[attr-defined]
 
 
@@ -142,8 +144,8 @@ async def test_approve_and_reject_with_confirmation_and_audit(world: IssuerWorld
         await select_issue(app, pilot, 1)
         await pilot.press("enter")
         await wait_for(lambda: isinstance(app.screen, IssueDetailScreen), pilot)
-        trades = app.screen.query_one("#issue-trades", DataTable)
-        assert trades.row_count == 1 and str(trades.get_row_at(0)[2]) == "12.5"
+        trades = app.screen.query_one("#issue-trades", LineTable)
+        assert trades.row_count == 1 and str(trades.rows[0][1][2]) == "12.5"
         assert "confirmed" in str(app.screen.query_one("#issue-head", Static).render())
         await pilot.press("escape")
         await wait_for(lambda: isinstance(app.screen, IssuerScreen), pilot)
@@ -185,3 +187,19 @@ async def test_demo_world_shows_trades_becoming_confirmed_issues_at_80x24(
         assert "Signer ✓ demo-signer" in status and "Mode auto" in status
         confirmed = next(r for r in rows(app) if r[1] == "confirmed")
         assert confirmed[4] != "—"  # it has its sequence on the chain
+
+
+async def test_the_detail_follows_the_cursor_and_an_empty_view_says_which() -> None:
+    """On the recorded world (every issue confirmed): the detail shows the issue under the
+    cursor; a view with none says so, and still does after the next second's redraw."""
+    async with console("issuer") as (app, pilot):
+        await wait_for(lambda: len(rows(app)) >= 3, pilot)
+        app.screen.query_one("#issuer-table", LineTable).focus()
+        await pilot.press("down", "down")
+        third = rows(app)[2][0]
+        await wait_for(lambda: text(app, "#issuer-detail").startswith(f"#{third} "), pilot)
+        await pilot.press("f")  # awaiting approval: none
+        await wait_for(lambda: rows(app) == [], pilot)
+        app.tick_clock()
+        await pilot.pause()
+        assert "No issues in view 'awaiting'" in text(app, "#issuer-detail")

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from textual.widgets import DataTable, Input, Select, TabbedContent
+from textual.widgets import Input, Select, TabbedContent
 
 from backend.runtime import BackendThread
 from backend.settings import load_settings
@@ -17,6 +17,7 @@ from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.screens.keys import KeysScreen
 from hashinsight_tui.widgets.credential_form import CredentialFormScreen
 from hashinsight_tui.widgets.key_forms import KeyFormScreen, PartnerFormScreen, SecretShownScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from tests.api.conftest import FAST
 from tests.api.receiver import Receiver
 from tests.helpers import isolated_env, wait_for
@@ -48,8 +49,8 @@ def app_for(thread: BackendThread) -> HashInsightApp:
 
 
 def rows(app: HashInsightApp, table_id: str) -> list[list[str]]:
-    table = app.screen.query_one(table_id, DataTable)
-    return [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one(table_id, LineTable)
+    return [[str(c) for c in cells] for _key, cells in table.rows]
 
 
 async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
@@ -59,7 +60,7 @@ async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
             lambda: isinstance(small.screen, KeysScreen) and len(rows(small, "#keys-table")) >= 2,
             pilot,
         )
-        table = small.screen.query_one("#keys-table", DataTable)
+        table = small.screen.query_one("#keys-table", LineTable)
         assert table.region.height >= 5 and table.region.width >= 70
     app = app_for(live)
     async with app.run_test(size=SIZE) as pilot:
@@ -79,8 +80,8 @@ async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
         await pilot.click("#done")
         await wait_for(lambda: any("night shift" in r for r in rows(app, "#keys-table")), pilot)
         names = [r[1] for r in rows(app, "#keys-table")]
-        table = app.screen.query_one("#keys-table", DataTable)
-        table.move_cursor(row=names.index("night shift"))
+        table = app.screen.query_one("#keys-table", LineTable)
+        table.move_to(table.rows[names.index("night shift")][0])
         await pilot.press("m")
         await wait_for(
             lambda: any(
@@ -90,7 +91,7 @@ async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
         )
         async with HashInsightClient(live.backend.url, full_key) as client:
             assert (await client.me()).mode == "semi_auto"
-        table.move_cursor(row=[r[1] for r in rows(app, "#keys-table")].index("night shift"))
+        table.move_to(table.rows[[r[1] for r in rows(app, "#keys-table")].index("night shift")][0])
         await pilot.press("d")
         await wait_for(lambda: isinstance(app.screen, ConfirmScreen), pilot)
         await pilot.click("#confirm")
@@ -101,9 +102,7 @@ async def test_create_change_mode_and_revoke_a_key(live: BackendThread) -> None:
             with pytest.raises(Exception, match="401"):
                 await client.me()
         # The full key never stays on screen.
-        assert full_key.split("_")[2] not in str(
-            app.screen.query_one("#keys-table", DataTable).get_row_at(0)
-        )
+        assert full_key.split("_")[2] not in str(rows(app, "#keys-table")[0])
 
 
 async def test_register_suspend_partner_and_see_webhook_deliveries(live: BackendThread) -> None:
@@ -152,6 +151,15 @@ async def test_register_suspend_partner_and_see_webhook_deliveries(live: Backend
             await wait_for(
                 lambda: any("delivered" in r for r in rows(app, "#deliveries-table")), pilot, 15
             )
+            hooks = app.screen.query_one("#webhooks-table", LineTable)
+            hooks.focus()
+            hooks.move_to(hook.webhook_id)
+            await pilot.press("enter")  # the log of the webhook under the cursor
+            screen = app.screen
+            assert isinstance(screen, KeysScreen)
+            await wait_for(lambda: screen.selected_webhook == hook.webhook_id, pilot)
+            note = screen.query_one("#webhooks-note")
+            await wait_for(lambda: f"deliveries of {hook.webhook_id}" in str(note.render()), pilot)
         assert partner_id.startswith("ptn_")
 
 

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from rich.text import Text
+from textual import on
 from textual.app import App, ComposeResult
 from textual.geometry import Region
 
@@ -97,6 +98,60 @@ async def test_a_header_click_names_its_column() -> None:
         await pilot.click(LineTable, offset=(1, 0))
         await wait_for(lambda: len(app.headers) == 2, pilot)
         assert app.headers == ["status", "name"]
+
+
+class SortedAndStillApp(App[None]):
+    def compose(self) -> ComposeResult:
+        marks = [TableColumn("sign", "Signed"), TableColumn("pin", "Pinned")]
+        yield LineTable(marks, id="sorted")
+        yield LineTable(marks, sortable=False, id="still")
+
+
+async def test_a_table_that_never_sorts_keeps_no_room_for_a_sort_mark() -> None:
+    """Its columns are only as wide as their labels: a narrow terminal shows more of them."""
+    app = SortedAndStillApp()
+    async with app.run_test(size=(40, 12)) as pilot:
+        for table in app.query(LineTable):
+            table.set_rows([("a", ("✓", "✓"))])
+        await pilot.pause()
+        assert app.query_one("#sorted", LineTable).column_widths() == [7, 7]
+        still = app.query_one("#still", LineTable)
+        assert still.column_widths() == [6, 6]
+        assert still.virtual_size.width == 2 * (6 + 2)
+
+
+class TwoTablesApp(App[None]):
+    """Two tables on one screen, each heard by its own id."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.heard: list[tuple[str, str | None]] = []
+
+    def compose(self) -> ComposeResult:
+        yield LineTable(COLUMNS, id="upper")
+        yield LineTable(COLUMNS, id="lower")
+
+    @on(LineTable.RowSelected, "#lower")
+    def _lower_selected(self, event: LineTable.RowSelected) -> None:
+        self.heard.append(("selected", event.key))
+
+    @on(LineTable.CursorMoved, "#lower")
+    def _lower_moved(self, event: LineTable.CursorMoved) -> None:
+        self.heard.append(("moved", event.key))
+
+
+async def test_a_screen_with_two_tables_hears_each_by_its_id() -> None:
+    app = TwoTablesApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        upper, lower = app.query_one("#upper", LineTable), app.query_one("#lower", LineTable)
+        upper.set_rows(rows("alpha", "bravo"))
+        upper.focus()
+        await pilot.press("down", "enter")  # the upper table's news: not for the lower's handlers
+        lower.set_rows(rows("charlie", "delta"))
+        lower.focus()
+        await pilot.press("down", "enter")
+        await wait_for(lambda: ("selected", "delta") in app.heard, pilot)
+        assert app.heard == [("moved", "charlie"), ("moved", "delta"), ("selected", "delta")]
 
 
 async def test_unchanged_rows_repaint_nothing_and_a_new_age_only_its_cells() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from textual.widgets import DataTable, Static
+from textual.widgets import Static
 
 from backend.chain.service import ChainService
 from backend.runtime import BackendThread
@@ -17,6 +17,7 @@ from backend.sim.markets import MarketSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.network import NetworkScreen
 from hashinsight_tui.widgets.chart import LineChart
+from hashinsight_tui.widgets.line_table import LineTable
 from tests.helpers import wait_for
 from tests.market.support import SimThread, console, console_backend
 
@@ -51,8 +52,8 @@ def text(app: HashInsightApp, selector: str) -> str:
 
 
 def block_heights(app: HashInsightApp) -> list[str]:
-    table = app.screen.query_one("#network-blocks", DataTable)
-    return [str(table.get_row_at(i)[0]) for i in range(table.row_count)]
+    table = app.screen.query_one("#network-blocks", LineTable)
+    return [str(cells[0]) for _key, cells in table.rows]
 
 
 async def api_stats(thread: BackendThread) -> dict[str, object]:

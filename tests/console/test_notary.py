@@ -5,13 +5,14 @@ from __future__ import annotations
 import httpx
 from eth_account import Account
 from eth_account.messages import encode_defunct
-from textual.widgets import ContentSwitcher, DataTable, Static
+from textual.widgets import ContentSwitcher, Static
 
 from backend.notary.service import NotaryService
 from backend.runtime import BackendThread
 from hashinsight_contract.notary import NotarizationOut
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.notary import NotaryScreen, VerificationScreen
+from hashinsight_tui.widgets.line_table import LineTable
 from tests.helpers import wait_for
 
 SIZE = (120, 36)
@@ -26,8 +27,8 @@ def options(thread: BackendThread, key: str | None = None) -> ConsoleOptions:
 
 
 def rows(app: HashInsightApp, table_id: str) -> list[list[str]]:
-    table = app.screen.query_one(table_id, DataTable)
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one(table_id, LineTable)
+    return [[str(cell).strip() for cell in cells] for _key, cells in table.rows]
 
 
 def text(app: HashInsightApp, widget_id: str) -> str:
@@ -151,7 +152,7 @@ async def test_usable_at_80_by_24(backend_thread: BackendThread) -> None:
     app = HashInsightApp(options(backend_thread))
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_for(lambda: bool(rows(app, "#notary-table")), pilot)
-        table = app.screen.query_one("#notary-table", DataTable)
+        table = app.screen.query_one("#notary-table", LineTable)
         assert table.virtual_size.width <= table.size.width  # every column visible
         assert table.size.height >= 4
         detail = app.screen.query_one("#notary-detail", Static)

@@ -190,7 +190,7 @@ def _key_named(app: HashInsightApp, name: str) -> ManagedKey:
 async def test_after_a_dialog_keys_act_on_the_selected_row() -> None:
     async with console("keys") as (app, pilot):
         await wait_for(lambda: len(rows(app, "#keys-table")) >= 3, pilot)
-        table = app.screen.query_one("#keys-table", DataTable)
+        table = app.screen.query_one("#keys-table", LineTable)
         table.focus()
         await pilot.press("down", "down")
         chosen = rows(app, "#keys-table")[table.cursor_row][1]
@@ -228,7 +228,7 @@ async def test_key_actions_do_nothing_on_another_tab() -> None:
 async def test_prompt_gives_the_focus_back_to_the_table() -> None:
     async with console("keys") as (app, pilot):
         await wait_for(lambda: len(rows(app, "#keys-table")) >= 3, pilot)
-        table = app.screen.query_one("#keys-table", DataTable)
+        table = app.screen.query_one("#keys-table", LineTable)
         table.focus()
         await pilot.press("down", "down")
         await pilot.press("slash", "escape")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from textual.widgets import DataTable, Digits, Static
+from textual.widgets import Digits, Static
 
 from backend.market.service import MarketService
 from backend.runtime import BackendThread
@@ -18,6 +18,7 @@ from backend.sim.markets import MarketSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.prices import PricesScreen
 from hashinsight_tui.widgets.chart import LineChart, braille_plot, columns
+from hashinsight_tui.widgets.line_table import LineTable
 from hashinsight_tui.widgets.sourced import provenance
 from tests.helpers import wait_for
 from tests.market.support import SimThread, console, console_backend
@@ -58,8 +59,8 @@ def text(app: HashInsightApp, selector: str) -> str:
 
 
 def venue_rows(app: HashInsightApp) -> dict[str, list[str]]:
-    table = app.screen.query_one("#prices-venues", DataTable)
-    rows = [[str(c) for c in table.get_row_at(i)] for i in range(table.row_count)]
+    table = app.screen.query_one("#prices-venues", LineTable)
+    rows = [[str(c) for c in cells] for _key, cells in table.rows]
     return {row[0]: row for row in rows}
 
 
@@ -123,7 +124,7 @@ async def test_usable_at_80x24(world: World) -> None:
         for selector in ("#prices-digits", "#prices-source", "#prices-chart", "#prices-aggregate"):
             region = screen.query_one(selector).region
             assert region.height >= 1 and region.bottom <= 24, selector
-        table = screen.query_one("#prices-venues", DataTable)
+        table = screen.query_one("#prices-venues", LineTable)
         assert table.region.height >= 5  # header and the four venues
         assert screen.query_one("#prices-chart").region.height >= 4
 
