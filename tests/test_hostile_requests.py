@@ -163,9 +163,7 @@ async def test_binary_and_deep_frames_after_auth_get_errors_and_keep_the_connect
 
 
 @pytest.mark.parametrize("query", ["?api_key=hsk_x", "?token=abc", "?Key=1"])
-async def test_a_key_in_the_websocket_query_string_is_refused(
-    backend: Backend, query: str
-) -> None:
+async def test_a_key_in_the_websocket_query_string_is_refused(backend: Backend, query: str) -> None:
     async with websockets.connect(ws_url(backend, query)) as ws:
         error = await recv(ws)
         assert error["code"] == "bad_request" and "query string" in str(error["message"])

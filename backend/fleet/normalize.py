@@ -1019,4 +1019,3 @@ def _is_sleeping(r: Replies, snapshot: MinerSnapshot, devs: list[Row]) -> bool:
     if state is not None and to_bool(state.get("btmineroff")):
         return True
     return bool(devs) and all(to_bool(d.get("Enabled")) is False for d in devs)
-
