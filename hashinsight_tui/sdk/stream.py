@@ -77,14 +77,14 @@ class StreamCalls(ApiTransport):
                     kind = message.get("type")
                     if kind == "event":
                         try:
-                            frame = EventFrame.model_validate(message)
+                            event = EventFrame.model_validate(message)
                         except ValidationError as exc:
                             # One frame that is not an event (a list for `data`, no channel)
                             # is dropped: it must not end the stream or reach the reader.
                             where = ", ".join(str(e["loc"][0]) for e in exc.errors() if e["loc"])
                             log.warning("dropped a malformed event frame (%s)", where or "frame")
                             continue
-                        yield StreamEvent(frame.channel, frame.event, frame.data, frame.ts)
+                        yield StreamEvent(event.channel, event.event, event.data, event.ts)
                     elif kind == "error":
                         raise ApiError(
                             400, message.get("code", "error"), message.get("message", "")
