@@ -9,6 +9,7 @@ entry does not carry (boards and pools under `fields=summary`, capabilities), as
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query, Request, Response
@@ -212,13 +213,7 @@ async def approve_command(
     fleet: Fleet,
     request: Request,
 ) -> CommandOut:
-    try:
-        view = await fleet.commands.approve(
-            command_id, key=key, reason=body.reason, source=_source(request)
-        )
-    except CommandError as exc:
-        raise ApiError(exc.status, exc.message) from None
-    return view
+    return await _decide(fleet.commands.approve, command_id, body, key, request)
 
 
 @router.post(
@@ -233,13 +228,21 @@ async def reject_command(
     fleet: Fleet,
     request: Request,
 ) -> CommandOut:
+    return await _decide(fleet.commands.reject, command_id, body, key, request)
+
+
+async def _decide(
+    decide: Callable[..., Awaitable[CommandOut]],
+    command_id: str,
+    body: DecisionRequest,
+    key: KeyInfo,
+    request: Request,
+) -> CommandOut:
+    """Approve or reject: the same call and the same refusals (403, 404, 409) for both."""
     try:
-        view = await fleet.commands.reject(
-            command_id, key=key, reason=body.reason, source=_source(request)
-        )
+        return await decide(command_id, key=key, reason=body.reason, source=_source(request))
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
-    return view
 
 
 class AcknowledgeRequest(BaseModel):
