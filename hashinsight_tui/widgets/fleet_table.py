@@ -23,6 +23,7 @@ from textual import events
 from textual.binding import Binding, BindingType
 from textual.geometry import Region, Size
 from textual.message import Message
+from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from hashinsight_tui.fleet_model import (
@@ -302,6 +303,15 @@ def pad_cell(text: str, width: int, right: bool) -> str:
     return text.rjust(width) if right else text.ljust(width)
 
 
+def scroll_row_into_view(view: ScrollView, row: int, height: int) -> None:
+    """Scroll a line-rendered table (header on line 0) just enough that `row` is on screen."""
+    top = int(view.scroll_offset.y)
+    if row < top:
+        view.scroll_to(y=row, animate=False, immediate=True)
+    elif row >= top + height:
+        view.scroll_to(y=row - height + 1, animate=False, immediate=True)
+
+
 class FleetTable(FleetView["_Frame"]):
     """Rows of a FleetModel; the cursor follows a miner id across re-sorts."""
 
@@ -411,7 +421,7 @@ class FleetTable(FleetView["_Frame"]):
             self._cursor_row = max(0, min(row, len(order) - 1))
             self.cursor_id = order[self._cursor_row]
         if scroll:
-            self._scroll_to_cursor()
+            scroll_row_into_view(self, self._cursor_row, self.body_height)
         self.refresh()
         self.cursor_changed(old)
 
@@ -419,14 +429,6 @@ class FleetTable(FleetView["_Frame"]):
         row = self.model.index.get(miner_id)
         if row is not None:
             self._set_cursor(row)
-
-    def _scroll_to_cursor(self) -> None:
-        top = int(self.scroll_offset.y)
-        height = self.body_height
-        if self._cursor_row < top:
-            self.scroll_to(y=self._cursor_row, animate=False, immediate=True)
-        elif self._cursor_row >= top + height:
-            self.scroll_to(y=self._cursor_row - height + 1, animate=False, immediate=True)
 
     # --- keys and mouse -------------------------------------------------------------------
 

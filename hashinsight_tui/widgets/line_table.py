@@ -25,7 +25,7 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from hashinsight_tui.widgets.fleet_table import pad_cell
+from hashinsight_tui.widgets.fleet_table import pad_cell, scroll_row_into_view
 from hashinsight_tui.widgets.repaint import same
 
 Cell = str | Text
@@ -256,18 +256,10 @@ class LineTable(ScrollView, can_focus=True):
         if self.cursor_key != old_key:
             self.post_message(self.CursorMoved(self.cursor_key, table=self))
         if scroll:
-            self._scroll_to_cursor()
+            scroll_row_into_view(self, self._cursor_row, self.body_height)
         if old != self._cursor_row:
             self.refresh_line(old + 1)  # virtual lines: the header is line 0
             self.refresh_line(self._cursor_row + 1)
-
-    def _scroll_to_cursor(self) -> None:
-        top = int(self.scroll_offset.y)
-        height = self.body_height
-        if self._cursor_row < top:
-            self.scroll_to(y=self._cursor_row, animate=False, immediate=True)
-        elif self._cursor_row >= top + height:
-            self.scroll_to(y=self._cursor_row - height + 1, animate=False, immediate=True)
 
     def action_move(self, dy: int) -> None:
         self._set_cursor(self._cursor_row + dy)

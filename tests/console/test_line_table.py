@@ -208,3 +208,19 @@ async def test_health_header_click_sorts_and_enter_opens_the_row_under_the_curso
         detail = app.screen
         assert isinstance(detail, IntegrationDetailScreen)
         assert detail.integration_name == chosen
+
+
+async def test_the_cursor_row_is_always_on_screen() -> None:
+    app = TableApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        table = app.query_one(LineTable)
+        table.focus()
+        table.set_rows(rows(*(f"miner{i:02}" for i in range(40))))
+        await pilot.pause()  # laid out at its new height
+        await pilot.press("end")
+        await pilot.pause()
+        top = int(table.scroll_offset.y)
+        assert table.cursor_row == 39 and top <= 39 < top + table.body_height
+        await pilot.press("home")
+        await pilot.pause()
+        assert int(table.scroll_offset.y) == 0
