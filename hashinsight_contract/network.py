@@ -29,7 +29,8 @@ class FeesOut(Freshness):
 
 
 class InputOut(Freshness):
-    value: float
+    # An integer input (the tip height) stays an integer, as the `network.update` event carries it.
+    value: int | float
     blocks: int | None = None
 
 

@@ -568,12 +568,8 @@ def _fresh(value: Freshness) -> dict[str, Any]:
 
 def _as_dict(stats: NetworkStats) -> dict[str, Any]:
     """The payload of `network.update` (and what the fleet reads hashprice from): the fields that
-    were given, as plain JSON values. The contract types every hashprice input as a float; the
-    tip height input stays the integer it is, as the payload has always carried it."""
-    data = stats.model_dump(mode="json", exclude_unset=True)
-    if stats.hashprice is not None:
-        data["hashprice"]["inputs"]["tip_height"]["value"] = stats.tip.height
-    return data
+    were given, as plain JSON values."""
+    return stats.model_dump(mode="json", exclude_unset=True)
 
 
 def _source(

@@ -122,6 +122,9 @@ async def test_network_stats_blocks_and_hashrate(live: Backend, sim: MarketSimul
         "avg_fees_per_block_btc",
     }
     assert all(item["source"] and item["as_of"] for item in inputs.values())
+    # a block height is an integer in the answer, as in the `network.update` event
+    assert type(inputs["tip_height"]["value"]) is int
+    assert inputs["tip_height"]["value"] == stats["tip_height"]
     blocks = await wait_for(live, "/api/v1/network/blocks", lambda b: True)
     assert blocks["blocks"][0]["height"] == sim.chain.tip_height
     hashrate = await wait_for(live, "/api/v1/network/hashrate?period=3d", lambda b: True)
