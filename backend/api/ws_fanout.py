@@ -110,7 +110,7 @@ class Hub:
         self._subscription = bus.subscribe(
             set(), maxsize=max(10_000, 4 * queue_size), name="websocket fan-out"
         )
-        self.closed = False
+        self.closed = self._subscription.closed  # a hub made while the backend stops
         self.fanouts = 0  # passes of the hub over its clients
         self.events = 0  # events fanned out
         self.writes = 0  # frames or runs of frames handed to a client

@@ -124,6 +124,7 @@ class EventBus:
         self.published_total = 0
         self.dropped_total = 0
         self.last_by_channel: dict[str, Event] = {}
+        self.closed = False
 
     def publish(self, channel: str, type_: str, data: dict[str, Any]) -> Event:
         """Deliver to local subscribers and hand to forwarders (e.g. to other processes)."""
@@ -159,6 +160,8 @@ class EventBus:
     ) -> Subscription:
         subscription = Subscription(self, channels, maxsize, policy, name)
         self._subscribers.append(subscription)
+        if self.closed:  # subscribing while the process stops: the reader is told at once
+            subscription.close()
         return subscription
 
     def _remove(self, subscription: Subscription) -> None:
@@ -166,6 +169,7 @@ class EventBus:
             self._subscribers.remove(subscription)
 
     def close(self) -> None:
+        self.closed = True
         for subscriber in list(self._subscribers):
             subscriber.close()
 

@@ -101,6 +101,19 @@ async def test_close_ends_async_iteration(buses: Buses) -> None:
     assert await asyncio.wait_for(task, 1) == [1]
 
 
+async def test_subscribing_to_a_closed_bus_ends_at_once() -> None:
+    # A WebSocket client that authenticates while the backend stops must not leave a reader
+    # waiting forever on a bus that will never publish again.
+    bus = EventBus()
+    bus.close()
+    late = bus.subscribe({"x"})
+    assert late.closed
+    with pytest.raises(SubscriptionClosed):
+        await asyncio.wait_for(late.get(), 1)
+    bus.publish("x", "e", {})
+    assert late.poll() == []
+
+
 async def test_publish_never_blocks_with_many_full_subscribers(buses: Buses) -> None:
     subs = [buses.subscriber.subscribe(None, maxsize=1) for _ in range(200)]
     for i in range(1000):
