@@ -1,9 +1,11 @@
 """The one settings object: defaults, then the TOML file, then the environment, then explicit
 overrides.
 
-Each feature owns its block (backend/<feature>/settings.py, all extending `CoreSettings`); this
-module composes them by inheritance, so every key stays flat (`fleet_poll_interval_s`, not
-`fleet.poll_interval_s`) in code, in the TOML file and in the environment. Every value is
+Each feature owns its block (backend/<feature>/settings.py, all extending `CoreSettings`) and
+names it on its line in the registry (`backend/registry.py`); this module composes the blocks by
+inheritance, in registry order, so every key stays flat (`fleet_poll_interval_s`, not
+`fleet.poll_interval_s`) in code, in the TOML file and in the environment. A feature's code
+types against its own block (`FleetSettings`), core code against `CoreSettings`. Every value is
 validated once at start; a bad one raises `SettingsError` with one line naming the key and where
 it came from.
 """
@@ -19,49 +21,26 @@ from typing import Any
 from pydantic import ValidationError
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from backend.auth.settings import AuthSettings
-from backend.chain import settings as chain
-from backend.chain.settings import ChainSettings
 from backend.core import settings as core
 from backend.core.settings import ENV_PREFIX, SettingsError, default_dirs, ensure_dirs
 from backend.core.settings_sources import EnvironmentSource, TomlFileSource, describe, merged
-from backend.fleet import settings as fleet
-from backend.fleet.settings import FleetSettings
-from backend.issuer.settings import IssuerSettings
-from backend.market import settings as market
-from backend.market.settings import MarketSettings
-from backend.notary import settings as notary
-from backend.notary.settings import NotarySettings
-from backend.notify.settings import NotifySettings
-from backend.wallet.settings import WalletSettings
+from backend.registry import settings_blocks
 
 __all__ = ["LEGACY_ENV", "Settings", "SettingsError", "ensure_dirs", "load_settings"]
 
+_BLOCKS = settings_blocks()
+
 # Environment names of the original deployment (e.g. DATABASE_URL, BASE_L2_RPC) → setting key.
-LEGACY_ENV: dict[str, str] = {
-    **core.LEGACY_ENV,
-    **notary.LEGACY_ENV,
-    **fleet.LEGACY_ENV,
-    **market.LEGACY_ENV,
-    **chain.LEGACY_ENV,
-}
+LEGACY_ENV: dict[str, str] = dict(core.LEGACY_ENV)
+for _block in _BLOCKS:
+    LEGACY_ENV.update(_block.legacy_env)
 
 # The file and environment sources of the `load_settings` call under way; outside one, Settings
 # is built from the values given and nothing else.
 _LOADING: ContextVar[tuple[PydanticBaseSettingsSource, ...]] = ContextVar("settings_loading")
 
 
-class Settings(
-    FleetSettings,
-    MarketSettings,
-    ChainSettings,
-    NotarySettings,
-    IssuerSettings,
-    WalletSettings,
-    NotifySettings,
-    AuthSettings,
-    BaseSettings,
-):
+class Settings(*(block.cls for block in _BLOCKS), BaseSettings):  # type: ignore[misc]
     """Effective settings of one installation. Secrets are `SecretStr` so they never print."""
 
     model_config = SettingsConfigDict(extra="forbid", frozen=True, validate_default=False)

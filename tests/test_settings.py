@@ -151,3 +151,34 @@ def test_cli_secret_file_too_open_is_refused(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "too open" in result.stderr and "chmod 600" in result.stderr
     assert "x" * 20 not in result.stderr
+
+
+def test_every_feature_settings_block_is_composed(tmp_path: Path) -> None:
+    """A block is composed because its feature's registry line names it: a block left out
+    would make its own keys 'unknown' in config.toml and the environment."""
+    import importlib
+    import inspect
+    import pkgutil
+
+    import backend
+    from backend.core.settings import CoreSettings
+    from backend.settings import Settings
+
+    blocks = []
+    for package in pkgutil.iter_modules(backend.__path__):
+        if package.name == "core" or importlib.util.find_spec(f"backend.{package.name}") is None:
+            continue
+        try:
+            module = importlib.import_module(f"backend.{package.name}.settings")
+        except ModuleNotFoundError:
+            continue
+        blocks += [
+            cls
+            for _, cls in inspect.getmembers(module, inspect.isclass)
+            if issubclass(cls, CoreSettings) and cls.__module__ == module.__name__
+        ]
+    assert {cls.__name__ for cls in blocks} >= {"FleetSettings", "MarketSettings", "AuthSettings"}
+    assert [cls.__name__ for cls in blocks if not issubclass(Settings, cls)] == []
+    # and the keys of one are settings like any other
+    settings = load_settings(isolated_env(tmp_path), {"fleet_poll_interval_s": 7})
+    assert settings.fleet_poll_interval_s == 7

@@ -1,8 +1,9 @@
 """Settings every part of the backend shares: paths, the API's listener, database and Redis,
 the HTTP client, WebSocket limits, secrets, logging; plus the console's own block.
 
-Each feature package extends `CoreSettings` with its own fields (backend/fleet/settings.py…), and
-backend/settings.py composes them into the one `Settings` the program loads. Core code types
+Each feature package extends `CoreSettings` with its own fields (backend/fleet/settings.py…),
+names that block on its line in backend/registry.py, and backend/settings.py composes the blocks
+into the one `Settings` the program loads. Core code types
 against `CoreSettings`, so it never learns which features exist. A bad value produces one line
 that names the key and where it came from (`SettingsError`), which the CLI prints before exiting
 with status 2.
