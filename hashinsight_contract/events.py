@@ -20,6 +20,38 @@ from hashinsight_contract.wallet import WalletLoginEntry
 
 # --- Payloads that are not also a REST answer ---------------------------------------------------
 
+# A `fleet.readings` row: the miner id, then these values, in this order (`FleetReadings.fields`
+# names them in every event). What a sweep can change, each a `MinerOut` field of that name, and
+# `pools_alive`/`pools_total`, which let a screen show a miner whose every pool is dead as a
+# problem without the pool list; labels, model and firmware change rarely and come with
+# `miner.update`.
+READING_FIELDS: tuple[str, ...] = (
+    "status",
+    "hashrate_ths",
+    "hashrate_avg_ths",
+    "hashrate_expected_ths",
+    "power_w",
+    "efficiency_jth",
+    "temp_inlet_c",
+    "temp_outlet_c",
+    "temp_board_max_c",
+    "temp_chip_max_c",
+    "fans_rpm",
+    "accepted",
+    "rejected",
+    "hardware_errors",
+    "uptime_s",
+    "error",
+    "last_seen",
+    "revenue_usd_day",
+    "cost_usd_day",
+    "profit_usd_day",
+    "open_alerts",
+    "pools_alive",
+    "pools_total",
+)
+POOL_COUNTS = ("pools_alive", "pools_total")
+
 
 class FleetReadings(BaseModel):
     """One sweep's changing readings, field names once: a console applies 10,000 rows cheaply."""

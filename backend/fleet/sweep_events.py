@@ -13,39 +13,12 @@ from typing import Any
 
 from backend.fleet.miner_state import Fingerprint, MinerState
 from backend.fleet.normalize import MinerSnapshot
+from hashinsight_contract.events import READING_FIELDS
 
 # Its own channel: 10,000 miners make ~1.5 MB a sweep, which a partner following `miners` (the
 # deadbanded updates) should not receive unless it asks for it.
 READINGS_CHANNEL = "readings"
 READINGS = "fleet.readings"
-# A `fleet.readings` row: the id, then these values. What a sweep can change; labels, model and
-# firmware change rarely and come with `miner.update`. `pools_alive`/`pools_total` let a screen
-# show a miner whose every pool is dead as a problem without the pool list.
-READING_FIELDS = (
-    "status",
-    "hashrate_ths",
-    "hashrate_avg_ths",
-    "hashrate_expected_ths",
-    "power_w",
-    "efficiency_jth",
-    "temp_inlet_c",
-    "temp_outlet_c",
-    "temp_board_max_c",
-    "temp_chip_max_c",
-    "fans_rpm",
-    "accepted",
-    "rejected",
-    "hardware_errors",
-    "uptime_s",
-    "error",
-    "last_seen",
-    "revenue_usd_day",
-    "cost_usd_day",
-    "profit_usd_day",
-    "open_alerts",
-    "pools_alive",
-    "pools_total",
-)
 
 
 class SweepEvents:

@@ -474,7 +474,7 @@ def merged_log(
     by_id: dict[str, dict[str, Any]] = {}
     loose: list[dict[str, Any]] = []
     for entry in [*local, *remote]:
-        command_id = entry.get("command_id") or entry.get("id")
+        command_id = entry.get("command_id")
         if command_id is None:
             loose.append(dict(entry))
         else:
