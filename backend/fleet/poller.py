@@ -480,9 +480,12 @@ def _labels(spec: MinerSpec) -> dict[str, Any]:
 # CPython's first collection threshold is 700 container allocations. A sweep of 10,000 miners
 # allocates about a million short-lived containers (decoded replies) and replaces ~150,000
 # long-lived ones (snapshots, readings, rows): at 700 that meant ~160 young collections and one
-# or two full collections of the whole heap per sweep (0.4-0.6 CPU-s of 3.5-4.5). At 10,000 the
-# young collections are ~11 a sweep and a full one comes about every ten sweeps.
-GC_YOUNG_THRESHOLD = 10_000
+# or two full collections of the whole heap per sweep (0.4-0.6 CPU-s of 3.5-4.5). At 10,000 they
+# were ~12 a sweep costing 0.19-0.24 CPU-s in all: each found the sweep's new snapshots alive
+# and moved them on. At 100,000 a warm sweep of 10,000 miners makes one collection (64-71 ms):
+# most containers die before any collection sees them (the count is allocations minus frees,
+# and a sweep frees the snapshots it replaces).
+GC_YOUNG_THRESHOLD = 100_000
 
 
 def tune_gc() -> tuple[int, int, int]:
