@@ -31,9 +31,10 @@ __all__ = ["LEGACY_ENV", "Settings", "SettingsError", "ensure_dirs", "load_setti
 _BLOCKS = settings_blocks()
 
 # Environment names of the original deployment (e.g. DATABASE_URL, BASE_L2_RPC) → setting key.
-LEGACY_ENV: dict[str, str] = dict(core.LEGACY_ENV)
-for _block in _BLOCKS:
-    LEGACY_ENV.update(_block.legacy_env)
+LEGACY_ENV: dict[str, str] = {
+    **core.LEGACY_ENV,
+    **{name: key for block in _BLOCKS for name, key in block.legacy_env.items()},
+}
 
 # The file and environment sources of the `load_settings` call under way; outside one, Settings
 # is built from the values given and nothing else.

@@ -3,10 +3,9 @@ the HTTP client, WebSocket limits, secrets, logging; plus the console's own bloc
 
 Each feature package extends `CoreSettings` with its own fields (backend/fleet/settings.py…),
 names that block on its line in backend/registry.py, and backend/settings.py composes the blocks
-into the one `Settings` the program loads. Core code types
-against `CoreSettings`, so it never learns which features exist. A bad value produces one line
-that names the key and where it came from (`SettingsError`), which the CLI prints before exiting
-with status 2.
+into the one `Settings` the program loads. Core code types against `CoreSettings`, so it never
+learns which features exist. A bad value produces one line that names the key and where it came
+from (`SettingsError`), which the CLI prints before exiting with status 2.
 """
 
 from __future__ import annotations
