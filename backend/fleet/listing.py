@@ -71,12 +71,19 @@ class MinerQuery:
 
 
 class MinerLister:
-    """Filters, sorts and pages miner objects. The search text of a miner is kept by the values
-    it is made of, so a page of a 10,000-miner fleet joins no strings for miners unchanged since
-    the last search; only the first `offset + limit` miners in order are sorted out (top-k)."""
+    """Filters, sorts and pages miner objects; only the first `offset + limit` miners in order
+    are sorted out (top-k).
 
-    def __init__(self) -> None:
+    A miner's search text is found by the values it is made of, so a sweep that changed no
+    label joins no strings. With `stable_objects` (the poller's objects: replaced when a miner
+    is polled, never changed in place) it is also kept with the object it was read from, so a
+    search between two sweeps reads one dict entry a miner; that keeps at most one superseded
+    object a miner alive until the next search. The view of an API-only instance updates its
+    objects in place, so it must not say so."""
+
+    def __init__(self, *, stable_objects: bool = False) -> None:
         self._texts: dict[tuple[Any, ...], str] = {}
+        self._by_object: dict[Any, tuple[Row, str]] | None = {} if stable_objects else None
 
     def page(self, items: list[Row], query: MinerQuery) -> tuple[list[Row], int]:
         """The page and the number of miners that matched."""
@@ -104,12 +111,21 @@ class MinerLister:
         return query.needle is None or query.needle in self._text(miner)
 
     def _text(self, miner: Row) -> str:
-        values = tuple(miner.get(name) for name in SEARCHED)
+        by_object = self._by_object
+        if by_object is not None:
+            known = by_object.get(miner.get("id"))
+            if known is not None and known[0] is miner:
+                return known[1]
+        values = tuple(map(miner.get, SEARCHED))
         text = self._texts.get(values)
         if text is None:
             if len(self._texts) >= SEARCH_CACHE_MAX:
                 self._texts.clear()
             text = self._texts[values] = " ".join(str(v or "") for v in values).lower()
+        if by_object is not None:
+            if len(by_object) >= SEARCH_CACHE_MAX:
+                by_object.clear()
+            by_object[miner.get("id")] = (miner, text)
         return text
 
 

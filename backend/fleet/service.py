@@ -105,7 +105,8 @@ class FleetService:
         self.collector: ShardCollector | None = None
         self.view: FleetView | None = None
         self._summaries = SummaryCache()  # the list's `fields=summary` objects
-        self._lister = MinerLister()
+        # The poller replaces a miner's object when it polls; a view updates its objects.
+        self._lister = MinerLister(stable_objects=self.role.collect)
         self.acks: AckFollower | None = None
         role = self.role
         if not role.collect:

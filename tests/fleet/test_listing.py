@@ -5,6 +5,8 @@ from __future__ import annotations
 import random
 from typing import Any
 
+import pytest
+
 from backend.fleet.listing import SEARCHED, MinerLister, MinerQuery, SummaryCache, summary_of
 
 
@@ -54,8 +56,11 @@ def naive_page(items: list[dict[str, Any]], query: MinerQuery) -> tuple[list[dic
     return ordered[query.offset : query.offset + query.limit], len(kept)
 
 
-def test_a_page_is_the_slice_of_the_whole_list_in_order_ties_and_gaps_included() -> None:
-    """Top-k selection and the search-text cache give exactly the page a full sort gives."""
+@pytest.mark.parametrize("stable_objects", [False, True])
+def test_a_page_is_the_slice_of_the_whole_list_in_order_ties_and_gaps_included(
+    stable_objects: bool,
+) -> None:
+    """Top-k selection and the search-text caches give exactly the page a full sort gives."""
     rng = random.Random(7)
     miners = [
         {
@@ -68,7 +73,7 @@ def test_a_page_is_the_slice_of_the_whole_list_in_order_ties_and_gaps_included()
         }
         for i in range(600)
     ]
-    lister = MinerLister()
+    lister = MinerLister(stable_objects=stable_objects)
     for sort in ("hashrate_ths", "site", "id", "model"):
         for descending in (False, True):
             for offset, limit in ((0, 10), (37, 50), (550, 100), (0, 1000)):
@@ -79,3 +84,16 @@ def test_a_page_is_the_slice_of_the_whole_list_in_order_ties_and_gaps_included()
                     assert lister.page(miners, query) == naive_page(miners, query), query
     changed = {**miners[0], "error": "now it says something else"}
     assert lister.page([changed], MinerQuery(needle="something else"))[1] == 1
+
+
+def test_a_search_sees_an_object_changed_in_place_unless_objects_are_stable() -> None:
+    # An API-only instance's view updates its miner objects in place: its lister must read
+    # them again. The poller replaces them, and its lister keeps each text with its object.
+    miner = {"id": "10.0.0.1:4028", "error": None}
+    view_lister, poller_lister = MinerLister(), MinerLister(stable_objects=True)
+    needle = MinerQuery(needle="fan failure")
+    assert view_lister.page([miner], needle)[1] == poller_lister.page([miner], needle)[1] == 0
+    miner["error"] = "fan failure"
+    assert view_lister.page([miner], needle)[1] == 1
+    assert poller_lister.page([miner], needle)[1] == 0  # the same object: its kept text
+    assert poller_lister.page([{**miner}], needle)[1] == 1  # a new object is read
