@@ -129,9 +129,12 @@ class MinerLister:
         return text
 
 
+_NUMBERS = (int, float)  # a tuple: `int | float` would build a union object per row
+
+
 def _sort_key(field: str, rows: list[Row]) -> Callable[[Row], Any]:
     """Numbers as they are; anything else as text without case (a column that mixes the two,
     which no miner object should, sorts as text rather than failing)."""
-    if all(isinstance(row[field], int | float) for row in rows):
+    if all(isinstance(row[field], _NUMBERS) for row in rows):
         return itemgetter(field)
     return lambda row: str(row[field]).lower()
