@@ -111,9 +111,9 @@ class MinerLister:
         return query.needle is None or query.needle in self._text(miner)
 
     def _text(self, miner: Row) -> str:
-        by_object = self._by_object
+        by_object, miner_id = self._by_object, miner.get("id")
         if by_object is not None:
-            known = by_object.get(miner.get("id"))
+            known = by_object.get(miner_id)
             if known is not None and known[0] is miner:
                 return known[1]
         values = tuple(map(miner.get, SEARCHED))
@@ -125,7 +125,7 @@ class MinerLister:
         if by_object is not None:
             if len(by_object) >= SEARCH_CACHE_MAX:
                 by_object.clear()
-            by_object[miner.get("id")] = (miner, text)
+            by_object[miner_id] = (miner, text)
         return text
 
 
