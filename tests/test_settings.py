@@ -166,7 +166,7 @@ def test_every_feature_settings_block_is_composed(tmp_path: Path) -> None:
 
     blocks = []
     for package in pkgutil.iter_modules(backend.__path__):
-        if package.name == "core" or importlib.util.find_spec(f"backend.{package.name}") is None:
+        if not package.ispkg or package.name == "core":
             continue
         try:
             module = importlib.import_module(f"backend.{package.name}.settings")
