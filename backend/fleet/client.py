@@ -46,6 +46,11 @@ DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 3.0
 DEFAULT_MAX_REPLY_BYTES = MAX_REPLY_BYTES  # one limit: the read stops where decoding refuses
 POLL_COMMANDS: tuple[str, ...] = ("version", "summary", "pools", "stats", "devs")
+# The first request to a miner of unknown firmware: the poll plus ``devdetails``, a standard
+# cgminer report every family answers inside a join and the Whatsminer and Braiins readings
+# need (asking it here saves each Whatsminer a connection on first contact). Only a family
+# that reads it keeps its reply (see ``first_contact``).
+FIRST_CONTACT: tuple[str, ...] = (*POLL_COMMANDS, "devdetails")
 # Real replies are under 20 KiB. Repairing a hostile 1 MiB one can take a second of CPU, which
 # a worker thread spends without stalling the event loop (the GIL still lets the loop run).
 THREAD_DECODE_BYTES = 128 * 1024
@@ -361,16 +366,42 @@ async def poll(
         max_reply_bytes=max_reply_bytes,
     )
     try:
-        replies = await client.multi(POLL_COMMANDS)
+        replies, _family = await first_contact(client)
     except CgminerError as exc:
         return snapshot_for_error(exc)
-
-    extra = FAMILY_EXTRA_COMMANDS.get(detect_family(Replies(replies)), ())
-    if extra:
-        # Extras are nice-to-have (fans, temps, firmware): a failure keeps the base data.
-        with suppress(CgminerError):
-            replies.update(await client.multi(extra))
     return read_snapshot(replies)
+
+
+async def first_contact(client: CgminerClient) -> tuple[dict[str, Any], str]:
+    """A miner of unknown firmware: its replies to ``POLL_COMMANDS`` and its family's extra
+    commands (as ``poll`` reads them), and the family they show.
+
+    Two requests at most for any family we know. Extras are nice-to-have (fans, temps,
+    firmware): a failure keeps the base data. Raises only for the first request.
+    """
+    replies = await client.multi(FIRST_CONTACT)
+    family = detect_family(Replies(replies))
+    extra = FAMILY_EXTRA_COMMANDS.get(family, ())
+    missing = [c for c in extra if c not in replies]
+    if missing:
+        with suppress(CgminerError):
+            replies.update(await _extras(client, missing))
+    # The poll's replies, then the extras', as if asked in that order: a reply asked only to
+    # learn the family (devdetails of a family that does not read it) is left out.
+    wanted = (*POLL_COMMANDS, *extra)
+    return {c: replies[c] for c in wanted if c in replies}, family
+
+
+async def _extras(client: CgminerClient, commands: Sequence[str]) -> dict[str, Any]:
+    """A family's extra commands in as few requests as it accepts: Whatsminer refuses to join
+    ``get_*``/``status`` with anything (code 14), so those go alone without a refused join
+    first (a connection per Whatsminer saved in the first sweep). Same replies, same order."""
+    alone = [c for c in commands if c.startswith("get_") or c == "status"]
+    joined = [c for c in commands if c not in alone]
+    got: dict[str, Any] = await client.multi(joined) if joined else {}
+    for command in alone:
+        got.update(await client.multi((command,)))
+    return {c: got[c] for c in commands}
 
 
 def snapshot_for_error(exc: CgminerError) -> MinerSnapshot:

@@ -30,7 +30,7 @@ from backend.core.lease import Lease
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import AlertBook, RuleSet, SweepAlerts
-from backend.fleet.client import POLL_COMMANDS, CgminerClient, snapshot_for_error
+from backend.fleet.client import POLL_COMMANDS, CgminerClient, first_contact, snapshot_for_error
 from backend.fleet.codec import CgminerError
 from backend.fleet.economics import Prices, read_hashprice
 from backend.fleet.inventory import MinerSpec
@@ -39,12 +39,9 @@ from backend.fleet.normalize import (
     FAMILY_ANTMINER,
     FAMILY_BRAIINS,
     FAMILY_CGMINER,
-    FAMILY_EXTRA_COMMANDS,
     FAMILY_UNKNOWN,
     FAMILY_WHATSMINER,
     MinerSnapshot,
-    Replies,
-    detect_family,
 )
 from backend.fleet.plausible import is_suspect
 from backend.fleet.reachability import Backoff
@@ -259,12 +256,7 @@ class Poller:
             plan = PLANS.get(state.family or "")
             if plan is not None:
                 return read_snapshot(await client.multi(plan))
-            replies = await client.multi(POLL_COMMANDS)
-            family = detect_family(Replies(replies))
-            extra = FAMILY_EXTRA_COMMANDS.get(family, ())
-            if extra:
-                with suppress(CgminerError):
-                    replies.update(await _extras(client, extra))
+            replies, family = await first_contact(client)
             snap = read_snapshot(replies)
             answered = snap.status != "error" or is_suspect(snap.error)
             if answered and family != FAMILY_UNKNOWN:
@@ -459,18 +451,6 @@ class Poller:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-async def _extras(client: CgminerClient, commands: Sequence[str]) -> dict[str, Any]:
-    """A family's extra commands in as few requests as it accepts: Whatsminer refuses to join
-    ``get_*``/``status`` with anything (code 14), so those go alone without a refused join
-    first (a connection per Whatsminer saved in the first sweep). Same replies, same order."""
-    alone = [c for c in commands if c.startswith("get_") or c == "status"]
-    joined = [c for c in commands if c not in alone]
-    got: dict[str, Any] = await client.multi(joined) if joined else {}
-    for command in alone:
-        got.update(await client.multi((command,)))
-    return {c: got[c] for c in commands}
 
 
 def _labels(spec: MinerSpec) -> dict[str, Any]:

@@ -69,7 +69,7 @@ async def test_poll_antminer(fleet: FleetSimulator) -> None:
     assert [p.active for p in snap.pools] == [True, False, False]
     assert snap.pools[0].url == miner.pools[0].url
     assert snap.uptime_s is not None and snap.uptime_s >= 7200
-    assert list(miner.requests) == ["version+summary+pools+stats+devs"]  # one connection
+    assert list(miner.requests) == ["version+summary+pools+stats+devs+devdetails"]  # one
 
 
 async def test_poll_whatsminer(fleet: FleetSimulator) -> None:

@@ -35,10 +35,11 @@ async def test_sweep_polls_every_family_and_learns_one_request_plans(
     assert {s.family for s in poller.states.values()} == set(FAMILIES)
     models = {poller.miner_data(s)["model"] for s in poller.states.values()}
     assert {"Antminer S19 Pro", "Whatsminer M31SV10", "Antminer S19j Pro"} <= models
-    for miner in sim.miners:  # no join a Whatsminer refuses: its get_version goes alone
-        if miner.family == "whatsminer":
-            assert "get_version" in miner.requests
-            assert not any("get_" in r and "+" in r for r in miner.requests)
+    first = "version+summary+pools+stats+devs+devdetails"
+    for miner in sim.miners:  # two connections at most on first contact, the probe first
+        assert next(iter(miner.requests)) == first and len(miner.requests) <= 2, miner.requests
+        if miner.family == "whatsminer":  # devdetails came with the probe; get_version alone
+            assert list(miner.requests) == [first, "get_version"]
         miner.requests.clear()
     await poller.sweep()
     for miner in sim.miners:  # exactly one connection per miner, with its family's plan
