@@ -44,7 +44,7 @@ from backend.fleet.shard import FleetRole
 from backend.registry import FEATURES, Feature, build_services
 from backend.settings import Settings, ensure_dirs
 from backend.wallet.service import WalletService
-from hashinsight_contract.common import BusStats, HealthReport, IntegrationOut
+from hashinsight_contract.common import BusStats, HealthReport
 
 log = logging.getLogger("hashinsight.backend")
 
@@ -274,7 +274,7 @@ class Backend:
             started_at=self.started_at,
             uptime_s=round(time.time() - self.started_at, 1),
             mode=self.mode,
-            integrations=[IntegrationOut(**item) for item in self.health.snapshot()],
+            integrations=self.health.snapshot(),
             bus=BusStats(**self.bus.stats()),
             websocket_clients=len(self.ws_clients),
         )

@@ -16,7 +16,7 @@ from hashinsight_contract.issuer import IssueOut, SignerStatusOut
 from hashinsight_contract.market import ExchangesOut, PriceCurrent
 from hashinsight_contract.network import BlockOut, NetworkStats
 from hashinsight_contract.notary import NotarizationOut
-from hashinsight_contract.wallet import WalletLoginEntry
+from hashinsight_contract.wallet import WalletLoginEvent
 
 # --- Payloads that are not also a REST answer ---------------------------------------------------
 
@@ -69,8 +69,10 @@ class NewBlock(BlockOut):
 
 
 class AlertSilenced(AlertOut):
-    silenced_until: float
-    silenced_by: str
+    """An alert silenced, or its silence lifted (then the three silence fields are null)."""
+
+    silenced_until: float | None
+    silenced_by: str | None
     silence_reason: str | None = None
 
 
@@ -90,6 +92,22 @@ class IssuerRunState(BaseModel):
 
 class IssuerStarted(BaseModel):
     start: str = Field(description="ISO-8601 time of the first trade the issuer takes")
+
+
+class IssueAlert(BaseModel):
+    """The issuer needs a person: an issue has waited for approval too long, or is stuck."""
+
+    kind: str = Field(description="what needs attention: approval_overdue or issue_failed")
+    message: str
+    issue: IssueOut
+
+
+class NotaryVerified(BaseModel):
+    """A notarization checked again end to end (document hash, signature, pin, anchor)."""
+
+    notarization_id: int
+    ok: bool
+    failed_step: str | None = Field(description="the first step that failed; null when ok")
 
 
 class KeyChanged(BaseModel):
@@ -122,12 +140,14 @@ EVENTS: dict[str, EventSpec] = {
     "network.update": EventSpec(channel="network", payload=NetworkStats),
     "block.new": EventSpec(channel="blocks", payload=NewBlock),
     "notary.update": EventSpec(channel="notarizations", payload=NotarizationOut),
+    "notary.verified": EventSpec(channel="notarizations", payload=NotaryVerified),
     "issue.update": EventSpec(channel="issues", payload=IssueOut),
     "approval.pending": EventSpec(channel="issues", payload=IssueOut),
+    "issue.alert": EventSpec(channel="issues", payload=IssueAlert),
     "issuer.status": EventSpec(channel="issues", payload=IssuerRunState),
     "issuer.signer": EventSpec(channel="issues", payload=SignerStatusOut),
     "issuer.started": EventSpec(channel="issues", payload=IssuerStarted),
-    "wallet.login": EventSpec(channel="wallet", payload=WalletLoginEntry),
+    "wallet.login": EventSpec(channel="wallet", payload=WalletLoginEvent),
     "key.changed": EventSpec(channel="auth.keys", payload=KeyChanged),
 }
 

@@ -80,23 +80,37 @@ class LogoutOut(BaseModel):
     ok: bool
 
 
-class WalletLoginEntry(BaseModel):
+class WalletLoginEvent(BaseModel):
+    """A login attempt as the `wallet` stream carries it. Any stream key can subscribe, so it
+    leaves out what places a person: the IP, user agent, ISP and coordinates."""
+
     id: int
     at: str
     address: str | None
-    ip: str | None
     outcome: Literal["ok", "rejected", "rate_limited"]
     reason: str | None
-    user_agent: str | None
     geo_status: Literal["pending", "ok", "skipped", "failed", "rate_limited"]
     geo_detail: str | None
     country: str | None
     country_code: str | None
     region: str | None
     city: str | None
+
+
+class WalletLoginEntry(WalletLoginEvent):
+    """A login attempt in the login log (operators only): the event and what it leaves out."""
+
+    ip: str | None
+    user_agent: str | None
     lat: float | None
     lon: float | None
     isp: str | None
+
+
+# What a login's event leaves out of its log entry.
+PRIVATE_LOGIN_FIELDS: tuple[str, ...] = tuple(
+    name for name in WalletLoginEntry.model_fields if name not in WalletLoginEvent.model_fields
+)
 
 
 class WalletLoginList(BaseModel):

@@ -39,6 +39,7 @@ from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.core.secrets import BackendSecrets
 from hashinsight_contract.common import KeyOut
+from hashinsight_contract.events import KeyChanged
 from hashinsight_contract.partners import KeyDetail
 
 OWNER_TYPES = ("operator", "partner")
@@ -340,7 +341,7 @@ class AuthService:
         """Drop a key's cache entries here and, through the bus, in every other instance."""
         self._forget_local(key_id)
         if self._bus is not None:
-            self._bus.publish(KEYS_CHANNEL, KEY_CHANGED, {"key_id": key_id})
+            self._bus.emit(KEY_CHANGED, KeyChanged(key_id=key_id))
 
     def _forget_local(self, key_id: str) -> None:
         self._generation += 1

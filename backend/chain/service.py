@@ -43,6 +43,7 @@ from backend.providers.history import HistoryCache
 from backend.providers.leader import ProviderLeader, fresh_window_s
 from backend.providers.polling import cancel_all, run_every
 from backend.providers.values import PayloadError, Reading, Via, freshness, rejected
+from hashinsight_contract.events import NewBlock
 from hashinsight_contract.market import AttemptOut, Freshness
 from hashinsight_contract.network import (
     AdjustmentOut,
@@ -265,7 +266,7 @@ class ChainService:
                 await chain.fetch()
         snapshot = self._stats_or_none()
         if snapshot is not None:
-            self.bus.publish("network", "network.update", _as_dict(snapshot))
+            self.bus.emit("network.update", snapshot)
             await self._record(snapshot)
         for idle in (self.stats_chain, self.adjustment_chain, self.fees_chain, self.tip_chain):
             if idle is not None:
@@ -386,8 +387,8 @@ class ChainService:
         if self._published_height is not None:
             for block in sorted(blocks, key=lambda b: b.height):
                 if block.height > self._published_height:
-                    data = {**block.to_dict(), "source": "mempool", "as_of": now}
-                    self.bus.publish("blocks", "block.new", data)
+                    new = NewBlock(**block.to_dict(), source="mempool", as_of=now)
+                    self.bus.emit("block.new", new)
         self._published_height = max(top, self._published_height or 0)
 
     # ------------------------------------------------------------------ snapshots
@@ -398,7 +399,7 @@ class ChainService:
         return self.stats_chain
 
     def stats(self) -> dict[str, Any]:
-        """`network_stats` as the plain dict the bus carries and the fleet reads hashprice from."""
+        """`network_stats` as the plain dict the fleet reads hashprice from."""
         return _as_dict(self.network_stats())
 
     def network_stats(self) -> NetworkStats:
@@ -567,8 +568,7 @@ def _fresh(value: Freshness) -> dict[str, Any]:
 
 
 def _as_dict(stats: NetworkStats) -> dict[str, Any]:
-    """The payload of `network.update` (and what the fleet reads hashprice from): the fields that
-    were given, as plain JSON values."""
+    """What the fleet reads hashprice from: the fields that were given, as plain JSON values."""
     return stats.model_dump(mode="json", exclude_unset=True)
 
 

@@ -13,6 +13,10 @@ from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from pydantic import BaseModel
+
+from hashinsight_contract.events import EVENTS
+
 OverflowPolicy = Literal["drop_oldest", "cut"]
 
 
@@ -126,8 +130,30 @@ class EventBus:
         self.last_by_channel: dict[str, Event] = {}
         self.closed = False
 
+    def emit(self, type_: str, payload: BaseModel) -> Event:
+        """Publish an event the contract defines, on its channel, from its payload model.
+
+        The one way features publish: the channel and the payload's shape come from
+        `hashinsight_contract.events.EVENTS`, so an event no client can parse cannot be sent.
+        The payload must be that very model, not a subclass: a subclass's extra fields (a
+        login log entry's IP, say) would go out with it.
+        """
+        spec = EVENTS.get(type_)
+        if spec is None:
+            raise KeyError(f"event type {type_!r} is not in the contract's EVENTS")
+        if type(payload) is not spec.payload:
+            raise TypeError(
+                f"{type_} carries {spec.payload.__name__}, not {type(payload).__name__}"
+            )
+        return self.publish(spec.channel, type_, payload.model_dump(mode="json"))
+
     def publish(self, channel: str, type_: str, data: dict[str, Any]) -> Event:
-        """Deliver to local subscribers and hand to forwarders (e.g. to other processes)."""
+        """Deliver to local subscribers and hand to forwarders (e.g. to other processes).
+
+        Features call `emit`; this is for data already in its wire form: the poller's
+        per-sweep events (thousands of rows, checked against the contract by tests rather
+        than built as models), a bridge's events from another process, internal channels.
+        """
         event = Event(channel, type_, data)
         self.published_total += 1
         self.deliver_local(event)

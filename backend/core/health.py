@@ -12,10 +12,11 @@ each sweep here too (read off the bus), so a poller that stopped sweeping shows 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from backend.core.bus import Event, EventBus
 from backend.core.clock import SYSTEM_CLOCK, Clock
+from hashinsight_contract.common import IntegrationOut
 
 Status = Literal["ok", "degraded", "down", "unknown", "disabled"]
 
@@ -52,8 +53,9 @@ class IntegrationHealth:
             return STALE_UNKNOWN_INTERVAL_S if self.checks else None
         return max(STALE_INTERVALS * self.interval_s, STALE_FLOOR_S)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stale_after_s": self.stale_after_s}
+    def out(self) -> IntegrationOut:
+        """The component's health as the API and its `health.update` events show it."""
+        return IntegrationOut(**asdict(self), stale_after_s=self.stale_after_s)
 
     def checked(self, now: float, *, learn: bool = True) -> None:
         """Note a check at `now` and learn the interval checks arrive at."""
@@ -123,8 +125,8 @@ class HealthRegistry:
     def get(self, name: str) -> IntegrationHealth | None:
         return self._items.get(name)
 
-    def snapshot(self) -> list[dict[str, Any]]:
-        return [item.to_dict() for item in sorted(self._items.values(), key=lambda i: i.name)]
+    def snapshot(self) -> list[IntegrationOut]:
+        return [item.out() for item in sorted(self._items.values(), key=lambda i: i.name)]
 
     def overall(self) -> Status:
         statuses = {item.status for item in self._items.values() if item.status != "disabled"}
@@ -171,4 +173,4 @@ class HealthRegistry:
         self.success(name, duration_s * 1000, item.detail)
 
     def _publish(self, item: IntegrationHealth) -> None:
-        self._bus.publish("health", "health.update", item.to_dict())
+        self._bus.emit("health.update", item.out())

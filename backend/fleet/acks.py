@@ -26,9 +26,10 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.core.audit import record_audit
 from backend.core.bus import EventBus, Subscription, SubscriptionClosed
 from backend.core.db import Base, Database, UtcDateTime
-from backend.fleet.alerts import CHANNEL, Alert, AlertBook, _ts
+from backend.fleet.alerts import CHANNEL, Alert, AlertBook
 from backend.fleet.models import FleetAlertRow
 from backend.fleet.store import FleetStore
+from hashinsight_contract.events import AlertSilenced
 from hashinsight_contract.fleet import AlertView
 
 log = logging.getLogger("hashinsight.fleet.acks")
@@ -137,27 +138,12 @@ def alert_view(
     alert: Alert, place: Mapping[str, Any], row: AlertSilenceRow | None, now: datetime
 ) -> AlertView:
     """The alert as the API shows it: where its miner is, and the silence still in force."""
-    silenced = row is not None and row.until > now
     return AlertView(
-        id=alert.id,
-        miner_id=alert.miner_id,
-        rule=alert.rule,
-        severity=alert.severity,
-        state=alert.state,
-        message=alert.message,
-        value=alert.value,
-        threshold=alert.threshold,
-        raised_at=alert.raised_at.timestamp(),
-        acknowledged_at=_ts(alert.acknowledged_at),
-        acknowledged_by=alert.acknowledged_by,
-        ack_note=alert.ack_note,
-        cleared_at=_ts(alert.cleared_at),
+        **alert.out().model_dump(),
         site=place.get("site"),
         rack=place.get("rack"),
         position=place.get("position"),
-        silenced_until=row.until.timestamp() if row is not None and silenced else None,
-        silenced_by=row.silenced_by if row is not None and silenced else None,
-        silence_reason=row.reason if row is not None and silenced else None,
+        **silence_fields(row, now),
     )
 
 
@@ -212,9 +198,9 @@ async def silence(
                 },
             )
         record = Alert.from_row(alert)
-        data = {**record.to_dict(), **silence_fields(row, now)}
+        event = AlertSilenced(**record.out().model_dump(), **silence_fields(row, now))
     if alert.state != "cleared":
-        bus.publish(CHANNEL, SILENCED, data)
+        bus.emit(SILENCED, event)
     return record
 
 

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from backend.fleet.normalize import MinerSnapshot
-from hashinsight_contract.fleet import RULES
+from hashinsight_contract.fleet import RULES, AlertOut
 
 if TYPE_CHECKING:
     from backend.fleet.models import FleetAlertRow
@@ -60,22 +60,23 @@ class Alert:
     cleared_at: datetime | None = None
     ack_note: str | None = None
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "miner_id": self.miner_id,
-            "rule": self.rule,
-            "severity": self.severity,
-            "state": self.state,
-            "message": self.message,
-            "value": self.value,
-            "threshold": self.threshold,
-            "raised_at": _ts(self.raised_at),
-            "acknowledged_at": _ts(self.acknowledged_at),
-            "acknowledged_by": self.acknowledged_by,
-            "ack_note": self.ack_note,
-            "cleared_at": _ts(self.cleared_at),
-        }
+    def out(self) -> AlertOut:
+        """The alert as its events carry it."""
+        return AlertOut(
+            id=self.id,
+            miner_id=self.miner_id,
+            rule=self.rule,
+            severity=self.severity,
+            state=self.state,
+            message=self.message,
+            value=self.value,
+            threshold=self.threshold,
+            raised_at=self.raised_at.timestamp(),
+            acknowledged_at=_ts(self.acknowledged_at),
+            acknowledged_by=self.acknowledged_by,
+            ack_note=self.ack_note,
+            cleared_at=_ts(self.cleared_at),
+        )
 
     @classmethod
     def from_row(cls, row: FleetAlertRow) -> Alert:

@@ -232,7 +232,7 @@ class FleetCommands:
                 )
         for row in rows:  # consoles show the approval queue from these, at once
             if row.state == "pending_approval":
-                self.poller.bus.publish("miners", "command.update", command_payload(row))
+                self.poller.bus.emit("command.update", command_out(row))
         runnable = [row for row in rows if row.state == "sent"]
         if runnable:
             done = {
@@ -263,7 +263,7 @@ class FleetCommands:
                 detail={"command_id": command_id, "reason": reason},
             )
             row = stored
-        self.poller.bus.publish("miners", "command.update", command_payload(row))  # decided
+        self.poller.bus.emit("command.update", command_out(row))  # decided
         if row.miner_id not in self.poller.states:
             return await self._finish(
                 row, Outcome("failed", "miner no longer in the fleet"), key.actor, source
@@ -291,7 +291,7 @@ class FleetCommands:
                 source=source,
                 detail={"command_id": command_id, "reason": reason},
             )
-        self.poller.bus.publish("miners", "command.update", command_payload(row))  # decided
+        self.poller.bus.emit("command.update", command_out(row))  # decided
         return command_out(row)
 
     async def _pending(self, command_id: str, key: KeyInfo, verb: str) -> FleetCommandRow:
@@ -430,8 +430,3 @@ def command_out(row: FleetCommandRow) -> CommandOut:
         verified=None if row.verification is None else row.verification.startswith("verified"),
         verification=row.verification,
     )
-
-
-def command_payload(row: FleetCommandRow) -> dict[str, Any]:
-    """A command as the consoles receive it on the bus: the API's shape, as plain data."""
-    return command_out(row).model_dump(mode="json")

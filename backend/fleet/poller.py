@@ -28,7 +28,6 @@ from backend.core.bus import EventBus
 from backend.core.clock import Clock
 from backend.core.lease import Lease
 from backend.fleet.alert_email import AlertMailer
-from backend.fleet.alerts import CHANNEL as ALERTS_CHANNEL
 from backend.fleet.alerts import AlertBook, RuleSet, SweepAlerts
 from backend.fleet.client import POLL_COMMANDS, CgminerClient, first_contact, snapshot_for_error
 from backend.fleet.codec import CgminerError
@@ -321,9 +320,9 @@ class Poller:
     ) -> None:
         bus = self.bus
         for alert in alerts.raised:
-            bus.publish(ALERTS_CHANNEL, "alert.raised", alert.to_dict())
+            bus.emit("alert.raised", alert.out())
         for alert in alerts.cleared:
-            bus.publish(ALERTS_CHANNEL, "alert.cleared", alert.to_dict())
+            bus.emit("alert.cleared", alert.out())
         for state in events.changed:
             bus.publish(CHANNEL, "miner.update", self.miner_data(state, summary=True))
         readings = events.readings_event(self.sweeps, polled_at, self.interval_s)

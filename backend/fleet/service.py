@@ -372,7 +372,7 @@ class FleetService:
         alert = Alert.from_row(row)
         if alert.state == "acknowledged" and alert.acknowledged_by == actor:
             self.book.acknowledged(alert)
-            self.context.bus.publish(ALERTS_CHANNEL, "alert.acknowledged", alert.to_dict())
+            self.context.bus.emit("alert.acknowledged", alert.out())
         return (await self.alert_views([alert]))[0]
 
     async def silence(

@@ -39,9 +39,10 @@ from backend.issuer.models import IssueRow
 from backend.issuer.ndau_node import NdauAccount, NdauNodeClient, NdauSupply
 from backend.issuer.signer_hub import SignerHub
 from backend.issuer.states import IssueState
-from backend.issuer.store import CHANNEL, Batch, IssueStore, StaleState, issue_to_dict
+from backend.issuer.store import Batch, IssueStore, StaleState, issue_out
 from backend.ndau.keys import verify
 from backend.ndau.tx import IssueTx
+from hashinsight_contract.events import IssueAlert, IssuerRunState
 
 log = logging.getLogger("hashinsight.issuer.engine")
 S = IssueState
@@ -315,7 +316,7 @@ class IssuerEngine:
             row = await self.store.transition(
                 self.lease, issue.id, [S.DETECTED], S.AWAITING_APPROVAL
             )
-            self.bus.publish(CHANNEL, "approval.pending", issue_to_dict(row))
+            self.bus.emit("approval.pending", issue_out(row))
 
     async def _start_signing(self, issue: IssueRow) -> None:
         self._check_lease()
@@ -539,22 +540,20 @@ class IssuerEngine:
 
     def _alert(self, kind: str, row: IssueRow, message: str) -> None:
         log.warning("issuer alert (%s): %s", kind, message)
-        self.bus.publish(
-            CHANNEL, "issue.alert", {"kind": kind, "message": message, "issue": issue_to_dict(row)}
-        )
+        self.bus.emit("issue.alert", IssueAlert(kind=kind, message=message, issue=issue_out(row)))
 
     def _publish_status(self) -> None:
-        self.bus.publish(CHANNEL, "issuer.status", self.snapshot())
+        self.bus.emit("issuer.status", self.snapshot())
 
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "lease_held": self.lease.held,
-            "lease_holder": self.lease.holder,
-            "blocked": self.blocked,
-            "last_poll_at": self.last_poll_at,
-            "last_poll_ok_at": self.last_poll_ok_at,
-            "last_poll_error": self.last_poll_error,
-            "polls": self.polls,
-            "pipeline_error": self.pipeline_error,
-            "signer_connected": self.hub.connected,
-        }
+    def snapshot(self) -> IssuerRunState:
+        return IssuerRunState(
+            lease_held=self.lease.held,
+            lease_holder=self.lease.holder,
+            blocked=self.blocked,
+            last_poll_at=self.last_poll_at,
+            last_poll_ok_at=self.last_poll_ok_at,
+            last_poll_error=self.last_poll_error,
+            polls=self.polls,
+            pipeline_error=self.pipeline_error,
+            signer_connected=self.hub.connected,
+        )

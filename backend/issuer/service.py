@@ -274,9 +274,7 @@ class IssuerService:
         engine = getattr(self, "engine", None)
         if engine is not None:
             engine.retry_now()
-        self.context.bus.publish(
-            CHANNEL, "issuer.signer", self.hub.status().model_dump(mode="json")
-        )
+        self.context.bus.emit("issuer.signer", self.hub.status())
 
     # ------------------------------------------------------------------ API
 

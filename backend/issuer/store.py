@@ -21,6 +21,7 @@ from backend.issuer.lease import Lease
 from backend.issuer.models import IssuerCursorRow, IssueRow, IssueTradeRow
 from backend.issuer.states import IN_FLIGHT, IssueState, can_move
 from backend.ndau.tx import napu_to_ndau
+from hashinsight_contract.events import IssuerStarted
 from hashinsight_contract.issuer import IssueOut, TradeOut
 
 CHANNEL = "issues"
@@ -90,11 +91,6 @@ def issue_out(row: IssueRow) -> IssueOut:
     )
 
 
-def issue_to_dict(row: IssueRow) -> dict[str, Any]:
-    """The event shape of an issue (the `issues` channel): the API shape as plain JSON."""
-    return issue_out(row).model_dump(mode="json")
-
-
 def trade_out(row: IssueTradeRow) -> TradeOut:
     return TradeOut(
         trade_id=row.trade_id,
@@ -157,7 +153,7 @@ class IssueStore:
                 source=source,
                 detail={"start": _iso(ms_to_dt(start_ms))},
             )
-        self.bus.publish(CHANNEL, "issuer.started", {"start": _iso(ms_to_dt(start_ms))})
+        self.bus.emit("issuer.started", IssuerStarted(start=_iso(ms_to_dt(start_ms))))
         return start_ms
 
     async def record_batch(self, lease: Lease, batch: Batch, mode: str) -> IssueRow | None:
@@ -231,7 +227,7 @@ class IssueStore:
             cursor.cursor_ms = batch.end_ms
             cursor.updated_at = now
         if issue is not None:
-            self.bus.publish(CHANNEL, "issue.update", issue_to_dict(issue))
+            self.bus.emit("issue.update", issue_out(issue))
         return issue
 
     # ------------------------------------------------------------------ transitions
@@ -283,7 +279,7 @@ class IssueStore:
             )
             row = await session.get(IssueRow, issue_id, populate_existing=True)
             assert row is not None
-        self.bus.publish(CHANNEL, "issue.update", issue_to_dict(row))
+        self.bus.emit("issue.update", issue_out(row))
         return row
 
     async def note_error(self, lease: Lease, issue_id: int, error: str) -> IssueRow | None:
@@ -296,7 +292,7 @@ class IssueStore:
             row.attempts += 1
             row.last_error = error[:500]
             row.updated_at = self.clock.now()
-        self.bus.publish(CHANNEL, "issue.update", issue_to_dict(row))
+        self.bus.emit("issue.update", issue_out(row))
         return row
 
     async def mark_alerted(self, issue_id: int) -> None:

@@ -201,7 +201,7 @@ class MarketService:
             return await self.price_chain.follow(fresh_window_s(self.settings.price_poll_s))
         result = await self.price_chain.fetch()
         if result.reading is not None:
-            self.bus.publish("prices", "price.tick", self._price(result).model_dump(mode="json"))
+            self.bus.emit("price.tick", self._price(result))
             if result.via == "live":
                 reading = result.reading
                 values = {"btc_price": reading.value.price_usd}
@@ -291,7 +291,7 @@ class MarketService:
             return self.exchanges()
         await asyncio.gather(*(self._poll_venue(name) for name in self.venues))
         snapshot = self.exchanges()
-        self.bus.publish("exchanges", "exchanges.update", snapshot.model_dump(mode="json"))
+        self.bus.emit("exchanges.update", snapshot)
         await self._share_exchanges()
         return snapshot
 

@@ -160,7 +160,7 @@ class NotaryPipeline:
 
     def _publish(self, view: NotarizationOut) -> None:
         """The bus carries the same shape as the API, as plain JSON."""
-        self.bus.publish(CHANNEL, EVENT, view.model_dump(mode="json"))
+        self.bus.emit(EVENT, view)
 
     async def get_row(self, notarization_id: int) -> NotarizationRow | None:
         async with self.db.session() as session:

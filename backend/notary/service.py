@@ -30,6 +30,7 @@ from backend.notary.pinata import PinataClient
 from backend.notary.pipeline import CHANNEL, NotaryPipeline, StepHook, notarization_out
 from backend.notary.signing import NotaryKey, load_notary_key
 from backend.notary.verify import verify_notarization
+from hashinsight_contract.events import NotaryVerified
 from hashinsight_contract.notary import (
     CheckOut,
     NotarizationList,
@@ -244,15 +245,12 @@ class NotaryService:
             chain=self.chain,
             confirmations=self.settings.notary_confirmations,
         )
-        self.context.bus.publish(
-            CHANNEL,
+        self.context.bus.emit(
             "notary.verified",
             # not "id": the console keeps the latest notary.update per id on this channel
-            {
-                "notarization_id": notarization_id,
-                "ok": result.ok,
-                "failed_step": result.failed_step,
-            },
+            NotaryVerified(
+                notarization_id=notarization_id, ok=result.ok, failed_step=result.failed_step
+            ),
         )
         return VerificationOut(
             id=result.id,

@@ -44,7 +44,13 @@ from backend.wallet.ipapi import Geo, IpApiClient
 from backend.wallet.models import WalletLoginRow, WalletNonceRow, WalletSessionRow
 from backend.wallet.settings import WalletSettings as Settings
 from backend.wallet.siwe import SiweError, SiweMessage, new_nonce, parse, parse_time, rfc3339
-from hashinsight_contract.wallet import WalletLoginEntry, WalletLoginList, WalletNonceOut
+from hashinsight_contract.wallet import (
+    PRIVATE_LOGIN_FIELDS,
+    WalletLoginEntry,
+    WalletLoginEvent,
+    WalletLoginList,
+    WalletNonceOut,
+)
 
 log = logging.getLogger("hashinsight.wallet")
 
@@ -108,12 +114,9 @@ def login_view(row: WalletLoginRow) -> WalletLoginEntry:
     )
 
 
-PRIVATE_FIELDS = frozenset({"ip", "user_agent", "isp", "lat", "lon"})
-
-
-def _event(view: WalletLoginEntry) -> dict[str, Any]:
-    """What the bus carries: no IP, no user agent (any stream key can subscribe)."""
-    return view.model_dump(mode="json", exclude=set(PRIVATE_FIELDS))
+def _event(view: WalletLoginEntry) -> WalletLoginEvent:
+    """What the bus carries: the entry without its private fields (any stream key can subscribe)."""
+    return WalletLoginEvent(**view.model_dump(exclude=set(PRIVATE_LOGIN_FIELDS)))
 
 
 class WalletService:
@@ -388,7 +391,7 @@ class WalletService:
             db.add(row)
             await db.flush()
             view = login_view(row)
-        self.context.bus.publish(CHANNEL, "wallet.login", _event(view))
+        self.context.bus.emit("wallet.login", _event(view))
         if geo is None:
             try:
                 self._geo_queue.put_nowait((view.id, ip))
@@ -428,7 +431,7 @@ class WalletService:
                 return
             _apply_geo(row, geo)
             view = login_view(row)
-        self.context.bus.publish(CHANNEL, "wallet.login", _event(view))
+        self.context.bus.emit("wallet.login", _event(view))
 
     async def wait_geolocated(self, timeout_s: float = 10.0) -> None:
         """Until every queued lookup is done (tests, shutdown)."""

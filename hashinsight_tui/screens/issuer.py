@@ -21,6 +21,7 @@ from textual.containers import Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from hashinsight_contract.events import IssueAlert
 from hashinsight_contract.issuer import Amount, SignerStatusOut
 from hashinsight_tui.client import (
     ApiError,
@@ -356,7 +357,11 @@ class IssuerScreen(BaseScreen):
     def _latest_alert(store: Store) -> str | None:
         for event in reversed(store.recent.get("issues", ())):
             if event.event == "issue.alert":
-                return str(event.data.get("message") or event.data.get("kind"))
+                try:
+                    alert = IssueAlert.model_validate(event.data)
+                except ValidationError:
+                    continue  # a malformed alert never hides an earlier readable one
+                return alert.message or alert.kind
         return None
 
     def _refresh_table(self, store: Store, error: str | None) -> None:

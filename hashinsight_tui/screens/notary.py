@@ -19,6 +19,7 @@ from textual.screen import ModalScreen
 from textual.widgets import ContentSwitcher, Static
 
 from hashinsight_contract.notary import NotaryInfo
+from hashinsight_contract.wallet import PRIVATE_LOGIN_FIELDS
 from hashinsight_tui.client import (
     ApiError,
     AuthError,
@@ -73,8 +74,6 @@ LOGIN_COLUMNS = (
     TableColumn("location", "Location"),
     TableColumn("reason", "Reason"),
 )
-# What the wallet stream leaves out of a login (any stream key can subscribe).
-PRIVATE_LOGIN_FIELDS = ("ip", "user_agent", "isp", "lat", "lon")
 
 
 def notarizations(store: Store) -> list[Notarization]:

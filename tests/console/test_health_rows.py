@@ -26,12 +26,12 @@ def test_a_status_is_unknown_until_checked_and_stale_once_checks_stop() -> None:
     clock = ManualClock()
     registry = HealthRegistry(EventBus(), clock)
     registry.register("rpc", "rpc", "node")
-    item = Integration.model_validate(registry.get("rpc").to_dict())  # type: ignore[union-attr]
+    item = Integration.model_validate(registry.get("rpc").out().model_dump())  # type: ignore[union-attr]
     assert shown_status(item, clock.time()) == "unknown" and item.last_check is None
     for _ in range(4):  # checked every 60 s
         registry.success("rpc", 5.0)
         clock.advance(60)
-    item = Integration.model_validate(registry.get("rpc").to_dict())  # type: ignore[union-attr]
+    item = Integration.model_validate(registry.get("rpc").out().model_dump())  # type: ignore[union-attr]
     assert item.stale_after_s == pytest.approx(180, rel=0.05)
     assert shown_status(item, item.last_check) == "ok"  # type: ignore[arg-type]
     clock.advance(8 * 60)  # no check for 8 minutes
@@ -53,7 +53,7 @@ def test_each_fleet_sweep_is_the_pollers_health_row() -> None:
     assert row is not None and row.status == "ok" and row.kind == "poller"
     assert row.detail is not None and "8/10 miners answered" in row.detail
     assert "2 errors" in row.detail
-    assert row.to_dict()["stale_after_s"] == 30.0  # 3 intervals, at least 30 s
+    assert row.out().stale_after_s == 30.0  # 3 intervals, at least 30 s
     bus.publish("miners", "fleet.sweep", {"sweep": {**sweep, "errors": 10}})
     assert registry.get("fleet-poller").status == "degraded"  # type: ignore[union-attr]
 

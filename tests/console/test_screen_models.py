@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 from hashinsight_contract.fleet import CommandOut
+from hashinsight_contract.wallet import PRIVATE_LOGIN_FIELDS
 from hashinsight_tui.client import StreamEvent, WalletLogin
 from hashinsight_tui.screens.approvals import merge_commands, pending_commands
-from hashinsight_tui.screens.notary import PRIVATE_LOGIN_FIELDS, SNAP_LOGINS, logins
+from hashinsight_tui.screens.notary import SNAP_LOGINS, logins
 from hashinsight_tui.store import Store
 
 

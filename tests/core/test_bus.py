@@ -7,15 +7,19 @@ Each test runs in-process ("memory": one bus, as the embedded default) and throu
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import pytest
 
 from backend.core.bus import EventBus, SubscriptionClosed
 from backend.core.redis_bridge import RedisBusBridge
+from hashinsight_contract.events import IssuerStarted, KeyChanged
+from hashinsight_contract.wallet import WalletLoginEntry
 from tests.helpers import eventually
 
 
@@ -142,3 +146,57 @@ async def test_malformed_messages_from_redis_are_ignored(redis_url: str) -> None
     finally:
         await raw.aclose()
         await bridge.stop()
+
+
+def test_emit_sends_the_contracts_payload_on_the_contracts_channel() -> None:
+    bus = EventBus()
+    sub = bus.subscribe(None, maxsize=10)
+    event = bus.emit("key.changed", KeyChanged(key_id="k1"))
+    assert (event.channel, event.type, event.data) == ("auth.keys", "key.changed", {"key_id": "k1"})
+    assert sub._queue.qsize() == 1
+
+
+def test_emit_refuses_what_no_client_could_parse() -> None:
+    bus = EventBus()
+    with pytest.raises(KeyError, match="not in the contract"):
+        bus.emit("key.renamed", KeyChanged(key_id="k1"))
+    with pytest.raises(TypeError, match="carries KeyChanged"):
+        bus.emit("key.changed", IssuerStarted(start="2026-01-01T00:00:00Z"))
+    entry = WalletLoginEntry(
+        id=1,
+        at="2026-01-01T00:00:00Z",
+        address=None,
+        outcome="rejected",
+        reason=None,
+        geo_status="pending",
+        **dict.fromkeys(["geo_detail", "country", "country_code", "region", "city"]),
+        ip="203.0.113.9",
+        **dict.fromkeys(["user_agent", "lat", "lon", "isp"]),
+    )
+    with pytest.raises(TypeError):  # a subclass: its private fields would go out with it
+        bus.emit("wallet.login", entry)
+    assert bus.published_total == 0
+
+
+def test_features_publish_through_emit() -> None:
+    """Only the poller's per-sweep events (checked against the contract by tests, built as plain
+    data for speed) and internal channels call `bus.publish` directly; every other event is
+    built as its contract model and sent with `emit`."""
+    allowed = {
+        "backend/core/bus.py",  # emit itself
+        "backend/fleet/poller.py",  # miner.update, fleet.readings, fleet.sweep: thousands a sweep
+        "backend/auth/shared_throttle.py",  # auth.throttle: between instances, never to clients
+    }
+    callers: set[str] = set()
+    for path in Path("backend").rglob("*.py"):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in ast.walk(tree):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "publish"
+                and ast.unparse(node.func.value).endswith("bus")
+            ):
+                callers.add(path.as_posix())
+    assert callers - allowed == set()
+    assert "backend/fleet/poller.py" in callers  # the scan finds calls at all

@@ -20,6 +20,7 @@ from backend.fleet.alerts import Alert, AlertBook, Condition, RuleSet, SweepAler
 from backend.fleet.normalize import Board, MinerSnapshot, Pool
 from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
+from hashinsight_contract.events import AlertSilenced, parse_payload
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -278,3 +279,7 @@ async def test_a_silence_is_audited_published_and_runs_out(
         audit = list(await session.scalars(select(AuditEntry).where(AuditEntry.target == "m7")))
     assert [a.action for a in audit] == ["fleet.alert.silence"]
     assert await silence(db, bus, 999_999, minutes=5, reason="x", actor="a", now=NOW) is None
+    await silence(db, bus, row.id, minutes=0, reason="over", actor="key:a(ops)", now=NOW)
+    [lifted] = drain(events)  # lifting a silence is an event every client can read too
+    payload = parse_payload(lifted.type, lifted.data)
+    assert isinstance(payload, AlertSilenced) and payload.silenced_until is None

@@ -20,6 +20,7 @@ from backend.issuer.service import DecisionConflict
 from backend.ndau.tx import NAPU_PER_NDAU
 from backend.sim.bitmart import BitmartSimulator
 from backend.sim.ndau_node import NdauNodeSimulator
+from hashinsight_contract.events import IssueAlert, parse_payload
 from hashinsight_contract.issuer import Amount
 from tests.helpers import eventually
 from tests.issuer.issuer_harness import (
@@ -213,6 +214,8 @@ async def test_overdue_approval_raises_one_alert(world: World) -> None:
 
     event = await eventually(alerted, 20)
     assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
+    alert = parse_payload(event.type, event.data)  # the contract's IssueAlert, for any client
+    assert isinstance(alert, IssueAlert) and alert.issue.state == "awaiting_approval"
     assert (await issuer.service.status()).overdue_approvals == 1
 
 

@@ -89,7 +89,7 @@ class Harness:
     def integration(self, name: str) -> dict[str, Any]:
         item = self.health.get(name)
         assert item is not None, f"{name} is not registered with health"
-        return item.to_dict()
+        return item.out().model_dump()
 
     async def aclose(self) -> None:
         await self.http.aclose()

@@ -19,6 +19,8 @@ from backend.sim.ipapi import IpApiSimulator
 from backend.wallet.models import WalletNonceRow
 from backend.wallet.service import WalletService
 from backend.wallet.siwe import parse
+from hashinsight_contract.events import parse_payload
+from hashinsight_contract.wallet import PRIVATE_LOGIN_FIELDS, WalletLoginEvent
 
 ALICE = Account.from_key("0x" + "a1" * 32)
 MALLORY = Account.from_key("0x" + "b2" * 32)
@@ -244,6 +246,9 @@ async def test_login_events_stream_without_the_ip(backend: Backend, operator_key
         event = json.loads(await ws.recv())
     assert event["channel"] == "wallet" and event["event"] == "wallet.login"
     assert event["data"]["outcome"] == "rejected" and "ip" not in event["data"]
+    payload = parse_payload(event["event"], event["data"])  # what any client reads it as
+    assert isinstance(payload, WalletLoginEvent)
+    assert not set(PRIVATE_LOGIN_FIELDS) & set(event["data"])
 
 
 async def test_page_log_access_and_untrusted_forwarded_for(backend: Backend) -> None:
