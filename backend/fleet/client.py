@@ -13,8 +13,9 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Sequence
 from contextlib import suppress
 from typing import Any
 
@@ -41,6 +42,11 @@ from backend.fleet.normalize import (
     detect_family,
 )
 from backend.fleet.shape_reader import read_snapshot
+
+# What a started ``multi`` ends with: every part, the failure, or the rest of the work.
+MultiOutcome = (
+    dict[str, dict[str, Any]] | Exception | Coroutine[Any, Any, dict[str, dict[str, Any]]]
+)
 
 DEFAULT_CONNECT_TIMEOUT = 2.0
 DEFAULT_READ_TIMEOUT = 3.0
@@ -237,12 +243,17 @@ class CgminerClient:
     async def request(self, command: str, parameter: object | None = None) -> dict[str, Any]:
         """One command, decoded but not status-checked (error replies are returned)."""
         payload = encode_request(command, parameter, text=self.text_mode)
-        raw = await self.request_raw(payload)
+        return await self._decoded(await self.request_raw(payload), command)
+
+    async def _decoded(self, raw: bytes, command: str) -> dict[str, Any]:
+        if len(raw) > THREAD_DECODE_BYTES:  # only a hostile or broken miner: parse off the loop
+            return await asyncio.to_thread(self._decode, raw, command)
+        return self._decode(raw, command)
+
+    def _decode(self, raw: bytes, command: str) -> dict[str, Any]:
         if not raw.strip(b"\x00 \r\n\t"):
             raise CgminerProtocolError("empty reply (miner closed the connection)")
         shape = None if "+" in command else command
-        if len(raw) > THREAD_DECODE_BYTES:  # only a hostile or broken miner: parse off the loop
-            return await asyncio.to_thread(decode_reply, raw, shape, max_bytes=self.max_reply_bytes)
         return decode_reply(raw, shape, max_bytes=self.max_reply_bytes)
 
     # ------------------------------------------------------------------ commands
@@ -265,18 +276,89 @@ class CgminerClient:
             return {}
         if len(wanted) == 1 or frozenset(wanted) in self.refused_joins:
             return await self._separately(wanted)
-        reply = await self.request(join_commands(wanted))
+        return await self._joined(wanted, await self.request(join_commands(wanted)))
+
+    def start_multi(
+        self, commands: Sequence[str], on_done: Callable[[MultiOutcome], None]
+    ) -> transport.Exchange | None:
+        """``multi`` for a joined request, driven by the transport's completion callback: no
+        task or future for the common case, a whole reply read as it arrives.
+
+        ``on_done`` gets every part, the error ``multi`` would raise, or (when more requests
+        are needed, or a hostile reply must be parsed off the loop) a coroutine that finishes
+        the work; it may be called before this returns. None, and ``on_done`` is never
+        called, when this client cannot start it here (a host name to resolve, a loop without
+        epoll, a join this miner refused, one command): use ``multi``. ``abandon()`` on the
+        exchange returned resets it, and ``on_done`` is not called.
+        """
+        wanted = list(dict.fromkeys(commands))
+        if (
+            self._family is None
+            or len(wanted) < 2
+            or frozenset(wanted) in self.refused_joins
+            or not transport.supported(asyncio.get_running_loop())
+        ):
+            return None
+        command = join_commands(wanted)
+
+        def finished(outcome: transport.Outcome) -> None:
+            try:
+                settled = self._settle(wanted, command, outcome)
+            except Exception as exc:
+                settled = exc
+            on_done(settled)
+
+        return transport.start(
+            (self.host, self.port),
+            self._family,
+            _payload(command, self.text_mode),
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            max_bytes=self.max_reply_bytes,
+            on_done=finished,
+        )
+
+    def _settle(self, wanted: list[str], command: str, outcome: transport.Outcome) -> MultiOutcome:
+        try:
+            raw = (
+                self._exchange_failed(outcome)
+                if isinstance(outcome, transport.ExchangeError)
+                else outcome
+            )
+            if len(raw) > THREAD_DECODE_BYTES:
+                return self._joined_raw(wanted, command, raw)
+            reply = self._decode(raw, command)
+            parts, rest = self._join_result(wanted, reply)
+        except CgminerError as exc:
+            return exc
+        if rest:
+            return self._joined(wanted, reply)
+        return {c: parts[c] for c in wanted}
+
+    async def _joined_raw(
+        self, wanted: list[str], command: str, raw: bytes
+    ) -> dict[str, dict[str, Any]]:
+        return await self._joined(wanted, await self._decoded(raw, command))
+
+    async def _joined(self, wanted: list[str], reply: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        """``wanted``'s replies from a joined reply, asking one by one what it lacks."""
+        parts, rest = self._join_result(wanted, reply)
+        if rest:
+            parts.update(await self._separately(rest))
+        return {c: parts[c] for c in wanted}
+
+    def _join_result(
+        self, wanted: list[str], reply: dict[str, Any]
+    ) -> tuple[dict[str, dict[str, Any]], list[str]]:
+        """The parts a joined reply holds, and the commands still to ask one by one."""
         parts = joined_parts(reply)
         if parts is not None:
-            missing = [c for c in wanted if c not in parts]
-            if missing:
-                parts.update(await self._separately(missing))
-            return {c: parts[c] for c in wanted}
+            return parts, [c for c in wanted if c not in parts]
         # Refused (code 14 on cgminer/Whatsminer) or answered as a single command:
         # this firmware cannot join these commands, so ask one at a time from now on.
         parse_status(reply)  # a reply without any STATUS is a protocol error, not a refusal
         self.refused_joins.add(frozenset(wanted))
-        return await self._separately(wanted)
+        return {}, wanted
 
     async def _separately(self, commands: Iterable[str]) -> dict[str, dict[str, Any]]:
         # Sequential on purpose: miner API servers handle one connection at a time.
@@ -320,6 +402,12 @@ class CgminerClient:
         except CgminerCommandError:
             return False
         return True
+
+
+@functools.lru_cache(maxsize=64)
+def _payload(command: str, text: bool) -> bytes:
+    """A joined request's bytes: the same few plans every sweep, encoded once each."""
+    return encode_request(command, None, text=text)
 
 
 def _decodes(buffer: bytes | bytearray, max_bytes: int) -> bool:

@@ -19,7 +19,7 @@ import asyncio
 import gc
 import logging
 import resource
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from contextlib import suppress
 from datetime import datetime
 from typing import Any
@@ -27,9 +27,16 @@ from typing import Any
 from backend.core.bus import EventBus
 from backend.core.clock import Clock
 from backend.core.lease import Lease
+from backend.fleet import transport
 from backend.fleet.alert_email import AlertMailer
 from backend.fleet.alerts import AlertBook, RuleSet, SweepAlerts
-from backend.fleet.client import POLL_COMMANDS, CgminerClient, first_contact, snapshot_for_error
+from backend.fleet.client import (
+    POLL_COMMANDS,
+    CgminerClient,
+    MultiOutcome,
+    first_contact,
+    snapshot_for_error,
+)
 from backend.fleet.codec import CgminerError
 from backend.fleet.economics import Prices, read_hashprice
 from backend.fleet.inventory import MinerSpec
@@ -79,6 +86,7 @@ PLANS: dict[str, tuple[str, ...]] = {
     FAMILY_CGMINER: POLL_COMMANDS,
 }
 SUMMARY_OMITS = ("boards", "pools")
+_SETTLED = (dict, Exception)  # a started poll's outcome with nothing left to await
 
 
 class Poller:
@@ -239,31 +247,122 @@ class Poller:
         return summary
 
     async def _poll_all(self, due: list[MinerState]) -> None:
+        """Every due miner polled, ``concurrency`` at a time.
+
+        A miner whose firmware plan is known is one joined exchange driven by the transport's
+        completion callback and read as its reply arrives: no task, future or coroutine frame
+        a miner. First contacts, and plans that need more requests or a reply parsed off the
+        loop, run as tasks (``_poll``).
+        """
+        loop = asyncio.get_running_loop()
         queue = iter(due)
+        limit = max(1, min(self.concurrency, len(due)))
+        all_done: asyncio.Future[None] = loop.create_future()
+        running: dict[int, transport.Exchange] = {}  # by id(state): exchanges in flight
+        tasks: set[asyncio.Task[None]] = set()
+        inflight = 0
+        filling = False
 
-        async def worker() -> None:
-            for state in queue:
-                state.reading = await self._poll(state)
+        def release() -> None:
+            nonlocal inflight
+            inflight -= 1
+            fill()
 
-        workers = max(1, min(self.concurrency, len(due)))
-        await asyncio.gather(*(worker() for _ in range(workers)))
+        def fill() -> None:
+            # A loop, not recursion: an exchange can finish inside its own start (refused).
+            nonlocal inflight, filling
+            if filling or all_done.done():
+                return
+            filling = True
+            try:
+                while inflight < limit:
+                    state = next(queue, None)
+                    if state is None:
+                        if inflight == 0:
+                            all_done.set_result(None)
+                        return
+                    inflight += 1
+                    start(state)
+            finally:
+                filling = False
+
+        def spawn(state: MinerState, work: Coroutine[Any, Any, MinerSnapshot]) -> None:
+            async def run() -> None:
+                state.reading = await work
+
+            task = loop.create_task(run())
+            tasks.add(task)
+            task.add_done_callback(lambda done: (tasks.discard(done), release()))
+
+        def start(state: MinerState) -> None:
+            plan = PLANS.get(state.family or "")
+            if plan is None:
+                spawn(state, self._poll(state))
+                return
+
+            def finished(outcome: MultiOutcome) -> None:
+                running.pop(id(state), None)
+                if isinstance(outcome, _SETTLED):
+                    state.reading = self._settled(state, outcome)
+                    release()
+                else:  # more requests, or a hostile reply to parse off the loop
+                    spawn(state, self._settled_later(state, outcome))
+
+            try:
+                exchange = state.client.start_multi(plan, finished)
+            except Exception as exc:  # e.g. an address the socket refuses outright
+                state.reading = self._settled(state, exc)
+                release()
+                return
+            if exchange is None:
+                spawn(state, self._poll(state))
+            elif not exchange.finished:
+                running[id(state)] = exchange
+
+        fill()
+        try:
+            await all_done
+        finally:  # cancelled: reset what is in flight, as cancelling a coroutine poll does
+            for exchange in list(running.values()):
+                exchange.abandon()
+            for task in list(tasks):
+                task.cancel()
 
     async def _poll(self, state: MinerState) -> MinerSnapshot:
-        """One miner, one (usually joined) request; never raises for miner trouble."""
-        client = state.client
+        """One miner by coroutines (first contact, or a plan ``start_multi`` cannot start);
+        never raises for miner trouble."""
+        plan = PLANS.get(state.family or "")
         try:
-            plan = PLANS.get(state.family or "")
             if plan is not None:
-                return read_snapshot(await client.multi(plan))
-            replies, family = await first_contact(client)
-            snap = read_snapshot(replies)
-            answered = snap.status != "error" or is_suspect(snap.error)
-            if answered and family != FAMILY_UNKNOWN:
-                state.family = family
-            return snap
+                return self._settled(state, await state.client.multi(plan))
+            replies, family = await first_contact(state.client)
+        except Exception as exc:
+            return self._settled(state, exc)
+        snap = self._settled(state, replies)
+        answered = snap.status != "error" or is_suspect(snap.error)
+        if answered and family != FAMILY_UNKNOWN:
+            state.family = family
+        return snap
+
+    async def _settled_later(
+        self, state: MinerState, work: Coroutine[Any, Any, dict[str, dict[str, Any]]]
+    ) -> MinerSnapshot:
+        try:
+            replies = await work
+        except Exception as exc:
+            return self._settled(state, exc)
+        return self._settled(state, replies)
+
+    def _settled(self, state: MinerState, outcome: Mapping[str, Any] | Exception) -> MinerSnapshot:
+        """A poll's replies read, or the failure that ended it, as one snapshot: miner trouble
+        in plain words, and a parser bug on one miner logged without stopping the sweep."""
+        try:
+            if isinstance(outcome, Exception):
+                raise outcome
+            return read_snapshot(outcome)
         except CgminerError as exc:
             return snapshot_for_error(exc)
-        except Exception as exc:  # a parser bug on one miner must not stop the sweep
+        except Exception as exc:
             log.exception("unexpected error polling %s", state.spec.id)
             return MinerSnapshot.failed(f"internal error: {type(exc).__name__}")
 

@@ -7,7 +7,9 @@ per event loop; the loop watches that set's descriptor, so an exchange costs no 
 handle, selector key or timer of its own. The request goes out right after ``connect``
 when the kernel has already completed the handshake (always the case on loopback, where
 the simulated fleet lives), otherwise when the socket turns writable. Deadlines are checked
-every ``TICK_S``, so they fire up to that much late.
+every ``TICK_S``, so they fire up to that much late. ``start`` hands the outcome to a
+callback (the poller's sweep: no future, task or coroutine frame an exchange);
+``exchange`` is the same as a coroutine.
 
 Semantics are the streams client's: the connect and the reply each have a deadline; the
 reply ends at EOF or at cgminer's trailing NUL; a failure says which phase failed and hands
@@ -28,6 +30,7 @@ import select
 import socket
 import struct
 import weakref
+from collections.abc import Callable
 from typing import Literal
 
 Phase = Literal["connect", "read"]
@@ -77,11 +80,11 @@ class _Mux:
         # alive: when the loop goes, so do this mux and its epoll descriptor.
         self.loop: asyncio.AbstractEventLoop = weakref.proxy(loop)
         self.epoll = _EPOLL()
-        self.active: dict[int, _Exchange] = {}
+        self.active: dict[int, Exchange] = {}
         self.ticker: asyncio.TimerHandle | None = None
         loop.add_reader(self.epoll.fileno(), self._dispatch)
 
-    def watch(self, state: _Exchange, mask: int) -> None:
+    def watch(self, state: Exchange, mask: int) -> None:
         if state.fd in self.active:
             self.epoll.modify(state.fd, mask)
         else:
@@ -90,7 +93,7 @@ class _Mux:
             if self.ticker is None:
                 self.ticker = self.loop.call_later(TICK_S, self._tick)
 
-    def forget(self, state: _Exchange) -> None:
+    def forget(self, state: Exchange) -> None:
         """Stop dispatching to ``state``; its socket is closed right after, which also
         takes the descriptor out of the epoll set (so no ``unregister`` call)."""
         if self.active.get(state.fd) is state:
@@ -126,16 +129,21 @@ def _mux(loop: asyncio.AbstractEventLoop) -> _Mux:
     return mux
 
 
-class _Exchange:
-    """The state machine of one exchange, driven by the mux's epoll events."""
+# What an exchange ends with: the reply's bytes, or the failure.
+Outcome = bytes | ExchangeError
+
+
+class Exchange:
+    """The state machine of one exchange, driven by the mux's epoll events; ``on_done`` is
+    called once, with the outcome, from the event loop."""
 
     __slots__ = (
         "buffer",
         "deadline",
-        "done",
         "fd",
         "max_bytes",
         "mux",
+        "on_done",
         "payload",
         "phase",
         "read_timeout",
@@ -143,7 +151,13 @@ class _Exchange:
     )
 
     def __init__(
-        self, mux: _Mux, sock: socket.socket, payload: bytes, max_bytes: int, read_timeout: float
+        self,
+        mux: _Mux,
+        sock: socket.socket,
+        payload: bytes,
+        max_bytes: int,
+        read_timeout: float,
+        on_done: Callable[[Outcome], None],
     ) -> None:
         self.mux = mux
         self.sock = sock
@@ -152,7 +166,7 @@ class _Exchange:
         self.max_bytes = max_bytes
         self.read_timeout = read_timeout
         self.buffer = bytearray()
-        self.done: asyncio.Future[bytes] = mux.loop.create_future()
+        self.on_done: Callable[[Outcome], None] | None = on_done
         self.phase: Phase = "connect"
         self.deadline = 0.0
 
@@ -224,14 +238,26 @@ class _Exchange:
     # -- outcome -----------------------------------------------------------------------------
 
     def _finish(self) -> None:
-        self.close(clean=True)
-        if not self.done.done():
-            self.done.set_result(bytes(self.buffer))
+        self._done(bytes(self.buffer), clean=True)
 
     def _fail(self, kind: str, err: OSError | None = None) -> None:
+        self._done(ExchangeError(self.phase, kind, bytes(self.buffer), err), clean=False)
+
+    def _done(self, outcome: Outcome, *, clean: bool) -> None:
+        self.close(clean=clean)
+        on_done, self.on_done = self.on_done, None
+        if on_done is not None:
+            on_done(outcome)
+
+    @property
+    def finished(self) -> bool:
+        """Its outcome was handed over, or it was abandoned."""
+        return self.on_done is None
+
+    def abandon(self) -> None:
+        """Stop the exchange without an outcome (its caller went away): reset the connection."""
+        self.on_done = None
         self.close(clean=False)
-        if not self.done.done():
-            self.done.set_exception(ExchangeError(self.phase, kind, bytes(self.buffer), err))
 
     def close(self, *, clean: bool) -> None:
         """Release the socket; ``clean=False`` resets the connection (RST) instead of a FIN."""
@@ -245,6 +271,43 @@ class _Exchange:
         self.sock.close()
 
 
+def start(
+    address: tuple[str, int] | tuple[str, int, int, int],
+    family: int,
+    payload: bytes,
+    *,
+    connect_timeout: float,
+    read_timeout: float,
+    max_bytes: int,
+    on_done: Callable[[Outcome], None],
+) -> Exchange:
+    """Connect to ``address`` (already resolved) and send ``payload``; ``on_done`` gets the
+    bytes read, or an ``ExchangeError`` (its ``partial`` holds the bytes received on a read
+    failure, so the caller may still accept a complete reply from a miner that did not close).
+
+    Runs on the event loop; no task, no future: a sweep's thousands of exchanges are driven by
+    the mux's epoll events alone. ``on_done`` may run before this returns (a connect refused at
+    once). ``abandon()`` on the exchange returned resets it if it is still running.
+    """
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(family, _STREAM_NONBLOCK)  # non-blocking from birth: no fcntl calls
+    if _STREAM_NONBLOCK == socket.SOCK_STREAM:
+        sock.setblocking(False)
+    state = Exchange(_mux(loop), sock, payload, max_bytes, read_timeout, on_done)
+    try:
+        err = sock.connect_ex(address)
+    except BaseException:
+        state.abandon()
+        raise
+    if err not in _IN_PROGRESS:
+        state._done(
+            ExchangeError("connect", _kind(err), err=OSError(err, _strerror(err))), clean=False
+        )
+        return state
+    state.start(connect_timeout)
+    return state
+
+
 async def exchange(
     address: tuple[str, int] | tuple[str, int, int, int],
     family: int,
@@ -254,23 +317,31 @@ async def exchange(
     read_timeout: float,
     max_bytes: int,
 ) -> bytes:
-    """Connect to ``address`` (already resolved), send ``payload``, return the bytes read.
+    """``start`` as a coroutine: the bytes read, or ``ExchangeError`` raised. A cancelled
+    exchange is reset."""
+    done: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
 
-    Raises ``ExchangeError``; on a read failure ``partial`` holds the bytes received, so
-    the caller may still accept a complete reply from a miner that did not close.
-    """
-    sock = socket.socket(family, _STREAM_NONBLOCK)  # non-blocking from birth: no fcntl calls
-    if _STREAM_NONBLOCK == socket.SOCK_STREAM:
-        sock.setblocking(False)
-    state = _Exchange(_mux(asyncio.get_running_loop()), sock, payload, max_bytes, read_timeout)
+    def settle(outcome: Outcome) -> None:
+        if done.done():
+            return
+        if isinstance(outcome, ExchangeError):
+            done.set_exception(outcome)
+        else:
+            done.set_result(outcome)
+
+    state = start(
+        address,
+        family,
+        payload,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        max_bytes=max_bytes,
+        on_done=settle,
+    )
     try:
-        err = sock.connect_ex(address)
-        if err not in _IN_PROGRESS:
-            raise ExchangeError("connect", _kind(err), err=OSError(err, _strerror(err)))
-        state.start(connect_timeout)
-        return await state.done
+        return await done
     finally:
-        state.close(clean=False)  # no-op once finished; a cancelled exchange is reset
+        state.abandon()  # no-op once finished
 
 
 def _kind(err: int | None) -> str:

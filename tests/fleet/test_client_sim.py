@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import os
 import socket
 import time
@@ -14,12 +15,14 @@ import pytest
 from backend.fleet.client import (
     CgminerClient,
     CgminerConnectionError,
+    MultiOutcome,
     poll,
     poll_many,
 )
 from backend.fleet.codec import CgminerCommandError, parse_status
 from backend.fleet.normalize import MinerSnapshot, normalize
 from backend.sim.fleet import FAMILIES, WHATSMINER_FW, Fault, FleetSimulator, SimMiner, main
+from tests.helpers import free_port
 
 FAST = {"connect_timeout": 1.0, "read_timeout": 1.0}
 DOWNTIME = 0.4
@@ -360,6 +363,35 @@ async def test_whatsminer_join_fallback(fleet: FleetSimulator) -> None:
     # Plain cgminer commands still join on the same client.
     await client.multi(["summary", "pools"])
     assert list(miner.requests)[-1] == "summary+pools"
+
+
+async def started(client: CgminerClient, commands: list[str]) -> MultiOutcome:
+    """What ``start_multi`` hands its callback."""
+    got: asyncio.Future[MultiOutcome] = asyncio.get_running_loop().create_future()
+    assert client.start_multi(commands, got.set_result) is not None
+    return await got
+
+
+async def test_a_started_multi_ends_as_multi_would(fleet: FleetSimulator) -> None:
+    plan = ["summary", "pools", "devs"]
+    for miner in fleet.miners:  # the common case: every part, read as the reply arrives
+        client = CgminerClient(*miner.address, **FAST)
+        outcome = await started(client, plan)
+        assert isinstance(outcome, dict) and list(outcome) == plan
+        assert all(not parse_status(reply).is_error for reply in outcome.values())
+        assert list(miner.requests)[-1] == "summary+pools+devs"  # one connection
+    whatsminer = by_family(fleet, "whatsminer")
+    client = CgminerClient(*whatsminer.address, **FAST)
+    refused = ["summary", "get_version", "pools"]
+    rest = await started(client, refused)  # a refused join: the rest of the work, to await
+    assert inspect.iscoroutine(rest)
+    assert list(await rest) == refused
+    assert list(whatsminer.requests)[-3:] == refused  # asked one by one, as multi does
+    assert client.start_multi(refused, print) is None  # remembered: multi's job from now on
+    nobody = CgminerClient("127.0.0.1", free_port(), **FAST)
+    down = await started(nobody, plan)  # the error multi raises, handed over
+    assert isinstance(down, CgminerConnectionError) and down.offline
+    assert CgminerClient("localhost", 4028).start_multi(plan, print) is None  # a name: multi
 
 
 async def test_join_parts_with_errors_are_kept(fleet: FleetSimulator) -> None:

@@ -13,10 +13,12 @@ import pytest
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
+from backend.fleet.inventory import MinerSpec
 from backend.fleet.poller import GC_YOUNG_THRESHOLD, PLANS, tune_gc
 from backend.settings import Settings
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
+from tests.helpers import eventually, free_port
 
 
 @pytest.fixture
@@ -103,6 +105,39 @@ async def test_a_hung_miner_costs_one_timeout_not_the_sweep(
     data = poller.miner_data(poller.states["m0"])
     assert data["status"] == "error" and data["error"].startswith("timeout after 0.5s")
     assert sum(s.status == "online" for s in poller.states.values()) == 7
+
+
+async def test_thousands_of_known_miners_failing_at_once_are_each_reported(
+    settings: Settings, db: Database
+) -> None:
+    """A plan's exchange can fail inside its own start (a refused connect): the sweep keeps
+    starting the next ones in a loop, not by recursion, whatever the count."""
+    port = free_port()  # nothing listens there
+    specs = [MinerSpec(id=f"dead{i}", host="127.0.0.1", port=port) for i in range(3000)]
+    poller = make_poller(settings, db, EventBus(), ManualClock(), specs, fleet_concurrency=256)
+    for state in poller.states.values():
+        state.family = "antminer"  # as if learnt in an earlier sweep
+    await poller.sweep()
+    data = [poller.miner_data(state) for state in poller.states.values()]
+    assert len(data) == 3000
+    assert {(d["status"], d["error"]) for d in data} == {("offline", "connection refused")}
+
+
+async def test_a_cancelled_sweep_resets_the_polls_in_flight(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    poller = make_poller(settings, db, EventBus(), ManualClock(), specs_for(sim))
+    await poller.sweep()  # every family learnt: the next sweep is callback-driven exchanges
+    for miner in sim.miners:
+        await miner.set_fault(Fault.HANG)
+    sweep = asyncio.create_task(poller.sweep())
+    await eventually(lambda: sum(m.open_connections for m in sim.miners) == len(sim.miners))
+    sweep.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await sweep
+    await eventually(  # reset at once, not left to their read timeout
+        lambda: sum(m.open_connections for m in sim.miners) == 0, within_s=0.3
+    )
 
 
 async def test_sweeps_never_overlap_and_rearm_after_each(
