@@ -332,7 +332,7 @@ class CgminerClient:
         except CgminerError as exc:
             return exc
         if rest:
-            return self._joined(wanted, reply)
+            return self._completed(wanted, parts, rest)
         return {c: parts[c] for c in wanted}
 
     async def _joined_raw(
@@ -342,7 +342,11 @@ class CgminerClient:
 
     async def _joined(self, wanted: list[str], reply: dict[str, Any]) -> dict[str, dict[str, Any]]:
         """``wanted``'s replies from a joined reply, asking one by one what it lacks."""
-        parts, rest = self._join_result(wanted, reply)
+        return await self._completed(wanted, *self._join_result(wanted, reply))
+
+    async def _completed(
+        self, wanted: list[str], parts: dict[str, dict[str, Any]], rest: list[str]
+    ) -> dict[str, dict[str, Any]]:
         if rest:
             parts.update(await self._separately(rest))
         return {c: parts[c] for c in wanted}

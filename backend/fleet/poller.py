@@ -332,9 +332,9 @@ class Poller:
         """One miner by coroutines (first contact, or a plan ``start_multi`` cannot start);
         never raises for miner trouble."""
         plan = PLANS.get(state.family or "")
+        if plan is not None:
+            return await self._settled_later(state, state.client.multi(plan))
         try:
-            if plan is not None:
-                return self._settled(state, await state.client.multi(plan))
             replies, family = await first_contact(state.client)
         except Exception as exc:
             return self._settled(state, exc)
@@ -347,6 +347,7 @@ class Poller:
     async def _settled_later(
         self, state: MinerState, work: Coroutine[Any, Any, dict[str, dict[str, Any]]]
     ) -> MinerSnapshot:
+        """``_settled`` for a poll still under way."""
         try:
             replies = await work
         except Exception as exc:

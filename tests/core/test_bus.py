@@ -183,7 +183,6 @@ def test_features_publish_through_emit() -> None:
     data for speed) and internal channels call `bus.publish` directly; every other event is
     built as its contract model and sent with `emit`."""
     allowed = {
-        "backend/core/bus.py",  # emit itself
         "backend/fleet/poller.py",  # miner.update, fleet.readings, fleet.sweep: thousands a sweep
         "backend/auth/shared_throttle.py",  # auth.throttle: between instances, never to clients
     }
