@@ -91,9 +91,13 @@ async def connection_loop(
             post(KeyLoaded(await client.me()))
             post(HealthLoaded(await client.health()))
             await _load_alerts(client, post)
-            post(ConnectionChanged("connected", client.base_url))
-            backoff, asked = 0.5, False
-            await _follow(client, post, refresh_s, channels)
+
+            def connected() -> None:
+                nonlocal backoff, asked
+                backoff, asked = 0.5, False
+                post(ConnectionChanged("connected", client.base_url))
+
+            await _follow(client, post, refresh_s, channels, connected)
         except AuthError as exc:
             if key_source is not None:
                 found = key_source()
@@ -139,15 +143,22 @@ async def _follow(
     post: Callable[[Message], object],
     refresh_s: float,
     channels: tuple[str, ...],
+    connected: Callable[[], None],
 ) -> None:
-    """Stream events in short batches; also re-read the REST snapshot every `refresh_s`."""
+    """Stream events in short batches; also re-read the REST snapshot every `refresh_s`.
+
+    `connected` runs once the server has confirmed the subscription, not before: the screens
+    load their REST snapshots on "connected", and an event sent between a snapshot and the
+    subscription would be lost (a fleet row would lack its model until the next full reload).
+    """
     pending: list[StreamEvent] = []
     flush_at: float | None = None
     queue: asyncio.Queue[StreamEvent | BaseException] = asyncio.Queue()
 
     async def reader() -> None:
         try:
-            async for event in client.stream(channels, only_available=True):
+            stream = client.stream(channels, only_available=True, on_subscribed=connected)
+            async for event in stream:
                 queue.put_nowait(event)
         except BaseException as exc:  # handed to the loop below, which decides
             queue.put_nowait(exc)

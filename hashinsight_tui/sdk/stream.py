@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -51,8 +51,13 @@ class StreamCalls(ApiTransport):
         *,
         open_timeout_s: float = 10.0,
         only_available: bool = False,
+        on_subscribed: Callable[[], object] | None = None,
     ) -> AsyncIterator[StreamEvent]:
-        """Subscribe to channels and yield their events; ConnectionLost when the stream ends."""
+        """Subscribe to channels and yield their events; ConnectionLost when the stream ends.
+
+        `on_subscribed` runs once the server has confirmed the subscription: from then on no
+        event is missed, so a snapshot read after it cannot fall between snapshot and stream.
+        """
         try:
             async with websockets.connect(
                 self.ws_url, open_timeout=open_timeout_s, max_size=2**22, ping_interval=20
@@ -72,10 +77,16 @@ class StreamCalls(ApiTransport):
                     if filters:
                         frame["filters"] = filters
                     await ws.send(json.dumps(frame))
+                elif on_subscribed is not None:
+                    on_subscribed()  # nothing to wait for
+                    on_subscribed = None
                 async for raw in ws:
                     message = decode_answer(raw)
                     kind = message.get("type")
-                    if kind == "event":
+                    if kind == "subscribed" and on_subscribed is not None:
+                        on_subscribed()
+                        on_subscribed = None
+                    elif kind == "event":
                         try:
                             event = EventFrame.model_validate(message)
                         except ValidationError as exc:

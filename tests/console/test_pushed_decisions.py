@@ -99,8 +99,7 @@ async def other_console(world: World) -> AsyncIterator[OtherConsole]:
     client = HashInsightClient(world.thread.backend.url, world.operator)
     task = asyncio.create_task(connection_loop(client, other.post, REFRESH_S, STREAM_CHANNELS))
     try:
-        await eventually(lambda: other.state == "connected", 30, what="second console connected")
-        await asyncio.sleep(0.5)  # subscribed
+        await eventually(lambda: other.state == "connected", 30, what="second console subscribed")
         yield other
     finally:
         task.cancel()
