@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from backend.core.audit import record_audit
 from backend.core.clock import Clock
@@ -245,24 +245,7 @@ class FleetCommands:
     async def approve(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None
     ) -> CommandOut:
-        row = await self._pending(command_id, key, "approve")
-        now = self.clock.now()
-        async with self.db.session() as session:
-            stored = await session.get(FleetCommandRow, command_id)
-            assert stored is not None
-            if stored.state != "pending_approval":
-                raise CommandError(409, f"command {command_id} is {stored.state}, not pending")
-            stored.state, stored.updated_at = "sent", now
-            stored.decided_by, stored.decided_at, stored.reason = key.actor, now, reason
-            record_audit(
-                session,
-                actor=key.actor,
-                action="fleet.command.approve",
-                target=stored.miner_id,
-                source=source,
-                detail={"command_id": command_id, "reason": reason},
-            )
-            row = stored
+        row = await self._decide(command_id, key, "approve", reason, source)
         self.poller.bus.emit("command.update", command_out(row))  # decided
         if row.miner_id not in self.poller.states:
             return await self._finish(
@@ -273,26 +256,55 @@ class FleetCommands:
     async def reject(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None
     ) -> CommandOut:
-        await self._pending(command_id, key, "reject")
+        row = await self._decide(command_id, key, "reject", reason, source)
+        self.poller.bus.emit("command.update", command_out(row))  # decided
+        return command_out(row)
+
+    async def _decide(
+        self, command_id: str, key: KeyInfo, verb: str, reason: str, source: str | None
+    ) -> FleetCommandRow:
+        """Take the pending command for this decision, or refuse with 409.
+
+        One conditional UPDATE claims it: two consoles approving at once (or one approving
+        while another rejects) cannot both win, so a command is sent at most once. A read,
+        a check in Python and a write would let both pass the check.
+        """
+        await self._pending(command_id, key, verb)
         now = self.clock.now()
+        approved = verb == "approve"
+        decision = {
+            "state": "sent" if approved else "refused",
+            "updated_at": now,
+            "decided_by": key.actor,
+            "decided_at": now,
+            "reason": reason,
+            **({} if approved else {"result": f"rejected by {key.actor}: {reason}"}),
+        }
         async with self.db.session() as session:
-            row = await session.get(FleetCommandRow, command_id)
+            claimed = await session.execute(
+                update(FleetCommandRow)
+                .where(
+                    FleetCommandRow.id == command_id,
+                    FleetCommandRow.state == "pending_approval",
+                )
+                .values(**decision)
+                .execution_options(synchronize_session=False)
+            )
+            row = await session.get(FleetCommandRow, command_id, populate_existing=True)
             assert row is not None
-            if row.state != "pending_approval":
-                raise CommandError(409, f"command {command_id} is {row.state}, not pending")
-            row.state, row.updated_at = "refused", now
-            row.result = f"rejected by {key.actor}: {reason}"
-            row.decided_by, row.decided_at, row.reason = key.actor, now, reason
+            if getattr(claimed, "rowcount", 0) != 1:
+                raise CommandError(
+                    409, f"command {command_id} is {row.state}, not pending approval"
+                )
             record_audit(
                 session,
                 actor=key.actor,
-                action="fleet.command.reject",
+                action=f"fleet.command.{verb}",
                 target=row.miner_id,
                 source=source,
                 detail={"command_id": command_id, "reason": reason},
             )
-        self.poller.bus.emit("command.update", command_out(row))  # decided
-        return command_out(row)
+        return row
 
     async def _pending(self, command_id: str, key: KeyInfo, verb: str) -> FleetCommandRow:
         async with self.db.session() as session:

@@ -320,8 +320,13 @@ class ApprovalsScreen(BaseScreen):
                 await client.approve_issue(int(item.ref), reason or None)
             else:
                 await client.reject_issue(int(item.ref), reason)
-        except (ApiError, ConnectionLost) as exc:
+        except ApiError as exc:
             self.notify(f"{item.kind} {item.ref} not changed: {exc}", severity="error")
+        except ConnectionLost as exc:  # the decision may have been taken: the list will tell
+            self.notify(
+                f"{item.kind} {item.ref}: {exc}; it may have been decided: see its state",
+                severity="warning",
+            )
         else:
             self.notify(f"{item.kind} {item.ref} {'approved' if approve else 'rejected'}")
         self.hi_app.fetch_active()

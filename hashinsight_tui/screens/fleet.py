@@ -764,15 +764,21 @@ class FleetScreen(BaseScreen):
             else:
                 results = command_results(await client.bulk_command(ids, command, params))
         except (ApiError, ConnectionLost) as exc:
-            self.notify(f"{verb}: {exc}", severity="error")
+            # An error answer means nothing ran; no answer means it may have run: say so,
+            # rather than "failed", so nobody sends a restart twice.
+            lost = isinstance(exc, ConnectionLost)
+            result = f"{exc}; it may have run: the command log shows" if lost else str(exc)
+            self.notify(f"{verb}: {result}", severity="warning" if lost else "error")
             self._log(
                 {
                     "miner_id": ", ".join(ids),
                     "command": command,
-                    "state": "failed",
-                    "result": str(exc),
+                    "state": "unknown" if lost else "failed",
+                    "result": result,
                 }
             )
+            if lost:
+                self.hi_app.fetch_active()
             return
         for result in results:
             self._log({"command": command, **result})

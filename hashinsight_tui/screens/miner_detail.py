@@ -456,6 +456,7 @@ STATE_STYLE = {
     "refused": "red",
     "failed": "red",
     "rejected": "red",
+    "unknown": "yellow",  # no answer in time: it may have run (the backend's log tells)
 }
 
 

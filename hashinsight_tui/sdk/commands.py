@@ -8,6 +8,11 @@ from typing import Any
 from hashinsight_contract.fleet import BulkCommandOut, CommandList, CommandOut
 from hashinsight_tui.sdk.transport import ApiTransport, path_segment
 
+# A command call answers once every miner has run it and its effect has been read back
+# (seconds a miner; a bulk runs some at a time): far longer than a read. A call that still
+# times out may have run, so callers must not report it as failed.
+COMMAND_TIMEOUT_S = 600.0
+
 
 class CommandCalls(ApiTransport):
     async def miner_command(
@@ -16,14 +21,15 @@ class CommandCalls(ApiTransport):
         """The command as recorded; state "pending_approval" for semi-auto keys."""
         body = {"command": command, "params": params or {}}
         path = f"/api/v1/miners/{path_segment(miner_id)}/commands"
-        return await self._get(CommandOut, "POST", path, json=body)
+        return await self._get(CommandOut, "POST", path, json=body, timeout=COMMAND_TIMEOUT_S)
 
     async def bulk_command(
         self, miner_ids: Iterable[str], command: str, params: dict[str, Any] | None = None
     ) -> BulkCommandOut:
         """One result per miner, in the order given."""
         body = {"miner_ids": list(miner_ids), "command": command, "params": params or {}}
-        return await self._get(BulkCommandOut, "POST", "/api/v1/miners/commands", json=body)
+        path = "/api/v1/miners/commands"
+        return await self._get(BulkCommandOut, "POST", path, json=body, timeout=COMMAND_TIMEOUT_S)
 
     async def fleet_commands(
         self, state: str | None = None, *, limit: int = 100, offset: int = 0
@@ -35,8 +41,10 @@ class CommandCalls(ApiTransport):
         return await self._get(CommandList, "GET", "/api/v1/fleet/commands", params=params)
 
     async def approve_command(self, command_id: str, reason: str) -> CommandOut:
+        """Approving runs the command: the answer comes once its effect was read back."""
         path = f"/api/v1/fleet/commands/{path_segment(command_id)}/approve"
-        return await self._get(CommandOut, "POST", path, json={"reason": reason})
+        body = {"reason": reason}
+        return await self._get(CommandOut, "POST", path, json=body, timeout=COMMAND_TIMEOUT_S)
 
     async def reject_command(self, command_id: str, reason: str) -> CommandOut:
         path = f"/api/v1/fleet/commands/{path_segment(command_id)}/reject"

@@ -175,7 +175,8 @@ class ApiTransport:
         try:
             return await self.http.request(method, path, **kwargs)
         except httpx.TimeoutException:
-            raise ConnectionLost(f"{self.base_url}: no answer within {self.timeout_s:g}s") from None
+            waited = kwargs.get("timeout", self.timeout_s)
+            raise ConnectionLost(f"{self.base_url}: no answer within {waited:g}s") from None
         except httpx.HTTPError as exc:
             raise ConnectionLost(f"{self.base_url}: {type(exc).__name__}") from None
 

@@ -22,6 +22,7 @@ from backend.sim.ndau_node import NdauNodeSimulator
 from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.screens.approvals import ApprovalsScreen
 from hashinsight_tui.screens.confirm import DecisionScreen
+from hashinsight_tui.sdk import commands as sdk_commands
 from hashinsight_tui.widgets.line_table import LineTable
 from tests.console.snapshot_world import URL, replay_client
 from tests.helpers import wait_for
@@ -175,6 +176,26 @@ async def test_the_requester_sees_its_own_request_and_cannot_decide_it(world: Wo
         await wait_for(lambda: any("not changed" in n for n in notifications(app)), pilot)
         assert any("other than the requester" in n for n in notifications(app))
         assert len(rows(app)) == 1
+
+
+async def test_an_approval_without_an_answer_in_time_says_it_may_have_run(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Approving a restart runs it before the answer comes: a console that stops waiting
+    first must not say "not changed" (the restart went out; a second approval would be a
+    second restart if it could be made)."""
+    _semi, _miner_id, command_id = await queue_restart(world)
+    monkeypatch.setattr(sdk_commands, "COMMAND_TIMEOUT_S", 0.005)
+    operator = world.thread.backend.operator_token
+    assert operator is not None
+    app = console(world, operator)
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for(lambda: len(rows(app)) == 1, pilot, 30)
+        await decide(app, pilot, "a", "rack 3 verified by phone")
+        await wait_for(lambda: any(command_id in n for n in notifications(app)), pilot)
+        message = next(n for n in notifications(app) if command_id in n)
+        assert "may have been decided" in message and "not changed" not in message
+        await wait_for(lambda: rows(app) == [], pilot, 30)  # it was: the queue shows it
 
 
 async def test_the_demo_has_night_shift_requests_waiting(backend_thread: BackendThread) -> None:

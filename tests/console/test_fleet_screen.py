@@ -28,6 +28,7 @@ from hashinsight_tui.client import HashInsightClient
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.screens.fleet import FleetScreen, PoolPickerScreen
 from hashinsight_tui.screens.miner_detail import MinerDetailScreen
+from hashinsight_tui.sdk import commands as sdk_commands
 from hashinsight_tui.widgets.fleet_grid import FleetGrid
 from hashinsight_tui.widgets.fleet_summary import FleetSummaryBar
 from hashinsight_tui.widgets.fleet_table import FleetTable
@@ -344,6 +345,35 @@ async def test_confirm_a_restart_and_see_the_miner_go_offline_and_back(
         log = screen.query_one("#fleet-log")
         await wait_for(lambda: "restart" in str(log.render()), pilot)
         assert miner_id in str(log.render()) and "succeeded" in str(log.render())
+        await settle(app, pilot)
+
+
+async def test_a_command_without_an_answer_in_time_is_not_called_failed(
+    demo: Demo, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restart answers only once the miner was seen going down: a console that gives up
+    waiting first must say the restart may have run (and then show what the backend
+    recorded), never "failed", which would invite a second restart."""
+    monkeypatch.setattr(sdk_commands, "COMMAND_TIMEOUT_S", 0.005)
+    app = console(demo)
+    async with app.run_test(size=SIZE) as pilot:
+        screen = await loaded(app, pilot)
+        miner_id = demo_miner(screen, 4)
+        assert 4 not in TROUBLED
+        await go_to_miner(app, pilot, miner_id)
+        await pilot.press("r")
+        await wait_for(lambda: isinstance(app.screen, ConfirmScreen), pilot)
+        confirm(app)
+        await wait_for(lambda: any("Restart" in n for n in notifications(app)), pilot)
+        message = next(n for n in notifications(app) if "Restart" in n)
+        assert "no answer within 0.005s" in message and "may have run" in message
+        assert "failed" not in message
+        await pilot.press("L")
+        log = screen.query_one("#fleet-log")
+        await wait_for(lambda: "unknown" in str(log.render()), pilot)
+        assert "failed" not in str(log.render())
+        # the backend's own entry follows: it did run
+        await wait_for(lambda: "succeeded" in str(log.render()), pilot, within_s=30)
         await settle(app, pilot)
 
 

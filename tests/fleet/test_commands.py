@@ -3,6 +3,7 @@ approvals, verification and the audit trail."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -125,6 +126,39 @@ async def test_semi_auto_waits_for_another_key_and_everything_is_audited(
     assert actions.count("fleet.command.request") == 2
     assert "fleet.command.approve" in actions and "fleet.command.reject" in actions
     assert actions.count("fleet.command.result") == 1
+
+
+async def test_consoles_deciding_at_once_send_a_command_once(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    """Three consoles approve the same addpool, and another rejects it, all at once: one
+    decision wins, the others get 409, and the miner gets the pool once."""
+    sim, _poller, commands, db = setup
+    params = {"url": "stratum+tcp://new.example:3333", "user": "acme.w1", "password": "x"}
+    [pending] = await commands.request(["m3"], "addpool", params, key=key("semi", "semi_auto"))
+    decisions = [
+        *(
+            commands.approve(pending.command_id, key=key(f"boss{i}"), reason=f"console {i}")
+            for i in range(3)
+        ),
+        commands.reject(pending.command_id, key=key("boss3"), reason="console 3"),
+    ]
+    answers = await asyncio.gather(*decisions, return_exceptions=True)
+    won = [a for a in answers if not isinstance(a, BaseException)]
+    lost = [a for a in answers if isinstance(a, BaseException)]
+    assert len(won) == 1, answers
+    assert all(isinstance(a, CommandError) and a.status == 409 for a in lost), lost
+    sent = [r for r in sim.miners[3].requests if "addpool" in str(r)]
+    added = [p for p in sim.miners[3].pools if p.url == params["url"]]
+    if won[0].decided_by == key("boss3").actor:
+        assert won[0].state == "refused" and not sent and not added
+    else:
+        assert won[0].state == "succeeded" and len(sent) == 1 and len(added) == 1
+    [stored], _total = await commands.list(None, 1, 0)
+    assert (stored.state, stored.decided_by) == (won[0].state, won[0].decided_by)
+    async with db.session() as session:
+        actions = [a.action for a in (await session.scalars(select(AuditEntry))).all()]
+    assert actions.count("fleet.command.approve") + actions.count("fleet.command.reject") == 1
 
 
 async def test_addpool_password_is_masked_in_the_log(
