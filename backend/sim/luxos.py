@@ -1,10 +1,13 @@
 """LuxOS on a simulated Antminer: its version, config and session-guarded write commands.
 
-LuxOS reports like bmminer (``stats``, ``pools`` ...) but writes need a session: ``logon``
-gives a SessionID (one session at a time: a second logon is refused while one is active, and
-``session`` tells the active id), each write carries it as its first parameter, ``logoff``
-ends it. ``rebootdevice``, ``curtail`` (sleep / wakeup), ``ledset`` (red, blink / off),
-``profileset`` and the pool commands are served; a write without a valid session is refused.
+LuxOS reports like bmminer (``stats``, ``pools`` ...) but its guarded writes need a session:
+``logon`` gives a SessionID (one session at a time: a second logon is refused while one is
+active, and ``session`` tells the active id), ``rebootdevice``, ``resetminer``, ``curtail``
+(sleep / wakeup), ``ledset`` (red, blink / off) and ``profileset`` carry it as their first
+parameter and are refused without a valid one; ``logoff`` ends it. The pool commands take no
+session (Luxor's command table: ``logon_required: false``): ``switchpool|1``,
+``addpool|url,user,pass``; a session id in front is read as the pool index or URL and refused
+as an invalid one, as LuxOS does.
 
 Its own reads: ``power`` (estimated watts), ``fans``, ``tempctrl``, ``groups`` (pool groups;
 each ``pools`` row names its ``GROUP``), ``profiles`` (the tuning profiles: ``default`` from the
@@ -26,20 +29,8 @@ if TYPE_CHECKING:
 
 LUXOS_VERSION = "2024.5.1.200003-6b0e6ae7"
 LUX_DESC = f"LUXminer {LUXOS_VERSION}"
-SESSION_COMMANDS = frozenset(
-    {
-        "rebootdevice",
-        "resetminer",
-        "curtail",
-        "ledset",
-        "switchpool",
-        "addpool",
-        "removepool",
-        "enablepool",
-        "disablepool",
-        "profileset",
-    }
-)
+SESSION_COMMANDS = frozenset({"rebootdevice", "resetminer", "curtail", "ledset", "profileset"})
+POOL_COMMANDS = frozenset({"switchpool", "addpool", "removepool", "enablepool", "disablepool"})
 # cgminer writes without a session are refused: LuxOS guards them all.
 PLAIN_WRITES = frozenset({"restart", "ascset", "privileged"})
 
@@ -53,6 +44,7 @@ class LuxosState:
     password: str | None = None  # None: logon needs no credentials (the factory setting)
     user: str = "root"
     refuse: bool = False  # the firmware rejects every write (tests)
+    expire: int = 0  # this many sessions time out right after logon (tests: renewal)
     profile: str = "default"  # the active tuning profile
 
 
@@ -189,6 +181,8 @@ def handle(miner: SimMiner, command: str, param: str | None) -> Reply | None:
         return {"STATUS": [_ok(miner, 13, "Session killed")], "id": 1}, None
     if command in PLAIN_WRITES:
         return _error(miner, 45, f"Access denied to '{command}' command"), None
+    if command in POOL_COMMANDS:
+        return _pool_write(miner, state, command, param)
     if command not in SESSION_COMMANDS:
         return None
     fields = (param or "").split(",", 1)
@@ -207,8 +201,9 @@ def _logon(miner: SimMiner, state: LuxosState, param: str | None) -> Reply:
         user, _, password = (param or "").partition(",")
         if user != state.user or password != state.password:
             return _error(miner, 403, "Invalid password"), None
-    state.session_id = secrets.token_hex(8)
-    row = {"SessionID": state.session_id}
+    row = {"SessionID": secrets.token_hex(8)}
+    state.session_id = None if state.expire > 0 else row["SessionID"]
+    state.expire = max(0, state.expire - 1)
     return {"STATUS": [_ok(miner, 11, "Session created")], "SESSION": [row], "id": 1}, None
 
 
@@ -232,10 +227,20 @@ def _write(miner: SimMiner, state: LuxosState, command: str, rest: str | None) -
         return {"STATUS": [_ok(miner, 305, f"LED {color} {led}")], "id": 1}, None
     if command == "profileset":
         return _profileset(miner, rest), None
-    if command in ("switchpool", "addpool", "removepool", "enablepool", "disablepool"):
-        reply, after = miner._privileged(command, rest)  # the cgminer pool logic, once allowed
-        return reply, after
     return miner._invalid_command(), None
+
+
+def _pool_write(miner: SimMiner, state: LuxosState, command: str, param: str | None) -> Reply:
+    """A pool command, which takes no session: whatever comes first is the pool index or URL."""
+    first, _, rest = (param or "").partition(",")
+    if command == "addpool":
+        if param and "://" not in first:
+            return _error(miner, 53, f"Invalid pool URL '{first[:64]}'"), None
+    elif param and (rest or not first.strip().isdigit()):
+        return _error(miner, 26, f"Invalid pool id '{param[:64]}'"), None
+    if state.refuse:
+        return _error(miner, 402, f"{command} is disabled by the site policy"), None
+    return miner._privileged(command, param)  # the cgminer pool logic
 
 
 def _profileset(miner: SimMiner, rest: str | None) -> dict[str, Any]:

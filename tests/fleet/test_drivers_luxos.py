@@ -83,6 +83,78 @@ async def test_a_session_already_active_is_used_and_left_open(sim: FleetSimulato
     assert miner.lux.session_id == "operator-at-desk"  # not ours to log off
 
 
+async def test_pool_commands_carry_no_session_and_need_no_logon(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    url = "stratum+tcp://n.example:3333"
+    steps = [
+        ("switchpool", {"pool": 1}, "switchpool|1"),
+        ("disablepool", {"pool": 2}, "disablepool|2"),
+        ("enablepool", {"pool": 2}, "enablepool|2"),
+        ("addpool", {"url": url, "user": "w", "password": "x"}, f"addpool|{url},w,x"),
+        ("removepool", {"pool": 3}, "removepool|3"),
+    ]
+    for action, params, wire in steps:
+        miner.requests.clear()
+        outcome = await driver.run(target, action, params)
+        assert outcome.state == "succeeded", (action, outcome.result)
+        assert [r for r in miner.requests if r != "pools"] == [wire]
+        assert (await driver.verify(target, action, params, outcome)).startswith("verified:")
+    assert miner.lux.session_id is None
+    # another tool's session is neither used nor touched by a pool command
+    miner.lux.session_id = "operator-at-desk"
+    miner.requests.clear()
+    outcome = await driver.run(target, "switchpool", {"pool": 0})
+    assert outcome.state == "succeeded" and "session" not in outcome.result
+    assert [r for r in miner.requests if r != "pools"] == ["switchpool|0"]
+    assert miner.lux.session_id == "operator-at-desk"
+
+
+async def test_a_session_id_on_a_pool_command_is_read_as_the_pool(sim: FleetSimulator) -> None:
+    """The simulator answers as LuxOS does: pool commands take no session, so one in front is
+    the pool index or URL, and invalid; the guarded writes still need a valid session."""
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    client = (await identified(sim, 0)).client
+    urls = [p["URL"] for p in section_rows(await client.command("pools"), "POOLS")]
+    sid = section_rows(await client.request("logon"), "SESSION")[0]["SessionID"]
+    for command, param, msg in (
+        ("switchpool", f"{sid},1", f"Invalid pool id '{sid},1'"),
+        ("enablepool", f"{sid},1", f"Invalid pool id '{sid},1'"),
+        ("disablepool", f"{sid},1", f"Invalid pool id '{sid},1'"),
+        ("removepool", f"{sid},1", f"Invalid pool id '{sid},1'"),
+        ("addpool", f"{sid},stratum+tcp://n.example:3333,w,x", f"Invalid pool URL '{sid}'"),
+    ):
+        reply = await client.request(command, param)
+        assert (reply["STATUS"][0]["STATUS"], reply["STATUS"][0]["Msg"]) == ("E", msg)
+    assert [p["URL"] for p in section_rows(await client.command("pools"), "POOLS")] == urls
+    assert (await client.request("logoff", sid))["STATUS"][0]["STATUS"] == "S"
+    for command, param in (("curtail", "sleep"), ("ledset", "red,blink"), ("rebootdevice", None)):
+        reply = await client.request(command, param)
+        assert reply["STATUS"][0]["Msg"] == "Invalid session id"
+    assert not miner.sleeping and miner.lux.red_led == "off"
+    reply = await client.request("switchpool", "1")  # no session, no logon: accepted
+    assert reply["STATUS"][0]["STATUS"] == "S" and miner.lux.session_id is None
+
+
+async def test_a_renewed_session_is_the_one_logged_off(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    assert miner.lux is not None
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    miner.lux.expire = 1  # the first session times out before the write reaches the miner
+    miner.requests.clear()
+    outcome = await driver.run(target, "sleep", {})
+    assert outcome.state == "succeeded" and miner.sleeping
+    writes = [r.split("|")[1].split(",")[0] for r in miner.requests if r.startswith("curtail|")]
+    assert [r.split("|")[0] for r in miner.requests] == ["logon", "curtail"] * 2 + ["logoff"]
+    assert len(writes) == 2 and writes[0] != writes[1]
+    assert miner.requests[-1] == f"logoff|{writes[1]}"  # the session in use, not the expired one
+    assert miner.lux.session_id is None  # nothing left open to lock the web UI out
+
+
 async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Database) -> None:
     miner = sim.miners[0]
     assert miner.lux is not None

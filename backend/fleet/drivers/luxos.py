@@ -1,10 +1,13 @@
-"""LuxOS: control through its RPC with a session.
+"""LuxOS: control through its RPC, with a session where LuxOS asks for one.
 
-``logon`` returns a SessionID that every write carries as its first parameter
-(``rebootdevice|SID``, ``curtail|SID,sleep``, ``switchpool|SID,1``, ``ledset|SID,red,blink``);
-``logoff|SID`` ends it. LuxOS allows one session at a time: when another one is active, logon
-is refused and ``session`` tells the active id, which we use without logging it off (it is not
-ours). A session that expired between logon and write is renewed once, never in a loop.
+``logon`` returns a SessionID that the guarded writes carry as their first parameter
+(``rebootdevice|SID``, ``curtail|SID,sleep``, ``ledset|SID,red,blink``, ``profileset|SID,name``);
+``logoff|SID`` ends it. The pool commands take no session (Luxor's command table marks them
+``logon_required: false``): ``switchpool|1``, ``addpool|url,user,pass``, with no logon at all,
+since a session id in front would be read as the pool index or URL. LuxOS allows one session at
+a time: when another one is active, logon is refused and ``session`` tells the active id, which
+we use without logging it off (it is not ours). A session that expired between logon and write
+is renewed once, never in a loop, and the renewed one is the one logged off.
 
 Work modes are LuxOS's tuning profiles: ``profiles`` lists them (``default`` is the board's
 nameplate, the others ``<MHz>MHz`` steps), ``profileset|SID,name`` switches the machine and
@@ -15,6 +18,7 @@ for ``default``; anything the miner does not list is refused with the list, befo
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from typing import Any
 
 from backend.fleet.client import CgminerConnectionError
@@ -47,10 +51,21 @@ MAX_SESSION_ID = 128
 MAX_PROFILES = 256  # LuxOS generates 25 per machine; user profiles add a few
 MAX_PROFILE_NAME = 32
 NORMAL_PROFILE = "default"  # the nameplate profile: what ``normal`` means on LuxOS
+# Luxor's command table (luxos-tooling api.json) marks only these of ours logon_required.
+SESSION_COMMANDS = frozenset({"rebootdevice", "curtail", "ledset", "profileset"})
 
 
 class LuxError(DriverError):
     """A LuxOS session call that gave no usable answer."""
+
+
+@dataclass(slots=True)
+class Session:
+    """The session a write runs in; renewing it replaces ``id`` in place, so the one logged
+    off is the one last used (LuxOS holds one session at a time: a stale one locks others out)."""
+
+    id: str
+    ours: bool  # logged on by us, so ours to log off
 
 
 class LuxosDriver(Driver):
@@ -81,13 +96,11 @@ class LuxosDriver(Driver):
                 params = {**params, "profile": profile}
                 before = {"profile": profile}
             command, args = _write(action, params)
-            session_id, ours = await self._logon(target, cred)
-            try:
-                status = await self._write(target, cred, session_id, command, args)
-            finally:
-                if ours and action != "restart":  # a rebooting miner ends the session itself
-                    with contextlib.suppress(CgminerError):
-                        await client.request("logoff", session_id)
+            ours = True  # a pool command uses no session, so none of anyone else's
+            if command in SESSION_COMMANDS:
+                status, ours = await self._session_write(target, cred, command, args)
+            else:
+                status = _checked(command, await client.request(command, ",".join(args)))
         except LuxError as exc:
             return Outcome(exc.state, exc.message)
         except CgminerConnectionError as exc:
@@ -128,26 +141,33 @@ class LuxosDriver(Driver):
             raise LuxError("refused", wrong_credentials(target, cred))
         raise LuxError("failed", f"the miner refused logon: {status.msg[:200]}")
 
+    async def _session_write(
+        self, target: MinerTarget, cred: Credential, command: str, args: list[str]
+    ) -> tuple[Status, bool]:
+        """Log on, write, log off the session in use; the status and whether it was ours."""
+        session = Session(*await self._logon(target, cred))
+        try:
+            return await self._write(target, cred, session, command, args), session.ours
+        finally:
+            if session.ours and command != "rebootdevice":  # a reboot ends the session itself
+                with contextlib.suppress(CgminerError):
+                    await target.client.request("logoff", session.id)
+
     async def _write(
         self,
         target: MinerTarget,
         cred: Credential,
-        session_id: str,
+        session: Session,
         command: str,
         args: list[str],
     ) -> Status:
         client = target.client
-        reply = await client.request(command, ",".join([session_id, *args]))
+        reply = await client.request(command, ",".join([session.id, *args]))
         status = parse_status(reply)
         if status.is_error and "session" in status.msg.lower():
-            session_id, _ours = await self._logon(target, cred)  # expired: renew once
-            reply = await client.request(command, ",".join([session_id, *args]))
-            status = parse_status(reply)
-        if status.is_error:
-            if status.code == CODE_INVALID_COMMAND:
-                raise LuxError("refused", f"refused: {command} is not supported by this firmware")
-            raise LuxError("refused", f"refused: the miner rejected {command}: {status.msg[:200]}")
-        return status
+            session.id, session.ours = await self._logon(target, cred)  # expired: renew once
+            reply = await client.request(command, ",".join([session.id, *args]))
+        return _checked(command, reply)
 
     async def verify(
         self, target: MinerTarget, action: str, params: dict[str, Any], outcome: Outcome
@@ -187,8 +207,18 @@ class LuxosDriver(Driver):
         return f"sent, not verified: config {shown}, not {wanted}"
 
 
+def _checked(command: str, reply: dict[str, Any]) -> Status:
+    """The status of a write LuxOS accepted; a refusal raises with the miner's words."""
+    status = parse_status(reply)
+    if status.is_error:
+        if status.code == CODE_INVALID_COMMAND:
+            raise LuxError("refused", f"refused: {command} is not supported by this firmware")
+        raise LuxError("refused", f"refused: the miner rejected {command}: {status.msg[:200]}")
+    return status
+
+
 def _write(action: str, params: dict[str, Any]) -> tuple[str, list[str]]:
-    """The LuxOS command and its arguments after the session id."""
+    """The LuxOS command and its arguments (after the session id for ``SESSION_COMMANDS``)."""
     if action == "restart":
         return "rebootdevice", []
     if action in ("sleep", "wake"):

@@ -1,5 +1,6 @@
-"""LuxOS on an Antminer: bmminer's reports naming LUXminer, its own reads, and writes that
-need a session (the session logic and LuxOS's own commands: ``backend/sim/luxos.py``)."""
+"""LuxOS on an Antminer: bmminer's reports naming LUXminer, its own reads, guarded writes that
+need a session and pool commands that take none (the session logic and LuxOS's own commands:
+``backend/sim/luxos.py``)."""
 
 from __future__ import annotations
 
