@@ -15,7 +15,7 @@ import json
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,10 @@ class ReplayClient(HashInsightClient):
         *,
         open_timeout_s: float = 10.0,
         only_available: bool = False,
+        on_subscribed: Callable[[], object] | None = None,
     ) -> AsyncIterator[StreamEvent]:
+        if on_subscribed is not None:
+            on_subscribed()  # a recording has nothing to wait for: subscribed at once
         await asyncio.Event().wait()
         yield StreamEvent("", "", {}, 0.0)  # never reached: makes this an async generator
 
