@@ -10,7 +10,8 @@ hashrate, chips, PCB/chip/PIC sensors, serial; the same state as the RPC ``stats
 ``antMiner Configuration`` and qop ``auth`` (a wrong password is a 401, every time).
 
 ``fault`` switches misbehaviour on for tests: ``hang`` (accepts, never answers), ``html`` (a
-different web server: HTML 404s), ``refuse`` (the firmware rejects every change).
+different web server: HTML 404s), ``refuse`` (the firmware rejects every change),
+``reboot_drop`` (``reboot.cgi`` reboots without answering: the connection just closes).
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class AntminerWebServer(HttpSideServer):
         status, extra, payload, after = self._route(
             request.method, request.path, request.headers, request.body
         )
+        if after is not None and self.fault == "reboot_drop":  # only reboot.cgi has an after
+            return None, after
         content_type = extra.pop("Content-Type", "application/json")
         return SimResponse(status, payload, content_type, extra), after
 
@@ -285,10 +288,10 @@ def apply_pools(miner: SimMiner, entries: list[tuple[str, str, str]]) -> None:
     """Replace the pool list in the given order, keeping the counters of pools that stay."""
     from backend.sim.miner.pools import SimPool
 
-    known = {p.url: p for p in miner.pools}
+    known = {(p.url, p.user): p for p in miner.pools}  # one URL may serve several accounts
     pools = []
     for priority, (url, user, password) in enumerate(entries):
-        pool = known.pop(url, None) or SimPool(url=url, user=user)
+        pool = known.pop((url, user), None) or SimPool(url=url, user=user)
         pool.user, pool.password, pool.priority, pool.enabled = user, password, priority, True
         pools.append(pool)
     miner.pools = pools

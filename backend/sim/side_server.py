@@ -1,12 +1,15 @@
 """A second listener of one simulated miner (its web CGI, its Whatsminer v3 API) on the miner's
 own address: start, stop, and the connections it holds open, in one place for every dialect;
 `HttpSideServer` adds the HTTP exchange the miners' web servers share (one request per
-connection, dark while the miner reboots, a `hang` fault that accepts and never answers)."""
+connection, dark while the miner reboots, a `hang` fault that accepts and never answers, an
+answer of None that closes the connection unanswered)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import socket
+import struct
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
@@ -14,6 +17,18 @@ from backend.sim.http_server import SimRequest, SimResponse, encode_response, re
 
 if TYPE_CHECKING:
     from backend.sim.miner.server import SimMiner
+
+
+_LINGER_RST = struct.pack("ii", 1, 0)
+
+
+def drop(writer: asyncio.StreamWriter, *, reset: bool) -> None:
+    """Close without answering: a FIN, or with ``reset`` an abortive close (RST)."""
+    sock = writer.get_extra_info("socket")
+    if reset and sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RST)
+    writer.close()
 
 
 class SideServer:
@@ -51,7 +66,8 @@ class SideServer:
 
 
 READ_TIMEOUT_S = 10.0
-Answer = tuple[SimResponse, Callable[[], None] | None]  # the response, and what happens after
+# the response (None: the connection closed unanswered), and what happens after
+Answer = tuple[SimResponse | None, Callable[[], None] | None]
 
 
 class HttpSideServer(SideServer):
@@ -80,8 +96,9 @@ class HttpSideServer(SideServer):
                     await reader.read()  # until the client gives up
                 return
             response, after = self.answer(request)
-            writer.write(encode_response(response, keep_alive=False, server=self.server))
-            await writer.drain()
+            if response is not None:
+                writer.write(encode_response(response, keep_alive=False, server=self.server))
+                await writer.drain()
             if after is not None:
                 after()
         except (ConnectionError, TimeoutError):

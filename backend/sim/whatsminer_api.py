@@ -13,7 +13,8 @@ free port each) frames every message with a 4-byte little-endian length; ``set.*
 ``account``, ``ts`` and the 8-character token of the account's password and the miner's salt.
 
 Commands change the simulated state: pools, sleep (btminer off), LED, power mode, reboot (dark
-for the fleet's restart downtime).
+for the fleet's restart downtime; with ``reboot_drop`` "close" or "reset" it goes down without
+answering, on either API, as btminer often does).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from backend.fleet.drivers.whatsminer_crypto import (
     v3_frame,
     v3_token,
 )
-from backend.sim.side_server import SideServer
+from backend.sim.side_server import SideServer, drop
 
 if TYPE_CHECKING:
     from backend.sim.miner.server import SimMiner
@@ -59,6 +60,7 @@ class WhatsminerState:
     v3_account: str = "super"
     v3_password: str = "super"  # v3 factory password of account "super"
     api_enabled: bool = True  # False: privileged commands answer "permission denied"
+    reboot_drop: str = ""  # "close" / "reset": a reboot drops the connection unanswered
     token_ttl_s: float = 1800.0
     salt: str = field(default_factory=lambda: secrets.token_hex(4))
     led: str = "auto"  # "auto" or "manual" (the fault light pattern was set)
@@ -125,6 +127,8 @@ def _encrypted(miner: SimMiner, state: WhatsminerState, data: Any) -> Reply:
         return _dumps(_status(miner, "E", 45, "permission denied")), None
     command = str(plain.get("cmd") or "")
     reply, after = _command(miner, state, command, plain)
+    if command == "reboot" and state.reboot_drop:
+        return b"", after  # no reply: the miner's server drops the connection
     return _dumps({"enc": v2_encrypt(key, reply)}), after
 
 
@@ -219,6 +223,10 @@ class WhatsminerV3Server(SideServer):
                         await reader.read()  # until the client gives up
                     return
                 reply, after = self.respond(body)
+                if after is not None and miner.wm is not None and miner.wm.reboot_drop:
+                    drop(writer, reset=miner.wm.reboot_drop == "reset")  # only reboot has after
+                    after()
+                    return
                 writer.write(v3_frame(reply))
                 await writer.drain()
                 if after is not None:

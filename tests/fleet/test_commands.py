@@ -19,7 +19,7 @@ from backend.fleet.commands import CommandError, FleetCommands, validate
 from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
 from backend.settings import Settings
-from backend.sim.fleet import FleetSimulator
+from backend.sim.fleet import Fault, FleetSimulator
 from tests.fleet.fleet_helpers import make_poller, specs_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -91,7 +91,10 @@ async def test_restart_unsupported_and_unreachable(
 ) -> None:
     _sim, _poller, commands, _db = setup
     [restart] = await commands.request(["m3"], "restart", {}, key=key("k1"))
-    assert restart.state == "succeeded" and restart.verified is True
+    assert restart.state == "succeeded" and restart.verified is False  # dark for 30s: not back
+    assert restart.verification == (
+        "sent, not verified: the miner went dark and was not seen back within 3s"
+    )
     [light] = await commands.request(["m0"], "enablepool", {"pool": 1}, key=key("k1"))
     assert light.state == "refused" and "no per-pool enable switch" in light.result
     [again] = await commands.request(["m3"], "wake", {}, key=key("k1"))  # still restarting
@@ -99,6 +102,26 @@ async def test_restart_unsupported_and_unreachable(
     with pytest.raises(CommandError) as info:
         await commands.request(["nope"], "restart", {}, key=key("k1"))
     assert info.value.status == 404
+
+
+async def test_a_hung_antminer_is_not_rebooted_verified_nor_held_as_rebooting(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    sim, poller, _commands, db = setup
+    miner = sim.miners[0]
+    assert miner.web is not None
+    miner.web.fault = "hang"  # lighttpd accepts and never answers
+    await miner.set_fault(Fault.HANG)  # and so does the RPC
+    context = ControlContext(web_timeout_s=1.0, verify_timeout_s=1.0, verify_interval_s=0.1)
+    commands = FleetCommands(db, poller, ManualClock(), 4, context=context)
+    [restart] = await commands.request(["m0"], "restart", {}, key=key("k1"))
+    assert restart.state == "failed" and restart.verified is None
+    assert restart.result == (
+        f"reboot sent, not confirmed: no reply from {miner.host}:{miner.web_port} within 1s "
+        "(the miner may be hung)"
+    )
+    assert "m0" not in poller.rebooting  # its offline alerts are not held
+    assert not miner.restarting
 
 
 async def test_semi_auto_waits_for_another_key_and_everything_is_audited(

@@ -1,5 +1,6 @@
 """Stock Antminer driver against the simulated web CGI: digest auth, configuration writes read
-back, wrong credentials remembered, the firmware refusing, timeouts and a foreign web server."""
+back, wrong credentials remembered, the firmware refusing, timeouts, a foreign web server, and a
+reboot told apart from a hung miner (dropped connection: sent; silence: not confirmed)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 from cryptography.fernet import Fernet
 
@@ -46,7 +48,10 @@ async def test_pools_sleep_light_and_reboot_through_the_cgi_are_read_back(
     switched = await driver.run(target, "switchpool", {"pool": 2})
     assert switched.state == "succeeded", switched.result
     check = await driver.verify(target, "switchpool", {"pool": 2}, switched)
-    assert check == "verified: pool stratum+tcp://btc.sim-failover.example:700 is the active pool"
+    assert check == (
+        "verified: pool stratum+tcp://btc.sim-failover.example:700 (user hashinsight.r00m00) "
+        "is the active pool"
+    )
     assert miner.active_pool() is not None and miner.active_pool().url.endswith(":700")
     # the whole configuration went back: three slots, the old pools kept after the new first
     assert [p.url for p in sorted(miner.pools, key=lambda p: p.priority)][1:] == [
@@ -70,8 +75,8 @@ async def test_pools_sleep_light_and_reboot_through_the_cgi_are_read_back(
 
     reboot = await driver.run(target, "restart", {})
     assert reboot.state == "succeeded"
-    assert await driver.verify(target, "restart", {}, reboot) == (
-        "verified: the miner went dark (rebooting)"
+    assert (await driver.verify(target, "restart", {}, reboot)).startswith(
+        "verified: uptime reset ("
     )
     assert miner.web is not None
     assert miner.web.requests[-1] == "GET reboot"
@@ -168,3 +173,39 @@ async def test_a_foreign_web_server_is_a_wrong_dialect_not_a_success(
     target.web_port = sim.miners[1].port  # an RPC port: not HTTP at all
     nothing_there = await driver.run(target, "sleep", {})
     assert nothing_there.state == "failed" and not sim.miners[0].sleeping
+
+
+async def test_a_reboot_dropped_on_the_request_is_sent_and_read_back_by_the_uptime(
+    sim: FleetSimulator,
+) -> None:
+    miner = sim.miners[0]
+    assert miner.web is not None
+    miner.web.fault = "reboot_drop"  # reboot.cgi reboots before lighttpd answers
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    reboot = await driver.run(target, "restart", {})
+    assert (reboot.state, reboot.result) == (
+        "succeeded",
+        "reboot sent (the miner dropped the connection)",
+    )
+    assert (await driver.verify(target, "restart", {}, reboot)).startswith(
+        "verified: uptime reset ("
+    )
+
+
+async def test_a_reboot_that_never_connected_is_a_failure(sim: FleetSimulator) -> None:
+    def no_connection(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectTimeout("timed out", request=request)
+
+    target = await identified(sim, 0)
+    http = httpx.AsyncClient(transport=httpx.MockTransport(no_connection))
+    driver = DriverRegistry(quick_context(http=http)).driver_for(target)
+    try:
+        reboot = await driver.run(target, "restart", {})
+    finally:
+        await http.aclose()
+    assert reboot.state == "failed"
+    assert reboot.result == (
+        f"web interface {target.host}:{target.web_port} unreachable: no connection within 3s"
+    )
+    assert not sim.miners[0].restarting

@@ -58,7 +58,7 @@ async def test_every_action_is_sent_over_grpc_and_read_back(sim: FleetSimulator)
     driver = DriverRegistry(quick_context()).driver_for(target)
     assert isinstance(driver, BraiinsDriver)
     assert all(c.supported for c in driver.capabilities(target).values())
-    backup = miner.pools[1].url
+    backup, worker = miner.pools[1].url, miner.pools[1].user
     steps = [
         ("sleep", {}),
         ("wake", {}),
@@ -85,12 +85,12 @@ async def test_every_action_is_sent_over_grpc_and_read_back(sim: FleetSimulator)
     )
     assert results["switchpool"] == (
         f"switching to pool {backup}",
-        f"verified: pool {backup} is the active pool",
+        f"verified: pool {backup} (user {worker}) is the active pool",
     )
     assert results["disablepool"][1].endswith("is disabled")
     assert results["enablepool"][1].endswith("is enabled")
     assert results["removepool"][1].endswith("is no longer listed")
-    assert results["addpool"][1] == f"verified: pool {POOL['url']} is listed"
+    assert results["addpool"][1] == f"verified: pool {POOL['url']} (user w.1) is listed"
     assert results["restart"][1].startswith("verified:")
     assert list(_bos(sim).calls) == [
         "PauseMining",
@@ -251,3 +251,26 @@ async def test_an_oversized_reply_is_refused_unparsed(sim: FleetSimulator) -> No
     assert outcome.state == "failed"
     assert outcome.result.startswith(f"unexpected reply to Login from 127.0.0.1:{port}:")
     assert "larger than max" in outcome.result and "tttt" not in outcome.result
+
+
+async def test_two_accounts_on_one_pool_url_are_told_apart(sim: FleetSimulator) -> None:
+    miner = sim.miners[0]
+    target = await _target(sim)
+    driver = DriverRegistry(quick_context(verify_timeout_s=1.0)).driver_for(target)
+    url, worker = miner.pools[0].url, miner.pools[0].user
+    params = {"url": url, "user": "customer.worker1", "password": "x"}
+    added = await driver.run(target, "addpool", params)  # the same pool, another account
+    assert await driver.verify(target, "addpool", params, added) == (
+        f"verified: pool {url} (user customer.worker1) is listed"
+    )
+    await miner.set_fault(Fault.DEAD_POOL, pool=3)  # the customer's account is not accepted
+    switched = await driver.run(target, "switchpool", {"pool": 3})
+    assert switched.state == "succeeded", switched.result
+    assert await driver.verify(target, "switchpool", {"pool": 3}, switched) == (
+        "sent, not verified: the miner did not show the change within 1s; "
+        f"active pool: {url} (user {worker})"
+    )
+    gone = await driver.run(target, "removepool", {"pool": 0})
+    assert await driver.verify(target, "removepool", {"pool": 0}, gone) == (
+        f"verified: pool {url} (user customer.worker1) is no longer listed"
+    )

@@ -1,6 +1,7 @@
 """Whatsminer driver against the simulated btminer: API v2 (encrypted, on the RPC port) and API v3
 (length-prefixed, own port), effects read back, wrong passwords, the firmware refusing, a hang,
-and a plain cgminer answering in the wrong dialect; the crypto against independent vectors."""
+a plain cgminer answering in the wrong dialect, a reboot the miner drops unanswered, two
+accounts on one pool URL; the crypto against independent vectors."""
 
 from __future__ import annotations
 
@@ -149,7 +150,7 @@ async def test_v2_every_action_is_sent_encrypted_and_read_back(sim: FleetSimulat
     assert results["work_mode"] == "verified: power mode is Low"
     assert "is the active pool" in results["switchpool"]
     assert results["removepool"].endswith("is no longer listed")
-    assert results["addpool"] == f"verified: pool {POOL['url']} is listed"
+    assert results["addpool"] == f"verified: pool {POOL['url']} (user w.1) is listed"
     assert results["restart"].startswith("verified:")
     assert miner.wm.commands == [
         "power_off",
@@ -164,6 +165,26 @@ async def test_v2_every_action_is_sent_encrypted_and_read_back(sim: FleetSimulat
     assert miner.wm.token_requests == 1  # one token, reused while valid
     assert not any(r.startswith(("ascset", "restart", "switchpool")) for r in miner.requests)
     assert [p.user for p in miner.pools][-1] == "w.1"
+
+
+@pytest.mark.parametrize("drop", ["close", "reset"])
+async def test_v2_a_reboot_dropped_unanswered_is_sent_and_read_back(
+    sim: FleetSimulator, drop: str
+) -> None:
+    miner = sim.miners[0]
+    assert miner.wm is not None
+    miner.wm.reboot_drop = drop  # btminer goes down before answering the reboot
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context()).driver_for(target)
+    reboot = await driver.run(target, "restart", {})
+    assert (reboot.state, reboot.result) == (
+        "succeeded",
+        "reboot sent (the miner dropped the connection)",
+    )
+    assert miner.wm.commands == ["reboot"]
+    assert (await driver.verify(target, "restart", {}, reboot)).startswith(
+        "verified: uptime reset ("
+    )
 
 
 async def test_v2_an_expired_token_is_renewed_once(sim: FleetSimulator) -> None:
@@ -269,7 +290,7 @@ async def test_v3_is_chosen_when_the_miner_answers_it(
     assert results["work_mode"] == "verified: power mode is low"
     assert results["switchpool"].endswith("is first in priority")
     assert results["removepool"].endswith("is no longer listed")
-    assert results["addpool"] == f"verified: pool {POOL['url']} is listed"
+    assert results["addpool"] == f"verified: pool {POOL['url']} (user w.1) is listed"
     assert results["restart"].startswith("verified:")
     assert miner.wm.commands == [
         "set.miner.service stop",
@@ -283,6 +304,54 @@ async def test_v3_is_chosen_when_the_miner_answers_it(
     ]
     assert miner.wm.token_requests == 0  # nothing went through v2
     assert miner.pools[-1].user == "w.1"
+
+
+@pytest.mark.parametrize("drop", ["close", "reset"])
+async def test_v3_a_reboot_dropped_unanswered_is_sent_and_read_back(
+    sim3: FleetSimulator, database: Database, drop: str
+) -> None:
+    miner = sim3.miners[0]
+    assert miner.wm is not None and miner.v3_port
+    miner.wm.reboot_drop = drop
+    store = await _store(database, port=miner.v3_port)
+    target = await identified(sim3, 0)
+    driver = DriverRegistry(quick_context(credentials=store)).driver_for(target)
+    reboot = await driver.run(target, "restart", {})
+    assert (reboot.state, reboot.result) == (
+        "succeeded",
+        "reboot sent (the miner dropped the connection)",
+    )
+    assert miner.wm.commands == ["set.system.reboot"]
+    assert (await driver.verify(target, "restart", {}, reboot)).startswith(
+        "verified: uptime reset ("
+    )
+
+
+async def test_v3_two_accounts_on_one_pool_url_are_told_apart(
+    sim3: FleetSimulator, database: Database
+) -> None:
+    miner = sim3.miners[0]
+    assert miner.v3_port
+    store = await _store(database, port=miner.v3_port)
+    target = await identified(sim3, 0)
+    driver = DriverRegistry(quick_context(credentials=store)).driver_for(target)
+    url, worker = miner.pools[0].url, miner.pools[0].user
+    removed = await driver.run(target, "removepool", {"pool": 2})
+    assert removed.state == "succeeded", removed.result
+    params = {"url": url, "user": "customer.worker1", "password": "x"}
+    added = await driver.run(target, "addpool", params)  # the same pool, another account
+    assert await driver.verify(target, "addpool", params, added) == (
+        f"verified: pool {url} (user customer.worker1) is listed"
+    )
+    switched = await driver.run(target, "switchpool", {"pool": 2})
+    assert await driver.verify(target, "switchpool", {"pool": 2}, switched) == (
+        f"verified: pool {url} (user customer.worker1) is first in priority"
+    )
+    gone = await driver.run(target, "removepool", {"pool": 0})  # the customer's account
+    assert await driver.verify(target, "removepool", {"pool": 0}, gone) == (
+        f"verified: pool {url} (user customer.worker1) is no longer listed"
+    )
+    assert (miner.pools[0].url, miner.pools[0].user) == (url, worker)  # the other account stays
 
 
 async def test_v3_wrong_password_and_disabled_api(sim3: FleetSimulator, database: Database) -> None:

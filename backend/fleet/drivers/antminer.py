@@ -34,7 +34,7 @@ from backend.fleet.drivers.base import (
     wait_until,
     wrong_credentials,
 )
-from backend.fleet.drivers.web import web_exchange
+from backend.fleet.drivers.web import unanswered_reboot, web_exchange
 
 REALM = "antMiner Configuration"
 POOL_SLOTS = 3
@@ -136,9 +136,7 @@ class AntminerWebDriver(Driver):
             except WebError as exc:
                 if exc.state != "timeout":
                     raise
-                return Outcome(
-                    "succeeded", "reboot sent (the miner dropped the connection)", None, before
-                )
+                return unanswered_reboot(exc, before)
             return Outcome("succeeded", "rebooting: the miner is offline for a while", None, before)
         if action == "fault_light":
             on = bool(params.get("on", True))
@@ -162,7 +160,7 @@ class AntminerWebDriver(Driver):
             index = params["pool"]
             if index >= len(pools):
                 return Outcome("refused", _no_pool(index, len(pools)))
-            before = {"url": pools[index]["url"]}
+            before = {"url": pools[index]["url"], "user": pools[index]["user"]}
             pools.insert(0, pools.pop(index))
         elif action == "removepool":
             index = params["pool"]
@@ -170,7 +168,8 @@ class AntminerWebDriver(Driver):
                 return Outcome("refused", _no_pool(index, len(pools)))
             if len(pools) == 1:
                 return Outcome("refused", "refused: cannot remove the miner's only pool")
-            before = {"url": pools.pop(index)["url"]}
+            removed = pools.pop(index)
+            before = {"url": removed["url"], "user": removed["user"]}
         elif action == "addpool":
             if len(pools) >= POOL_SLOTS:
                 return Outcome(
@@ -178,7 +177,7 @@ class AntminerWebDriver(Driver):
                     f"refused: stock Antminer holds at most {POOL_SLOTS} pools; remove one first",
                 )
             pools.append({"url": params["url"], "user": params["user"], "pass": params["password"]})
-            before = {"url": params["url"]}
+            before = {"url": params["url"], "user": params["user"]}
         reply = await self.cgi(target, cred, "set_miner_conf", _conf_body(conf, pools, mode))
         if str(reply.get("stats", "")).lower() != "success" and reply.get("code") != "M000":
             return self._refused(reply, "set_miner_conf")

@@ -2,8 +2,9 @@
 
 A driver never sends an action it does not list as supported: the command path asks
 ``capabilities`` first and refuses with the reason. ``run`` sends and answers in an operator's
-words; ``verify`` reads back what changed (the active pool, the work mode, the miner going dark
-after a reboot) and says ``verified: ...`` or ``sent, not verified: <why>``.
+words; ``verify`` reads back what changed (the active pool and its account, the work mode, the
+miner back with a younger uptime after a reboot) and says ``verified: ...`` or ``sent, not
+verified: <why>``.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, get_args
 
 from backend.fleet.client import CgminerClient, CgminerConnectionError
@@ -110,12 +111,17 @@ class ControlContext:
 
 class DriverError(Exception):
     """A control call that gave no usable answer; ``state`` is how the command ends
-    (``refused``, ``failed``, ``timeout``) and ``message`` says why in an operator's words."""
+    (``refused``, ``failed``, ``timeout``) and ``message`` says why in an operator's words.
 
-    def __init__(self, state: str, message: str) -> None:
+    ``received``: the miner had the whole request and then showed it (began answering, or
+    closed the connection on it). For a reboot that is the effect; a silence is not, since a
+    hung miner is silent too."""
+
+    def __init__(self, state: str, message: str, *, received: bool = False) -> None:
         super().__init__(message)
         self.state = state
         self.message = message
+        self.received = received
 
     def outcome(self) -> Outcome:
         """The command's end: a timeout is a failure, said as the miner not answering."""
@@ -206,9 +212,21 @@ def unknown_work_mode(label: str, mode: object, known: Sequence[str]) -> Outcome
 class PoolView:
     index: int
     url: str
+    user: str
     status: str
     priority: int | None
     active: bool
+
+
+def same_pool(url: str, user: str, want_url: str, want_user: str | None) -> bool:
+    """One pool is a URL and an account: hosting sites move miners between customers'
+    accounts on the same pool, so a wanted user must match too (no user: any account)."""
+    return url == want_url and (not want_user or user == want_user)
+
+
+def pool_name(url: str | None, user: str | None) -> str:
+    """A pool in messages, with its account when known."""
+    return f"{url} (user {user})" if user else str(url)
 
 
 async def read_pools(client: CgminerClient) -> list[PoolView]:
@@ -223,6 +241,7 @@ async def read_pools(client: CgminerClient) -> list[PoolView]:
             PoolView(
                 index=index if index is not None else position,
                 url=url,
+                user=str(row.get("User") or "")[:255],
                 status=str(row.get("Status") or "").lower()[:32],
                 priority=to_int(row.get("Priority")),
                 active=bool(to_bool(row.get("Stratum Active"))),
@@ -232,7 +251,7 @@ async def read_pools(client: CgminerClient) -> list[PoolView]:
         usable = [p for p in pools if p.status == "alive" and p.priority is not None]
         if usable:
             best = min(usable, key=lambda p: p.priority or 0)
-            pools = [PoolView(p.index, p.url, p.status, p.priority, p is best) for p in pools]
+            pools = [replace(p, active=p is best) for p in pools]
     return pools
 
 
@@ -271,25 +290,41 @@ async def uptime_before(client: CgminerClient) -> dict[str, Any]:
 
 
 async def verify_reboot(context: ControlContext, target: MinerTarget, outcome: Outcome) -> str:
-    """Verified when the RPC goes dark or answers with a smaller uptime than before."""
+    """Verified when the miner answers again with an uptime younger than the restart: smaller
+    than just before it or, when it did not answer then, shorter than the time since. Going
+    dark alone is said, never verified: a hung miner is dark too, and one that never comes
+    back did not reboot as asked."""
     before = outcome.before.get("uptime_s")
+    start = time.monotonic()
+    seen = {"answered": False, "dark": False}  # ever answered; dark at the last read
 
     async def check() -> str | None:
         try:
             now = await read_uptime(target.client)
         except CgminerConnectionError:
-            return "verified: the miner went dark (rebooting)"
-        if before is not None and now is not None and now < before:
+            seen["dark"] = True
+            return None
+        seen.update(answered=True, dark=False)
+        if now is None:
+            return None
+        if before is not None and now < before:
             return f"verified: uptime reset ({before}s -> {now}s)"
+        if before is None and now <= time.monotonic() - start:
+            return f"verified: the miner is back up, booted {now}s ago (after the restart)"
         return None
 
     found = await wait_until(context, check, within=None)
     if found is not None:
         return found
-    return (
-        f"sent, not verified: the miner kept answering without an uptime reset for "
-        f"{context.verify_timeout_s:g}s"
-    )
+    within = f"{context.verify_timeout_s:g}s"
+    if not seen["dark"]:
+        return f"sent, not verified: the miner kept answering without an uptime reset for {within}"
+    if before is None and not seen["answered"]:
+        return (
+            f"sent, not verified: the miner's RPC answered neither before the restart nor "
+            f"within {within} after it"
+        )
+    return f"sent, not verified: the miner went dark and was not seen back within {within}"
 
 
 async def verify_pools(
@@ -301,28 +336,31 @@ async def verify_pools(
     *,
     note: str = "",
 ) -> str:
-    """Read ``pools`` back until the change shows (the switched-to pool active, ...)."""
+    """Read ``pools`` back until the change shows (the switched-to pool active, ...); a pool is
+    its URL and, when known, its user (``same_pool``)."""
     url = outcome.before.get("url") or params.get("url")
+    user = outcome.before.get("user") or params.get("user")
+    name = pool_name(url, user)
 
     def matches(pools: list[PoolView]) -> str | None:
-        by_url = [p for p in pools if url and p.url == url]
+        mine = [p for p in pools if url and same_pool(p.url, p.user, url, user)]
         if action == "switchpool":
             active = [p for p in pools if p.active]
-            if by_url and active and active[0].url == url:
-                return f"verified: pool {url} is the active pool"
-            if by_url and not active and by_url[0].priority == 0:
-                return f"verified: pool {url} is first in priority"
+            if mine and active and same_pool(active[0].url, active[0].user, url, user):
+                return f"verified: pool {name} is the active pool"
+            if mine and not active and mine[0].priority == 0:
+                return f"verified: pool {name} is first in priority"
             return None
         if action == "addpool":
-            return f"verified: pool {url} is listed" if by_url else None
+            return f"verified: pool {name} is listed" if mine else None
         if action == "removepool":
-            return None if by_url else f"verified: pool {url} is no longer listed"
+            return None if mine else f"verified: pool {name} is no longer listed"
         if action == "enablepool":
-            ok = by_url and by_url[0].status != "disabled"
-            return f"verified: pool {url} is enabled" if ok else None
+            ok = mine and mine[0].status != "disabled"
+            return f"verified: pool {name} is enabled" if ok else None
         if action == "disablepool":
-            ok = by_url and by_url[0].status == "disabled"
-            return f"verified: pool {url} is disabled" if ok else None
+            ok = mine and mine[0].status == "disabled"
+            return f"verified: pool {name} is disabled" if ok else None
         return None
 
     if not url:
@@ -331,7 +369,7 @@ async def verify_pools(
 
     async def check() -> str | None:
         pools = await read_pools(target.client)
-        last[:] = [p.url for p in pools if p.active]
+        last[:] = [pool_name(p.url, p.user) for p in pools if p.active]
         return matches(pools)
 
     found = await wait_until(context, check, within=None)
@@ -344,13 +382,13 @@ async def verify_pools(
     )
 
 
-async def pool_url(client: CgminerClient, index: int) -> str | None:
-    """The URL of pool ``index`` before a change (the index shifts after a removal)."""
+async def pool_at(client: CgminerClient, index: int) -> PoolView | None:
+    """Pool ``index`` before a change (the index shifts after a removal), to read it back by."""
     try:
         pools = await read_pools(client)
     except CgminerError:
         return None
     for pool in pools:
         if pool.index == index:
-            return pool.url
-    return pools[index].url if 0 <= index < len(pools) else None
+            return pool
+    return pools[index] if 0 <= index < len(pools) else None

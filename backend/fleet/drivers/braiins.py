@@ -10,7 +10,8 @@ LED), ``SetPowerTarget`` for the work mode (normal: the model's default power ta
 ``LOW_POWER_SHARE`` of it within the firmware's limits) and ``UpdatePoolGroup`` for pool changes
 (the group as ``GetMinerConfiguration`` reports it, one pool changed; a pool keeps its uid and
 whatever password the firmware reported). Effects are read back through the same API (status
-stream, locate status, tuner state, pool groups); a reboot through the RPC going dark.
+stream, locate status, tuner state, pool groups with each pool's user); a reboot by the RPC's
+uptime.
 
 Errors in an operator's words: a refused login is ``wrong credentials`` and not tried again for a
 while; UNAVAILABLE or a deadline is an unreachable miner; UNIMPLEMENTED, or a port that does not
@@ -36,6 +37,8 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    pool_name,
+    same_pool,
     uptime_before,
     verify_reboot,
     wait_until,
@@ -223,7 +226,7 @@ class BraiinsDriver(Driver):
             new = pb.PoolConfiguration(
                 url=params["url"], user=params["user"], password=params["password"], enabled=True
             )
-            before["url"] = params["url"]
+            before.update(url=params["url"], user=params["user"])
             if not groups:
                 group = pb.PoolGroupConfiguration(name="Default", quota=pb.Quota(value=1))
                 group.pools.append(new)
@@ -242,7 +245,7 @@ class BraiinsDriver(Driver):
         group_index, pool_index = found
         group = _editable(groups[group_index])
         pool = group.pools[pool_index]
-        before["url"] = pool.url
+        before.update(url=pool.url, user=pool.user)
         note = (
             f" (in pool group {group.name!r}; BOS balances between {len(groups)} groups)"
             if len(groups) > 1
@@ -365,13 +368,13 @@ class BraiinsDriver(Driver):
                 return None, f"power target {current} W"
 
             return tuner
-        url = outcome.before.get("url")
+        url, user = outcome.before.get("url"), outcome.before.get("user")
 
         async def groups(session: _Session) -> tuple[str | None, str]:
             views = await _pool_views(session)
-            active = [v.url for v in views if v.active]
+            active = [pool_name(v.url, v.user) for v in views if v.active]
             seen = f"active pool: {active[0]}" if active else ""
-            return _pool_evidence(action, url, views), seen
+            return _pool_evidence(action, url, user, views), seen
 
         return groups
 
@@ -382,6 +385,7 @@ class BraiinsDriver(Driver):
 @dataclass(frozen=True, slots=True)
 class _PoolView:
     url: str
+    user: str
     enabled: bool
     active: bool
     first: bool  # first in its group's priority order
@@ -410,28 +414,34 @@ async def _pool_views(session: _Session) -> list[_PoolView]:
     views: list[_PoolView] = []
     for group in list(reply.pool_groups)[:MAX_POOLS]:
         for position, pool in enumerate(list(group.pools)[:MAX_POOLS]):
-            views.append(_PoolView(pool.url[:255], pool.enabled, pool.active, position == 0))
+            views.append(
+                _PoolView(pool.url[:255], pool.user[:255], pool.enabled, pool.active, position == 0)
+            )
     return views
 
 
-def _pool_evidence(action: str, url: str | None, views: list[_PoolView]) -> str | None:
+def _pool_evidence(
+    action: str, url: str | None, user: str | None, views: list[_PoolView]
+) -> str | None:
+    """The evidence the change shows; a pool is its URL and account (``same_pool``)."""
     if not url:
         return None
-    mine = [v for v in views if v.url == url]
+    name = pool_name(url, user)
+    mine = [v for v in views if same_pool(v.url, v.user, url, user)]
     if action == "switchpool":
         if mine and mine[0].active:
-            return f"verified: pool {url} is the active pool"
+            return f"verified: pool {name} is the active pool"
         if mine and mine[0].first and mine[0].enabled and not any(v.active for v in views):
-            return f"verified: pool {url} is first in priority"
+            return f"verified: pool {name} is first in priority"
         return None
     if action == "addpool":
-        return f"verified: pool {url} is listed" if mine else None
+        return f"verified: pool {name} is listed" if mine else None
     if action == "removepool":
-        return None if mine else f"verified: pool {url} is no longer listed"
+        return None if mine else f"verified: pool {name} is no longer listed"
     if action == "enablepool":
-        return f"verified: pool {url} is enabled" if mine and mine[0].enabled else None
+        return f"verified: pool {name} is enabled" if mine and mine[0].enabled else None
     if action == "disablepool":
-        return f"verified: pool {url} is disabled" if mine and not mine[0].enabled else None
+        return f"verified: pool {name} is disabled" if mine and not mine[0].enabled else None
     return None
 
 

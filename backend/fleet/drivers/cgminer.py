@@ -18,7 +18,7 @@ from backend.fleet.drivers.base import (
     Driver,
     MinerTarget,
     Outcome,
-    pool_url,
+    pool_at,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -52,10 +52,11 @@ class CgminerRpcDriver(Driver):
                     "succeeded", "restarting: the miner is offline for a while", None, before
                 )
             if action in POOL_RPC:
-                before = {"url": await pool_url(client, params["pool"])}
+                pool = await pool_at(client, params["pool"])
+                before = {"url": pool.url, "user": pool.user} if pool is not None else {}
                 status = await client.privileged(action, params["pool"])
             elif action == "addpool":
-                before = {"url": params["url"]}
+                before = {"url": params["url"], "user": params["user"]}
                 status = await client.add_pool(params["url"], params["user"], params["password"])
             elif action in ("sleep", "wake"):
                 status = await client.set_sleep(action == "sleep")

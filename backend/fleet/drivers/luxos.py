@@ -38,7 +38,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
-    pool_url,
+    pool_at,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -86,7 +86,8 @@ class LuxosDriver(Driver):
             if action == "restart":
                 before = await uptime_before(client)
             elif action in ("switchpool", "enablepool", "disablepool", "removepool"):
-                before = {"url": await pool_url(client, params["pool"])}
+                pool = await pool_at(client, params["pool"])
+                before = {"url": pool.url, "user": pool.user} if pool is not None else {}
             elif action == "addpool":
                 before = {"url": params["url"]}
             elif action == "work_mode":

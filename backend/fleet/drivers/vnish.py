@@ -36,7 +36,7 @@ from backend.fleet.drivers.base import (
     wait_until,
     wrong_credentials,
 )
-from backend.fleet.drivers.web import web_exchange
+from backend.fleet.drivers.web import unanswered_reboot, web_exchange
 
 API = "/api/v1/"
 POOL_SLOTS = 3
@@ -245,9 +245,7 @@ class VnishDriver(Driver):
             except VnishError as exc:
                 if exc.state != "timeout":
                     raise
-                return Outcome(
-                    "succeeded", "reboot sent (the miner dropped the connection)", None, before
-                )
+                return unanswered_reboot(exc, before)
             after = reply.get("after") if isinstance(reply, dict) else None
             when = f" in {after}s" if isinstance(after, int) and 0 <= after < 3600 else ""
             return Outcome(

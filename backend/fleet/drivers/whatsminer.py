@@ -40,6 +40,8 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    pool_name,
+    same_pool,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -74,6 +76,8 @@ V2_MODES = {"normal": "set_normal_power", "low_power": "set_low_power"}
 V3_MODES = {"normal": "normal", "low_power": "low"}
 MODE_WORDS = {"normal": "normal", "low_power": "low"}
 FAULT_LIGHT = {"color": "red", "period": 1000, "duration": 500, "start": 0}
+# btminer often goes down on a reboot before answering it (pyasic takes no reply as the norm)
+REBOOT_DROPPED = "reboot sent (the miner dropped the connection)"
 
 
 class WmError(DriverError):
@@ -106,19 +110,31 @@ class WhatsminerDriver(Driver):
     # ------------------------------------------------------------------ transport
 
     async def _exchange(
-        self, host: str, port: int, payload: bytes, *, framed: bool, deadline_s: float | None = None
+        self,
+        host: str,
+        port: int,
+        payload: bytes,
+        *,
+        framed: bool,
+        deadline_s: float | None = None,
+        expect_reply: bool = True,
     ) -> bytes:
-        """One request on a fresh connection; the reply bounded in time and size."""
+        """One request on a fresh connection; the reply bounded in time and size.
+
+        With ``expect_reply`` false (a reboot: btminer may go down before answering), the
+        connection closed or reset after the request went out whole raises with ``received``;
+        a silence does not, since a hung miner is silent too."""
         limit = self.context.web_timeout_s if deadline_s is None else deadline_s
         where = f"{host}:{port}"
         writer: asyncio.StreamWriter | None = None
-        connected = False
+        connected = written = False
         try:
             async with asyncio.timeout(limit):
                 reader, writer = await asyncio.open_connection(host, port, limit=MAX_REPLY)
                 connected = True
                 writer.write(payload)
                 await writer.drain()
+                written = True
                 if framed:
                     (length,) = V3_HEADER.unpack(await reader.readexactly(V3_HEADER.size))
                     if not 0 < length <= MAX_REPLY:
@@ -129,6 +145,8 @@ class WhatsminerDriver(Driver):
                     raw += chunk
                     if len(raw) > MAX_REPLY:
                         raise WmError("failed", f"reply from {where} too large")
+                if not raw:  # closed unanswered: as a v3 frame that never came
+                    raise asyncio.IncompleteReadError(b"", None)
                 return bytes(raw.rstrip(b"\0"))
         except TimeoutError:
             what = "no reply" if connected else "no connection"
@@ -136,9 +154,17 @@ class WhatsminerDriver(Driver):
                 "failed", f"miner did not answer: {what} from {where} within {limit:g}s (timeout)"
             ) from None
         except asyncio.IncompleteReadError:
-            raise WmError("failed", f"unexpected reply: {where} closed the connection") from None
+            raise WmError(
+                "failed",
+                f"unexpected reply: {where} closed the connection",
+                received=not expect_reply,
+            ) from None
         except OSError as exc:
-            raise WmError("failed", f"miner unreachable: {where}: {exc.strerror or exc}") from None
+            raise WmError(
+                "failed",
+                f"miner unreachable: {where}: {exc.strerror or exc}",
+                received=written and not expect_reply,
+            ) from None
         finally:
             if writer is not None:
                 writer.close()
@@ -185,7 +211,12 @@ class WhatsminerDriver(Driver):
         return token
 
     async def _v2_command(
-        self, target: MinerTarget, cred: Credential, command: dict[str, Any]
+        self,
+        target: MinerTarget,
+        cred: Credential,
+        command: dict[str, Any],
+        *,
+        expect_reply: bool = True,
     ) -> dict[str, Any]:
         """An encrypted command; an expired token is renewed once, a wrong key refused."""
         slot = (target.miner_id, cred.fingerprint)
@@ -194,10 +225,10 @@ class WhatsminerDriver(Driver):
         if fresh:
             token = await self._v2_token(target, cred)
         assert token is not None
-        reply = await self._v2_send(target, token, command)
+        reply = await self._v2_send(target, token, command, expect_reply=expect_reply)
         if _code(reply) == 135 and not fresh:  # our cached token expired on the miner
             token = await self._v2_token(target, cred)
-            reply = await self._v2_send(target, token, command)
+            reply = await self._v2_send(target, token, command, expect_reply=expect_reply)
         if _code(reply) == 135:
             self._tokens.pop(slot, None)
             self.context.remember_refusal(target, cred)
@@ -205,11 +236,13 @@ class WhatsminerDriver(Driver):
         return reply
 
     async def _v2_send(
-        self, target: MinerTarget, token: _Token, command: dict[str, Any]
+        self, target: MinerTarget, token: _Token, command: dict[str, Any], *, expect_reply: bool
     ) -> dict[str, Any]:
         where = f"{target.host}:{target.port}"
         body = v2_envelope(token.key, {**command, "token": token.sign})
-        raw = await self._exchange(target.host, target.port, body, framed=False)
+        raw = await self._exchange(
+            target.host, target.port, body, framed=False, expect_reply=expect_reply
+        )
         reply = self._object(raw, where)
         sealed = reply.get("enc")
         if sealed is None:
@@ -262,7 +295,10 @@ class WhatsminerDriver(Driver):
         param: Any = None,
         *,
         deadline_s: float | None = None,
+        expect_reply: bool = True,
     ) -> dict[str, Any]:
+        """One v3 command (``set.*`` signed with a fresh salt); ``expect_reply`` as in
+        ``_exchange``, for the command itself, never for the salt asked first."""
         port = self._v3_port(cred)
         request: dict[str, Any] = {"cmd": command}
         if param is not None:
@@ -276,7 +312,12 @@ class WhatsminerDriver(Driver):
             ts = int(time.time())
             request.update(account=account, ts=ts, token=v3_token(command, password, salt, ts))
         raw = await self._exchange(
-            target.host, port, v3_frame(request), framed=True, deadline_s=deadline_s
+            target.host,
+            port,
+            v3_frame(request),
+            framed=True,
+            deadline_s=deadline_s,
+            expect_reply=expect_reply,
         )
         reply = self._object(raw, f"{target.host}:{port}")
         if not isinstance(reply.get("code"), int):
@@ -360,10 +401,10 @@ class WhatsminerDriver(Driver):
             before["mode"] = params["mode"]
         else:
             current = await _rpc_pools(target)
-            pools, before_url, refusal = _pool_change(action, params, current)
+            pools, chosen, refusal = _pool_change(action, params, current)
             if refusal:
                 return Outcome("refused", refusal)
-            before["url"] = before_url
+            before.update(chosen)
             command = {"cmd": "update_pools"}
             for slot in range(POOL_SLOTS):
                 url, user, password = pools[slot] if slot < len(pools) else ("", "", "")
@@ -376,13 +417,11 @@ class WhatsminerDriver(Driver):
                 )
             note = _PASSWORD_NOTE if len(pools) > 1 or action != "addpool" else ""
         try:
-            reply = await self._v2_command(target, cred, command)
+            reply = await self._v2_command(target, cred, command, expect_reply=action != "restart")
         except WmError as exc:
-            if action == "restart" and "closed the connection" in exc.message:
-                return Outcome(
-                    "succeeded", "reboot sent (the miner dropped the connection)", None, before
-                )
-            raise
+            if not exc.received:  # only a reboot is sent expecting no reply
+                raise
+            return Outcome("succeeded", REBOOT_DROPPED, None, before)
         said = self._v2_check(reply, command["cmd"])
         return Outcome("succeeded", _words(action, params, before, said) + note, None, before)
 
@@ -406,14 +445,21 @@ class WhatsminerDriver(Driver):
             current = [
                 (url, user, "x") for url, user, _active in await self._v3_pools(target, cred)
             ]
-            pools, before_url, refusal = _pool_change(action, params, current)
+            pools, chosen, refusal = _pool_change(action, params, current)
             if refusal:
                 return Outcome("refused", refusal)
-            before["url"] = before_url
+            before.update(chosen)
             command = "set.miner.pools"
             param = [{"pool": u, "worker": w, "passwd": p} for u, w, p in pools[:POOL_SLOTS]]
             note = _PASSWORD_NOTE if len(pools) > 1 or action != "addpool" else ""
-        reply = await self._v3_call(target, cred, command, param)
+        try:
+            reply = await self._v3_call(
+                target, cred, command, param, expect_reply=action != "restart"
+            )
+        except WmError as exc:
+            if not exc.received:  # only a reboot is sent expecting no reply
+                raise
+            return Outcome("succeeded", REBOOT_DROPPED, None, before)
         said = self._v3_check(target, cred, reply, command)
         return Outcome("succeeded", _words(action, params, before, said) + note, None, before)
 
@@ -514,25 +560,29 @@ class WhatsminerDriver(Driver):
         return await super().verify(target, action, params, outcome)
 
     async def _verify_v3_pools(self, target: MinerTarget, action: str, outcome: Outcome) -> str:
-        url = outcome.before.get("url")
+        url, user = str(outcome.before.get("url")), outcome.before.get("user")
+        name = pool_name(url, user)
         cred = await self.context.credential(target, self.kind)
+        last: list[str] = []
 
         async def check() -> str | None:
             try:
                 pools = await self._v3_pools(target, cred)
             except WmError:
                 return None
-            urls = [p[0] for p in pools]
-            if action == "switchpool" and urls and urls[0] == url:
-                return f"verified: pool {url} is first in priority"
-            if action == "addpool" and url in urls:
-                return f"verified: pool {url} is listed"
-            if action == "removepool" and url not in urls:
-                return f"verified: pool {url} is no longer listed"
+            last[:] = [pool_name(u, w) for u, w, active in pools if active]
+            listed = any(same_pool(u, w, url, user) for u, w, _active in pools)
+            if action == "switchpool" and pools and same_pool(pools[0][0], pools[0][1], url, user):
+                return f"verified: pool {name} is first in priority"
+            if action == "addpool" and listed:
+                return f"verified: pool {name} is listed"
+            if action == "removepool" and not listed:
+                return f"verified: pool {name} is no longer listed"
             return None
 
         found = await wait_until(self.context, check, within=None)
-        return found or "sent, not verified: the miner's pools did not show the change"
+        active = f"; active pool: {last[0]}" if last else ""
+        return found or f"sent, not verified: the miner's pools did not show the change{active}"
 
 
 async def _rpc_pools(target: MinerTarget) -> list[tuple[str, str, str]]:
@@ -554,31 +604,33 @@ _PASSWORD_NOTE = " (the other pools were rewritten with password x: the miner do
 
 def _pool_change(
     action: str, params: dict[str, Any], current: list[tuple[str, str, str]]
-) -> tuple[list[tuple[str, str, str]], str | None, str | None]:
-    """The new pool slots, the URL concerned, or a refusal."""
+) -> tuple[list[tuple[str, str, str]], dict[str, str], str | None]:
+    """The new pool slots, the pool concerned (URL and user, to read back by), or a refusal."""
     pools = list(current)
     if action == "addpool":
         if len(pools) >= POOL_SLOTS:
             return (
                 pools,
-                None,
+                {},
                 f"refused: Whatsminer holds at most {POOL_SLOTS} pools; remove one first",
             )
         pools.append((params["url"], params["user"], params["password"]))
-        return pools, params["url"], None
+        return pools, {"url": params["url"], "user": params["user"]}, None
     index = params["pool"]
     if index >= len(pools):
         return (
             pools,
-            None,
+            {},
             (f"refused: pool {index} does not exist (the miner has {len(pools)} pools, 0 = first)"),
         )
     if action == "switchpool":
         pools.insert(0, pools.pop(index))
-        return pools, pools[0][0], None
-    if len(pools) == 1:
-        return pools, None, "refused: cannot remove the miner's only pool"
-    return pools, pools.pop(index)[0], None
+        chosen = pools[0]
+    elif len(pools) == 1:
+        return pools, {}, "refused: cannot remove the miner's only pool"
+    else:
+        chosen = pools.pop(index)
+    return pools, {"url": chosen[0], "user": chosen[1]}, None
 
 
 def _words(action: str, params: dict[str, Any], before: dict[str, Any], said: str) -> str:

@@ -236,7 +236,10 @@ class SimMiner(MinerState):
         reply, after = self.respond(data, privileged=privileged)
         if Fault.TRUNCATED in self.faults:
             reply = reply[: max(1, int(len(reply) * self.faults[Fault.TRUNCATED]["fraction"]))]
-        conn.send_and_close(reply)
+        if not reply and self.wm is not None and self.wm.reboot_drop == "reset":
+            conn.reset()  # a Whatsminer going down on a reboot before answering it
+        else:
+            conn.send_and_close(reply)  # an empty reply: closed unanswered
         if after is not None:
             after()
 
