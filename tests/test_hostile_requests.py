@@ -119,6 +119,37 @@ async def test_malformed_json_bodies_get_a_plain_400(
     assert error["code"] == "bad_request" and reason in error["message"]
 
 
+@pytest.mark.parametrize(
+    ("content_types", "reason"),
+    [
+        # the parser reads the first type, a check of the last would pass a deep body on
+        ([b"application/json", b"text/plain"], "more than one Content-Type header"),
+        # FastAPI strips Unicode whitespace from the type and parses it as JSON
+        ([b"application/json\xa0"], "nested deeper than 64 levels"),
+        ([b"application/json\x85"], "nested deeper than 64 levels"),
+        ([b"Application/JSON ; charset=utf-8"], "nested deeper than 64 levels"),
+    ],
+)
+async def test_a_deep_body_cannot_pass_the_check_by_its_content_type(
+    backend: Backend, content_types: list[bytes], reason: str
+) -> None:
+    deep = b'{"a":' * 900 + b"1" + b"}" * 900
+    host, port = backend.url.removeprefix("http://").rsplit(":", 1)
+    head = b"POST /api/wallet/nonce HTTP/1.1\r\nHost: x\r\nConnection: close\r\n"
+    head += b"".join(b"Content-Type: " + t + b"\r\n" for t in content_types)
+    head += b"Content-Length: %d\r\n\r\n" % len(deep)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    try:
+        writer.write(head + deep)
+        await writer.drain()
+        raw = await asyncio.wait_for(reader.read(), 10)
+    finally:
+        writer.close()
+    status_line, _, rest = raw.partition(b"\r\n")
+    assert b" 400 " in status_line, raw[:300]
+    assert reason in json.loads(rest.partition(b"\r\n\r\n")[2])["error"]["message"]
+
+
 async def test_a_body_within_the_limits_still_reaches_the_route(
     http: httpx.AsyncClient, operator_key: str
 ) -> None:

@@ -7,6 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DataError, DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("hashinsight.api")
@@ -70,9 +71,38 @@ def install_error_handlers(app: FastAPI) -> None:
             error_body("invalid_request", f"{where}: {first.get('msg')}"), status_code=422
         )
 
+    @app.exception_handler(DBAPIError)
+    async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
+        # Answered here, not by the catch-all, so no traceback carrying the statement's
+        # parameters (a key's hash, its sealed copy) reaches the server log. A value the
+        # database refuses (PostgreSQL: a NUL in text, a string over its column; SQLSTATE
+        # class 22) is the request's fault.
+        if not _data_exception(exc):
+            log.error(
+                "database error on %s %s: %s",
+                request.method,
+                request.url.path,
+                type(exc.orig).__name__,
+            )
+            return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+        log.warning(
+            "refused a value the database cannot store on %s %s", request.method, request.url.path
+        )
+        message = "a value cannot be stored: it holds a NUL character or is too long"
+        return JSONResponse(error_body("invalid_request", message), status_code=422)
+
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.error(
             "unhandled error on %s %s: %s", request.method, request.url.path, type(exc).__name__
         )
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
+
+
+def _data_exception(exc: DBAPIError) -> bool:
+    """SQLSTATE class 22 (data exception): the driver's adapter does not always map it to
+    ``DataError`` (asyncpg's invalid byte sequence arrives as a plain ``DBAPIError``)."""
+    if isinstance(exc, DataError):
+        return True
+    code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+    return isinstance(code, str) and code.startswith("22")

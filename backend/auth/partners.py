@@ -129,7 +129,7 @@ class Partners:
             view = partner_view(row, 1)
         try:
             info, full_key = await self._auth.create_key(
-                name=f"{row.name} key",
+                name=default_key_name(row.name),
                 owner_type="partner",
                 owner_id=row.partner_id,
                 scopes=scope_list,
@@ -167,7 +167,7 @@ class Partners:
             raise PartnerConflict(f"partner {partner_id} is {row.status}")
         try:
             return await self._auth.create_key(
-                name=name or f"{row.name} key",
+                name=name or default_key_name(row.name),
                 owner_type="partner",
                 owner_id=partner_id,
                 scopes=self._partner_scopes(scopes, row.tier),
@@ -311,3 +311,9 @@ class Partners:
             row.updated_at = self._clock.now()
             record_audit(session, actor=actor, action="partner.secret_rotate", target=partner_id)
         return secret
+
+
+def default_key_name(partner_name: str) -> str:
+    """A partner's key named after it, within a key name's 120 characters (a partner's name
+    may take all of them)."""
+    return f"{partner_name[:116]} key"

@@ -32,7 +32,7 @@ from backend.auth.keys import (
 )
 from backend.auth.models import ApiKeyRow
 from backend.auth.scopes import WRITE_SCOPES, parse_scopes
-from backend.core.audit import AuditEntry, record_audit
+from backend.core.audit import MAX_ACTOR, AuditEntry, record_audit
 from backend.core.bus import EventBus
 from backend.core.cache import TTLCache
 from backend.core.clock import SYSTEM_CLOCK, Clock
@@ -91,6 +91,10 @@ class KeyRequestError(Exception):
     """A key request is invalid (unknown scope, bad mode...)."""
 
 
+class KeyConflict(KeyRequestError):
+    """A valid request the key's state refuses (it is revoked)."""
+
+
 @dataclass(frozen=True, slots=True)
 class KeyInfo:
     """What the rest of the backend knows about a verified key: never the secret."""
@@ -119,7 +123,12 @@ class KeyInfo:
 
     @property
     def actor(self) -> str:
-        return f"key:{self.key_id}({self.name})"
+        """Who did it, as audit rows and ``*_by`` columns store it (at most ``MAX_ACTOR``
+        characters: a 120-character key name is cut, not refused by the database)."""
+        head = f"key:{self.key_id}("
+        room = MAX_ACTOR - len(head) - 1
+        name = self.name if len(self.name) <= room else self.name[: max(room - 1, 0)] + "…"
+        return f"{head}{name})"
 
     @property
     def needs_approval(self) -> bool:
@@ -258,7 +267,7 @@ class AuthService:
             secret_encrypted=self._secrets.fernet.encrypt(full_key.encode()),
             created_at=now,
             created_by=actor,
-            expires_at=now + expires_in if expires_in else None,
+            expires_at=now + expires_in if expires_in is not None else None,
         )
         async with self._db.session() as session:
             session.add(row)
@@ -485,7 +494,7 @@ class AuthService:
             if row is None:
                 return None
             if row.revoked_at is not None:
-                raise KeyRequestError("this key is revoked and cannot be changed")
+                raise KeyConflict("this key is revoked and cannot be changed")
             changed = {k: v for k, v in values.items() if getattr(row, k) != v}
             for column, value in changed.items():
                 setattr(row, column, value)

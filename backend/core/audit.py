@@ -13,13 +13,15 @@ from sqlalchemy.orm import Mapped, mapped_column
 from backend.core.clock import SYSTEM_CLOCK
 from backend.core.db import Base, UtcDateTime
 
+MAX_ACTOR = 120  # the actor columns' width (audit rows, the *_by columns of the features)
+
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
-    actor: Mapped[str] = mapped_column(String(120))
+    actor: Mapped[str] = mapped_column(String(MAX_ACTOR))
     action: Mapped[str] = mapped_column(String(80), index=True)
     target: Mapped[str | None] = mapped_column(String(200))
     source: Mapped[str | None] = mapped_column(String(120))

@@ -90,13 +90,15 @@ def test_a_webhook_host_with_an_overlong_label_is_refused(api: httpx.Client) -> 
     for url in (
         f"https://{'a' * 300}.example.com/hook",
         f"https://{'.'.join(['abcdefghij'] * 26)}/hook",  # 285 characters in all
-        "https://exa\u0000mple.com/hook",
     ):
         answer = api.post(
             "/api/v1/webhooks",
             json={"url": url, "event_types": ["miner.alert"], "partner_id": partner_id},
         )
         assert assert_refused(answer)["message"].startswith("url:")
+    nul = {"url": "https://exa\u0000mple.com/hook", "event_types": ["miner.alert"]}
+    answer = api.post("/api/v1/webhooks", json={**nul, "partner_id": partner_id})
+    assert "NUL character" in assert_refused(answer, 400)["message"]  # before any route
 
 
 def test_an_alert_offset_beyond_any_page_is_refused(api: httpx.Client) -> None:

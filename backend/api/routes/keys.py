@@ -11,7 +11,7 @@ from backend.api.deps import AdminKey, BackendDep, CurrentKey, access_service, n
 from backend.api.errors import ApiError
 from backend.api.params import ID_PATTERN, ObjectId, Offset
 from backend.auth.partners import PartnerNotFound, Partners
-from backend.auth.service import KeyInfo, KeyRequestError
+from backend.auth.service import KeyConflict, KeyInfo, KeyRequestError
 from backend.auth.tiers import tier_for
 from backend.core.audit import record_audit
 from hashinsight_contract.partners import (
@@ -77,7 +77,8 @@ async def create_key(
     body: KeyCreate, caller: AdminKey, backend: BackendDep, response: Response
 ) -> KeyCreated:
     no_store(response)
-    expires = timedelta(days=body.expires_in_days) if body.expires_in_days else None
+    days = body.expires_in_days
+    expires = timedelta(days=days) if days is not None else None
     try:
         if body.owner_type == "partner":
             if not body.partner_id:
@@ -140,8 +141,10 @@ async def update_key(
             name=body.name,
             scopes=list(body.scopes) if body.scopes else None,
         )
-    except KeyRequestError as exc:
+    except KeyConflict as exc:
         raise ApiError(409, str(exc)) from None
+    except KeyRequestError as exc:  # the change asked for is invalid
+        raise ApiError(422, str(exc)) from None
     if info is None:
         raise ApiError(404, f"no key {key_id}")
     return info.detail()
