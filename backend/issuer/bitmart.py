@@ -144,9 +144,15 @@ def _id_text(value: Any, name: str, *, allow_empty: bool = False) -> str:
     # Big integers arrive as strings; an int (from a JSON number) is exact in Python too.
     if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
         return str(value)
-    if isinstance(value, str) and (value.isdigit() or (allow_empty and value == "")):
+    # ASCII only: str.isdigit() also takes "1²", which int() refuses, and "١٢", a second
+    # spelling of 12 that would escape deduplication by trade id.
+    if isinstance(value, str) and (
+        (value.isascii() and value.isdigit()) or (allow_empty and value == "")
+    ):
         return value
-    raise TradeDataError(f"Bitmart trade has a bad {name}: expected a decimal integer string")
+    raise TradeDataError(
+        f"Bitmart trade has a bad {name} {str(value)[:40]!r}: expected a decimal integer string"
+    )
 
 
 def _decimal(value: Any, name: str, trade_id: str) -> Decimal:

@@ -9,7 +9,9 @@ Rules that make it exactly-once:
   signing/signed/submitted is resumed with the same qty and sequence, i.e. the same tx and hash,
   so resubmitting is idempotent (the node answers 202/1002 "already committed").
 * A new sequence only when the old tx is provably dead: the RFE account's sequence has reached
-  ours (read first) and the chain does not have our hash (read second).
+  ours (read first) and the chain does not have our hash (read second), on two readings at least
+  a poll interval apart (a node may index a tx a moment after committing it). Only a node's
+  explicit "no such tx" counts as absent; a malformed or foreign reply is an error, never a verdict.
 """
 
 from __future__ import annotations
@@ -41,7 +43,7 @@ from backend.issuer.signer_hub import SignerHub
 from backend.issuer.states import IssueState
 from backend.issuer.store import Batch, IssueStore, StaleState, issue_out
 from backend.ndau.keys import verify
-from backend.ndau.tx import IssueTx
+from backend.ndau.tx import IssueTx, IssueTxError
 from hashinsight_contract.events import IssueAlert, IssuerRunState
 
 log = logging.getLogger("hashinsight.issuer.engine")
@@ -52,6 +54,21 @@ MAX_BACKOFF_S = 60.0
 
 class Refused(IssuerError):
     """The node or the signer refused this tx for a reason retrying will not fix by itself."""
+
+
+def _issue_tx(qty: int, sequence: int) -> IssueTx:
+    """The unsigned Issue; numbers no Issue can carry (a node-reported sequence that is negative
+    or leaves no int64 after it) are a refusal with a clear message, not a crash of the step."""
+    try:
+        return IssueTx(qty=qty, sequence=sequence)
+    except IssueTxError as exc:
+        raise Refused(f"cannot build the Issue tx: {exc}") from None
+
+
+def _unsigned(issue: IssueRow) -> IssueTx:
+    """The issue's tx without signatures: its qty and sequence fix its hash."""
+    assert issue.sequence is not None
+    return _issue_tx(issue.qty_napu, issue.sequence)
 
 
 @dataclass(frozen=True)
@@ -103,7 +120,11 @@ class IssuerEngine:
         self.pipeline_error: str | None = None
         self._next_poll = 0.0
         self._retry_at: dict[int, float] = {}
-        self._failures: dict[int, int] = {}
+        self._failures: dict[int, int] = {}  # every failure in a row: sets the backoff
+        self._refusals: dict[int, int] = {}  # refusals only: max_refusals fails the issue
+        # tx hash -> when a reading first found it absent with its sequence used. In memory
+        # only: after a restart the engine merely looks twice again before resequencing.
+        self._absent_at: dict[str, float] = {}
 
     # ------------------------------------------------------------------ loop
 
@@ -175,16 +196,24 @@ class IssuerEngine:
     # ------------------------------------------------------------------ Bitmart
 
     async def _poll_safely(self) -> bool:
+        """Poll; a failed poll is recorded and retried next interval, and never keeps this step
+        from moving the pipeline or raising alerts (the batch and cursor were not written)."""
         try:
             return await self.poll()
         except LeaseLost:
             raise
         except IssuerError as exc:
-            self.last_poll_error = str(exc)
-            self._next_poll = self.clock.monotonic() + self.config.poll_s
             log.warning("Bitmart poll failed: %s", exc)
-            self._publish_status()
-            return False
+            self._poll_failed(str(exc))
+        except Exception as exc:
+            log.exception("Bitmart poll failed unexpectedly")
+            self._poll_failed(f"{type(exc).__name__}: {str(exc)[:200]}")
+        return False
+
+    def _poll_failed(self, message: str) -> None:
+        self.last_poll_error = message
+        self._next_poll = self.clock.monotonic() + self.config.poll_s
+        self._publish_status()
 
     async def poll(self) -> bool:
         """Turn the next settled window of Bitmart sells into one issue (or none)."""
@@ -261,9 +290,13 @@ class IssuerEngine:
             return await self._guard(approved, self._start_signing(approved))
         return False
 
-    def retry_now(self) -> None:
-        """Something changed (a signer connected, a decision was made): stop backing off."""
+    def retry_now(self, issue_id: int | None = None) -> None:
+        """Something changed (a signer connected, a decision was made): stop backing off. An
+        operator retrying `issue_id` also clears its counts: it gets `max_refusals` anew."""
         self._retry_at.clear()
+        if issue_id is not None:
+            self._failures.pop(issue_id, None)
+            self._refusals.pop(issue_id, None)
         self.wake.set()
 
     def _due(self, issue_id: int) -> bool:
@@ -283,7 +316,9 @@ class IssuerEngine:
             row = await self.store.note_error(self.lease, issue.id, str(exc))
             log.warning("issue %s: %s (retry in %.1fs)", issue.id, exc, delay)
             if isinstance(exc, Refused) and row is not None:
-                refusals = self._failures[issue.id]
+                # Only refusals count: a signer offline or a timeout says nothing about the tx.
+                refusals = self._refusals.get(issue.id, 0) + 1
+                self._refusals[issue.id] = refusals
                 if refusals >= self.config.max_refusals and row.state in (
                     S.SIGNING,
                     S.SIGNED,
@@ -295,6 +330,7 @@ class IssuerEngine:
                     self._alert("issue_failed", row, str(exc))
             return False
         self._failures.pop(issue.id, None)
+        self._refusals.pop(issue.id, None)
         self._retry_at.pop(issue.id, None)
         return True
 
@@ -327,7 +363,7 @@ class IssuerEngine:
                 f"not enough RFE'd ndau: {supply.issuable_napu} napu issuable, "
                 f"{issue.qty_napu} needed"
             )
-        tx = IssueTx(qty=issue.qty_napu, sequence=rfe.sequence + 1)
+        tx = _issue_tx(issue.qty_napu, rfe.sequence + 1)
         row = await self.store.transition(
             self.lease,
             issue.id,
@@ -350,8 +386,7 @@ class IssuerEngine:
             await self._submit(issue)
 
     async def _sign(self, issue: IssueRow, rfe: NdauAccount | None = None) -> None:
-        assert issue.sequence is not None
-        tx = IssueTx(qty=issue.qty_napu, sequence=issue.sequence)
+        tx = _unsigned(issue)
         if rfe is None:
             # Resuming: the same qty and sequence give the same tx; is it still alive?
             rfe = await self._rfe()
@@ -383,7 +418,10 @@ class IssuerEngine:
                     f"signature from {item.key.to_text()[:16]}… does not verify against the "
                     "RFE account's validation keys"
                 )
-            tx = tx.with_signature(item.signature)
+            try:
+                tx = tx.with_signature(item.signature)
+            except IssueTxError as exc:  # e.g. the same signature twice: a signer bug
+                raise Refused(f"the signing service's signatures are unusable: {exc}") from None
         row = await self.store.transition(
             self.lease,
             issue.id,
@@ -439,10 +477,10 @@ class IssuerEngine:
             raise Refused(message)
 
     async def _confirm(self, issue: IssueRow) -> None:
-        assert issue.tx_hash is not None
-        detail = await self.node.transaction(issue.tx_hash)
+        detail = await self.node.transaction(_unsigned(issue))
         if detail is None:
             raise NdauNodeError(f"tx {issue.tx_hash} accepted but not found on the chain yet")
+        self._absent_at.pop(detail.tx_hash, None)
         await self.store.transition(
             self.lease,
             issue.id,
@@ -459,12 +497,24 @@ class IssuerEngine:
     async def _verdict(self, issue: IssueRow, rfe: NdauAccount) -> Verdict:
         """landed: the chain has our hash. dead: our sequence was consumed by another tx, so ours
         can never land. open: it may still land (or never was sent)."""
-        assert issue.tx_hash is not None and issue.sequence is not None
+        tx = _unsigned(issue)
         # The sequence was read (in `rfe`) before looking for the hash: if it had already passed
         # ours and the hash is still absent now, our tx can never be committed any more.
-        if await self.node.transaction(issue.tx_hash) is not None:
+        if await self.node.transaction(tx) is not None:
             return "landed"
-        return "dead" if rfe.sequence >= issue.sequence else "open"
+        if rfe.sequence < tx.sequence:
+            return "open"
+        # One reading is not proof: the node may index a tx a moment after committing it.
+        tx_hash = tx.tx_hash()
+        now = self.clock.monotonic()
+        first = self._absent_at.setdefault(tx_hash, now)
+        if now - first < self.config.poll_s:
+            raise IssuerError(
+                f"tx {tx_hash} is not on the chain although sequence {tx.sequence} is used; "
+                "looking again before signing with a new sequence"
+            )
+        del self._absent_at[tx_hash]
+        return "dead"
 
     async def _resequence(self, issue: IssueRow, rfe: NdauAccount | None) -> None:
         seen = rfe.sequence if rfe is not None else "?"

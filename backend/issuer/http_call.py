@@ -18,11 +18,16 @@ from backend.core.untrusted import loads
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """A response that is not a transport failure: status, parsed JSON body and headers."""
+    """A response that is not a transport failure: status, parsed JSON body and headers.
+
+    An empty body reads as `body=None` with `empty` set: only `empty` tells it from a JSON
+    `null`, which to the ndau node means "no such transaction".
+    """
 
     status: int
     body: Any
     headers: httpx.Headers
+    empty: bool
 
 
 def loads_exact(raw: bytes | str) -> Any:
@@ -45,5 +50,6 @@ async def call(
     response = await provider.request(
         method, path, content=content, headers=headers, retries=retries, accept_4xx=True
     )
-    body = provider.decode(response, decimal=True) if response.content.strip() else None
-    return Answer(response.status_code, body, response.headers)
+    empty = not response.content.strip()
+    body = None if empty else provider.decode(response, decimal=True)
+    return Answer(response.status_code, body, response.headers, empty)

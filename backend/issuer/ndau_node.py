@@ -9,8 +9,8 @@ Shapes follow ``github.com/ndau/ndau`` ``pkg/ndauapi`` (``svc/svc.go``, ``routes
   ``code`` 1002 "tx already committed", 400 with ``err`` (and ``code`` 1001) or ``msg``
 * ``POST /tx/submit/issue`` -> 200 ``{"hash", "code": 0}`` (committed synchronously), 202 with
   code 1002 when the same tx (same hash) is already on the chain, 400 ``{"msg"}`` when refused
-* ``GET /transaction/detail/{hash}`` -> ``null`` or ``{"BlockHeight", "TxHash", "TxType",
-  "TxData", ...}``
+* ``GET /transaction/detail/{hash}`` -> ``null`` when the node does not have it, or
+  ``{"BlockHeight", "TxHash", "TxType", "TxData", ...}``
 """
 
 from __future__ import annotations
@@ -91,9 +91,13 @@ class NdauNodeClient:
         self._rfe_address: str | None = None
 
     async def _get(self, path: str) -> Any:
+        """The JSON body of a 200; the node always sends one, so an empty body is an error."""
         answer = await self._call("GET", path)
+        what = path.split("/")[1]
         if answer.status != 200:
-            raise NdauNodeError(f"ndau node: GET {path.split('/')[1]} answered {answer.status}")
+            raise NdauNodeError(f"ndau node: GET {what} answered {answer.status}")
+        if answer.empty:
+            raise NdauNodeError(f"ndau node: GET {what} answered 200 with an empty body")
         return answer.body
 
     async def _call(self, method: str, path: str, body: bytes | None = None) -> Answer:
@@ -159,33 +163,57 @@ class NdauNodeClient:
     async def _tx(self, path: str, tx: IssueTx) -> TxOutcome:
         answer = await self._call("POST", path, json.dumps(tx.to_json()).encode())
         data = answer.body if isinstance(answer.body, dict) else {}
-        code = data.get("code")
+        code = data.get("code") if type(data.get("code")) is int else None
         tx_hash = data.get("hash") if isinstance(data.get("hash"), str) else None
         message = data.get("err") or data.get("msg")
         message = str(message)[:300] if message else None
         if answer.status == 202 and code == CODE_ALREADY_COMMITTED:
             return TxOutcome(True, True, answer.status, tx_hash, message)
-        if answer.status == 200 and code in (CODE_OK, None):
+        # Only an explicit code 0 is success: an empty or code-less 200 proves nothing was
+        # committed, and taking it for "accepted" would let a foreign reply confirm the issue.
+        if answer.status == 200 and code == CODE_OK:
             return TxOutcome(True, False, answer.status, tx_hash, message)
         if 400 <= answer.status < 500:
             return TxOutcome(False, False, answer.status, tx_hash, message or "refused")
-        raise NdauNodeError(f"ndau node: unexpected answer HTTP {answer.status} to {path}")
+        body = "an empty body" if answer.empty else f"code {code}"
+        raise NdauNodeError(f"ndau node: unexpected answer HTTP {answer.status} ({body}) to {path}")
 
-    async def transaction(self, tx_hash: str) -> TxDetail | None:
-        """The committed tx with this hash, or None when the chain does not have it."""
+    async def transaction(self, tx: IssueTx) -> TxDetail | None:
+        """Our committed Issue `tx`, or None when the node answers `null` (it does not have it).
+
+        Anything else that is not exactly our tx is an error, never a verdict: read as "absent"
+        it would make the engine sign the sale again, read as "present" it would lose it.
+        """
+        tx_hash = tx.tx_hash()
         body = await self._get(f"/transaction/detail/{quote(tx_hash, safe='')}")
         if body is None:
             return None
         if not isinstance(body, dict):
-            raise NdauNodeError("ndau node: transaction detail is not an object")
-        height = _int(body.get("BlockHeight", 0), "BlockHeight")
+            raise NdauNodeError(f"ndau node: detail of tx {tx_hash} is not an object")
+        if "BlockHeight" not in body:
+            raise NdauNodeError(f"ndau node: detail of tx {tx_hash} has no BlockHeight")
+        height = _int(body["BlockHeight"], "BlockHeight")
         if height <= 0:
-            return None
-        data = body.get("TxData")
+            raise NdauNodeError(f"ndau node: detail of tx {tx_hash} has BlockHeight {height}")
+        found = (str(body.get("TxHash"))[:60], str(body.get("TxType"))[:40])
+        if found != (tx_hash, "Issue"):
+            raise NdauNodeError(
+                f"ndau node: detail of tx {tx_hash} describes tx {found[0]} ({found[1]}), "
+                "not our Issue"
+            )
+        raw = body.get("TxData")
+        data: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        for name, ours in (("qty", tx.qty), ("sequence", tx.sequence)):
+            theirs = _int(data[name], name) if name in data else ours
+            if theirs != ours:
+                raise NdauNodeError(
+                    f"ndau node: detail of tx {tx_hash} has {name} {str(theirs)[:24]}, "
+                    f"ours is {ours}"
+                )
         return TxDetail(
-            tx_hash=str(body.get("TxHash") or tx_hash),
-            tx_type=str(body.get("TxType") or ""),
+            tx_hash=tx_hash,
+            tx_type="Issue",
             block_height=height,
-            tx_data=data if isinstance(data, dict) else {},
+            tx_data=data,
             timestamp=body.get("Timestamp") if isinstance(body.get("Timestamp"), str) else None,
         )

@@ -415,7 +415,7 @@ class IssuerService:
             )
         except StaleState as exc:
             raise DecisionConflict(f"issue {issue_id} is {exc.current}, not failed") from None
-        self.engine.retry_now()
+        self.engine.retry_now(issue_id)
         return issue_out(row)
 
     async def set_start(self, value: str, *, actor: str, source: str | None) -> IssuerStatusOut:

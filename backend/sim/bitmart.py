@@ -108,6 +108,11 @@ class LoopbackAsgiServer:
         self._task = None
 
 
+def _id_order(trade_id: str) -> int:
+    """A trade id's place in Bitmart's order; a garbled id sorts as the first id there is."""
+    return int(trade_id) if trade_id.isascii() and trade_id.isdigit() else FIRST_TRADE_ID
+
+
 def _error(status: int, code: int, message: str, headers: dict[str, str] | None = None) -> Response:
     body = {"code": code, "message": message, "trace": secrets.token_hex(16)}
     return JSONResponse(body, status_code=status, headers=headers)
@@ -219,16 +224,18 @@ class BitmartSimulator:
         symbol: str | None = None,
         trade_id: str | None = None,
     ) -> dict[str, Any]:
-        """Record a fill on the simulated account; returns it in Bitmart's wire shape."""
+        """Record a fill on the simulated account; returns it in Bitmart's wire shape. A
+        `trade_id` that is not a decimal integer (e.g. "1²") plays a garbled listing."""
         if trade_id is None:
             trade_id = str(self._next_id)
             self._next_id += self._rng.randint(1, 999)
         created = at_ms if at_ms is not None else int(time.time() * 1000)
         size_d, price_d = Decimal(str(size)), Decimal(str(price))
+        order_id = str(_id_order(trade_id) - 64_123_862)
         trade = {
             "tradeId": trade_id,
-            "orderId": str(int(trade_id) - 64_123_862),
-            "clientOrderId": str(int(trade_id) - 64_123_862),
+            "orderId": order_id,
+            "clientOrderId": order_id,
             "symbol": symbol or self.symbol,
             "side": side,
             "orderMode": "spot",
@@ -354,7 +361,7 @@ class BitmartSimulator:
             for t in self.trades
             if lo <= t["createTime"] <= hi and (symbol is None or t["symbol"] == symbol)
         ]
-        rows.sort(key=lambda t: (t["createTime"], int(t["tradeId"])), reverse=True)
+        rows.sort(key=lambda t: (t["createTime"], _id_order(t["tradeId"])), reverse=True)
         data = rows[:limit]
         return JSONResponse(
             {"code": 1000, "message": "success", "data": data, "trace": secrets.token_hex(16)},

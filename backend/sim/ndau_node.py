@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -41,6 +41,10 @@ from backend.sim.bitmart import LoopbackAsgiServer
 CODE_OK = 0
 CODE_FAIL = 1001
 CODE_ALREADY_COMMITTED = 1002
+
+# Malformed or foreign answers to `GET /transaction/detail/{hash}`: a 200 with an empty body,
+# an object without BlockHeight, and the detail of some other tx.
+DetailFault = Literal["empty", "no_height", "foreign"]
 
 
 @dataclass
@@ -117,6 +121,11 @@ class NdauNodeSimulator:
         self.height = 1_000_000
         self.fail_next: list[int] = []  # HTTP statuses to answer with, one per request
         self.lose_next_submit_reply = 0  # commit, then answer 503 as if the reply was lost
+        self.empty_next_submit_reply = 0  # commit nothing, answer 200 with an empty body
+        self.garble_next_detail: list[DetailFault] = []  # one per detail request
+        # The tx index lags the commits: the next N lookups of a committed tx miss it (detail
+        # answers null, a resubmission is checked as new and refused "sequence too low").
+        self.unindexed_lookups = 0
         self.submits = 0
         self.prevalidates = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -208,6 +217,14 @@ class NdauNodeSimulator:
     def find(self, tx_hash: str) -> CommittedTx | None:
         return next((tx for tx in self.ledger if tx.tx_hash == tx_hash), None)
 
+    def _indexed(self, tx_hash: str) -> CommittedTx | None:
+        """`find` as the node's tx index answers it, which may lag (`unindexed_lookups`)."""
+        committed = self.find(tx_hash)
+        if committed is not None and self.unindexed_lookups:
+            self.unindexed_lookups -= 1
+            return None
+        return committed
+
     def validate_issue(self, tx: IssueTx) -> str | None:
         """The node's reason to refuse this Issue, or None when it would commit."""
         if tx.qty <= 0:
@@ -291,7 +308,7 @@ class NdauNodeSimulator:
         if isinstance(parsed, Response):
             return parsed
         tx_hash = parsed.tx_hash()
-        if self.find(tx_hash) is not None:
+        if self._indexed(tx_hash) is not None:
             body = {"fee_napu": 0, "sib_napu": 0, "hash": tx_hash, "msg": "tx already committed"}
             return JSONResponse({**body, "code": CODE_ALREADY_COMMITTED}, status_code=202)
         reason = self.validate_issue(parsed)
@@ -308,7 +325,7 @@ class NdauNodeSimulator:
         if isinstance(parsed, Response):
             return parsed
         tx_hash = parsed.tx_hash()
-        if self.find(tx_hash) is not None:
+        if self._indexed(tx_hash) is not None:
             return JSONResponse(
                 {"hash": tx_hash, "msg": "tx already committed", "code": CODE_ALREADY_COMMITTED},
                 status_code=202,
@@ -316,6 +333,9 @@ class NdauNodeSimulator:
         reason = self.validate_issue(parsed)
         if reason is not None:
             return JSONResponse({"msg": f"error from commit ({reason})"}, status_code=400)
+        if self.empty_next_submit_reply:
+            self.empty_next_submit_reply -= 1
+            return Response(b"", status_code=200, media_type="application/json")
         self.rfe.sequence = parsed.sequence
         self.total_issued += parsed.qty
         self._commit("Issue", parsed.to_json(), tx_hash)
@@ -327,18 +347,36 @@ class NdauNodeSimulator:
     async def _detail(self, request: Request) -> Response:
         if (fault := self._fault()) is not None:
             return fault
-        committed = self.find(request.path_params["txhash"])
+        if self.garble_next_detail:
+            return self._garbled_detail(self.garble_next_detail.pop(0))
+        committed = self._indexed(request.path_params["txhash"])
         if committed is None:
-            return JSONResponse(None)
-        return JSONResponse(
-            {
-                "BlockHeight": committed.height,
-                "TxOffset": 0,
-                "Fee": 0,
-                "SIB": 0,
-                "TxHash": committed.tx_hash,
-                "TxType": committed.tx_type,
-                "TxData": committed.data,
-                "Timestamp": committed.timestamp,
-            }
+            return JSONResponse(None)  # what ndauapi answers for a hash it does not have
+        return JSONResponse(_detail_json(committed))
+
+    def _garbled_detail(self, fault: DetailFault) -> Response:
+        if fault == "empty":
+            return Response(b"", status_code=200, media_type="application/json")
+        if fault == "no_height":
+            return JSONResponse({})
+        other = CommittedTx(
+            tx_hash=secrets.token_urlsafe(16)[:22],
+            tx_type="Transfer",
+            data={"qty": 1, "sequence": 1},
+            height=self.height,
+            timestamp=datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
         )
+        return JSONResponse(_detail_json(other))
+
+
+def _detail_json(committed: CommittedTx) -> dict[str, Any]:
+    return {
+        "BlockHeight": committed.height,
+        "TxOffset": 0,
+        "Fee": 0,
+        "SIB": 0,
+        "TxHash": committed.tx_hash,
+        "TxType": committed.tx_type,
+        "TxData": committed.data,
+        "Timestamp": committed.timestamp,
+    }

@@ -17,9 +17,9 @@ from sqlalchemy import select, update
 from backend.core.audit import AuditEntry
 from backend.core.lease import LeaseRow
 from backend.issuer.service import DecisionConflict
-from backend.ndau.tx import NAPU_PER_NDAU
+from backend.ndau.tx import INT64_MAX, NAPU_PER_NDAU
 from backend.sim.bitmart import BitmartSimulator
-from backend.sim.ndau_node import NdauNodeSimulator
+from backend.sim.ndau_node import DetailFault, NdauNodeSimulator
 from hashinsight_contract.events import IssueAlert, parse_payload
 from hashinsight_contract.issuer import Amount
 from tests.helpers import eventually
@@ -95,6 +95,42 @@ async def wait_state(issuer: RunningIssuer, issue_id: int, state: str, within_s:
         return row if row is not None and row.state == state else None
 
     return await eventually(check, within_s)
+
+
+async def wait_error(issuer: RunningIssuer, issue_id: int, text: str) -> Any:
+    """The issue once the error it records (what the console shows) contains `text`."""
+
+    async def check() -> Any:
+        row = await issuer.service.store.get(issue_id)
+        return row if row is not None and text in (row.last_error or "") else None
+
+    return await eventually(check, 20, what=f"issue {issue_id} error {text!r}")
+
+
+def next_alert(subscription: Any) -> Any:
+    return next((e for e in subscription.poll() if e.type == "issue.alert"), None)
+
+
+def forge_first(monkeypatch: pytest.MonkeyPatch, count: int) -> list[int]:
+    """The signing service signs its first `count` requests with a wrong key, then honestly;
+    returns the list its requests are counted in."""
+    import backend.signer.client as signer_client
+    from backend.ndau.keys import Algorithm, generate_keypair, sign
+
+    _public, wrong = generate_keypair(Algorithm.ED25519)
+    honest = signer_client.SigningService.sign_request
+    asked: list[int] = []
+
+    def forged(self: Any, message: dict[str, Any]) -> list[dict[str, str]]:
+        asked.append(1)
+        items = honest(self, message)
+        if len(asked) > count:
+            return items
+        signable = base64.b64decode(message["signable_bytes"])
+        return [{"key": i["key"], "signature": sign(wrong, signable).to_text()} for i in items]
+
+    monkeypatch.setattr(signer_client.SigningService, "sign_request", forged)
+    return asked
 
 
 async def test_auto_mode_turns_sells_into_one_confirmed_issue(world: World) -> None:
@@ -204,15 +240,7 @@ async def test_overdue_approval_raises_one_alert(world: World) -> None:
     alerts = issuer.bus.subscribe({"issues"})
     world.sell("1")
     await wait_state(issuer, 1, "awaiting_approval")
-
-    async def alerted() -> Any:
-        while not alerts._queue.empty():
-            event = await alerts.get()
-            if event.type == "issue.alert":
-                return event
-        return None
-
-    event = await eventually(alerted, 20)
+    event = await eventually(lambda: next_alert(alerts), 20)
     assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
     alert = parse_payload(event.type, event.data)  # the contract's IssueAlert, for any client
     assert isinstance(alert, IssueAlert) and alert.issue.state == "awaiting_approval"
@@ -296,20 +324,7 @@ async def test_not_enough_released_ndau_waits_without_signing(world: World) -> N
 async def test_bad_signatures_fail_the_issue_until_an_operator_retries(
     world: World, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import backend.signer.client as signer_client
-    from backend.ndau.keys import Algorithm, generate_keypair, sign
-
-    _public, wrong = generate_keypair(Algorithm.ED25519)
-    honest = signer_client.SigningService.sign_request
-
-    def forged(self: Any, message: dict[str, Any]) -> list[dict[str, str]]:
-        signable = base64.b64decode(message["signable_bytes"])
-        return [
-            {"key": item["key"], "signature": sign(wrong, signable).to_text()}
-            for item in honest(self, message)
-        ]
-
-    monkeypatch.setattr(signer_client.SigningService, "sign_request", forged)
+    forge_first(monkeypatch, 2)
     issuer = await world.issuer()
     engine = issuer.service.engine
     engine.config = dataclasses.replace(engine.config, max_refusals=2)
@@ -320,7 +335,6 @@ async def test_bad_signatures_fail_the_issue_until_an_operator_retries(
     assert world.node.issue_txs() == []
     world.sell("1")  # a later batch must wait: issue 1 still holds its sequence
     await wait_state(issuer, 2, "approved")
-    monkeypatch.undo()
     retried = await issuer.service.retry(1, actor="key:ops", reason="signer fixed", source=None)
     assert retried.state == "signing"
     await wait_state(issuer, 1, "confirmed")
@@ -355,3 +369,172 @@ async def test_only_the_lease_holder_issues_and_a_lost_lease_stops_it(world: Wor
     row = await wait_state(second, 2, "confirmed", within_s=15)
     assert row.lease_token is not None and row.lease_token >= 3
     assert len(world.node.issue_txs()) == 2
+
+
+# ---------------------------------------------------------------- bad input from the outside
+
+
+def shown_errors(subscription: Any) -> list[str]:
+    """The errors the console was shown on issue updates so far."""
+    updates = [e for e in subscription.poll() if e.type == "issue.update"]
+    return [e.data["last_error"] for e in updates if e.data["last_error"]]
+
+
+def one_issue_on_chain(world: World, row: Any) -> None:
+    """The sale was issued exactly once, by the issue's own tx, at the height it recorded."""
+    chain = world.node.issue_txs()
+    assert [(tx.tx_hash, tx.height) for tx in chain] == [(row.tx_hash, row.block_height)]
+    assert (chain[0].data["qty"], chain[0].data["sequence"]) == (row.qty_napu, row.sequence)
+
+
+@pytest.mark.parametrize("fault", ["empty", "no_height"])
+async def test_a_malformed_detail_reply_never_issues_a_sale_twice(
+    world: World, fault: DetailFault
+) -> None:
+    issuer = await world.issuer()
+    events = issuer.bus.subscribe({"issues"})
+    world.signer(issuer)
+    world.node.lose_next_submit_reply = 1  # committed, but the client sees a 503
+    world.node.unindexed_lookups = 1  # so the resubmission is refused "sequence too low"
+    world.node.garble_next_detail = [fault]  # and the lookup that follows answers garbage
+    world.sell("8")
+    row = await wait_state(issuer, 1, "confirmed")
+    one_issue_on_chain(world, row)
+    assert row.sequence == 4171 and row.resequenced == 0
+    said = {"empty": "empty body", "no_height": "has no BlockHeight"}[fault]
+    assert any(said in error for error in shown_errors(events))
+
+
+async def test_a_tx_the_node_has_not_indexed_yet_is_not_signed_again(world: World) -> None:
+    issuer = await world.issuer()
+    events = issuer.bus.subscribe({"issues"})
+    world.signer(issuer)
+    world.node.lose_next_submit_reply = 1
+    # The index lags: the resubmission is refused, the detail says null, the next resubmission
+    # is refused again; only then does the node find the tx.
+    world.node.unindexed_lookups = 3
+    world.sell("8")
+    row = await wait_state(issuer, 1, "confirmed")
+    one_issue_on_chain(world, row)
+    assert row.sequence == 4171 and row.resequenced == 0
+    assert any("looking again" in error for error in shown_errors(events))
+    assert world.node.unindexed_lookups == 0
+
+
+async def test_a_foreign_detail_never_confirms_an_issue_that_was_not_sent(world: World) -> None:
+    issuer = await world.issuer()
+    world.sell("8")
+    await wait_error(issuer, 1, "no signing service")  # it waits in signing, holding 4171
+    world.node.garble_next_detail = ["foreign", "foreign"]  # resuming, it looks for its tx
+    row = await wait_error(issuer, 1, "not our Issue")
+    assert row.state == "signing" and world.node.issue_txs() == []
+    world.signer(issuer)
+    row = await wait_state(issuer, 1, "confirmed")
+    one_issue_on_chain(world, row)
+
+
+async def test_an_empty_submit_reply_and_a_foreign_detail_never_confirm(world: World) -> None:
+    issuer = await world.issuer()
+    events = issuer.bus.subscribe({"issues"})
+    world.signer(issuer)
+    world.node.empty_next_submit_reply = 1  # nothing committed; a 200 with no body
+    world.node.garble_next_detail = ["foreign"]
+    world.sell("8")
+    row = await wait_state(issuer, 1, "confirmed")
+    one_issue_on_chain(world, row)
+    errors = shown_errors(events)
+    assert any("(an empty body) to /tx/submit/issue" in error for error in errors)
+    assert any("not our Issue" in error for error in errors)
+
+
+async def test_a_repeated_signature_is_a_refusal_that_fails_the_issue(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import backend.signer.client as signer_client
+
+    honest = signer_client.SigningService.sign_request
+    asked: list[int] = []
+
+    def doubled(self: Any, message: dict[str, Any]) -> list[dict[str, str]]:
+        asked.append(1)
+        items = honest(self, message)
+        return [*items, items[0]]
+
+    monkeypatch.setattr(signer_client.SigningService, "sign_request", doubled)
+    issuer = await world.issuer()
+    engine = issuer.service.engine
+    engine.config = dataclasses.replace(engine.config, max_refusals=2)
+    world.signer(issuer)
+    world.sell("9")
+    row = await wait_state(issuer, 1, "failed")
+    assert "already on the transaction" in row.last_error
+    assert len(asked) == 2 and world.node.issue_txs() == []
+
+
+@pytest.mark.parametrize("sequence", [-2, INT64_MAX])
+async def test_an_account_sequence_no_issue_can_follow_is_a_recorded_error(
+    world: World, sequence: int
+) -> None:
+    world.node.rfe.sequence = sequence
+    issuer = await world.issuer()
+    world.signer(issuer)
+    world.sell("5")
+    row = await wait_error(issuer, 1, "cannot build the Issue tx: sequence must be")
+    assert row.state == "approved" and row.sequence is None
+    world.node.rfe.sequence = 4170
+    row = await wait_state(issuer, 1, "confirmed")
+    assert row.sequence == 4171
+    one_issue_on_chain(world, row)
+
+
+async def test_a_garbled_trade_id_stops_the_poll_but_not_the_alerts(world: World) -> None:
+    issuer = await world.issuer(issuer_mode="semi_auto", issuer_approval_alert_s=1.0)
+    alerts = issuer.bus.subscribe({"issues"})
+    world.sell("1")
+    await wait_state(issuer, 1, "awaiting_approval")
+    bad = world.bitmart.add_trade(side="sell", size="2", trade_id="1²")
+    world.sell("3")
+    error = await eventually(lambda: issuer.service.engine.last_poll_error, 20)
+    assert "bad tradeId '1²'" in error
+    event = await eventually(lambda: next_alert(alerts), 20)
+    assert event.data["kind"] == "approval_overdue" and event.data["issue"]["id"] == 1
+    assert await states(issuer) == [(1, "awaiting_approval")]
+    world.bitmart.trades.remove(bad)  # Bitmart lists it properly: nothing was skipped
+    row = await wait_state(issuer, 2, "awaiting_approval")
+    assert row.qty_napu == 3 * NAPU_PER_NDAU and row.trade_count == 1
+
+
+async def test_signer_outages_do_not_count_as_refusals(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    forge_first(monkeypatch, 1)
+    issuer = await world.issuer()
+    engine = issuer.service.engine
+    engine.config = dataclasses.replace(engine.config, max_refusals=2)
+    world.sell("4")
+
+    async def offline_twice() -> Any:
+        row = await issuer.service.store.get(1)
+        return row is not None and row.attempts >= 2
+
+    await eventually(offline_twice, 20)  # two failures: no signing service connected
+    world.signer(issuer)  # its first answer is refused, its second is good
+    row = await wait_state(issuer, 1, "confirmed")
+    one_issue_on_chain(world, row)
+
+
+async def test_an_operator_retry_gives_the_issue_its_refusals_anew(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    asked = forge_first(monkeypatch, 3)
+    issuer = await world.issuer()
+    engine = issuer.service.engine
+    engine.config = dataclasses.replace(engine.config, max_refusals=2)
+    world.signer(issuer)
+    world.sell("4")
+    await wait_state(issuer, 1, "failed")
+    assert len(asked) == 2
+    await issuer.service.retry(1, actor="key:ops", reason="signer fixed", source=None)
+    row = await wait_state(issuer, 1, "confirmed")  # one more refusal, then a good signature
+    assert len(asked) == 4
+    one_issue_on_chain(world, row)

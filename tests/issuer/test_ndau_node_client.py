@@ -9,7 +9,7 @@ from backend.issuer.errors import NdauNodeError
 from backend.issuer.ndau_node import NdauNodeClient
 from backend.ndau.keys import Algorithm, generate_keypair
 from backend.ndau.tx import NAPU_PER_NDAU, IssueTx
-from backend.sim.ndau_node import NdauNodeSimulator
+from backend.sim.ndau_node import DetailFault, NdauNodeSimulator
 
 
 def signed(sim: NdauNodeSimulator, qty: int, sequence: int) -> IssueTx:
@@ -50,11 +50,45 @@ async def test_submit_then_resubmit_is_already_committed(
     again = await node.submit(tx)
     assert again.accepted and again.already_committed and again.status == 202
     assert (await node.prevalidate(tx)).already_committed
-    detail = await node.transaction(tx.tx_hash())
+    detail = await node.transaction(tx)
     assert detail is not None and detail.tx_type == "Issue" and detail.block_height > 0
     assert detail.tx_data["qty"] == 5 * NAPU_PER_NDAU and detail.tx_data["sequence"] == 4171
-    assert await node.transaction("AAAAAAAAAAAAAAAAAAAAAA") is None
+    assert await node.transaction(IssueTx(qty=1, sequence=1)) is None
     assert len(ndau_sim.issue_txs()) == 1 and ndau_sim.rfe.sequence == 4171
+
+
+@pytest.mark.parametrize(
+    ("fault", "error"),
+    [
+        ("empty", "empty body"),
+        ("no_height", "no BlockHeight"),
+        ("foreign", "not our Issue"),
+    ],
+)
+async def test_a_malformed_or_foreign_detail_is_an_error_not_an_answer(
+    http: HttpClientFactory, ndau_sim: NdauNodeSimulator, fault: DetailFault, error: str
+) -> None:
+    node = NdauNodeClient(http, ndau_sim.url)
+    tx = signed(ndau_sim, 5 * NAPU_PER_NDAU, 4171)
+    for committed in (False, True):  # neither "not on the chain" nor "confirmed"
+        ndau_sim.garble_next_detail = [fault]
+        with pytest.raises(NdauNodeError, match=error):
+            await node.transaction(tx)
+        if not committed:
+            assert (await node.submit(tx)).accepted
+    assert await node.transaction(tx) is not None
+
+
+async def test_an_empty_200_to_submit_is_an_error_not_an_acceptance(
+    http: HttpClientFactory, ndau_sim: NdauNodeSimulator
+) -> None:
+    node = NdauNodeClient(http, ndau_sim.url)
+    tx = signed(ndau_sim, 5 * NAPU_PER_NDAU, 4171)
+    ndau_sim.empty_next_submit_reply = 1
+    with pytest.raises(NdauNodeError, match="empty body"):
+        await node.submit(tx)
+    assert ndau_sim.issue_txs() == []
+    assert (await node.submit(tx)).accepted and len(ndau_sim.issue_txs()) == 1
 
 
 async def test_node_rules_refuse_bad_issues(
