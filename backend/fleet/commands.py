@@ -38,6 +38,7 @@ from backend.fleet.drivers import (
 )
 from backend.fleet.drivers.pending import UnidentifiedDriver
 from backend.fleet.models import FleetCommandRow
+from backend.fleet.reboots import RebootSeen
 from hashinsight_contract.fleet import CommandOut
 
 if TYPE_CHECKING:
@@ -130,6 +131,43 @@ class FleetCommands:
         if credentials is not None:
             self.context.credentials = credentials
         self.drivers = DriverRegistry(self.context)
+        self._recording: set[asyncio.Task[None]] = set()
+        poller.on_reboots = self._reboots_seen
+
+    # ------------------------------------------------------------------ reboots seen later
+
+    def _reboots_seen(self, seen: list[RebootSeen]) -> None:
+        """The poller saw restart commands' windows end: record it off the sweep's path."""
+        task = asyncio.create_task(self._record_reboots(seen), name="fleet reboot verification")
+        self._recording.add(task)
+        task.add_done_callback(self._recording.discard)
+
+    async def _record_reboots(self, seen: list[RebootSeen]) -> None:
+        """A restart's read-back waits seconds; a miner takes minutes to boot. What the poller
+        saw later settles the verification: back with a fresh uptime, or not back at all. A
+        verified command is never downgraded."""
+        changed: list[FleetCommandRow] = []
+        try:
+            async with self.db.session() as session:
+                for item in seen:
+                    row = await session.get(FleetCommandRow, item.command_id)
+                    if row is None or _verified(row.verification):
+                        continue
+                    row.verification = reboot_verification(item)
+                    row.updated_at = self.clock.now()
+                    record_audit(
+                        session,
+                        actor="system",
+                        action="fleet.command.verified",
+                        target=row.miner_id,
+                        detail={"command_id": row.id, "verification": row.verification},
+                    )
+                    changed.append(row)
+        except Exception:  # the sweep goes on; the command keeps its first read-back
+            log.exception("fleet: recording %d reboot verification(s) failed", len(seen))
+            return
+        for row in changed:
+            self.poller.bus.emit("command.update", command_out(row))
 
     # ------------------------------------------------------------------ drivers
 
@@ -355,7 +393,9 @@ class FleetCommands:
                 stored = await session.get(FleetCommandRow, row.id)
                 assert stored is not None
                 stored.state, stored.result, stored.updated_at = outcome.state, outcome.result, now
-                stored.verification = outcome.verification
+                if _verified(outcome.verification) or not _verified(stored.verification):
+                    stored.verification = outcome.verification  # else the poller's, which saw
+                    # the reboot end before the read-back gave up
                 record_audit(
                     session,
                     actor=actor,
@@ -370,7 +410,7 @@ class FleetCommands:
                     },
                 )
                 row.state, row.result = outcome.state, outcome.result
-                row.verification = outcome.verification
+                row.verification = stored.verification
         return [command_out(row) for row in rows]
 
     async def _run_one(self, row: FleetCommandRow) -> Outcome:
@@ -390,7 +430,7 @@ class FleetCommands:
         if outcome.state != "succeeded":
             return outcome
         if row.command == "restart":
-            self.poller.expect_reboot(row.miner_id, f"a restart by {row.requested_by}")
+            self.poller.expect_reboot(row.miner_id, f"a restart by {row.requested_by}", row.id)
         try:
             verification = await driver.verify(target, row.command, params, outcome)
         except Exception as exc:
@@ -421,6 +461,27 @@ class FleetCommands:
             return command_out(stored)
 
 
+def _verified(verification: str | None) -> bool:
+    return verification is not None and verification.startswith("verified")
+
+
+def reboot_verification(seen: RebootSeen) -> str:
+    """A restart's verification from how its reboot window ended."""
+    after = f"{seen.after_s:.0f}s"
+    if seen.booted:
+        return (
+            f"verified: back {after} after the restart with a fresh uptime "
+            f"({seen.uptime_s}s), seen by the poller"
+        )
+    if seen.answered:
+        uptime = "" if seen.uptime_s is None else f" ({seen.uptime_s}s)"
+        return (
+            f"sent, not verified: the miner answered again {after} after the restart without "
+            f"an uptime reset{uptime}"
+        )
+    return f"sent, not verified: not seen back within the {after} reboot window"
+
+
 def command_out(row: FleetCommandRow) -> CommandOut:
     """A command as the API shows it."""
     try:
@@ -439,6 +500,6 @@ def command_out(row: FleetCommandRow) -> CommandOut:
         updated_at=row.updated_at.timestamp(),
         decided_by=row.decided_by,
         reason=row.reason,
-        verified=None if row.verification is None else row.verification.startswith("verified"),
+        verified=None if row.verification is None else _verified(row.verification),
         verification=row.verification,
     )

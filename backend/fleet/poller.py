@@ -51,7 +51,7 @@ from backend.fleet.normalize import (
 )
 from backend.fleet.plausible import is_suspect
 from backend.fleet.reachability import Backoff
-from backend.fleet.reboots import RebootWindows
+from backend.fleet.reboots import RebootSeen, RebootWindows
 from backend.fleet.settings import FleetSettings as Settings
 from backend.fleet.shape_reader import read_snapshot
 from backend.fleet.store import FleetStore, SweepWrite
@@ -124,6 +124,8 @@ class Poller:
         self.sweeps = 0
         # restarts we sent, by miner id: while one lasts, the miner being dark is expected
         self.rebooting = RebootWindows()
+        # Told how restart commands' reboot windows ended (the command service verifies them).
+        self.on_reboots: Callable[[list[RebootSeen]], None] | None = None
         self._summary: dict[str, Any] | None = None
         self._lock = asyncio.Lock()  # one sweep at a time, even when asked from outside
         # The leases a sweep's writes are fenced with (a sharded collector sets this); taken
@@ -200,12 +202,13 @@ class Poller:
             elapsed = self.clock.monotonic() - started
             await asyncio.sleep(max(0.05, self.interval_s - elapsed))
 
-    def expect_reboot(self, miner_id: str, why: str) -> None:
+    def expect_reboot(self, miner_id: str, why: str, command_id: str | None = None) -> None:
         """A restart was sent: while ``fleet_reboot_grace_s`` lasts, the miner going dark is
-        shown as rebooting and raises no offline alert; answering again ends the window."""
+        shown as rebooting and raises no offline alert; answering again ends the window, and
+        how it ended goes to ``on_reboots`` for the command's verification."""
         grace = self.settings.fleet_reboot_grace_s
         if grace > 0 and miner_id in self.states:
-            self.rebooting.expect(miner_id, why, self.clock.time(), grace)
+            self.rebooting.expect(miner_id, why, self.clock.time(), grace, command_id)
         self.request_poll(miner_id)
 
     def request_poll(self, miner_id: str) -> None:
@@ -244,6 +247,8 @@ class Poller:
         self._summary = None
         summary = self.summary()
         self._publish(events, alerts, summary, polled_at)
+        if self.rebooting.ended and self.on_reboots is not None:
+            self.on_reboots(self.rebooting.take_ended())
         return summary
 
     async def _poll_all(self, due: list[MinerState]) -> None:

@@ -13,13 +13,46 @@ class RebootWindow:
     why: str  # "a restart by <actor>"
     sent_at: float
     dark: bool = False  # seen dark (or half up) since: answering again ends the window
+    command_id: str | None = None  # the restart command whose effect this window shows
+
+
+@dataclass(frozen=True, slots=True)
+class RebootSeen:
+    """How a restart command's window ended, for its verification: a real miner takes minutes
+    to come back, far longer than a command's read-back waits, so the poller finishes it."""
+
+    command_id: str
+    miner_id: str
+    answered: bool  # answered again (False: the window ran out with the miner dark)
+    booted: bool  # answered with an uptime younger than the restart
+    after_s: float  # since the restart was sent
+    uptime_s: int | None  # the uptime it answered with, when it reports one
 
 
 class RebootWindows(dict[str, RebootWindow]):
-    """Open windows by miner id."""
+    """Open windows by miner id; ``ended`` collects the commands' windows that closed."""
 
-    def expect(self, miner_id: str, why: str, now: float, grace_s: float) -> None:
-        self[miner_id] = RebootWindow(now + grace_s, why, now)
+    def __init__(self) -> None:
+        super().__init__()
+        self.ended: list[RebootSeen] = []
+
+    def expect(
+        self, miner_id: str, why: str, now: float, grace_s: float, command_id: str | None = None
+    ) -> None:
+        self[miner_id] = RebootWindow(now + grace_s, why, now, command_id=command_id)
+
+    def take_ended(self) -> list[RebootSeen]:
+        ended, self.ended = self.ended, []
+        return ended
+
+    def _end(
+        self, miner_id: str, now: float, *, answered: bool, booted: bool, uptime: int | None
+    ) -> None:
+        window = self.pop(miner_id)
+        if window.command_id is not None:
+            after = now - window.sent_at
+            seen = RebootSeen(window.command_id, miner_id, answered, booted, after, uptime)
+            self.ended.append(seen)
 
     def hold(self, miner_id: str, snap: MinerSnapshot, now: float, interval_s: float) -> bool:
         """True while this poll is the reboot (dark, or half up: RPC answering before the
@@ -28,13 +61,15 @@ class RebootWindows(dict[str, RebootWindow]):
         that started after the restart was sent."""
         window = self[miner_id]
         if now >= window.until:
-            del self[miner_id]  # the window is over: judge it as any other
+            # the window is over: judged as any other from now on (still dark: not back; never
+            # dark: it kept answering without a reboot)
+            self._end(miner_id, now, answered=not window.dark, booted=False, uptime=None)
             return False
         if snap.status in ("online", "sleeping"):
             uptime = snap.uptime_s
             booted = uptime is not None and uptime <= now - window.sent_at + interval_s
             if window.dark or booted:
-                del self[miner_id]  # back from the reboot
+                self._end(miner_id, now, answered=True, booted=booted, uptime=uptime)  # back
             return False  # (or not gone down yet: some firmwares wait a few seconds)
         window.dark = True
         left = max(1, round(window.until - now))

@@ -3,6 +3,7 @@ offline alert while the grace lasts; still dark after it, the offline alert is r
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -17,6 +18,7 @@ from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
 from backend.settings import Settings
 from backend.sim.fleet import FleetSimulator
+from hashinsight_contract.fleet import CommandOut
 from tests.fleet.fleet_helpers import make_poller, specs_for
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -115,3 +117,40 @@ async def test_a_miner_that_answers_a_while_before_going_down_keeps_its_window(
         await poller.sweep()
     assert poller.miner_data(poller.states["m0"])["error"].startswith("rebooting after")
     assert poller.book.open_count("m0") == 0
+
+
+async def test_the_poller_verifies_a_restart_once_the_miner_is_back(
+    settings: Settings, database: Database
+) -> None:
+    """The read-back waits 1 s, the miner takes 3: the command first says it went dark; the
+    sweep that sees it back with a fresh uptime makes it verified, in the log and on the bus."""
+    async with FleetSimulator(1, use_ports=True, families=["cgminer"], restart_downtime_s=3) as sim:
+        clock, bus = ManualClock(), EventBus()
+        poller = make_poller(
+            settings, database, bus, clock, specs_for(sim), fleet_reboot_grace_s=120.0
+        )
+        await poller.sweep()
+        context = ControlContext(verify_timeout_s=1.0, verify_interval_s=0.1)
+        commands = FleetCommands(database, poller, clock, 4, context=context)
+        updates = bus.subscribe({"miners"})
+        [restart] = await commands.request(["m0"], "restart", {}, key=OPERATOR)
+        assert restart.verified is False and "not seen back within 1s" in str(restart.verification)
+
+        async def logged() -> CommandOut:
+            [row], _total = await commands.list(None, 1, 0)
+            return row
+
+        for _ in range(40):  # until it is back (about 3 s of real time, inside the grace)
+            clock.advance(2)
+            await poller.sweep()
+            await asyncio.sleep(0.3)
+            if (await logged()).verified:
+                break
+        done = await logged()
+        assert done.verified is True, done.verification
+        assert done.verification is not None
+        assert done.verification.startswith("verified: back ") and "seen by the poller" in (
+            done.verification
+        )
+        pushed = [e for e in updates.poll() if e.type == "command.update"]
+        assert pushed and pushed[-1].data["verified"] is True
