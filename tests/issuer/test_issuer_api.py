@@ -130,7 +130,13 @@ async def test_approval_flow_scopes_audit_reconciliation_and_stream(
         rejected = await http.post("/api/v1/issuer/issues/2/reject", json={"reason": "test sale"})
         assert rejected.status_code == 200 and rejected.json()["state"] == "rejected"
 
-        recon = (await ro.get("/api/v1/issuer/reconciliation", params={"live": "true"})).json()
+        live = {"live": "true"}  # Bitmart asked again: the issuer's rate budget, not a reader's
+        refused = await ro.get("/api/v1/issuer/reconciliation", params=live)
+        assert refused.status_code == 403 and "issuer:approve" in refused.text
+        month = {**live, "start": "2026-01-01T00:00:00Z", "end": "2026-03-01T00:00:00Z"}
+        assert (await http.get("/api/v1/issuer/reconciliation", params=month)).status_code == 422
+        assert (await ro.get("/api/v1/issuer/reconciliation")).status_code == 200
+        recon = (await http.get("/api/v1/issuer/reconciliation", params=live)).json()
         assert recon["recorded_sales"]["ndau"] == "15.50000000"  # the old sale stays history
         assert recon["issued"]["ndau"] == "12.50000000"
         assert recon["rejected"]["ndau"] == "3.00000000"
