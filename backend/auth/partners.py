@@ -307,6 +307,8 @@ class Partners:
             )
             if row is None:
                 raise PartnerNotFound(f"no partner {partner_id}")
+            if row.status == "deleted":  # nothing is signed for it any more
+                raise PartnerConflict(f"partner {partner_id} is deleted")
             row.secret_encrypted = self._auth.encrypt(secret)
             row.updated_at = self._clock.now()
             record_audit(session, actor=actor, action="partner.secret_rotate", target=partner_id)

@@ -32,6 +32,10 @@ class WebhookError(Exception):
     """A webhook request is invalid; the message says why."""
 
 
+class WebhookConflict(WebhookError):
+    """A valid change its state refuses (re-enabling a deleted partner's endpoint)."""
+
+
 class WebhookNotFound(WebhookError):
     pass
 
@@ -236,6 +240,11 @@ class WebhookStore:
             if description is not None:
                 row.description = changed["description"] = description
             if enabled is True and row.status != "active":
+                owner = await session.scalar(
+                    select(PartnerRow.status).where(PartnerRow.partner_id == row.partner_id)
+                )
+                if owner == "deleted":  # its endpoints were disabled for good with it
+                    raise WebhookConflict(f"partner {row.partner_id} is deleted")
                 row.status, row.disabled_reason, row.consecutive_failures = "active", None, 0
                 changed["status"] = "active"
             elif enabled is False and row.status != "disabled":

@@ -202,3 +202,32 @@ async def test_webhook_registration_rules(
         assert why in refused.json()["error"]["message"], refused.text
     deleted = await http.delete(f"/api/v1/webhooks/{webhook_id}", headers=bearer(operator_key))
     assert deleted.status_code == 204
+
+
+async def test_a_deleted_partner_stays_deleted_for_its_endpoints_and_secret(
+    http: httpx.AsyncClient, operator_key: str
+) -> None:
+    """Deleting a partner disables its webhooks for good: an admin cannot switch one back on
+    (nor send it a test event), and its signing secret is not rotated any more."""
+    partner = await register_partner(http, operator_key, tier="pro")
+    pid = partner["partner_id"]
+    async with Receiver() as receiver:
+        created = await http.post(
+            "/api/v1/webhooks",
+            json={"url": receiver.url, "event_types": ["miner.alert"]},
+            headers=bearer(partner["api_key"]),
+        )
+        assert created.status_code == 201, created.text
+    webhook_id = created.json()["webhook_id"]
+    deleted = await http.delete(f"/api/v1/partners/{pid}", headers=bearer(operator_key))
+    assert deleted.status_code == 200, deleted.text
+    admin = bearer(operator_key)
+    enable = await http.patch(
+        f"/api/v1/webhooks/{webhook_id}", json={"enabled": True}, headers=admin
+    )
+    assert enable.status_code == 409 and "deleted" in enable.text
+    assert (
+        await http.post(f"/api/v1/webhooks/{webhook_id}/test", headers=admin)
+    ).status_code == 409
+    rotated = await http.post(f"/api/v1/partners/{pid}/secret", headers=admin)
+    assert rotated.status_code == 409 and "deleted" in rotated.text

@@ -18,7 +18,12 @@ from backend.auth.service import KeyInfo
 from backend.notify.events import EVENT_TYPES
 from backend.notify.service import WebhookService
 from backend.notify.targets import TargetRefused, check_target
-from backend.notify.webhooks import WebhookError, WebhookNotFound, check_webhook_host
+from backend.notify.webhooks import (
+    WebhookConflict,
+    WebhookError,
+    WebhookNotFound,
+    check_webhook_host,
+)
 from hashinsight_contract.partners import (
     ERRORS,
     DeliveryList,
@@ -156,6 +161,8 @@ async def update_webhook(
             description=body.description,
             enabled=body.enabled,
         )
+    except WebhookConflict as exc:
+        raise ApiError(409, str(exc)) from None
     except WebhookError as exc:
         raise ApiError(422, str(exc)) from None
     return view
