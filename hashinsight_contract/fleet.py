@@ -212,7 +212,15 @@ class MinerHistory(BaseModel):
 
 class CommandRequest(BaseModel):
     command: CommandName
-    params: dict[str, Any] = Field(default_factory=dict)
+    params: dict[str, Any] = Field(
+        default_factory=dict,
+        description=(
+            "switchpool/enablepool/disablepool/removepool: pool (0 = first) and, best, the "
+            "url and user of the pool seen there: the command then acts on that pool wherever "
+            "it is now (a miner without it refuses); addpool: url, user, password; work_mode: "
+            "mode; fault_light: on"
+        ),
+    )
 
 
 class BulkCommandRequest(CommandRequest):

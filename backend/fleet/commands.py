@@ -80,7 +80,7 @@ def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
             raise CommandError(422, f"params.pool {pool!r} is not a number") from None
         if not 0 <= index < 100:
             raise CommandError(422, "params.pool must be between 0 and 99")
-        return {"pool": index}
+        return {"pool": index, **_pool_identity(command, params)}
     if command == "addpool":
         url, user = params.get("url"), params.get("user")
         password = params.get("password", "x")
@@ -105,6 +105,27 @@ def validate(command: str, params: dict[str, Any] | None) -> dict[str, Any]:
             raise CommandError(422, "params.on must be true (blink) or false (off)")
         return {"on": on}
     return {}
+
+
+def _pool_identity(command: str, params: dict[str, Any]) -> dict[str, str]:
+    """The pool as the requester saw it at that index (``url``, optional ``user``): the driver
+    then acts on that pool wherever it is now in the list it indexes. Indexes move (a switch
+    reorders a stock Antminer's or a Whatsminer's pools, a removal shifts the rest, a DevFee
+    row hides in the list the API shows), so an index alone can hit another pool on a retry or
+    a stale list."""
+    url, user = params.get("url"), params.get("user")
+    if url is None:
+        if user is not None:
+            raise CommandError(422, f"{command}: params.user needs params.url")
+        return {}
+    if not isinstance(url, str) or "://" not in url or len(url) > 255:
+        raise CommandError(422, "params.url must look like stratum+tcp://host:port")
+    found = {"url": url.strip()}
+    if user is not None:
+        if not isinstance(user, str) or len(user) > 255:
+            raise CommandError(422, "params.user must be text of at most 255 characters")
+        found["user"] = user.strip()
+    return found
 
 
 def public_params(params: dict[str, Any]) -> dict[str, Any]:

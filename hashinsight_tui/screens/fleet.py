@@ -685,6 +685,8 @@ class FleetScreen(BaseScreen):
         verb = COMMANDS[command]
         who = ids[0] if len(ids) == 1 else f"{len(ids)} miners"
         detail = f" to pool {params['pool']}" if params and "pool" in params else ""
+        if params and params.get("url"):
+            detail += f" ({params['url']}{' as ' + params['user'] if params.get('user') else ''})"
         question = f"{verb} {who}{detail}?"
         if len(ids) > 1:
             question += "\n" + ", ".join(ids[:5]) + (" …" if len(ids) > 5 else "")
@@ -746,11 +748,15 @@ class FleetScreen(BaseScreen):
             return
         title = f"Switch {'the selected miners' if len(ids) > 1 else ids[0]} to which pool?"
         if len(ids) > 1:
-            title += f"\n(pools as {ids[0]} lists them; the same index is used on all)"
+            title += f"\n(pools as {ids[0]} lists them; a miner without that pool URL refuses)"
 
         def chosen(index: int | None) -> None:
-            if index is not None:
-                self.request_command("switchpool", ids, {"pool": index}, checked=True)
+            if index is not None:  # the pool itself, not just its place: places move
+                pool = pools[index]
+                params: dict[str, Any] = {"pool": index, "url": pool.url}
+                if pool.user and len(ids) == 1:  # worker names differ from miner to miner
+                    params["user"] = pool.user
+                self.request_command("switchpool", ids, params, checked=True)
 
         self.app.push_screen(PoolPickerScreen(title, pools), chosen)
 

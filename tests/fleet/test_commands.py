@@ -86,6 +86,29 @@ async def test_bulk_gives_one_result_per_miner_in_order(
     assert active[0]["url"] == sim.miners[0].active_pool().url
 
 
+async def test_a_switch_named_by_its_pool_is_the_same_switch_when_repeated(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    """Stock Antminer and Whatsminer reorder their pools on a switch: the same index asked
+    twice (a retry, a stale list) switched back. Named by URL and user it stays put, and a
+    pool the miner no longer has is refused rather than replaced by whatever is there now."""
+    sim, _poller, commands, _db = setup
+    for index in (0, 1, 2, 3):  # stock Antminer (web CGI), Whatsminer, Braiins gRPC, cgminer
+        miner = sim.miners[index]
+        backup = miner.pools[1]
+        params = {"pool": 1, "url": backup.url, "user": backup.user}
+        for _attempt in range(2):
+            [done] = await commands.request([f"m{index}"], "switchpool", params, key=key("k1"))
+            assert done.state == "succeeded" and done.verified is True, done
+            assert miner.active_pool().url == backup.url
+    gone = {"pool": 1, "url": "stratum+tcp://gone.example:3333", "user": "nobody"}
+    [refused] = await commands.request(["m0"], "switchpool", gone, key=key("k1"))
+    assert refused.state == "refused" and "gone.example" in str(refused.result)
+    assert sim.miners[0].active_pool().url == sim.miners[0].pools[0].url
+    with pytest.raises(CommandError, match=r"needs params\.url"):
+        validate("switchpool", {"pool": 1, "user": "w"})
+
+
 async def test_restart_unsupported_and_unreachable(
     setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
 ) -> None:

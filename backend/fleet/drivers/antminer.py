@@ -28,6 +28,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    find_pool,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -157,15 +158,15 @@ class AntminerWebDriver(Driver):
             ]
             before = {"mode": mode}
         elif action == "switchpool":
-            index = params["pool"]
-            if index >= len(pools):
-                return Outcome("refused", _no_pool(index, len(pools)))
+            index = find_pool([(p["url"], p["user"]) for p in pools], params)
+            if isinstance(index, str):
+                return Outcome("refused", index)
             before = {"url": pools[index]["url"], "user": pools[index]["user"]}
             pools.insert(0, pools.pop(index))
         elif action == "removepool":
-            index = params["pool"]
-            if index >= len(pools):
-                return Outcome("refused", _no_pool(index, len(pools)))
+            index = find_pool([(p["url"], p["user"]) for p in pools], params)
+            if isinstance(index, str):
+                return Outcome("refused", index)
             if len(pools) == 1:
                 return Outcome("refused", "refused: cannot remove the miner's only pool")
             removed = pools.pop(index)
@@ -240,10 +241,6 @@ class AntminerWebDriver(Driver):
                 return "verified: the fault light is " + ("blinking" if on else "off")
             return "sent, not verified: get_blink_status does not show the change"
         return await super().verify(target, action, params, outcome)
-
-
-def _no_pool(index: int, count: int) -> str:
-    return f"refused: pool {index} does not exist (the miner has {count} pools, 0 = first)"
 
 
 def _int(value: Any) -> int | None:

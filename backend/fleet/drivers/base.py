@@ -224,6 +224,23 @@ def same_pool(url: str, user: str, want_url: str, want_user: str | None) -> bool
     return url == want_url and (not want_user or user == want_user)
 
 
+def find_pool(pools: Sequence[tuple[str, str | None]], params: Mapping[str, Any]) -> int | str:
+    """Where the pool a command names is in ``pools`` (url, user), in the order the driver
+    indexes them: by ``params`` url and user when the request named the pool (a retry or a
+    stale list then still means the same pool), else ``params["pool"]``. A refusal when absent."""
+    url = params.get("url")
+    if url is None:
+        index = int(params["pool"])
+        if index < len(pools):
+            return index
+        return f"refused: pool {index} does not exist (the miner has {len(pools)} pools, 0 = first)"
+    user = params.get("user")
+    for position, (have_url, have_user) in enumerate(pools):
+        if same_pool(have_url, have_user or "", url, user):
+            return position
+    return f"refused: pool {pool_name(url, user)} is not on the miner (any more)"
+
+
 def pool_name(url: str | None, user: str | None) -> str:
     """A pool in messages, with its account when known."""
     return f"{url} (user {user})" if user else str(url)
@@ -392,3 +409,14 @@ async def pool_at(client: CgminerClient, index: int) -> PoolView | None:
         if pool.index == index:
             return pool
     return pools[index] if 0 <= index < len(pools) else None
+
+
+async def rpc_pool(client: CgminerClient, params: Mapping[str, Any]) -> PoolView | str | None:
+    """The pool an RPC pool command acts on, with its ``POOL`` number: the one named by url
+    and user (a refusal when the miner lacks it), else pool ``params["pool"]`` (None when
+    unreadable: the command then goes by its number alone)."""
+    if params.get("url") is None:
+        return await pool_at(client, int(params["pool"]))
+    pools = await read_pools(client)
+    found = find_pool([(p.url, p.user) for p in pools], params)
+    return found if isinstance(found, str) else pools[found]

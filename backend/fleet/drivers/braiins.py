@@ -37,6 +37,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    find_pool,
     pool_name,
     same_pool,
     uptime_before,
@@ -239,7 +240,7 @@ class BraiinsDriver(Driver):
             group.pools.append(new)
             await self._update(session, group)
             return f"added pool {params['url']}"
-        found = _locate(groups, params["pool"])
+        found = _locate(groups, params)
         if isinstance(found, str):
             raise BosError("refused", found)
         group_index, pool_index = found
@@ -455,15 +456,18 @@ def _enabled(pool: pb.PoolConfiguration) -> bool:
     return pool.enabled if pool.HasField("enabled") else True
 
 
-def _locate(groups: list[pb.PoolGroupConfiguration], index: int) -> tuple[int, int] | str:
-    """(group, pool) of pool ``index`` counted across the groups in order, or a refusal."""
-    position = 0
-    for g, group in enumerate(groups):
-        for p in range(min(len(group.pools), MAX_POOLS)):
-            if position == index:
-                return g, p
-            position += 1
-    return f"refused: pool {index} does not exist (the miner has {position} pools, 0 = first)"
+def _locate(
+    groups: list[pb.PoolGroupConfiguration], params: dict[str, Any]
+) -> tuple[int, int] | str:
+    """(group, pool) of the pool ``params`` names, counted across the groups in order (by url
+    and user when given, see ``find_pool``), or a refusal."""
+    places = [
+        (g, p) for g, group in enumerate(groups) for p in range(min(len(group.pools), MAX_POOLS))
+    ]
+    found = find_pool(
+        [(groups[g].pools[p].url, groups[g].pools[p].user) for g, p in places], params
+    )
+    return found if isinstance(found, str) else places[found]
 
 
 def _error(exc: grpc.aio.AioRpcError, what: str, where: str, timeout_s: float) -> BosError:

@@ -18,7 +18,7 @@ from backend.fleet.drivers.base import (
     Driver,
     MinerTarget,
     Outcome,
-    pool_at,
+    rpc_pool,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -52,9 +52,12 @@ class CgminerRpcDriver(Driver):
                     "succeeded", "restarting: the miner is offline for a while", None, before
                 )
             if action in POOL_RPC:
-                pool = await pool_at(client, params["pool"])
+                pool = await rpc_pool(client, params)
+                if isinstance(pool, str):
+                    return Outcome("refused", pool)
                 before = {"url": pool.url, "user": pool.user} if pool is not None else {}
-                status = await client.privileged(action, params["pool"])
+                number = params["pool"] if pool is None else pool.index
+                status = await client.privileged(action, number)
             elif action == "addpool":
                 before = {"url": params["url"], "user": params["user"]}
                 status = await client.add_pool(params["url"], params["user"], params["password"])

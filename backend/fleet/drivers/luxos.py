@@ -38,7 +38,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
-    pool_at,
+    rpc_pool,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -86,8 +86,12 @@ class LuxosDriver(Driver):
             if action == "restart":
                 before = await uptime_before(client)
             elif action in ("switchpool", "enablepool", "disablepool", "removepool"):
-                pool = await pool_at(client, params["pool"])
+                pool = await rpc_pool(client, params)
+                if isinstance(pool, str):
+                    return Outcome("refused", pool)
                 before = {"url": pool.url, "user": pool.user} if pool is not None else {}
+                if pool is not None:
+                    params = {**params, "pool": pool.index}  # its POOL number now
             elif action == "addpool":
                 before = {"url": params["url"]}
             elif action == "work_mode":

@@ -30,6 +30,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    find_pool,
     uptime_before,
     verify_pools,
     verify_reboot,
@@ -301,9 +302,12 @@ class VnishDriver(Driver):
         pools = _settings_pools(await self._api(target, cred, "GET", "settings"))
         if pools is None:
             raise VnishError("failed", "unexpected reply: settings has no miner.pools list")
-        index = params.get("pool", 0)
-        if action in ("switchpool", "removepool") and index >= len(pools):
-            return Outcome("refused", _no_pool(index, len(pools)))
+        index = 0
+        if action in ("switchpool", "removepool"):
+            found = find_pool([(p.get("url", ""), p.get("user")) for p in pools], params)
+            if isinstance(found, str):
+                return Outcome("refused", found)
+            index = found
         if action == "switchpool":
             before = {"url": pools[index]["url"]}
             pools.insert(0, pools.pop(index))
@@ -416,10 +420,6 @@ class VnishDriver(Driver):
 
 def _usable_token(token: str) -> bool:
     return 0 < len(token) <= MAX_TOKEN and token.isascii() and token.isprintable()
-
-
-def _no_pool(index: int, count: int) -> str:
-    return f"refused: pool {index} does not exist (the miner has {count} pools, 0 = first)"
 
 
 def _settings_pools(settings: Any) -> list[dict[str, str]] | None:

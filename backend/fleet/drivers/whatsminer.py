@@ -40,6 +40,7 @@ from backend.fleet.drivers.base import (
     DriverError,
     MinerTarget,
     Outcome,
+    find_pool,
     pool_name,
     same_pool,
     uptime_before,
@@ -616,13 +617,9 @@ def _pool_change(
             )
         pools.append((params["url"], params["user"], params["password"]))
         return pools, {"url": params["url"], "user": params["user"]}, None
-    index = params["pool"]
-    if index >= len(pools):
-        return (
-            pools,
-            {},
-            (f"refused: pool {index} does not exist (the miner has {len(pools)} pools, 0 = first)"),
-        )
+    index = find_pool([(p[0], p[1]) for p in pools], params)
+    if isinstance(index, str):
+        return pools, {}, index
     if action == "switchpool":
         pools.insert(0, pools.pop(index))
         chosen = pools[0]
