@@ -140,14 +140,22 @@ def parse_trade(row: Any) -> Trade:
     return Trade(trade_id, order_id, symbol, side, price, size, notional, create_time)
 
 
+# The trades table's widths (ids String(40), amounts String(64)): longer is refused here with a
+# clear error, not by PostgreSQL at insert time on every poll.
+MAX_ID_CHARS = 40
+MAX_AMOUNT_CHARS = 64
+
+
 def _id_text(value: Any, name: str, *, allow_empty: bool = False) -> str:
     # Big integers arrive as strings; an int (from a JSON number) is exact in Python too.
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 10**MAX_ID_CHARS:
         return str(value)
     # ASCII only: str.isdigit() also takes "1²", which int() refuses, and "١٢", a second
-    # spelling of 12 that would escape deduplication by trade id.
-    if isinstance(value, str) and (
-        (value.isascii() and value.isdigit()) or (allow_empty and value == "")
+    # spelling of 12 that would escape deduplication by trade id. At most the column's width.
+    if (
+        isinstance(value, str)
+        and len(value) <= MAX_ID_CHARS
+        and ((value.isascii() and value.isdigit()) or (allow_empty and value == ""))
     ):
         return value
     raise TradeDataError(
@@ -169,6 +177,8 @@ def _decimal(value: Any, name: str, trade_id: str) -> Decimal:
         raise TradeDataError(f"Bitmart trade {trade_id}: {name} must be a decimal string")
     if not result.is_finite():
         raise TradeDataError(f"Bitmart trade {trade_id}: {name} is not finite")
+    if len(str(result)) > MAX_AMOUNT_CHARS:  # stored as text of at most this many characters
+        raise TradeDataError(f"Bitmart trade {trade_id}: {name} has too many digits")
     return result
 
 

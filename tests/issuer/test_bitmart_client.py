@@ -192,3 +192,11 @@ def test_amounts_are_exact_decimals_and_fractional_napu_is_refused() -> None:
         parse_trade({**row, "tradeId": 1.5})
     with pytest.raises(TradeDataError, match="unknown side"):
         parse_trade({**row, "side": "short"})
+    # wider than the trades table's columns: a clear error, not PostgreSQL's on every poll
+    with pytest.raises(TradeDataError, match="bad tradeId"):
+        parse_trade({**row, "tradeId": "1" * 41})
+    with pytest.raises(TradeDataError, match="bad tradeId"):
+        parse_trade({**row, "tradeId": 10**41})
+    with pytest.raises(TradeDataError, match="price has too many digits"):
+        parse_trade({**row, "price": "0." + "1" * 70})
+    assert parse_trade({**row, "tradeId": "9" * 40}).trade_id == "9" * 40
