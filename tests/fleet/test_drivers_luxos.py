@@ -180,6 +180,9 @@ async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Da
         actor="test",
         now=NOW,
     )
+    # a pool command needs no logon, so the refused password does not stand in its way
+    switched = await driver.run(target, "switchpool", {"pool": 1})
+    assert switched.state == "succeeded", switched
     done = await driver.run(target, "sleep", {})
     assert done.state == "succeeded" and miner.sleeping
 

@@ -53,6 +53,7 @@ MAX_PROFILE_NAME = 32
 NORMAL_PROFILE = "default"  # the nameplate profile: what ``normal`` means on LuxOS
 # Luxor's command table (luxos-tooling api.json) marks only these of ours logon_required.
 SESSION_COMMANDS = frozenset({"rebootdevice", "curtail", "ledset", "profileset"})
+POOL_ACTIONS = frozenset({"switchpool", "enablepool", "disablepool", "removepool", "addpool"})
 
 
 class LuxError(DriverError):
@@ -77,7 +78,13 @@ class LuxosDriver(Driver):
         return dict.fromkeys(ACTIONS, Capability(True))
 
     async def run(self, target: MinerTarget, action: str, params: dict[str, Any]) -> Outcome:
-        cred = await self.admit(target, action, params)
+        # A pool command logs on to nothing: no stored credential (unreadable, or refused a
+        # moment ago) stands in its way; only a guarded write needs one.
+        cred = (
+            self.unsupported(target, action)
+            if action in POOL_ACTIONS
+            else await self.admit(target, action, params)
+        )
         if isinstance(cred, Outcome):
             return cred
         client = target.client
@@ -103,6 +110,7 @@ class LuxosDriver(Driver):
             command, args = _write(action, params)
             ours = True  # a pool command uses no session, so none of anyone else's
             if command in SESSION_COMMANDS:
+                assert cred is not None  # admitted above
                 status, ours = await self._session_write(target, cred, command, args)
             else:
                 status = _checked(command, await client.request(command, ",".join(args)))
