@@ -180,11 +180,33 @@ async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Da
         actor="test",
         now=NOW,
     )
-    # a pool command needs no logon, so the refused password does not stand in its way
-    switched = await driver.run(target, "switchpool", {"pool": 1})
-    assert switched.state == "succeeded", switched
     done = await driver.run(target, "sleep", {})
     assert done.state == "succeeded" and miner.sleeping
+
+
+async def test_a_pool_command_needs_no_readable_credential(
+    sim: FleetSimulator, database: Database
+) -> None:
+    """A stored LuxOS password this backend cannot decrypt (its key was replaced) refuses the
+    guarded writes, which log on; a pool command logs on to nothing and goes ahead."""
+    written = CredentialStore(database, Fernet(Fernet.generate_key()))
+    await written.set(
+        scope="miner",
+        target="m0",
+        kind="luxos",
+        username="root",
+        password="lux-secret",
+        port=None,
+        actor="test",
+        now=NOW,
+    )
+    unreadable = CredentialStore(database, Fernet(Fernet.generate_key()))
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context(credentials=unreadable)).driver_for(target)
+    refused = await driver.run(target, "sleep", {})
+    assert refused.state == "refused", refused
+    switched = await driver.run(target, "switchpool", {"pool": 1})
+    assert switched.state == "succeeded", switched
 
 
 async def test_the_firmware_refusing_a_write(sim: FleetSimulator) -> None:
