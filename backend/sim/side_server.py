@@ -90,7 +90,7 @@ class HttpSideServer(SideServer):
                 return
             if request is None:
                 return
-            if self.fault == "hang":
+            if self.hangs(request):
                 self._held.add(writer)
                 with contextlib.suppress(Exception):
                     await reader.read()  # until the client gives up
@@ -106,6 +106,10 @@ class HttpSideServer(SideServer):
         finally:
             self._held.discard(writer)
             writer.close()
+
+    def hangs(self, request: SimRequest) -> bool:
+        """Whether to hold this request unanswered (the ``hang`` fault; subclasses add some)."""
+        return self.fault == "hang"
 
     def answer(self, request: SimRequest) -> Answer:
         raise NotImplementedError

@@ -14,7 +14,8 @@ Saved pools and presets take effect when the miner software restarts: the POST a
 ``SaveConfigResult`` describes. ``system/reboot`` takes the whole miner down for the fleet's
 restart downtime (web API included); ``mining/stop`` leaves both APIs up with no hashrate.
 
-``fault`` switches misbehaviour on for tests: ``hang`` (accepts, never answers), ``html`` (a
+``fault`` switches misbehaviour on for tests: ``hang`` (accepts, never answers),
+``reboot_hang`` (only the reboot is never answered), ``html`` (a
 different web server: HTML 404s), ``refuse`` (the firmware rejects every change with 500
 ``{"err"}``). ``token_ttl_s`` is how long a token stays valid.
 """
@@ -73,6 +74,11 @@ class VnishWebServer(HttpSideServer):
         self._state_since = time.monotonic()
 
     # ------------------------------------------------------------------ HTTP
+
+    def hangs(self, request: SimRequest) -> bool:
+        """``reboot_hang``: everything answers but the reboot, which a hung miner takes silently."""
+        reboot = request.method == "POST" and request.path == "/api/v1/system/reboot"
+        return super().hangs(request) or (self.fault == "reboot_hang" and reboot)
 
     def answer(self, request: SimRequest) -> Answer:
         method, path = request.method, request.path

@@ -260,3 +260,18 @@ async def test_another_dialect_is_a_clear_failure_not_a_success(sim: FleetSimula
     assert html.state == "failed"
     assert html.result.startswith("unexpected reply: HTTP 404 on /api/v1/status")
     assert not sim.miners[0].sleeping and not sim.miners[0].blinking
+
+
+async def test_a_reboot_met_with_silence_is_not_called_sent(sim: FleetSimulator) -> None:
+    """A hung Vnish takes the reboot and never answers: that is no evidence the reboot began,
+    so it is a failure (no reboot window holds the miner's offline alerts)."""
+    miner = sim.miners[0]
+    web = vnish_web(sim)
+    web.fault = "reboot_hang"
+    target = await identified(sim, 0)
+    driver = DriverRegistry(quick_context(web_timeout_s=1.0)).driver_for(target)
+    reboot = await driver.run(target, "restart", {})
+    assert reboot.state == "failed", reboot
+    assert reboot.result.startswith("reboot sent, not confirmed: no reply from")
+    assert reboot.result.endswith("(the miner may be hung)")
+    assert not miner.restarting
