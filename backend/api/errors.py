@@ -7,7 +7,7 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from sqlalchemy.exc import DataError, DBAPIError
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("hashinsight.api")
@@ -75,8 +75,8 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _database_error(request: Request, exc: DBAPIError) -> JSONResponse:
         # Answered here, not by the catch-all, so no traceback carrying the statement's
         # parameters (a key's hash, its sealed copy) reaches the server log. A value the
-        # database refuses (PostgreSQL: a NUL in text, a string over its column; SQLSTATE
-        # class 22) is the request's fault.
+        # database refuses (PostgreSQL: a NUL in text, a string over its column) is the
+        # request's fault.
         if not _data_exception(exc):
             log.error(
                 "database error on %s %s: %s",
@@ -99,10 +99,14 @@ def install_error_handlers(app: FastAPI) -> None:
         return JSONResponse(error_body("internal_error", "internal error"), status_code=500)
 
 
+# SQLSTATEs that mean the request's own value cannot be stored: a NUL or a character the
+# encoding lacks, a string over its column. Other data exceptions (a numeric overflow, a division
+# by zero) are the server's fault and stay 500.
+UNSTORABLE_VALUE = frozenset({"22021", "22P05", "22001"})
+
+
 def _data_exception(exc: DBAPIError) -> bool:
-    """SQLSTATE class 22 (data exception): the driver's adapter does not always map it to
-    ``DataError`` (asyncpg's invalid byte sequence arrives as a plain ``DBAPIError``)."""
-    if isinstance(exc, DataError):
-        return True
+    """An unstorable value (see ``UNSTORABLE_VALUE``); asyncpg's adapter does not always map
+    these to ``DataError`` (an invalid byte sequence arrives as a plain ``DBAPIError``)."""
     code = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
-    return isinstance(code, str) and code.startswith("22")
+    return code in UNSTORABLE_VALUE

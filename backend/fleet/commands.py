@@ -19,9 +19,11 @@ import re
 import secrets
 from collections.abc import Sequence
 from dataclasses import replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import select, update
+from sqlalchemy import or_, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from backend.core.audit import record_audit
 from backend.core.clock import Clock
@@ -171,11 +173,12 @@ class FleetCommands:
         try:
             async with self.db.session() as session:
                 for item in seen:
+                    if not await _set_verification(
+                        session, item.command_id, reboot_verification(item), self.clock.now()
+                    ):
+                        continue  # gone, or verified already: never downgraded
                     row = await session.get(FleetCommandRow, item.command_id)
-                    if row is None or _verified(row.verification):
-                        continue
-                    row.verification = reboot_verification(item)
-                    row.updated_at = self.clock.now()
+                    assert row is not None
                     record_audit(
                         session,
                         actor="system",
@@ -414,9 +417,16 @@ class FleetCommands:
                 stored = await session.get(FleetCommandRow, row.id)
                 assert stored is not None
                 stored.state, stored.result, stored.updated_at = outcome.state, outcome.result, now
-                if _verified(outcome.verification) or not _verified(stored.verification):
-                    stored.verification = outcome.verification  # else the poller's, which saw
-                    # the reboot end before the read-back gave up
+                # The poller may have verified the reboot already (it saw the miner back before
+                # the read-back gave up): only a verified read-back replaces a verified one.
+                await _set_verification(
+                    session,
+                    row.id,
+                    outcome.verification,
+                    now,
+                    over_verified=_verified(outcome.verification),
+                )
+                await session.refresh(stored, ["verification"])
                 record_audit(
                     session,
                     actor=actor,
@@ -480,6 +490,34 @@ class FleetCommands:
                 detail={"command_id": row.id, "state": outcome.state, "result": outcome.result},
             )
             return command_out(stored)
+
+
+async def _set_verification(
+    session: AsyncSession,
+    command_id: str,
+    verification: str | None,
+    now: datetime,
+    *,
+    over_verified: bool = False,
+) -> bool:
+    """Write a command's verification in one conditional statement, unless it is verified
+    already (``over_verified``: a verified one may replace it): the read-back and the poller
+    write it from different tasks, and a read, a check in Python and a write would let the
+    later writer undo the other's "verified". True when written."""
+    statement = update(FleetCommandRow).where(FleetCommandRow.id == command_id)
+    if not over_verified:
+        statement = statement.where(
+            or_(
+                FleetCommandRow.verification.is_(None),
+                FleetCommandRow.verification.not_like("verified%"),
+            )
+        )
+    written = await session.execute(
+        statement.values(verification=verification, updated_at=now).execution_options(
+            synchronize_session=False
+        )
+    )
+    return getattr(written, "rowcount", 0) == 1
 
 
 def _verified(verification: str | None) -> bool:

@@ -60,17 +60,20 @@ class RebootWindows(dict[str, RebootWindow]):
         when it runs out, or when the miner answers after being seen dark or with an uptime
         that started after the restart was sent."""
         window = self[miner_id]
-        if now >= window.until:
-            # the window is over: judged as any other from now on (still dark: not back; never
-            # dark: it kept answering without a reboot)
-            self._end(miner_id, now, answered=not window.dark, booted=False, uptime=None)
-            return False
         if snap.status in ("online", "sleeping"):
-            uptime = snap.uptime_s
-            booted = uptime is not None and uptime <= now - window.sent_at + interval_s
-            if window.dark or booted:
-                self._end(miner_id, now, answered=True, booted=booted, uptime=uptime)  # back
+            uptime, since = snap.uptime_s, now - window.sent_at
+            if window.dark or (uptime is not None and uptime <= since + interval_s):
+                # back from the reboot; it rebooted only if it booted after the restart went
+                # out (the interval's slack above only ends the window sooner)
+                rebooted = uptime is not None and uptime <= since
+                self._end(miner_id, now, answered=True, booted=rebooted, uptime=uptime)
+            elif now >= window.until:  # it kept answering all along: no reboot seen
+                self._end(miner_id, now, answered=True, booted=False, uptime=uptime)
             return False  # (or not gone down yet: some firmwares wait a few seconds)
+        if now >= window.until:
+            # still dark when the window is over: judged as any other from now on
+            self._end(miner_id, now, answered=False, booted=False, uptime=None)
+            return False
         window.dark = True
         left = max(1, round(window.until - now))
         snap.error = f"rebooting after {window.why}; offline alert held for {left}s more"

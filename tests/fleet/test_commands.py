@@ -15,7 +15,7 @@ from backend.core.audit import AuditEntry
 from backend.core.bus import EventBus
 from backend.core.clock import ManualClock
 from backend.core.db import Database
-from backend.fleet.commands import CommandError, FleetCommands, validate
+from backend.fleet.commands import CommandError, FleetCommands, _set_verification, validate
 from backend.fleet.drivers import ControlContext
 from backend.fleet.poller import Poller
 from backend.settings import Settings
@@ -217,3 +217,24 @@ async def test_addpool_password_is_masked_in_the_log(
     assert sim.miners[3].pools[-1].url == params["url"]
     items, _ = await commands.list(None, 10, 0)
     assert "s3cret" not in str(items)
+
+
+async def test_a_verified_command_is_not_downgraded_by_the_later_writer(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    """The read-back and the poller both write a restart's verification, from different
+    tasks: whichever comes second leaves a "verified" in place unless it is verified too."""
+    _sim, _poller, commands, db = setup
+    [row] = await commands.request(["m3"], "restart", {}, key=key("semi", "semi_auto"))
+    now = datetime.now(UTC)
+    async with db.session() as session:
+        assert await _set_verification(session, row.command_id, "verified: back", now)
+        assert not await _set_verification(session, row.command_id, "sent, not verified", now)
+    [stored], _total = await commands.list(None, 1, 0)
+    assert stored.verification == "verified: back" and stored.verified is True
+    async with db.session() as session:  # a verified read-back may replace it
+        assert await _set_verification(
+            session, row.command_id, "verified: uptime reset", now, over_verified=True
+        )
+    [stored], _total = await commands.list(None, 1, 0)
+    assert stored.verification == "verified: uptime reset"
