@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.core.audit import record_audit
 from backend.core.clock import Clock
@@ -419,14 +420,17 @@ class FleetCommands:
                 stored.state, stored.result, stored.updated_at = outcome.state, outcome.result, now
                 # The poller may have verified the reboot already (it saw the miner back before
                 # the read-back gave up): only a verified read-back replaces a verified one.
-                await _set_verification(
+                written = await _set_verification(
                     session,
                     row.id,
                     outcome.verification,
                     now,
                     over_verified=_verified(outcome.verification),
                 )
-                await session.refresh(stored, ["verification"])
+                if written:  # no read back for the common case (a bulk is thousands of rows)
+                    set_committed_value(stored, "verification", outcome.verification)
+                else:  # the poller's "verified" stands: show it
+                    await session.refresh(stored, ["verification"])
                 record_audit(
                     session,
                     actor=actor,
