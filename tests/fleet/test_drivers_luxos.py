@@ -155,6 +155,20 @@ async def test_a_renewed_session_is_the_one_logged_off(sim: FleetSimulator) -> N
     assert miner.lux.session_id is None  # nothing left open to lock the web UI out
 
 
+async def store_password(store: CredentialStore) -> None:
+    """m0's LuxOS logon, root / lux-secret, as an operator sets it."""
+    await store.set(
+        scope="miner",
+        target="m0",
+        kind="luxos",
+        username="root",
+        password="lux-secret",
+        port=None,
+        actor="test",
+        now=NOW,
+    )
+
+
 async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Database) -> None:
     miner = sim.miners[0]
     assert miner.lux is not None
@@ -170,16 +184,7 @@ async def test_a_logon_password_wrong_then_set(sim: FleetSimulator, database: Da
     assert again.state == "refused" and sum(r.startswith("logon") for r in miner.requests) == (
         logons
     )
-    await store.set(
-        scope="miner",
-        target="m0",
-        kind="luxos",
-        username="root",
-        password="lux-secret",
-        port=None,
-        actor="test",
-        now=NOW,
-    )
+    await store_password(store)
     done = await driver.run(target, "sleep", {})
     assert done.state == "succeeded" and miner.sleeping
 
@@ -190,16 +195,7 @@ async def test_a_pool_command_needs_no_readable_credential(
     """A stored LuxOS password this backend cannot decrypt (its key was replaced) refuses the
     guarded writes, which log on; a pool command logs on to nothing and goes ahead."""
     written = CredentialStore(database, Fernet(Fernet.generate_key()))
-    await written.set(
-        scope="miner",
-        target="m0",
-        kind="luxos",
-        username="root",
-        password="lux-secret",
-        port=None,
-        actor="test",
-        now=NOW,
-    )
+    await store_password(written)
     unreadable = CredentialStore(database, Fernet(Fernet.generate_key()))
     target = await identified(sim, 0)
     driver = DriverRegistry(quick_context(credentials=unreadable)).driver_for(target)
