@@ -357,6 +357,15 @@ class IssuerEngine:
     async def _start_signing(self, issue: IssueRow) -> None:
         self._check_lease()
         rfe = await self._rfe()
+        landed = await self.store.last_landed()
+        if landed is not None and landed.sequence is not None and rfe.sequence < landed.sequence:
+            # Signing after a stale reading could rebuild a landed Issue exactly (same qty,
+            # same sequence), and that tx "found on the chain" would confirm this sale unissued.
+            raise IssuerError(
+                f"the ndau node reports the RFE account at sequence {rfe.sequence}, behind "
+                f"issue {landed.id}'s confirmed sequence {landed.sequence}: a node behind the "
+                "chain; waiting for it to catch up before signing"
+            )
         supply = await self._supply()
         if supply.total_issued_napu + issue.qty_napu > supply.total_released_napu:
             raise IssuerError(
@@ -477,6 +486,13 @@ class IssuerEngine:
             raise Refused(message)
 
     async def _confirm(self, issue: IssueRow) -> None:
+        assert issue.tx_hash is not None
+        owner = await self.store.landed_with(issue.tx_hash, issue.id)
+        if owner is not None:
+            # The same qty at the sequence another issue landed: that tx is the other sale's and
+            # cannot land twice, so this one was never issued.
+            await self._resequence(issue, self.rfe, taken_by=owner.id)
+            return
         detail = await self.node.transaction(_unsigned(issue))
         if detail is None:
             raise NdauNodeError(f"tx {issue.tx_hash} accepted but not found on the chain yet")
@@ -516,13 +532,22 @@ class IssuerEngine:
         del self._absent_at[tx_hash]
         return "dead"
 
-    async def _resequence(self, issue: IssueRow, rfe: NdauAccount | None) -> None:
+    async def _resequence(
+        self, issue: IssueRow, rfe: NdauAccount | None, *, taken_by: int | None = None
+    ) -> None:
         seen = rfe.sequence if rfe is not None else "?"
-        reason = (
-            f"sequence {issue.sequence} was used by another transaction (account sequence "
-            f"{seen}) and tx {issue.tx_hash} is not on the chain: it can never land; signing "
-            "again with a new sequence"
-        )
+        if taken_by is not None:
+            reason = (
+                f"tx {issue.tx_hash} (sequence {issue.sequence}) is the one issue {taken_by} "
+                "landed with: it cannot land again for this sale; signing again with a new "
+                "sequence"
+            )
+        else:
+            reason = (
+                f"sequence {issue.sequence} was used by another transaction (account sequence "
+                f"{seen}) and tx {issue.tx_hash} is not on the chain: it can never land; "
+                "signing again with a new sequence"
+            )
         await self.store.transition(
             self.lease,
             issue.id,

@@ -357,6 +357,34 @@ class IssueStore:
                 )
             ).first()
 
+    async def last_landed(self) -> IssueRow | None:
+        """The confirmed issue with the highest sequence: the chain's account sequence is at
+        least that, whatever a node lagging behind it reports."""
+        async with self.db.session() as session:
+            return (
+                await session.scalars(
+                    select(IssueRow)
+                    .where(IssueRow.state == S.CONFIRMED, IssueRow.sequence.is_not(None))
+                    .order_by(IssueRow.sequence.desc())
+                    .limit(1)
+                )
+            ).first()
+
+    async def landed_with(self, tx_hash: str, other_than: int) -> IssueRow | None:
+        """Another issue confirmed by this very tx (an Issue is only qty and sequence)."""
+        async with self.db.session() as session:
+            return (
+                await session.scalars(
+                    select(IssueRow)
+                    .where(
+                        IssueRow.tx_hash == tx_hash,
+                        IssueRow.state == S.CONFIRMED,
+                        IssueRow.id != other_than,
+                    )
+                    .limit(1)
+                )
+            ).first()
+
     async def overdue_approvals(self, older_than: datetime) -> list[IssueRow]:
         async with self.db.session() as session:
             return list(

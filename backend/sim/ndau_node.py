@@ -126,6 +126,9 @@ class NdauNodeSimulator:
         # The tx index lags the commits: the next N lookups of a committed tx miss it (detail
         # answers null, a resubmission is checked as new and refused "sequence too low").
         self.unindexed_lookups = 0
+        # A node behind the chain (one of several behind a load balancer): the account lookup
+        # reports the RFE sequence this much lower than the ledger's.
+        self.account_lag = 0
         self.submits = 0
         self.prevalidates = 0
         self._tmp: tempfile.TemporaryDirectory[str] | None = None
@@ -268,6 +271,8 @@ class NdauNodeSimulator:
             return fault
         address = request.path_params["address"]
         data = self.rfe.to_json() if address == self.rfe.address else None
+        if data is not None and self.account_lag:
+            data["sequence"] -= self.account_lag
         return JSONResponse({address: data})
 
     async def _price(self, _request: Request) -> Response:

@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 
 from backend.core.audit import AuditEntry
 from backend.core.lease import LeaseRow
+from backend.issuer.models import IssueRow
 from backend.issuer.service import DecisionConflict
 from backend.ndau.tx import INT64_MAX, NAPU_PER_NDAU
 from backend.sim.bitmart import BitmartSimulator
@@ -278,6 +279,53 @@ async def test_a_consumed_sequence_is_replaced_only_when_the_tx_cannot_land(worl
     assert row.sequence == 4172 and row.resequenced == 1
     chain = world.node.issue_txs()
     assert [(tx.data["qty"], tx.data["sequence"]) for tx in chain] == [(600_000_000, 4172)]
+
+
+async def test_a_node_behind_the_chain_never_confirms_a_sale_by_another_issues_tx(
+    world: World,
+) -> None:
+    """An Issue is only qty and sequence: a second sale of the same size signed with a stale
+    sequence would be the very tx the first sale landed, and "found on the chain" would
+    confirm a sale that was never issued."""
+    issuer = await world.issuer()
+    world.signer(issuer)
+    world.sell("8")
+    first = await wait_state(issuer, 1, "confirmed")
+    world.node.account_lag = 1  # the node answering account lookups has not seen 4171 yet
+    world.sell("8")
+    row = await wait_error(issuer, 2, "behind")
+    assert row.state == "approved" and row.sequence is None
+    assert "issue 1" in row.last_error and "4171" in row.last_error
+    world.node.account_lag = 0
+    second = await wait_state(issuer, 2, "confirmed")
+    chain = world.node.issue_txs()
+    assert [(tx.data["qty"], tx.data["sequence"]) for tx in chain] == [
+        (800_000_000, 4171),
+        (800_000_000, 4172),
+    ]
+    assert (first.tx_hash, second.tx_hash) == (chain[0].tx_hash, chain[1].tx_hash)
+
+
+async def test_an_issue_holding_another_issues_landed_tx_is_signed_anew(world: World) -> None:
+    """A row signed before the guard above (same qty, the landed sequence) is not confirmed by
+    the other issue's tx: that tx can never land twice, so the issue takes a new sequence."""
+    issuer = await world.issuer()
+    signer = world.signer(issuer)
+    world.sell("8")
+    first = await wait_state(issuer, 1, "confirmed")
+    await signer.stop()
+    world.sell("8")
+    await wait_error(issuer, 2, "no signing service")  # waits in signing, holding 4172
+    async with issuer.service.store.db.session() as session:
+        await session.execute(
+            update(IssueRow)
+            .where(IssueRow.id == 2)
+            .values(sequence=first.sequence, tx_hash=first.tx_hash)
+        )
+    world.signer(issuer)
+    second = await wait_state(issuer, 2, "confirmed")
+    assert second.resequenced == 1 and second.sequence == 4172
+    assert [tx.data["sequence"] for tx in world.node.issue_txs()] == [4171, 4172]
 
 
 async def test_lost_submit_reply_is_confirmed_not_resubmitted_twice(world: World) -> None:
