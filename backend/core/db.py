@@ -8,7 +8,7 @@ The few engine-specific paths live here, behind one call each: `insert` (a diale
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine, Sequence
+from collections.abc import AsyncIterator, Coroutine, Iterator, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -175,6 +175,16 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.close()
+
+
+# Ids per `IN (...)` list: well under SQLite's bound variables per statement on every build.
+IN_CHUNK = 500
+
+
+def in_chunks(items: Sequence[str]) -> Iterator[Sequence[str]]:
+    """`items` in slices an `IN (...)` list can carry on every engine."""
+    for start in range(0, len(items), IN_CHUNK):
+        yield items[start : start + IN_CHUNK]
 
 
 def alembic_config(url: str) -> Any:

@@ -22,13 +22,14 @@ from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import or_, select, update
+from sqlalchemy import delete, or_, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
 from backend.core.audit import record_audit
 from backend.core.clock import Clock
-from backend.core.db import Database
+from backend.core.db import Database, in_chunks
 from backend.fleet.credentials import CredentialStore
 from backend.fleet.drivers import (
     ACTIONS,
@@ -40,7 +41,8 @@ from backend.fleet.drivers import (
     Outcome,
 )
 from backend.fleet.drivers.pending import UnidentifiedDriver
-from backend.fleet.models import FleetCommandRow
+from backend.fleet.idempotency import RETENTION, Claim, fingerprint
+from backend.fleet.models import FleetCommandRequestRow, FleetCommandRow
 from backend.fleet.reboots import RebootSeen
 from hashinsight_contract.fleet import CommandOut
 
@@ -238,6 +240,23 @@ class FleetCommands:
         source: str | None = None,
     ) -> list[CommandOut]:
         """Create the command rows; run them now, or leave them for approval (semi_auto)."""
+        results, _replayed = await self.request_once(
+            miner_ids, command, params, key=key, source=source
+        )
+        return results
+
+    async def request_once(
+        self,
+        miner_ids: Sequence[str],
+        command: str,
+        params: dict[str, Any] | None,
+        *,
+        key: KeyInfo,
+        source: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> tuple[list[CommandOut], bool]:
+        """``request``, once per ``idempotency_key`` of the requesting key: a request sent
+        again gets the commands the first one made, as they are now, and True (replayed)."""
         clean = validate(command, params)
         ids = list(dict.fromkeys(miner_ids))
         if not ids:
@@ -248,6 +267,13 @@ class FleetCommands:
         if unknown:
             more = f" (+{len(unknown) - 5} more)" if len(unknown) > 5 else ""
             raise CommandError(404, f"unknown miner id: {', '.join(unknown[:5])}{more}")
+        claim = None
+        if idempotency_key is not None:
+            asked = fingerprint(command, public_params(clean), ids)
+            claim = Claim(key.key_id, idempotency_key, asked)
+            earlier = await self._claimed(claim)
+            if earlier is not None:
+                return earlier, True
         pending = key.mode == "semi_auto"
         state = "pending_approval" if pending else "sent"
         now = self.clock.now()
@@ -276,7 +302,55 @@ class FleetCommands:
             )
             for miner_id in ids
         ]
+        try:
+            await self._record_request(rows, command, clean, key, source, claim, now)
+        except IntegrityError:
+            earlier = await self._claimed(claim) if claim is not None else None
+            if earlier is None:
+                raise
+            return earlier, True  # the same request, sent twice at once: the other one won
+        for row in rows:  # consoles show the approval queue from these, at once
+            if row.state == "pending_approval":
+                self.poller.bus.emit("command.update", command_out(row))
+        runnable = [row for row in rows if row.state == "sent"]
+        if runnable:
+            done = {
+                view.command_id: view
+                for view in await self._execute(runnable, actor=key.actor, source=source)
+            }
+            return [done.get(row.id) or command_out(row) for row in rows], False
+        return [command_out(row) for row in rows], False
+
+    async def _record_request(
+        self,
+        rows: list[FleetCommandRow],
+        command: str,
+        clean: dict[str, Any],
+        key: KeyInfo,
+        source: str | None,
+        claim: Claim | None,
+        now: datetime,
+    ) -> None:
+        """The command rows, their audit and the request's key, in one transaction: a twin
+        request with the same key fails here on the key's unique constraint, having made
+        nothing."""
         async with self.db.session() as session:
+            if claim is not None:
+                await session.execute(
+                    delete(FleetCommandRequestRow).where(
+                        FleetCommandRequestRow.created_at < now - RETENTION
+                    )
+                )
+                session.add(
+                    FleetCommandRequestRow(
+                        requester_key_id=claim.requester_key_id,
+                        idempotency_key=claim.key,
+                        fingerprint=claim.fingerprint,
+                        command_ids=json.dumps([row.id for row in rows]),
+                        created_at=now,
+                    )
+                )
+                await session.flush()  # the key first: a twin stops before any command row
             session.add_all(rows)
             for row in rows:
                 record_audit(
@@ -293,17 +367,35 @@ class FleetCommands:
                         **({"result": row.result} if row.result else {}),
                     },
                 )
-        for row in rows:  # consoles show the approval queue from these, at once
-            if row.state == "pending_approval":
-                self.poller.bus.emit("command.update", command_out(row))
-        runnable = [row for row in rows if row.state == "sent"]
-        if runnable:
-            done = {
-                view.command_id: view
-                for view in await self._execute(runnable, actor=key.actor, source=source)
-            }
-            return [done.get(row.id) or command_out(row) for row in rows]
-        return [command_out(row) for row in rows]
+
+    async def _claimed(self, claim: Claim) -> list[CommandOut] | None:
+        """The commands an earlier request with this key made, as they are now; None when the
+        key is new (or older than ``RETENTION``); 422 when it was sent with another request."""
+        cutoff = self.clock.now() - RETENTION
+        async with self.db.session() as session:
+            earlier = (
+                await session.scalars(
+                    select(FleetCommandRequestRow).where(
+                        FleetCommandRequestRow.requester_key_id == claim.requester_key_id,
+                        FleetCommandRequestRow.idempotency_key == claim.key,
+                        FleetCommandRequestRow.created_at >= cutoff,
+                    )
+                )
+            ).first()
+            if earlier is None:
+                return None
+            if earlier.fingerprint != claim.fingerprint:
+                raise CommandError(
+                    422,
+                    "this Idempotency-Key was sent with another request (command, parameters "
+                    "or miners) in the last 24 hours; use a new key for a new request",
+                )
+            ids: list[str] = json.loads(earlier.command_ids)
+            found: dict[str, FleetCommandRow] = {}
+            for chunk in in_chunks(ids):
+                query = select(FleetCommandRow).where(FleetCommandRow.id.in_(chunk))
+                found.update((row.id, row) for row in await session.scalars(query))
+        return [command_out(found[i]) for i in ids if i in found]
 
     async def approve(
         self, command_id: str, *, key: KeyInfo, reason: str, source: str | None = None

@@ -1,5 +1,6 @@
 """Fleet tables: the miners and their current state, telemetry (raw + 5-minute rollups),
-alerts, the command log and the control credentials."""
+alerts, the command log (with the idempotency keys of its requests) and the control
+credentials."""
 
 from __future__ import annotations
 
@@ -126,6 +127,25 @@ class FleetCommandRow(Base):
     reason: Mapped[str | None] = mapped_column(Text)
     # What the driver read back after sending: "verified: ..." or "sent, not verified: ...".
     verification: Mapped[str | None] = mapped_column(Text)
+
+
+class FleetCommandRequestRow(Base):
+    """A command request made with an ``Idempotency-Key``: a retry of it (the answer was lost,
+    the client timed out) gets these commands as they are now instead of running them again."""
+
+    __tablename__ = "fleet_command_requests"
+    __table_args__ = (
+        UniqueConstraint("requester_key_id", "idempotency_key", name="uq_fleet_command_requests"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    requester_key_id: Mapped[str] = mapped_column(String(40))
+    idempotency_key: Mapped[str] = mapped_column(String(255))
+    # sha256 of the command, its public parameters and the miners: the same key sent with
+    # another request is refused rather than answered with this one's commands.
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    command_ids: Mapped[str] = mapped_column(Text)  # JSON list, in the order asked
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime, index=True)
 
 
 class FleetCredentialRow(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Request, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 from pydantic import BaseModel, Field
 
 from backend.api.deps import AdminKey, ReadKey, require, service
@@ -30,6 +30,7 @@ from backend.fleet.acks import MAX_SILENCE_MIN
 from backend.fleet.alerts import ACK_NOTE_MAX
 from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
+from backend.fleet.idempotency import IdempotencyKeyError, parse_key
 from backend.fleet.listing import MinerQuery
 from backend.fleet.service import FleetService
 from hashinsight_contract.fleet import (
@@ -58,6 +59,31 @@ from hashinsight_contract.fleet import (
 
 router = APIRouter(tags=["fleet"], responses=COMMON_ERRORS)
 ControlKey = Annotated[KeyInfo, Depends(require("fleet:control"))]
+
+
+def _idempotency_key(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=(
+                "Send the request again with the same key (a UUID, say) when its answer was "
+                "lost: it runs once, and the retry gets its commands as they are now (header "
+                "`Idempotent-Replayed: true`). Kept 24 h per API key; the same key with "
+                "another request is 422."
+            ),
+        ),
+    ] = None,
+) -> str | None:
+    if value is None:
+        return None
+    try:
+        return parse_key(value)
+    except IdempotencyKeyError as exc:
+        raise ApiError(400, str(exc)) from None
+
+
+IdempotencyKey = Annotated[str | None, Depends(_idempotency_key)]
 Fleet = Annotated[FleetService, Depends(service(FleetService))]
 SORTABLE = frozenset(MinerOut.model_fields) - {"boards", "pools", "fans_rpm", "capabilities"}
 
@@ -148,8 +174,9 @@ async def miner_command(
     fleet: Fleet,
     request: Request,
     response: Response,
+    idempotency_key: IdempotencyKey,
 ) -> CommandOut:
-    result = (await _run(fleet, [miner_id], body, key, request))[0]
+    result = (await _run(fleet, [miner_id], body, key, request, response, idempotency_key))[0]
     if result.state == "pending_approval":
         response.status_code = 202
     return result
@@ -162,9 +189,15 @@ async def miner_command(
     responses={202: {"model": BulkCommandOut, "description": "Queued for approval"}},
 )
 async def bulk_command(
-    body: BulkCommandRequest, key: ControlKey, fleet: Fleet, request: Request, response: Response
+    body: BulkCommandRequest,
+    key: ControlKey,
+    fleet: Fleet,
+    request: Request,
+    response: Response,
+    idempotency_key: IdempotencyKey,
 ) -> BulkCommandOut:
-    answer = BulkCommandOut(results=await _run(fleet, body.miner_ids, body, key, request))
+    results = await _run(fleet, body.miner_ids, body, key, request, response, idempotency_key)
+    answer = BulkCommandOut(results=results)
     if all(result.state == "pending_approval" for result in answer.results):
         response.status_code = 202
     return answer
@@ -176,13 +209,23 @@ async def _run(
     body: CommandRequest,
     key: KeyInfo,
     request: Request,
+    response: Response,
+    idempotency_key: str | None,
 ) -> list[CommandOut]:
     try:
-        return await fleet.commands.request(
-            miner_ids, body.command, body.params, key=key, source=_source(request)
+        results, replayed = await fleet.commands.request_once(
+            miner_ids,
+            body.command,
+            body.params,
+            key=key,
+            source=_source(request),
+            idempotency_key=idempotency_key,
         )
     except CommandError as exc:
         raise ApiError(exc.status, exc.message) from None
+    if replayed:
+        response.headers["Idempotent-Replayed"] = "true"
+    return results
 
 
 @router.get(

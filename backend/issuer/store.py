@@ -15,7 +15,7 @@ from sqlalchemy import func, select, update
 from backend.core.audit import record_audit
 from backend.core.bus import EventBus
 from backend.core.clock import Clock
-from backend.core.db import Database
+from backend.core.db import Database, in_chunks
 from backend.issuer.bitmart import Trade
 from backend.issuer.lease import Lease
 from backend.issuer.models import IssuerCursorRow, IssueRow, IssueTradeRow
@@ -171,7 +171,7 @@ class IssueStore:
                 raise StaleState(0, "cursor moved")
             ids = [t.trade_id for t in batch.trades]
             known = set()
-            for chunk in _chunks(ids, 500):
+            for chunk in in_chunks(ids):
                 known |= set(
                     await session.scalars(
                         select(IssueTradeRow.trade_id).where(IssueTradeRow.trade_id.in_(chunk))
@@ -454,8 +454,3 @@ def _audit_value(value: Any) -> Any:
     if isinstance(value, int | str | None):
         return value
     return json.dumps(value, default=str)
-
-
-def _chunks(items: Sequence[str], size: int) -> Iterable[Sequence[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

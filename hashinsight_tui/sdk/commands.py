@@ -2,34 +2,70 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Iterable
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel
 
 from hashinsight_contract.fleet import BulkCommandOut, CommandList, CommandOut
-from hashinsight_tui.sdk.transport import ApiTransport, path_segment
+from hashinsight_tui.sdk.transport import ApiTransport, ConnectionLost, path_segment
 
 # A command call answers once every miner has run it and its effect has been read back
 # (seconds a miner; a bulk runs some at a time): far longer than a read. A call that still
 # times out may have run, so callers must not report it as failed.
 COMMAND_TIMEOUT_S = 600.0
+# A command is sent with an Idempotency-Key, so a call whose answer was lost is sent again
+# after these pauses: the backend runs it once and the retry learns what became of it.
+RESEND_AFTER_S = (1.0, 3.0)
+
+_M = TypeVar("_M", bound=BaseModel)
 
 
 class CommandCalls(ApiTransport):
     async def miner_command(
-        self, miner_id: str, command: str, params: dict[str, Any] | None = None
+        self,
+        miner_id: str,
+        command: str,
+        params: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> CommandOut:
         """The command as recorded; state "pending_approval" for semi-auto keys."""
         body = {"command": command, "params": params or {}}
         path = f"/api/v1/miners/{path_segment(miner_id)}/commands"
-        return await self._get(CommandOut, "POST", path, json=body, timeout=COMMAND_TIMEOUT_S)
+        return await self._command(CommandOut, path, body, idempotency_key)
 
     async def bulk_command(
-        self, miner_ids: Iterable[str], command: str, params: dict[str, Any] | None = None
+        self,
+        miner_ids: Iterable[str],
+        command: str,
+        params: dict[str, Any] | None = None,
+        *,
+        idempotency_key: str | None = None,
     ) -> BulkCommandOut:
         """One result per miner, in the order given."""
         body = {"miner_ids": list(miner_ids), "command": command, "params": params or {}}
         path = "/api/v1/miners/commands"
-        return await self._get(BulkCommandOut, "POST", path, json=body, timeout=COMMAND_TIMEOUT_S)
+        return await self._command(BulkCommandOut, path, body, idempotency_key)
+
+    async def _command(
+        self, model: type[_M], path: str, body: dict[str, Any], idempotency_key: str | None
+    ) -> _M:
+        """POST a command under one Idempotency-Key (a fresh one unless given), sent again
+        while its answer is lost: ConnectionLost only when every attempt went unanswered."""
+        headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        for pause in (*RESEND_AFTER_S, None):
+            try:
+                return await self._get(
+                    model, "POST", path, json=body, headers=headers, timeout=COMMAND_TIMEOUT_S
+                )
+            except ConnectionLost:
+                if pause is None:
+                    raise
+                await asyncio.sleep(pause)
+        raise AssertionError("unreachable")
 
     async def fleet_commands(
         self, state: str | None = None, *, limit: int = 100, offset: int = 0

@@ -355,6 +355,7 @@ async def test_a_command_without_an_answer_in_time_is_not_called_failed(
     waiting first must say the restart may have run (and then show what the backend
     recorded), never "failed", which would invite a second restart."""
     monkeypatch.setattr(sdk_commands, "COMMAND_TIMEOUT_S", 0.005)
+    monkeypatch.setattr(sdk_commands, "RESEND_AFTER_S", ())  # every attempt would time out
     app = console(demo)
     async with app.run_test(size=SIZE) as pilot:
         screen = await loaded(app, pilot)

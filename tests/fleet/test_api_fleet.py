@@ -267,6 +267,75 @@ async def test_commands_bulk_and_scopes(
     assert log["total"] == 3
 
 
+async def test_a_command_retried_with_its_idempotency_key_runs_once(
+    backend: Backend, operator_key: str, fleet_sim: FleetSimulator
+) -> None:
+    await wait_polled(backend, operator_key)
+    target = mid(fleet_sim, 3)
+    path = f"/api/v1/miners/{target}/commands"
+    body = {"command": "addpool", "params": {"url": "stratum+tcp://retry.example:3333"}}
+    body["params"] |= {"user": "acme.w9", "password": "x"}
+
+    async def send(idem: str, json_body: dict[str, Any] = body) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {operator_key}", "Idempotency-Key": idem}
+        async with httpx.AsyncClient(base_url=backend.url, trust_env=False, timeout=20) as http:
+            return await http.post(path, headers=headers, json=json_body)
+
+    first = await send('"3f2a9c1e-retry"')  # the draft's quoted form
+    again = await send("3f2a9c1e-retry")
+    assert first.status_code == again.status_code == 200
+    assert "idempotent-replayed" not in first.headers
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["command_id"] == first.json()["command_id"]
+    assert again.json()["state"] == "succeeded"
+    assert len([p for p in fleet_sim.miners[3].pools if p.url == body["params"]["url"]]) == 1
+    other = await send("3f2a9c1e-retry", {"command": "restart"})
+    assert other.status_code == 422 and "another request" in other.json()["error"]["message"]
+    malformed = await send("two words")
+    assert malformed.status_code == 400
+    assert "Idempotency-Key" in malformed.json()["error"]["message"]
+    log = (await call(backend, "GET", "/api/v1/fleet/commands", operator_key)).json()
+    assert log["total"] == 1
+
+
+class LoseFirstAnswer(httpx.AsyncBaseTransport):
+    """The first command reaches the backend and runs, but its answer never comes back."""
+
+    def __init__(self) -> None:
+        self.inner = httpx.AsyncHTTPTransport()
+        self.keys: list[str | None] = []
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        response = await self.inner.handle_async_request(request)
+        if request.method == "POST" and request.url.path.endswith("/commands"):
+            self.keys.append(request.headers.get("idempotency-key"))
+            if len(self.keys) == 1:
+                await response.aread()
+                raise httpx.ReadError("connection reset by peer", request=request)
+        return response
+
+    async def aclose(self) -> None:
+        await self.inner.aclose()
+
+
+async def test_the_sdk_sends_a_command_again_when_its_answer_is_lost(
+    backend: Backend, operator_key: str, fleet_sim: FleetSimulator
+) -> None:
+    """The console learns what became of a restart whose answer was lost, instead of "it may
+    have run": the SDK sends it again under the same key, and the backend ran it once."""
+    await wait_polled(backend, operator_key)
+    lossy = LoseFirstAnswer()
+    target = mid(fleet_sim, 3)
+    params = {"url": "stratum+tcp://lost.example:3333", "user": "acme.w7", "password": "x"}
+    async with HashInsightClient(backend.url, operator_key, transport=lossy) as client:
+        result = await client.miner_command(target, "addpool", params)
+    assert result.state == "succeeded" and result.verified is True
+    assert len(lossy.keys) == 2 and lossy.keys[0] == lossy.keys[1] and lossy.keys[0]
+    assert len([p for p in fleet_sim.miners[3].pools if p.url == params["url"]]) == 1
+    log = (await call(backend, "GET", "/api/v1/fleet/commands", operator_key)).json()
+    assert log["total"] == 1
+
+
 async def test_semi_auto_approval_through_the_sdk(
     backend: Backend, operator_key: str, fleet_sim: FleetSimulator
 ) -> None:

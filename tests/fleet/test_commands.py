@@ -238,3 +238,66 @@ async def test_a_verified_command_is_not_downgraded_by_the_later_writer(
         )
     [stored], _total = await commands.list(None, 1, 0)
     assert stored.verification == "verified: uptime reset"
+
+
+ADDPOOL = {"url": "stratum+tcp://once.example:3333", "user": "acme.w1", "password": "x"}
+
+
+async def test_a_request_sent_again_with_its_idempotency_key_runs_once(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    """The answer to an addpool was lost and the client sends it again, twice at once even:
+    the miner gets the pool once, and every answer is the first request's command."""
+    sim, _poller, commands, _db = setup
+    asks = [
+        commands.request_once(["m3"], "addpool", ADDPOOL, key=key("k1"), idempotency_key="a1")
+        for _ in range(3)
+    ]
+    answers = await asyncio.gather(*asks)
+    assert sorted(replayed for _results, replayed in answers) == [False, True, True]
+    assert len({results[0].command_id for results, _replayed in answers}) == 1
+    added = [p for p in sim.miners[3].pools if p.url == ADDPOOL["url"]]
+    assert len(added) == 1
+    again, replayed = await commands.request_once(
+        ["m3"], "addpool", ADDPOOL, key=key("k1"), idempotency_key="a1"
+    )
+    assert replayed and again[0].state == "succeeded" and again[0].verified is True
+    _items, total = await commands.list(None, 10, 0)
+    assert total == 1
+
+
+async def test_an_idempotency_key_belongs_to_one_request_of_one_api_key(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    _sim, _poller, commands, _db = setup
+    [first], _ = await commands.request_once(
+        ["m3", "m0"][:1], "restart", {}, key=key("k1"), idempotency_key="same"
+    )
+    with pytest.raises(CommandError, match="another request") as refused:
+        await commands.request_once(["m3"], "wake", {}, key=key("k1"), idempotency_key="same")
+    assert refused.value.status == 422
+    [other], replayed = await commands.request_once(
+        ["m3"], "restart", {}, key=key("k2"), idempotency_key="same"
+    )
+    assert not replayed and other.command_id != first.command_id
+
+
+async def test_an_idempotency_key_is_kept_a_day(
+    setup: tuple[FleetSimulator, Poller, FleetCommands, Database],
+) -> None:
+    _sim, _poller, commands, _db = setup
+    clock = ManualClock(1_000_000.0)
+    commands.clock = clock
+    [first], _ = await commands.request_once(
+        ["m3"], "wake", {}, key=key("k1"), idempotency_key="day"
+    )
+    clock.advance(23 * 3600)
+    [same], replayed = await commands.request_once(
+        ["m3"], "wake", {}, key=key("k1"), idempotency_key="day"
+    )
+    assert replayed and same.command_id == first.command_id
+    clock.advance(2 * 3600)
+    [fresh], replayed = await commands.request_once(
+        ["m3"], "wake", {}, key=key("k1"), idempotency_key="day"
+    )
+    assert not replayed and fresh.command_id != first.command_id
