@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from dataclasses import dataclass
@@ -56,13 +57,14 @@ async def attempt(
         "user-agent": "HashInsight-Webhooks/1",
     }
     try:
-        async with client.stream(
-            "POST", url, content=body, headers=headers, timeout=timeout_s
-        ) as response:
+        # httpx's timeout bounds each read and write, not the whole exchange: an endpoint that
+        # drips its answer a byte at a time would hold a delivery slot for hours without one.
+        post = client.stream("POST", url, content=body, headers=headers, timeout=timeout_s)
+        async with asyncio.timeout(timeout_s), post as response:
             status = response.status_code  # the body is never read: nothing to store or trust
-    except httpx.TimeoutException:
+    except (httpx.TimeoutException, TimeoutError):
         return AttemptResult(False, None, f"timeout after {timeout_s:g}s", elapsed())
-    except httpx.HTTPError as exc:
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
         return AttemptResult(False, None, f"{type(exc).__name__}: {str(exc)[:160]}", elapsed())
     if 200 <= status < 300:
         return AttemptResult(True, status, None, elapsed())

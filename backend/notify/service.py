@@ -2,7 +2,8 @@
 
 Deliveries live in the database, so a restart resumes them; a worker picks the due ones (bounded
 concurrency), retries failures on the configured schedule with jitter, and disables an endpoint
-after repeated failure or a 410. One backend process delivers; the in-flight set is per process.
+after repeated failure or a 410. Every API instance runs a worker; each due delivery is claimed
+by one of them with a conditional write before it is attempted.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from backend.core.service import ServiceContext
 from backend.notify.delivery import attempt, retry_delay
 from backend.notify.events import CHANNELS, TEST_EVENT, EventMapper
 from backend.notify.models import WebhookDeliveryRow
+from backend.notify.targets import RESOLVE_TIMEOUT_S
 from backend.notify.webhooks import WebhookStore
 
 log = logging.getLogger("hashinsight.webhooks")
@@ -30,6 +32,9 @@ log = logging.getLogger("hashinsight.webhooks")
 HEALTH_NAME = "webhooks"
 INDEX_REFRESH_S = 60.0
 IDLE_WAIT_S = 5.0
+POSTPONE_S = 60.0  # a delivery whose attempt could not run (not the endpoint's failure)
+CLAIM_MARGIN_S = 30.0
+HOLD_S = 300.0  # a suspended partner's delivery is looked at again (resuming releases it)
 
 
 class WebhookService:
@@ -81,6 +86,14 @@ class WebhookService:
     def wake(self) -> None:
         self._wake.set()
 
+    async def partner_changed(self, partner_id: str, status: str) -> None:
+        """A partner was suspended or resumed: the dispatcher's index follows at once, and a
+        resumed partner's held deliveries are due now."""
+        self.store.version += 1
+        if status == "active":
+            await self.store.release_partner(partner_id)
+            self.wake()
+
     # --- events -> deliveries ------------------------------------------------------------------
 
     async def _targets(self, event_type: str) -> list[tuple[str, str]]:
@@ -124,7 +137,11 @@ class WebhookService:
             self._wake.clear()
             try:
                 free = limit - len(self._in_flight)
-                due = await self.store.due(free, set(self._in_flight)) if free > 0 else []
+                due = (
+                    await self.store.due(free, set(self._in_flight), claim_s=self._claim_s())
+                    if free > 0
+                    else []
+                )
                 for delivery in due:
                     self._in_flight.add(delivery.id)
                     task = asyncio.create_task(self._attempt(delivery.id))
@@ -144,11 +161,21 @@ class WebhookService:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), wait)
 
+    def _claim_s(self) -> float:
+        """How long a claimed delivery is this process's: longer than any attempt can take
+        (the target's DNS check, then the whole exchange within the timeout)."""
+        return RESOLVE_TIMEOUT_S + self.settings.webhooks_timeout_s + CLAIM_MARGIN_S
+
     async def _attempt(self, delivery_id: int) -> None:
         try:
             await self._attempt_once(delivery_id)
         except Exception as exc:
+            # Never due again at once: a fault that repeats would spin the worker and the log.
             log.warning("webhook delivery %s failed to run: %s", delivery_id, type(exc).__name__)
+            with contextlib.suppress(Exception):
+                await self.store.postpone(
+                    delivery_id, POSTPONE_S, f"internal error: {type(exc).__name__}"
+                )
         finally:
             self._in_flight.discard(delivery_id)
             self.wake()
@@ -166,6 +193,10 @@ class WebhookService:
         endpoint = await self.store.endpoint(delivery.webhook_id)
         if endpoint is None or endpoint.status != "active":
             await self.store.cancel(delivery_id, "endpoint disabled or deleted")
+            return
+        if partner is not None and partner.status == "suspended":
+            # Paused, not lost: it goes out once the partner is resumed (`partner_changed`).
+            await self.store.postpone(delivery_id, HOLD_S, "held: the partner is suspended")
             return
         if partner is None or partner.status != "active":
             await self.store.cancel(delivery_id, "partner is not active")

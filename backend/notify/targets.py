@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import ipaddress
+import re
 import socket
 from urllib.parse import urlsplit
+
+import httpx
+
+# No HTTP client sends these in a request line: such a URL could never be delivered to.
+_UNSENDABLE = re.compile(r"[\x00-\x20\x7f-\x9f]")
 
 
 class TargetRefused(Exception):
@@ -19,13 +25,16 @@ class TargetRefused(Exception):
 
 
 def check_url(url: str, *, allow_http: bool) -> tuple[str, int]:
-    """(host, port) of a syntactically acceptable webhook URL."""
+    """(host, port) of a syntactically acceptable webhook URL: one the HTTP client can send."""
     if len(url) > 2000:
         raise TargetRefused("the URL is longer than 2000 characters")
+    if _UNSENDABLE.search(url):
+        raise TargetRefused("the URL contains spaces or control characters")
     try:
         parts = urlsplit(url)
         port = parts.port
-    except ValueError:
+        httpx.URL(url)
+    except (ValueError, httpx.InvalidURL):
         raise TargetRefused("the URL is not valid") from None
     if parts.scheme not in ("https", "http"):
         raise TargetRefused("the URL must start with https://")
@@ -45,8 +54,11 @@ def is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
+RESOLVE_TIMEOUT_S = 5.0
+
+
 async def check_target(
-    url: str, *, allow_private: bool, allow_http: bool, timeout_s: float = 5.0
+    url: str, *, allow_private: bool, allow_http: bool, timeout_s: float = RESOLVE_TIMEOUT_S
 ) -> list[str]:
     """Resolve the URL's host; refuse it unless every address is public (or private is allowed)."""
     host, port = check_url(url, allow_http=allow_http)

@@ -349,8 +349,16 @@ class WebhookStore:
             await session.flush()
             return [row.id for row in rows]
 
-    async def due(self, limit: int, exclude: set[int]) -> list[WebhookDeliveryRow]:
+    async def due(
+        self, limit: int, exclude: set[int], *, claim_s: float = 60.0
+    ) -> list[WebhookDeliveryRow]:
+        """Up to `limit` due deliveries, each claimed for this process for `claim_s`: every
+        API instance on the database runs a worker, and a delivery is attempted by the one
+        whose conditional write moved it first (another finds it moved and skips it). A
+        process that dies mid-attempt leaves it due again when the claim runs out."""
         now = self._clock.now()
+        until = now + timedelta(seconds=claim_s)
+        claimed: list[WebhookDeliveryRow] = []
         async with self._db.session() as session:
             query = (
                 select(WebhookDeliveryRow)
@@ -362,7 +370,20 @@ class WebhookStore:
                 .limit(limit + len(exclude))
             )
             rows = [row for row in await session.scalars(query) if row.id not in exclude]
-        return rows[:limit]
+            for row in rows[:limit]:
+                moved = await session.execute(
+                    update(WebhookDeliveryRow)
+                    .where(
+                        WebhookDeliveryRow.id == row.id,
+                        WebhookDeliveryRow.status.in_(OPEN_STATUSES),
+                        WebhookDeliveryRow.next_attempt_at == row.next_attempt_at,
+                    )
+                    .values(next_attempt_at=until)
+                    .execution_options(synchronize_session=False)
+                )
+                if moved.rowcount == 1:  # type: ignore[attr-defined]
+                    claimed.append(row)
+        return claimed
 
     async def next_due_at(self) -> datetime | None:
         async with self._db.session() as session:
@@ -451,6 +472,26 @@ class WebhookStore:
                     delivery.status = "retrying"
                     delivery.next_attempt_at = now + timedelta(seconds=retry_in_s)
             return delivery_view(delivery)
+
+    async def postpone(self, delivery_id: int, seconds: float, reason: str) -> None:
+        """Due again in `seconds`, no attempt counted (nothing reached the endpoint)."""
+        async with self._db.session() as session:
+            delivery = await session.get(WebhookDeliveryRow, delivery_id)
+            if delivery is not None and delivery.status in OPEN_STATUSES:
+                delivery.last_error = f"{reason}; trying again in {seconds:g}s"
+                delivery.next_attempt_at = self._clock.now() + timedelta(seconds=seconds)
+
+    async def release_partner(self, partner_id: str) -> None:
+        """The partner's open deliveries (held while it was suspended) are due now."""
+        async with self._db.session() as session:
+            await session.execute(
+                update(WebhookDeliveryRow)
+                .where(
+                    WebhookDeliveryRow.partner_id == partner_id,
+                    WebhookDeliveryRow.status.in_(OPEN_STATUSES),
+                )
+                .values(next_attempt_at=self._clock.now())
+            )
 
     async def cancel(self, delivery_id: int, reason: str) -> None:
         async with self._db.session() as session:

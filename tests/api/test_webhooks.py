@@ -231,3 +231,167 @@ async def test_a_deleted_partner_stays_deleted_for_its_endpoints_and_secret(
     ).status_code == 409
     rotated = await http.post(f"/api/v1/partners/{pid}/secret", headers=admin)
     assert rotated.status_code == 409 and "deleted" in rotated.text
+
+
+class Dripping:
+    """An endpoint that answers its status line, then one header byte every half second."""
+
+    def __init__(self) -> None:
+        self.connections = 0
+        self._server: asyncio.Server | None = None
+        self.url = ""
+
+    async def __aenter__(self) -> Dripping:
+        self._server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
+        self.url = f"http://127.0.0.1:{self._server.sockets[0].getsockname()[1]}/hooks"
+        return self
+
+    async def __aexit__(self, *_exc: object) -> None:
+        assert self._server is not None
+        self._server.close()
+
+    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.connections += 1
+        try:
+            await reader.readuntil(b"\r\n\r\n")
+            writer.write(b"HTTP/1.1 200 OK\r\n")
+            while True:
+                await asyncio.sleep(0.5)
+                writer.write(b"X")
+                await writer.drain()
+        except (ConnectionError, asyncio.IncompleteReadError):
+            pass
+        finally:
+            writer.close()
+
+
+async def test_an_endpoint_that_drips_its_answer_cannot_hold_everyone_elses_deliveries(
+    http: httpx.AsyncClient, operator_key: str, backend: Backend
+) -> None:
+    """Every delivery slot taken by endpoints that never finish answering: an attempt still
+    ends at the timeout (2 s here), so another partner's event goes out after it."""
+    slots = backend.settings.webhooks_concurrency
+    slow = await register_partner(http, operator_key, name="Slow")
+    fine = await register_partner(http, operator_key, name="Fine")
+    async with Dripping() as dripping, Receiver() as receiver:
+        for _ in range(slots):
+            created = await http.post(
+                "/api/v1/webhooks",
+                json={"url": dripping.url, "event_types": ["price.move"]},
+                headers=bearer(slow["api_key"]),
+            )
+            assert created.status_code == 201, created.text
+        await http.post(
+            "/api/v1/webhooks",
+            json={"url": receiver.url, "event_types": ["price.move"]},
+            headers=bearer(fine["api_key"]),
+        )
+        backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
+        backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
+        assert await receiver.wait_for(1, wait_s=15)
+        slow_hooks = (await http.get("/api/v1/webhooks", headers=bearer(slow["api_key"]))).json()
+        items = await _deliveries(http, slow["api_key"], slow_hooks["items"][0]["webhook_id"])
+        for _ in range(100):
+            if items[0]["attempt_log"]:
+                break
+            await asyncio.sleep(0.1)
+            items = await _deliveries(http, slow["api_key"], slow_hooks["items"][0]["webhook_id"])
+    assert dripping.connections >= slots
+    assert items[0]["attempt_log"][0]["error"] == "timeout after 2s"
+
+
+@pytest.mark.parametrize("bad", ["a\u0001b", "a\tb", "a b", "a\u007fb", "a\u0085b"])
+async def test_a_url_no_http_client_can_send_is_refused_when_registered(
+    http: httpx.AsyncClient, operator_key: str, bad: str
+) -> None:
+    partner = await register_partner(http, operator_key)
+    created = await http.post(
+        "/api/v1/webhooks",
+        json={"url": f"http://127.0.0.1:9/{bad}", "event_types": ["price.move"]},
+        headers=bearer(partner["api_key"]),
+    )
+    assert created.status_code == 422, created.text
+    assert "control characters" in created.json()["error"]["message"]
+
+
+async def test_a_delivery_whose_attempt_cannot_run_waits_instead_of_spinning(
+    http: httpx.AsyncClient,
+    operator_key: str,
+    backend: Backend,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import backend.notify.service as webhook_service
+
+    calls: list[str] = []
+
+    async def broken(*_args: Any, **kwargs: Any) -> Any:
+        calls.append(kwargs["url"])
+        raise RuntimeError("a bug in the attempt")
+
+    monkeypatch.setattr(webhook_service, "attempt", broken)
+    partner = await register_partner(http, operator_key)
+    created = await http.post(
+        "/api/v1/webhooks",
+        json={"url": "http://127.0.0.1:9/hooks", "event_types": ["price.move"]},
+        headers=bearer(partner["api_key"]),
+    )
+    webhook_id = created.json()["webhook_id"]
+    await http.post(f"/api/v1/webhooks/{webhook_id}/test", headers=bearer(partner["api_key"]))
+    await asyncio.sleep(1.5)
+    [item] = await _deliveries(http, partner["api_key"], webhook_id)
+    assert len(calls) == 1
+    assert item["status"] in ("pending", "retrying") and item["attempts"] == 0
+    assert "internal error: RuntimeError; trying again in 60s" in item["last_error"]
+
+
+async def test_a_suspended_partner_s_deliveries_wait_and_go_out_once_resumed(
+    http: httpx.AsyncClient, operator_key: str, backend: Backend
+) -> None:
+    from backend.api.deps import find_service
+    from backend.notify.service import WebhookService
+
+    webhooks = find_service(backend, WebhookService)
+    assert webhooks is not None
+    partner = await register_partner(http, operator_key, name="Paused")
+    other = await register_partner(http, operator_key, name="Other")
+    partner_id, key = partner["partner_id"], partner["api_key"]
+    async with Receiver() as receiver:
+        created = await http.post(
+            "/api/v1/webhooks",
+            json={"url": receiver.url, "event_types": ["price.move"]},
+            headers=bearer(key),
+        )
+        webhook_id = created.json()["webhook_id"]
+        suspended = await http.post(
+            f"/api/v1/partners/{partner_id}/suspend", headers=bearer(operator_key)
+        )
+        assert suspended.status_code == 200
+        # queued before the suspension took effect: it must wait, not be cancelled
+        [held] = await webhooks.store.enqueue([(webhook_id, partner_id)], "price.move", {"n": 1})
+        webhooks.wake()
+        for _ in range(100):
+            row = await webhooks.store.delivery(held)
+            assert row is not None
+            if "held" in (row.last_error or ""):
+                break
+            await asyncio.sleep(0.05)
+        assert row.status == "pending" and row.attempts == 0 and not receiver.received
+        # while suspended, the index is rebuilt (another partner's change) without it
+        await http.post(
+            "/api/v1/webhooks",
+            json={"url": receiver.url, "event_types": ["miner.offline"]},
+            headers=bearer(other["api_key"]),
+        )
+        backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
+        backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
+        await asyncio.sleep(0.3)
+        assert not receiver.received
+        resumed = await http.post(
+            f"/api/v1/partners/{partner_id}/resume", headers=bearer(operator_key)
+        )
+        assert resumed.status_code == 200
+        await receiver.wait_for(1, wait_s=10)  # the held one, at once (not after the hold)
+        backend.bus.publish("prices", "price.tick", {"price_usd": 125_000.0})  # +13.6%
+        got = await receiver.wait_for(2, wait_s=10)
+    assert json.loads(got[0].body)["data"] == {"n": 1}
+    assert json.loads(got[1].body)["type"] == "price.move"

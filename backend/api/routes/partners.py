@@ -118,20 +118,33 @@ async def update_partner(
 @router.post(
     "/{partner_id}/suspend",
     response_model=PartnerOut,
-    summary="Suspend a partner: its keys are refused at once, its webhooks paused",
+    summary=(
+        "Suspend a partner: its keys are refused at once, its webhooks paused (deliveries "
+        "already queued wait for the resume; events meanwhile are not queued)"
+    ),
 )
 async def suspend_partner(
     partner_id: ObjectId, caller: AdminKey, backend: BackendDep
 ) -> PartnerOut:
-    suspended = _partners(backend).set_status(partner_id, "suspended", actor=caller.actor)
-    partner: PartnerOut = await _call(suspended)
-    return partner
+    return await _set_status(backend, partner_id, "suspended", caller.actor)
 
 
-@router.post("/{partner_id}/resume", response_model=PartnerOut, summary="Resume a partner")
+@router.post(
+    "/{partner_id}/resume",
+    response_model=PartnerOut,
+    summary="Resume a partner: its keys work again and its held webhook deliveries go out",
+)
 async def resume_partner(partner_id: ObjectId, caller: AdminKey, backend: BackendDep) -> PartnerOut:
-    resumed = _partners(backend).set_status(partner_id, "active", actor=caller.actor)
-    partner: PartnerOut = await _call(resumed)
+    return await _set_status(backend, partner_id, "active", caller.actor)
+
+
+async def _set_status(backend: Any, partner_id: str, status: str, actor: str) -> PartnerOut:
+    partner: PartnerOut = await _call(
+        _partners(backend).set_status(partner_id, status, actor=actor)
+    )
+    webhooks = find_service(backend, WebhookService)
+    if webhooks is not None:
+        await webhooks.partner_changed(partner_id, status)
     return partner
 
 

@@ -1,0 +1,25 @@
+"""Every API instance on one database runs a webhook worker: each due delivery must be
+attempted by exactly one of them (on SQLite and on PostgreSQL)."""
+
+from __future__ import annotations
+
+import asyncio
+
+from backend.core.clock import ManualClock
+from backend.core.db import Database
+from backend.notify.webhooks import WebhookStore
+
+
+async def test_two_instances_never_claim_the_same_delivery(database: Database) -> None:
+    clock = ManualClock()
+    one, other = WebhookStore(database, clock), WebhookStore(database, clock)
+    ids = await one.enqueue([(f"wh_{i}", "p_1") for i in range(40)], "price.move", {"usd": 1})
+    clock.advance(1)
+    claimed: list[int] = []
+    for _ in range(5):  # both workers' loops, side by side, until nothing is left
+        for rows in await asyncio.gather(one.due(8, set()), other.due(8, set())):
+            claimed += [row.id for row in rows]
+    assert sorted(claimed) == sorted(ids)  # each delivery once, none twice
+    assert await one.due(100, set()) == []
+    clock.advance(61)  # an instance died mid-attempt: its claims run out
+    assert sorted(row.id for row in await other.due(100, set())) == sorted(ids)
