@@ -20,7 +20,10 @@ from typing import Any
 RETENTION = timedelta(hours=24)
 MAX_KEY_CHARS = 255
 # Visible ASCII, no quotes or backslashes: a UUID, a ULID or any token a client generates.
-_KEY = re.compile(rf"[\x21\x23-\x5b\x5d-\x7e]{{1,{MAX_KEY_CHARS}}}")
+_CHARS = rf"[\x21\x23-\x5b\x5d-\x7e]{{1,{MAX_KEY_CHARS}}}"
+_KEY = re.compile(_CHARS)
+# What the header may hold, for the spec: the key bare or in double quotes.
+HEADER_PATTERN = rf'^({_CHARS}|"{_CHARS}")$'
 
 
 class IdempotencyKeyError(ValueError):

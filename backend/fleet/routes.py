@@ -30,7 +30,12 @@ from backend.fleet.acks import MAX_SILENCE_MIN
 from backend.fleet.alerts import ACK_NOTE_MAX
 from backend.fleet.commands import CommandError
 from backend.fleet.credentials import FACTORY_DEFAULTS, CredentialError
-from backend.fleet.idempotency import IdempotencyKeyError, parse_key
+from backend.fleet.idempotency import (
+    HEADER_PATTERN,
+    MAX_KEY_CHARS,
+    IdempotencyKeyError,
+    parse_key,
+)
 from backend.fleet.listing import MinerQuery
 from backend.fleet.service import FleetService
 from hashinsight_contract.fleet import (
@@ -72,6 +77,7 @@ def _idempotency_key(
                 "`Idempotent-Replayed: true`). Kept 24 h per API key; the same key with "
                 "another request is 422."
             ),
+            json_schema_extra={"pattern": HEADER_PATTERN, "maxLength": MAX_KEY_CHARS + 2},
         ),
     ] = None,
 ) -> str | None:
