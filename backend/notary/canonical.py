@@ -10,8 +10,10 @@ The rules, enough to recompute the bytes in any language:
 * ``float``: finite only (NaN/±Infinity refused), written as ECMAScript ``Number.toString``
   (RFC 8785 §3.2.2.3): shortest round-trip digits, ``-0`` as ``0``, exponent form only below
   1e-6 or from 1e21 up (``1e+21``, ``5e-324``).
-* ``int``: only within ±(2**53 − 1), written in plain decimal; outside it every JCS (double)
-  reader would change the value, so pass big integers as strings instead.
+* ``int``: within ±(2**53 − 1), written in plain decimal; outside it only the digits JCS
+  writes for some double below 1e21 (what a JSON reader makes of a big double JCS wrote in
+  plain digits), as that double; any other would change in every JCS (double) reader, so
+  pass big integers as strings instead.
 * ``decimal.Decimal``: finite only, emitted as a JSON *string* holding ``str(value)``
   (exact and scale-preserving: ``Decimal("1.50")`` → ``"1.50"``). This is our one extension
   to JCS; since the output is an ordinary string, parsing the JSON and canonicalizing it again
@@ -59,7 +61,7 @@ def _plain(obj: Any, active: set[int], path: str) -> Any:
         return _check_unicode(obj, path)
     if isinstance(obj, int):
         if abs(obj) > MAX_SAFE_INTEGER:
-            raise CanonicalJSONError(f"{path}: integer outside ±(2**53-1); pass it as a string")
+            return _whole_double(obj, path)
         return obj
     if isinstance(obj, float):
         _check_finite(obj, path)
@@ -83,6 +85,17 @@ def _plain(obj: Any, active: set[int], path: str) -> Any:
         result = [_plain(item, active, f"{path}[{i}]") for i, item in enumerate(obj)]
     active.discard(id(obj))
     return result
+
+
+def _whole_double(value: int, path: str) -> float:
+    """A big integer written exactly as JCS writes some double is that double: JCS writes the
+    double 1.5e16 as ``15000000000000000`` (2**60 as ``1152921504606847000``), which a JSON
+    reader gives back as an int, and the same bytes must come out again when a verifier
+    canonicalizes what it read."""
+    as_double = float(value) if abs(value) < 1e21 else math.inf
+    if not math.isfinite(as_double) or rfc8785.dumps(as_double) != str(value).encode():
+        raise CanonicalJSONError(f"{path}: integer outside ±(2**53-1); pass it as a string")
+    return as_double
 
 
 def _check_unicode(text: str, path: str) -> str:

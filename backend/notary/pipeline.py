@@ -374,6 +374,12 @@ class NotaryPipeline:
                 log.info("notarization %s: re-signing anchor (%s)", row.id, exc)
                 tx_hash = None
         if tx_hash is None:
+            if row.signer != self.key.address:
+                # Verification requires the anchor's sender to be the report's signer.
+                raise PermanentStepError(
+                    f"signed by {row.signer} but the notary key is now {self.key.address}: an "
+                    "anchor sent now would never verify; create a new notarization"
+                )
             prepared = await self.chain.prepare(self.key, hash_from_hex(row.hash_hex))
             await self._persist_fields(
                 notarization_id,

@@ -31,7 +31,8 @@ from backend.notary.keccak import keccak_hex
 
 log = logging.getLogger("hashinsight.notary")
 
-SCHEMA = "hashinsight.notary.report/1"
+# /2: audit entries leave out `source` (the client address), which /1 carried.
+SCHEMA = "hashinsight.notary.report/2"
 SECTION_TIMEOUT_S = 15.0
 # Sections the report is meant to carry, and what each holds; services provide them by name.
 EXPECTED_SECTIONS: dict[str, str] = {
@@ -156,7 +157,7 @@ async def audit_section(
         rows = list(
             await session.scalars(select(AuditEntry).where(*window).order_by(AuditEntry.id))
         )
-    entries = [jsonable(row.to_dict()) for row in rows]
+    entries = [jsonable(_public(row.to_dict())) for row in rows]
     digest = await asyncio.to_thread(lambda: keccak_hex(canonical_json(entries)))
     return {
         "count": len(entries),
@@ -167,3 +168,11 @@ async def audit_section(
         "entries_truncated": len(entries) > rows_max,
         "entries": entries[:rows_max],
     }
+
+
+def _public(entry: dict[str, Any]) -> dict[str, Any]:
+    """An audit row as a report may show it: without `source`, the client's IP address (a
+    wallet's sign-in, a partner's call). A report is read with any `read` key and may be
+    pinned on public IPFS, while the addresses are the operators' alone (the login log needs
+    `admin`, the `wallet.login` event leaves them out)."""
+    return {key: value for key, value in entry.items() if key != "source"}

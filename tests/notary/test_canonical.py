@@ -115,7 +115,19 @@ def test_integer_range() -> None:
     assert canonical_json(2**53 - 1) == b"9007199254740991"
     assert canonical_json(-(2**53 - 1)) == b"-9007199254740991"
     with pytest.raises(CanonicalJSONError, match="2\\*\\*53"):
-        canonical_json({"sats": 2**53})
+        canonical_json({"sats": 2**53 + 1})  # a double reader would read 2**53
+    with pytest.raises(CanonicalJSONError, match="2\\*\\*53"):
+        canonical_json({"sats": 123_456_789_012_345_678})
+
+
+def test_a_big_double_read_back_as_an_integer_gives_the_same_bytes() -> None:
+    """JCS writes the double 1.5e16 in plain digits; a verifier's JSON reader gives it back as
+    an int, and canonicalizing that must give the very bytes that were hashed."""
+    doc = {"difficulty": 1.5e16, "work": 2.0**60, "debt": -9.999e20}
+    once = canonical_json(doc)
+    expected = b'{"debt":-999900000000000000000,"difficulty":15000000000000000,'
+    assert once == expected + b'"work":1152921504606847000}'
+    assert canonical_json(json.loads(once)) == once
 
 
 def test_decimal_becomes_exact_string() -> None:

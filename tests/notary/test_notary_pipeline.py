@@ -104,7 +104,7 @@ async def test_report_carries_the_audit_trail_of_its_period(parts: Parts) -> Non
     from backend.core.audit import record_audit
 
     async with parts.db.session() as session:
-        record_audit(session, actor="op", action="key.revoke", target="k1")
+        record_audit(session, actor="op", action="key.revoke", target="k1", source="203.0.113.77")
     view = await notarize(parts.pipeline())
     row = await parts.pipeline().get_row(view.id)
     assert row is not None and row.document is not None
@@ -113,6 +113,8 @@ async def test_report_carries_the_audit_trail_of_its_period(parts: Parts) -> Non
     assert audit["by_action"] == {"key.revoke": 1}
     assert audit["entries"][0]["target"] == "k1"
     assert audit["entries_keccak256"] == keccak_hex(canonical_json(audit["entries"]))
+    # any `read` key may fetch a report and it may be pinned publicly: no client addresses
+    assert "source" not in audit["entries"][0] and "203.0.113.77" not in row.document
 
 
 @pytest.mark.parametrize("step", STEPS[:-1])
@@ -246,6 +248,24 @@ async def test_a_changed_notary_key_fails_the_sign_step_for_good(parts: Parts) -
     view = await parts.pipeline(key=make_key(OTHER_KEY)).run(1)
     assert view is not None and view.status == "failed"
     assert view.steps[2].state == "failed" and "signer" in view.error
+
+
+async def test_a_changed_notary_key_never_sends_the_anchor_of_an_older_signature(
+    parts: Parts,
+) -> None:
+    """The anchor failed (an unfunded key, say), the operator changed the key and retried:
+    an anchor from the new key would mark it completed, yet it could never verify."""
+    first = parts.pipeline(after_step=crash_after("pin"))
+    with pytest.raises(Crash):
+        await notarize(first)
+    view = await parts.pipeline(key=make_key(OTHER_KEY)).run(1)
+    assert view is not None and view.status == "failed", view
+    assert view.steps[4].state == "failed" and "never verify" in (view.error or "")
+    assert await anchors_sent(parts) == 0
+    await set_fields(parts, 1, status="running", attempts=0)  # what a retry does
+    finished = await parts.pipeline().run(1)  # with the signing key back, it completes
+    assert finished is not None and finished.status == "completed", finished
+    assert (await verify(parts, 1)).ok
 
 
 async def test_pinata_pins_and_verification_reads_the_gateway(parts: Parts) -> None:
