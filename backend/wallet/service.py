@@ -137,8 +137,9 @@ class WalletService:
         )
         self._limits = {
             ("nonce", "ip"): SlidingWindow(per_ip, 60.0, self.clock),
-            ("nonce", "address"): SlidingWindow(per_address, 60.0, self.clock),
             ("login", "ip"): SlidingWindow(per_ip, 60.0, self.clock),
+            # Charged only by a sign-in whose signature proved the address: a limit anyone could
+            # spend for an address they name would lock its owner out.
             ("login", "address"): SlidingWindow(per_address, 60.0, self.clock),
         }
         self.ipapi = IpApiClient(
@@ -188,14 +189,12 @@ class WalletService:
 
     # --- rate limits ----------------------------------------------------------------------
 
-    def _limit(self, action: str, ip: str, address: str | None) -> None:
-        checks = [("ip", ip)] + ([("address", address)] if address else [])
-        waits = [self._limits[(action, kind)].retry_after(key) for kind, key in checks]
-        wait = max((w for w in waits if w is not None), default=None)
+    def _limit(self, action: str, kind: str, key: str) -> None:
+        window = self._limits[(action, kind)]
+        wait = window.retry_after(key)
         if wait is not None:
             raise WalletError(429, f"too many {action} requests; retry in {wait:.0f}s", wait)
-        for kind, key in checks:
-            self._limits[(action, kind)].hit(key)
+        window.hit(key)
 
     # --- nonce ----------------------------------------------------------------------------
 
@@ -209,7 +208,7 @@ class WalletService:
         configured origin, whatever the request said (see the module docstring)."""
         domain, uri = self.origin.domain, self.origin.uri
         address = _address(wallet_address)
-        self._limit("nonce", ip, address.lower())
+        self._limit("nonce", "ip", ip)
         now = self.clock.now()
         expires = now + timedelta(seconds=self.settings.wallet_nonce_ttl_s)
         message = SiweMessage(
@@ -263,15 +262,17 @@ class WalletService:
         try:
             address = _address(wallet_address)
             shown = address
-            self._limit("login", ip, address.lower())
+            self._limit("login", "ip", ip)
         except WalletError as exc:
             outcome = "rate_limited" if exc.status == 429 else "rejected"
             await self._log(shown, ip, outcome, exc.message, user_agent)
             raise
         try:
             await self._check(address, signature, nonce, self.origin.domain, message)
+            self._limit("login", "address", address.lower())
         except WalletError as exc:
-            await self._log(address, ip, "rejected", exc.message, user_agent)
+            outcome = "rate_limited" if exc.status == 429 else "rejected"
+            await self._log(address, ip, outcome, exc.message, user_agent)
             raise
         token = SESSION_PREFIX + secrets.token_urlsafe(32)
         now = self.clock.now()

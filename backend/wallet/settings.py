@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-import re
-
 from pydantic import Field, field_validator
 
 from backend.core.settings import CoreSettings, check_networks
-
-_AUTHORITY_RE = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]{1,253})(?::\d{1,5})?$")
+from backend.wallet.authority import is_authority
 
 
 class WalletSettings(CoreSettings):
@@ -46,14 +43,28 @@ class WalletSettings(CoreSettings):
             parts.port  # noqa: B018 - raises on a bad port
         except ValueError:
             raise ValueError("has an invalid port") from None
-        return f"{parts.scheme}://{parts.netloc.lower()}{parts.path.rstrip('/')}"
+        # Its host[:port] is every sign-in message's domain: an RFC 3986 authority, so an
+        # international name goes in as punycode (as a browser's address bar shows it).
+        try:
+            host = parts.hostname.encode("idna").decode("ascii")
+        except UnicodeError:
+            raise ValueError("has a host name that is not a valid domain name") from None
+        if ":" in host:
+            host = f"[{host}]"
+        authority = host if parts.port is None else f"{host}:{parts.port}"
+        if not is_authority(authority):
+            raise ValueError(
+                "has a host that cannot be a Sign-In with Ethereum domain (letters, digits, "
+                "'.', '-', '_', '~' or an IP address)"
+            )
+        return f"{parts.scheme}://{authority}{parts.path.rstrip('/')}"
 
     @field_validator("wallet_siwe_domain")
     @classmethod
     def _siwe_domain(cls, value: str | None) -> str | None:
         if value is None or not value.strip():
             return None
-        if not _AUTHORITY_RE.match(value.strip()):
+        if not is_authority(value.strip()):
             raise ValueError("must be host[:port] (no scheme, no path)")
         return value.strip()
 

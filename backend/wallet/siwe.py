@@ -31,10 +31,11 @@ from datetime import UTC, datetime
 
 from eth_utils import is_checksum_address
 
+from backend.wallet.authority import is_authority
+
 HEADER_SUFFIX = " wants you to sign in with your Ethereum account:"
 _NONCE_RE = re.compile(r"^[A-Za-z0-9]{8,}$")
 _ADDRESS_RE = re.compile(r"^0x[0-9a-fA-F]{40}$")
-_AUTHORITY_RE = re.compile(r"^(?:[^@/\s]+@)?(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::\d{1,5})?$")
 _URI_RE = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _STATEMENT_RE = re.compile(r"^[A-Za-z0-9 \-._~:/?#\[\]@!$&'()*+,;=%]*$")
 _NONCE_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789"
@@ -125,7 +126,7 @@ def parse(text: str) -> SiweMessage:
     if not header.endswith(HEADER_SUFFIX):
         raise SiweError("first line must be '<domain> wants you to sign in with your …'")
     domain = header[: -len(HEADER_SUFFIX)]
-    if not _AUTHORITY_RE.match(domain):
+    if not is_authority(domain):
         raise SiweError("domain is not an RFC 3986 authority")
     address = take("the address")
     if not _ADDRESS_RE.match(address):

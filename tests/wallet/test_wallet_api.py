@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 import websockets
 from eth_account import Account
 from eth_account.messages import encode_defunct
@@ -15,12 +18,14 @@ from eth_account.signers.local import LocalAccount
 from sqlalchemy import update
 
 from backend.runtime import Backend
+from backend.settings import load_settings
 from backend.sim.ipapi import IpApiSimulator
 from backend.wallet.models import WalletNonceRow
 from backend.wallet.service import WalletService
 from backend.wallet.siwe import parse
 from hashinsight_contract.events import parse_payload
 from hashinsight_contract.wallet import PRIVATE_LOGIN_FIELDS, WalletLoginEvent
+from tests.helpers import isolated_env
 
 ALICE = Account.from_key("0x" + "a1" * 32)
 MALLORY = Account.from_key("0x" + "b2" * 32)
@@ -188,24 +193,44 @@ async def test_replay_expiry_domain_and_signature_are_all_rejected(backend: Back
     assert len(await logins(backend, q="expired")) == 1
 
 
-async def test_rate_limits_per_address_and_per_ip(backend: Backend) -> None:
-    limit = backend.settings.wallet_rate_per_address_min
+@pytest.fixture
+async def limited_backend(tmp_path: Path) -> AsyncIterator[Backend]:
+    overrides = {"api_port": 0, "notary_enabled": False}
+    overrides |= {"wallet_rate_per_ip_min": 30, "wallet_rate_per_address_min": 2}
+    backend = Backend(load_settings(isolated_env(tmp_path), overrides=overrides), mode="serve")
+    await backend.start()
+    try:
+        yield backend
+    finally:
+        await backend.stop()
+
+
+async def test_nobody_can_spend_an_address_s_limit_but_its_owner(
+    limited_backend: Backend,
+) -> None:
+    """Nonces and sign-in attempts count per IP; per address only sign-ins whose signature
+    proved the address count, so naming Alice's address a hundred times locks nobody out."""
+    backend = limited_backend
     async with http(backend) as client:
-        for _ in range(limit):
+        for _ in range(5):  # someone else, in Alice's name
             await nonce(client, ALICE.address)
-        response = await client.post("/api/wallet/nonce", json={"wallet_address": ALICE.address})
-        rejected(response, 429, "too many nonce requests")
-        assert int(response.headers["retry-after"]) >= 1
-        await nonce(client, MALLORY.address)  # another address is not affected
-        for _ in range(limit):
-            await login(client, ALICE.address, "0x00", "NoSuchNonce123")
-        limited = await login(client, ALICE.address, "0x00", "NoSuchNonce123")
-        rejected(limited, 429, "too many login requests")
-        per_ip = backend.settings.wallet_rate_per_ip_min
-        for n in range(per_ip - limit):
-            await login(client, f"0x{n + 1:040x}", "0x00", "NoSuchNonce123")
-        rejected(await login(client, f"0x{999:040x}", "0x00", "NoSuchNonce123"), 429, "login")
-    assert len(await logins(backend, outcome="rate_limited")) == 2
+            rejected(await login(client, ALICE.address, "0x00", "NoSuchNonce123"), 401, "nonce")
+        for _ in range(2):  # Alice signs in: the attempts above did not count for her
+            issued = await nonce(client, ALICE.address)
+            signed = sign(ALICE, issued["message"])
+            assert (await login(client, ALICE.address, signed, issued["nonce"])).status_code == 200
+        issued = await nonce(client, ALICE.address)
+        third = await login(client, ALICE.address, sign(ALICE, issued["message"]), issued["nonce"])
+        rejected(third, 429, "too many login requests")  # her own limit: 2 a minute here
+        assert int(third.headers["retry-after"]) >= 1
+        for _ in range(30 - 8):
+            await nonce(client, MALLORY.address)
+        rejected(
+            await client.post("/api/wallet/nonce", json={"wallet_address": MALLORY.address}),
+            429,
+            "too many nonce requests",
+        )  # 30 nonces a minute from one IP, whatever the addresses
+    assert len(await logins(backend, outcome="rate_limited")) == 1
 
 
 async def test_geolocation_through_a_trusted_proxy_only(
@@ -275,3 +300,26 @@ async def test_page_log_access_and_untrusted_forwarded_for(backend: Backend) -> 
     assert script.status_code == 200 and "personal_sign" in script.text
     assert "innerHTML" not in script.text and "eval(" not in script.text
     assert style.status_code == 200
+
+
+async def test_a_public_url_any_wallet_accepts_signs_in(tmp_path: Path) -> None:
+    """A Docker service name (an underscore) works end to end, an international name goes
+    in as punycode; either used to be accepted by the settings and then refuse every sign-in
+    after the user had signed."""
+    idn = load_settings(isolated_env(tmp_path), overrides={"public_url": "https://bücher.example"})
+    assert idn.public_url == "https://xn--bcher-kva.example"
+    overrides = {
+        "api_port": 0,
+        "notary_enabled": False,
+        "public_url": "http://hashinsight_api:8766",
+    }
+    backend = Backend(load_settings(isolated_env(tmp_path), overrides=overrides), mode="serve")
+    await backend.start()
+    try:
+        async with http(backend) as client:
+            issued = await nonce(client, ALICE.address)
+            assert issued["domain"] == "hashinsight_api:8766"
+            signed = sign(ALICE, issued["message"])
+            assert (await login(client, ALICE.address, signed, issued["nonce"])).status_code == 200
+    finally:
+        await backend.stop()
