@@ -206,7 +206,10 @@ class HashInsightApp(App[None]):
         self.store = Store(url=options.url)
         self.client: HashInsightClient | None = client
         self.paused = False
-        self.paused_data_at: float | None = None  # when the data frozen by the pause arrived
+        # While paused every screen draws from the store as it was at the pause (the clock and
+        # the ages on screen go on); `paused_data_at` is when that data arrived.
+        self.paused_store: Store | None = None
+        self.paused_data_at: float | None = None
         # The time ages on screen are shown at: moved on by the clock tick only, so every age
         # changes in one repaint a second, whatever else redraws the screen in between.
         self.clock_now = time.time()
@@ -403,7 +406,12 @@ class HashInsightApp(App[None]):
         if isinstance(screen, ModalScreen) or not isinstance(screen, BaseScreen):
             return
         with self.batch_update():
-            screen.render_store(self.store, paused=self.paused, stale_after_s=self.stale_after_s)
+            screen.render_store(
+                self.store,
+                paused=self.paused,
+                stale_after_s=self.stale_after_s,
+                shown=self.paused_store if self.paused else None,
+            )
 
     # --- navigation and conventions ---------------------------------------------------------
 
@@ -438,7 +446,8 @@ class HashInsightApp(App[None]):
 
     def action_toggle_pause(self) -> None:
         self.paused = not self.paused
-        # The screen keeps showing what it had: its age counts from when that data arrived.
+        # Every screen shows what the store held now: its age counts from when that arrived.
+        self.paused_store = self.store.frozen() if self.paused else None
         self.paused_data_at = (self.store.updated_at or time.time()) if self.paused else None
         self.notify("Live refresh paused" if self.paused else "Live refresh resumed")
         self.render_current()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from collections.abc import Callable, Hashable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
@@ -112,6 +112,24 @@ class Store:
 
     def age_s(self) -> float | None:
         return None if self.updated_at is None else time.time() - self.updated_at
+
+    def frozen(self) -> Store:
+        """A copy that later news does not change: what a paused console shows, on whichever
+        screen, while this store goes on taking the stream (its containers are copied, the
+        values in them are replaced, never changed in place)."""
+        return replace(
+            self,
+            integrations=dict(self.integrations),
+            snapshots=dict(self.snapshots),
+            snapshot_at=dict(self.snapshot_at),
+            latest={channel: dict(items) for channel, items in self.latest.items()},
+            recent={
+                channel: deque(events, maxlen=events.maxlen)
+                for channel, events in self.recent.items()
+            },
+            bulk=deque(self.bulk, maxlen=self.bulk.maxlen),
+            last_event=dict(self.last_event),
+        )
 
 
 def later(new: Any, old: Any) -> bool:

@@ -145,8 +145,12 @@ class HealthRegistry:
         if not isinstance(sweep, dict):
             return
         try:
-            miners = int(sweep.get("miners") or 0)
-            errors = int(sweep.get("errors") or 0)
+            # The whole fleet (or shard), not only the miners due this sweep: a miner backing
+            # off after going dark is not polled every sweep, yet it is not answering.
+            total = int(event.data.get("total") or sweep.get("miners") or 0)
+            dark = int(event.data.get("offline") or 0) + int(event.data.get("error") or 0)
+            if "total" not in event.data:  # a summary without the fleet's counts
+                dark = int(sweep.get("errors") or 0)
             duration_s = float(sweep.get("duration_s") or 0.0)
             interval = sweep.get("interval_s")
         except (TypeError, ValueError):
@@ -161,13 +165,13 @@ class HealthRegistry:
         )
         item = self._items[name]
         item.detail = (
-            f"last sweep: {miners - errors}/{miners} miners answered · {errors} errors · "
-            f"took {duration_s:.1f}s"
+            f"{total - dark}/{total} miners answering · {dark} offline or in error · "
+            f"last sweep took {duration_s:.1f}s"
         )
-        if miners and errors == miners:
-            # The poller ran but nothing answered: its network, not each miner, is in doubt.
-            self.failure(name, f"no miner answered ({errors} errors)", duration_s * 1000)
-            item.detail = f"last sweep: 0/{miners} miners answered · took {duration_s:.1f}s"
+        if total and dark == total:
+            # The poller runs but nothing answers: its network, not each miner, is in doubt.
+            self.failure(name, f"no miner answering ({dark} of {total} dark)", duration_s * 1000)
+            item.detail = f"0/{total} miners answering · last sweep took {duration_s:.1f}s"
             self._publish(item)
             return
         self.success(name, duration_s * 1000, item.detail)

@@ -69,13 +69,19 @@ class BaseScreen(Screen[None]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         return not (action in self.WRITE_ACTIONS and self.hi_app.read_only)
 
-    def render_store(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
-        """Called by the app, in one batch, when new data has been applied (or the clock ticks)."""
+    def render_store(
+        self, store: Store, *, paused: bool, stale_after_s: float, shown: Store | None = None
+    ) -> None:
+        """Called by the app, in one batch, when new data has been applied (or the clock ticks).
+
+        `shown` is the data to draw when it is not `store` (paused: the store as it was at the
+        pause, on this screen or any other switched to meanwhile, so no screen shows older data
+        than the pause says, and the ages on screen go on counting); `store` gives the status
+        bar its live connection state."""
         if not self._view_ready or not self.is_attached:  # not mounted yet, or tearing down
             return
         self.show_status(store, paused=paused, stale_after_s=stale_after_s)
-        if not paused:
-            self.refresh_view(store)
+        self.refresh_view(shown or store)
 
     def show_status(self, store: Store, *, paused: bool, stale_after_s: float) -> None:
         # While paused the screen still shows the data of the moment of the pause.

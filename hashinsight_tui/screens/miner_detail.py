@@ -114,8 +114,8 @@ def fields_table(miner: Mapping[str, Any]) -> Table:
         ("Cost/day", fmt_usd(miner.get("cost_usd_day"))),
         ("Profit/day", _profit(miner.get("profit_usd_day"))),
         ("Address", f"{miner.get('host') or DASH}:{miner.get('port') or DASH}"),
-        ("Last seen", _ago(miner.get("last_seen"), miner.get("polled_at"))),
-        ("Polled", _ago(miner.get("polled_at"), None)),
+        ("Last seen", _ago(miner.get("last_seen"))),  # from now: it grows while it is dark
+        ("Polled", _ago(miner.get("polled_at"))),
     ]
     table = Table.grid(padding=(0, 1), expand=False)
     for _ in range(2):
@@ -141,11 +141,11 @@ def _profit(value: Any) -> Text:
     return Text(fmt_usd(value), style="red" if value < 0 else "green")
 
 
-def _ago(ts: Any, now: Any) -> str:
+def _ago(ts: Any) -> str:
     if not isinstance(ts, int | float):
         return DASH
-    reference = now if isinstance(now, int | float) else time.time()
-    return ago(float(reference) - ts) if reference >= ts else "now"
+    now = time.time()
+    return ago(now - ts) if now >= ts else "now"
 
 
 def boards_view(boards: Sequence[Mapping[str, Any]] | None) -> Group | Text:

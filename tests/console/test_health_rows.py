@@ -48,13 +48,21 @@ def test_each_fleet_sweep_is_the_pollers_health_row() -> None:
     bus = EventBus()
     registry = HealthRegistry(bus, ManualClock())
     sweep = {"miners": 10, "errors": 2, "duration_s": 0.8, "interval_s": 5.0, "started_at": 1.0}
-    bus.publish("miners", "fleet.sweep", {"total": 10, "sweep": sweep})
+    counts = {"total": 10, "online": 8, "offline": 1, "error": 1}
+    bus.publish("miners", "fleet.sweep", {**counts, "sweep": sweep})
     row = registry.get("fleet-poller")
     assert row is not None and row.status == "ok" and row.kind == "poller"
-    assert row.detail is not None and "8/10 miners answered" in row.detail
-    assert "2 errors" in row.detail
+    assert row.detail is not None and "8/10 miners answering" in row.detail
+    assert "2 offline or in error" in row.detail
     assert row.out().stale_after_s == 30.0  # 3 intervals, at least 30 s
-    bus.publish("miners", "fleet.sweep", {"sweep": {**sweep, "errors": 10}})
+    # Half the fleet dark and backing off, so only the live half was due this sweep: the row
+    # counts the whole fleet, not "5/5 answered".
+    half = {"total": 10, "online": 5, "offline": 5, "error": 0}
+    bus.publish("miners", "fleet.sweep", {**half, "sweep": {**sweep, "miners": 5, "errors": 0}})
+    assert "5/10 miners answering" in (registry.get("fleet-poller").detail or "")  # type: ignore[union-attr]
+    # Every miner dark, none due this sweep (all backing off): not "ok, 0/0".
+    dark = {"total": 10, "online": 0, "offline": 10, "error": 0}
+    bus.publish("miners", "fleet.sweep", {**dark, "sweep": {**sweep, "miners": 0, "errors": 0}})
     assert registry.get("fleet-poller").status == "degraded"  # type: ignore[union-attr]
 
 
@@ -93,7 +101,7 @@ async def test_the_health_screen_has_the_poller_row_and_check_times(
 
         await wait_for(lambda: row("fleet-poller") is not None, pilot, 30)
         await wait_for(
-            lambda: "2/3 miners answered" in " ".join(row("fleet-poller") or []), pilot, 30
+            lambda: "2/3 miners answering" in " ".join(row("fleet-poller") or []), pilot, 30
         )
         poller = row("fleet-poller")
         assert poller is not None and poller[2] == "ok" and poller[4].endswith("ago")

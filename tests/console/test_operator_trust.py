@@ -271,3 +271,85 @@ async def test_prompt_bar_sits_above_the_footer() -> None:
         footer = app.screen.query_one("Footer")
         assert bar.region.bottom <= footer.region.y
         assert isinstance(app.screen, BaseScreen) and isinstance(app.screen, HealthScreen)
+
+
+def _price_tick(price: float) -> Any:
+    from hashinsight_tui.client import StreamEvent
+
+    data = {
+        "price_usd": price,
+        "as_of": time.time(),
+        "source": "coingecko",
+        "stale": False,
+        "via": "live",
+        "change_24h_pct": 1.0,
+        "volume_24h_usd": None,
+        "market_cap_usd": None,
+        "age_s": 0.0,
+        "attempts": [],
+        "fallback_order": ["coingecko"],
+    }
+    return StreamEvent("prices", "price.tick", data, time.time())
+
+
+def _digits(app: HashInsightApp) -> str:
+    return str(app.screen.query_one("#prices-digits").value)  # type: ignore[attr-defined]
+
+
+async def test_a_screen_opened_while_paused_shows_the_data_of_the_pause() -> None:
+    """Prices drawn at 97,257, then Fleet for a while, a new price arrives, pause, back to
+    Prices: it shows the price of the moment of the pause (what the bar's age is about), not
+    the one it drew minutes before; and nothing that arrives after the pause."""
+    async with console("prices") as (app, pilot):
+        await wait_for(lambda: "97,257" in _digits(app), pilot)
+        await pilot.press("3")
+        await wait_for(lambda: app.current_mode == "fleet", pilot)
+        app.store.apply([_price_tick(101_234.5)])
+        await pilot.press("p")
+        await wait_for(lambda: "paused" in status_line(app), pilot)
+        app.store.apply([_price_tick(88_888.0)])  # after the pause: not shown
+        await pilot.press("1")
+        await wait_for(lambda: app.current_mode == "prices", pilot)
+        await wait_for(lambda: "101,234" in _digits(app), pilot)
+        await pilot.pause(1.2)
+        assert "101,234" in _digits(app)
+        await pilot.press("p")
+        await wait_for(lambda: "88,888" in _digits(app), pilot)
+
+
+async def test_ages_on_a_paused_screen_go_on_counting() -> None:
+    from hashinsight_tui.client import StreamEvent
+
+    _captured_at, answers = load_recording()
+    recorded = answers["GET /api/v1/fleet/summary"]["body"]
+    async with console("fleet") as (app, pilot):
+        summary = app.screen.query_one("FleetSummaryBar")
+        sweep = {**recorded["sweep"], "started_at": time.time() - 3}
+        app.store.apply([StreamEvent("miners", "fleet.sweep", {**recorded, "sweep": sweep}, 0.0)])
+        await wait_for(lambda: re.search(r"sweep [\d.]+s, \d+s ago", str(summary.render())), pilot)
+        await pilot.press("p")
+        await wait_for(lambda: "paused" in status_line(app), pilot)
+
+        def sweep_age() -> int:
+            found = re.search(r"sweep [\d.]+s, (\d+)([smh]) ago", str(summary.render()))
+            assert found, str(summary.render())
+            return int(found.group(1)) * {"s": 1, "m": 60, "h": 3600}[found.group(2)]
+
+        first = sweep_age()
+        await wait_for(lambda: sweep_age() >= first + 2, pilot, 10)
+
+
+def test_last_seen_is_counted_from_now_not_from_the_last_poll() -> None:
+    """A dark miner polled 5 minutes ago was last seen 8 minutes ago: not "3m ago" (the gap
+    between the two), and the figure grows while it stays dark."""
+    from rich.console import Console
+
+    from hashinsight_tui.screens.miner_detail import fields_table
+
+    now = time.time()
+    table = fields_table({"last_seen": now - 480, "polled_at": now - 300, "status": "offline"})
+    console_out = Console(width=200, record=True)
+    console_out.print(table)
+    text = console_out.export_text()
+    assert re.search(r"Last seen\s+8m ago", text), text
+    assert re.search(r"Polled\s+5m ago", text), text
