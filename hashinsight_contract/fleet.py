@@ -186,7 +186,16 @@ class FleetSummary(BaseModel):
     open_alerts: int
     sweep: SweepOut
     sites: list[SiteOut]
-    hashprice_usd_per_th_day: float | None
+    hashprice_usd_per_th_day: float | None = Field(
+        description="What revenue and profit are priced at; null when there is none, or it is "
+        "more than an hour old (hashprice_as_of says when it was)"
+    )
+    hashprice_as_of: float | None = Field(
+        default=None, description="When the hashprice was true: the oldest of its inputs"
+    )
+    hashprice_stale: bool = Field(
+        default=False, description="True when an input of the hashprice is stale"
+    )
     power_price_usd_kwh: float
     stale: int = Field(default=0, description="Miners no running collector covers")
     shards: list[ShardOut] = Field(

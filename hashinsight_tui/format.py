@@ -2,7 +2,9 @@
 
 A value the backend did not give is DASH, never a zero or an empty cell. Times from the API are
 ISO-8601 UTC text and print at the precision named by the caller (`when(iso, SECONDS)`), so each
-table states how exact its column is instead of each screen slicing strings its own way.
+table states how exact its column is instead of each screen slicing strings its own way. Every
+time prints in UTC (`when_epoch` for epoch seconds), and says so: a column header, a title or
+the time itself carries "UTC".
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ DATE_MINUTES = Precision(0, 16)  # 2026-05-01 12:34: keys, partners, webhooks (t
 DAY_MINUTES = Precision(5, 16)  # 05-01 12:34: notarizations, logins
 DAY_SECONDS = Precision(5, 19)  # 05-01 12:34:56: issuer decisions and trades
 TIME_SECONDS = Precision(11, 19)  # 12:34:56: the second end of a same-day range
+
+
+def when_epoch(epoch: float | None, precision: Precision) -> str:
+    """`when` for epoch seconds: the console prints every time in UTC, as the API gives them
+    (a time in this machine's zone beside the API's would read an hour or a day apart)."""
+    if epoch is None:
+        return DASH
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(epoch))[precision.start : precision.end]
 
 
 def when(iso: str | None, precision: Precision) -> str:

@@ -19,6 +19,7 @@ import logging
 import math
 import re
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from backend.fleet.plausible import MAX_HASHRATE_THS, MAX_POWER_W, usable
@@ -29,6 +30,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("hashinsight.fleet")
 
 HASHPRICE_SERVICES = ("chain", "network", "market")
+# Past this age a hashprice prices nothing: revenue and profit are unknown rather than computed
+# from a market hours behind (the chain service keeps serving its last inputs when every
+# provider fails).
+MAX_HASHPRICE_AGE_S = 3600.0
 # Manufacturers' stated wall power of common models (W), keyed by `model_key`. An estimate for a
 # miner that reports none; never shown as a measurement.
 NAMEPLATE_W: dict[str, float] = {
@@ -52,8 +57,29 @@ _MODEL_NOISE = re.compile(r"antminer|whatsminer|bitmain|microbt|\s+|v\d+$")
 Money = tuple[float | None, float | None, float | None]
 
 
-def read_hashprice(services: Mapping[str, Any]) -> float | None:
-    """USD per TH/s per day from whichever running service offers it, else None."""
+@dataclass(frozen=True, slots=True)
+class Hashprice:
+    """One sweep's hashprice and what it is as of: a stale one still prices the fleet, and says
+    so; one older than ``MAX_HASHPRICE_AGE_S`` does not (``usd_per_th_day`` None)."""
+
+    usd_per_th_day: float | None
+    as_of: float | None = None  # the oldest of its inputs (price, network, fees), epoch seconds
+    stale: bool = False
+
+    def fields(self) -> dict[str, Any]:
+        """The fleet summary's hashprice fields."""
+        return {
+            "hashprice_usd_per_th_day": self.usd_per_th_day,
+            "hashprice_as_of": self.as_of,
+            "hashprice_stale": self.stale,
+        }
+
+
+NO_HASHPRICE = Hashprice(None)
+
+
+def read_hashprice(services: Mapping[str, Any], now: float) -> Hashprice:
+    """USD per TH/s per day from whichever running service offers it, with its age."""
     for name in HASHPRICE_SERVICES:
         service = services.get(name)
         stats: Callable[[], Any] | None = getattr(service, "stats", None)
@@ -65,9 +91,17 @@ def read_hashprice(services: Mapping[str, Any]) -> float | None:
             log.debug("no hashprice from %s: %s", name, exc)
             continue
         value = data.get("hashprice_usd_per_th_day") if isinstance(data, Mapping) else None
-        if isinstance(value, int | float) and value > 0 and math.isfinite(value):
-            return float(value)
-    return None
+        if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
+            continue
+        detail = data.get("hashprice")
+        as_of = detail.get("as_of") if isinstance(detail, Mapping) else None
+        if not (isinstance(as_of, int | float) and math.isfinite(as_of)):
+            return Hashprice(float(value))
+        stale = bool(detail.get("stale")) if isinstance(detail, Mapping) else False
+        if now - as_of > MAX_HASHPRICE_AGE_S:
+            return Hashprice(None, float(as_of), True)
+        return Hashprice(float(value), float(as_of), stale)
+    return NO_HASHPRICE
 
 
 def model_key(model: str | None) -> str:

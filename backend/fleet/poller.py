@@ -38,7 +38,7 @@ from backend.fleet.client import (
     snapshot_for_error,
 )
 from backend.fleet.codec import CgminerError
-from backend.fleet.economics import Prices, read_hashprice
+from backend.fleet.economics import NO_HASHPRICE, Hashprice, Prices, read_hashprice
 from backend.fleet.inventory import MinerSpec
 from backend.fleet.miner_state import MinerState
 from backend.fleet.normalize import (
@@ -113,7 +113,7 @@ class Poller:
         self.backoff = Backoff(settings.fleet_poll_interval_s, settings.fleet_backoff_max_s)
         self.concurrency = settings.fleet_concurrency
         self.states: dict[str, MinerState] = {}
-        self.hashprice: float | None = None
+        self.hashprice: Hashprice = NO_HASHPRICE
         self.last_sweep: dict[str, Any] = {
             "started_at": None,
             "duration_s": None,
@@ -230,7 +230,7 @@ class Poller:
         due = self.backoff.due(self.states.values(), started)
         await self._poll_all(due)
         polled_at = self.clock.time()
-        self.hashprice = read_hashprice(self._services())
+        self.hashprice = read_hashprice(self._services(), self.clock.time())
         batch, events, alerts = self._digest(due, started, polled_at)
         ids = await self.store.write_sweep(batch, fences)
         for alert, alert_id in zip(alerts.raised, ids, strict=False):
@@ -381,7 +381,7 @@ class Poller:
         rows = SweepRows(now)
         events = SweepEvents()
         alerts = SweepAlerts()
-        money = Prices(self.hashprice, self.settings.fleet_power_price_usd_kwh).money
+        money = Prices(self.hashprice.usd_per_th_day, self.settings.fleet_power_price_usd_kwh).money
         backoff, judge, open_count = self.backoff, self._judge, self.book.open_count
         sample, publish, now_dt = rows.poll, events.add, rows.now_dt  # bound once: 10,000 calls
         for state in due:
@@ -523,7 +523,7 @@ class Poller:
             ),
             "open_alerts": self.book.total_open(),
             "sweep": dict(self.last_sweep),
-            "hashprice_usd_per_th_day": self.hashprice,
+            **self.hashprice.fields(),
             "power_price_usd_kwh": self.settings.fleet_power_price_usd_kwh,
         }
         self._summary = summary

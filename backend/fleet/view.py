@@ -42,6 +42,9 @@ log = logging.getLogger("hashinsight.fleet.view")
 
 LABEL_KEYS = ("site", "rack", "position")
 SAMPLE_FIELDS = ("status", "hashrate_ths", "power_w", "temp_board_max_c", "temp_chip_max_c")
+# Not in a stored poll: from the miner's stored state, just re-read, so a console's error and
+# alert columns follow each sweep too, not only its full reload.
+STATE_FIELDS = ("error", "open_alerts", "last_seen")
 
 
 class FleetView:
@@ -148,13 +151,14 @@ class FleetView:
             if polled_at >= (current.get("polled_at") or 0.0):
                 current.update(zip(SAMPLE_FIELDS, values, strict=True))
                 current["polled_at"] = polled_at
-            sweeps.setdefault(row["ts"], []).append([miner_id, *values])
+            state = [current.get(name) for name in STATE_FIELDS]
+            sweeps.setdefault(row["ts"], []).append([miner_id, *values, *state])
         for ts, readings in sweeps.items():
             data = {
                 "sweep": None,
                 "polled_at": ts.timestamp(),
                 "interval_s": self.interval_s,
-                "fields": SAMPLE_FIELDS,
+                "fields": SAMPLE_FIELDS + STATE_FIELDS,
                 "rows": readings,
             }
             self.bus.deliver_local(Event(READINGS_CHANNEL, READINGS, data))
@@ -226,19 +230,21 @@ class FleetView:
             "open_alerts": sum(int(data.get("open_alerts") or 0) for data in self.data.values()),
             "sweep": self._sweep(),
             "shards": [_shard_view(beat) for beat in self.shards],
-            "hashprice_usd_per_th_day": read_hashprice(self._services()),
+            **read_hashprice(self._services(), self.clock.time()).fields(),
             "power_price_usd_kwh": self.power_price,
         }
 
     def _sweep(self) -> dict[str, Any]:
-        """The collectors' latest sweeps, added up (only shards with a fresh heartbeat)."""
+        """The collectors' latest sweeps, added up: the shards with a fresh heartbeat or, when
+        none is fresh (every collector stopped), the last one that swept, so the age shown
+        says how long the fleet has gone unpolled instead of disappearing."""
         now = self.clock.now()
+        swept = [beat for beat in self.shards if beat.get("last_sweep_at") is not None]
         fresh = [
             beat
-            for beat in self.shards
-            if beat.get("last_sweep_at") is not None
-            and (now - beat["last_sweep_at"]).total_seconds() <= self.stale_after_s
-        ]
+            for beat in swept
+            if (now - beat["last_sweep_at"]).total_seconds() <= self.stale_after_s
+        ] or sorted(swept, key=lambda beat: beat["last_sweep_at"])[-1:]
         return {
             "started_at": max((b["last_sweep_at"].timestamp() for b in fresh), default=None),
             "duration_s": max((b["duration_s"] or 0.0 for b in fresh), default=None),

@@ -49,6 +49,7 @@ from hashinsight_tui.screens.miner_detail import (
     MinerDetailScreen,
     log_line,
     merged_log,
+    shown_state,
 )
 from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.empty_state import EmptyState
@@ -109,7 +110,7 @@ def describe_results(verb: str, results: Sequence[Mapping[str, Any]]) -> tuple[s
     words for one miner), and the first refusal's reason."""
     counts: dict[str, int] = {}
     for result in results:
-        counts[str(result.get("state"))] = counts.get(str(result.get("state")), 0) + 1
+        counts[shown_state(result)] = counts.get(shown_state(result), 0) + 1
     parts = [f"{n} {state.replace('_', ' ')}" for state, n in sorted(counts.items())]
     text = f"{verb}: " + ", ".join(parts)
     judged = [r for r in results if r.get("verified") is not None or r.get("verification")]
@@ -848,7 +849,7 @@ class FleetScreen(BaseScreen):
 
     def _show_log(self, store: Store) -> None:
         entries = merged_log(self.command_log, store.snapshots.get(SNAP_COMMANDS) or [])
-        text = Text("Command log (L hides)\n", style="bold")
+        text = Text("Command log (UTC; L hides)\n", style="bold")
         if not entries:
             text.append("no commands yet", style="dim")
         for entry in entries[:8]:

@@ -123,7 +123,7 @@ class IssueDetailScreen(ModalScreen[None]):
         head.append(f"  {ndau(issue.qty_ndau)} ndau = {issue.qty_napu} napu\n")
         head.append(
             f"window {when(issue.window_start, DAY_SECONDS)} → "
-            f"{when(issue.window_end, DAY_SECONDS)} · "
+            f"{when(issue.window_end, DAY_SECONDS)} UTC · "
             f"{issue.trade_count} sell trades of {issue.symbol}\n"
         )
         head.append(
@@ -134,7 +134,7 @@ class IssueDetailScreen(ModalScreen[None]):
         head.append(f" · {len(signatures)} signature(s)")
         if issue.decided_by:
             head.append(
-                f"\ndecided by {issue.decided_by} at {when(issue.decided_at, DAY_SECONDS)}: "
+                f"\ndecided by {issue.decided_by} at {when(issue.decided_at, DAY_SECONDS)} UTC: "
                 f"{issue.decision_reason or DASH}"
             )
         if issue.last_error:
@@ -262,7 +262,7 @@ class IssuerScreen(BaseScreen):
         if lease.held_by_me:
             text.append(f"this backend (token {lease.token})", style="green")
         elif lease.holder:
-            until = when(lease.expires_at, DAY_SECONDS)
+            until = when(lease.expires_at, DAY_SECONDS) + " UTC"
             text.append(f"{short(lease.holder, 24)} until {until}", style="yellow")
         else:
             text.append(f"{DASH} nobody holds it", style="yellow")
@@ -284,7 +284,7 @@ class IssuerScreen(BaseScreen):
                 " · no starting point yet (press s, or set ISSUER_START_AT)", style="bold yellow"
             )
         elif status.cursor:
-            text.append(f" · cursor {when(status.cursor.cursor_at, DAY_SECONDS)}")
+            text.append(f" · cursor {when(status.cursor.cursor_at, DAY_SECONDS)} UTC")
         text.append(f" · key {bitmart.key_file or DASH}", style="dim")
         # 3: signer and node
         signer = self._signer(store, status)
@@ -329,7 +329,7 @@ class IssuerScreen(BaseScreen):
                 f"(Δ {amount(recon.difference)})"
             )
             if _lagging(recon):
-                scanned = when(recon.scanned_until, DAY_SECONDS)
+                scanned = when(recon.scanned_until, DAY_SECONDS) + " UTC"
                 text.append(f" · Bitmart scanned to {scanned}", style="yellow")
         for line in [*status.problems, status.blocked, status.pipeline_error]:
             if line:
@@ -409,7 +409,8 @@ class IssuerScreen(BaseScreen):
         text.append(issue.state, style=STATE_STYLES.get(issue.state, ""))
         text.append(
             f" · {ndau(issue.qty_ndau)} ndau · {issue.trade_count} trade(s) "
-            f"{when(issue.first_trade_at, DAY_SECONDS)}–{when(issue.last_trade_at, TIME_SECONDS)}\n"
+            f"{when(issue.first_trade_at, DAY_SECONDS)}–{when(issue.last_trade_at, TIME_SECONDS)}"
+            " UTC\n"
         )
         text.append(
             f"tx {issue.tx_hash or DASH} · seq {issue.sequence or DASH} · "
@@ -417,7 +418,7 @@ class IssuerScreen(BaseScreen):
         )
         if issue.decided_by:
             text.append(
-                f"\n{issue.decided_by} {when(issue.decided_at, DAY_SECONDS)}: "
+                f"\n{issue.decided_by} {when(issue.decided_at, DAY_SECONDS)} UTC: "
                 f"{issue.decision_reason or DASH}",
                 style="dim",
             )

@@ -71,16 +71,25 @@ TAB_ORDER = ("tab-keys", "tab-partners", "tab-webhooks", "tab-credentials")
 
 
 def _columns(*labels: str) -> tuple[TableColumn, ...]:
-    return tuple(TableColumn(label.lower(), label) for label in labels)
+    return tuple(TableColumn(label.lower().removesuffix(" (utc)"), label) for label in labels)
 
 
 COLUMNS: dict[str, tuple[TableColumn, ...]] = {
     "keys-table": _columns(
-        "ID", "Name", "Owner", "Tier", "Mode", "State", "Scopes", "Created", "Last used", "Expires"
+        "ID",
+        "Name",
+        "Owner",
+        "Tier",
+        "Mode",
+        "State",
+        "Scopes",
+        "Created (UTC)",
+        "Last used (UTC)",
+        "Expires (UTC)",
     ),
-    "partners-table": _columns("ID", "Name", "Tier", "Status", "Keys", "Type", "Created"),
+    "partners-table": _columns("ID", "Name", "Tier", "Status", "Keys", "Type", "Created (UTC)"),
     "webhooks-table": _columns("ID", "Partner", "URL", "Events", "Status", "Fails"),
-    "deliveries-table": _columns("Created", "Event", "Status", "Tries", "HTTP", "Error"),
+    "deliveries-table": _columns("Created (UTC)", "Event", "Status", "Tries", "HTTP", "Error"),
     "credentials-table": _columns(
         "Scope", "Target", "Kind", "User", "Password", "Port", "Updated", "By"
     ),

@@ -31,7 +31,7 @@ from hashinsight_tui.fleet_model import (
     problem,
     shown_status,
 )
-from hashinsight_tui.format import DASH, age, ago
+from hashinsight_tui.format import DASH, TIME_SECONDS, age, ago, when_epoch
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store, later
 from hashinsight_tui.widgets.fleet_table import (
@@ -416,7 +416,7 @@ class MinerDetailScreen(BaseScreen):
 
     def _show_commands(self, store: Store) -> None:
         entries = self.fleet.miners_commands(self.miner_id, store)
-        text = Text()
+        text = Text("times in UTC\n", style="dim") if entries else Text()
         if not entries:
             text.append("no commands", style="dim")
         for entry in entries[:10]:
@@ -451,6 +451,7 @@ class MinerDetailScreen(BaseScreen):
 
 STATE_STYLE = {
     "succeeded": "green",
+    "accepted": "yellow",  # the miner took it, its effect is not (yet) verified
     "sent": "cyan",
     "pending_approval": "yellow",
     "refused": "red",
@@ -483,10 +484,18 @@ def merged_log(
     return sorted([*by_id.values(), *loose], key=entry_time, reverse=True)
 
 
+def shown_state(entry: Mapping[str, Any]) -> str:
+    """A command's state as an operator should read it: `succeeded` only when its effect was
+    verified or cannot be; a command the miner took but whose effect the read-back did not see
+    is `accepted`, never a green "succeeded" beside "not verified"."""
+    state = str(entry.get("state") or DASH)
+    return "accepted" if state == "succeeded" and entry.get("verified") is False else state
+
+
 def log_line(entry: Mapping[str, Any]) -> Text:
     when = entry_time(entry)
-    stamp = time.strftime("%H:%M:%S", time.localtime(when)) if when else "--:--:--"
-    state = str(entry.get("state") or DASH)
+    stamp = when_epoch(when, TIME_SECONDS) if when else "--:--:--"
+    state = shown_state(entry)
     return Text.assemble(
         (stamp, "dim"),
         f"  {entry.get('command') or DASH:<10} {entry.get('miner_id') or DASH:<20} ",

@@ -19,7 +19,7 @@ from textual.widgets import Static
 from hashinsight_contract.market import Freshness
 from hashinsight_contract.network import HashrateHistory, NetworkStats
 from hashinsight_tui.client import ApiError, ChainBlock, ChainBlocks, HashInsightClient
-from hashinsight_tui.format import DASH, age, local_age
+from hashinsight_tui.format import DASH, DATE_MINUTES, age, local_age, when_epoch
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.store import Store, newest
 from hashinsight_tui.widgets.history_chart import HistoryChart
@@ -236,7 +236,7 @@ def _adjustment_text(stats: NetworkStats) -> Text:
     if adjustment is None:
         return Text("Next adjustment — no provider could estimate it", style="dim")
     eta = adjustment.estimated_date - time.time()
-    when = time.strftime("%Y-%m-%d %H:%M", time.localtime(adjustment.estimated_date))
+    when = when_epoch(adjustment.estimated_date, DATE_MINUTES) + " UTC"
     line = Text.assemble(("Next adjustment ", "bold"), pct(adjustment.estimated_change_pct))
     line.append(f" in {adjustment.remaining_blocks:,} blocks (~{age(eta)}, {when})")
     if adjustment.progress_pct is not None:

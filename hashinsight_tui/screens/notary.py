@@ -287,7 +287,7 @@ class NotaryScreen(BaseScreen):
         text = Text()
         text.append(f"#{item.id} {item.status}", style=STATUS_STYLES.get(item.status, "bold"))
         period = f"{when(item.period_start, DAY_MINUTES)} → {when(item.period_end, DAY_MINUTES)}"
-        text.append(f"  period {period}\n")
+        text.append(f"  period {period} UTC\n")
         text.append(f"hash   {item.hash or DASH}\n")
         pin = f" ({item.pin_provider})" if item.pin_provider else ""
         text.append(f"CID    {item.cid or DASH}{pin}\n")

@@ -95,7 +95,7 @@ def time_label(t: float, span_s: float) -> str:
         fmt = "%m-%d"
     else:
         fmt = "%Y-%m"
-    return time.strftime(fmt, time.localtime(t))
+    return time.strftime(fmt, time.gmtime(t))
 
 
 class LineChart(Widget):
@@ -200,7 +200,7 @@ class LineChart(Widget):
             text.append(line, style=self.chart_style)
         start, end = self.points[0][0], self.points[-1][0]
         span = end - start
-        left, right = time_label(start, span), time_label(end, span)
+        left, right = time_label(start, span), time_label(end, span) + " UTC"
         middle = time_label(start + span / 2, span)
         axis = left + " " * max(1, plot_width - len(left) - len(right)) + right
         if plot_width >= len(left) + len(middle) + len(right) + 6:

@@ -16,7 +16,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
-from hashinsight_tui.format import DASH, ago
+from hashinsight_tui.format import DASH, age, ago
 from hashinsight_tui.widgets.fleet_table import fmt_hashrate, fmt_usd
 from hashinsight_tui.widgets.repaint import show
 
@@ -50,17 +50,23 @@ def summary_text(
     for count, name, colour in problems:
         if count:
             text.append(f" · {count} {name}", style=colour)
+    stale = summary.get("stale")
+    if stale:  # a sharded fleet whose collector stopped: these rows are as of its last sweep
+        text.append(f" · {stale} not polled (no collector)", style="bold red")
     parts.append(text)
     text = Text()
     rate, expected = summary.get("hashrate_ths"), summary.get("hashrate_expected_ths")
     text.append(fmt_hashrate(rate), style="bold cyan")
+    # What the online miners should do: an offline miner states no expected rate, so the
+    # figure says whose it is rather than read as the whole fleet's.
     if expected and narrow and rate is not None:
-        text.append(f" ({100 * rate / expected:.1f}% of expected)", style="dim")
+        text.append(f" ({100 * rate / expected:.1f}% of online exp.)", style="dim")
     elif expected and compact and rate is not None:
-        text.append(f" {100 * rate / expected:.1f}% of {fmt_hashrate(expected)}", style="dim")
+        share = f" {100 * rate / expected:.1f}% of online's {fmt_hashrate(expected)}"
+        text.append(share, style="dim")
     elif expected:
         pct = f" ({100 * rate / expected:.1f}%)" if rate is not None else ""
-        text.append(f" of {fmt_hashrate(expected)}{pct}", style="dim")
+        text.append(f" of {fmt_hashrate(expected)} expected from online miners{pct}", style="dim")
     parts.append(text)
     text = Text()
     coverage = summary.get("coverage") or {}
@@ -82,9 +88,14 @@ def summary_text(
     text = Text()
     profit = summary.get("profit_usd_day")
     hashprice = summary.get("hashprice_usd_per_th_day")
+    priced_at = summary.get("hashprice_as_of")
+    price_age = age((now or time.time()) - priced_at) if priced_at is not None else None
     if profit is None:
-        why = "no hashprice" if hashprice is None else "no miner reports power"
-        text.append(f"profit {DASH} ({why})", style="dim")
+        if hashprice is None and price_age is not None:
+            why = f"hashprice {price_age} old, not used"
+        else:
+            why = "no hashprice" if hashprice is None else "no miner reports power"
+        text.append(f"profit {DASH} ({why})", style="yellow" if price_age else "dim")
     else:
         text.append("profit ")
         text.append(f"{fmt_usd(profit)}/day", style="green" if profit >= 0 else "bold red")
@@ -96,6 +107,10 @@ def summary_text(
                 text.append(f" ({coverage['profit_estimated']} est.)", style="yellow")
     if hashprice is not None and not narrow:
         text.append(f" · ${hashprice * 1000:,.2f}/PH/day", style="dim")
+    if hashprice is not None and summary.get("hashprice_stale"):
+        # priced at a hashprice whose inputs stopped updating: say so, with how old it is
+        mark = "STALE" if narrow else f"STALE hashprice {price_age or ''}".rstrip()
+        text.append(f" · {mark}", style="bold red")
     parts.append(text)
     text = Text()
     alerts = summary.get("open_alerts")
@@ -110,7 +125,8 @@ def summary_text(
         took = DASH if duration is None else f"{duration:.1f}s"
         parts.append(text)
         text = Text()
-        text.append(f"sweep {took}, {polled}", style="dim")
+        # terser where the bar is short of room: the age matters more than the duration
+        text.append(f"swept {polled}" if compact else f"sweep {took}, {polled}", style="dim")
     parts.append(text)
     return _join(parts, sep, width if narrow else None)
 

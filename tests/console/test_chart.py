@@ -3,6 +3,7 @@ handed the same series again (each clock tick) repaints."""
 
 from __future__ import annotations
 
+import calendar
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ DAY = 86_400.0
 
 
 def test_a_one_day_axis_never_shows_the_same_time_at_both_ends() -> None:
-    end = time.mktime((2026, 11, 24, 3, 40, 0, 0, 0, -1))
+    end = calendar.timegm((2026, 11, 24, 3, 40, 0))  # labels are UTC
     start = end - DAY
     assert time_label(start, DAY) != time_label(end, DAY)
     assert time_label(end, DAY) == "11-24 03:40"
@@ -33,7 +34,7 @@ class ChartApp(App[None]):
 
 
 async def test_the_axis_line_carries_start_middle_and_end() -> None:
-    end = time.mktime((2026, 11, 24, 12, 0, 0, 0, 0, -1))
+    end = calendar.timegm((2026, 11, 24, 12, 0, 0))  # the axis is in UTC
     points = [(end - DAY + i * 3600, 90_000.0 + i * 10) for i in range(25)]
     app = ChartApp()
     async with app.run_test(size=(100, 12)) as pilot:
@@ -41,7 +42,11 @@ async def test_the_axis_line_carries_start_middle_and_end() -> None:
         chart.set_series(points, title="BTC 1d")
         await pilot.pause()
         axis = chart.render().plain.splitlines()[-1]
-    assert "11-23 12:00" in axis and "11-24 00:00" in axis and axis.rstrip().endswith("11-24 12:00")
+    assert (
+        "11-23 12:00" in axis
+        and "11-24 00:00" in axis
+        and axis.rstrip().endswith("11-24 12:00 UTC")
+    )
 
 
 def watch_refresh(widget: Widget) -> list[tuple[Region, ...]]:

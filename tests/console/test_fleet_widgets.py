@@ -197,11 +197,26 @@ def test_summary_text_never_makes_up_numbers() -> None:
         }
     ).plain
     assert "8/10 online" in text and "2 offline" in text
-    assert "900.0 TH/s of 1.10 PH/s (81.8%)" in text
+    # the expected rate is the online miners' (the offline ones state none): it says so
+    assert "900.0 TH/s of 1.10 PH/s expected from online miners (81.8%)" in text
     assert "— kW" in text and "— J/TH" in text
     assert "profit — (no hashprice)" in text
     assert "3 open alerts" in text
     assert "waiting" in summary_text(None).plain
+
+
+def test_a_command_the_miner_took_but_nobody_saw_work_is_accepted_not_succeeded() -> None:
+    """A green "succeeded" beside "sent, not verified" contradicted itself: until the read-back
+    (or the poller) sees the effect, the log and the notice say "accepted"."""
+    from hashinsight_tui.screens.miner_detail import log_line
+
+    taken = {"miner_id": "a", "state": "succeeded", "verified": False, "command": "restart"}
+    taken["verification"] = "sent, not verified: not seen back within 8s"
+    text, severity = describe_results("Restart 1", [taken])
+    assert text.startswith("Restart 1: 1 accepted") and severity == "warning"
+    assert " accepted " in log_line(taken).plain and "succeeded" not in log_line(taken).plain
+    seen = taken | {"verified": True, "verification": "verified: back 34s after the restart"}
+    assert describe_results("Restart 1", [seen])[0].startswith("Restart 1: 1 succeeded")
 
 
 def test_describe_results_counts_states_and_names_a_refusal() -> None:
@@ -583,7 +598,25 @@ def test_summary_bar_states_power_and_profit_coverage() -> None:
     assert "power 240.1 kW 74/190" in text and "+380.0 kW est. 116" in text
     assert "39.6 J/TH 74/190" in text
     assert "profit $120.50/day 190/190 (116 est.)" in text
-    assert "$48.50/PH/day" in text
+    assert "$48.50/PH/day" in text and "STALE" not in text
+
+
+def test_a_profit_priced_at_a_stale_hashprice_says_so_and_an_old_one_is_not_used() -> None:
+    """Every price provider down for 8 minutes: the chain service still serves its last
+    hashprice, marked stale; the fleet's profit says it is priced at it, and how old it is.
+    Past an hour the backend stops pricing the fleet, and the bar says why."""
+    base = {"total": 2, "online": 2, "open_alerts": 0, "profit_usd_day": 10.0}
+    base |= {"coverage": {"online": 2, "revenue": 2, "profit": 2}}
+    stale = base | {"hashprice_usd_per_th_day": 0.0562, "hashprice_as_of": 1000.0}
+    text = summary_text(stale | {"hashprice_stale": True}, now=1480.0).plain
+    assert "profit $10.00/day" in text and "STALE hashprice 8m" in text
+    fresh = summary_text(stale | {"hashprice_stale": False}, now=1005.0).plain
+    assert "STALE" not in fresh
+    stopped = summary_text(base | {"stale": 2, "sweep": {"started_at": 1000.0}}, now=1300.0)
+    assert "2 not polled (no collector)" in stopped.plain and "5m ago" in stopped.plain
+    old = base | {"profit_usd_day": None, "hashprice_usd_per_th_day": None}
+    text = summary_text(old | {"hashprice_as_of": 1000.0, "hashprice_stale": True}, now=9000.0)
+    assert "profit — (hashprice 2.2h old, not used)" in text.plain
 
 
 def test_dead_board_is_a_problem_and_verification_reaches_the_outcome() -> None:

@@ -70,6 +70,8 @@ SUMMARY_KEYS = {
     "sweep",
     "sites",
     "hashprice_usd_per_th_day",
+    "hashprice_as_of",
+    "hashprice_stale",
     "power_price_usd_kwh",
     "stale",  # sharded deployments: miners no running collector covers
     "shards",

@@ -7,6 +7,7 @@ import gc
 import itertools
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -17,6 +18,7 @@ from backend.fleet.inventory import MinerSpec
 from backend.fleet.poller import GC_YOUNG_THRESHOLD, PLANS, tune_gc
 from backend.settings import Settings
 from backend.sim.fleet import FAMILIES, Fault, FleetSimulator
+from hashinsight_contract.fleet import FleetSummary
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 from tests.helpers import eventually, free_port
 
@@ -190,6 +192,34 @@ async def test_summary_economics_use_hashprice_and_power_price(
     assert antminer["power_w"] is None and antminer["cost_usd_day"] is None  # never a made-up 0
     poller._services = dict
     assert (await poller.sweep())["revenue_usd_day"] is None  # no hashprice, no revenue
+
+
+async def test_a_stale_hashprice_is_marked_and_an_hour_old_one_prices_nothing(
+    settings: Settings, db: Database, sim: FleetSimulator
+) -> None:
+    """Every price provider down: the chain service keeps serving its last hashprice, marked
+    stale. The summary says so and when it was true; past an hour it prices nothing."""
+    clock = ManualClock()
+    inputs_at = clock.time() - 480
+
+    class Chain:
+        name = "chain"
+
+        def stats(self) -> dict[str, Any]:
+            detail = {"as_of": inputs_at, "stale": True, "usd_per_th_day": 0.05}
+            return {"hashprice_usd_per_th_day": 0.05, "hashprice": detail}
+
+    poller = make_poller(settings, db, EventBus(), clock, specs_for(sim))
+    poller._services = lambda: {"chain": Chain()}
+    summary = await poller.sweep()
+    assert summary["hashprice_usd_per_th_day"] == 0.05 and summary["revenue_usd_day"]
+    assert summary["hashprice_stale"] is True and summary["hashprice_as_of"] == inputs_at
+    FleetSummary.model_validate(summary)  # the API's model takes it as it is
+    clock.advance(3600)
+    summary = await poller.sweep()
+    assert summary["hashprice_usd_per_th_day"] is None and summary["revenue_usd_day"] is None
+    assert summary["profit_usd_day"] is None and summary["hashprice_as_of"] == inputs_at
+    assert all(poller.miner_data(s)["revenue_usd_day"] is None for s in poller.states.values())
 
 
 def test_tune_gc_raises_the_young_threshold_and_never_lowers_one() -> None:

@@ -18,7 +18,8 @@ from backend.fleet.shard import HeartbeatStore, parse_shard, shard_of, stale_min
 from backend.fleet.store import FleetStore
 from backend.fleet.view import FleetView
 from backend.settings import Settings
-from backend.sim.fleet import FleetSimulator
+from backend.sim.fleet import Fault, FleetSimulator
+from hashinsight_contract.events import FleetReadings
 from tests.fleet.fleet_helpers import drain, make_poller, specs_for
 
 
@@ -163,9 +164,13 @@ async def test_view_shows_the_stored_fleet_and_flags_dead_shards(
     after = view.miner(some)
     assert after is not None and after["hashrate_ths"] == 1.5 and "boards" in after
 
+    swept_at = summary["sweep"]["started_at"]
     clock.advance(11)  # collector one went quiet
     await view.refresh(full=False)
     assert all(m["stale"] for m in view.miners())
+    # the summary still says when the fleet was last swept (its age grows), not "never"
+    quiet = view.summary()
+    assert quiet["stale"] == len(specs) and quiet["sweep"]["started_at"] == swept_at
     await one.stop()
 
 
@@ -247,4 +252,16 @@ async def test_without_redis_the_view_publishes_each_collector_sweep_as_readings
     )
     await view.refresh(full=True)  # nothing new stored: nothing published
     assert drain(readings) == []
+    # A miner goes dark: its error (not in a stored poll) reaches consoles with that sweep's
+    # readings, not only at their next full reload.
+    await sim.miners[0].set_fault(Fault.OFFLINE)
+    clock.advance(1)
+    await collector._round()
+    await view.refresh(full=True)
+    [third] = drain(readings)
+    fields = third.data["fields"]
+    values = next(r[1:] for r in third.data["rows"] if r[0] == specs[0].id)
+    row = dict(zip(fields, values, strict=True))
+    assert row["status"] == "offline" and row["error"] and "last_seen" in row
+    FleetReadings.model_validate(third.data | {"sweep": 0})  # every field is the contract's
     await collector.stop()
