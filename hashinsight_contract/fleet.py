@@ -191,10 +191,11 @@ class FleetSummary(BaseModel):
         "more than an hour old (hashprice_as_of says when it was)"
     )
     hashprice_as_of: float | None = Field(
-        default=None, description="When the hashprice was true: the oldest of its inputs"
+        default=None, description="When the BTC price the hashprice was computed from was true"
     )
     hashprice_stale: bool = Field(
-        default=False, description="True when an input of the hashprice is stale"
+        default=False,
+        description="True when the price is stale or a provider stopped updating an input",
     )
     power_price_usd_kwh: float
     stale: int = Field(default=0, description="Miners no running collector covers")

@@ -209,6 +209,7 @@ class HashInsightApp(App[None]):
         # While paused every screen draws from the store as it was at the pause (the clock and
         # the ages on screen go on); `paused_data_at` is when that data arrived.
         self.paused_store: Store | None = None
+        self.paused_alerts: AlertBoard | None = None
         self.paused_data_at: float | None = None
         # The time ages on screen are shown at: moved on by the clock tick only, so every age
         # changes in one repaint a second, whatever else redraws the screen in between.
@@ -394,6 +395,11 @@ class HashInsightApp(App[None]):
         reason = self.store.detail if self.store.state == "unauthorized" else ""
         self.push_screen(KeyPromptScreen(self.store.url, reason), chosen)
 
+    @property
+    def shown_alerts(self) -> AlertBoard:
+        """The alerts a screen draws: as they were at the pause while paused."""
+        return self.paused_alerts if self.paused and self.paused_alerts else self.alerts
+
     def tick_clock(self) -> None:
         self.clock_now = time.time()
         self.render_current()
@@ -448,6 +454,7 @@ class HashInsightApp(App[None]):
         self.paused = not self.paused
         # Every screen shows what the store held now: its age counts from when that arrived.
         self.paused_store = self.store.frozen() if self.paused else None
+        self.paused_alerts = self.alerts.frozen() if self.paused else None
         self.paused_data_at = (self.store.updated_at or time.time()) if self.paused else None
         self.notify("Live refresh paused" if self.paused else "Live refresh resumed")
         self.render_current()

@@ -57,6 +57,7 @@ MODE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}")
 POOL_COMMANDS = frozenset({"switchpool", "enablepool", "disablepool", "removepool"})
 STATES = ("sent", "succeeded", "failed", "pending_approval", "refused")
 MAX_BULK = 10_000
+PRUNE_EVERY_S = 60.0
 log = logging.getLogger("hashinsight.fleet")
 MASK = "********"
 
@@ -158,6 +159,7 @@ class FleetCommands:
             self.context.credentials = credentials
         self.drivers = DriverRegistry(self.context)
         self._recording: set[asyncio.Task[None]] = set()
+        self._prune_at = 0.0  # when expired idempotency keys are next deleted
         poller.on_reboots = self._reboots_seen
 
     # ------------------------------------------------------------------ reboots seen later
@@ -336,11 +338,13 @@ class FleetCommands:
         nothing."""
         async with self.db.session() as session:
             if claim is not None:
-                await session.execute(
-                    delete(FleetCommandRequestRow).where(
-                        FleetCommandRequestRow.created_at < now - RETENTION
+                if self.clock.monotonic() >= self._prune_at:  # at most once a minute: every
+                    self._prune_at = self.clock.monotonic() + PRUNE_EVERY_S  # key would contend
+                    await session.execute(
+                        delete(FleetCommandRequestRow).where(
+                            FleetCommandRequestRow.created_at < now - RETENTION
+                        )
                     )
-                )
                 session.add(
                     FleetCommandRequestRow(
                         requester_key_id=claim.requester_key_id,

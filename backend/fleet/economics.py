@@ -63,7 +63,7 @@ class Hashprice:
     so; one older than ``MAX_HASHPRICE_AGE_S`` does not (``usd_per_th_day`` None)."""
 
     usd_per_th_day: float | None
-    as_of: float | None = None  # the oldest of its inputs (price, network, fees), epoch seconds
+    as_of: float | None = None  # when its BTC price was true, epoch seconds
     stale: bool = False
 
     def fields(self) -> dict[str, Any]:
@@ -93,15 +93,32 @@ def read_hashprice(services: Mapping[str, Any], now: float) -> Hashprice:
         value = data.get("hashprice_usd_per_th_day") if isinstance(data, Mapping) else None
         if not (isinstance(value, int | float) and value > 0 and math.isfinite(value)):
             continue
-        detail = data.get("hashprice")
-        as_of = detail.get("as_of") if isinstance(detail, Mapping) else None
-        if not (isinstance(as_of, int | float) and math.isfinite(as_of)):
+        as_of, stale = _price_age(data.get("hashprice"))
+        if as_of is None:
             return Hashprice(float(value))
-        stale = bool(detail.get("stale")) if isinstance(detail, Mapping) else False
         if now - as_of > MAX_HASHPRICE_AGE_S:
-            return Hashprice(None, float(as_of), True)
-        return Hashprice(float(value), float(as_of), stale)
+            return Hashprice(None, as_of, True)
+        return Hashprice(float(value), as_of, stale)
     return NO_HASHPRICE
+
+
+def _price_age(detail: Any) -> tuple[float | None, bool]:
+    """When the hashprice's BTC price was true, and whether a provider stopped updating an
+    input. Not the oldest input's time: the network figures are as of the tip block, which is
+    routinely half an hour old on a healthy chain and says nothing about our providers."""
+    if not isinstance(detail, Mapping):
+        return None, False
+    inputs = detail.get("inputs")
+    if not isinstance(inputs, Mapping):
+        as_of = detail.get("as_of")
+        usable_at = isinstance(as_of, int | float) and math.isfinite(as_of)
+        return (float(as_of) if usable_at else None), bool(detail.get("stale"))
+    price = inputs.get("price_usd")
+    as_of = price.get("as_of") if isinstance(price, Mapping) else None
+    if not (isinstance(as_of, int | float) and math.isfinite(as_of)):
+        return None, False
+    cached = any(isinstance(i, Mapping) and i.get("via") == "cache" for i in inputs.values())
+    return float(as_of), cached or bool(price.get("stale"))
 
 
 def model_key(model: str | None) -> str:

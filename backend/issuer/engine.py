@@ -357,7 +357,7 @@ class IssuerEngine:
     async def _start_signing(self, issue: IssueRow) -> None:
         self._check_lease()
         rfe = await self._rfe()
-        landed = await self.store.last_landed()
+        landed = await self.store.last_landed(rfe.address)
         if landed is not None and landed.sequence is not None and rfe.sequence < landed.sequence:
             # Signing after a stale reading could rebuild a landed Issue exactly (same qty,
             # same sequence), and that tx "found on the chain" would confirm this sale unissued.

@@ -357,14 +357,18 @@ class IssueStore:
                 )
             ).first()
 
-    async def last_landed(self) -> IssueRow | None:
-        """The confirmed issue with the highest sequence: the chain's account sequence is at
-        least that, whatever a node lagging behind it reports."""
+    async def last_landed(self, rfe_address: str) -> IssueRow | None:
+        """The issue confirmed from this RFE account with the highest sequence: the account's
+        sequence on the chain is at least that, whatever a node lagging behind it reports."""
         async with self.db.session() as session:
             return (
                 await session.scalars(
                     select(IssueRow)
-                    .where(IssueRow.state == S.CONFIRMED, IssueRow.sequence.is_not(None))
+                    .where(
+                        IssueRow.state == S.CONFIRMED,
+                        IssueRow.sequence.is_not(None),
+                        IssueRow.rfe_address == rfe_address,
+                    )
                     .order_by(IssueRow.sequence.desc())
                     .limit(1)
                 )

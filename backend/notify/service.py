@@ -25,7 +25,7 @@ from backend.notify.delivery import attempt, retry_delay
 from backend.notify.events import CHANNELS, TEST_EVENT, EventMapper
 from backend.notify.models import WebhookDeliveryRow
 from backend.notify.targets import RESOLVE_TIMEOUT_S
-from backend.notify.webhooks import WebhookStore
+from backend.notify.webhooks import HELD, WebhookStore
 
 log = logging.getLogger("hashinsight.webhooks")
 
@@ -196,7 +196,7 @@ class WebhookService:
             return
         if partner is not None and partner.status == "suspended":
             # Paused, not lost: it goes out once the partner is resumed (`partner_changed`).
-            await self.store.postpone(delivery_id, HOLD_S, "held: the partner is suspended")
+            await self.store.postpone(delivery_id, HOLD_S, f"{HELD}the partner is suspended")
             return
         if partner is None or partner.status != "active":
             await self.store.cancel(delivery_id, "partner is not active")

@@ -22,6 +22,7 @@ from hashinsight_contract.partners import DeliveryAttemptOut, DeliveryOut, Webho
 
 DELIVERY_STATUSES = ("pending", "retrying", "delivered", "failed", "cancelled")
 OPEN_STATUSES = ("pending", "retrying")
+HELD = "held: "  # how a delivery waiting for its suspended partner's resume begins its last_error
 _ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 _LABEL = re.compile(r"^[A-Za-z0-9_](?:[A-Za-z0-9_-]*[A-Za-z0-9_])?$")
 MAX_HOST = 253  # RFC 1035: a name of at most 253 characters in text form
@@ -482,13 +483,15 @@ class WebhookStore:
                 delivery.next_attempt_at = self._clock.now() + timedelta(seconds=seconds)
 
     async def release_partner(self, partner_id: str) -> None:
-        """The partner's open deliveries (held while it was suspended) are due now."""
+        """The partner's deliveries held while it was suspended are due now (not its retries
+        waiting out their backoff, nor one another instance has claimed)."""
         async with self._db.session() as session:
             await session.execute(
                 update(WebhookDeliveryRow)
                 .where(
                     WebhookDeliveryRow.partner_id == partner_id,
                     WebhookDeliveryRow.status.in_(OPEN_STATUSES),
+                    WebhookDeliveryRow.last_error.startswith(HELD),
                 )
                 .values(next_attempt_at=self._clock.now())
             )

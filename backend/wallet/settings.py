@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from pydantic import Field, field_validator
 
 from backend.core.settings import CoreSettings, check_networks
@@ -57,7 +59,10 @@ class WalletSettings(CoreSettings):
                 "has a host that cannot be a Sign-In with Ethereum domain (letters, digits, "
                 "'.', '-', '_', '~' or an IP address)"
             )
-        return f"{parts.scheme}://{authority}{parts.path.rstrip('/')}"
+        path = parts.path.rstrip("/")
+        if re.search(r"[\s\x00-\x1f\x7f]", path):  # the message's URI is one RFC 3986 token
+            raise ValueError("has spaces or control characters in its path (percent-encode them)")
+        return f"{parts.scheme}://{authority}{path}"
 
     @field_validator("wallet_siwe_domain")
     @classmethod

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from pydantic import ValidationError
@@ -132,6 +132,10 @@ class AlertBoard:
                     data["state"] = "acknowledged"
                 self.apply(data)
         return self.version != before
+
+    def frozen(self) -> AlertBoard:
+        """A copy later events do not change (what a paused console shows)."""
+        return replace(self, open=dict(self.open), cleared=dict(self.cleared))
 
     def counts(self, now: float | None = None) -> tuple[int, int]:
         """(alerts waiting for someone, of which critical): what the status bar shows."""
@@ -354,7 +358,7 @@ class AlertsScreen(BaseScreen):
         return values
 
     def alerts(self, store: Store) -> list[AlertView]:
-        board = self.hi_app.alerts
+        board = self.hi_app.shown_alerts
         if not self.history:
             return list(board.open.values())
         merged: dict[int, AlertView] = {a.id: a for a in store.snapshots.get(SNAP_HISTORY) or []}
@@ -363,7 +367,7 @@ class AlertsScreen(BaseScreen):
 
     def refresh_view(self, store: Store) -> None:
         now = time.time()
-        board = self.hi_app.alerts
+        board = self.hi_app.shown_alerts
         everything = self.alerts(store)
         fields = {**self.arg_filters}
         typed, needle = parse_filter(self.filter_text, tuple(self.FILTER_FIELDS))
@@ -412,7 +416,7 @@ class AlertsScreen(BaseScreen):
         self.query_one("#alerts-table", LineTable).set_rows(cells)
 
     def _summary(self, store: Store, everything: list[AlertView], shown: int, now: float) -> Text:
-        board = self.hi_app.alerts
+        board = self.hi_app.shown_alerts
         text = Text()
         if self.history:
             text.append(f"History: {len(everything)} cleared alerts", style="bold")

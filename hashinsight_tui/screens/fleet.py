@@ -405,6 +405,8 @@ class FleetScreen(BaseScreen):
         Its own worker, not the snapshot tick's: 10,000 rows can take longer than one tick,
         and the tick's worker is replaced at every tick.
         """
+        if self.hi_app.paused:  # nothing is fetched while paused (`p`); it loads on resume
+            return
         if store.state != "connected":
             self._next_full = 0.0  # events may be lost while away: reload everything on return
             return

@@ -91,7 +91,7 @@ COLUMNS: dict[str, tuple[TableColumn, ...]] = {
     "webhooks-table": _columns("ID", "Partner", "URL", "Events", "Status", "Fails"),
     "deliveries-table": _columns("Created (UTC)", "Event", "Status", "Tries", "HTTP", "Error"),
     "credentials-table": _columns(
-        "Scope", "Target", "Kind", "User", "Password", "Port", "Updated", "By"
+        "Scope", "Target", "Kind", "User", "Password", "Port", "Updated (UTC)", "By"
     ),
 }
 

@@ -17,8 +17,11 @@ from hashinsight_tui.sdk.transport import ApiTransport, ConnectionLost, path_seg
 # times out may have run, so callers must not report it as failed.
 COMMAND_TIMEOUT_S = 600.0
 # A command is sent with an Idempotency-Key, so a call whose answer was lost is sent again
-# after these pauses: the backend runs it once and the retry learns what became of it.
+# after these pauses: the backend runs it once and the retry learns what became of it. A retry
+# of a request that arrived is answered at once (the commands as they are now), so it waits
+# RESEND_TIMEOUT_S, not the first call's COMMAND_TIMEOUT_S.
 RESEND_AFTER_S = (1.0, 3.0)
+RESEND_TIMEOUT_S = 60.0
 
 _M = TypeVar("_M", bound=BaseModel)
 
@@ -56,15 +59,17 @@ class CommandCalls(ApiTransport):
         """POST a command under one Idempotency-Key (a fresh one unless given), sent again
         while its answer is lost: ConnectionLost only when every attempt went unanswered."""
         headers = {"Idempotency-Key": idempotency_key or str(uuid.uuid4())}
+        wait = COMMAND_TIMEOUT_S
         for pause in (*RESEND_AFTER_S, None):
             try:
                 return await self._get(
-                    model, "POST", path, json=body, headers=headers, timeout=COMMAND_TIMEOUT_S
+                    model, "POST", path, json=body, headers=headers, timeout=wait
                 )
             except ConnectionLost:
                 if pause is None:
                     raise
                 await asyncio.sleep(pause)
+                wait = min(COMMAND_TIMEOUT_S, RESEND_TIMEOUT_S)
         raise AssertionError("unreachable")
 
     async def fleet_commands(

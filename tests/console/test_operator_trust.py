@@ -6,6 +6,7 @@ The console runs on the recorded answers of `snapshot_world.py` (no backend, qui
 
 from __future__ import annotations
 
+import os
 import re
 import time
 from collections.abc import AsyncIterator
@@ -19,7 +20,7 @@ from hashinsight_tui.app import ConsoleOptions, HashInsightApp
 from hashinsight_tui.client import ManagedKey
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen, DecisionScreen
-from hashinsight_tui.screens.fleet import FleetScreen
+from hashinsight_tui.screens.fleet import SNAP_MINERS, FleetScreen
 from hashinsight_tui.screens.health import HealthScreen
 from hashinsight_tui.screens.keys import KeysScreen
 from hashinsight_tui.widgets.command_line import PromptLine
@@ -355,9 +356,7 @@ def test_last_seen_is_counted_from_now_not_from_the_last_poll() -> None:
     assert re.search(r"Polled\s+5m ago", text), text
 
 
-def test_every_time_on_screen_is_utc_whatever_the_machine_s_zone(
-    monkeypatch: Any,
-) -> None:
+def test_every_time_on_screen_is_utc_whatever_the_machine_s_zone() -> None:
     """A console in Tokyo showed the command log in local time next to key dates in UTC, with
     no label on either: every time is UTC now, and says so where it stands."""
     from datetime import UTC, datetime
@@ -365,7 +364,8 @@ def test_every_time_on_screen_is_utc_whatever_the_machine_s_zone(
     from hashinsight_tui.screens.miner_detail import log_line
     from hashinsight_tui.widgets.chart import time_label
 
-    monkeypatch.setenv("TZ", "Asia/Tokyo")
+    before = os.environ.get("TZ")
+    os.environ["TZ"] = "Asia/Tokyo"
     time.tzset()
     try:
         at = datetime(2026, 12, 7, 22, 39, 15, tzinfo=UTC).timestamp()
@@ -374,5 +374,43 @@ def test_every_time_on_screen_is_utc_whatever_the_machine_s_zone(
         )
         assert time_label(at, 3600) == "22:39"
     finally:
-        monkeypatch.delenv("TZ")
+        if before is None:
+            os.environ.pop("TZ", None)
+        else:
+            os.environ["TZ"] = before
         time.tzset()
+
+
+async def test_a_paused_alerts_screen_keeps_the_alerts_of_the_pause() -> None:
+    """Alerts arrive on the stream whatever the pause: the paused screen keeps the list it
+    showed (rows do not move under the cursor) until it is resumed."""
+    async with console("alerts") as (app, pilot):
+        await wait_for(lambda: app.alerts.loaded and bool(app.alerts.open), pilot)
+        summary = app.screen.query_one("#alerts-summary", Static)
+
+        def open_count() -> int:
+            found = re.search(r"(\d+) open", str(summary.render()))
+            return int(found.group(1)) if found else -1
+
+        await wait_for(lambda: open_count() == len(app.alerts.open), pilot)
+        before = open_count()
+        await pilot.press("p")
+        await wait_for(lambda: "paused" in status_line(app), pilot)
+        first = next(iter(app.alerts.open))
+        assert app.alerts.apply({"id": first, "state": "cleared", "cleared_at": time.time()})
+        await pilot.pause(1.2)  # a clock tick redraws the paused screen
+        assert open_count() == before
+        await pilot.press("p")
+        await wait_for(lambda: open_count() == before - 1, pilot)
+
+
+async def test_nothing_is_fetched_while_paused_not_even_the_fleet_list() -> None:
+    async with console("prices") as (app, pilot):
+        await pilot.press("p")
+        await wait_for(lambda: "paused" in status_line(app), pilot)
+        await pilot.press("3")
+        await wait_for(lambda: app.current_mode == "fleet", pilot)
+        await pilot.pause(1.5)
+        assert SNAP_MINERS not in app.store.snapshots  # the list was not asked for
+        await pilot.press("p")
+        await wait_for(lambda: SNAP_MINERS in app.store.snapshots, pilot)

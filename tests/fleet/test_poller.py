@@ -215,6 +215,25 @@ async def test_a_stale_hashprice_is_marked_and_an_hour_old_one_prices_nothing(
     assert summary["hashprice_usd_per_th_day"] == 0.05 and summary["revenue_usd_day"]
     assert summary["hashprice_stale"] is True and summary["hashprice_as_of"] == inputs_at
     FleetSummary.model_validate(summary)  # the API's model takes it as it is
+    # With its inputs given, the age is the BTC price's: network figures are as of the tip
+    # block, which a healthy chain leaves an hour old now and then.
+    live = {"via": "live", "stale": False}
+    inputs = {
+        "price_usd": {**live, "as_of": clock.time() - 20},
+        "network_hashrate_hs": {**live, "as_of": clock.time() - 4000},
+        "tip_height": {**live, "as_of": clock.time() - 4000},
+    }
+    chain_stats = {"as_of": clock.time() - 4000, "stale": True, "inputs": inputs}
+    Chain.stats = lambda self: {"hashprice_usd_per_th_day": 0.05, "hashprice": chain_stats}  # type: ignore[method-assign]
+    summary = await poller.sweep()
+    assert summary["hashprice_usd_per_th_day"] == 0.05 and summary["hashprice_stale"] is False
+    assert summary["hashprice_as_of"] == clock.time() - 20
+    inputs["tip_height"] = {**live, "via": "cache", "as_of": clock.time() - 4000}
+    assert (await poller.sweep())["hashprice_stale"] is True  # a provider stopped: marked
+    Chain.stats = lambda self: {  # type: ignore[method-assign]
+        "hashprice_usd_per_th_day": 0.05,
+        "hashprice": {"as_of": inputs_at, "stale": True},
+    }
     clock.advance(3600)
     summary = await poller.sweep()
     assert summary["hashprice_usd_per_th_day"] is None and summary["revenue_usd_day"] is None

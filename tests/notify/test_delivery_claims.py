@@ -23,3 +23,22 @@ async def test_two_instances_never_claim_the_same_delivery(database: Database) -
     assert await one.due(100, set()) == []
     clock.advance(61)  # an instance died mid-attempt: its claims run out
     assert sorted(row.id for row in await other.due(100, set())) == sorted(ids)
+
+
+async def test_resuming_a_partner_releases_only_what_its_suspension_held(
+    database: Database,
+) -> None:
+    """A retry waiting out its backoff keeps waiting when the partner is resumed; only the
+    deliveries its suspension held go out at once."""
+    from backend.notify.webhooks import HELD
+
+    clock = ManualClock()
+    store = WebhookStore(database, clock)
+    held, backing_off = await store.enqueue(
+        [("wh_1", "p_1"), ("wh_2", "p_1")], "price.move", {"usd": 1}
+    )
+    await store.postpone(held, 300, f"{HELD}the partner is suspended")
+    await store.postpone(backing_off, 300, "HTTP 503")
+    await store.release_partner("p_1")
+    clock.advance(1)
+    assert [row.id for row in await store.due(10, set())] == [held]

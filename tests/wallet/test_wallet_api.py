@@ -17,6 +17,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from sqlalchemy import update
 
+from backend.core.settings import SettingsError
 from backend.runtime import Backend
 from backend.settings import load_settings
 from backend.sim.ipapi import IpApiSimulator
@@ -323,3 +324,10 @@ async def test_a_public_url_any_wallet_accepts_signs_in(tmp_path: Path) -> None:
             assert (await login(client, ALICE.address, signed, issued["nonce"])).status_code == 200
     finally:
         await backend.stop()
+
+
+def test_a_public_url_whose_path_no_message_can_carry_is_refused_at_load(
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(SettingsError, match=r"public_url.*percent-encode"):
+        load_settings(isolated_env(tmp_path), overrides={"public_url": "https://x.example/my app"})
