@@ -15,6 +15,7 @@ from backend.runtime import Backend
 from backend.settings import Settings
 from backend.sim.fleet import Fault, FleetSimulator
 from hashinsight_tui.client import HashInsightClient
+from hashinsight_tui.sdk.commands import COMMAND_TIMEOUT_S, RESEND_TIMEOUT_S
 
 MINER_KEYS = {
     "id",
@@ -306,11 +307,13 @@ class LoseFirstAnswer(httpx.AsyncBaseTransport):
     def __init__(self) -> None:
         self.inner = httpx.AsyncHTTPTransport()
         self.keys: list[str | None] = []
+        self.read_timeouts: list[float | None] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         response = await self.inner.handle_async_request(request)
         if request.method == "POST" and request.url.path.endswith("/commands"):
             self.keys.append(request.headers.get("idempotency-key"))
+            self.read_timeouts.append(request.extensions.get("timeout", {}).get("read"))
             if len(self.keys) == 1:
                 await response.aread()
                 raise httpx.ReadError("connection reset by peer", request=request)
@@ -333,6 +336,8 @@ async def test_the_sdk_sends_a_command_again_when_its_answer_is_lost(
         result = await client.miner_command(target, "addpool", params)
     assert result.state == "succeeded" and result.verified is True
     assert len(lossy.keys) == 2 and lossy.keys[0] == lossy.keys[1] and lossy.keys[0]
+    # the first call waits for the miners' read-back; the resend is answered at once
+    assert lossy.read_timeouts == [COMMAND_TIMEOUT_S, RESEND_TIMEOUT_S]
     assert len([p for p in fleet_sim.miners[3].pools if p.url == params["url"]]) == 1
     log = (await call(backend, "GET", "/api/v1/fleet/commands", operator_key)).json()
     assert log["total"] == 1
