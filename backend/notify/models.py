@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, Integer, String, Text
+from sqlalchemy import Float, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from backend.core.db import Base, UtcDateTime
@@ -33,6 +33,10 @@ class WebhookDeliveryRow(Base):
     """One message to one endpoint; `attempt_log` keeps every try (status, error, duration)."""
 
     __tablename__ = "webhook_deliveries"
+    # A bus event's message reaches an endpoint once, whichever API instance enqueues it first.
+    __table_args__ = (
+        UniqueConstraint("webhook_id", "message_id", name="uq_webhook_deliveries_message"),
+    )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     webhook_id: Mapped[str] = mapped_column(String(32), index=True)

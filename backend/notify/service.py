@@ -25,7 +25,7 @@ from backend.notify.delivery import attempt, retry_delay
 from backend.notify.events import CHANNELS, TEST_EVENT, EventMapper
 from backend.notify.models import WebhookDeliveryRow
 from backend.notify.targets import RESOLVE_TIMEOUT_S
-from backend.notify.webhooks import HELD, WebhookStore
+from backend.notify.webhooks import HELD, WebhookStore, event_message_id
 
 log = logging.getLogger("hashinsight.webhooks")
 
@@ -104,9 +104,13 @@ class WebhookService:
             self._index_version, self._index_at = version, now
         return list(self._index.get(event_type, ()))
 
-    async def publish(self, event_type: str, data: dict[str, Any]) -> list[int]:
-        """Queue one webhook event for every active endpoint subscribed to it."""
-        ids = await self.store.enqueue(await self._targets(event_type), event_type, data)
+    async def publish(
+        self, event_type: str, data: dict[str, Any], message_id: str | None = None
+    ) -> list[int]:
+        """Queue one webhook event for every active endpoint subscribed to it (once per
+        endpoint for a given `message_id`)."""
+        targets = await self._targets(event_type)
+        ids = await self.store.enqueue(targets, event_type, data, message_id)
         if ids:
             self.wake()
         return ids
@@ -119,7 +123,7 @@ class WebhookService:
 
     async def handle(self, event: Event) -> None:
         for event_type, data in self.mapper.map(event):
-            await self.publish(event_type, data)
+            await self.publish(event_type, data, event_message_id(event, event_type))
 
     async def _dispatch(self) -> None:
         assert self._subscription is not None

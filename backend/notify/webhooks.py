@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import re
@@ -14,6 +15,7 @@ from sqlalchemy import func, select, update
 
 from backend.auth.models import PartnerRow
 from backend.core.audit import record_audit
+from backend.core.bus import Event
 from backend.core.clock import SYSTEM_CLOCK, Clock
 from backend.core.db import Database
 from backend.notify.events import EVENT_TYPES
@@ -47,6 +49,28 @@ def _id(prefix: str, n: int = 16) -> str:
 
 def new_message_id() -> str:
     return _id("msg_", 24)
+
+
+def event_message_id(event: Event, event_type: str) -> str:
+    """The webhook message id of one bus event: the same in every instance that sees it (the
+    Redis bridge carries an event to all of them with its channel, type, time and data as
+    JSON), so they agree on the one delivery per endpoint."""
+    identity = json.dumps(
+        [event.channel, event.type, repr(float(event.ts)), event.data, event_type],
+        separators=(",", ":"),
+        sort_keys=True,
+        default=str,
+    )
+    return "msg_" + hashlib.sha256(identity.encode()).hexdigest()[:24]
+
+
+def _body(event_type: str, data: dict[str, Any], now: datetime) -> str:
+    return json.dumps(
+        {"type": event_type, "timestamp": now.isoformat(), "data": data},
+        separators=(",", ":"),
+        sort_keys=True,
+        default=str,
+    )
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -317,38 +341,55 @@ class WebhookStore:
     # --- deliveries ----------------------------------------------------------------------------
 
     async def enqueue(
-        self, targets: list[tuple[str, str]], event_type: str, data: dict[str, Any]
+        self,
+        targets: list[tuple[str, str]],
+        event_type: str,
+        data: dict[str, Any],
+        message_id: str | None = None,
     ) -> list[int]:
-        """One message (one id, one body) to each target; returns the delivery ids."""
+        """One message (one id, one body) to each target; returns the delivery ids.
+
+        With `message_id` (`event_message_id`: the same in every instance that sees the bus
+        event) a target that already has that message gets nothing more: with several API
+        instances behind Redis each one sees every event, and one delivery per endpoint goes out.
+        """
         if not targets:
             return []
         now = self._clock.now()
-        message_id = new_message_id()
-        body = json.dumps(
-            {"type": event_type, "timestamp": now.isoformat(), "data": data},
-            separators=(",", ":"),
-            sort_keys=True,
-            default=str,
-        )
+        body = _body(event_type, data, now)
         rows = [
-            WebhookDeliveryRow(
-                webhook_id=webhook_id,
-                partner_id=partner_id,
-                message_id=message_id,
-                event_type=event_type,
-                payload=body,
-                status="pending",
-                attempts=0,
-                next_attempt_at=now,
-                attempt_log="[]",
-                created_at=now,
-            )
+            {
+                "webhook_id": webhook_id,
+                "partner_id": partner_id,
+                "message_id": message_id or "",
+                "event_type": event_type,
+                "payload": body,
+                "status": "pending",
+                "attempts": 0,
+                "next_attempt_at": now,
+                "attempt_log": "[]",
+                "created_at": now,
+            }
             for webhook_id, partner_id in targets
         ]
         async with self._db.session() as session:
-            session.add_all(rows)
-            await session.flush()
-            return [row.id for row in rows]
+            if message_id is None:  # a message of its own (a test event)
+                fresh = new_message_id()
+                added = [WebhookDeliveryRow(**row | {"message_id": fresh}) for row in rows]
+                session.add_all(added)
+                await session.flush()
+                return [row.id for row in added]
+            insert = self._db.insert(WebhookDeliveryRow.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
+                index_elements=["webhook_id", "message_id"]
+            )
+            await session.execute(insert, rows)
+            ids = await session.scalars(
+                select(WebhookDeliveryRow.id).where(
+                    WebhookDeliveryRow.message_id == message_id,
+                    WebhookDeliveryRow.webhook_id.in_([webhook_id for webhook_id, _ in targets]),
+                )
+            )
+            return list(ids)
 
     async def due(
         self, limit: int, exclude: set[int], *, claim_s: float = 60.0

@@ -42,3 +42,33 @@ async def test_resuming_a_partner_releases_only_what_its_suspension_held(
     await store.release_partner("p_1")
     clock.advance(1)
     assert [row.id for row in await store.due(10, set())] == [held]
+
+
+async def test_every_instance_seeing_one_event_makes_one_delivery_per_endpoint(
+    database: Database,
+) -> None:
+    """Behind Redis every API instance gets every bus event: each one's dispatcher enqueues it,
+    under the id all of them derive from the event, and each endpoint gets one delivery."""
+    import json
+
+    from backend.core.bus import Event
+    from backend.notify.webhooks import event_message_id
+
+    local = Event("alerts", "miner.alert", {"rule": "offline", "miner_id": "m-17", "n": 1.5})
+    wire = json.loads(json.dumps({"origin": "other", **local.to_dict()}))  # the bridge's copy
+    bridged = Event(wire["channel"], wire["event"], wire["data"], float(wire["ts"]))
+    ours, theirs = (
+        event_message_id(local, "miner.offline"),
+        event_message_id(bridged, "miner.offline"),
+    )
+    assert ours == theirs and ours != event_message_id(local, "miner.alert")
+    clock = ManualClock()
+    one, other = WebhookStore(database, clock), WebhookStore(database, clock)
+    targets = [("wh_1", "p_1"), ("wh_2", "p_2")]
+    await asyncio.gather(
+        one.enqueue(targets, "miner.offline", local.data, ours),
+        other.enqueue(targets, "miner.offline", bridged.data, theirs),
+    )
+    await one.enqueue(targets, "miner.offline", local.data, ours)  # and once more, late
+    rows, total = await one.deliveries()
+    assert total == 2 and sorted(r.webhook_id for r in rows) == ["wh_1", "wh_2"]
