@@ -60,7 +60,7 @@ OUTCOMES = ("", "ok", "rejected", "rate_limited")
 TRIGGERS = {"manual": "manual", "schedule": "daily"}
 NOTARY_COLUMNS = (
     TableColumn("id", "ID"),
-    TableColumn("created", "Created (UTC)"),
+    TableColumn("created", "Created UTC"),
     TableColumn("trigger", "By"),
     TableColumn("status", "Status"),
     *(TableColumn(step, label) for label, step in STATE_COLUMNS),
