@@ -12,7 +12,6 @@ the screen shows the caller's own keys and says why the rest is missing.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -32,7 +31,7 @@ from hashinsight_tui.client import (
     Partner,
     Webhook,
 )
-from hashinsight_tui.format import DASH, DATE_MINUTES, when
+from hashinsight_tui.format import DASH, DATE_MINUTES, when, when_epoch
 from hashinsight_tui.screens.base import BaseScreen
 from hashinsight_tui.screens.confirm import ConfirmScreen
 from hashinsight_tui.store import Store
@@ -528,13 +527,6 @@ def _credential_cells(item: CredentialOut) -> tuple[Cell, ...]:
         item.user or Text("default", style="dim"),
         item.password or Text("default", style="dim"),
         str(item.port or DASH),
-        when(_iso(item.updated_at), DATE_MINUTES),
+        when_epoch(item.updated_at, DATE_MINUTES),
         item.updated_by or DASH,
     )
-
-
-def _iso(epoch: object) -> str | None:
-    """Epoch seconds (as the API sends them) in the ISO form `when` shows."""
-    if not isinstance(epoch, int | float):
-        return None
-    return datetime.fromtimestamp(float(epoch), UTC).isoformat()
