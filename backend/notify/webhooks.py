@@ -356,12 +356,13 @@ class WebhookStore:
         if not targets:
             return []
         now = self._clock.now()
+        message_id = message_id or new_message_id()  # none given: a message of its own
         body = _body(event_type, data, now)
         rows = [
             {
                 "webhook_id": webhook_id,
                 "partner_id": partner_id,
-                "message_id": message_id or "",
+                "message_id": message_id,
                 "event_type": event_type,
                 "payload": body,
                 "status": "pending",
@@ -373,21 +374,14 @@ class WebhookStore:
             for webhook_id, partner_id in targets
         ]
         async with self._db.session() as session:
-            if message_id is None:  # a message of its own (a test event)
-                fresh = new_message_id()
-                added = [WebhookDeliveryRow(**row | {"message_id": fresh}) for row in rows]
-                session.add_all(added)
-                await session.flush()
-                return [row.id for row in added]
             insert = self._db.insert(WebhookDeliveryRow.__table__).on_conflict_do_nothing(  # type: ignore[arg-type]
                 index_elements=["webhook_id", "message_id"]
             )
             await session.execute(insert, rows)
             ids = await session.scalars(
-                select(WebhookDeliveryRow.id).where(
-                    WebhookDeliveryRow.message_id == message_id,
-                    WebhookDeliveryRow.webhook_id.in_([webhook_id for webhook_id, _ in targets]),
-                )
+                select(WebhookDeliveryRow.id)
+                .where(WebhookDeliveryRow.message_id == message_id)
+                .order_by(WebhookDeliveryRow.id)
             )
             return list(ids)
 
