@@ -38,6 +38,14 @@ def library_verify(secret: str, headers: dict[str, str], body: bytes) -> Any:
     return standardwebhooks.Webhook(secret).verify(body, headers)
 
 
+async def add_webhook(
+    http: httpx.AsyncClient, key: str, url: str, event_types: list[str]
+) -> httpx.Response:
+    """POST a webhook as `key`: the API's answer, whatever its status."""
+    body = {"url": url, "event_types": event_types}
+    return await http.post("/api/v1/webhooks", json=body, headers=bearer(key))
+
+
 async def _deliveries(http: httpx.AsyncClient, key: str, webhook_id: str) -> list[dict]:
     response = await http.get(f"/api/v1/webhooks/{webhook_id}/deliveries", headers=bearer(key))
     assert response.status_code == 200, response.text
@@ -59,11 +67,7 @@ async def test_offline_alert_is_delivered_signed_to_the_partner(
     partner = await register_partner(http, operator_key, tier="pro")
     key, secret = partner["api_key"], partner["api_secret"]
     async with Receiver() as receiver:
-        created = await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["miner.offline", "miner.alert"]},
-            headers=bearer(key),
-        )
+        created = await add_webhook(http, key, receiver.url, ["miner.offline", "miner.alert"])
         assert created.status_code == 201, created.text
         webhook_id = created.json()["webhook_id"]
         backend.bus.publish(
@@ -91,11 +95,7 @@ async def test_failures_are_retried_with_the_same_message_id(
     partner = await register_partner(http, operator_key)
     key = partner["api_key"]
     async with Receiver(script=[500, 503]) as receiver:
-        created = await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["issue.pending"]},
-            headers=bearer(key),
-        )
+        created = await add_webhook(http, key, receiver.url, ["issue.pending"])
         webhook_id = created.json()["webhook_id"]
         backend.bus.publish("issues", "issue.update", {"id": 7, "state": "awaiting_approval"})
         backend.bus.publish("issues", "issue.update", {"id": 7, "state": "awaiting_approval"})
@@ -117,11 +117,7 @@ async def test_410_disables_the_endpoint_and_repeated_failure_too(
     async with Receiver(default=410) as gone, Receiver(default=500) as broken:
         ids = []
         for receiver in (gone, broken):
-            created = await http.post(
-                "/api/v1/webhooks",
-                json={"url": receiver.url, "event_types": ["price.move"]},
-                headers=bearer(key),
-            )
+            created = await add_webhook(http, key, receiver.url, ["price.move"])
             ids.append(created.json()["webhook_id"])
         backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
         backend.bus.publish("prices", "price.tick", {"price_usd": 101_000.0})  # +1%: nothing
@@ -153,16 +149,10 @@ async def test_webhook_registration_rules(
 ) -> None:
     one = await register_partner(http, operator_key, name="One")
     two = await register_partner(http, operator_key, name="Two")
-    bad_type = await http.post(
-        "/api/v1/webhooks",
-        json={"url": "http://127.0.0.1:9/x", "event_types": ["miner.exploded"]},
-        headers=bearer(one["api_key"]),
-    )
+    bad_type = await add_webhook(http, one["api_key"], "http://127.0.0.1:9/x", ["miner.exploded"])
     assert bad_type.status_code == 422 and "miner.offline" in bad_type.json()["error"]["message"]
-    operator_without_partner = await http.post(
-        "/api/v1/webhooks",
-        json={"url": "http://127.0.0.1:9/x", "event_types": ["price.move"]},
-        headers=bearer(operator_key),
+    operator_without_partner = await add_webhook(
+        http, operator_key, "http://127.0.0.1:9/x", ["price.move"]
     )
     assert operator_without_partner.status_code == 422
     created = await http.post(
@@ -193,11 +183,7 @@ async def test_webhook_registration_rules(
         ("https://[::1]/h", "private"),
         ("https://user:pw@example.com/h", "credentials"),
     ):
-        refused = await http.post(
-            "/api/v1/webhooks",
-            json={"url": url, "event_types": ["price.move"]},
-            headers=bearer(one["api_key"]),
-        )
+        refused = await add_webhook(http, one["api_key"], url, ["price.move"])
         assert refused.status_code == 422, url
         assert why in refused.json()["error"]["message"], refused.text
     deleted = await http.delete(f"/api/v1/webhooks/{webhook_id}", headers=bearer(operator_key))
@@ -212,11 +198,7 @@ async def test_a_deleted_partner_stays_deleted_for_its_endpoints_and_secret(
     partner = await register_partner(http, operator_key, tier="pro")
     pid = partner["partner_id"]
     async with Receiver() as receiver:
-        created = await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["miner.alert"]},
-            headers=bearer(partner["api_key"]),
-        )
+        created = await add_webhook(http, partner["api_key"], receiver.url, ["miner.alert"])
         assert created.status_code == 201, created.text
     webhook_id = created.json()["webhook_id"]
     deleted = await http.delete(f"/api/v1/partners/{pid}", headers=bearer(operator_key))
@@ -275,17 +257,9 @@ async def test_an_endpoint_that_drips_its_answer_cannot_hold_everyone_elses_deli
     fine = await register_partner(http, operator_key, name="Fine")
     async with Dripping() as dripping, Receiver() as receiver:
         for _ in range(slots):
-            created = await http.post(
-                "/api/v1/webhooks",
-                json={"url": dripping.url, "event_types": ["price.move"]},
-                headers=bearer(slow["api_key"]),
-            )
+            created = await add_webhook(http, slow["api_key"], dripping.url, ["price.move"])
             assert created.status_code == 201, created.text
-        await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["price.move"]},
-            headers=bearer(fine["api_key"]),
-        )
+        await add_webhook(http, fine["api_key"], receiver.url, ["price.move"])
         backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
         backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
         assert await receiver.wait_for(1, wait_s=15)
@@ -305,10 +279,8 @@ async def test_a_url_no_http_client_can_send_is_refused_when_registered(
     http: httpx.AsyncClient, operator_key: str, bad: str
 ) -> None:
     partner = await register_partner(http, operator_key)
-    created = await http.post(
-        "/api/v1/webhooks",
-        json={"url": f"http://127.0.0.1:9/{bad}", "event_types": ["price.move"]},
-        headers=bearer(partner["api_key"]),
+    created = await add_webhook(
+        http, partner["api_key"], f"http://127.0.0.1:9/{bad}", ["price.move"]
     )
     assert created.status_code == 422, created.text
     assert "control characters" in created.json()["error"]["message"]
@@ -330,10 +302,8 @@ async def test_a_delivery_whose_attempt_cannot_run_waits_instead_of_spinning(
 
     monkeypatch.setattr(webhook_service, "attempt", broken)
     partner = await register_partner(http, operator_key)
-    created = await http.post(
-        "/api/v1/webhooks",
-        json={"url": "http://127.0.0.1:9/hooks", "event_types": ["price.move"]},
-        headers=bearer(partner["api_key"]),
+    created = await add_webhook(
+        http, partner["api_key"], "http://127.0.0.1:9/hooks", ["price.move"]
     )
     webhook_id = created.json()["webhook_id"]
     await http.post(f"/api/v1/webhooks/{webhook_id}/test", headers=bearer(partner["api_key"]))
@@ -356,11 +326,7 @@ async def test_a_suspended_partner_s_deliveries_wait_and_go_out_once_resumed(
     other = await register_partner(http, operator_key, name="Other")
     partner_id, key = partner["partner_id"], partner["api_key"]
     async with Receiver() as receiver:
-        created = await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["price.move"]},
-            headers=bearer(key),
-        )
+        created = await add_webhook(http, key, receiver.url, ["price.move"])
         webhook_id = created.json()["webhook_id"]
         suspended = await http.post(
             f"/api/v1/partners/{partner_id}/suspend", headers=bearer(operator_key)
@@ -377,11 +343,7 @@ async def test_a_suspended_partner_s_deliveries_wait_and_go_out_once_resumed(
             await asyncio.sleep(0.05)
         assert row.status == "pending" and row.attempts == 0 and not receiver.received
         # while suspended, the index is rebuilt (another partner's change) without it
-        await http.post(
-            "/api/v1/webhooks",
-            json={"url": receiver.url, "event_types": ["miner.offline"]},
-            headers=bearer(other["api_key"]),
-        )
+        await add_webhook(http, other["api_key"], receiver.url, ["miner.offline"])
         backend.bus.publish("prices", "price.tick", {"price_usd": 100_000.0})
         backend.bus.publish("prices", "price.tick", {"price_usd": 110_000.0})
         await asyncio.sleep(0.3)
